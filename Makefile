@@ -1,0 +1,37 @@
+# zonegate: `make demo` runs the main job end to end, `make test` runs every test.
+# Both install what they need (npm ci; Debian packages through build/setup-deps.sh as root).
+SHELL := /bin/bash
+NODE ?= node
+
+.PHONY: all deps sysdeps build typecheck test bench demo run clean
+
+all: build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+deps: node_modules/.package-lock.json
+
+sysdeps:
+	@bash build/setup-deps.sh
+
+build: deps
+	@$(NODE) build/bundle.mjs
+
+typecheck: deps
+	npx tsc -p tsconfig.json
+
+test: deps sysdeps build typecheck
+	$(NODE) build/run-tests.mjs
+
+bench: deps sysdeps build
+	$(NODE) build/run-bench.mjs
+
+demo: deps sysdeps build
+	@bash examples/demo.sh
+
+run: deps build
+	$(NODE) dist/zonegate.js run --config examples/gateway.yaml
+
+clean:
+	rm -rf dist .out

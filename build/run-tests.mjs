@@ -1,0 +1,74 @@
+// Runs the uvu test files: each test/**/*.test.ts is bundled by esbuild (node_modules stay
+// external) into .out/ and run in its own node process, two at a time, so that one file's
+// servers or timers cannot leak into another. Prints every file's output and one closing line
+// "N passed, N failed". Usage: node build/run-tests.mjs [path-prefix ...]
+import { build } from 'esbuild';
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { cpus } from 'node:os';
+
+const root = new URL('..', import.meta.url).pathname;
+const filters = process.argv.slice(2).map((p) => relative(root, join(process.cwd(), p)));
+const perFileTimeoutMs = Number(process.env.ZG_TEST_TIMEOUT_MS ?? 300_000);
+const jobs = Number(process.env.ZG_TEST_JOBS ?? Math.min(2, cpus().length));
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) { if (name !== 'bench' && name !== 'fixtures') out.push(...walk(p)); }
+    else if (name.endsWith('.test.ts')) out.push(relative(root, p));
+  }
+  return out.sort();
+}
+
+const files = walk(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
+if (files.length === 0) { console.error('no test files match'); process.exit(2); }
+
+rmSync(join(root, '.out/test'), { recursive: true, force: true });
+await build({
+  entryPoints: files.map((f) => join(root, f)),
+  outdir: join(root, '.out'), outbase: root,
+  bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+  packages: 'external', sourcemap: 'inline', logLevel: 'warning',
+});
+
+const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+let passed = 0, failed = 0, skipped = 0;
+const failedFiles = [];
+
+function runOne(file) {
+  const js = join(root, '.out', file.replace(/\.ts$/, '.js'));
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--enable-source-maps', js], {
+      cwd: root, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => {
+      out += `\n[run-tests] ${file} timed out after ${perFileTimeoutMs} ms; killed\n`;
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+    }, perFileTimeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const text = strip(out);
+      const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? 0);
+      const ok = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? 0);
+      const skip = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0);
+      const bad = total - ok - skip + (code !== 0 && total - ok - skip === 0 ? 1 : 0);
+      passed += ok; skipped += skip; failed += bad;
+      if (bad > 0) failedFiles.push(file);
+      process.stdout.write(`\n── ${file} (${((Date.now() - started) / 1000).toFixed(1)} s, exit ${code})\n${out}`);
+      resolve();
+    });
+  });
+}
+
+const queue = [...files];
+await Promise.all(Array.from({ length: jobs }, async () => { while (queue.length) await runOne(queue.shift()); }));
+if (failedFiles.length) console.log(`\nfailing files:\n  ${failedFiles.join('\n  ')}`);
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 ? 1 : 0);

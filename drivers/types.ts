@@ -1,0 +1,55 @@
+/**
+ * The contracts between drivers and the runtime: the audit sink a driver writes to and the
+ * lifecycle every driver implements. Drivers get a Decider (policy/types.ts) and an AuditSink
+ * handed in; they never reach for the runtime.
+ */
+import type { Decision } from '../policy/types';
+
+export type AuditKind =
+  | 'decision'        // a connection or protocol operation was decided
+  | 'malformed'       // a frame or request that could not be parsed; the connection was closed
+  | 'connection'      // opened / closed / timed out / capped
+  | 'driver'          // a driver started, stopped, failed
+  | 'policy'          // bundle activated, refused, expired
+  | 'auth'            // login, failed login, logout, lockout
+  | 'grant'
+  | 'break-glass'
+  | 'quarantine'
+  | 'config';
+
+/** One audit event as a driver or the runtime emits it; the audit log frames, chains and stores it. */
+export interface AuditEvent {
+  kind: AuditKind;
+  /** Epoch milliseconds. */
+  at: number;
+  /** Which part emitted it: `modbus-tcp`, `tcp-conduit`, `nftables`, `store`, `console`, ... */
+  source: string;
+  /** For decisions: the decision as the policy made it. */
+  decision?: Decision;
+  /** The policy version that decided. */
+  policyVersion?: string;
+  /** Client address and port, the listener's asset and service port. */
+  src?: string;
+  srcPort?: number;
+  asset?: string;
+  port?: number;
+  protocol?: string;
+  /** Modbus operation: function code, unit, address, count, and for writes the values written. */
+  modbus?: { function: number; unit: number; address: number; count: number; values?: number[] };
+  /** Free-form short message (malformed reason, connection event). */
+  message?: string;
+  /** Anything else worth keeping, plain JSON data. */
+  detail?: Record<string, unknown>;
+}
+
+/** Must never throw and never block: the hot path calls it for every decision. */
+export interface AuditSink {
+  record(event: AuditEvent): void;
+}
+
+/** Every driver: started with an AbortSignal, stopped (draining) by stop(). */
+export interface Driver {
+  readonly name: string;
+  start(signal: AbortSignal): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,206 @@
+/**
+ * The policy model: the public document format (field names are a published contract: extend,
+ * never rename), the decision request a CLI user or a policy test writes, and the decision.
+ * Plain data only; the compiled index lives in compile.ts.
+ */
+
+export type Protocol = 'modbus' | 'tcp';
+export type IdentityKind = 'device' | 'user' | 'service' | 'vendor';
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+export interface Zone {
+  id: string;
+  /** IPv4 and IPv6 CIDRs, normalised (host bits zero). */
+  networks: string[];
+  interfaces: string[];
+  /** IEC 62443 security level 0..4. */
+  securityLevel: number;
+  description?: string;
+}
+
+export interface Service {
+  protocol: Protocol;
+  port: number;
+  name?: string;
+}
+
+export interface Asset {
+  id: string;
+  zone: string;
+  /** The design's sketch writes one `address`; more may be listed in `addresses`. Merged here. */
+  addresses: string[];
+  kind: string;
+  services: Service[];
+  description?: string;
+}
+
+export interface Identity {
+  id: string;
+  kind: IdentityKind;
+  zone?: string;
+  /** Devices and services bind to source addresses; people authenticate at the edge. */
+  addresses: string[];
+  roles: string[];
+  description?: string;
+}
+
+/** An inclusive register/coil address interval, 0..65535. */
+export interface AddressRange { start: number; end: number }
+
+export interface ModbusAllow {
+  /** Function codes (names in the document are resolved through modbus.ts). Empty = none. */
+  functions: number[];
+  /** Unit ids 0..255; undefined = any unit. */
+  units?: number[];
+  /** Undefined = any address. */
+  addresses?: AddressRange[];
+}
+
+export interface Schedule {
+  days: Weekday[];
+  /** Minutes after local midnight. `from > to` crosses midnight. */
+  from: number;
+  to: number;
+  /** IANA time zone, e.g. America/Chicago. Default UTC. */
+  tz: string;
+}
+
+export interface Conduit {
+  id: string;
+  from: { identities: string[]; roles: string[]; zones: string[] };
+  to: { assets: string[]; zones: string[] };
+  protocol: Protocol;
+  /** TCP destination ports; undefined = the asset services' ports of this protocol. */
+  ports?: number[];
+  /** Modbus operations allowed; undefined on a modbus conduit = every well-formed request. */
+  allow?: ModbusAllow;
+  requires: { edgeAuth: boolean; grant: boolean };
+  schedule?: Schedule;
+  /** `monitor`: allow, but record what would have been denied (commissioning). */
+  mode: 'enforce' | 'monitor';
+  /** Per-conduit request rate limit (per connection source), requests per second with a burst. */
+  rateLimit?: { perSecond: number; burst: number };
+  description?: string;
+}
+
+export interface Settings {
+  /** What the gateway does when the active bundle expires while offline. */
+  onExpiry: 'keep-enforcing' | 'deny-all';
+}
+
+export interface PolicyTest {
+  name?: string;
+  request: DecisionRequest;
+  expect: 'allow' | 'deny';
+  /** Optionally the conduit (for allow) or the reason (for deny) that must be given. */
+  conduit?: string;
+  reason?: DenyReason;
+}
+
+/** A validated policy document. */
+export interface PolicyDocument {
+  site: string;
+  zones: Zone[];
+  assets: Asset[];
+  identities: Identity[];
+  conduits: Conduit[];
+  /** Identity or asset ids cut off from everything. */
+  quarantine: string[];
+  settings: Settings;
+  tests: PolicyTest[];
+}
+
+export type DenyReason =
+  | 'no-conduit'
+  | 'function-not-allowed'
+  | 'unit-not-allowed'
+  | 'address-out-of-range'
+  | 'port-not-allowed'
+  | 'outside-schedule'
+  | 'edge-auth-required'
+  | 'grant-required'
+  | 'quarantined'
+  | 'malformed'
+  | 'rate-limited'
+  | 'unknown-destination'
+  | 'no-policy'
+  | 'policy-expired';
+
+export const DENY_REASONS: readonly DenyReason[] = [
+  'no-conduit', 'function-not-allowed', 'unit-not-allowed', 'address-out-of-range', 'port-not-allowed',
+  'outside-schedule', 'edge-auth-required', 'grant-required', 'quarantined', 'malformed', 'rate-limited',
+  'unknown-destination', 'no-policy', 'policy-expired',
+];
+
+/**
+ * A request as a person writes it (CLI `--request`, a policy's `tests:`):
+ * `{ from: "hmi-1" | { ip }, to: "plc-feeder-1" | { ip, port }, protocol, modbus: { function, unit,
+ * address, count }, at, session: { edgeAuth, grant } }`.
+ */
+export interface DecisionRequest {
+  from: string | { ip: string };
+  to: string | { ip: string; port?: number };
+  protocol?: Protocol;
+  /** Destination port when `to` names an asset with several services. */
+  port?: number;
+  modbus?: { function: number | string; unit?: number; address?: number; count?: number };
+  /** ISO 8601 time or epoch milliseconds; default now. */
+  at?: string | number;
+  session?: SessionFacts;
+}
+
+/** What the gateway knows about the person behind a source address. */
+export interface SessionFacts {
+  /** The person authenticated at the edge (console or login page) from this source. */
+  edgeAuth?: boolean;
+  /** The identity bound to the source by that authentication. */
+  identity?: string;
+  /** An active signed grant: true for any conduit, or the conduit ids it covers. */
+  grant?: boolean | readonly string[];
+}
+
+/**
+ * Every decision names the conduit that allowed it or the reason it was denied. In monitor mode a
+ * request that the conduit would deny is allowed with `monitor: true`, `conduit` and `reason` set.
+ */
+export interface Decision {
+  readonly decision: 'allow' | 'deny';
+  readonly conduit: string | null;
+  readonly reason: DenyReason | null;
+  readonly identity: string | null;
+  readonly monitor?: boolean;
+}
+
+/** Asked once when a connection is accepted, and again lazily after the policy changed. */
+export interface ConnectQuery {
+  sourceIp: string;
+  /** The asset of the listener the client connected to. */
+  asset: string;
+  /** The asset service's port. */
+  port: number;
+  protocol: Protocol;
+  session?: SessionFacts;
+}
+
+/**
+ * A connection's resolved view of the active policy (identity, zone, candidate conduits, all
+ * interned as integers). Opaque to drivers: only the decider reads or refreshes it.
+ */
+export interface Scope {
+  /** The policy version whose index resolved this scope; decisions are tagged with it. */
+  readonly policyVersion: string;
+  /** The identity the source resolved to, if any. */
+  readonly identity: string | null;
+}
+
+/**
+ * What a driver is handed to decide with. Implemented over the active compiled index by the
+ * runtime, which swaps indexes on activation: a scope from an older version is re-resolved on
+ * its next use. Never throws on untrusted input; malformed requests are denied as `malformed`.
+ */
+export interface Decider {
+  /** May this connection open at all (some conduit to this asset service could apply)? */
+  connect(query: ConnectQuery, nowMs: number): { scope: Scope; decision: Decision };
+  /** One Modbus request: function code, unit id, first address and quantity (0 where the function has none). */
+  modbus(scope: Scope, fn: number, unit: number, address: number, count: number, nowMs: number): Decision;
+}

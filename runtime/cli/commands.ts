@@ -1,0 +1,10 @@
+/**
+ * Every CLI command, in help order. Each command lives in its own file under runtime/cli/ (or
+ * fleet/cli/); add one import and one entry here to register a new one.
+ */
+import type { Command } from './framework';
+import { versionCommand } from './version';
+
+export const commands: readonly Command[] = [
+  versionCommand,
+];
