@@ -4,7 +4,9 @@
  */
 import type { Command } from './framework';
 import { versionCommand } from './version';
+import { labPlcCommand } from './lab-plc';
 
 export const commands: readonly Command[] = [
   versionCommand,
+  labPlcCommand,
 ];

@@ -101,7 +101,9 @@ export async function runCli(argv: string[], commands: readonly Command[], io: I
 
   const rest = argv.slice(cmd.path.length);
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-  for (const [name, o] of Object.entries(cmd.options ?? {})) options[name] = { type: o.type, short: o.short, multiple: o.multiple };
+  for (const [name, o] of Object.entries(cmd.options ?? {})) {
+    options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  }
   if (cmd.json) options.json = { type: 'boolean' };
   let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {
