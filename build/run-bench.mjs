@@ -9,10 +9,11 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const filter = process.argv[2] ?? '';
 const files = readdirSync(join(root, 'test/bench')).filter((f) => f.endsWith('.bench.ts') && f.includes(filter)).sort();
-rmSync(join(root, '.out/test/bench'), { recursive: true, force: true });
+const outDir = join(root, '.out', `bench-${process.pid}`);
+process.on('exit', () => rmSync(outDir, { recursive: true, force: true }));
 await build({
   entryPoints: files.map((f) => join(root, 'test/bench', f)),
-  outdir: join(root, '.out/test/bench'), bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+  outdir: outDir, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
   packages: 'external', sourcemap: 'inline', logLevel: 'warning',
 });
 mkdirSync(join(root, '.out/bench'), { recursive: true });
@@ -23,7 +24,7 @@ for (const f of files) {
   const tableFile = join(root, '.out/bench', `${name}.md`);
   rmSync(tableFile, { force: true });
   console.log(`\n=== bench ${name}`);
-  const r = spawnSync(process.execPath, ['--expose-gc', '--enable-source-maps', join(root, '.out/test/bench', f.replace(/\.ts$/, '.js'))], {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--enable-source-maps', join(outDir, f.replace(/\.ts$/, '.js'))], {
     cwd: root, stdio: 'inherit', env: { ...process.env, ZG_BENCH_TABLE: tableFile }, timeout: 15 * 60_000,
   });
   if (r.status !== 0) { failed += 1; console.log(`bench ${name} failed (exit ${r.status ?? r.signal})`); }

@@ -26,10 +26,13 @@ function walk(dir) {
 const files = walk(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
 if (files.length === 0) { console.error('no test files match'); process.exit(2); }
 
-rmSync(join(root, '.out/test'), { recursive: true, force: true });
+// Each run builds into its own folder, so that runs side by side never see each other's files.
+const outDir = join(root, '.out', `run-${process.pid}`);
+rmSync(outDir, { recursive: true, force: true });
+process.on('exit', () => rmSync(outDir, { recursive: true, force: true }));
 await build({
   entryPoints: files.map((f) => join(root, f)),
-  outdir: join(root, '.out'), outbase: root,
+  outdir: outDir, outbase: root,
   bundle: true, platform: 'node', format: 'cjs', target: 'node18',
   packages: 'external', sourcemap: 'inline', logLevel: 'warning',
 });
@@ -39,7 +42,7 @@ let passed = 0, failed = 0, skipped = 0;
 const failedFiles = [];
 
 function runOne(file) {
-  const js = join(root, '.out', file.replace(/\.ts$/, '.js'));
+  const js = join(outDir, file.replace(/\.ts$/, '.js'));
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(process.execPath, ['--enable-source-maps', js], {

@@ -143,7 +143,11 @@ export interface DecisionRequest {
   protocol?: Protocol;
   /** Destination port when `to` names an asset with several services. */
   port?: number;
-  modbus?: { function: number | string; unit?: number; address?: number; count?: number };
+  modbus?: {
+    function: number | string; unit?: number; address?: number; count?: number;
+    /** FC 23 (read-write multiple registers): the write range; `address`/`count` are the read range. */
+    writeAddress?: number; writeCount?: number;
+  };
   /** ISO 8601 time or epoch milliseconds; default now. */
   at?: string | number;
   session?: SessionFacts;
@@ -201,6 +205,10 @@ export interface Scope {
 export interface Decider {
   /** May this connection open at all (some conduit to this asset service could apply)? */
   connect(query: ConnectQuery, nowMs: number): { scope: Scope; decision: Decision };
-  /** One Modbus request: function code, unit id, first address and quantity (0 where the function has none). */
-  modbus(scope: Scope, fn: number, unit: number, address: number, count: number, nowMs: number): Decision;
+  /**
+   * One Modbus request: function code, unit id, first address and quantity (0 where the function
+   * has none). For FC 23 `address`/`count` are the read range and `writeAddress`/`writeCount` the
+   * write range; FC 23 without them is denied as `malformed`.
+   */
+  modbus(scope: Scope, fn: number, unit: number, address: number, count: number, nowMs: number, writeAddress?: number, writeCount?: number): Decision;
 }

@@ -5,8 +5,14 @@
 import type { Command } from './framework';
 import { versionCommand } from './version';
 import { labPlcCommand } from './lab-plc';
+import { policyCheckCommand } from './policy-check';
+import { policyTestCommand } from './policy-test';
+import { policyExplainCommand } from './policy-explain';
 
 export const commands: readonly Command[] = [
+  policyCheckCommand,
+  policyTestCommand,
+  policyExplainCommand,
   versionCommand,
   labPlcCommand,
 ];

@@ -1,0 +1,91 @@
+/**
+ * Explains a decision: how the source and destination resolved and, for every conduit of that
+ * protocol that leads to the destination, whether it was a candidate and which check it failed
+ * (evaluation order: compile.ts). The decision itself always comes from decide(), so an
+ * explanation can never disagree with what the gateway would do; the per-conduit detail is
+ * recomputed here plainly (not the hot path).
+ */
+import type { Decision, DecisionRequest, DenyReason } from './types';
+import { modbusFunction, modbusFunctionCode } from './modbus';
+import { windowOpen } from './schedule';
+import { PROTOCOLS, type PolicyIndex } from './compile';
+import { decide, destConduits, destConduitsAnyPort, fromMatches, requestSpecs, requestTime, resolveDest, resolveSource } from './decide';
+
+/** One conduit that leads to the destination over the request's protocol. */
+export interface ConduitVerdict {
+  conduit: string;
+  mode: 'enforce' | 'monitor';
+  /** `allow`: it passes every check; `fail`: a candidate that failed `reason`; `not-candidate`: `why`. */
+  result: 'allow' | 'fail' | 'not-candidate';
+  reason?: DenyReason;
+  why?: 'from' | 'port';
+}
+
+export interface Explanation {
+  decision: Decision;
+  at: number;
+  source: { identity: string | null; zone: string | null; ip: string | null };
+  destination: { asset: string | null; zone: string | null; protocol: string; port: number | null };
+  /** In document order. */
+  conduits: ConduitVerdict[];
+}
+
+/** The decision for `request` (exactly decide()'s) with the reasons behind it. */
+export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: number): Explanation {
+  const decision = decide(index, request, nowMs);
+  const at = requestTime(request, nowMs);
+  const t = index.t;
+  const { source, dest } = requestSpecs(request);
+  const src = resolveSource(index, source);
+  const dst = resolveDest(index, dest);
+  const op = request.modbus !== undefined && request.protocol !== 'tcp' ? request.modbus : undefined;
+  const fn = op ? modbusFunctionCode(op.function) ?? -1 : -1;
+  const shape = modbusFunction(fn)?.shape ?? 'none';
+  const unit = op?.unit ?? 1;
+  const lo = op?.address ?? 0;
+  const hi = shape === 'range' || shape === 'multiple' || shape === 'read-write' ? lo + (op?.count ?? 1) - 1 : lo;
+  const writes = shape === 'read-write' && op?.writeAddress !== undefined && op.writeCount !== undefined
+    ? [op.writeAddress, op.writeAddress + op.writeCount - 1] : null;
+  const grant = request.session?.grant;
+
+  const inOne = (c: number, a: number, b: number): boolean => {
+    for (let i = t.cRangeOff[c]; i < t.cRangeOff[c + 1]; i++) if (t.rangeStart[i] <= a && b <= t.rangeEnd[i]) return true;
+    return false;
+  };
+  const check = (c: number): DenyReason | null => {
+    const tz = t.cSchedTz[c];
+    if (tz >= 0 && !windowOpen(t.cSchedDays[c], t.cSchedFrom[c], t.cSchedTo[c], t.clock.weekMinute(tz, at))) return 'outside-schedule';
+    if (t.cEdgeAuth[c] === 1 && request.session?.edgeAuth !== true) return 'edge-auth-required';
+    if (t.cGrant[c] === 1 && !(grant === true || (Array.isArray(grant) && grant.includes(index.conduits[c].id)))) return 'grant-required';
+    if (!op || t.cAllowAll[c] === 1) return null;
+    if (fn < 0 || (t.cFunctions[c * 8 + (fn >>> 5)] & (1 << (fn & 31))) === 0) return 'function-not-allowed';
+    const units = t.cUnits[c];
+    if (units !== null && units[unit] !== 1) return 'unit-not-allowed';
+    if (shape !== 'none' && t.cAnyAddress[c] === 0 && (!inOne(c, lo, hi) || (writes !== null && !inOne(c, writes[0], writes[1])))) return 'address-out-of-range';
+    return null;
+  };
+
+  const candidates = new Set(destConduits(t, dst) ?? []);
+  const verdicts: ConduitVerdict[] = [];
+  for (const c of destConduitsAnyPort(t, dst) ?? []) {
+    const cd = index.conduits[c];
+    const v: ConduitVerdict = { conduit: cd.id, mode: cd.mode, result: 'not-candidate' };
+    if (!fromMatches(t, c, src.identity, src.zone)) v.why = 'from';
+    else if (!candidates.has(c)) v.why = 'port';
+    else {
+      const reason = check(c);
+      if (reason === null) v.result = 'allow';
+      else { v.result = 'fail'; v.reason = reason; }
+    }
+    verdicts.push(v);
+  }
+  const name = <T extends { id: string }>(xs: readonly T[], n: number): string | null => (n >= 0 ? xs[n].id : null);
+  return {
+    decision,
+    at,
+    source: { identity: name(index.doc.identities, src.identity), zone: name(index.doc.zones, src.zone), ip: source.ip ?? null },
+    destination: { asset: name(index.doc.assets, dst.asset), zone: name(index.doc.zones, dst.zone), protocol: PROTOCOLS[dst.proto], port: dst.port >= 0 ? dst.port : null },
+    conduits: verdicts,
+  };
+}
+
