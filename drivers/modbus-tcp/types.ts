@@ -1,0 +1,93 @@
+/**
+ * The options and live statistics of the Modbus/TCP proxy driver.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Decider, SessionFacts } from '../../policy/types';
+import type { AuditSink, Driver } from '../types';
+
+/** Timers the proxy uses for its periodic sweep (injected so tests can drive time). */
+export interface SweepTimers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export interface ModbusProxyOptions {
+  /** Where clients connect. Port 0 picks a free port (see address()). */
+  listen: { host: string; port: number };
+  /** The PLC (or Modbus gateway) behind the proxy. */
+  upstream: { host: string; port: number };
+  /** The asset id of the upstream, and its Modbus service port: the decisions' destination. */
+  asset: string;
+  servicePort: number;
+  decider: Decider;
+  audit: AuditSink;
+  /** Per-conduit request rate limit, applied per client source address. Undefined = unlimited. */
+  limits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
+  /** What the runtime knows about the person behind a source (edge authentication, grants). */
+  session?: (sourceIp: string) => SessionFacts | undefined;
+  timeouts?: {
+    /** A started frame must be complete within this (slowloris). Default 5,000 ms. */
+    frameMs?: number;
+    /** A connection with nothing outstanding and no traffic is closed after this. Default 600,000 ms. */
+    idleMs?: number;
+    /** An upstream response must come within this, else exception 0B. Default 3,000 ms. */
+    upstreamMs?: number;
+    /** Connecting to the upstream must succeed within this, else exception 0A. Default 3,000 ms. */
+    connectMs?: number;
+    /** After the upstream refused, answer 0A without retrying for this long. Default 1,000 ms. */
+    upstreamRetryMs?: number;
+    /** stop(): how long in-flight requests may still finish. Default 1,000 ms. */
+    drainMs?: number;
+  };
+  /** Open client connections at most (default 1,000), and per source address (default 64). */
+  maxConnections?: number;
+  maxConnectionsPerSource?: number;
+  /** Requests outstanding upstream per connection before reading pauses (default 16). */
+  maxOutstanding?: number;
+  /** Bytes queued toward a slow client or upstream before reading pauses (default 64 KiB). */
+  maxBufferedBytes?: number;
+  /** Rate-limit buckets kept at most (default 10,000). */
+  maxRateBuckets?: number;
+  /** Epoch milliseconds. */
+  now: () => number;
+  /** How often deadlines are checked (default 250 ms), and the timers used (default global). */
+  sweepMs?: number;
+  timers?: SweepTimers;
+  /** Driver name in audit records and the runtime's bus. Default `modbus-tcp`. */
+  name?: string;
+}
+
+/** Live counters (read them any time; they only grow, except `connections`). */
+export interface ModbusProxyStats {
+  /** Client connections open now. */
+  connections: number;
+  accepted: number;
+  /** Connections refused at accept: policy, caps, or stopping. */
+  refused: number;
+  requests: number;
+  allowed: number;
+  denied: number;
+  /** Allowed in monitor mode although the conduit would deny. */
+  monitored: number;
+  rateLimited: number;
+  /** Framing errors, slowloris and upstream framing errors (each closed a connection). */
+  malformed: number;
+  forwarded: number;
+  responses: number;
+  /** Upstream responses that matched no outstanding request (dropped). */
+  unexpectedResponses: number;
+  upstreamTimeouts: number;
+  upstreamFailures: number;
+  idleClosed: number;
+  /** Audit events lost because the sink threw. */
+  droppedAudit: number;
+}
+
+/** The proxy: a Driver, where it listens, its counters, and a deadline check tests can call. */
+export interface ModbusProxy extends Driver {
+  /** The bound address; throws TypeError before start() resolved. */
+  address(): AddressInfo;
+  readonly stats: Readonly<ModbusProxyStats>;
+  /** Checks every connection's deadlines against now() (also run every sweepMs). */
+  sweep(): void;
+}
