@@ -8,11 +8,13 @@ import { labPlcCommand } from './lab-plc';
 import { policyCheckCommand } from './policy-check';
 import { policyTestCommand } from './policy-test';
 import { policyExplainCommand } from './policy-explain';
+import { runCommand } from './run';
 
 export const commands: readonly Command[] = [
   policyCheckCommand,
   policyTestCommand,
   policyExplainCommand,
+  runCommand,
   versionCommand,
   labPlcCommand,
 ];

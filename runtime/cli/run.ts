@@ -1,0 +1,73 @@
+/**
+ * `zonegate run --config FILE`: the daemon in the foreground (systemd runs it as Type=notify).
+ * Decisions go to stdout as JSON lines; warnings and operational messages go to stderr as text.
+ * SIGHUP reloads config and policy (a bad one is refused and the old one stays); SIGTERM and
+ * SIGINT stop accepting, drain and exit 0. Exit 1 when the config or policy is invalid at start.
+ */
+import type { Command } from './framework';
+import { usageError } from './framework';
+import { createGateway, type GatewayLog } from '../gateway';
+import { createSdNotify } from '../sd-notify';
+import type { LogLevel } from '../config';
+
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Text lines on stderr, `LEVEL message`, filtered by level. */
+function stderrLog(err: (t: string) => void, level: () => LogLevel): GatewayLog {
+  const at = (l: LogLevel) => (message: string) => { if (LEVELS[l] >= LEVELS[level()]) err(`zonegate ${l}: ${message}`); };
+  return { info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+export const runCommand: Command = {
+  path: ['run'],
+  summary: 'run the gateway daemon in the foreground',
+  usage: 'run --config FILE',
+  description: `
+Loads the gateway config and its policy, starts one proxy per listener and enforces the policy on
+every connection and Modbus request. Decisions are printed to stdout as JSON lines; warnings and
+errors go to stderr. SIGHUP reloads the config and the policy without dropping connections (a
+config or policy that does not load is refused and the running one stays); SIGTERM or SIGINT
+stops accepting, drains open connections and exits 0. Under systemd (Type=notify,
+NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listener is up.`,
+  options: {
+    config: { type: 'string', short: 'c', value: 'FILE', description: 'the gateway config (YAML)' },
+  },
+  positionals: { min: 0, max: 0 },
+  async run(ctx) {
+    const file = ctx.options.config;
+    if (typeof file !== 'string' || file === '') throw usageError('--config FILE is required');
+    let level: LogLevel = 'info';
+    const log = stderrLog(ctx.err, () => level);
+    const notify = createSdNotify({ env: process.env, onError: (m) => log.warn(m) });
+    const gateway = createGateway({
+      configFile: file,
+      log,
+      writeLine: (chunk) => { process.stdout.write(chunk); },
+      notify,
+      setLogLevel: (l) => { level = l; },
+    });
+    const onHup = () => { void gateway.reload(); };
+    process.on('SIGHUP', onHup);
+    try {
+      try {
+        await gateway.start(ctx.signal);
+      } catch (e) {
+        // SIGTERM while starting is a stop, not a failure.
+        if (ctx.signal.aborted) { await gateway.stop(); return 0; }
+        throw e;
+      }
+      if (ctx.signal.aborted) { await gateway.stop(); return 0; }
+      const s = gateway.status();
+      log.info(`gateway ${s.device} (site ${s.site}) running: policy ${s.policy.version}, ${s.listeners.length} listener(s)`);
+      await new Promise<void>((resolve) => {
+        if (ctx.signal.aborted) resolve();
+        else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await gateway.stop();
+      log.info('stopped');
+      return 0;
+    } finally {
+      process.off('SIGHUP', onHup);
+    }
+  },
+};

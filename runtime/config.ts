@@ -1,0 +1,215 @@
+/**
+ * The gateway config (`zonegate run --config FILE`): parsed with positions (policy/source.ts) and
+ * validated, every problem reported as `FILE:LINE:COL: path: message` in one
+ * ZonegateError('ERR_CONFIG_INVALID'). Paths in it are relative to the config file's folder.
+ * The listeners' assets and services are checked against the policy separately
+ * (config/resolve-listeners.ts), because the policy is loaded after the config.
+ *
+ * Shape (extend, never rename):
+ *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port? }],
+ *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs },
+ *   limits: { maxConnections, perSourceMax, auditRing },
+ *   and, reserved for later issues, the mappings mqtt, audit, console, nftables, trustRoot, telemetry.
+ */
+import { promises as fs } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ZonegateError } from '../policy/errors';
+import { parseSource, type SourcePath, type SourcePosition } from '../policy/source';
+import { IssueList, checkId, checkInt, get, has, readList, readObject, readString, type Path } from '../policy/check';
+import { parseHostPort, formatHostPort, type HostPort } from './config/host-port';
+
+export type { HostPort } from './config/host-port';
+export { formatHostPort } from './config/host-port';
+
+export type ListenerService = 'modbus' | 'tcp';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** One listener as written (the asset and service are checked against the policy later). */
+export interface ListenerConfig {
+  listen: HostPort;
+  asset: string;
+  service: ListenerService;
+  /** Where the asset really is; default the asset's policy address and the service port. */
+  upstream?: HostPort;
+  /** The asset service's port, when the asset has several services of this protocol. */
+  port?: number;
+  /** Position in `listeners`, for messages. */
+  index: number;
+}
+
+export interface GatewayConfig {
+  /** The config file as given (messages name it so) and its folder (absolute). */
+  file: string;
+  dir: string;
+  device: string;
+  site: string;
+  /** Absolute. */
+  stateDir: string;
+  /** Absolute; an unsigned policy file, for labs and tests only. */
+  policyFile?: string;
+  listeners: ListenerConfig[];
+  log: { level: LogLevel; decisions: 'stdout' | 'none' };
+  timeouts: { idleMs: number; connectMs: number; responseMs: number; drainMs: number };
+  limits: { maxConnections: number; perSourceMax: number; auditRing: number };
+  /** Blocks accepted now and read by later parts (mqtt, audit, console, nftables, trustRoot, telemetry). */
+  reserved: Record<string, Record<string, unknown>>;
+  /** Where a config path was written, for errors found later (listeners against the policy). */
+  locate(path: SourcePath): SourcePosition | undefined;
+}
+
+const TOP_KEYS = ['device', 'site', 'stateDir', 'policyFile', 'listeners', 'log', 'timeouts', 'limits'] as const;
+/** Accepted as mappings now, interpreted by later issues. */
+export const RESERVED_BLOCKS = ['mqtt', 'audit', 'console', 'nftables', 'trustRoot', 'telemetry'] as const;
+const LISTENER_KEYS = ['listen', 'asset', 'service', 'upstream', 'port'];
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+export const DEFAULT_TIMEOUTS: Readonly<GatewayConfig['timeouts']> = Object.freeze({ idleMs: 600_000, connectMs: 5_000, responseMs: 5_000, drainMs: 5_000 });
+export const DEFAULT_LIMITS: Readonly<GatewayConfig['limits']> = Object.freeze({ maxConnections: 1024, perSourceMax: 64, auditRing: 10_000 });
+/** Config files are small; anything bigger is refused before it is read. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+function readEnum<T extends string>(rec: Record<string, unknown>, key: string, path: Path, allowed: readonly T[], out: IssueList): T | undefined {
+  const v = readString(rec, key, path, out);
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) {
+    out.add([...path, key], `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    return undefined;
+  }
+  return v as T;
+}
+
+function readInts<T extends Record<string, number>>(v: unknown, path: Path, defaults: T, max: number, out: IssueList): T {
+  const res = { ...defaults };
+  if (v === undefined) return res;
+  const rec = readObject(v, path, Object.keys(defaults), out);
+  if (!rec) return res;
+  for (const key of Object.keys(defaults)) {
+    if (!has(rec, key)) continue;
+    const n = checkInt(rec[key], [...path, key], out, { min: 0, max, name: key.endsWith('Ms') ? 'a duration in milliseconds' : 'a count' });
+    if (n !== undefined) (res as Record<string, number>)[key] = n;
+  }
+  return res;
+}
+
+function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | undefined {
+  const path = ['listeners', i];
+  const rec = readObject(v, path, LISTENER_KEYS, out);
+  if (!rec) return undefined;
+  const before = out.count;
+  const listenText = readString(rec, 'listen', path, out, { required: true });
+  const asset = readString(rec, 'asset', path, out, { required: true });
+  if (asset !== undefined) checkId(asset, [...path, 'asset'], out);
+  const service = readEnum(rec, 'service', path, ['modbus', 'tcp'] as const, out);
+  if (!has(rec, 'service')) out.add([...path, 'service'], "required field 'service' is missing (modbus or tcp)");
+  let listen: HostPort | undefined;
+  if (listenText !== undefined) {
+    const hp = parseHostPort(listenText, { allowName: false, allowZero: true });
+    if ('error' in hp) out.add([...path, 'listen'], hp.error); else listen = hp;
+  }
+  let upstream: HostPort | undefined;
+  const upText = readString(rec, 'upstream', path, out);
+  if (upText !== undefined) {
+    const hp = parseHostPort(upText, { allowName: true, allowZero: false });
+    if ('error' in hp) out.add([...path, 'upstream'], hp.error); else upstream = hp;
+  }
+  const port = has(rec, 'port') ? checkInt(get(rec, 'port'), [...path, 'port'], out, { min: 1, max: 65535, name: 'a port' }) : undefined;
+  if (out.count > before || !listen || !asset || !service) return undefined;
+  return { listen, asset, service, index: i, ...(upstream ? { upstream } : {}), ...(port !== undefined ? { port } : {}) };
+}
+
+/**
+ * Validates a config text. `file` names it in messages and anchors relative paths. Throws
+ * ZonegateError('ERR_CONFIG_INVALID') with every issue (file, line, col, path, message).
+ */
+export function parseConfig(text: string, opts: { file: string }): GatewayConfig {
+  const file = opts.file;
+  const dir = dirname(resolve(file));
+  let src: ReturnType<typeof parseSource>;
+  try {
+    src = parseSource(text, { file: opts.file, format: 'yaml' });
+  } catch (e) {
+    const issues = (e as ZonegateError).issues ?? [{ path: '', file: opts.file, message: (e as Error).message }];
+    throw new ZonegateError('ERR_CONFIG_INVALID', `invalid gateway config ${opts.file}`, { cause: e, issues });
+  }
+  const out = new IssueList({ file: opts.file, locate: src.locate });
+  const root = readObject(src.value ?? undefined, [], [...TOP_KEYS, ...RESERVED_BLOCKS], out, 'a mapping of gateway settings');
+  const fail = () => new ZonegateError('ERR_CONFIG_INVALID',
+    `invalid gateway config ${opts.file}: ${out.count} problem${out.count === 1 ? '' : 's'}`, { issues: out.issues });
+  if (!root) throw fail();
+
+  const device = readString(root, 'device', [], out, { required: true });
+  if (device !== undefined) checkId(device, ['device'], out);
+  const site = readString(root, 'site', [], out, { required: true });
+  if (site !== undefined) checkId(site, ['site'], out);
+  const stateDir = readString(root, 'stateDir', [], out, { required: true });
+  const policyFile = readString(root, 'policyFile', [], out);
+
+  const listeners: ListenerConfig[] = [];
+  if (!has(root, 'listeners')) out.add(['listeners'], "required field 'listeners' is missing (a list of { listen, asset, service })");
+  else {
+    const list = readList(get(root, 'listeners'), ['listeners'], out);
+    if (list && list.items.length === 0) out.add(['listeners'], 'must list at least one listener');
+    const seen = new Map<string, number>();
+    list?.items.forEach((item, i) => {
+      const l = readListener(item, i, out);
+      if (!l) return;
+      // Port 0 (a free port, labs and tests) never collides.
+      const key = formatHostPort(l.listen);
+      if (l.listen.port !== 0 && seen.has(key)) {
+        out.add(['listeners', i, 'listen'], `duplicate listen address ${key} (also listeners[${seen.get(key)}])`);
+        return;
+      }
+      seen.set(key, i);
+      listeners.push(l);
+    });
+  }
+
+  let log: GatewayConfig['log'] = { level: 'info', decisions: 'stdout' };
+  if (has(root, 'log')) {
+    const rec = readObject(get(root, 'log'), ['log'], ['level', 'decisions'], out);
+    if (rec) {
+      log = {
+        level: readEnum(rec, 'level', ['log'], LOG_LEVELS, out) ?? 'info',
+        decisions: readEnum(rec, 'decisions', ['log'], ['stdout', 'none'] as const, out) ?? 'stdout',
+      };
+    }
+  }
+  const timeouts = readInts(get(root, 'timeouts'), ['timeouts'], { ...DEFAULT_TIMEOUTS }, 86_400_000, out);
+  const limits = readInts(get(root, 'limits'), ['limits'], { ...DEFAULT_LIMITS }, 1_000_000, out);
+  if (has(root, 'limits')) {
+    for (const key of ['maxConnections', 'perSourceMax', 'auditRing'] as const) {
+      const rec = get(root, 'limits') as Record<string, unknown>;
+      if (limits[key] === 0 && has(rec, key)) out.add(['limits', key], 'must be at least 1');
+    }
+  }
+  const reserved: Record<string, Record<string, unknown>> = Object.create(null);
+  for (const key of RESERVED_BLOCKS) {
+    if (!has(root, key)) continue;
+    const v = get(root, key);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) out.add([key], `must be a mapping (reserved for the ${key} settings)`);
+    else reserved[key] = v as Record<string, unknown>;
+  }
+
+  if (out.count > 0) throw fail();
+  return {
+    file, dir, device: device!, site: site!, stateDir: resolve(dir, stateDir!),
+    ...(policyFile !== undefined ? { policyFile: resolve(dir, policyFile) } : {}),
+    listeners, log, timeouts, limits, reserved, locate: src.locate,
+  };
+}
+
+/** Reads (1 MiB at most) and validates a config file; a missing or unreadable file is ERR_CONFIG_INVALID too. */
+export async function loadConfig(path: string): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    const st = await fs.stat(path);
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTFILE' });
+    if (st.size > MAX_CONFIG_BYTES) throw Object.assign(new Error(`${st.size} bytes is more than the ${MAX_CONFIG_BYTES}-byte limit`), { code: 'E2BIG' });
+    text = await fs.readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new ZonegateError('ERR_CONFIG_INVALID', `cannot read gateway config ${path}: ${why}`, { cause: e, issues: [{ path: '', file: path, message: why }] });
+  }
+  return parseConfig(text, { file: path });
+}

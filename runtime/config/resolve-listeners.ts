@@ -1,0 +1,78 @@
+/**
+ * Checks the config's listeners against the policy and fills in what the policy knows: the
+ * asset must exist and offer the service (modbus, or a tcp service), the service port is the
+ * asset's port for that protocol, and the upstream defaults to the asset's first policy address
+ * and that port. Every problem is an issue located in the config file.
+ */
+import { ZonegateError } from '../../policy/errors';
+import { IssueList, didYouMean } from '../../policy/check';
+import type { PolicyDocument } from '../../policy/types';
+import type { GatewayConfig, HostPort, ListenerService } from '../config';
+import { formatHostPort } from './host-port';
+
+/** A listener ready to build a driver for. */
+export interface ResolvedListener {
+  listen: HostPort;
+  asset: string;
+  service: ListenerService;
+  /** The asset service's port in the policy (what decisions are asked about). */
+  servicePort: number;
+  upstream: HostPort;
+  /** True when upstream came from the policy address rather than the config. */
+  upstreamFromPolicy: boolean;
+  /** Position in the config's `listeners`. */
+  index: number;
+  /** Identifies a listener across reloads: same key = same listener, left untouched. */
+  key: string;
+}
+
+/** Throws ZonegateError('ERR_CONFIG_INVALID') listing every listener the policy cannot serve. */
+export function resolveListeners(config: GatewayConfig, doc: PolicyDocument): ResolvedListener[] {
+  const out = new IssueList({ file: config.file, locate: config.locate });
+  if (config.site !== doc.site) out.add(['site'], `the config is for site '${config.site}' but the policy is for site '${doc.site}'`);
+  const assets = new Map(doc.assets.map((a) => [a.id, a]));
+  const res: ResolvedListener[] = [];
+  for (const l of config.listeners) {
+    const path = ['listeners', l.index];
+    const asset = assets.get(l.asset);
+    if (!asset) {
+      out.add([...path, 'asset'], `the policy has no asset '${l.asset}'${didYouMean(l.asset, assets.keys())}`);
+      continue;
+    }
+    const services = asset.services.filter((s) => s.protocol === l.service);
+    if (services.length === 0) {
+      const offered = asset.services.map((s) => `${s.protocol}/${s.port}`).join(', ') || 'none';
+      out.add([...path, 'service'], `asset '${l.asset}' offers no ${l.service} service in the policy (it offers: ${offered})`);
+      continue;
+    }
+    let servicePort: number;
+    if (l.port !== undefined) {
+      if (!services.some((s) => s.port === l.port)) {
+        out.add([...path, 'port'], `asset '${l.asset}' has no ${l.service} service on port ${l.port} (ports: ${services.map((s) => s.port).join(', ')})`);
+        continue;
+      }
+      servicePort = l.port;
+    } else if (services.length > 1) {
+      out.add([...path, 'port'], `asset '${l.asset}' has several ${l.service} services (ports ${services.map((s) => s.port).join(', ')}): say which with 'port'`);
+      continue;
+    } else servicePort = services[0].port;
+    let upstream = l.upstream;
+    if (!upstream) {
+      const addr = asset.addresses[0];
+      if (addr === undefined) {
+        out.add([...path, 'upstream'], `asset '${l.asset}' has no address in the policy: give 'upstream' here`);
+        continue;
+      }
+      upstream = { host: addr, port: servicePort };
+    }
+    res.push({
+      listen: l.listen, asset: l.asset, service: l.service, servicePort, upstream, upstreamFromPolicy: !l.upstream, index: l.index,
+      key: `${formatHostPort(l.listen)} ${l.asset} ${l.service}/${servicePort} -> ${formatHostPort(upstream)}`,
+    });
+  }
+  if (out.count > 0) {
+    throw new ZonegateError('ERR_CONFIG_INVALID',
+      `gateway config ${config.file} does not fit the policy: ${out.count} problem${out.count === 1 ? '' : 's'}`, { issues: out.issues });
+  }
+  return res;
+}

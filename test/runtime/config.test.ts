@@ -1,0 +1,187 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, loadConfig, type GatewayConfig } from '../../runtime/config';
+import { resolveListeners } from '../../runtime/config/resolve-listeners';
+import { parseHostPort } from '../../runtime/config/host-port';
+import { ZonegateError, formatIssue } from '../../policy/errors';
+import { parsePolicy } from '../../policy/parse';
+
+const POLICY = parsePolicy(`
+site: lab
+zones: [{ id: control, networks: [10.10.1.0/24], securityLevel: 3 }]
+assets:
+  - { id: plc-1, zone: control, address: 10.10.1.20, kind: plc, services: [{ protocol: modbus, port: 502 }] }
+  - { id: rtu-1, zone: control, address: 10.10.1.30, kind: rtu,
+      services: [{ protocol: modbus, port: 502 }, { protocol: tcp, port: 20000 }, { protocol: tcp, port: 2404 }] }
+  - { id: historian, zone: control, address: 10.10.1.40, kind: historian, services: [{ protocol: tcp, port: 443 }] }
+identities: []
+conduits: []
+`, { file: 'policy.yaml' });
+
+function errorOf(fn: () => unknown): ZonegateError {
+  try { fn(); } catch (e) { if (e instanceof ZonegateError) return e; throw e; }
+  throw new Error('expected a ZonegateError');
+}
+const lines = (e: ZonegateError) => e.issues.map(formatIssue);
+
+const GOOD = `device: gw-01
+site: lab
+stateDir: ./state
+policyFile: policy.yaml
+listeners:
+  - listen: 127.0.0.1:15020
+    asset: plc-1
+    service: modbus
+    upstream: 127.0.0.1:16020
+  - { listen: "[::1]:15443", asset: historian, service: tcp }
+`;
+
+test('a good config: defaults, paths relative to the config folder, IPv6 listen', () => {
+  const c = parseConfig(GOOD, { file: '/etc/zonegate/gw.yaml' });
+  assert.is(c.device, 'gw-01');
+  assert.is(c.stateDir, '/etc/zonegate/state');
+  assert.is(c.policyFile, '/etc/zonegate/policy.yaml');
+  assert.equal(c.listeners[0].listen, { host: '127.0.0.1', port: 15020 });
+  assert.equal(c.listeners[0].upstream, { host: '127.0.0.1', port: 16020 });
+  assert.equal(c.listeners[1].listen, { host: '::1', port: 15443 });
+  assert.is(c.listeners[1].upstream, undefined);
+  assert.equal(c.log, { level: 'info', decisions: 'stdout' });
+  assert.is(c.timeouts.idleMs, 600_000);
+  assert.is(c.limits.perSourceMax, 64);
+});
+
+test('unknown keys are refused with did-you-mean, at their line and column', () => {
+  const e = errorOf(() => parseConfig(GOOD.replace('listeners:', 'listners:'), { file: 'gw.yaml' }));
+  assert.is(e.code, 'ERR_CONFIG_INVALID');
+  assert.match(e.message, 'gw.yaml');
+  const l = lines(e);
+  assert.ok(l.includes("gw.yaml:5:1: listners: unknown field 'listners' (did you mean 'listeners'?)"), l.join('\n'));
+  assert.ok(l.includes("gw.yaml:1:1: listeners: required field 'listeners' is missing (a list of { listen, asset, service })"), l.join('\n'));
+  const e2 = errorOf(() => parseConfig(GOOD.replace('    service: modbus', '    servce: modbus'), { file: 'gw.yaml' }));
+  assert.ok(lines(e2).includes("gw.yaml:8:5: listeners[0].servce: unknown field 'servce' (did you mean 'service'?)"), lines(e2).join('\n'));
+});
+
+test('reserved blocks are accepted as mappings for later; anything else is not', () => {
+  const c = parseConfig(`${GOOD}mqtt: { url: mqtt://127.0.0.1:1883 }\ntelemetry: {}\n`, { file: 'gw.yaml' });
+  assert.equal({ ...c.reserved.mqtt }, { url: 'mqtt://127.0.0.1:1883' });
+  const e = errorOf(() => parseConfig(`${GOOD}audit: yes\n`, { file: 'gw.yaml' }));
+  assert.equal(lines(e), ['gw.yaml:11:1: audit: must be a mapping (reserved for the audit settings)']);
+});
+
+test('listen and upstream addresses: every malformed kind named with file, line, col, path', () => {
+  const cfg = `device: gw-01
+site: lab
+stateDir: s
+listeners:
+  - { listen: "15020", asset: plc-1, service: modbus }
+  - { listen: "::1:15020", asset: plc-1, service: modbus }
+  - { listen: "plc.local:15020", asset: plc-1, service: modbus }
+  - { listen: "127.0.0.1:70000", asset: plc-1, service: modbus }
+  - { listen: "127.0.0.1:15021", asset: plc-1, service: modbus, upstream: "bad host:502" }
+  - { listen: "[10.0.0.1]:15022", asset: plc-1, service: modbus }
+  - { listen: "127.0.0.1:15023", asset: plc-1, service: dnp3 }
+`;
+  const e = errorOf(() => parseConfig(cfg, { file: 'gw.yaml' }));
+  assert.equal(lines(e), [
+    'gw.yaml:5:7: listeners[0].listen: must be HOST:PORT (e.g. 127.0.0.1:15020 or [::1]:15020), got "15020"',
+    'gw.yaml:6:7: listeners[1].listen: an IPv6 address must be written in brackets: [::1]:15020',
+    'gw.yaml:7:7: listeners[2].listen: the host must be an IP address (a listener binds to a local address), got "plc.local"',
+    'gw.yaml:8:7: listeners[3].listen: port must be 0..65535, got 70000',
+    'gw.yaml:9:65: listeners[4].upstream: "bad host" is neither an IP address nor a host name',
+    'gw.yaml:10:7: listeners[5].listen: only IPv6 addresses go in brackets, got [10.0.0.1]',
+    'gw.yaml:11:48: listeners[6].service: must be one of modbus, tcp, got "dnp3"',
+  ]);
+});
+
+test('duplicate listen addresses, missing fields, bad types', () => {
+  const cfg = `device: "gw 01"
+site: lab
+listeners:
+  - { listen: 127.0.0.1:15020, asset: plc-1, service: modbus }
+  - { listen: 127.0.0.1:15020, asset: rtu-1, service: modbus }
+  - { listen: 127.0.0.1:15021 }
+log: { level: loud }
+timeouts: { idleMs: -1, connectMs: "3s" }
+limits: { perSourceMax: 0 }
+`;
+  const e = errorOf(() => parseConfig(cfg, { file: 'gw.yaml' }));
+  assert.equal(lines(e), [
+    "gw.yaml:1:1: device: 'gw 01' is not a valid id: use letters, digits and - _ . : @ (starting with a letter or digit, at most 128)",
+    "gw.yaml:1:1: stateDir: required field 'stateDir' is missing",
+    'gw.yaml:5:7: listeners[1].listen: duplicate listen address 127.0.0.1:15020 (also listeners[0])',
+    "gw.yaml:6:5: listeners[2].asset: required field 'asset' is missing",
+    "gw.yaml:6:5: listeners[2].service: required field 'service' is missing (modbus or tcp)",
+    'gw.yaml:7:8: log.level: must be one of debug, info, warn, error, got "loud"',
+    'gw.yaml:8:13: timeouts.idleMs: a duration in milliseconds must be 0..86400000, got -1',
+    'gw.yaml:8:25: timeouts.connectMs: must be a duration in milliseconds (an integer 0..86400000), got the string "3s"',
+    'gw.yaml:9:11: limits.perSourceMax: must be at least 1',
+  ]);
+});
+
+test('YAML syntax errors and a document that is not a mapping', () => {
+  const e = errorOf(() => parseConfig('device: gw-01\nlisteners: [\n', { file: 'gw.yaml' }));
+  assert.is(e.code, 'ERR_CONFIG_INVALID');
+  assert.is(e.issues[0].file, 'gw.yaml');
+  assert.type(e.issues[0].line, 'number');
+  const e2 = errorOf(() => parseConfig('- a\n- b\n', { file: 'gw.yaml' }));
+  assert.equal(lines(e2), ['gw.yaml:1:1: (document): must be a mapping of gateway settings, got a list']);
+});
+
+test('listeners checked against the policy: unknown asset, missing service, ambiguous port, site', () => {
+  const cfg = `device: gw-01
+site: lab2
+stateDir: s
+listeners:
+  - { listen: 127.0.0.1:15020, asset: plc-l, service: modbus }
+  - { listen: 127.0.0.1:15021, asset: historian, service: modbus }
+  - { listen: 127.0.0.1:15022, asset: rtu-1, service: tcp }
+  - { listen: 127.0.0.1:15023, asset: rtu-1, service: tcp, port: 20001 }
+`;
+  const c = parseConfig(cfg, { file: 'gw.yaml' });
+  const e = errorOf(() => resolveListeners(c, POLICY));
+  assert.is(e.code, 'ERR_CONFIG_INVALID');
+  assert.equal(lines(e), [
+    "gw.yaml:2:1: site: the config is for site 'lab2' but the policy is for site 'lab'",
+    "gw.yaml:5:32: listeners[0].asset: the policy has no asset 'plc-l' (did you mean 'plc-1'?)",
+    "gw.yaml:6:50: listeners[1].service: asset 'historian' offers no modbus service in the policy (it offers: tcp/443)",
+    "gw.yaml:7:5: listeners[2].port: asset 'rtu-1' has several tcp services (ports 20000, 2404): say which with 'port'",
+    "gw.yaml:8:60: listeners[3].port: asset 'rtu-1' has no tcp service on port 20001 (ports: 20000, 2404)",
+  ]);
+});
+
+test('upstream defaults to the asset policy address and service port', () => {
+  const c: GatewayConfig = parseConfig(GOOD.replace('site: lab', 'site: lab') + '  - { listen: 127.0.0.1:15031, asset: rtu-1, service: tcp, port: 2404 }\n', { file: 'gw.yaml' });
+  const r = resolveListeners(c, POLICY);
+  assert.equal(r.map((l) => [l.servicePort, `${l.upstream.host}:${l.upstream.port}`, l.upstreamFromPolicy]), [
+    [502, '127.0.0.1:16020', false],
+    [443, '10.10.1.40:443', true],
+    [2404, '10.10.1.30:2404', true],
+  ]);
+  assert.is(r[0].key, '127.0.0.1:15020 plc-1 modbus/502 -> 127.0.0.1:16020');
+});
+
+test('parseHostPort edge cases', () => {
+  assert.equal(parseHostPort('[::ffff:127.0.0.1]:1', { allowName: false, allowZero: false }), { host: '127.0.0.1', port: 1 } as never);
+  assert.equal(parseHostPort('127.0.0.1:0', { allowName: false, allowZero: true }), { host: '127.0.0.1', port: 0 });
+  assert.equal(parseHostPort('127.0.0.1:0', { allowName: false, allowZero: false }), { error: 'port must be 1..65535, got 0' });
+  assert.equal(parseHostPort('plc.example:502', { allowName: true, allowZero: false }), { host: 'plc.example', port: 502 });
+  assert.equal(parseHostPort('127.0.0.1:0502', { allowName: false, allowZero: false }), { host: '127.0.0.1', port: 502 });
+});
+
+test('loadConfig: a missing file is ERR_CONFIG_INVALID naming it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zg-config-'));
+  try {
+    try { await loadConfig(join(dir, 'nope.yaml')); assert.unreachable(); } catch (e) {
+      assert.is((e as ZonegateError).code, 'ERR_CONFIG_INVALID');
+      assert.is((e as ZonegateError).message, `cannot read gateway config ${join(dir, 'nope.yaml')}: no such file`);
+    }
+    writeFileSync(join(dir, 'gw.yaml'), GOOD);
+    const c = await loadConfig(join(dir, 'gw.yaml'));
+    assert.is(c.policyFile, join(dir, 'policy.yaml'));
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test.run();
