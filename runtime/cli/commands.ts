@@ -3,18 +3,29 @@
  * fleet/cli/); add one import and one entry here to register a new one.
  */
 import type { Command } from './framework';
-import { versionCommand } from './version';
-import { labPlcCommand } from './lab-plc';
 import { policyCheckCommand } from './policy-check';
 import { policyTestCommand } from './policy-test';
 import { policyExplainCommand } from './policy-explain';
 import { runCommand } from './run';
+import { bundleVerifyCommand } from './bundle-verify';
+import { bundleImportCommand } from './bundle-import';
+import { fleetKeygenCommand } from '../../fleet/cli/keygen';
+import { fleetTrustInitCommand, fleetTrustRotateCommand } from '../../fleet/cli/trust';
+import { fleetSignCommand } from '../../fleet/cli/sign';
+import { labPlcCommand } from './lab-plc';
+import { versionCommand } from './version';
 
 export const commands: readonly Command[] = [
   policyCheckCommand,
   policyTestCommand,
   policyExplainCommand,
   runCommand,
-  versionCommand,
+  bundleVerifyCommand,
+  bundleImportCommand,
+  fleetKeygenCommand,
+  fleetTrustInitCommand,
+  fleetTrustRotateCommand,
+  fleetSignCommand,
   labPlcCommand,
+  versionCommand,
 ];

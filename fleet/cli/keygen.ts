@@ -1,0 +1,27 @@
+/** `zonegate fleet keygen --out DIR --name NAME [--json]`: a new ed25519 signing key pair. */
+import type { Command } from '../../runtime/cli/framework';
+import { usageError } from '../../runtime/cli/framework';
+import { generateSigningKey, writeKeyPair } from '../keys';
+
+export const fleetKeygenCommand: Command = {
+  path: ['fleet', 'keygen'],
+  summary: 'create an ed25519 signing key pair (NAME.key mode 0600, NAME.pub) and print its keyId',
+  usage: 'fleet keygen --out DIR --name NAME [--json]',
+  description: `
+Writes DIR/NAME.key (the private seed, mode 0600; never overwritten) and DIR/NAME.pub, and prints
+the keyId (first 16 bytes of the sha256 of the raw public key, in hex) that trust roots and
+signatures name the key by. Keep root keys offline.`,
+  options: {
+    out: { type: 'string', value: 'DIR', description: 'folder for the key files (created if needed)' },
+    name: { type: 'string', value: 'NAME', description: 'file name stem, e.g. policy-1' },
+  },
+  json: true,
+  async run(ctx) {
+    if (typeof ctx.options.out !== 'string') throw usageError('--out DIR is required');
+    if (typeof ctx.options.name !== 'string') throw usageError('--name NAME is required');
+    const r = await writeKeyPair({ dir: ctx.options.out, name: ctx.options.name, key: generateSigningKey() });
+    if (ctx.json) ctx.printJson({ ok: true, ...r });
+    else ctx.out(`keyId ${r.keyId}\n  private: ${r.privateFile} (mode 0600)\n  public:  ${r.publicFile}`);
+    return 0;
+  },
+};

@@ -1,0 +1,70 @@
+/**
+ * `zonegate fleet sign POLICY.yaml --key K [--key K2] --version N --targets gw-01,gw-02|'*'
+ * [--site S] [--expires 30d] --out BUNDLE`: checks the policy (validation, compilation, every
+ * embedded test) and signs it into a policy bundle. Refuses (exit 1, naming why) a policy that
+ * fails any check.
+ */
+import { promises as fsp } from 'node:fs';
+import type { Command } from '../../runtime/cli/framework';
+import { usageError } from '../../runtime/cli/framework';
+import { ZonegateError } from '../../policy/errors';
+import { sha256Hex } from '../../policy/bundle/ed25519';
+import { readPolicyText } from '../../runtime/policy-file';
+import { readKeyFile, signingKeyOf } from '../keys';
+import { parseExpiry, policyData, signPolicy } from '../sign';
+
+export const fleetSignCommand: Command = {
+  path: ['fleet', 'sign'],
+  summary: 'check a policy and sign it into a bundle for a site and its gateways',
+  usage: "fleet sign POLICY.yaml --key KEY [--key KEY2] --version N --targets gw-01,gw-02|'*' [--site SITE] [--expires 30d] [--not-before TIME] --out BUNDLE [--json]",
+  description: `
+The policy must pass \`zonegate policy check\` and every embedded test, or nothing is signed
+(exit 1 with the reasons). --version must be above every version the gateways accepted before
+(they refuse older and equal-but-different bundles). Sign with as many policy-role keys as the
+trust root's policy threshold requires.`,
+  options: {
+    key: { type: 'string', multiple: true, value: 'KEY', description: 'a private policy key file (.key)' },
+    version: { type: 'string', value: 'N', description: 'bundle version, a positive integer above the last one' },
+    targets: { type: 'string', value: 'IDS', description: "comma-separated device ids, or '*' for every device of the site" },
+    site: { type: 'string', value: 'SITE', description: "default: the policy's site" },
+    expires: { type: 'string', value: 'WHEN', description: 'duration (30d, 12h) or ISO time; default 30d' },
+    'not-before': { type: 'string', value: 'TIME', description: 'ISO time before which gateways refuse the bundle' },
+    out: { type: 'string', value: 'FILE', description: 'where to write the bundle' },
+  },
+  positionals: { min: 1, max: 1 },
+  json: true,
+  async run(ctx) {
+    const file = ctx.positionals[0];
+    const keyFiles = Array.isArray(ctx.options.key) ? ctx.options.key.map(String) : [];
+    if (keyFiles.length === 0) throw usageError('at least one --key is required');
+    if (typeof ctx.options.out !== 'string') throw usageError('--out FILE is required');
+    const version = Number(ctx.options.version);
+    if (ctx.options.version === undefined || !Number.isSafeInteger(version) || version < 1) throw usageError('--version must be a positive integer');
+    if (typeof ctx.options.targets !== 'string' || ctx.options.targets.trim() === '') throw usageError("--targets is required (device ids, or '*')");
+    const targets = ctx.options.targets.split(',').map((t) => t.trim()).filter(Boolean);
+    const now = Date.now();
+    const expiresAt = parseExpiry(String(ctx.options.expires ?? '30d'), now);
+    let notBefore: number | undefined;
+    if (typeof ctx.options['not-before'] === 'string') {
+      notBefore = Date.parse(ctx.options['not-before']);
+      if (!Number.isFinite(notBefore)) throw usageError(`--not-before ${ctx.options['not-before']} is not an ISO 8601 time`);
+    }
+    const keys = (await Promise.all(keyFiles.map((f) => readKeyFile(f)))).map(signingKeyOf);
+    const src = policyData(await readPolicyText(file), file);
+    let bytes: Uint8Array;
+    try {
+      bytes = signPolicy({ policy: src.value, locate: src.locate, file, version, site: typeof ctx.options.site === 'string' ? ctx.options.site : undefined, targets, issuedAt: now, expiresAt, notBefore, keys }).bytes;
+    } catch (e) {
+      if (e instanceof ZonegateError && (e.code === 'ERR_POLICY_INVALID' || e.code === 'ERR_POLICY_TEST')) {
+        throw new ZonegateError(e.code, `not signing ${file}: ${e.message}`, { issues: e.issues });
+      }
+      throw e;
+    }
+    await fsp.writeFile(ctx.options.out, bytes);
+    const hash = sha256Hex(bytes);
+    const summary = { ok: true, out: ctx.options.out, version, targets, expiresAt: new Date(expiresAt).toISOString(), sha256: hash, policyVersion: `v${version}-${hash.slice(0, 8)}`, bytes: bytes.length };
+    if (ctx.json) ctx.printJson(summary);
+    else ctx.out(`signed ${file} as policy bundle v${version} (${summary.policyVersion}, ${bytes.length} bytes) for ${targets.join(', ')}, expires ${summary.expiresAt} → ${ctx.options.out}`);
+    return 0;
+  },
+};

@@ -1,0 +1,79 @@
+/**
+ * Signs a policy into a bundle on the fleet manager's side. The policy must pass the same checks a
+ * gateway runs (validation, compilation, every embedded test) before it is signed; the bundle
+ * carries the policy as the plain data that was written (not the normalised document), so the
+ * device validates exactly what the author wrote.
+ */
+import { ZonegateError } from '../policy/errors';
+import { parseSource } from '../policy/source';
+import type { ParsedSource, SourcePath, SourcePosition } from '../policy/source';
+import { validatePolicy } from '../policy/validate';
+import { compile } from '../policy/compile';
+import { signBundle } from '../policy/bundle/sign';
+import { runPolicyTests, formatTestFailure } from '../policy/bundle/run-policy-tests';
+import type { PolicyDocument } from '../policy/types';
+import type { SigningKey } from '../policy/bundle/types';
+
+export interface SignPolicyInput {
+  /** The policy as plain data (YAML/JSON parsed, not yet validated). */
+  policy: unknown;
+  /** Shown in errors. */
+  file?: string;
+  /** Line/column of a document path (parseSource's locate), so that issues name them. */
+  locate?: (path: SourcePath) => SourcePosition | undefined;
+  version: number;
+  /** Default: the policy's own site. */
+  site?: string;
+  targets: readonly string[];
+  issuedAt: number;
+  expiresAt: number;
+  notBefore?: number;
+  keys: readonly SigningKey[];
+}
+
+/** Checks the policy (ERR_POLICY_INVALID / ERR_POLICY_TEST) and returns the signed bundle bytes and the document. */
+export function signPolicy(input: SignPolicyInput): { bytes: Uint8Array; doc: PolicyDocument } {
+  const doc = validatePolicy(input.policy, { file: input.file, locate: input.locate });
+  const site = input.site ?? doc.site;
+  if (site !== doc.site) throw new ZonegateError('ERR_USAGE', `--site ${site} differs from the policy's site '${doc.site}'`);
+  const index = compile(doc, { version: `v${input.version}` });
+  const failures = runPolicyTests(index, doc.tests, input.issuedAt);
+  if (failures.length) {
+    throw new ZonegateError('ERR_POLICY_TEST', `${failures.length} of ${doc.tests.length} embedded test(s) failed; not signing`,
+      { issues: failures.map((f) => ({ path: `tests[${f.index}]`, message: formatTestFailure(f), file: input.file })) });
+  }
+  const bytes = signBundle({
+    type: 'policy',
+    body: {
+      site, targets: [...input.targets], version: input.version, issuedAt: input.issuedAt, expiresAt: input.expiresAt,
+      ...(input.notBefore !== undefined ? { notBefore: input.notBefore } : {}),
+      policy: input.policy as Record<string, unknown>,
+    },
+    keys: input.keys,
+  });
+  return { bytes, doc };
+}
+
+/** Reads policy text (YAML or JSON) into plain data and its locator (ERR_POLICY_PARSE on syntax errors). */
+export function policyData(text: string, file?: string): ParsedSource {
+  return parseSource(text, { file });
+}
+
+/**
+ * An expiry given as a duration from `now` (`30d`, `12h`, `90m`, `45s`, `2w`) or an ISO 8601
+ * time; returns epoch ms. Throws ERR_USAGE otherwise.
+ */
+export function parseExpiry(text: string, now: number): number {
+  const m = /^(\d+)\s*([smhdw])$/.exec(text.trim());
+  if (m) {
+    const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
+    const n = Number(m[1]) * unit;
+    if (n > 0 && Number.isSafeInteger(now + n)) return now + n;
+  }
+  const t = Date.parse(text);
+  if (/^\d{4}-\d{2}-\d{2}/.test(text) && Number.isFinite(t)) {
+    if (t <= now) throw new ZonegateError('ERR_USAGE', `expiry ${text} is in the past`);
+    return t;
+  }
+  throw new ZonegateError('ERR_USAGE', `cannot read expiry '${text}': use a duration like 30d, 12h, 90m or an ISO 8601 time`);
+}

@@ -1,0 +1,21 @@
+/** The signed bundle format and the trust root: the public surface of policy/bundle. */
+export * from './types';
+export { keyIdOf, publicKeyOfSeed, publicKeyObject, sha256Hex, signEd25519, verifyEd25519 } from './ed25519';
+export { scanCbor } from './scan-cbor';
+export { decodeCbor } from './decode-cbor';
+export type { CborValue } from './decode-cbor';
+export { encodeCbor } from './encode-cbor';
+export { decodeEnvelope } from './decode-envelope';
+export { parseBody } from './parse-body';
+export { signBundle, encodeEnvelope } from './sign';
+export { verifyBundle, checkTarget, checkValidity } from './verify';
+export type { VerifyBundleOptions } from './verify';
+export { verifyThreshold } from './verify-signatures';
+export { readTrustRoot } from './read-trust-root';
+export { verifyRootRotation } from './verify-root-rotation';
+export { trustRootFromBody } from './parse-trust';
+export { sealToDevice, openSealed, boxKeyPair } from './seal';
+export { policyVersionTag } from './version-tag';
+export { trustFileBytes, trustFileJson } from './trust-file';
+export { runPolicyTests, formatTestFailure } from './run-policy-tests';
+export type { PolicyTestFailure } from './run-policy-tests';

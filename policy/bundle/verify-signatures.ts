@@ -1,0 +1,46 @@
+/**
+ * Counts the signatures over the raw body bytes that a role's threshold needs (TUF spec section
+ * 5.3.4 / 5.4: a threshold of distinct keys of the role). Signatures by keys outside the role are
+ * ignored; several signatures with the same keyId count once (and only the keyId identifies a
+ * signer: signature bytes are malleable in other verifiers and never used as identifiers).
+ */
+import { ZonegateError } from '../errors';
+import { publicKeyObject, verifyEd25519 } from './ed25519';
+import type { BundleSignature, RoleName, RoleSpec } from './types';
+
+export interface ThresholdInput {
+  body: Uint8Array;
+  signatures: readonly BundleSignature[];
+  /** The role's spec, or undefined when the trust root delegates nothing for it. */
+  role: RoleSpec | undefined;
+  roleName: RoleName;
+  /** keyId → raw 32-byte public key, from the trust root. */
+  keys: ReadonlyMap<string, Uint8Array>;
+  /** "bundle", "new trust root", ... for messages. */
+  what?: string;
+}
+
+/** Returns the distinct keyIds that signed validly; throws ERR_BUNDLE_SIGNATURE below threshold. */
+export function verifyThreshold(input: ThresholdInput): string[] {
+  const { body, signatures, role, roleName, keys } = input;
+  const what = input.what ?? 'bundle';
+  if (!role || role.keyIds.length === 0) {
+    throw new ZonegateError('ERR_BUNDLE_SIGNATURE', `${what}: the trust root delegates no keys for the '${roleName}' role`);
+  }
+  const inRole = new Set(role.keyIds);
+  const good = new Set<string>();
+  let invalid = 0;
+  for (const s of signatures) {
+    if (!inRole.has(s.keyId) || good.has(s.keyId)) continue;
+    const raw = keys.get(s.keyId);
+    if (!raw) continue;
+    if (verifyEd25519(publicKeyObject(raw), body, s.sig)) good.add(s.keyId);
+    else invalid += 1;
+  }
+  if (good.size < role.threshold) {
+    throw new ZonegateError('ERR_BUNDLE_SIGNATURE',
+      `${what}: ${good.size} valid signature(s) by '${roleName}' keys, ${role.threshold} required` +
+      (invalid ? ` (${invalid} invalid signature(s))` : ''));
+  }
+  return [...good];
+}

@@ -1,0 +1,480 @@
+/**
+ * The gateway's offline policy store (design.md "Signed bundles and the trust root").
+ *
+ * accept() checks, in this order, and stops at the first failure: size limit, decode, signature
+ * threshold of the trust root's `policy` role, type, target (site and device), version against
+ * the persisted high-water mark, validity window, policy validation, compilation, the embedded
+ * tests. Only then does it persist (the exact signed bytes as `policy.active`, the previous
+ * active as `policy.previous`, then the high-water mark), each an atomic durable BlobStore write,
+ * and swap the active index through `activate` (IndexDecider.setIndex), which keeps connections.
+ * Whatever fails leaves the running policy exactly as it was and is reported: `refused` event,
+ * status.lastError, an audit record of kind 'policy'.
+ *
+ * Versions (TUF spec 5.4 rollback protection): below the high-water mark → ERR_BUNDLE_ROLLBACK;
+ * equal with other bytes → ERR_BUNDLE_CONFLICT and a `policy-conflict` alarm; equal with the same
+ * bytes while that bundle is active → an idempotent no-op (QoS 1 redelivery).
+ *
+ * Crash safety: rename active → previous, write the new active (temp, fsync, rename, fsync of the
+ * folder), write the high-water mark; each step atomic. A crash anywhere leaves the old bundle (as
+ * active, or as previous with no active) or the new one as active; boot takes the high-water mark
+ * as the maximum of the persisted mark and the versions of both files, so it never goes back.
+ *
+ * Boot re-verifies the active bundle fully (signatures under the current root, target, validation,
+ * compilation, tests; expiry is then handled by settings.onExpiry); a corrupt or unverifiable file
+ * falls back to the previous one, then to deny-all (index null: every decision 'no-policy').
+ */
+import { EventEmitter } from 'node:events';
+import { ZonegateError } from '../../policy/errors';
+import type { ErrorCode, Issue } from '../../policy/errors';
+import { compile } from '../../policy/compile';
+import type { PolicyIndex } from '../../policy/compile';
+import { validatePolicy } from '../../policy/validate';
+import type { PolicyDocument } from '../../policy/types';
+import { verifyBundle, checkValidity } from '../../policy/bundle/verify';
+import { policyVersionTag } from '../../policy/bundle/version-tag';
+import { runPolicyTests, formatTestFailure } from '../../policy/bundle/run-policy-tests';
+import type { VerifiedBundle } from '../../policy/bundle/types';
+import type { AuditSink } from '../../drivers/types';
+import type { BlobStore } from './blob-store';
+import type { TrustStore } from './trust-store';
+
+/** Blob names in stateDir: the enforced bundle, the one before it, the high-water mark (JSON `{ version, hash }`). */
+export const ACTIVE_BLOB = 'policy.active';
+export const PREVIOUS_BLOB = 'policy.previous';
+export const HWM_BLOB = 'policy.hwm';
+
+/** Where a bundle came from (status, audit). */
+export type BundleSource = 'mqtt' | 'import' | 'boot';
+
+/** The active policy as status and events show it. */
+export interface ActivePolicy {
+  /** The bundle's version number. */
+  version: number;
+  /** `v<version>-<first 8 hex of sha256(bundle)>`, the tag of every decision. */
+  policyVersion: string;
+  /** Lower hex sha256 of the exact bundle bytes. */
+  hash: string;
+  site: string;
+  targets: string[];
+  issuedAt: number;
+  expiresAt: number;
+  /** keyIds whose signatures counted. */
+  signedBy: string[];
+  source: BundleSource;
+  /** Epoch ms of this activation (process-local). */
+  activatedAt: number;
+  conduits: number;
+  onExpiry: 'keep-enforcing' | 'deny-all';
+}
+
+export type StoreAlarmKind = 'policy-conflict' | 'policy-expired' | 'bundle-corrupt' | 'policy-unverifiable';
+
+export interface StoreAlarm {
+  kind: StoreAlarmKind;
+  message: string;
+  at: number;
+}
+
+export interface StoreError {
+  code: ErrorCode | string;
+  message: string;
+  issues: readonly Issue[];
+  at: number;
+  source: BundleSource | 'trust';
+}
+
+/**
+ * - `no-policy`: nothing verified to enforce; everything is denied.
+ * - `active`: enforcing `active`.
+ * - `expired-enforcing`: the active bundle expired and settings.onExpiry is keep-enforcing.
+ * - `expired-deny-all`: it expired and onExpiry is deny-all; the index is null.
+ */
+export type StoreState = 'no-policy' | 'active' | 'expired-enforcing' | 'expired-deny-all';
+
+export interface PolicyStoreStatus {
+  state: StoreState;
+  active: ActivePolicy | null;
+  /** The version and hash of the kept previous bundle, if any. */
+  previous: { version: number; hash: string } | null;
+  /** The highest policy version ever activated here (rollback protection). */
+  highWater: { version: number; hash: string } | null;
+  trustRoot: { version: number; expiresAt: number; hash: string };
+  lastError: StoreError | null;
+  /** The most recent alarms, newest last (at most 16 kept; `alarmsDropped` counts the rest). */
+  alarms: StoreAlarm[];
+  alarmsDropped: number;
+  counts: { activated: number; unchanged: number; refused: number };
+}
+
+export interface AcceptResult {
+  outcome: 'activated' | 'unchanged';
+  active: ActivePolicy;
+}
+
+export interface PolicyStoreEvents {
+  activated: [ActivePolicy];
+  unchanged: [ActivePolicy];
+  refused: [StoreError];
+  alarm: [StoreAlarm];
+  /** The index handed to `activate` changed (null: deny-all). */
+  index: [PolicyIndex | null];
+  trust: [{ version: number; expiresAt: number; hash: string }];
+}
+
+export interface PolicyStoreOptions {
+  blobs: BlobStore;
+  trust: TrustStore;
+  /** This gateway's device id and site (from the gateway config). */
+  device: string;
+  site: string;
+  /** Epoch ms. */
+  now: () => number;
+  /** Size cap of one bundle; default 16 MiB. */
+  maxBytes?: number;
+  audit?: AuditSink;
+  /** Called with every new active index (null: deny everything), e.g. decider.setIndex. Must not throw. */
+  activate?: (index: PolicyIndex | null) => void;
+  /**
+   * Lets the event loop run between the phases of an activation (verify, validate, compile,
+   * tests), so that decisions waiting behind it are delayed by one phase, not by all of them.
+   * Default: one setImmediate turn.
+   */
+  yieldToLoop?: () => Promise<void>;
+}
+
+interface Candidate {
+  bundle: VerifiedBundle;
+  doc: PolicyDocument;
+  index: PolicyIndex;
+  policyVersion: string;
+}
+
+const MAX_ALARMS = 16;
+
+/** The policy store; construct with `new PolicyStore(opts)`, then `await boot()` once. */
+export class PolicyStore {
+  private readonly opts: PolicyStoreOptions;
+  private readonly emitter = new EventEmitter();
+  private queue: Promise<unknown> = Promise.resolve();
+  private active: ActivePolicy | null = null;
+  private activeIndex: PolicyIndex | null = null;
+  /** Which blob holds the bundle being enforced (the previous one after a fallback at boot). */
+  private activeBlob: string | null = null;
+  private previous: { version: number; hash: string } | null = null;
+  private hwm: { version: number; hash: string } | null = null;
+  private state: StoreState = 'no-policy';
+  private lastError: StoreError | null = null;
+  private readonly alarms: StoreAlarm[] = [];
+  private alarmsDropped = 0;
+  private readonly counts = { activated: 0, unchanged: 0, refused: 0 };
+  private booted = false;
+
+  constructor(opts: PolicyStoreOptions) {
+    if (!opts.blobs || !opts.trust || typeof opts.now !== 'function') throw new TypeError('PolicyStore needs blobs, trust and now');
+    if (!opts.device || !opts.site) throw new TypeError('PolicyStore needs device and site');
+    this.opts = opts;
+  }
+
+  /** Subscribes to an event; a throwing handler is caught and never reaches the store. */
+  on<K extends keyof PolicyStoreEvents>(event: K, handler: (...args: PolicyStoreEvents[K]) => void): () => void {
+    const wrapped = (...args: PolicyStoreEvents[K]) => { try { handler(...args); } catch { /* a listener's failure is its own */ } };
+    this.emitter.on(event, wrapped as (...a: unknown[]) => void);
+    return () => { this.emitter.off(event, wrapped as (...a: unknown[]) => void); };
+  }
+
+  /** The compiled active index, or null (deny everything). */
+  get index(): PolicyIndex | null {
+    return this.activeIndex;
+  }
+
+  /** A snapshot of the store's state. */
+  status(): PolicyStoreStatus {
+    const root = this.opts.trust.current();
+    return {
+      state: this.state,
+      active: this.active ? { ...this.active } : null,
+      previous: this.previous ? { ...this.previous } : null,
+      highWater: this.hwm ? { ...this.hwm } : null,
+      trustRoot: { version: root.version, expiresAt: root.expiresAt, hash: root.hash },
+      lastError: this.lastError,
+      alarms: this.alarms.slice(),
+      alarmsDropped: this.alarmsDropped,
+      counts: { ...this.counts },
+    };
+  }
+
+  /**
+   * Loads and fully re-verifies the persisted bundle (falling back to the previous one, then to
+   * deny-all), applies onExpiry if it expired meanwhile, and hands the index to `activate`.
+   */
+  boot(): Promise<PolicyStoreStatus> {
+    return this.serial(async () => {
+      const active = await this.opts.blobs.read(ACTIVE_BLOB);
+      const previous = await this.opts.blobs.read(PREVIOUS_BLOB);
+      const hwm = parseHwm(await this.opts.blobs.read(HWM_BLOB));
+      let chosen: Candidate | null = null;
+      let chosenName = '';
+      const others: Candidate[] = [];
+      for (const [name, bytes] of [[ACTIVE_BLOB, active], [PREVIOUS_BLOB, previous]] as const) {
+        if (!bytes) continue;
+        try {
+          const c = await this.prepare(bytes, { ignoreExpiry: true });
+          if (!chosen) { chosen = c; chosenName = name; } else others.push(c);
+        } catch (e) {
+          this.raise('bundle-corrupt', `${name} does not verify (${(e as Error).message}); ${name === ACTIVE_BLOB ? 'falling back to the previous bundle' : 'ignored'}`);
+        }
+      }
+      // The high-water mark never goes below what is on disk (a crash between the writes).
+      let mark = hwm;
+      for (const c of [chosen, ...others]) {
+        if (c && (!mark || c.bundle.body.version > mark.version)) mark = { version: c.bundle.body.version, hash: c.bundle.hash };
+      }
+      this.hwm = mark;
+      if (chosen && this.active && chosen.bundle.hash === this.active.hash) {
+        // A reload that finds what is already enforced: nothing to swap.
+        this.activeBlob = chosenName;
+        this.previous = others[0] ? { version: others[0].bundle.body.version, hash: others[0].bundle.hash } : null;
+      } else if (chosen) {
+        this.previous = others[0] ? { version: others[0].bundle.body.version, hash: others[0].bundle.hash } : null;
+        this.activeBlob = chosenName;
+        this.swap(chosen, 'boot');
+        this.counts.activated += 1;
+        this.audit(`policy ${chosen.policyVersion} loaded from ${chosenName}`, { version: chosen.bundle.body.version, hash: chosen.bundle.hash }, chosen.policyVersion);
+        this.emit('activated', this.active as ActivePolicy);
+        this.expiryCheck(this.opts.now());
+      } else {
+        this.active = null;
+        this.activeBlob = null;
+        this.activeIndex = null;
+        this.state = 'no-policy';
+        this.callActivate(null);
+        this.audit('no verified policy on disk: denying everything', {});
+      }
+      this.booted = true;
+      return this.status();
+    });
+  }
+
+  /**
+   * Re-reads and fully re-verifies what is on disk (the daemon calls it on SIGHUP after an offline
+   * `bundle import` wrote through another store over the same folder). Same rules as boot().
+   */
+  reload(): Promise<PolicyStoreStatus> {
+    return this.boot();
+  }
+
+  /** Checks and, when everything passes, persists and activates a policy bundle. Throws the first failure. */
+  accept(bytes: Uint8Array, opts: { source: BundleSource }): Promise<AcceptResult> {
+    return this.serial(async () => {
+      if (!this.booted) throw new TypeError('PolicyStore.boot() must run before accept()');
+      const now = this.opts.now();
+      try {
+        // Steps 1-5 (size, decode, signatures, type, target) in verifyBundle; the window comes after the version.
+        const bundle = verifyBundle(bytes, {
+          trustRoot: this.opts.trust.current(), expectType: 'policy', device: this.opts.device, site: this.opts.site,
+          now, maxBytes: this.opts.maxBytes, ignoreExpiry: true,
+        });
+        const v = bundle.body.version;
+        if (this.hwm && v < this.hwm.version) {
+          throw new ZonegateError('ERR_BUNDLE_ROLLBACK', `bundle v${v} is older than v${this.hwm.version}, the highest version accepted here`);
+        }
+        if (this.hwm && v === this.hwm.version) {
+          if (bundle.hash !== this.hwm.hash) {
+            const msg = `bundle v${v} differs from the v${v} accepted before (sha256 ${bundle.hash.slice(0, 16)}… vs ${this.hwm.hash.slice(0, 16)}…)`;
+            this.raise('policy-conflict', msg);
+            throw new ZonegateError('ERR_BUNDLE_CONFLICT', msg);
+          }
+          if (this.active && this.active.hash === bundle.hash) {
+            this.counts.unchanged += 1;
+            this.emit('unchanged', this.active);
+            return { outcome: 'unchanged' as const, active: { ...this.active } };
+          }
+        }
+        checkValidity(bundle.body, now);
+        const c = await this.prepareVerified(bundle, now);
+        await this.persist(c);
+        this.swap(c, opts.source);
+        this.counts.activated += 1;
+        this.audit(`policy ${c.policyVersion} activated (${opts.source})`, { version: v, hash: c.bundle.hash, signedBy: c.bundle.keyIds }, c.policyVersion);
+        this.emit('activated', this.active as ActivePolicy);
+        return { outcome: 'activated' as const, active: { ...(this.active as ActivePolicy) } };
+      } catch (e) {
+        this.refuse(e, opts.source);
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Accepts a trust-root rotation (verifyRootRotation), persists it and reports whether the active
+   * policy still verifies under it (if not: a `policy-unverifiable` alarm; the running policy stays
+   * until a bundle signed by the new keys arrives, but a restart would fall back to deny-all).
+   */
+  acceptTrust(bytes: Uint8Array): Promise<{ version: number; expiresAt: number; hash: string }> {
+    return this.serial(async () => {
+      try {
+        const root = await this.opts.trust.rotate(bytes, { now: this.opts.now(), site: this.opts.site, device: this.opts.device });
+        const info = { version: root.version, expiresAt: root.expiresAt, hash: root.hash };
+        this.audit(`trust root rotated to v${root.version}`, info);
+        this.emit('trust', info);
+        const activeBytes = this.active ? await this.opts.blobs.read(ACTIVE_BLOB) : null;
+        if (activeBytes) {
+          try { await this.prepare(activeBytes, { ignoreExpiry: true }); } catch (e) {
+            this.raise('policy-unverifiable', `the active policy does not verify under trust root v${root.version}: ${(e as Error).message}`);
+          }
+        }
+        return info;
+      } catch (e) {
+        this.refuse(e, 'trust');
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Applies settings.onExpiry once the active bundle expired (the runtime calls this on a timer):
+   * keep-enforcing raises a `policy-expired` alarm; deny-all also hands `activate` a null index.
+   */
+  checkExpiry(now: number = this.opts.now()): PolicyStoreStatus {
+    this.expiryCheck(now);
+    return this.status();
+  }
+
+  private expiryCheck(now: number): void {
+    if (!this.active || this.state !== 'active' || now < this.active.expiresAt) return;
+    const when = new Date(this.active.expiresAt).toISOString();
+    if (this.active.onExpiry === 'deny-all') {
+      this.state = 'expired-deny-all';
+      this.activeIndex = null;
+      this.callActivate(null);
+      this.raise('policy-expired', `policy ${this.active.policyVersion} expired at ${when}; onExpiry deny-all: denying everything`);
+    } else {
+      this.state = 'expired-enforcing';
+      this.raise('policy-expired', `policy ${this.active.policyVersion} expired at ${when}; onExpiry keep-enforcing: still enforcing it`);
+    }
+  }
+
+  // Verification, validation, compilation and tests: everything short of persisting.
+  private async prepare(bytes: Uint8Array, o: { ignoreExpiry: boolean }): Promise<Candidate> {
+    const now = this.opts.now();
+    const bundle = verifyBundle(bytes, {
+      trustRoot: this.opts.trust.current(), expectType: 'policy', device: this.opts.device, site: this.opts.site,
+      now, maxBytes: this.opts.maxBytes, ignoreExpiry: o.ignoreExpiry,
+    });
+    return this.prepareVerified(bundle, now);
+  }
+
+  private async prepareVerified(bundle: VerifiedBundle, now: number): Promise<Candidate> {
+    const pause = this.opts.yieldToLoop ?? (() => new Promise<void>((resolve) => setImmediate(resolve)));
+    await pause();
+    const v = bundle.body.version;
+    let doc: PolicyDocument;
+    try {
+      doc = validatePolicy(bundle.body.policy, { file: `bundle v${v}` });
+    } catch (e) {
+      const issues = e instanceof ZonegateError ? e.issues : [];
+      throw new ZonegateError('ERR_BUNDLE_POLICY', `bundle v${v}: the policy is invalid: ${(e as Error).message}`, { cause: e, issues });
+    }
+    if (doc.site !== this.opts.site) {
+      throw new ZonegateError('ERR_BUNDLE_TARGET', `bundle v${v} carries the policy of site '${doc.site}', this is '${this.opts.site}'`);
+    }
+    const policyVersion = policyVersionTag({ version: v, hash: bundle.hash });
+    await pause();
+    let index: PolicyIndex;
+    try {
+      index = compile(doc, { version: policyVersion });
+    } catch (e) {
+      throw new ZonegateError('ERR_BUNDLE_POLICY', `bundle v${v}: the policy does not compile: ${(e as Error).message}`, { cause: e });
+    }
+    await pause();
+    const failures = runPolicyTests(index, doc.tests, now);
+    if (failures.length > 0) {
+      throw new ZonegateError('ERR_POLICY_TEST', `bundle v${v}: ${failures.length} of ${doc.tests.length} embedded test(s) failed: ${formatTestFailure(failures[0])}`,
+        { issues: failures.map((f) => ({ path: `tests[${f.index}]`, message: f.message })) });
+    }
+    return { bundle, doc, index, policyVersion };
+  }
+
+  private async persist(c: Candidate): Promise<void> {
+    const blobs = this.opts.blobs;
+    // The old active becomes the previous by a rename (no copy). A crash right after it leaves no
+    // active file, and boot then takes the previous one: the old bundle, as before the accept.
+    // After a fallback at boot the enforced bundle already is the previous one; the broken active
+    // file is simply replaced.
+    if (this.active && this.activeBlob === ACTIVE_BLOB && (await blobs.list()).includes(ACTIVE_BLOB)) {
+      await blobs.rename(ACTIVE_BLOB, PREVIOUS_BLOB);
+      this.previous = { version: this.active.version, hash: this.active.hash };
+    }
+    await blobs.write(ACTIVE_BLOB, c.bundle.bytes);
+    this.activeBlob = ACTIVE_BLOB;
+    const mark = { version: c.bundle.body.version, hash: c.bundle.hash };
+    this.hwm = mark;
+    // From here the new bundle is the one on disk, so the swap must happen even if the mark's
+    // write fails: boot derives the mark from the bundles' own versions anyway.
+    try {
+      await blobs.write(HWM_BLOB, new TextEncoder().encode(`${JSON.stringify(mark)}\n`));
+    } catch (e) {
+      this.raise('bundle-corrupt', `cannot persist the high-water mark v${mark.version}: ${(e as Error).message}`);
+    }
+  }
+
+  private swap(c: Candidate, source: BundleSource): void {
+    const b = c.bundle.body;
+    this.active = {
+      version: b.version, policyVersion: c.policyVersion, hash: c.bundle.hash, site: b.site, targets: b.targets.slice(),
+      issuedAt: b.issuedAt, expiresAt: b.expiresAt, signedBy: c.bundle.keyIds.slice(), source, activatedAt: this.opts.now(),
+      conduits: c.doc.conduits.length, onExpiry: c.doc.settings.onExpiry,
+    };
+    this.activeIndex = c.index;
+    this.state = 'active';
+    this.callActivate(c.index);
+  }
+
+  private callActivate(index: PolicyIndex | null): void {
+    try { this.opts.activate?.(index); } catch { /* activate must not throw; the store's state is still right */ }
+    this.emit('index', index);
+  }
+
+  private refuse(e: unknown, source: BundleSource | 'trust'): void {
+    const err: StoreError = e instanceof ZonegateError
+      ? { code: e.code, message: e.message, issues: e.issues, at: this.opts.now(), source }
+      : { code: 'ERR_STORAGE', message: (e as Error)?.message ?? String(e), issues: [], at: this.opts.now(), source };
+    this.lastError = err;
+    this.counts.refused += 1;
+    this.audit(`${source === 'trust' ? 'trust root' : 'bundle'} refused (${source}): ${err.code}: ${err.message}`, { code: err.code }, this.active?.policyVersion);
+    this.emit('refused', err);
+  }
+
+  private raise(kind: StoreAlarmKind, message: string): void {
+    const alarm = { kind, message, at: this.opts.now() };
+    this.alarms.push(alarm);
+    if (this.alarms.length > MAX_ALARMS) { this.alarms.shift(); this.alarmsDropped += 1; }
+    this.audit(`alarm ${kind}: ${message}`, { alarm: kind }, this.active?.policyVersion);
+    this.emit('alarm', alarm);
+  }
+
+  private audit(message: string, detail: Record<string, unknown>, policyVersion?: string): void {
+    try {
+      this.opts.audit?.record({ kind: 'policy', at: this.opts.now(), source: 'store', message, detail, policyVersion });
+    } catch { /* AuditSink.record must not throw */ }
+  }
+
+  private emit<K extends keyof PolicyStoreEvents>(event: K, ...args: PolicyStoreEvents[K]): void {
+    this.emitter.emit(event, ...args);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function parseHwm(bytes: Uint8Array | null): { version: number; hash: string } | null {
+  if (!bytes) return null;
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as { version?: unknown; hash?: unknown };
+    if (typeof v.version === 'number' && Number.isSafeInteger(v.version) && typeof v.hash === 'string') return { version: v.version, hash: v.hash };
+  } catch { /* a torn mark cannot happen with atomic writes; treat as absent, the bundles still bound it */ }
+  return null;
+}
