@@ -9,6 +9,8 @@ import { policyExplainCommand } from './policy-explain';
 import { runCommand } from './run';
 import { bundleVerifyCommand } from './bundle-verify';
 import { bundleImportCommand } from './bundle-import';
+import { auditVerifyCommand } from './audit-verify';
+import { auditShowCommand } from './audit-show';
 import { fleetKeygenCommand } from '../../fleet/cli/keygen';
 import { fleetTrustInitCommand, fleetTrustRotateCommand } from '../../fleet/cli/trust';
 import { fleetSignCommand } from '../../fleet/cli/sign';
@@ -22,6 +24,8 @@ export const commands: readonly Command[] = [
   runCommand,
   bundleVerifyCommand,
   bundleImportCommand,
+  auditVerifyCommand,
+  auditShowCommand,
   fleetKeygenCommand,
   fleetTrustInitCommand,
   fleetTrustRotateCommand,

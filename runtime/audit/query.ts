@@ -1,0 +1,103 @@
+/**
+ * Reading an audit folder for people: every record in seq order, filtered (asset, identity,
+ * decision, time range, kind), and one readable row per record. Reads what frames it can and
+ * stops a segment at the first bad frame (verify.ts says why; `show` is not a verifier).
+ */
+import * as fsp from 'node:fs/promises';
+import { join } from 'node:path';
+import { readFrame } from './frame';
+import { decodeRecord, type AuditRecord } from './record';
+import { sortSegments } from './segment';
+
+export interface RecordFilter {
+  asset?: string;
+  /** Matches the decision's identity. */
+  identity?: string;
+  decision?: 'allow' | 'deny';
+  kind?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  until?: number;
+}
+
+/** The audit folder for DIR: DIR/audit when DIR is a state folder holding one, DIR otherwise. */
+export async function resolveAuditDir(dir: string): Promise<string> {
+  try {
+    if ((await fsp.stat(join(dir, 'audit'))).isDirectory()) return join(dir, 'audit');
+  } catch { /* not a state folder */ }
+  return dir;
+}
+
+/** True when the record passes every given filter. */
+export function matchesFilter(r: AuditRecord, f: RecordFilter): boolean {
+  if (f.asset !== undefined && r.asset !== f.asset) return false;
+  if (f.identity !== undefined && r.decision?.identity !== f.identity) return false;
+  if (f.decision !== undefined && r.decision?.decision !== f.decision) return false;
+  if (f.kind !== undefined && r.kind !== f.kind) return false;
+  if (f.since !== undefined && r.at < f.since) return false;
+  if (f.until !== undefined && r.at > f.until) return false;
+  return true;
+}
+
+/** The records of `dir` that match, oldest first; `problems` lists segments cut short by a bad frame. */
+export async function readAuditRecords(dir: string, filter: RecordFilter = {}): Promise<{ records: AuditRecord[]; problems: string[] }> {
+  const segs = sortSegments(dir, await fsp.readdir(dir));
+  const records: AuditRecord[] = [];
+  const problems: string[] = [];
+  for (const seg of segs) {
+    const bytes = await fsp.readFile(seg.path);
+    let offset = 0;
+    while (offset < bytes.length) {
+      const fr = readFrame(bytes, offset);
+      if (!fr.ok) { problems.push(`${seg.name} offset ${offset}: ${fr.message}`); break; }
+      let r: AuditRecord;
+      try { r = decodeRecord(fr.payload); } catch (e) { problems.push(`${seg.name} offset ${offset}: ${(e as Error).message}`); break; }
+      if (matchesFilter(r, filter)) records.push(r);
+      offset = fr.next;
+    }
+  }
+  return { records, problems };
+}
+
+/** The columns of `audit show`. */
+export interface RecordRow {
+  seq: string;
+  time: string;
+  kind: string;
+  src: string;
+  identity: string;
+  asset: string;
+  operation: string;
+  decision: string;
+  detail: string;
+}
+
+/** One readable row for a record. */
+export function recordRow(r: AuditRecord): RecordRow {
+  const m = r.modbus;
+  const operation = m
+    ? `fc${m.function} unit ${m.unit} @${m.address}${m.count > 0 ? `+${m.count}` : ''}`
+    : [r.protocol, r.port].filter((x) => x !== undefined).join('/');
+  let detail = '';
+  if (r.kind === 'summary' && r.summary) detail = `${r.summary.count} more denials (${r.decision?.reason ?? '*'}) ${new Date(r.summary.from).toISOString()}..${new Date(r.summary.to).toISOString()}`;
+  else if (r.kind === 'checkpoint' && r.checkpoint) detail = `signed head of seq ${r.checkpoint.seq} (${r.checkpoint.device})`;
+  else if (r.decision) detail = r.decision.decision === 'allow' ? (r.decision.conduit ?? '') : (r.decision.reason ?? '');
+  if (r.message && r.kind !== 'summary') detail = detail ? `${detail}: ${r.message}` : r.message;
+  return {
+    seq: String(r.seq),
+    time: new Date(r.at).toISOString(),
+    kind: r.kind,
+    src: r.src !== undefined ? (r.srcPort !== undefined ? `${r.src}:${r.srcPort}` : r.src) : '',
+    identity: r.decision?.identity ?? '',
+    asset: r.asset ?? '',
+    operation,
+    decision: r.decision ? `${r.decision.decision}${r.decision.monitor ? ' (monitor)' : ''}` : '',
+    detail,
+  };
+}
+
+/** Plain JSON for a record: byte strings as hex. */
+export function recordJson(r: AuditRecord): unknown {
+  return JSON.parse(JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex')
+    : v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data) ? Buffer.from((v as { data: number[] }).data).toString('hex') : v)));
+}
