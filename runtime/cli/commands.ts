@@ -11,6 +11,7 @@ import { bundleVerifyCommand } from './bundle-verify';
 import { bundleImportCommand } from './bundle-import';
 import { auditVerifyCommand } from './audit-verify';
 import { auditShowCommand } from './audit-show';
+import { nftRenderCommand } from './nft-render';
 import { fleetKeygenCommand } from '../../fleet/cli/keygen';
 import { fleetTrustInitCommand, fleetTrustRotateCommand } from '../../fleet/cli/trust';
 import { fleetSignCommand } from '../../fleet/cli/sign';
@@ -26,6 +27,7 @@ export const commands: readonly Command[] = [
   bundleImportCommand,
   auditVerifyCommand,
   auditShowCommand,
+  nftRenderCommand,
   fleetKeygenCommand,
   fleetTrustInitCommand,
   fleetTrustRotateCommand,
