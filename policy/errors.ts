@@ -24,8 +24,12 @@ export type ErrorCode =
   | 'ERR_AUDIT'
   | 'ERR_AUDIT_VERIFY'
   | 'ERR_MQTT_PAYLOAD'
+  | 'ERR_MQTT_CONNECT'
+  | 'ERR_MQTT_OFFLINE'
   | 'ERR_AUTH'
   | 'ERR_NFT'
+  | 'ERR_UPDATE_PACKAGE'
+  | 'ERR_UPDATE_INSTALL'
   | 'ERR_USAGE';
 
 /** One validation finding: where (file, document path, line/col) and what. */

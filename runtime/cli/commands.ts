@@ -15,6 +15,8 @@ import { nftRenderCommand } from './nft-render';
 import { fleetKeygenCommand } from '../../fleet/cli/keygen';
 import { fleetTrustInitCommand, fleetTrustRotateCommand } from '../../fleet/cli/trust';
 import { fleetSignCommand } from '../../fleet/cli/sign';
+import { fleetPublishCommand } from '../../fleet/cli/publish';
+import { fleetStatusCommand } from '../../fleet/cli/status';
 import { labPlcCommand } from './lab-plc';
 import { versionCommand } from './version';
 
@@ -32,6 +34,8 @@ export const commands: readonly Command[] = [
   fleetTrustInitCommand,
   fleetTrustRotateCommand,
   fleetSignCommand,
+  fleetPublishCommand,
+  fleetStatusCommand,
   labPlcCommand,
   versionCommand,
 ];

@@ -1,0 +1,31 @@
+/** The broker options every fleet command shares, and duration parsing for --timeout. */
+import type { CommandContext, OptionSpec } from '../../runtime/cli/framework';
+import { usageError } from '../../runtime/cli/framework';
+import type { BrokerOptions } from '../broker';
+
+export const brokerOptionSpecs: Record<string, OptionSpec> = {
+  broker: { type: 'string', value: 'URL', description: 'broker URL, e.g. mqtts://broker:8883 (required)' },
+  username: { type: 'string', value: 'USER', description: 'MQTT username (the fleet user)' },
+  'password-file': { type: 'string', value: 'FILE', description: 'file whose first line is the MQTT password' },
+  ca: { type: 'string', value: 'FILE', description: 'PEM CA bundle for TLS' },
+  cert: { type: 'string', value: 'FILE', description: 'PEM client certificate' },
+  key: { type: 'string', value: 'FILE', description: 'PEM client key' },
+};
+
+/** Reads the broker options; ERR_USAGE when --broker is missing. */
+export function brokerFromOptions(ctx: CommandContext): BrokerOptions {
+  const o = ctx.options;
+  const s = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const url = s('broker');
+  if (!url) throw usageError('--broker URL is required');
+  return { url, username: s('username'), passwordFile: s('password-file'), ca: s('ca'), cert: s('cert'), key: s('key') };
+}
+
+/** `30s`, `1.5s`, `500ms`, `2m`, `1h` or plain seconds → ms; ERR_USAGE otherwise. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw usageError(`${what}: not a duration: ${JSON.stringify(text)} (e.g. 30s, 500ms, 2m)`);
+  const n = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[m[2] ?? 's'];
+  if (!(n > 0) || n > 86_400_000) throw usageError(`${what}: must be more than 0 and at most 24h`);
+  return Math.round(n);
+}
