@@ -61,7 +61,8 @@ function runOne(file) {
       const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? 0);
       const ok = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? 0);
       const skip = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0);
-      const bad = total - ok - skip + (code !== 0 && total - ok - skip === 0 ? 1 : 0);
+      // uvu's Total counts the tests that ran (skipped ones are not in it).
+      const bad = total - ok + (code !== 0 && total - ok === 0 ? 1 : 0);
       passed += ok; skipped += skip; failed += bad;
       if (bad > 0) failedFiles.push(file);
       process.stdout.write(`\n── ${file} (${((Date.now() - started) / 1000).toFixed(1)} s, exit ${code})\n${out}`);
