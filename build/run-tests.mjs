@@ -46,7 +46,8 @@ function runOne(file) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(process.execPath, ['--enable-source-maps', js], {
-      cwd: root, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      // NODE_PATH: CLIs that tests bundle into temp folders still find the external native modules.
+      cwd: root, env: { ...process.env, FORCE_COLOR: '0', NODE_PATH: join(root, 'node_modules') }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });

@@ -47,7 +47,7 @@ status carries its sha256), showing progress on stderr; exit 1 on timeout, namin
     const file = ctx.positionals[0];
     let bytes: Buffer;
     try { bytes = readFileSync(file); } catch (e) {
-      throw new ZonegateError('ERR_USAGE', `cannot read ${file}: ${(e as Error).message}`);
+      throw new ZonegateError('ERR_FILE', `cannot read ${file}: ${(e as Error).message}`);
     }
     const broker = brokerFromOptions(ctx);
     const client = await connectBroker(broker);

@@ -114,7 +114,7 @@ is checked exactly as a gateway checks it before it is written.`,
     if (typeof ctx.options.out !== 'string') throw usageError('--out FILE is required');
     let oldBytes: Uint8Array;
     try { oldBytes = new Uint8Array(await fsp.readFile(ctx.options.old)); } catch (e) {
-      throw new ZonegateError('ERR_USAGE', `cannot read ${ctx.options.old}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new ZonegateError('ERR_FILE', `cannot read ${ctx.options.old}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     const old = readTrustRoot(trustFileBytes(oldBytes));
     const now = Date.now();
