@@ -9,7 +9,9 @@
  *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port? }],
  *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs },
  *   limits: { maxConnections, perSourceMax, auditRing },
- *   and, reserved for later issues, the mappings mqtt, audit, console, nftables, trustRoot, telemetry.
+ *   trustRoot: { file }, audit: { enabled, maxBytes, segmentBytes, flushDelayMs }, mqtt: { url, ... },
+ *   nftables: { enabled, ... } (validated in config/blocks.ts), and, reserved for later parts,
+ *   the mappings console and telemetry.
  */
 import { promises as fs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -17,6 +19,7 @@ import { ZonegateError } from '../policy/errors';
 import { parseSource, type SourcePath, type SourcePosition } from '../policy/source';
 import { IssueList, checkId, checkInt, get, has, readList, readObject, readString, type Path } from '../policy/check';
 import { parseHostPort, formatHostPort, type HostPort } from './config/host-port';
+import { parsePartBlocks, type PartBlocks } from './config/blocks';
 
 export type { HostPort } from './config/host-port';
 export { formatHostPort } from './config/host-port';
@@ -51,8 +54,10 @@ export interface GatewayConfig {
   log: { level: LogLevel; decisions: 'stdout' | 'none' };
   timeouts: { idleMs: number; connectMs: number; responseMs: number; drainMs: number };
   limits: { maxConnections: number; perSourceMax: number; auditRing: number };
-  /** Blocks accepted now and read by later parts (mqtt, audit, console, nftables, trustRoot, telemetry). */
+  /** The raw blocks of the parts (mqtt, audit, console, nftables, trustRoot, telemetry), as written. */
   reserved: Record<string, Record<string, unknown>>;
+  /** trustRoot, audit, mqtt and nftables validated (config/blocks.ts); paths absolute. */
+  parts: PartBlocks;
   /** Where a config path was written, for errors found later (listeners against the policy). */
   locate(path: SourcePath): SourcePosition | undefined;
 }
@@ -189,12 +194,14 @@ export function parseConfig(text: string, opts: { file: string }): GatewayConfig
     if (typeof v !== 'object' || v === null || Array.isArray(v)) out.add([key], `must be a mapping (reserved for the ${key} settings)`);
     else reserved[key] = v as Record<string, unknown>;
   }
+  const parts = parsePartBlocks(reserved, dir);
+  for (const issue of parts.issues) out.add(issue.path, issue.message);
 
   if (out.count > 0) throw fail();
   return {
     file, dir, device: device!, site: site!, stateDir: resolve(dir, stateDir!),
     ...(policyFile !== undefined ? { policyFile: resolve(dir, policyFile) } : {}),
-    listeners, log, timeouts, limits, reserved, locate: src.locate,
+    listeners, log, timeouts, limits, reserved, parts: parts.blocks, locate: src.locate,
   };
 }
 

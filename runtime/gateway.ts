@@ -3,31 +3,61 @@
  * wires them together. Nothing else constructs drivers or the decider.
  *
  *   config (runtime/config.ts) ─┐
- *   policy source (policy-source.ts) ── compiled index ── IndexDecider (swapped on activation)
+ *   policy store (signed bundles, runtime/store) ─┐
+ *   policy file (labs, policy-source.ts) ─────────┴─ effective policy ── IndexDecider
  *                                                             │
  *   one driver per listener: modbus → createModbusProxy, tcp → createTcpConduit
  *                                                             │
- *   audit sink (memory-audit.ts, behind AuditSink) ◄──────────┘      event bus (bus.ts)
+ *   audit tee: durable AuditLog (<stateDir>/audit) + memory ring + stdout lines ◄──┘
+ *   MQTT sync (runtime/sync) → store.accept;  nftables (drivers/nftables) on every activation;
+ *   <stateDir>/status.json every 5 s and on every activation;  event bus (bus.ts)
  *
- * Activation (start, and reload on SIGHUP): build the new index beside the old one (read,
- * validate, compile, embedded tests, listeners checked against it); on any failure the old policy
- * and listeners stay exactly as they were and the error is logged with file:line:col. On success
- * setIndex() swaps the policy for every live connection at once: Modbus connections re-resolve
- * their scope on their next request, TCP conduits re-check their connections on the
- * `policy-activated` event (and periodically). Then listeners are reconciled by key (listen,
- * asset, service, upstream): unchanged ones are left alone, removed ones drained, new ones started.
+ * Which policy enforces (design.md "Signed bundles and the trust root"): with `trustRoot`
+ * configured the PolicyStore in stateDir is the source; once it holds an active bundle (or one
+ * that expired) it wins over a `policyFile`. A `policyFile` is for labs: it enforces only while
+ * the store has nothing (or when no trustRoot is configured) and is announced with a loud
+ * warning. With neither an active bundle nor a policy file the gateway still starts, listeners
+ * up, and denies everything as `no-policy` (critical alarm `no-policy`). When the active bundle
+ * expires and its settings say `onExpiry: deny-all`, decisions say `policy-expired`.
+ *
+ * Activation: a file policy is built beside the old one (read, validate, compile, embedded
+ * tests, listeners checked against it); on any failure the old policy and listeners stay and the
+ * error is logged with file:line:col. Signed bundles are checked by the store, which then swaps
+ * the index (IndexDecider.setIndex) synchronously: live Modbus connections re-resolve their scope
+ * on their next request, TCP conduits re-check theirs on `policy-activated`. Then listeners are
+ * reconciled by key (listen, asset, service, upstream): unchanged ones are left alone, removed
+ * ones drained, new ones started. Listeners of a signed policy are resolved leniently
+ * (config/resolve-listeners.ts resolveListenersLenient): they stand whatever the policy says.
  */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
 import { IndexDecider } from '../policy/decider';
 import { ZonegateError, formatIssue, type Issue } from '../policy/errors';
-import type { AuditEvent, Driver } from '../drivers/types';
+import type { PolicyIndex } from '../policy/compile';
+import type { PolicyDocument } from '../policy/types';
+import type { AuditEvent, AuditSink, Driver } from '../drivers/types';
 import { createModbusProxy } from '../drivers/modbus-tcp';
 import { createTcpConduit } from '../drivers/tcp-conduit';
+import { renderRuleset } from '../drivers/nftables/render';
+import { applyRuleset } from '../drivers/nftables/apply';
+import type { ProxyListener } from '../drivers/nftables/options';
+import type { NftCommandOptions } from '../drivers/nftables/run-nft';
 import { loadConfig, formatHostPort, type GatewayConfig, type LogLevel } from './config';
-import { resolveListeners, type ResolvedListener } from './config/resolve-listeners';
+import { resolveListeners, resolveListenersLenient, type ResolvedListener, type ListenerProblem } from './config/resolve-listeners';
 import { EventBus } from './bus';
 import { createMemoryAudit, type MemoryAudit, type MemoryAuditStats } from './memory-audit';
 import { createFilePolicySource, type LoadedPolicy, type PolicySource } from './policy-source';
 import type { SdNotify } from './sd-notify';
+import { openGatewayStore } from './store/open-gateway-store';
+import type { PolicyStore, PolicyStoreStatus } from './store/policy-store';
+import { writePidFile, removePidFile } from './store/daemon-signal';
+import { AuditLog, type AuditStatus } from './audit/log';
+import { loadOrCreateDeviceKey } from './device-key';
+import { createMqttSync, type MqttSync, type SyncStatus } from './sync/mqtt-sync';
+import { syncConnection } from './sync/connect-options';
+import { storeHandlers, storeState } from './sync/store-binding';
+// The status file format is the one `zonegate status` reads (runtime/cli/status.ts re-exports it).
+import { writeStatusFile, STATUS_FILE } from './telemetry/status-file';
 
 /** Human-readable operational messages (the CLI writes them to stderr). */
 export interface GatewayLog {
@@ -56,6 +86,18 @@ export interface GatewayOptions {
   notify?: SdNotify;
   /** Told the config's `log.level` each time a config is loaded. */
   setLogLevel?: (level: LogLevel) => void;
+  /** Write `<stateDir>/zonegate.pid` (the daemon does; in-process tests must not, `bundle import` would SIGHUP them). Default false. */
+  pidFile?: boolean;
+  /** Reported in the MQTT status document. Default '0.0.0-dev'. */
+  runtimeVersion?: string;
+  /** How often status.json is rewritten; 0 only on activations. Default 5,000 ms. */
+  statusIntervalMs?: number;
+  /** How often the store's expiry is checked; 0 never (tests call checkExpiry()). Default 30,000 ms. */
+  expiryCheckMs?: number;
+  /** More fields for status.json (telemetry, audit upload); gateway fields win on a clash. Must be JSON data. */
+  statusExtra?: () => Record<string, unknown>;
+  /** How `nft` is run (binary, `netns`); tests point it into their own network namespace. */
+  nftCommand?: NftCommandOptions;
 }
 
 export interface Alarm {
@@ -80,28 +122,67 @@ export interface ListenerStatus {
   stats?: Record<string, number>;
 }
 
-/** A plain object (JSON-safe) describing the running gateway; later issues add fields. */
+/** Which policy enforces: signed (the store), file (lab), or none (deny all). */
+export type PolicyKind = 'signed' | 'file';
+export type EnforcementState = 'enforcing' | 'no-policy' | 'expired-deny-all' | 'expired-enforcing';
+
+export interface NftablesStatus {
+  enabled: boolean;
+  /** sha256 of the ruleset last applied, and when. */
+  appliedSha256: string | null;
+  appliedAt: number | null;
+  keptAt: string | null;
+  /** Conduits the kernel cannot carry (left denied). */
+  skipped: { conduit: string; reason: string }[];
+  lastError: { at: number; code: string; message: string } | null;
+}
+
+/**
+ * A plain object (JSON-safe) describing the running gateway; later issues add fields. The gateway
+ * always fills every field; those added with the policy store, audit log, sync and nftables are
+ * optional in the type only so that status fixtures written before them still type-check.
+ */
 export interface GatewayStatus {
   device: string | null;
   site: string | null;
   state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
   startedAt: number | null;
   uptimeMs: number;
+  /** Epoch ms when this snapshot was taken. */
+  at?: number;
+  runtimeVersion?: string;
   config: { file: string; loadedAt: number | null; reloads: number; failedReloads: number };
   policy: {
     version: string | null;
-    source: string | null;
+    /** `signed` (policy store), `file` (lab policy file) or null (nothing: deny all). */
+    source: PolicyKind | null;
+    /** The policy file while it enforces. */
     file: string | null;
     /** Set while an unsigned policy file is enforcing. */
     warning: string | null;
+    enforcement?: EnforcementState;
     activatedAt: number | null;
     conduits: number;
+    /** Expiry of the signed bundle (epoch ms), null otherwise. */
+    expiresAt?: number | null;
     /** The last refused policy or config, kept until the next successful activation. */
     lastError: { at: number; code: string; message: string; issues: string[] } | null;
+    /** The policy store (signed bundles), null without `trustRoot`. */
+    store?: PolicyStoreStatus | null;
   };
   listeners: ListenerStatus[];
+  /** Listeners the policy does not fit (signed mode), or that cannot stand. */
+  listenerProblems?: ListenerProblem[];
   alarms: Alarm[];
+  /** The in-memory ring and the stdout lines. */
   audit: MemoryAuditStats;
+  /** The durable audit log, null when `audit.enabled: false` or before start. */
+  auditLog?: (AuditStatus & { dir: string }) | null;
+  /** MQTT sync, null without `mqtt`. */
+  sync?: SyncStatus | null;
+  nftables?: NftablesStatus | null;
+  /** Where this status is written. */
+  statusFile?: string | null;
 }
 
 export interface ReloadResult {
@@ -115,14 +196,23 @@ export interface ReloadResult {
 export interface Gateway {
   /** Loads config and policy, starts every listener; resolves when all are up (READY sent). Throws ZonegateError for bad config or policy. */
   start(signal: AbortSignal): Promise<void>;
-  /** SIGHUP: reload config and policy; never throws, never drops established connections. */
+  /** SIGHUP: reload config, the policy file and the policy store; never throws, never drops established connections. */
   reload(): Promise<ReloadResult>;
-  /** Stops accepting, drains every listener, flushes the audit lines. */
+  /** Stops accepting, drains every listener, publishes offline, closes the audit log (final checkpoint). */
   stop(): Promise<void>;
   status(): GatewayStatus;
+  /** Applies the store's onExpiry now (the timer does it every expiryCheckMs). */
+  checkExpiry(): void;
+  /** Writes status.json now. */
+  writeStatus(): Promise<void>;
+  /** Resolves when queued listener reconciliations, nftables applies and status writes are done (tests). */
+  idle(): Promise<void>;
   readonly bus: EventBus<GatewayEvents>;
+  /** The in-memory ring (recent events for status and console). */
   readonly audit: MemoryAudit;
   readonly decider: IndexDecider;
+  /** The policy store, once started with `trustRoot`. */
+  readonly store: PolicyStore | undefined;
 }
 
 interface RunningListener {
@@ -133,25 +223,66 @@ interface RunningListener {
   abort: AbortController;
 }
 
+/** What enforces now. */
+interface Effective {
+  kind: PolicyKind | null;
+  index: PolicyIndex | null;
+  expired: boolean;
+  enforcement: EnforcementState;
+  /** The document listeners are resolved against (kept through a deny-all expiry). */
+  doc: PolicyDocument | null;
+  version: string | null;
+}
+
 function describeError(e: unknown): { code: string; message: string; issues: Issue[] } {
   if (e instanceof ZonegateError) return { code: e.code, message: e.message, issues: [...e.issues] };
   const err = e as NodeJS.ErrnoException;
   return { code: err?.code ?? 'ERR_INTERNAL', message: err?.message ?? String(e), issues: [] };
 }
 
+/** A promise chain that runs one task at a time and never rejects. */
+function queue(onError: (e: unknown) => void) {
+  let tail: Promise<unknown> = Promise.resolve();
+  return {
+    run<T>(fn: () => Promise<T>): Promise<T | undefined> {
+      const next = tail.then(fn).catch((e) => { onError(e); return undefined; });
+      tail = next;
+      return next;
+    },
+    idle: () => tail.then(() => undefined),
+  };
+}
+
 /** Builds the gateway; nothing is read or bound until start(). */
 export function createGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const log = options.log;
+  const runtimeVersion = options.runtimeVersion ?? '0.0.0-dev';
   const decider = new IndexDecider(null);
   const bus = new EventBus<GatewayEvents>({
     onError: ({ owner, event, error }) => log.error(`${owner}: handler for '${event}' failed: ${(error as Error)?.message ?? String(error)}`),
   });
-  let audit: MemoryAudit = createMemoryAudit({ capacity: 10_000, write: options.writeLine });
+  let ring: MemoryAudit = createMemoryAudit({ capacity: 10_000, write: options.writeLine });
+  let auditLog: AuditLog | undefined;
+  let auditDir: string | null = null;
+  /** The tee every part records into: ring (+ stdout lines) and the durable log. Never throws. */
+  const sink: AuditSink = {
+    record(e: AuditEvent): void {
+      ring.record(e);
+      if (auditLog) { try { auditLog.record(e); } catch { /* AuditLog counts its own drops */ } }
+    },
+  };
   let config: GatewayConfig | undefined;
-  let policy: LoadedPolicy | undefined;
-  let policySource: PolicySource | undefined;
+  let filePolicy: LoadedPolicy | undefined;
+  let fileSource: PolicySource | undefined;
+  let store: PolicyStore | undefined;
+  let sync: MqttSync | undefined;
+  /** The last index the store activated: kept through a deny-all expiry so decisions say `policy-expired` with its version. */
+  let storeIndex: PolicyIndex | null = null;
+  let effectiveKey = '';
+  let effective: Effective = { kind: null, index: null, expired: false, enforcement: 'no-policy', doc: null, version: null };
   const listeners = new Map<string, RunningListener>();
+  let listenerProblems: ListenerProblem[] = [];
   const alarms = new Map<string, Alarm>();
   let state: GatewayStatus['state'] = 'new';
   let startedAt: number | null = null;
@@ -161,56 +292,109 @@ export function createGateway(options: GatewayOptions): Gateway {
   let reloads = 0, failedReloads = 0;
   let serial: Promise<unknown> = Promise.resolve();
   const lifetime = new AbortController();
+  const timers: NodeJS.Timeout[] = [];
+  let nft: NftablesStatus | null = null;
+  let pidWritten = false;
 
   const raise = (id: string, severity: Alarm['severity'], message: string) => {
-    if (!alarms.has(id)) alarms.set(id, { id, severity, message, since: now() });
-    else alarms.get(id)!.message = message;
+    const a = alarms.get(id);
+    if (!a) alarms.set(id, { id, severity, message, since: now() });
+    else { a.message = message; a.severity = severity; }
   };
   const clear = (id: string) => { alarms.delete(id); };
-  const record = (ev: Omit<AuditEvent, 'at' | 'source'> & { source?: string }) => audit.record({ at: now(), source: 'gateway', ...ev });
+  const record = (ev: Omit<AuditEvent, 'at' | 'source'> & { source?: string }) => sink.record({ at: now(), source: 'gateway', ...ev });
 
   const logError = (what: string, e: unknown) => {
     const d = describeError(e);
     log.error(`${what}: ${d.message}`);
     for (const issue of d.issues) log.error(`  ${formatIssue(issue)}`);
   };
+  const listenerQueue = queue((e) => logError('listener reconciliation failed', e));
+  const nftQueue = queue((e) => logError('nftables', e));
+  const statusQueue = queue((e) => log.warn(`cannot write ${STATUS_FILE}: ${(e as Error)?.message ?? String(e)}`));
 
-  /** Everything that can fail, done before anything is swapped. */
-  async function prepare(file: string): Promise<{ config: GatewayConfig; source: PolicySource | undefined; policy: LoadedPolicy | undefined; specs: ResolvedListener[] }> {
-    const cfg = await loadConfig(file);
-    if (!cfg.policyFile) {
-      throw new ZonegateError('ERR_CONFIG_INVALID', `gateway config ${file}: no policy source`, {
-        issues: [{ file, path: 'policyFile', message: "required field 'policyFile' is missing (signed bundles come with the policy store; until then name a policy file)", ...(cfg.locate([]) ?? {}) }],
-      });
+  // ---- which policy enforces -------------------------------------------------------------
+
+  function chooseEffective(file: LoadedPolicy | undefined): Effective {
+    const s = store?.status();
+    if (store && s && s.state !== 'no-policy') {
+      if (store.index) storeIndex = store.index;
+      const enforcement: EnforcementState = s.state === 'active' ? 'enforcing' : s.state;
+      // expired-deny-all: the store hands out null, but IndexDecider answers `policy-expired` only
+      // with an index set (and no-policy without one), so the expired index stays with setExpired(true).
+      return { kind: 'signed', index: storeIndex, expired: s.state === 'expired-deny-all', enforcement, doc: storeIndex?.doc ?? null, version: s.active?.policyVersion ?? null };
     }
-    const source = createFilePolicySource({ file: cfg.policyFile, now });
-    const loaded = await source.load();
-    const specs = resolveListeners(cfg, loaded.doc);
-    return { config: cfg, source, policy: loaded, specs };
+    if (file) return { kind: 'file', index: file.index, expired: false, enforcement: 'enforcing', doc: file.doc, version: file.version };
+    return { kind: null, index: null, expired: false, enforcement: 'no-policy', doc: null, version: null };
   }
 
-  function activate(next: LoadedPolicy, source: PolicySource): boolean {
-    const previous = policy?.version ?? null;
-    const changed = !policy || policy.sha256 !== next.sha256;
-    policy = next;
-    policySource = source;
-    if (!changed) return false;
-    decider.setIndex(next.index);
+  /**
+   * Makes the effective policy the decider's (synchronously: the store calls this from inside its
+   * activation) and, when it changed, announces it and schedules the listeners, nftables and the
+   * status file. Returns whether it changed.
+   */
+  function applyEffective(opts: { reconcile: boolean }): boolean {
+    const eff = chooseEffective(filePolicy);
+    decider.setIndex(eff.index);
+    decider.setExpired(eff.expired);
+    const key = `${eff.kind}|${eff.version}|${eff.enforcement}|${eff.kind === 'file' ? filePolicy?.sha256 : ''}`;
+    const previous = effective.version;
+    effective = eff;
+    if (key === effectiveKey) return false;
+    effectiveKey = key;
     activatedAt = now();
-    lastError = null;
-    clear('policy-refused');
-    if (source.warning) {
-      raise('unsigned-policy', 'warning', `${source.warning}: ${source.describe}`);
-      log.warn(`WARNING: ${source.warning}: ${source.describe} (version ${next.version})`);
+    if (eff.kind === 'file') {
+      raise('unsigned-policy', 'warning', `${fileSource!.warning}: ${fileSource!.describe}`);
+      log.warn(`WARNING: ${fileSource!.warning}: ${fileSource!.describe} (version ${eff.version})`);
+      record({ kind: 'policy', policyVersion: eff.version!, message: 'activated', detail: { previous, source: fileSource!.describe, conduits: filePolicy!.index.counts.conduits, sha256: filePolicy!.sha256 } });
+      log.info(`policy ${eff.version} from ${fileSource!.describe} enforcing (${filePolicy!.index.counts.conduits} conduits)`);
     } else clear('unsigned-policy');
-    record({ kind: 'policy', policyVersion: next.version, message: 'activated', detail: { previous, source: source.describe, conduits: next.index.counts.conduits, sha256: next.sha256 } });
-    log.info(`policy ${next.version} from ${source.describe} enforcing (${next.index.counts.conduits} conduits)`);
-    void bus.emit('policy-activated', { version: next.version, previous, source: source.describe });
+    if (eff.kind === 'signed') {
+      if (eff.enforcement === 'expired-deny-all') log.error(`policy ${eff.version} expired (onExpiry deny-all): denying everything as policy-expired`);
+      else if (eff.enforcement === 'expired-enforcing') log.warn(`policy ${eff.version} expired (onExpiry keep-enforcing): still enforcing it`);
+      else log.info(`signed policy ${eff.version} enforcing (${eff.index?.counts.conduits ?? 0} conduits)`);
+    }
+    if (eff.enforcement === 'no-policy') {
+      raise('no-policy', 'critical', 'no verified policy: every connection and request is denied (no-policy)');
+      log.error('no verified policy: denying everything (no-policy)');
+    } else clear('no-policy');
+    if (eff.enforcement === 'expired-deny-all') raise('policy-expired', 'critical', `policy ${eff.version} expired; onExpiry deny-all: denying everything`);
+    else if (eff.enforcement === 'expired-enforcing') raise('policy-expired', 'warning', `policy ${eff.version} expired; onExpiry keep-enforcing: still enforcing it`);
+    else clear('policy-expired');
+    void bus.emit('policy-activated', { version: eff.version ?? 'none', previous, source: eff.kind === 'file' ? fileSource!.describe : eff.kind === 'signed' ? 'policy store' : 'none' });
+    if (opts.reconcile && state === 'running' && config) {
+      const cfg = config;
+      void listenerQueue.run(async () => { await reconcile(cfg, lenientSpecs(cfg, effective.doc)); });
+    }
+    if (state === 'running') { scheduleNft(); void writeStatus(); }
     return true;
   }
 
+  function lenientSpecs(cfg: GatewayConfig, doc: PolicyDocument | null): ResolvedListener[] {
+    const r = resolveListenersLenient(cfg, doc);
+    setProblems(r.problems);
+    return r.specs;
+  }
+
+  function setProblems(problems: ListenerProblem[]): void {
+    for (const id of [...alarms.keys()]) if (id.startsWith('listener-unresolved:')) clear(id);
+    listenerProblems = problems;
+    for (const p of problems) {
+      raise(`listener-unresolved:${p.index}`, p.started ? 'warning' : 'critical', `listener ${p.listen} (${p.asset}): ${p.message}`);
+      log.warn(`listener ${p.listen} (${p.asset}) does not fit the policy${p.started ? ' (it stands on its config upstream)' : ''}: ${p.message}`);
+    }
+  }
+
+  /** The listeners for `cfg` under `eff`: strict against a lab policy file (refused with file:line:col), lenient otherwise. */
+  function specsFor(cfg: GatewayConfig, eff: Effective): ResolvedListener[] {
+    if (eff.kind === 'file') { setProblems([]); return resolveListeners(cfg, eff.doc!); }
+    return lenientSpecs(cfg, eff.doc);
+  }
+
+  // ---- listeners --------------------------------------------------------------------------
+
   function buildDriver(spec: ResolvedListener, cfg: GatewayConfig): { driver: RunningListener['driver']; stats: () => Record<string, number> } {
-    const common = { listen: spec.listen, upstream: spec.upstream, asset: spec.asset, decider, audit: { record: (e: AuditEvent) => audit.record(e) }, now };
+    const common = { listen: spec.listen, upstream: spec.upstream, asset: spec.asset, decider, audit: sink, now };
     if (spec.service === 'modbus') {
       const proxy = createModbusProxy({
         ...common,
@@ -284,85 +468,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     void bus.emit('listener-down', { key: l.spec.key });
   }
 
-  async function start(signal: AbortSignal): Promise<void> {
-    if (state !== 'new') throw new TypeError(`gateway: start() called in state ${state}`);
-    state = 'starting';
-    startedAt = now();
-    const onAbort = () => { void stop(); };
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      const prepared = await prepare(options.configFile);
-      config = prepared.config;
-      configLoadedAt = now();
-      options.setLogLevel?.(config.log.level);
-      audit = createMemoryAudit({ capacity: config.limits.auditRing, write: config.log.decisions === 'stdout' ? options.writeLine : undefined });
-      if (signal.aborted) throw new Error('startup aborted');
-      activate(prepared.policy!, prepared.source!);
-      for (const spec of prepared.specs) {
-        if (signal.aborted) throw new Error('startup aborted');
-        try {
-          await startListener(spec, config);
-        } catch (e) {
-          const d = describeError(e);
-          const pos = config.locate(['listeners', spec.index, 'listen']);
-          throw new ZonegateError('ERR_CONFIG_INVALID', `cannot listen on ${formatHostPort(spec.listen)} for ${spec.asset}: ${d.message}`, {
-            cause: e, issues: [{ file: config.file, path: `listeners[${spec.index}].listen`, message: `cannot listen: ${d.code === 'EADDRINUSE' ? 'address already in use' : d.message}`, ...(pos ?? {}) }],
-          });
-        }
-      }
-    } catch (e) {
-      state = 'failed';
-      signal.removeEventListener('abort', onAbort);
-      await Promise.all([...listeners.values()].map(stopListener));
-      audit.flush();
-      throw e;
-    }
-    if (signal.aborted) return;
-    state = 'running';
-    record({ kind: 'config', message: 'gateway started', detail: { device: config.device, site: config.site, listeners: listeners.size } });
-    // READY only now: a verified policy is enforcing and every listener is up.
-    await options.notify?.ready(`enforcing ${policy!.version} on ${listeners.size} listener(s)`);
-    options.notify?.startWatchdog(lifetime.signal);
-  }
-
-  async function doReload(): Promise<ReloadResult> {
-    if (state !== 'running') {
-      log.warn(`reload ignored: the gateway is ${state}`);
-      return { ok: false, error: new Error(`gateway is ${state}`) };
-    }
-    reloads += 1;
-    log.info(`reloading ${options.configFile}`);
-    let prepared: Awaited<ReturnType<typeof prepare>>;
-    try {
-      prepared = await prepare(options.configFile);
-    } catch (e) {
-      failedReloads += 1;
-      const d = describeError(e);
-      lastError = { at: now(), code: d.code, message: d.message, issues: d.issues.map(formatIssue) };
-      raise('policy-refused', 'warning', `reload refused, the previous policy stays: ${d.message}`);
-      logError(`reload refused (still enforcing ${policy?.version ?? 'no policy'})`, e);
-      record({ kind: 'policy', policyVersion: policy?.version, message: 'reload refused', detail: { code: d.code, error: d.message, issues: lastError.issues } });
-      void bus.emit('policy-refused', { source: options.configFile, error: d });
-      void bus.emit('reloaded', { ok: false });
-      return { ok: false, error: e as Error };
-    }
-    const cfg = prepared.config;
-    const prevConfig = config;
-    config = cfg;
-    configLoadedAt = now();
-    options.setLogLevel?.(cfg.log.level);
-    if (cfg.limits.auditRing !== prevConfig?.limits.auditRing || cfg.log.decisions !== prevConfig?.log.decisions) {
-      // Drivers write through a closure over `audit`, so the new sink takes over at once.
-      audit.flush();
-      audit = createMemoryAudit({ capacity: cfg.limits.auditRing, write: cfg.log.decisions === 'stdout' ? options.writeLine : undefined, seed: audit.recent() });
-    }
-    const policyChanged = activate(prepared.policy!, prepared.source!);
-    if (!policyChanged) log.info(`policy unchanged (${policy!.version})`);
-    clear('policy-refused');
-    lastError = null;
-    // Reconcile listeners: same key → untouched (its connections too).
-    const wanted = new Map(prepared.specs.map((s) => [s.key, s]));
+  /** Same key → untouched (its connections too); others drained or started. */
+  async function reconcile(cfg: GatewayConfig, specs: ResolvedListener[]): Promise<{ started: number; stopped: number; kept: number; failed: number }> {
+    const wanted = new Map(specs.map((s) => [s.key, s]));
     const result = { started: 0, stopped: 0, kept: 0, failed: 0 };
+    if (state !== 'running' && state !== 'starting') return result;
     for (const [key, l] of [...listeners]) {
       if (wanted.has(key) && l.status.state === 'up') { result.kept += 1; continue; }
       await stopListener(l);
@@ -372,8 +482,282 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (listeners.has(key)) continue;
       try { await startListener(spec, cfg); result.started += 1; } catch (e) { result.failed += 1; logError(`listener ${formatHostPort(spec.listen)} (${spec.asset}) failed to start`, e); }
     }
-    record({ kind: 'config', policyVersion: policy!.version, message: 'reloaded', detail: { ...result, policyChanged } });
-    log.info(`reload done: policy ${policy!.version}${policyChanged ? ' activated' : ' unchanged'}; listeners ${result.kept} kept, ${result.started} started, ${result.stopped} stopped, ${result.failed} failed`);
+    if (result.started + result.stopped + result.failed > 0) scheduleNft();
+    return result;
+  }
+
+  // ---- nftables, status file, timers --------------------------------------------------------
+
+  /** Renders the active policy with the proxies and applies it; ERR_NFT is an alarm, the proxies keep enforcing. */
+  function scheduleNft(): void {
+    const cfg = config;
+    const nf = cfg?.parts.nftables;
+    if (!cfg || !nf?.enabled) return;
+    void nftQueue.run(async () => {
+      const doc = effective.doc;
+      if (!doc) return;
+      nft ??= { enabled: true, appliedSha256: null, appliedAt: null, keptAt: null, skipped: [], lastError: null };
+      const proxies: ProxyListener[] = nf.render.proxies ? [...nf.render.proxies] : [...listeners.values()].map((l) => ({
+        asset: l.spec.asset, port: l.spec.servicePort, protocol: l.spec.service, listen: { host: l.spec.listen.host, port: Number(l.status.address?.split(':').pop() ?? l.spec.listen.port) },
+      }));
+      try {
+        const rendered = renderRuleset({ ...nf.render, doc, proxies });
+        if (rendered.skipped.length > 0) log.warn(`nftables: ${rendered.skipped.length} conduit part(s) left denied: ${rendered.skipped.map((s) => `${s.conduit} (${s.reason})`).join('; ')}`);
+        const applied = await applyRuleset(rendered.text, { ...options.nftCommand, table: rendered.table, keepDir: nf.keepDir ?? join(cfg.stateDir, 'nftables') });
+        nft = { enabled: true, appliedSha256: applied.sha256, appliedAt: now(), keptAt: applied.keptAt ?? null, skipped: rendered.skipped.map((s) => ({ ...s })), lastError: null };
+        clear('nftables');
+        record({ kind: 'config', source: 'nftables', policyVersion: effective.version ?? undefined, message: 'nftables ruleset applied', detail: { sha256: applied.sha256, table: applied.table, skipped: rendered.skipped.length } });
+        log.info(`nftables: table ${applied.table} applied (${applied.sha256.slice(0, 12)})`);
+      } catch (e) {
+        const d = describeError(e);
+        nft.lastError = { at: now(), code: d.code, message: d.message };
+        raise('nftables', 'critical', `nftables ruleset not applied (${d.code}): ${d.message}; the proxies keep enforcing`);
+        record({ kind: 'config', source: 'nftables', message: 'nftables ruleset refused', detail: { code: d.code, error: d.message } });
+        log.error(`nftables: ${d.code}: ${d.message} (the proxies keep enforcing)`);
+      }
+    });
+  }
+
+  function writeStatus(): Promise<void> {
+    const cfg = config;
+    if (!cfg) return Promise.resolve();
+    return statusQueue.run(async () => { await writeStatusFile(cfg.stateDir, fileStatus(), { now }); }).then(() => undefined);
+  }
+
+  function startTimers(): void {
+    const statusMs = options.statusIntervalMs ?? 5_000;
+    if (statusMs > 0) timers.push(setInterval(() => { void writeStatus(); }, statusMs));
+    const expiryMs = options.expiryCheckMs ?? 30_000;
+    if (store && expiryMs > 0) timers.push(setInterval(() => { checkExpiry(); }, expiryMs));
+    for (const t of timers) t.unref();
+  }
+
+  function checkExpiry(): void {
+    if (!store) return;
+    try { store.checkExpiry(now()); } catch (e) { logError('expiry check failed', e); }
+    // checkExpiry swaps the index through `activate` when it denies; keep-enforcing only changes the state.
+    applyEffective({ reconcile: false });
+  }
+
+  // ---- the parts opened once per process ------------------------------------------------------
+
+  async function openParts(cfg: GatewayConfig): Promise<void> {
+    await fsp.mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
+    if (cfg.parts.audit.enabled) {
+      const key = await loadOrCreateDeviceKey({ stateDir: cfg.stateDir });
+      auditDir = join(cfg.stateDir, 'audit');
+      auditLog = await AuditLog.open({
+        dir: auditDir, device: cfg.device, key: { privateKey: key.privateKey, publicRaw: key.publicRaw }, now,
+        ...(cfg.parts.audit.maxBytes !== undefined ? { maxBytes: cfg.parts.audit.maxBytes } : {}),
+        ...(cfg.parts.audit.segmentBytes !== undefined ? { segmentBytes: cfg.parts.audit.segmentBytes } : {}),
+        ...(cfg.parts.audit.flushDelayMs !== undefined ? { flushDelayMs: cfg.parts.audit.flushDelayMs } : {}),
+        onAlarm: (a) => {
+          if (a.active) { raise(`audit:${a.code}`, a.code === 'audit-recovered' ? 'warning' : 'critical', a.message); log.warn(`audit: ${a.message}`); } else clear(`audit:${a.code}`);
+        },
+      });
+    } else {
+      log.warn('audit.enabled is false: decisions are kept in memory only (no durable audit log)');
+    }
+    if (cfg.parts.trustRootFile) {
+      store = await openGatewayStore({
+        config: cfg, now, audit: sink,
+        // Swapped synchronously inside the store's activation; the store is assigned only after boot.
+        activate: (index) => { if (index) storeIndex = index; if (store) applyEffective({ reconcile: true }); },
+      });
+      store.on('refused', (err) => {
+        lastError = { at: err.at, code: String(err.code), message: err.message, issues: err.issues.map(formatIssue) };
+        raise('policy-refused', 'warning', `bundle refused (${err.source}), the active policy stays: ${err.code}: ${err.message}`);
+        log.error(`bundle refused (${err.source}): ${err.code}: ${err.message} (still enforcing ${effective.version ?? 'no policy'})`);
+        sync?.refreshStatus();
+        void writeStatus();
+      });
+      store.on('activated', (a) => {
+        lastError = null;
+        clear('policy-refused');
+        // A verified bundle replaced whatever was broken on disk or unverifiable under the root.
+        if (a.source !== 'boot') { clear('store:bundle-corrupt'); clear('store:policy-unverifiable'); }
+        log.info(`bundle v${a.version} (${a.policyVersion}) activated from ${a.source}, expires ${new Date(a.expiresAt).toISOString()}`);
+        sync?.refreshStatus();
+      });
+      store.on('alarm', (a) => {
+        if (a.kind !== 'policy-expired') raise(`store:${a.kind}`, a.kind === 'policy-conflict' ? 'warning' : 'critical', a.message);
+        log.warn(`policy store alarm ${a.kind}: ${a.message}`);
+        sync?.refreshStatus();
+      });
+    }
+    if (cfg.parts.mqtt) {
+      if (!store) {
+        raise('mqtt-without-trust-root', 'warning', 'mqtt is configured but trustRoot is not: bundles cannot be verified, MQTT sync is off');
+        log.warn('mqtt is configured but trustRoot is not: MQTT sync is off (bundles could not be verified)');
+      } else {
+        const s = store;
+        sync = createMqttSync({
+          ...syncConnection(cfg.parts.mqtt), site: cfg.site, device: cfg.device, runtimeVersion, startedAt: startedAt ?? now(), now,
+          handlers: storeHandlers({ store: s }), state: storeState(s), audit: sink,
+          log: (level, m) => log[level](`mqtt: ${m}`),
+        });
+      }
+    }
+  }
+
+  let partsClosed: Promise<void> | undefined;
+  /** Once per process: stop the sync (offline status), wait for queued work, close the audit log (final checkpoint), remove the pid file. */
+  function closeParts(): Promise<void> {
+    partsClosed ??= doCloseParts();
+    return partsClosed;
+  }
+
+  async function doCloseParts(): Promise<void> {
+    for (const t of timers.splice(0)) clearInterval(t);
+    if (sync) { try { await sync.stop(); } catch (e) { logError('mqtt sync did not stop cleanly', e); } }
+    ring.flush();
+    await listenerQueue.idle();
+    await nftQueue.idle();
+    if (auditLog) { try { await auditLog.close(); } catch (e) { logError('audit log did not close cleanly', e); } }
+    if (pidWritten && config) { await removePidFile(config.stateDir).catch(() => undefined); pidWritten = false; }
+  }
+
+  // ---- start, reload, stop --------------------------------------------------------------------
+
+  async function start(signal: AbortSignal): Promise<void> {
+    if (state !== 'new') throw new TypeError(`gateway: start() called in state ${state}`);
+    state = 'starting';
+    startedAt = now();
+    const onAbort = () => { void stop(); };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const cfg = await loadConfig(options.configFile);
+      if (!cfg.policyFile && !cfg.parts.trustRootFile) {
+        throw new ZonegateError('ERR_CONFIG_INVALID', `gateway config ${cfg.file}: no policy source`, {
+          issues: [{ file: cfg.file, path: 'trustRoot', message: "neither 'trustRoot' (signed bundles) nor 'policyFile' (labs) is configured", ...(cfg.locate([]) ?? {}) }],
+        });
+      }
+      config = cfg;
+      configLoadedAt = now();
+      options.setLogLevel?.(cfg.log.level);
+      ring = createMemoryAudit({ capacity: cfg.limits.auditRing, write: cfg.log.decisions === 'stdout' ? options.writeLine : undefined });
+      if (cfg.policyFile) {
+        fileSource = createFilePolicySource({ file: cfg.policyFile, now });
+        filePolicy = await fileSource.load();
+      }
+      await openParts(cfg);
+      if (cfg.policyFile && store) log.warn(`both trustRoot and policyFile are configured: the signed policy store wins once it has an active bundle; ${cfg.policyFile} enforces only until then`);
+      if (signal.aborted) throw new Error('startup aborted');
+      const eff = chooseEffective(filePolicy);
+      const specs = specsFor(cfg, eff);
+      applyEffective({ reconcile: false });
+      for (const spec of specs) {
+        if (signal.aborted) throw new Error('startup aborted');
+        try {
+          await startListener(spec, cfg);
+        } catch (e) {
+          const d = describeError(e);
+          const pos = cfg.locate(['listeners', spec.index, 'listen']);
+          throw new ZonegateError('ERR_CONFIG_INVALID', `cannot listen on ${formatHostPort(spec.listen)} for ${spec.asset}: ${d.message}`, {
+            cause: e, issues: [{ file: cfg.file, path: `listeners[${spec.index}].listen`, message: `cannot listen: ${d.code === 'EADDRINUSE' ? 'address already in use' : d.message}`, ...(pos ?? {}) }],
+          });
+        }
+      }
+    } catch (e) {
+      state = 'failed';
+      signal.removeEventListener('abort', onAbort);
+      await Promise.all([...listeners.values()].map(stopListener));
+      await closeParts();
+      throw e;
+    }
+    if (signal.aborted) return;
+    state = 'running';
+    const cfg = config!;
+    record({ kind: 'config', message: 'gateway started', policyVersion: effective.version ?? undefined, detail: { device: cfg.device, site: cfg.site, listeners: listeners.size, policy: effective.kind ?? 'none', enforcement: effective.enforcement, config: cfg.file } });
+    // Never awaited before the listeners are up: enforcement does not wait for the broker.
+    if (sync) void sync.start(lifetime.signal);
+    scheduleNft();
+    startTimers();
+    if (options.pidFile) {
+      try { await writePidFile(cfg.stateDir); pidWritten = true; } catch (e) { logError('cannot write the pid file (bundle import cannot signal us)', e); }
+    }
+    await writeStatus();
+    // READY only now: the policy (or deny-all) is enforcing and every listener is up.
+    await options.notify?.ready(effective.version ? `enforcing ${effective.version} on ${listeners.size} listener(s)` : `denying everything (no policy) on ${listeners.size} listener(s)`);
+    options.notify?.startWatchdog(lifetime.signal);
+  }
+
+  /** Settings read once at start; a reload that changes them is told to restart. */
+  function restartOnly(a: GatewayConfig, b: GatewayConfig): string[] {
+    const out: string[] = [];
+    if (a.device !== b.device) out.push('device');
+    if (a.site !== b.site) out.push('site');
+    if (a.stateDir !== b.stateDir) out.push('stateDir');
+    for (const k of ['trustRootFile', 'audit', 'mqtt'] as const) if (JSON.stringify(a.parts[k]) !== JSON.stringify(b.parts[k])) out.push(k === 'trustRootFile' ? 'trustRoot' : k);
+    return out;
+  }
+
+  async function doReload(): Promise<ReloadResult> {
+    if (state !== 'running') {
+      log.warn(`reload ignored: the gateway is ${state}`);
+      return { ok: false, error: new Error(`gateway is ${state}`) };
+    }
+    reloads += 1;
+    log.info(`reloading ${options.configFile}`);
+    let cfg: GatewayConfig;
+    let nextFile: LoadedPolicy | undefined;
+    let nextSource: PolicySource | undefined;
+    let specs: ResolvedListener[];
+    const keyBefore = effectiveKey;
+    try {
+      cfg = await loadConfig(options.configFile);
+      if (!cfg.policyFile && !store) {
+        throw new ZonegateError('ERR_CONFIG_INVALID', `gateway config ${cfg.file}: no policy source`, {
+          issues: [{ file: cfg.file, path: 'policyFile', message: "'policyFile' was removed and no trustRoot was configured at start", ...(cfg.locate([]) ?? {}) }],
+        });
+      }
+      if (cfg.policyFile) {
+        nextSource = createFilePolicySource({ file: cfg.policyFile, now });
+        nextFile = await nextSource.load();
+      }
+      // The store re-reads and re-verifies what is on disk (`bundle import` wrote it, then sent SIGHUP).
+      if (store) await store.reload();
+      specs = specsFor(cfg, chooseEffective(nextFile));
+    } catch (e) {
+      failedReloads += 1;
+      const d = describeError(e);
+      lastError = { at: now(), code: d.code, message: d.message, issues: d.issues.map(formatIssue) };
+      raise('policy-refused', 'warning', `reload refused, the previous policy stays: ${d.message}`);
+      logError(`reload refused (still enforcing ${effective.version ?? 'no policy'})`, e);
+      record({ kind: 'policy', policyVersion: effective.version ?? undefined, message: 'reload refused', detail: { code: d.code, error: d.message, issues: lastError.issues } });
+      record({ kind: 'config', policyVersion: effective.version ?? undefined, message: 'config reload refused', detail: { file: options.configFile, code: d.code } });
+      void bus.emit('policy-refused', { source: options.configFile, error: d });
+      void bus.emit('reloaded', { ok: false });
+      return { ok: false, error: e as Error };
+    }
+    const prevConfig = config!;
+    const needRestart = restartOnly(prevConfig, cfg);
+    if (needRestart.length > 0) {
+      raise('restart-required', 'warning', `changed ${needRestart.join(', ')}: takes effect after a restart`);
+      log.warn(`reload: ${needRestart.join(', ')} changed; these take effect only after a restart (the running values stay)`);
+      cfg = { ...cfg, device: prevConfig.device, site: prevConfig.site, stateDir: prevConfig.stateDir, parts: { ...cfg.parts, trustRootFile: prevConfig.parts.trustRootFile, audit: prevConfig.parts.audit, mqtt: prevConfig.parts.mqtt } };
+    } else clear('restart-required');
+    config = cfg;
+    configLoadedAt = now();
+    options.setLogLevel?.(cfg.log.level);
+    if (cfg.limits.auditRing !== prevConfig.limits.auditRing || cfg.log.decisions !== prevConfig.log.decisions) {
+      // Drivers write through the tee, which reads `ring` on every record: the new sink takes over at once.
+      ring.flush();
+      ring = createMemoryAudit({ capacity: cfg.limits.auditRing, write: cfg.log.decisions === 'stdout' ? options.writeLine : undefined, seed: ring.recent() });
+    }
+    filePolicy = nextFile;
+    fileSource = nextSource;
+    applyEffective({ reconcile: false });
+    // The store may have activated already inside store.reload(): compare with before the reload.
+    const policyChanged = effectiveKey !== keyBefore;
+    if (!policyChanged) log.info(`policy unchanged (${effective.version ?? 'none'})`);
+    clear('policy-refused');
+    lastError = null;
+    const result = (await listenerQueue.run(() => reconcile(cfg, specs))) ?? { started: 0, stopped: 0, kept: 0, failed: 0 };
+    scheduleNft();
+    record({ kind: 'config', policyVersion: effective.version ?? undefined, message: 'reloaded', detail: { ...result, policyChanged, file: cfg.file, restartRequired: needRestart } });
+    log.info(`reload done: policy ${effective.version ?? 'none'}${policyChanged ? ' activated' : ' unchanged'}; listeners ${result.kept} kept, ${result.started} started, ${result.stopped} stopped, ${result.failed} failed`);
+    void writeStatus();
     void bus.emit('reloaded', { ok: true });
     return { ok: true, policyChanged, listeners: result };
   }
@@ -386,22 +770,70 @@ export function createGateway(options: GatewayOptions): Gateway {
       const wasRunning = state === 'running';
       state = 'stopping';
       lifetime.abort();
+      for (const t of timers.splice(0)) clearInterval(t);
       if (wasRunning) await options.notify?.stopping();
       log.info(`stopping: draining ${listeners.size} listener(s)`);
+      await listenerQueue.idle();
       await Promise.all([...listeners.values()].map(stopListener));
-      record({ kind: 'config', message: 'gateway stopped' });
-      audit.flush();
+      if (wasRunning) record({ kind: 'config', message: 'gateway stopped', policyVersion: effective.version ?? undefined });
+      await closeParts();
       state = 'stopped';
+      if (wasRunning && config) await writeStatusFile(config.stateDir, fileStatus(), { now }).catch(() => undefined);
     })();
     return stopping;
+  }
+
+  /** status() plus what other parts add (telemetry, audit upload), as status.json carries it. */
+  function fileStatus(): GatewayStatus & Record<string, unknown> {
+    let extra: Record<string, unknown> = {};
+    try { extra = options.statusExtra?.() ?? {}; } catch (e) { log.warn(`statusExtra failed: ${(e as Error)?.message ?? String(e)}`); }
+    return { ...extra, ...snapshot() };
+  }
+
+  function snapshot(): GatewayStatus {
+    const storeStatus = store?.status() ?? null;
+    return {
+      device: config?.device ?? null,
+      site: config?.site ?? null,
+      state,
+      startedAt,
+      uptimeMs: startedAt === null ? 0 : now() - startedAt,
+      at: now(),
+      runtimeVersion,
+      config: { file: options.configFile, loadedAt: configLoadedAt, reloads, failedReloads },
+      policy: {
+        version: effective.version,
+        source: effective.kind,
+        file: effective.kind === 'file' ? filePolicy?.file ?? null : null,
+        warning: effective.kind === 'file' ? fileSource?.warning ?? null : null,
+        enforcement: effective.enforcement,
+        activatedAt,
+        conduits: effective.doc?.conduits.length ?? 0,
+        expiresAt: effective.kind === 'signed' ? storeStatus?.active?.expiresAt ?? null : null,
+        lastError,
+        store: storeStatus,
+      },
+      listeners: [...listeners.values()].map((l) => ({ ...l.status, stats: l.status.state === 'up' ? l.stats() : undefined })),
+      listenerProblems: listenerProblems.map((p) => ({ ...p })),
+      alarms: [...alarms.values()].map((a) => ({ ...a })),
+      audit: ring.stats(),
+      auditLog: auditLog && auditDir ? { ...auditLog.status(), dir: auditDir } : null,
+      sync: sync?.status() ?? null,
+      nftables: config?.parts.nftables?.enabled ? (nft ? { ...nft, skipped: nft.skipped.map((s) => ({ ...s })) } : { enabled: true, appliedSha256: null, appliedAt: null, keptAt: null, skipped: [], lastError: null }) : null,
+      statusFile: config ? join(config.stateDir, STATUS_FILE) : null,
+    };
   }
 
   return {
     bus,
     decider,
-    get audit() { return audit; },
+    get audit() { return ring; },
+    get store() { return store; },
     start,
     stop,
+    checkExpiry,
+    writeStatus,
+    async idle() { await listenerQueue.idle(); await nftQueue.idle(); await statusQueue.idle(); },
     reload(): Promise<ReloadResult> {
       const next = serial.then(doReload, doReload).catch((e: unknown) => {
         logError('reload failed unexpectedly', e);
@@ -410,27 +842,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       serial = next;
       return next;
     },
-    status(): GatewayStatus {
-      return {
-        device: config?.device ?? null,
-        site: config?.site ?? null,
-        state,
-        startedAt,
-        uptimeMs: startedAt === null ? 0 : now() - startedAt,
-        config: { file: options.configFile, loadedAt: configLoadedAt, reloads, failedReloads },
-        policy: {
-          version: policy?.version ?? null,
-          source: policy ? policySource?.kind ?? null : null,
-          file: policy?.file ?? null,
-          warning: policy ? policySource?.warning ?? null : null,
-          activatedAt,
-          conduits: policy?.index.counts.conduits ?? 0,
-          lastError,
-        },
-        listeners: [...listeners.values()].map((l) => ({ ...l.status, stats: l.status.state === 'up' ? l.stats() : undefined })),
-        alarms: [...alarms.values()].map((a) => ({ ...a })),
-        audit: audit.stats(),
-      };
-    },
+    status: snapshot,
   };
 }

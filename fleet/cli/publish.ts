@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from '../../runtime/cli/framework';
 import { usageError } from '../../runtime/cli/framework';
 import { ZonegateError } from '../../policy/errors';
-import { INBOUND_KINDS, type InboundKind } from '../../runtime/sync/topics';
+import { INBOUND_KINDS, idProblem, type InboundKind } from '../../runtime/sync/topics';
 import { closeBroker, connectBroker } from '../broker';
 import { formatProgress, publishBundle } from '../publish';
 import { brokerFromOptions, brokerOptionSpecs, parseDuration } from './broker-options';
@@ -44,6 +44,9 @@ status carries its sha256), showing progress on stderr; exit 1 on timeout, namin
     if (kindOpt !== undefined && !(INBOUND_KINDS as readonly string[]).includes(kindOpt)) {
       throw usageError(`--topic-kind must be one of ${INBOUND_KINDS.join(', ')}`);
     }
+    // Arguments first: a bad site or device id is a usage error whatever the file holds.
+    const idIssue = idProblem(site, 'site') ?? (device !== undefined ? idProblem(device, 'device') : undefined);
+    if (idIssue) throw usageError(idIssue);
     const file = ctx.positionals[0];
     let bytes: Buffer;
     try { bytes = readFileSync(file); } catch (e) {

@@ -175,7 +175,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
       st.batchesSent++;
       st.recordsSent += take.length;
       armAckTimer();
-      o.publish(payload).then(() => { if (gen === generation) failures = 0; }, (e) => onFailure(gen, e));
+      Promise.resolve().then(() => o.publish(payload)).then(() => { if (gen === generation) failures = 0; }, (e) => onFailure(gen, e));
     }
   }
 
@@ -202,12 +202,15 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     if (!ack || ack.device !== o.device) { st.acksIgnored++; return; }
     st.acks++;
     st.lastAckAt = now();
-    if (ack.through <= st.ackedThrough) return;
-    st.ackedThrough = ack.through;
-    try { o.log.uploadedThrough(ack.through); } catch (e) { st.lastError = { at: now(), message: (e as Error).message }; }
-    inFlight = inFlight.filter((b) => b.toSeq > ack.through);
+    // Never believe an ack beyond what the log holds (a confused or hostile fleet would make
+    // the uploader skip records that were never sent).
+    const through = Math.min(ack.through, o.log.status().nextSeq - 1);
+    if (through <= st.ackedThrough) return;
+    st.ackedThrough = through;
+    try { o.log.uploadedThrough(through); } catch (e) { st.lastError = { at: now(), message: (e as Error).message }; }
+    inFlight = inFlight.filter((b) => b.toSeq > through);
     // The fleet may already hold more than this run sent (a restart before `uploaded` was written).
-    if (st.sentThrough < ack.through) st.sentThrough = ack.through;
+    if (st.sentThrough < through) st.sentThrough = through;
     ackTimer = clear(ackTimer);
     armAckTimer();
     kick();

@@ -9,6 +9,7 @@ import { usageError } from './framework';
 import { createGateway, type GatewayLog } from '../gateway';
 import { createSdNotify } from '../sd-notify';
 import type { LogLevel } from '../config';
+import { runtimeVersion } from './version';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -24,10 +25,14 @@ export const runCommand: Command = {
   usage: 'run --config FILE',
   description: `
 Loads the gateway config and its policy, starts one proxy per listener and enforces the policy on
-every connection and Modbus request. Decisions are printed to stdout as JSON lines; warnings and
-errors go to stderr. SIGHUP reloads the config and the policy without dropping connections (a
-config or policy that does not load is refused and the running one stays); SIGTERM or SIGINT
-stops accepting, drains open connections and exits 0. Under systemd (Type=notify,
+every connection and Modbus request. With \`trustRoot\` the policy is the signed bundle in stateDir
+(received over MQTT or imported with \`zonegate bundle import\`); it wins over a lab \`policyFile\`
+once one is active. With no policy at all the gateway starts and denies everything (no-policy).
+Decisions are recorded in the durable audit log (<stateDir>/audit) and printed to stdout as JSON
+lines; warnings and errors go to stderr; <stateDir>/status.json is rewritten every 5 s. SIGHUP
+reloads the config, the policy file and the policy store without dropping connections (what does
+not load is refused and the running policy stays); SIGTERM or SIGINT stops accepting, drains open
+connections, publishes offline, closes the audit log and exits 0. Under systemd (Type=notify,
 NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listener is up.`,
   options: {
     config: { type: 'string', short: 'c', value: 'FILE', description: 'the gateway config (YAML)' },
@@ -45,6 +50,8 @@ NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listene
       writeLine: (chunk) => { process.stdout.write(chunk); },
       notify,
       setLogLevel: (l) => { level = l; },
+      pidFile: true,
+      runtimeVersion: runtimeVersion(),
     });
     const onHup = () => { void gateway.reload(); };
     process.on('SIGHUP', onHup);
@@ -58,7 +65,7 @@ NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listene
       }
       if (ctx.signal.aborted) { await gateway.stop(); return 0; }
       const s = gateway.status();
-      log.info(`gateway ${s.device} (site ${s.site}) running: policy ${s.policy.version}, ${s.listeners.length} listener(s)`);
+      log.info(`gateway ${s.device} (site ${s.site}) running: policy ${s.policy.version ?? 'none (denying everything)'}, ${s.listeners.length} listener(s)`);
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) resolve();
         else ctx.signal.addEventListener('abort', () => resolve(), { once: true });

@@ -76,3 +76,50 @@ export function resolveListeners(config: GatewayConfig, doc: PolicyDocument): Re
   }
   return res;
 }
+
+/** A listener that could not be fitted to the policy (lenient resolution). */
+export interface ListenerProblem {
+  index: number;
+  listen: string;
+  asset: string;
+  message: string;
+  /** Whether the listener still stands (on its config upstream, deciding with the policy it has). */
+  started: boolean;
+}
+
+/**
+ * Resolution for policies the gateway does not choose (signed bundles, or none at all): the
+ * listeners must stand whatever arrives, because enforcement is the decider's job and a listener
+ * that is down cannot be re-enabled by the next bundle. Each listener is resolved against `doc`
+ * when it fits; otherwise it falls back to its config alone (`upstream` required; the service
+ * port is `port`, else 502 for modbus and the upstream's port for tcp) and the problem is
+ * reported. With no policy every decision is `no-policy`, so such a listener denies everything.
+ */
+export function resolveListenersLenient(config: GatewayConfig, doc: PolicyDocument | null): { specs: ResolvedListener[]; problems: ListenerProblem[] } {
+  const specs: ResolvedListener[] = [];
+  const problems: ListenerProblem[] = [];
+  for (const l of config.listeners) {
+    let why: string | undefined;
+    if (doc) {
+      try {
+        specs.push(...resolveListeners({ ...config, site: doc.site, listeners: [l] }, doc));
+        continue;
+      } catch (e) {
+        const issues = (e as ZonegateError).issues ?? [];
+        why = issues.map((i) => i.message).join('; ') || (e as Error).message;
+      }
+    }
+    const listen = formatHostPort(l.listen);
+    if (!l.upstream) {
+      problems.push({ index: l.index, listen, asset: l.asset, message: `${why ?? 'no policy yet'}; no 'upstream' in the config, so the listener cannot start`, started: false });
+      continue;
+    }
+    const servicePort = l.port ?? (l.service === 'modbus' ? 502 : l.upstream.port);
+    if (why) problems.push({ index: l.index, listen, asset: l.asset, message: why, started: true });
+    specs.push({
+      listen: l.listen, asset: l.asset, service: l.service, servicePort, upstream: l.upstream, upstreamFromPolicy: false, index: l.index,
+      key: `${listen} ${l.asset} ${l.service}/${servicePort} -> ${formatHostPort(l.upstream)}`,
+    });
+  }
+  return { specs, problems };
+}

@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, loadConfig, type GatewayConfig } from '../../runtime/config';
-import { resolveListeners } from '../../runtime/config/resolve-listeners';
+import { resolveListeners, resolveListenersLenient } from '../../runtime/config/resolve-listeners';
+import { splitIssuePath } from '../../runtime/config/blocks';
 import { parseHostPort } from '../../runtime/config/host-port';
 import { ZonegateError, formatIssue } from '../../policy/errors';
 import { parsePolicy } from '../../policy/parse';
@@ -182,6 +183,79 @@ test('loadConfig: a missing file is ERR_CONFIG_INVALID naming it', async () => {
     const c = await loadConfig(join(dir, 'gw.yaml'));
     assert.is(c.policyFile, join(dir, 'policy.yaml'));
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('part blocks: trustRoot, audit, mqtt and nftables validated at load, paths relative to the config or absolute', () => {
+  const c = parseConfig(`${GOOD}trustRoot: { file: keys/root.json }
+audit: { maxBytes: 16777216, segmentBytes: 1048576, flushDelayMs: 10 }
+mqtt: { url: "mqtt://127.0.0.1:18830", passwordFile: /run/secrets/mqtt, ca: tls/ca.pem, keepalive: 15 }
+nftables: { enabled: true, table: zg, keepDir: nft }
+`, { file: '/etc/zonegate/gw.yaml' });
+  assert.is(c.parts.trustRootFile, '/etc/zonegate/keys/root.json');
+  assert.equal(c.parts.audit, { enabled: true, maxBytes: 16777216, segmentBytes: 1048576, flushDelayMs: 10 });
+  assert.equal(c.parts.mqtt, { url: 'mqtt://127.0.0.1:18830', passwordFile: '/run/secrets/mqtt', ca: '/etc/zonegate/tls/ca.pem', keepalive: 15, maxPayloadBytes: 4 * 1024 * 1024 });
+  assert.is(c.parts.nftables!.enabled, true);
+  assert.is(c.parts.nftables!.render.table, 'zg');
+  assert.is(c.parts.nftables!.keepDir, '/etc/zonegate/nft');
+  const bare = parseConfig(GOOD, { file: '/etc/zonegate/gw.yaml' });
+  assert.equal(bare.parts, { audit: { enabled: true } }, 'audit on by default; no trust root, mqtt or nftables');
+  const abs = parseConfig(`${GOOD}trustRoot: { file: /tmp/demo-keys/root.json }\n`, { file: '/etc/zonegate/gw.yaml' });
+  assert.is(abs.parts.trustRootFile, '/tmp/demo-keys/root.json');
+});
+
+test('part blocks: every mistake located at file:line:col', () => {
+  const e = errorOf(() => parseConfig(`${GOOD}trustRoot: { path: root.json }
+audit: { maxBytes: 10, colour: red }
+mqtt: { url: "http://x", keepalive: -1 }
+nftables: { enabled: yes, proxies: [{ asset: plc-1, port: 502, listen: nowhere }] }
+`, { file: 'gw.yaml' }));
+  assert.equal(lines(e), [
+    'gw.yaml:11:14: trustRoot.path: unknown key (expected file)',
+    'gw.yaml:11:1: trustRoot.file: must name the provisioned trust root file (root.json or root.cbor)',
+    'gw.yaml:12:10: audit.maxBytes: must be an integer within 65536..1099511627776',
+    'gw.yaml:12:24: audit.colour: unknown key (expected enabled, maxBytes, segmentBytes, flushDelayMs)',
+    'gw.yaml:13:9: mqtt.url: scheme must be one of mqtt, mqtts, tcp, ssl',
+    'gw.yaml:13:26: mqtt.keepalive: must be an integer within 0..65535',
+    'gw.yaml:14:13: nftables.enabled: must be true or false',
+    'gw.yaml:14:64: nftables.proxies[0].listen: must be "HOST:PORT", "[V6]:PORT" or { host, port }',
+  ]);
+  assert.equal(splitIssuePath('nftables.proxies[0].listen'), ['nftables', 'proxies', 0, 'listen']);
+});
+
+test('lenient listener resolution: fits the policy when it can, else stands on its config upstream or is reported', () => {
+  const c = parseConfig(`device: gw-01
+site: lab
+stateDir: ./state
+listeners:
+  - { listen: 127.0.0.1:15020, asset: plc-1, service: modbus, upstream: 127.0.0.1:16020 }
+  - { listen: 127.0.0.1:15021, asset: plc-9, service: modbus, upstream: 127.0.0.1:16021 }
+  - { listen: 127.0.0.1:15022, asset: plc-8, service: modbus }
+  - { listen: 127.0.0.1:15443, asset: historian, service: tcp }
+`, { file: 'gw.yaml' });
+  const withDoc = resolveListenersLenient(c, POLICY);
+  assert.equal(withDoc.specs.map((s) => [s.asset, s.servicePort, `${s.upstream.host}:${s.upstream.port}`, s.upstreamFromPolicy]),
+    [['plc-1', 502, '127.0.0.1:16020', false], ['plc-9', 502, '127.0.0.1:16021', false], ['historian', 443, '10.10.1.40:443', true]]);
+  assert.equal(withDoc.problems.map((p) => [p.asset, p.started, p.message]), [
+    ['plc-9', true, "the policy has no asset 'plc-9' (did you mean 'plc-1'?)"],
+    ['plc-8', false, "the policy has no asset 'plc-8' (did you mean 'plc-1'?); no 'upstream' in the config, so the listener cannot start"],
+  ]);
+  const none = resolveListenersLenient(c, null);
+  assert.equal(none.specs.map((s) => s.key), ['127.0.0.1:15020 plc-1 modbus/502 -> 127.0.0.1:16020', '127.0.0.1:15021 plc-9 modbus/502 -> 127.0.0.1:16021']);
+  assert.equal(none.specs[0].key, withDoc.specs[0].key, 'same key with and without a policy: the listener is kept when the first bundle arrives');
+  assert.equal(none.problems.map((p) => [p.asset, p.started]), [['plc-8', false], ['historian', false]]);
+});
+
+test('the examples load: the lab config (policyFile) and the signed one (trustRoot, mqtt, audit)', async () => {
+  const lab = await loadConfig('examples/gateway.yaml');
+  assert.match(lab.policyFile!, /examples\/substation\.yaml$/);
+  assert.is(lab.parts.trustRootFile, undefined);
+  const signed = await loadConfig('examples/gateway-signed.yaml');
+  assert.is(signed.policyFile, undefined);
+  assert.match(signed.parts.trustRootFile!, /\/root\.json$/);
+  assert.is(signed.parts.mqtt!.url, 'mqtt://127.0.0.1:18830');
+  assert.is(signed.parts.audit.enabled, true);
+  assert.is(signed.parts.nftables?.enabled ?? false, false, 'nftables off in the loopback examples');
+  assert.is(signed.listeners.length, lab.listeners.length);
 });
 
 test.run();

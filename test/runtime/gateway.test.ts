@@ -6,6 +6,8 @@ import { createGateway, type Gateway } from '../../runtime/gateway';
 import { ZonegateError, formatIssue } from '../../policy/errors';
 import { RawClient, adu, pdus, startPymodbusServer, pymodbusMissing, startNodeModbusServer } from '../helpers/modbus';
 import { labPolicy, BROKEN_POLICY, gatewayConfig, labDir, type LabDir } from './gateway-fixtures';
+import { verifyAuditDir } from '../../runtime/audit/verify';
+import { readAuditRecords } from '../../runtime/audit/query';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 test.after.each(async () => { while (cleanups.length) { try { await cleanups.pop()!(); } catch { /* keep cleaning */ } } });
@@ -235,6 +237,38 @@ test('stop drains and is idempotent; the abort signal stops a running gateway', 
   ac.abort();
   await gw2.stop();
   assert.is(gw2.status().state, 'stopped');
+});
+
+test('start refuses a config with neither trustRoot nor policyFile, naming both', async () => {
+  const lab = labDir();
+  cleanups.push(() => lab.remove());
+  lab.write('gateway.yaml', gatewayConfig({ modbusUpstream: 1, tcpUpstream: 2 }).replace('policyFile: policy.yaml\n', ''));
+  const gw = createGateway({ configFile: lab.config, log: collectLog().log });
+  try { await gw.start(new AbortController().signal); assert.unreachable(); } catch (e) {
+    assert.is((e as ZonegateError).code, 'ERR_CONFIG_INVALID');
+    assert.equal((e as ZonegateError).issues.map(formatIssue), [`${lab.config}:1:1: trustRoot: neither 'trustRoot' (signed bundles) nor 'policyFile' (labs) is configured`]);
+  }
+  assert.is(gw.status().state, 'failed');
+  await gw.stop();
+  assert.is(gw.status().state, 'stopped');
+});
+
+test('the durable audit log is on by default: decisions and config events land in stateDir/audit and verify after stop', async () => {
+  const { gw, lab, modbusPort } = await setup();
+  const c = await RawClient.open(modbusPort);
+  cleanups.push(() => c.close());
+  await c.request(READ(1));
+  await c.request(WRITE(2));
+  c.close();
+  assert.ok(gw.status().auditLog!.dir.endsWith('/state/audit'));
+  await gw.stop();
+  const dir = `${lab.dir}/state/audit`;
+  const report = await verifyAuditDir(dir);
+  assert.ok(report.ok, JSON.stringify(report.error));
+  const { records } = await readAuditRecords(dir);
+  assert.equal(records.filter((r) => r.kind === 'config').map((r) => r.message), ['gateway started', 'gateway stopped']);
+  assert.ok(records.some((r) => r.kind === 'policy' && r.message === 'activated' && /^file-/.test(r.policyVersion ?? '')));
+  assert.equal(records.filter((r) => r.kind === 'decision' && r.message !== 'connect').map((r) => [r.modbus?.function, r.decision?.decision]), [[3, 'allow'], [6, 'deny']]);
 });
 
 test.run();

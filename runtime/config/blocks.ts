@@ -1,0 +1,107 @@
+/**
+ * The gateway config's part blocks, validated when the config is loaded so that a mistake in
+ * them is reported with file:line:col like every other config error:
+ *
+ *   trustRoot: { file }                         the provisioned trust root (signed bundles on)
+ *   audit: { enabled?, maxBytes?, segmentBytes?, flushDelayMs? }   durable audit log, on by default
+ *   mqtt: { url, clientId?, username?, passwordFile?, ca?, cert?, key?, keepalive?, maxPayloadBytes? }
+ *   nftables: { enabled?, table?, counters?, keepDir?, zoneInterfaces?, management?, proxies? }
+ *
+ * Paths are resolved against the config file's folder (absolute paths stay as they are).
+ */
+import { isAbsolute, resolve } from 'node:path';
+import type { Issue } from '../../policy/errors';
+import { parseMqttConfig, type MqttConfig } from '../sync/config';
+import { parseNftablesConfig, type NftablesConfig } from '../../drivers/nftables/config';
+
+/** The durable audit log's settings (runtime/audit/log.ts defaults when absent). */
+export interface AuditConfig {
+  enabled: boolean;
+  maxBytes?: number;
+  segmentBytes?: number;
+  flushDelayMs?: number;
+}
+
+/** nftables with the gateway's switch; `enabled: false` (the default) renders nothing. */
+export interface GatewayNftablesConfig extends NftablesConfig {
+  enabled: boolean;
+}
+
+export interface PartBlocks {
+  /** Absolute path of the trust root; set = signed bundles from the policy store. */
+  trustRootFile?: string;
+  audit: AuditConfig;
+  mqtt?: MqttConfig;
+  nftables?: GatewayNftablesConfig;
+}
+
+/** `mqtt.keepalive` / `nftables.proxies[0].listen` → ['mqtt', 'keepalive'] / ['nftables', 'proxies', 0, 'listen']. */
+export function splitIssuePath(path: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const part of path.split('.')) {
+    const m = /^([^[]*)((?:\[\d+\])*)$/.exec(part);
+    if (!m) { out.push(part); continue; }
+    if (m[1]) out.push(m[1]);
+    for (const idx of m[2].match(/\d+/g) ?? []) out.push(Number(idx));
+  }
+  return out;
+}
+
+const abs = (dir: string, p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(dir, p));
+
+/** Validates the blocks found in `reserved`; every problem is one issue (path as a list). */
+export function parsePartBlocks(reserved: Record<string, Record<string, unknown>>, dir: string): { blocks: PartBlocks; issues: { path: (string | number)[]; message: string }[] } {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  const take = (list: readonly Issue[]) => { for (const i of list) issues.push({ path: splitIssuePath(i.path), message: i.message }); };
+  const blocks: PartBlocks = { audit: { enabled: true } };
+
+  const tr = reserved.trustRoot;
+  if (tr) {
+    for (const k of Object.keys(tr)) if (k !== 'file') issues.push({ path: ['trustRoot', k], message: 'unknown key (expected file)' });
+    if (typeof tr.file !== 'string' || tr.file === '') issues.push({ path: ['trustRoot', 'file'], message: 'must name the provisioned trust root file (root.json or root.cbor)' });
+    else blocks.trustRootFile = abs(dir, tr.file);
+  }
+
+  const au = reserved.audit;
+  if (au) {
+    const keys: Record<string, [number, number]> = { maxBytes: [64 * 1024, 1024 ** 4], segmentBytes: [4096, 1024 ** 3], flushDelayMs: [0, 60_000] };
+    for (const [k, v] of Object.entries(au)) {
+      if (k === 'enabled') {
+        if (typeof v !== 'boolean') issues.push({ path: ['audit', k], message: 'must be true or false' });
+        else blocks.audit.enabled = v;
+        continue;
+      }
+      const range = keys[k];
+      if (!range) { issues.push({ path: ['audit', k], message: `unknown key (expected enabled, ${Object.keys(keys).join(', ')})` }); continue; }
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) issues.push({ path: ['audit', k], message: `must be an integer within ${range[0]}..${range[1]}` });
+      else (blocks.audit as unknown as Record<string, number>)[k] = v;
+    }
+    if (blocks.audit.maxBytes !== undefined && blocks.audit.maxBytes < 2 * (blocks.audit.segmentBytes ?? 4 * 1024 * 1024)) {
+      issues.push({ path: ['audit', 'maxBytes'], message: 'must be at least twice segmentBytes (default segmentBytes 4 MiB)' });
+    }
+  }
+
+  if (reserved.mqtt) {
+    const r = parseMqttConfig(reserved.mqtt, 'mqtt');
+    take(r.issues);
+    if (r.config) {
+      const c = { ...r.config };
+      c.passwordFile = abs(dir, c.passwordFile);
+      c.ca = abs(dir, c.ca);
+      c.cert = abs(dir, c.cert);
+      c.key = abs(dir, c.key);
+      for (const k of Object.keys(c) as (keyof MqttConfig)[]) if (c[k] === undefined) delete c[k];
+      blocks.mqtt = c;
+    }
+  }
+
+  const nf = reserved.nftables;
+  if (nf) {
+    const { enabled, ...rest } = nf;
+    if (enabled !== undefined && typeof enabled !== 'boolean') issues.push({ path: ['nftables', 'enabled'], message: 'must be true or false' });
+    const r = parseNftablesConfig(rest, 'nftables');
+    take(r.issues);
+    if (r.config) blocks.nftables = { ...r.config, keepDir: abs(dir, r.config.keepDir), enabled: enabled === true };
+  }
+  return { blocks, issues };
+}

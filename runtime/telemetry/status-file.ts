@@ -1,0 +1,85 @@
+/**
+ * The daemon's status file, `<stateDir>/status.json`: what `zonegate status` reads. The daemon
+ * writes it every few seconds (writeStatusFile, power-loss safe: temp file, fsync, rename, fsync
+ * of the folder) as
+ *
+ *   { schema: 1, pid, writtenAt, status: <gateway.status()> + { telemetry, upload } }
+ *
+ * A file older than staleAfterMs, or whose pid is gone, means the daemon is not running.
+ */
+import * as fsp from 'node:fs/promises';
+import { join } from 'node:path';
+import type { GatewayStatus } from '../gateway';
+import type { UploadStatus } from '../audit/upload';
+import type { TelemetrySummary } from './summary';
+
+export const STATUS_FILE = 'status.json';
+export const STATUS_FILE_SCHEMA = 1;
+
+/** What the daemon reports: the gateway's status() plus telemetry and the audit upload. */
+export type DaemonStatus = GatewayStatus & {
+  telemetry?: TelemetrySummary | null;
+  upload?: UploadStatus | null;
+  [extra: string]: unknown;
+};
+
+export interface StatusFileDocument {
+  schema: number;
+  pid: number;
+  /** Epoch ms. */
+  writtenAt: number;
+  status: DaemonStatus;
+}
+
+/** Writes `<stateDir>/status.json` atomically. Rejects only when the folder is not writable. */
+export async function writeStatusFile(stateDir: string, status: DaemonStatus, o: { now?: () => number; pid?: number } = {}): Promise<void> {
+  const doc: StatusFileDocument = { schema: STATUS_FILE_SCHEMA, pid: o.pid ?? process.pid, writtenAt: (o.now ?? Date.now)(), status };
+  const data = Buffer.from(`${JSON.stringify(doc, null, 1)}\n`, 'utf8');
+  const final = join(stateDir, STATUS_FILE);
+  const tmp = join(stateDir, `.${STATUS_FILE}.${process.pid}.tmp`);
+  const fh = await fsp.open(tmp, 'w', 0o644);
+  try {
+    await fh.write(data, 0, data.length, 0);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, final);
+  const dir = await fsp.open(stateDir, 'r');
+  try { await dir.sync(); } finally { await dir.close(); }
+}
+
+export type StatusFileState =
+  | { state: 'running'; doc: StatusFileDocument; ageMs: number }
+  | { state: 'stale'; doc: StatusFileDocument; ageMs: number; why: string }
+  | { state: 'missing'; path: string }
+  | { state: 'unreadable'; path: string; why: string };
+
+/** Is a process with this pid alive? (EPERM: it exists but belongs to someone else.) */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/** Reads the status file and judges whether the daemon behind it runs. Never rejects. */
+export async function readStatusFile(stateDir: string, o: { now?: () => number; staleAfterMs?: number; alive?: (pid: number) => boolean } = {}): Promise<StatusFileState> {
+  const path = join(stateDir, STATUS_FILE);
+  let text: string;
+  try { text = await fsp.readFile(path, 'utf8'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing', path };
+    return { state: 'unreadable', path, why: (e as Error).message };
+  }
+  let doc: StatusFileDocument;
+  try {
+    doc = JSON.parse(text) as StatusFileDocument;
+    if (!doc || typeof doc !== 'object' || typeof doc.writtenAt !== 'number' || !doc.status || typeof doc.status !== 'object') throw new Error('not a status document');
+  } catch (e) {
+    return { state: 'unreadable', path, why: (e as Error).message };
+  }
+  const ageMs = Math.max(0, (o.now ?? Date.now)() - doc.writtenAt);
+  const staleAfterMs = o.staleAfterMs ?? 30_000;
+  if (doc.status.state === 'stopped' || doc.status.state === 'failed') return { state: 'stale', doc, ageMs, why: `the daemon ${doc.status.state === 'failed' ? 'failed' : 'stopped'} (status written ${new Date(doc.writtenAt).toISOString()})` };
+  if (!(o.alive ?? pidAlive)(doc.pid)) return { state: 'stale', doc, ageMs, why: `process ${doc.pid} is not running` };
+  if (ageMs > staleAfterMs) return { state: 'stale', doc, ageMs, why: `last written ${Math.round(ageMs / 1000)} s ago (more than ${Math.round(staleAfterMs / 1000)} s)` };
+  return { state: 'running', doc, ageMs };
+}
