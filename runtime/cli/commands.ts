@@ -17,6 +17,9 @@ import { fleetTrustInitCommand, fleetTrustRotateCommand } from '../../fleet/cli/
 import { fleetSignCommand } from '../../fleet/cli/sign';
 import { fleetPublishCommand } from '../../fleet/cli/publish';
 import { fleetStatusCommand } from '../../fleet/cli/status';
+import { fleetGrantCommand } from '../../fleet/cli/grant';
+import { consoleCommand } from './console';
+import { userAddCommand, userPasswdCommand, userListCommand, userUnlockCommand } from './user';
 import { labPlcCommand } from './lab-plc';
 import { versionCommand } from './version';
 
@@ -36,6 +39,12 @@ export const commands: readonly Command[] = [
   fleetSignCommand,
   fleetPublishCommand,
   fleetStatusCommand,
+  fleetGrantCommand,
+  consoleCommand,
+  userAddCommand,
+  userPasswdCommand,
+  userListCommand,
+  userUnlockCommand,
   labPlcCommand,
   versionCommand,
 ];

@@ -1,0 +1,134 @@
+/**
+ * One login attempt, the same for the console and the login page: input limits, the persisted
+ * throttle (a name inside its delay or locked is refused before any hashing, so a flood costs
+ * nothing), argon2id verification through the shared semaphore (a decoy hash for unknown names,
+ * so they take as long as a wrong password), TOTP when the user has it (a used step is refused
+ * again: RFC 6238 section 5.2), then the counters. Every attempt is audited (kind 'auth').
+ */
+import type { AuditSink } from '../../drivers/types';
+import { verifyPassword, decoyHash, MAX_PASSWORD_BYTES } from './password';
+import type { Semaphore } from './semaphore';
+import { verifyTotp } from './totp';
+import type { UserStore } from './user-store';
+import { DEFAULT_THROTTLE } from './types';
+import type { LoginChannel, Role, ThrottlePolicy } from './types';
+
+const NAME = /^[a-z][a-z0-9._-]{0,31}$/;
+
+export type LoginFailure = 'invalid' | 'throttled' | 'locked' | 'totp-required' | 'busy';
+
+export type LoginResult =
+  | { ok: true; user: { name: string; role: Role } }
+  | { ok: false; reason: LoginFailure; /** For 'throttled' and 'invalid': ms until the next attempt is considered. */ retryAfterMs?: number };
+
+export interface LoginAttempt {
+  name: string;
+  password: string;
+  /** The 6-digit code, when the user has TOTP. */
+  totp?: string;
+  channel: LoginChannel;
+}
+
+export interface Authenticator {
+  login(attempt: LoginAttempt): Promise<LoginResult>;
+  /** The user's current role, or undefined when the user no longer exists (sessions re-check it). */
+  roleOf(name: string): Role | undefined;
+  readonly throttlePolicy: ThrottlePolicy;
+}
+
+export interface AuthenticatorOptions {
+  users: UserStore;
+  limiter: Semaphore;
+  audit: AuditSink;
+  now: () => number;
+  throttle?: Partial<ThrottlePolicy>;
+}
+
+/** Builds the authenticator. login() never throws for bad input; it resolves a LoginResult. */
+export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+  const { users, limiter, audit, now } = options;
+  const policy: ThrottlePolicy = { ...DEFAULT_THROTTLE, ...(options.throttle ?? {}) };
+  const usedSteps = new Map<string, number>();
+  // One attempt per name at a time: parallel guesses at one name are refused, not hashed.
+  const inflight = new Set<string>();
+  let decoy: Promise<string> | undefined;
+
+  const record = (attempt: LoginAttempt, message: string, detail: Record<string, unknown>) => {
+    try {
+      audit.record({
+        kind: 'auth', at: now(), source: attempt.channel.kind, message,
+        ...(attempt.channel.kind === 'web' ? { src: attempt.channel.from } : {}),
+        detail: { user: attempt.name.slice(0, 64), via: attempt.channel.kind, from: attempt.channel.from, ...detail },
+      });
+    } catch { /* AuditSink promises not to throw */ }
+  };
+
+  async function login(attempt: LoginAttempt): Promise<LoginResult> {
+    const name = typeof attempt.name === 'string' ? attempt.name : '';
+    const password = typeof attempt.password === 'string' ? attempt.password : '';
+    if (!NAME.test(name) || Buffer.byteLength(password) > MAX_PASSWORD_BYTES || password === '') {
+      record({ ...attempt, name }, 'login failed', { reason: 'invalid', why: 'malformed name or password' });
+      return { ok: false, reason: 'invalid' };
+    }
+    const t = now();
+    const thr = users.throttleOf(name);
+    if (thr.lockedAt !== null) {
+      record(attempt, 'login refused', { reason: 'locked', failures: thr.failures });
+      return { ok: false, reason: 'locked' };
+    }
+    if (t < thr.nextAttemptAt) {
+      record(attempt, 'login refused', { reason: 'throttled', retryAfterMs: thr.nextAttemptAt - t });
+      return { ok: false, reason: 'throttled', retryAfterMs: thr.nextAttemptAt - t };
+    }
+    if (inflight.has(name)) {
+      record(attempt, 'login refused', { reason: 'throttled', why: 'another attempt for this name is in progress' });
+      return { ok: false, reason: 'throttled', retryAfterMs: policy.baseDelayMs };
+    }
+    inflight.add(name);
+    try {
+      return await attemptOnce(attempt, name, password);
+    } finally {
+      inflight.delete(name);
+    }
+  }
+
+  async function attemptOnce(attempt: LoginAttempt, name: string, password: string): Promise<LoginResult> {
+    const user = users.get(name);
+    let good: boolean;
+    try {
+      if (user) good = await verifyPassword(user.passwordHash, password, { limiter });
+      else {
+        decoy ??= decoyHash(limiter);
+        await verifyPassword(await decoy, password, { limiter });
+        good = false;
+      }
+    } catch {
+      record(attempt, 'login refused', { reason: 'busy' });
+      return { ok: false, reason: 'busy' };
+    }
+    if (good && user?.totpSecret) {
+      if (attempt.totp === undefined || attempt.totp === '') {
+        record(attempt, 'login needs totp', { reason: 'totp-required' });
+        return { ok: false, reason: 'totp-required' };
+      }
+      const step = verifyTotp(user.totpSecret, attempt.totp, now());
+      if (step === null || (usedSteps.get(name) ?? -1) >= step) good = false;
+      else usedSteps.set(name, step);
+    }
+    if (!good || !user) {
+      const e = await users.recordFailure(name, policy, now());
+      const locked = e.lockedAt !== null;
+      record(attempt, locked ? 'account locked' : 'login failed', { reason: 'invalid', failures: e.failures, ...(locked ? { locked: true } : {}) });
+      return locked ? { ok: false, reason: 'locked' } : { ok: false, reason: 'invalid', retryAfterMs: Math.max(0, e.nextAttemptAt - now()) };
+    }
+    await users.recordSuccess(name);
+    record(attempt, 'login', { role: user.role });
+    return { ok: true, user: { name: user.name, role: user.role } };
+  }
+
+  return {
+    login,
+    roleOf: (name) => users.get(name)?.role,
+    throttlePolicy: policy,
+  };
+}

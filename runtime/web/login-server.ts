@@ -1,0 +1,210 @@
+/**
+ * The login page on the management interface (edge authentication, design.md: CIP-003-11 style
+ * authentication at the edge for low-impact assets). node:https with the device's certificate;
+ * plain HTTP only on a loopback address, and only when no certificate could be had (a loud
+ * warning on every page and in the log).
+ *
+ *   GET  /        the login form, or who is logged in from this address, until when, and logout
+ *   POST /login   user, password, totp, csrf → a session bound to the source address (303 to /)
+ *   POST /logout  csrf → the session ends (303 to /)
+ *
+ * Cookies: `zg_session` (the session id; HttpOnly, SameSite=Strict, Secure over TLS, Path=/) and
+ * before login `zg_csrf` (double-submit token for the login form, same flags). The logout form
+ * carries the session's own token (synchronizer pattern). A session cookie presented from another
+ * address than the one that logged in is ignored. Request bodies are capped (4 KiB), urlencoded
+ * only; a present Origin header must be this server's. Throttling is the authenticator's.
+ */
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Authenticator } from '../auth/authenticator';
+import type { SessionTable } from '../auth/sessions';
+import { loginPage, sessionPage } from './pages';
+
+export const SESSION_COOKIE = 'zg_session';
+export const CSRF_COOKIE = 'zg_csrf';
+export const MAX_BODY_BYTES = 4_096;
+
+export interface LoginServerOptions {
+  listen: { host: string; port: number };
+  /** PEM certificate and key; null serves plain HTTP (refused unless `listen.host` is loopback). */
+  tls: { cert: string; key: string } | null;
+  device: string;
+  auth: Authenticator;
+  sessions: SessionTable;
+  /** The active grant conduits of an identity from an address (shown on the page). */
+  grantsOf?: (identity: string, sourceIp: string) => readonly string[] | undefined;
+  log?: { warn(message: string): void };
+  /** Open connections at most. Default 64. */
+  maxConnections?: number;
+}
+
+export interface LoginServer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  address(): AddressInfo;
+  /** 'https', or 'http' in the loopback-only fallback. */
+  readonly scheme: 'https' | 'http';
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+function plainIp(addr: string | undefined): string {
+  if (!addr) return '';
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+function parseCookies(header: string | undefined): Map<string, string> {
+  const m = new Map<string, string>();
+  if (!header || header.length > 8_192) return m;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 1) continue;
+    m.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  return m;
+}
+
+function sameToken(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || a.length !== b.length || a.length > 128) return false;
+  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+/** Builds the server; nothing listens until start(). Throws TypeError for plain HTTP off loopback. */
+export function createLoginServer(o: LoginServerOptions): LoginServer {
+  const secure = o.tls !== null;
+  if (!secure && !LOOPBACK.test(o.listen.host)) throw new TypeError(`the login page without a certificate may only listen on loopback, not ${o.listen.host}`);
+  const warning = secure ? undefined : 'WARNING: no TLS certificate (openssl missing): this page is plain HTTP on loopback only.';
+  const flags = `HttpOnly; SameSite=Strict; Path=/${secure ? '; Secure' : ''}`;
+
+  const send = (res: ServerResponse, status: number, html: string, headers: Record<string, string | string[]> = {}) => {
+    res.writeHead(status, {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      ...(secure ? { 'strict-transport-security': 'max-age=31536000' } : {}),
+      ...headers,
+    });
+    res.end(html);
+  };
+  const plain = (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
+    res.end(`${text}\n`);
+  };
+
+  const readBody = (req: IncomingMessage): Promise<URLSearchParams | null> => new Promise((resolve) => {
+    const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (ct !== 'application/x-www-form-urlencoded') { req.resume(); resolve(null); return; }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) { over = true; return; }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(over ? null : new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+    req.on('error', () => resolve(null));
+  });
+
+  const originOk = (req: IncomingMessage): boolean => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    const host = req.headers.host;
+    return origin === `${secure ? 'https' : 'http'}://${host}`;
+  };
+
+  const loginForm = (res: ServerResponse, status: number, message?: string, user?: string, extra: Record<string, string> = {}) => {
+    const csrf = randomBytes(24).toString('base64url');
+    send(res, status, loginPage({ device: o.device, csrf, message, warning, user }), { 'set-cookie': `${CSRF_COOKIE}=${csrf}; ${flags}; Max-Age=3600`, ...extra });
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ip = plainIp(req.socket.remoteAddress);
+    const url = (req.url ?? '/').split('?')[0];
+    const cookies = parseCookies(req.headers.cookie);
+    const sid = cookies.get(SESSION_COOKIE);
+    const session = sid ? o.sessions.get(sid) : undefined;
+    const mine = session && session.sourceIp === ip && session.via === 'web' ? session : undefined;
+
+    if (req.method === 'GET' && url === '/') {
+      if (mine) {
+        send(res, 200, sessionPage({ device: o.device, user: mine.user, role: mine.role, sourceIp: ip, expiresAt: mine.expiresAt, grants: [...(o.grantsOf?.(mine.identity, ip) ?? [])], csrf: mine.csrf, warning }));
+      } else loginForm(res, 200);
+      return;
+    }
+    if (req.method === 'POST' && url === '/login') {
+      const body = await readBody(req);
+      if (!body) return plain(res, 400, 'expected an application/x-www-form-urlencoded body of at most 4 KiB');
+      if (!originOk(req) || !sameToken(body.get('csrf') ?? undefined, cookies.get(CSRF_COOKIE))) return plain(res, 403, 'CSRF check failed: reload the login page');
+      const user = (body.get('user') ?? '').trim();
+      const r = await o.auth.login({ name: user, password: body.get('password') ?? '', totp: (body.get('totp') ?? '').trim() || undefined, channel: { kind: 'web', from: ip } });
+      if (r.ok) {
+        const s = o.sessions.open({ sourceIp: ip, user: r.user.name, role: r.user.role, via: 'web' });
+        const maxAge = Math.max(1, Math.floor((s.expiresAt - s.createdAt) / 1000));
+        res.writeHead(303, {
+          location: '/', 'cache-control': 'no-store',
+          'set-cookie': [`${SESSION_COOKIE}=${s.id}; ${flags}; Max-Age=${maxAge}`, `${CSRF_COOKIE}=; ${flags}; Max-Age=0`],
+        });
+        res.end();
+        return;
+      }
+      switch (r.reason) {
+        case 'throttled': return loginForm(res, 429, `Too many failed logins: wait ${Math.ceil((r.retryAfterMs ?? 1000) / 1000)} s.`, user, { 'retry-after': String(Math.ceil((r.retryAfterMs ?? 1000) / 1000)) });
+        case 'locked': return loginForm(res, 423, 'This account is locked: ask an administrator (console: user unlock).', user);
+        case 'busy': return loginForm(res, 503, 'The gateway is busy: try again shortly.', user, { 'retry-after': '1' });
+        case 'totp-required': return loginForm(res, 401, 'Enter your TOTP code too.', user);
+        default: return loginForm(res, 401, 'Login incorrect.', user);
+      }
+    }
+    if (req.method === 'POST' && url === '/logout') {
+      const body = await readBody(req);
+      if (!body) return plain(res, 400, 'expected an application/x-www-form-urlencoded body of at most 4 KiB');
+      if (!mine) return plain(res, 401, 'not logged in from this address');
+      if (!originOk(req) || !sameToken(body.get('csrf') ?? undefined, mine.csrf)) return plain(res, 403, 'CSRF check failed');
+      o.sessions.end(mine.id, 'logout');
+      res.writeHead(303, { location: '/', 'cache-control': 'no-store', 'set-cookie': `${SESSION_COOKIE}=; ${flags}; Max-Age=0` });
+      res.end();
+      return;
+    }
+    if (url === '/' || url === '/login' || url === '/logout') return plain(res, 405, 'method not allowed', { allow: url === '/' ? 'GET' : 'POST' });
+    plain(res, 404, 'not found');
+  }
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch(() => { if (!res.headersSent) plain(res, 500, 'internal error'); else res.destroy(); });
+  };
+  const server: Server = secure
+    ? createHttpsServer({ cert: o.tls!.cert, key: o.tls!.key, minVersion: 'TLSv1.2' }, onRequest)
+    : createHttpServer(onRequest);
+  server.maxConnections = o.maxConnections ?? 64;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  server.keepAliveTimeout = 5_000;
+
+  return {
+    scheme: secure ? 'https' : 'http',
+    start() {
+      if (warning) o.log?.warn(warning);
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(o.listen.port, o.listen.host, () => { server.off('error', reject); resolve(); });
+      });
+    },
+    stop() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+    },
+    address() {
+      const a = server.address();
+      if (!a || typeof a === 'string') throw new TypeError('login server is not listening');
+      return a;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// The session decider over the real IndexDecider: session facts at connect, lazy refresh of live
+// scopes when sessions, grants or the local quarantine change (one integer compare otherwise),
+// local quarantine of assets and identities, break-glass facts, and the session table's expiry.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createSessionTable } from '../../runtime/auth/sessions';
+import { createSessionDecider } from '../../runtime/auth/session-decider';
+import { accessDecider, auditSink } from './helpers';
+
+function rig() {
+  const clock = { t: 1_000_000 };
+  const audit = auditSink();
+  let grants: string[] | undefined;
+  const sessions = createSessionTable({ now: () => clock.t, audit, ttlMs: 60_000, grants: () => grants });
+  const quarantined = new Set<string>();
+  let qgen = 0;
+  const inner = accessDecider();
+  const decider = createSessionDecider({ inner, facts: (ip) => sessions.facts(ip), generation: () => sessions.generation + qgen, quarantined: (id) => quarantined.has(id) });
+  const q = { add: (id: string) => { quarantined.add(id); qgen += 1; }, remove: (id: string) => { quarantined.delete(id); qgen += 1; } };
+  return { clock, audit, sessions, decider, q, setGrants: (g: string[] | undefined) => { grants = g; sessions.grantsChanged(); } };
+}
+const query = { sourceIp: '127.0.0.7', asset: 'plc-1', port: 502, protocol: 'modbus' as const };
+const read = (r: ReturnType<typeof rig>, scope: Parameters<ReturnType<typeof rig>['decider']['modbus']>[0]) => r.decider.modbus(scope, 3, 1, 10, 1, r.clock.t);
+
+test('connect carries the session; a live scope follows logout, grants and quarantine', () => {
+  const r = rig();
+  assert.is(r.decider.connect(query, r.clock.t).decision.reason, 'no-conduit');
+  const s = r.sessions.open({ sourceIp: '127.0.0.7', user: 'alice', role: 'operator', via: 'web' });
+  const { scope, decision } = r.decider.connect(query, r.clock.t);
+  assert.equal([decision.decision, decision.conduit, decision.identity], ['allow', 'operator-reads', 'alice']);
+  assert.is(read(r, scope).decision, 'allow');
+  r.q.add('alice');
+  assert.equal([read(r, scope).decision, read(r, scope).reason], ['deny', 'quarantined']);
+  assert.is(r.decider.recheck(scope, r.clock.t).reason, 'quarantined');
+  r.q.remove('alice');
+  assert.is(read(r, scope).decision, 'allow');
+  r.q.add('plc-1');
+  assert.is(r.decider.connect(query, r.clock.t).decision.reason, 'quarantined', 'a quarantined asset refuses new connections');
+  r.q.remove('plc-1');
+  r.sessions.end(s.id, 'logout');
+  assert.equal([read(r, scope).decision, read(r, scope).reason], ['deny', 'no-conduit']);
+});
+
+test('a vendor needs edge auth and a grant; the grant can come and go under a live connection', () => {
+  const r = rig();
+  r.sessions.open({ sourceIp: '127.0.0.7', user: 'acme-support', role: 'viewer', via: 'web' });
+  const { scope, decision } = r.decider.connect(query, r.clock.t);
+  assert.equal([decision.decision, decision.reason], ['deny', 'grant-required']);
+  r.setGrants(['vendor-maintenance']);
+  assert.equal([read(r, scope).decision, read(r, scope).conduit], ['allow', 'vendor-maintenance']);
+  r.setGrants(['some-other-conduit']);
+  assert.is(read(r, scope).reason, 'grant-required');
+  r.setGrants(undefined);
+  assert.is(read(r, scope).reason, 'grant-required');
+});
+
+test('break-glass sessions carry a grant for every conduit; sessions expire and are replaced per address', () => {
+  const r = rig();
+  r.sessions.open({ sourceIp: '127.0.0.7', user: 'acme-support', role: 'admin', via: 'break-glass', ttlMs: 5_000 });
+  assert.equal(r.sessions.facts('127.0.0.7'), { edgeAuth: true, identity: 'acme-support', grant: true });
+  assert.is(r.decider.connect(query, r.clock.t).decision.conduit, 'vendor-maintenance');
+  r.clock.t += 5_000;
+  assert.is(r.sessions.facts('127.0.0.7'), undefined, 'expired at expiresAt');
+  const a = r.sessions.open({ sourceIp: '127.0.0.8', user: 'alice', role: 'operator', via: 'web' });
+  const b = r.sessions.open({ sourceIp: '127.0.0.8', user: 'bob', role: 'viewer', via: 'web' });
+  assert.is(r.sessions.get(a.id), undefined, 'a newer login from the same address replaces the older session');
+  assert.is(r.sessions.bySource('127.0.0.8')!.id, b.id);
+  assert.is(r.sessions.endUser('bob', 'revoked'), 1);
+  const ended = r.audit.events.filter((e) => e.message === 'session ended').map((e) => (e.detail as { reason: string }).reason);
+  assert.equal(ended, ['timeout', 'replaced', 'revoked']);
+});
+
+test.run();
