@@ -7,10 +7,12 @@ import { policyCheckCommand } from './policy-check';
 import { policyTestCommand } from './policy-test';
 import { policyExplainCommand } from './policy-explain';
 import { runCommand } from './run';
+import { statusCommand } from './status';
 import { bundleVerifyCommand } from './bundle-verify';
 import { bundleImportCommand } from './bundle-import';
 import { auditVerifyCommand } from './audit-verify';
 import { auditShowCommand } from './audit-show';
+import { reportCommand } from './report';
 import { nftRenderCommand } from './nft-render';
 import { fleetKeygenCommand } from '../../fleet/cli/keygen';
 import { fleetTrustInitCommand, fleetTrustRotateCommand } from '../../fleet/cli/trust';
@@ -18,6 +20,7 @@ import { fleetSignCommand } from '../../fleet/cli/sign';
 import { fleetPublishCommand } from '../../fleet/cli/publish';
 import { fleetStatusCommand } from '../../fleet/cli/status';
 import { fleetGrantCommand } from '../../fleet/cli/grant';
+import { fleetAuditCollectCommand } from '../../fleet/cli/audit-collect';
 import { consoleCommand } from './console';
 import { userAddCommand, userPasswdCommand, userListCommand, userUnlockCommand } from './user';
 import { labPlcCommand } from './lab-plc';
@@ -28,10 +31,12 @@ export const commands: readonly Command[] = [
   policyTestCommand,
   policyExplainCommand,
   runCommand,
+  statusCommand,
   bundleVerifyCommand,
   bundleImportCommand,
   auditVerifyCommand,
   auditShowCommand,
+  reportCommand,
   nftRenderCommand,
   fleetKeygenCommand,
   fleetTrustInitCommand,
@@ -40,6 +45,7 @@ export const commands: readonly Command[] = [
   fleetPublishCommand,
   fleetStatusCommand,
   fleetGrantCommand,
+  fleetAuditCollectCommand,
   consoleCommand,
   userAddCommand,
   userPasswdCommand,

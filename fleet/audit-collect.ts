@@ -1,0 +1,309 @@
+/**
+ * The fleet's audit collector (issue 5): receives the batches gateways upload on
+ * `zonegate/v1/<site>/+/audit` (runtime/audit/upload-batch.ts), verifies them, stores every
+ * device's records exactly once in seq order (audit-device-store.ts), acknowledges on
+ * `.../audit/ack` up to the highest contiguous verified seq, and forwards each stored record to
+ * the SIEM sinks (siem.ts) with its chain position.
+ *
+ * Order of checks for each batch (style.md "check everything first"):
+ *   1. topic: our site, kind `audit`, a valid device id                       else ignored
+ *   2. size, CBOR shape (decodeAuditBatch); batch device/site = the topic's   else refused
+ *   3. entirely at or below the stored end: a duplicate                       dropped, re-acked
+ *   4. starts after the stored end (a hole): kept pending until the hole is filled (bounded)
+ *   5. every new record, in order, through ChainVerifier continuing from the stored end: seq,
+ *      prev = hash of the previous payload, checkpoints signed by the pinned key (pinned from
+ *      --key-dir/<device>.pub, else from the first checkpoint seen and kept in pinned-key.pub),
+ *      the batch header's seqs and the checkpoint's device id agree                else refused
+ *   6. stored (one write + fsync), then acked, then forwarded.
+ * A refused batch is never stored nor acked: it is kept in `<out>/<device>/refused/` with the
+ * reason, reported through onAlert and to the sinks as an alert. The whole batch is refused, so a
+ * record edited in the middle of a batch is caught by its successor's prev within the batch.
+ */
+import { join } from 'node:path';
+import { ChainVerifier } from '../runtime/audit/verify';
+import { decodeRecord, hashPayload, toHex, type AuditRecord } from '../runtime/audit/record';
+import { decodeAuditBatch, type AuditBatch } from '../runtime/audit/upload-batch';
+import { parseTopic } from '../runtime/sync/topics';
+import { DeviceAuditStore, readKeyDirKey } from './audit-device-store';
+
+/** One stored record as it is forwarded: its place in the chain and the exact payload. */
+export interface ForwardedRecord {
+  device: string;
+  site: string;
+  seq: number;
+  /** Hex SHA-256 of the payload, and of the previous record's payload. */
+  hash: string;
+  prev: string;
+  /** The exact stored payload, base64: anyone downstream can re-hash it. */
+  payload: string;
+  record: AuditRecord;
+}
+
+/** A verification failure or another event an operator must see. */
+export interface CollectorAlert {
+  at: number;
+  device: string;
+  site: string;
+  code: 'verify-failed' | 'batch-invalid' | 'pending-dropped';
+  message: string;
+  fromSeq: number | null;
+  /** Where the refused batch was kept. */
+  evidence?: string;
+}
+
+/** Where stored records go (syslog, JSON lines). Must not throw; may buffer (bounded). */
+export interface RecordSink {
+  forward(r: ForwardedRecord): void;
+  alert(a: CollectorAlert): void;
+}
+
+export type BatchOutcome = 'stored' | 'duplicate' | 'pending' | 'refused' | 'ignored';
+
+export interface BatchResult {
+  outcome: BatchOutcome;
+  device?: string;
+  /** Records newly stored (including pending batches this one unblocked). */
+  stored?: number;
+  through?: number;
+  reason?: string;
+}
+
+export interface DeviceCollectStatus {
+  device: string;
+  firstSeq: number;
+  through: number;
+  stored: number;
+  duplicates: number;
+  refused: number;
+  pending: number;
+  pendingDropped: number;
+  key: 'pinned' | 'key-dir' | 'first-checkpoint' | 'none';
+  lastAt: number | null;
+}
+
+export interface CollectorStatus {
+  batches: number;
+  ignored: number;
+  stored: number;
+  duplicates: number;
+  refused: number;
+  devices: DeviceCollectStatus[];
+}
+
+export interface AuditCollectorOptions {
+  /** Output folder; each device's log goes to `<out>/<device>/`. */
+  out: string;
+  site: string;
+  /** Folder of `<device>.pub` keys to pin (SPKI PEM or hex). */
+  keyDir?: string;
+  /** Publishes an ack (QoS 1) on the device's audit/ack topic. Must not throw. */
+  ack(device: string, through: number): void;
+  sinks?: RecordSink[];
+  onAlert?: (a: CollectorAlert) => void;
+  now?: () => number;
+  /** Out-of-order batches kept per device, default 64 (more are dropped and counted). */
+  maxPending?: number;
+  /** Accept a device's first batch when it does not start at seq 0 (its older records are gone). Default false. */
+  allowMidChainStart?: boolean;
+}
+
+export interface AuditCollector {
+  /** Handles one MQTT message; calls are processed one at a time in arrival order. */
+  handle(topic: string, payload: Uint8Array): Promise<BatchResult>;
+  status(): CollectorStatus;
+  /** Resolves once every message handed in so far is processed. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface DeviceState {
+  store: DeviceAuditStore;
+  keySource: DeviceCollectStatus['key'];
+  pending: Map<number, { batch: AuditBatch; bytes: Uint8Array }>;
+  counts: { stored: number; duplicates: number; refused: number; pendingDropped: number };
+  lastAt: number | null;
+}
+
+/** Builds a collector over `out`; device folders are opened on their first batch. */
+export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
+  const now = o.now ?? Date.now;
+  const sinks = o.sinks ?? [];
+  const maxPending = o.maxPending ?? 64;
+  const devices = new Map<string, DeviceState>();
+  const totals = { batches: 0, ignored: 0, stored: 0, duplicates: 0, refused: 0 };
+  let chain: Promise<unknown> = Promise.resolve();
+
+  function alert(a: CollectorAlert): void {
+    for (const s of sinks) { try { s.alert(a); } catch { /* a sink must not stop collection */ } }
+    try { o.onAlert?.(a); } catch { /* nor an alert handler */ }
+  }
+
+  async function device(id: string): Promise<DeviceState> {
+    let d = devices.get(id);
+    if (d) return d;
+    const store = await DeviceAuditStore.open({ dir: join(o.out, id) });
+    let keySource: DeviceCollectStatus['key'] = store.state.key ? 'pinned' : 'none';
+    if (o.keyDir) {
+      const k = await readKeyDirKey(o.keyDir, id);
+      if (k) {
+        if (store.state.key && !store.state.key.equals(k)) {
+          throw new Error(`device ${id}: key in ${o.keyDir} differs from the key pinned in ${store.dir}`);
+        }
+        if (!store.state.key) await store.pinKey(k);
+        keySource = 'key-dir';
+      }
+    }
+    d = { store, keySource, pending: new Map(), counts: { stored: 0, duplicates: 0, refused: 0, pendingDropped: 0 }, lastAt: null };
+    devices.set(id, d);
+    return d;
+  }
+
+  async function refuse(d: DeviceState | null, deviceId: string, bytes: Uint8Array, fromSeq: number | null, code: CollectorAlert['code'], message: string): Promise<BatchResult> {
+    totals.refused++;
+    let evidence: string | undefined;
+    if (d) {
+      d.counts.refused++;
+      try { evidence = await d.store.keepRefused({ bytes, fromSeq, at: now(), reason: { code, message, device: deviceId, site: o.site, fromSeq } }); } catch { /* reported below anyway */ }
+    }
+    alert({ at: now(), device: deviceId, site: o.site, code, message, fromSeq, evidence });
+    return { outcome: 'refused', device: deviceId, reason: message };
+  }
+
+  /** Verifies and stores the part of `batch` after the stored end; null when stored, else why not. */
+  async function apply(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): Promise<{ stored: number } | { refused: BatchResult }> {
+    const st = d.store.state;
+    const skip = st.lastSeq >= 0 ? st.lastSeq + 1 - batch.fromSeq : 0;
+    const fresh = batch.records.slice(skip);
+    const v = new ChainVerifier({
+      devicePublicKey: st.key ?? undefined,
+      after: st.lastSeq >= 0 && st.lastHash ? { seq: st.lastSeq, hash: st.lastHash } : undefined,
+    });
+    const payloads: Buffer[] = [];
+    const decoded: AuditRecord[] = [];
+    let checkpoint: Buffer | undefined;
+    const hashes: Buffer[] = [];
+    for (let i = 0; i < fresh.length; i++) {
+      const p = Buffer.from(fresh[i]);
+      const seq = batch.fromSeq + skip + i;
+      if (!v.addPayload(p)) {
+        const e = v.report.error!;
+        return { refused: await refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', `record seq ${e.seq ?? seq} of ${deviceId} fails verification (${e.code}): ${e.message}`) };
+      }
+      const rec = decodeRecord(p);
+      if (rec.seq !== seq) {
+        return { refused: await refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', `batch from seq ${batch.fromSeq} of ${deviceId} carries seq ${rec.seq} at position ${skip + i}`) };
+      }
+      if (rec.kind === 'checkpoint' && rec.checkpoint?.device !== deviceId) {
+        return { refused: await refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', `checkpoint at seq ${seq} names device ${String(rec.checkpoint?.device)}, uploaded as ${deviceId}`) };
+      }
+      if (rec.kind === 'checkpoint') checkpoint = p;
+      const h = hashPayload(p);
+      payloads.push(p);
+      decoded.push(rec);
+      hashes.push(h);
+    }
+    if (payloads.length === 0) return { stored: 0 };
+    if (!st.key && v.report.key?.source === 'checkpoint') {
+      await d.store.pinKey(Buffer.from(v.report.key.hex, 'hex'));
+      d.keySource = 'first-checkpoint';
+    }
+    const firstSeq = batch.fromSeq + skip;
+    await d.store.append({ firstSeq, payloads, lastHash: hashes[hashes.length - 1], checkpoint });
+    d.counts.stored += payloads.length;
+    totals.stored += payloads.length;
+    d.lastAt = now();
+    for (let i = 0; i < payloads.length; i++) {
+      const fr: ForwardedRecord = {
+        device: deviceId, site: o.site, seq: firstSeq + i, hash: hashes[i].toString('hex'), prev: toHex(decoded[i].prev),
+        payload: payloads[i].toString('base64'), record: decoded[i],
+      };
+      for (const s of sinks) { try { s.forward(fr); } catch { /* counted by the sink */ } }
+    }
+    return { stored: payloads.length };
+  }
+
+  async function handleOne(topic: string, bytes: Uint8Array): Promise<BatchResult> {
+    totals.batches++;
+    const t = parseTopic(topic);
+    if (!t || t.site !== o.site || t.kind !== 'audit' || t.siteWide) { totals.ignored++; return { outcome: 'ignored', reason: `not an audit topic of site ${o.site}: ${topic}` }; }
+    const deviceId = t.device;
+    // The device id names a folder under `out`: never `.`, `..` or anything with a separator.
+    if (deviceId === '.' || deviceId === '..' || deviceId.includes('\\') || deviceId.startsWith('.')) {
+      totals.ignored++;
+      alert({ at: now(), device: deviceId, site: o.site, code: 'batch-invalid', message: `batch on ${topic}: device id ${JSON.stringify(deviceId)} cannot name a folder`, fromSeq: null });
+      return { outcome: 'ignored', reason: `device id ${JSON.stringify(deviceId)} cannot name a folder` };
+    }
+    const { batch, error } = decodeAuditBatch(bytes);
+    if (!batch) {
+      const d = await device(deviceId).catch(() => null);
+      return refuse(d, deviceId, bytes, null, 'batch-invalid', `batch from ${deviceId} is not an audit batch: ${error}`);
+    }
+    const d = await device(deviceId);
+    if (batch.device !== deviceId || batch.site !== o.site) {
+      return refuse(d, deviceId, bytes, batch.fromSeq, 'batch-invalid', `batch on ${topic} says device ${batch.device}, site ${batch.site}`);
+    }
+    const st = d.store.state;
+    const batchTo = batch.fromSeq + batch.records.length - 1;
+    if (st.lastSeq >= 0 && batchTo <= st.lastSeq) {
+      d.counts.duplicates++;
+      totals.duplicates++;
+      o.ack(deviceId, st.lastSeq);
+      return { outcome: 'duplicate', device: deviceId, through: st.lastSeq };
+    }
+    // A hole after the stored end; for a device with nothing stored yet, anything but seq 0 is a
+    // hole too (its first batch may still come), unless mid-chain starts are allowed (a device
+    // whose early records were evicted before it was ever collected).
+    const hole = st.lastSeq >= 0 ? batch.fromSeq > st.lastSeq + 1 : batch.fromSeq > 0 && !o.allowMidChainStart;
+    if (hole) {
+      if (!d.pending.has(batch.fromSeq)) {
+        if (d.pending.size >= maxPending) {
+          d.counts.pendingDropped++;
+          alert({ at: now(), device: deviceId, site: o.site, code: 'pending-dropped', message: `more than ${maxPending} batches of ${deviceId} wait for seq ${st.lastSeq + 1}: dropped the one from seq ${batch.fromSeq} (the device sends it again)`, fromSeq: batch.fromSeq });
+        } else d.pending.set(batch.fromSeq, { batch, bytes });
+      }
+      if (st.lastSeq >= 0) o.ack(deviceId, st.lastSeq);
+      return { outcome: 'pending', device: deviceId, through: st.lastSeq, reason: `waiting for seq ${st.lastSeq + 1}..${batch.fromSeq - 1}` };
+    }
+    const r = await apply(deviceId, d, batch, bytes);
+    if ('refused' in r) return r.refused;
+    let stored = r.stored;
+    // Pending batches this one may have unblocked.
+    for (;;) {
+      const end = d.store.state.lastSeq;
+      let next: { batch: AuditBatch; bytes: Uint8Array } | undefined;
+      for (const [from, p] of d.pending) {
+        const to = from + p.batch.records.length - 1;
+        if (to <= end) { d.pending.delete(from); continue; }
+        if (from <= end + 1) { next = p; d.pending.delete(from); break; }
+      }
+      if (!next) break;
+      const pr = await apply(deviceId, d, next.batch, next.bytes);
+      if ('refused' in pr) break;
+      stored += pr.stored;
+    }
+    o.ack(deviceId, d.store.state.lastSeq);
+    return { outcome: 'stored', device: deviceId, stored, through: d.store.state.lastSeq };
+  }
+
+  return {
+    handle(topic, payload) {
+      const p = chain.then(() => handleOne(topic, payload));
+      chain = p.catch(() => undefined);
+      return p;
+    },
+    idle: () => chain.then(() => undefined),
+    status() {
+      return {
+        ...totals,
+        devices: [...devices.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([id, d]) => ({
+          device: id, firstSeq: d.store.state.firstSeq, through: d.store.state.lastSeq, ...d.counts,
+          pending: d.pending.size, key: d.keySource, lastAt: d.lastAt,
+        })),
+      };
+    },
+    async close() {
+      await chain;
+      for (const d of devices.values()) await d.store.close();
+    },
+  };
+}

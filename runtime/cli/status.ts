@@ -1,0 +1,81 @@
+/**
+ * `zonegate status --config FILE [--json]`: the running daemon's state, read from the status file
+ * it writes every few seconds (`<stateDir>/status.json`, runtime/telemetry/status-file.ts). Exit 0
+ * when the daemon runs, 1 when it does not (no file, a stale file, its process gone).
+ */
+import type { Command } from './framework';
+import { usageError } from './framework';
+import { loadConfig } from '../config';
+import { readStatusFile, type DaemonStatus } from '../telemetry/status-file';
+import { formatTelemetryLine } from '../telemetry/summary';
+
+export { writeStatusFile, readStatusFile, STATUS_FILE, type DaemonStatus, type StatusFileDocument } from '../telemetry/status-file';
+
+function ago(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+function iso(ms: number | null | undefined): string {
+  return typeof ms === 'number' ? new Date(ms).toISOString() : '-';
+}
+
+/** The human view of a daemon status. */
+export function formatDaemonStatus(s: DaemonStatus, ageMs: number): string {
+  const lines = [`zonegate ${s.state}: device ${s.device ?? '-'} at site ${s.site ?? '-'}, up ${ago(s.uptimeMs)} (status written ${ago(ageMs)} ago)`];
+  const p = s.policy;
+  lines.push(`  policy: ${p.version ?? 'none'}${p.source ? ` from ${p.source}` : ''}, ${p.conduits} conduit(s), activated ${iso(p.activatedAt)}`);
+  if (p.warning) lines.push(`  WARNING: ${p.warning}`);
+  if (p.lastError) lines.push(`  last refused policy: ${p.lastError.code}: ${p.lastError.message}`);
+  for (const l of s.listeners ?? []) lines.push(`  listener ${l.address ?? l.listen} ${l.service} → ${l.asset} (${l.upstream}): ${l.state}${l.error ? ` (${l.error})` : ''}`);
+  if (s.upload) {
+    const u = s.upload;
+    lines.push(`  audit upload: acked through seq ${u.ackedThrough}, ${u.backlog} record(s) waiting, ${u.inFlight} batch(es) in flight${u.lastError ? `; last error: ${u.lastError.message}` : ''}`);
+  }
+  if (s.telemetry) lines.push(`  host: ${formatTelemetryLine(s.telemetry)}`);
+  for (const a of s.alarms ?? []) lines.push(`  ALARM ${a.severity}: ${a.message} (since ${iso(a.since)})`);
+  return lines.join('\n');
+}
+
+export const statusCommand: Command = {
+  path: ['status'],
+  summary: "show the running daemon's state: policy, listeners, alarms, audit upload, host telemetry",
+  usage: 'status --config FILE [--stale SECS] [--json]',
+  description: `
+Reads <stateDir>/status.json, which the daemon rewrites every few seconds (stateDir from the
+gateway config). Exit 0 when the daemon is running; 1 when the file is missing, older than
+--stale seconds (default 30) or names a process that is gone: then the daemon is not running
+and the last known state is shown for reference.`,
+  options: {
+    config: { type: 'string', value: 'FILE', description: 'gateway config (required)' },
+    stale: { type: 'string', value: 'SECS', description: 'a status older than this means not running (default 30)' },
+  },
+  json: true,
+  async run(ctx) {
+    const file = typeof ctx.options.config === 'string' ? ctx.options.config : undefined;
+    if (!file) throw usageError('--config FILE is required');
+    const staleSecs = typeof ctx.options.stale === 'string' ? Number(ctx.options.stale) : 30;
+    if (!(staleSecs > 0)) throw usageError('--stale: a number of seconds greater than 0');
+    const config = await loadConfig(file);
+    const r = await readStatusFile(config.stateDir, { staleAfterMs: staleSecs * 1000 });
+    if (ctx.json) {
+      if (r.state === 'running' || r.state === 'stale') ctx.printJson({ running: r.state === 'running', ...(r.state === 'stale' ? { why: r.why } : {}), ageMs: r.ageMs, pid: r.doc.pid, writtenAt: r.doc.writtenAt, status: r.doc.status });
+      else ctx.printJson({ running: false, why: r.state === 'missing' ? `no status file ${r.path}` : `${r.path}: ${r.why}` });
+      return r.state === 'running' ? 0 : 1;
+    }
+    switch (r.state) {
+      case 'running':
+        ctx.out(formatDaemonStatus(r.doc.status, r.ageMs));
+        return 0;
+      case 'stale':
+        ctx.out(`zonegate is not running: ${r.why}.\nLast known state (written ${iso(r.doc.writtenAt)}):\n${formatDaemonStatus(r.doc.status, r.ageMs)}`);
+        return 1;
+      case 'missing':
+        ctx.out(`zonegate is not running: no status file ${r.path}`);
+        return 1;
+      default:
+        ctx.out(`zonegate is not running (or not writing its status): ${r.path}: ${r.why}`);
+        return 1;
+    }
+  },
+};

@@ -1,0 +1,129 @@
+// The uploader's flow control against a real AuditLog with injected timers and a publish
+// function the test controls: the window of unacked batches, batch limits, go-back-N after a
+// failed publish (with backoff) and after an ack timeout, foreign acks ignored, the acked mark
+// handed to the log.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { AuditLog } from '../../runtime/audit/log';
+import { createAuditUploader } from '../../runtime/audit/upload';
+import { decodeAuditBatch, encodeAuditAck, type AuditBatch } from '../../runtime/audit/upload-batch';
+import { manualTimers } from '../sync/helpers';
+import { decisionEvent, makeKey, tempDir } from '../audit/helpers';
+
+const t = tempDir('zg-uploader-');
+const key = makeKey();
+let log: AuditLog;
+
+// Lets the log's reads (libuv thread pool) and the promise callbacks finish; the timers that
+// matter to the uploader are the manual ones, so this only bounds how long the test waits.
+const settle = () => new Promise((r) => setTimeout(r, 60));
+
+test.before(async () => {
+  log = await AuditLog.open({ dir: join(t.dir, 'audit'), device: 'gw-u', key, checkpointEvery: 100_000, flushDelayMs: 1, flood: false });
+  for (let i = 0; i < 99; i++) log.record(decisionEvent(i)); // + the `created` record = seqs 0..99
+  await log.flush();
+});
+test.after(async () => { await log.close(); t.cleanup(); });
+
+function harness(o: { maxRecords?: number; window?: number; maxBytes?: number } = {}) {
+  const timers = manualTimers();
+  const sent: AuditBatch[] = [];
+  const pending: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  let ackCb: ((b: Uint8Array) => void) | null = null;
+  let clock = 1_000;
+  const u = createAuditUploader({
+    log, device: 'gw-u', site: 's1',
+    publish: (bytes) => { sent.push(decodeAuditBatch(bytes).batch!); return new Promise((resolve, reject) => pending.push({ resolve, reject })); },
+    onAck: (cb) => { ackCb = cb; return () => { ackCb = null; }; },
+    timers, now: () => clock, random: () => 0, backoff: { initialMs: 100, maxMs: 1000, jitter: 0 },
+    maxRecords: o.maxRecords ?? 10, window: o.window ?? 3, maxBytes: o.maxBytes, pollMs: 5000, ackTimeoutMs: 30_000,
+  });
+  return { u, timers, sent, pending, ack: (through: number, device = 'gw-u') => ackCb?.(encodeAuditAck({ device, through })), advance: (ms: number) => { clock += ms; }, hasAck: () => ackCb !== null };
+}
+
+test('sends at most `window` unacked batches of at most maxRecords, exact payloads', async () => {
+  const h = harness();
+  h.u.start();
+  await settle();
+  assert.is(h.sent.length, 3);
+  assert.equal(h.sent.map((b) => [b.fromSeq, b.records.length]), [[0, 10], [10, 10], [20, 10]]);
+  const { records } = await log.readFrom(10, 10);
+  assert.equal(h.sent[1].records.map((r) => Buffer.from(r)), records.map((r) => r.payload));
+  assert.is(h.sent[0].device, 'gw-u');
+  assert.is(h.sent[0].site, 's1');
+  // An ack through 14 frees one slot (the first batch), not the second.
+  h.ack(14);
+  await settle();
+  assert.is(h.sent.length, 4);
+  assert.is(h.sent[3].fromSeq, 30);
+  assert.is(h.u.status().ackedThrough, 14);
+  assert.is(h.u.status().inFlight, 3);
+  assert.is(log.status().uploadedThrough, 14);
+  h.u.stop();
+  assert.is(h.hasAck(), false, 'unsubscribed');
+});
+
+test('maxBytes splits batches; a foreign or malformed ack is ignored', async () => {
+  const h = harness({ maxRecords: 100, window: 1, maxBytes: 1024 });
+  h.u.start();
+  await settle();
+  assert.is(h.sent.length, 1);
+  const bytes = h.sent[0].records.reduce((a, r) => a + r.length, 0);
+  assert.ok(bytes <= 1024 && h.sent[0].records.length > 1 && h.sent[0].records.length < 100, `${h.sent[0].records.length} records, ${bytes} bytes`);
+  h.ack(50, 'gw-other');
+  await settle();
+  assert.is(h.u.status().acksIgnored, 1);
+  assert.is(h.u.status().ackedThrough, 14, 'the acked mark from the log, unchanged');
+  h.u.stop();
+});
+
+test('a failed publish rewinds to the acked point after a backoff', async () => {
+  const h = harness();
+  h.u.start();
+  await settle();
+  assert.equal(h.sent.map((b) => b.fromSeq), [15, 25, 35]);
+  h.pending[1].reject(new Error('not connected to the broker'));
+  await settle();
+  const s = h.u.status();
+  assert.is(s.publishFailures, 1);
+  assert.is(s.rewinds, 1);
+  assert.is(s.sentThrough, 14);
+  assert.match(s.lastError!.message, 'not connected to the broker');
+  // The other batches' late outcomes belong to an old generation and change nothing.
+  h.pending[0].reject(new Error('late'));
+  await settle();
+  assert.is(h.u.status().publishFailures, 1);
+  assert.ok(h.timers.pending.some((p) => p.ms === 100), `backoff of 100 ms armed: ${JSON.stringify(h.timers.pending.map((p) => p.ms))}`);
+  assert.is(h.sent.length, 3, 'nothing sent during the backoff');
+  h.timers.fire(100);
+  await settle();
+  assert.equal(h.sent.slice(3).map((b) => b.fromSeq), [15, 25, 35], 'sent again from the acked point');
+  h.u.stop();
+});
+
+test('no ack within ackTimeoutMs: everything after the acked point is sent again', async () => {
+  const h = harness({ window: 2 });
+  h.u.start();
+  await settle();
+  assert.is(h.sent.length, 2);
+  for (const p of h.pending) p.resolve();
+  await settle();
+  h.advance(30_000);
+  h.timers.fire(30_000);
+  await settle();
+  assert.is(h.u.status().rewinds, 1);
+  assert.equal(h.sent.map((b) => b.fromSeq), [15, 25, 15, 25]);
+  // An ack beyond the end of the log is clamped to it (never skips unsent records).
+  h.ack(1_000_000);
+  await settle();
+  assert.is(h.u.status().ackedThrough, 99);
+  // Then the fleet acks everything: the backlog empties.
+  h.ack(99);
+  await settle();
+  assert.is(h.u.status().ackedThrough, 99);
+  assert.is(h.u.status().backlog, 0);
+  h.u.stop();
+});
+
+test.run();
