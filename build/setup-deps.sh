@@ -3,7 +3,7 @@
 # Only as root (apt); otherwise it says what is missing and the tests that need them skip and say so.
 set -euo pipefail
 want=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients nft:nftables mbpoll:mbpoll socat:socat
-      haproxy:haproxy ip:iproute2)
+      haproxy:haproxy ip:iproute2 openssl:openssl chromium:chromium)
 missing=()
 for pair in "${want[@]}"; do
   cmd=${pair%%:*}; pkg=${pair#*:}

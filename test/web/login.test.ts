@@ -3,14 +3,15 @@
 // (cookies and their flags, CSRF refusal, Origin check, throttling and lockout), a login binding
 // the identity to the source address for a real Modbus proxy (through access.decider), the
 // logged-in page, a cookie replayed from another address, logout ending the session and the
-// proxy's next request, and the daemon's console socket. Headless Chromium is not installed
-// here (no /usr/bin/chromium, no playwright-core), so the page is tested with HTTP requests only.
+// proxy's next request, and the daemon's console socket. Then the same as a person does it, in
+// Debian's headless Chromium driven by playwright-core: log in, see the session, reach the asset
+// through the proxy, log out, be refused; screenshots of both pages go to .out/screenshots/.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createMemoryAudit } from '../../runtime/memory-audit';
@@ -243,6 +244,47 @@ test("the daemon's console socket: an admin sees the edge sessions in status", a
   sock.write('logout\r');
   await wait(/Logged out\./);
   await new Promise<void>((r) => { sock.on('close', () => r()); setTimeout(r, 2000); });
+});
+
+test('in headless Chromium: log in, see the session, reach the asset, log out, be refused', async () => {
+  if (opensslMissing) return;
+  if (!chromium) { console.log('SKIP Chromium login test: /usr/bin/chromium is not installed (make test installs it as root)'); return; }
+  const { chromium: pw } = await import('playwright-core');
+  const shots = join(process.cwd(), '.out', 'screenshots');
+  mkdirSync(shots, { recursive: true });
+  const browser = await pw.launch({
+    executablePath: chromium, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  let mb: RawClient | undefined;
+  try {
+    // The device's certificate is self-signed (made on first start): the technician accepts it once.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await page.goto(rig!.access.webUrl!);
+    await page.fill('input[name="user"]', 'alice');
+    await page.fill('input[name="password"]', 'alice-password-1');
+    await Promise.all([page.waitForURL(rig!.access.webUrl!), page.click('button[type="submit"], input[type="submit"]')]);
+    const text = await page.textContent("body");
+    if (!/Logged in as/.test(String(text))) console.log(`page after login: ${text}`);
+    assert.match(String(text), /Logged in as\s+alice/);
+    await page.screenshot({ path: join(shots, 'login-session.png'), fullPage: true });
+    console.log(`screenshot: ${join(shots, 'login-session.png')}`);
+    assert.equal(rig!.access.sessionFacts('127.0.0.1'), { edgeAuth: true, identity: 'alice' });
+    mb = await RawClient.open(rig!.proxy.address().port);
+    const read = await mb.request(adu(7, 1, pdus.read(3, 5, 2)));
+    assert.equal(read?.registers, [1005, 1006], 'the browser login opened the operator conduit for 127.0.0.1');
+
+    await Promise.all([page.waitForLoadState(), page.click('form[action="/logout"] button, form[action="/logout"] input[type="submit"]')]);
+    await page.screenshot({ path: join(shots, 'login-after-logout.png'), fullPage: true });
+    console.log(`screenshot: ${join(shots, 'login-after-logout.png')}`);
+    assert.is(rig!.access.sessionFacts('127.0.0.1'), undefined);
+    const after = await mb.request(adu(8, 1, pdus.read(3, 5, 2)));
+    assert.ok(after?.exception !== undefined, 'refused after the browser logged out');
+  } finally {
+    mb?.close();
+    await browser.close();
+  }
 });
 
 test('users from a signed bundle (access.acceptUsers) can log in; dropping them ends their sessions', async () => {
