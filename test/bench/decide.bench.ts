@@ -15,17 +15,8 @@ import { decide } from '../../policy/decide';
 import { IndexDecider } from '../../policy/decider';
 import type { Conduit, DecisionRequest, PolicyDocument, Scope } from '../../policy/types';
 import { printTable, percentiles, type BenchRow } from './report';
+import { mulberry32 } from '../helpers/prng';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FUNCTIONS = [1, 2, 3, 4, 5, 6, 15, 16];
 const NOW = Date.UTC(2026, 2, 3, 15, 0);

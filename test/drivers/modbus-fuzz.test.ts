@@ -14,20 +14,11 @@ import { IndexDecider } from '../../policy/decider';
 import { MODBUS_FUNCTIONS } from '../../policy/modbus';
 import type { PolicyDocument } from '../../policy/types';
 import { adu, pdus, RawClient, startNodeModbusServer, type NodeModbusServer } from '../helpers/modbus';
+import { mulberry32 } from '../helpers/prng';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const seed = Number(process.env.ZG_FUZZ_SEED ?? (Date.now() % 2 ** 31));
 console.log(`fuzz seed ${seed} (replay with ZG_FUZZ_SEED=${seed})`);

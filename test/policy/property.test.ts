@@ -12,17 +12,8 @@ import { explain } from '../../policy/explain';
 import type { AddressRange, Conduit, Decision, DecisionRequest, PolicyDocument, Weekday } from '../../policy/types';
 import { referenceDecide } from './reference';
 import { asset, conduit, doc, identity, zone } from './engine-doc';
+import { mulberry32 } from '../helpers/prng';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const int = (r: Rng, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
