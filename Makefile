@@ -28,10 +28,19 @@ bench: deps sysdeps build
 	$(NODE) build/run-bench.mjs
 
 demo: deps sysdeps build
-	@bash examples/demo.sh
+	@$(NODE) dist/demo.js
 
 run: deps build
 	$(NODE) dist/zonegate.js run --config examples/gateway.yaml
 
 clean:
 	rm -rf dist .out
+
+# Flashable package per architecture (arm64, armv7, x64) and the arm64 smoke test under qemu.
+.PHONY: package smoke-arm64
+ARCH ?= x64
+package: deps
+	@$(NODE) build/package.mjs --arch $(ARCH)
+
+smoke-arm64: deps build
+	@bash build/smoke-arm64.sh

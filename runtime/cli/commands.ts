@@ -21,8 +21,10 @@ import { fleetPublishCommand } from '../../fleet/cli/publish';
 import { fleetStatusCommand } from '../../fleet/cli/status';
 import { fleetGrantCommand } from '../../fleet/cli/grant';
 import { fleetAuditCollectCommand } from '../../fleet/cli/audit-collect';
+import { fleetReleaseCommand } from '../../fleet/cli/release';
 import { consoleCommand } from './console';
 import { userAddCommand, userPasswdCommand, userListCommand, userUnlockCommand } from './user';
+import { updateImportCommand, updateStatusCommand, updateCommitCommand } from './update';
 import { labPlcCommand } from './lab-plc';
 import { versionCommand } from './version';
 
@@ -46,11 +48,15 @@ export const commands: readonly Command[] = [
   fleetStatusCommand,
   fleetGrantCommand,
   fleetAuditCollectCommand,
+  fleetReleaseCommand,
   consoleCommand,
   userAddCommand,
   userPasswdCommand,
   userListCommand,
   userUnlockCommand,
+  updateImportCommand,
+  updateStatusCommand,
+  updateCommitCommand,
   labPlcCommand,
   versionCommand,
 ];
