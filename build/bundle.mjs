@@ -14,4 +14,8 @@ await build({
   minify, sourcemap: 'linked', legalComments: 'none', logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);
+await build({
+  entryPoints: ['examples/demo/demo.ts'], outfile: 'dist/demo.js', bundle: true, platform: 'node', format: 'cjs',
+  target: 'node18', sourcemap: 'linked', logLevel: 'warning',
+});
 console.log(`${outfile}  ${(statSync(outfile).size / 1024).toFixed(1)} KiB${minify ? ' (minified)' : ''}`);
