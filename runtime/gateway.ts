@@ -9,7 +9,9 @@
  *   one driver per listener: modbus → createModbusProxy, tcp → createTcpConduit
  *                                                             │
  *   audit tee: durable AuditLog (<stateDir>/audit) + memory ring + stdout lines ◄──┘
- *   MQTT sync (runtime/sync) → store.accept;  nftables (drivers/nftables) on every activation;
+ *   MQTT sync (runtime/sync) → store.accept, grants → access.acceptGrant;  nftables on every activation;
+ *   access (runtime/auth/attach-access.ts): users, edge sessions, grants, consoles, login page;
+ *     drivers decide through access.decider (session facts), TCP conduits re-check on `session-changed`;
  *   <stateDir>/status.json every 5 s and on every activation;  event bus (bus.ts)
  *
  * Which policy enforces (design.md "Signed bundles and the trust root"): with `trustRoot`
@@ -56,6 +58,10 @@ import { loadOrCreateDeviceKey } from './device-key';
 import { createMqttSync, type MqttSync, type SyncStatus } from './sync/mqtt-sync';
 import { syncConnection } from './sync/connect-options';
 import { storeHandlers, storeState } from './sync/store-binding';
+import { attachAccess, type Access, type AccessChange, type AccessStatus } from './auth/attach-access';
+import { explain as explainRequest } from '../policy/explain';
+import { parseRequest } from '../policy/request';
+import { describeDecision } from './cli/policy-test';
 // The status file format is the one `zonegate status` reads (runtime/cli/status.ts re-exports it).
 import { writeStatusFile, STATUS_FILE } from './telemetry/status-file';
 
@@ -73,6 +79,8 @@ export interface GatewayEvents {
   'listener-up': { key: string };
   'listener-down': { key: string; error?: string };
   'reloaded': { ok: boolean };
+  /** An edge session, grant, local quarantine or break-glass change (attachAccess onSessionChange). */
+  'session-changed': AccessChange;
 }
 
 export interface GatewayOptions {
@@ -183,6 +191,8 @@ export interface GatewayStatus {
   nftables?: NftablesStatus | null;
   /** Where this status is written. */
   statusFile?: string | null;
+  /** Edge sessions, grants, break-glass, login page (runtime/auth/attach-access.ts); null before start. */
+  access?: AccessStatus | null;
 }
 
 export interface ReloadResult {
@@ -213,6 +223,8 @@ export interface Gateway {
   readonly decider: IndexDecider;
   /** The policy store, once started with `trustRoot`. */
   readonly store: PolicyStore | undefined;
+  /** Users, sessions, grants, consoles and the login page, once started. */
+  readonly access: Access | undefined;
 }
 
 interface RunningListener {
@@ -277,6 +289,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let fileSource: PolicySource | undefined;
   let store: PolicyStore | undefined;
   let sync: MqttSync | undefined;
+  let access: Access | undefined;
   /** The last index the store activated: kept through a deny-all expiry so decisions say `policy-expired` with its version. */
   let storeIndex: PolicyIndex | null = null;
   let effectiveKey = '';
@@ -394,10 +407,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   // ---- listeners --------------------------------------------------------------------------
 
   function buildDriver(spec: ResolvedListener, cfg: GatewayConfig): { driver: RunningListener['driver']; stats: () => Record<string, number> } {
-    const common = { listen: spec.listen, upstream: spec.upstream, asset: spec.asset, decider, audit: sink, now };
+    // The session decider passes edge-login, identity and grant facts to the policy (attach-access.ts).
+    const common = { listen: spec.listen, upstream: spec.upstream, asset: spec.asset, decider: access?.decider ?? decider, audit: sink, now };
     if (spec.service === 'modbus') {
       const proxy = createModbusProxy({
         ...common,
+        ...(access ? { session: access.sessionFacts } : {}),
         servicePort: spec.servicePort,
         limits: (conduitId) => decider.conduit(conduitId)?.rateLimit,
         timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs },
@@ -419,6 +434,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     bus.on('policy-activated', spec.key, () => {
       const closed = conduit.recheck();
       if (closed > 0) log.info(`${spec.key}: ${closed} connection(s) closed, no longer allowed by the active policy`);
+    });
+    // A logout, an expired or revoked grant or a quarantine closes the connections that depended on it.
+    bus.on('session-changed', spec.key, () => {
+      const closed = conduit.recheck();
+      if (closed > 0) log.info(`${spec.key}: ${closed} connection(s) closed after a session or grant change`);
     });
     return { driver: conduit, stats: () => ({ ...conduit.stats() }) as unknown as Record<string, number> };
   }
@@ -593,11 +613,65 @@ export function createGateway(options: GatewayOptions): Gateway {
         const s = store;
         sync = createMqttSync({
           ...syncConnection(cfg.parts.mqtt), site: cfg.site, device: cfg.device, runtimeVersion, startedAt: startedAt ?? now(), now,
-          handlers: storeHandlers({ store: s }), state: storeState(s), audit: sink,
+          handlers: storeHandlers({
+            store: s,
+            // access is attached right after openParts, before the sync starts.
+            grant: async (bytes) => {
+              if (!access) throw new ZonegateError('ERR_BUNDLE_TYPE', 'the gateway is not ready for grants yet');
+              const r = await access.acceptGrant(bytes);
+              log.info(`grant bundle ${r.outcome}${r.grant ? `: ${r.grant.id} for ${r.grant.identity}` : ''}${r.revoked.length ? `; revoked ${r.revoked.join(', ')}` : ''}`);
+            },
+          }),
+          state: storeState(s), audit: sink,
           log: (level, m) => log[level](`mqtt: ${m}`),
         });
       }
     }
+  }
+
+  /**
+   * Users, edge sessions, grants, consoles and the login page (runtime/auth/attach-access.ts).
+   * Always attached (grants and edge sessions work whenever the policy needs them); the login page,
+   * serial line and socket start only when the config's `console:` block names them.
+   */
+  async function openAccess(cfg: GatewayConfig): Promise<void> {
+    const s = store;
+    access = await attachAccess({
+      config: { file: cfg.file, dir: cfg.dir, device: cfg.device, site: cfg.site, stateDir: cfg.stateDir, reserved: cfg.reserved },
+      now, log, decider,
+      audit: sink,
+      recentAudit: (n) => ring.recent(n),
+      status: () => snapshot(),
+      trustRoot: s ? () => s.trustRoot() : undefined,
+      importBundle: s ? async (b) => { const r = await s.accept(b, { source: 'import' }); return `policy ${r.active.policyVersion} ${r.outcome}`; } : undefined,
+      policyDenyAll: () => s?.status().state === 'expired-deny-all',
+      policyShow: () => {
+        const doc = effective.doc;
+        const head = `policy ${effective.version ?? 'none'} (${effective.kind ?? 'no source'}, ${effective.enforcement})`;
+        if (!doc) return [head];
+        return [head, ...doc.conduits.map((c) => `  ${c.id}: ${c.protocol}${c.requires?.edgeAuth ? ', edge login' : ''}${c.requires?.grant ? ', grant' : ''}${c.schedule ? ', scheduled' : ''}${c.mode === 'monitor' ? ' [monitor]' : ''}`)];
+      },
+      explain: (raw) => {
+        const { request, issues } = parseRequest(raw, 'request');
+        if (!request) throw new ZonegateError('ERR_REQUEST_INVALID', `the request has ${issues.length} problem${issues.length === 1 ? '' : 's'}`, { issues });
+        if (!effective.index) return ['no policy is enforcing: every request is denied (no-policy)'];
+        const ex = explainRequest(effective.index, request, now());
+        return [
+          `source ${ex.source.ip ?? '-'}${ex.source.identity ? ` = ${ex.source.identity}` : ''}, zone ${ex.source.zone ?? '(none)'}; destination ${ex.destination.asset ?? '(no asset)'} ${ex.destination.protocol} port ${ex.destination.port ?? '?'}`,
+          ...ex.conduits.map((c) => `  ${c.conduit}: ${c.result === 'allow' ? 'passes' : c.result === 'fail' ? `fails: ${c.reason}` : `not a candidate (${c.why})`}`),
+          `=> ${describeDecision(ex.decision)} (policy ${effective.version ?? 'none'})`,
+        ];
+      },
+      onSessionChange: (c) => {
+        if (c.kind === 'break-glass') {
+          if (c.state) raise('break-glass', 'critical', `break-glass by ${c.state.user} until ${new Date(c.state.endsAt).toISOString()}: ${c.state.reason}`);
+          else clear('break-glass');
+          void writeStatus();
+        }
+        void bus.emit('session-changed', c);
+      },
+    });
+    await access.start(lifetime.signal);
   }
 
   let partsClosed: Promise<void> | undefined;
@@ -641,6 +715,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         filePolicy = await fileSource.load();
       }
       await openParts(cfg);
+      await openAccess(cfg);
       if (cfg.policyFile && store) log.warn(`both trustRoot and policyFile are configured: the signed policy store wins once it has an active bundle; ${cfg.policyFile} enforces only until then`);
       if (signal.aborted) throw new Error('startup aborted');
       const eff = chooseEffective(filePolicy);
@@ -662,6 +737,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       state = 'failed';
       signal.removeEventListener('abort', onAbort);
       await Promise.all([...listeners.values()].map(stopListener));
+      if (access) { try { await access.stop(); } catch (e2) { logError('access did not stop cleanly', e2); } }
       await closeParts();
       throw e;
     }
@@ -689,6 +765,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (a.site !== b.site) out.push('site');
     if (a.stateDir !== b.stateDir) out.push('stateDir');
     for (const k of ['trustRootFile', 'audit', 'mqtt'] as const) if (JSON.stringify(a.parts[k]) !== JSON.stringify(b.parts[k])) out.push(k === 'trustRootFile' ? 'trustRoot' : k);
+    // The login page, consoles and login limits are bound once (attachAccess); users reload on SIGHUP.
+    if (JSON.stringify(a.reserved.console ?? null) !== JSON.stringify(b.reserved.console ?? null)) out.push('console');
     return out;
   }
 
@@ -735,7 +813,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (needRestart.length > 0) {
       raise('restart-required', 'warning', `changed ${needRestart.join(', ')}: takes effect after a restart`);
       log.warn(`reload: ${needRestart.join(', ')} changed; these take effect only after a restart (the running values stay)`);
-      cfg = { ...cfg, device: prevConfig.device, site: prevConfig.site, stateDir: prevConfig.stateDir, parts: { ...cfg.parts, trustRootFile: prevConfig.parts.trustRootFile, audit: prevConfig.parts.audit, mqtt: prevConfig.parts.mqtt } };
+      cfg = { ...cfg, device: prevConfig.device, site: prevConfig.site, stateDir: prevConfig.stateDir, reserved: { ...cfg.reserved, ...(prevConfig.reserved.console ? { console: prevConfig.reserved.console } : {}) }, parts: { ...cfg.parts, trustRootFile: prevConfig.parts.trustRootFile, audit: prevConfig.parts.audit, mqtt: prevConfig.parts.mqtt } };
+      if (!prevConfig.reserved.console) delete cfg.reserved.console;
     } else clear('restart-required');
     config = cfg;
     configLoadedAt = now();
@@ -747,6 +826,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     filePolicy = nextFile;
     fileSource = nextSource;
+    // `zonegate user add/remove/passwd` wrote the user store, then sent SIGHUP.
+    if (access) { try { await access.reload(); } catch (e) { logError('users not reloaded', e); } }
     applyEffective({ reconcile: false });
     // The store may have activated already inside store.reload(): compare with before the reload.
     const policyChanged = effectiveKey !== keyBefore;
@@ -775,6 +856,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       log.info(`stopping: draining ${listeners.size} listener(s)`);
       await listenerQueue.idle();
       await Promise.all([...listeners.values()].map(stopListener));
+      if (access) { try { await access.stop(); } catch (e) { logError('access did not stop cleanly', e); } }
       if (wasRunning) record({ kind: 'config', message: 'gateway stopped', policyVersion: effective.version ?? undefined });
       await closeParts();
       state = 'stopped';
@@ -821,6 +903,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       sync: sync?.status() ?? null,
       nftables: config?.parts.nftables?.enabled ? (nft ? { ...nft, skipped: nft.skipped.map((s) => ({ ...s })) } : { enabled: true, appliedSha256: null, appliedAt: null, keptAt: null, skipped: [], lastError: null }) : null,
       statusFile: config ? join(config.stateDir, STATUS_FILE) : null,
+      access: access?.status() ?? null,
     };
   }
 
@@ -829,6 +912,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     decider,
     get audit() { return ring; },
     get store() { return store; },
+    get access() { return access; },
     start,
     stop,
     checkExpiry,

@@ -5,7 +5,8 @@
  * mosquitto broker carries it to a gateway that starts with no policy at all (deny-all); two PLC
  * simulators sit behind the gateway; an HMI, an engineering workstation and an enterprise laptop
  * are played by clients bound to loopback addresses (127.10.0.5, 127.10.0.20, 127.20.3.4), since
- * the lab copy of the policy maps 10.x.y.z to 127.x.y.z. The story is narrated as it happens,
+ * the lab copy of the policy maps 10.x.y.z to 127.x.y.z. A vendor (127.77.0.9) gets a signed grant,
+ * logs in at the gateway's login page and reads a PLC. The story is narrated as it happens,
  * with the gateway's decisions interleaved. Exits 0 when every step behaved as it should.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -14,6 +15,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DemoModbusClient, type ModbusReply } from './modbus-client';
+import { DemoWebClient } from './web-login';
 
 const root = resolve(__dirname, '..');
 const cli = join(root, 'dist', 'zonegate.js');
@@ -35,9 +37,9 @@ function check(ok: boolean, text: string): void {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the zonegate CLI as a user would, echoing the command line; returns exit code and output. */
-function zonegate(args: string[], opts: { show?: boolean; quiet?: boolean } = {}): { code: number; out: string; err: string } {
-  if (!opts.quiet) say(dim(`   $ zonegate ${args.map((a) => (/[\s{}"']/.test(a) ? `'${a}'` : a)).join(' ')}`));
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: work });
+function zonegate(args: string[], opts: { show?: boolean; quiet?: boolean; input?: string } = {}): { code: number; out: string; err: string } {
+  if (!opts.quiet) say(dim(`   $ ${opts.input !== undefined ? 'echo ******** | ' : ''}zonegate ${args.map((a) => (/[\s{}"']/.test(a) ? `'${a}'` : a)).join(' ')}`));
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: work, ...(opts.input !== undefined ? { input: opts.input } : {}) });
   const out = r.stdout ?? '', err = r.stderr ?? '';
   if (opts.show) for (const line of (out + err).trimEnd().split('\n')) if (line) say(dim(`     ${line}`));
   return { code: r.status ?? 1, out, err };
@@ -118,9 +120,13 @@ async function main(): Promise<void> {
   r = zonegate(['policy', 'explain', example, '--request', JSON.stringify({ from: 'hmi-1', to: 'plc-feeder-1', modbus: { function: 'write-single-register', unit: 1, address: 10 } })], { show: true });
   check(r.code === 0 && /deny/i.test(r.out), 'the HMI may read the feeder PLCs but not write them');
 
-  // The lab copy: 10.x.y.z → 127.x.y.z so that loopback source addresses carry the identities.
+  // The lab copy: 10.x.y.z → 127.x.y.z so that loopback source addresses carry the identities,
+  // and the vendor conduit's night window (22:00–04:00 Chicago) dropped so that the vendor
+  // chapter runs at any hour; the embedded test that checked the window is updated with it.
   const labPolicy = (v: number, extra = '') => {
     let text = readFileSync(example, 'utf8').replace(/\b10\.(\d+)\.(\d+)\.(\d+)/g, '127.$1.$2.$3').replace(/\b10\.(\d+)\.0\.0\/16/g, '127.$1.0.0/16');
+    text = text.replace(/(- id: vendor-maintenance[\s\S]*?)\n    schedule: [^\n]*/, '$1');
+    text = text.replace(/(name: ACME with a grant in the afternoon)(\n[^\n]*\n)    expect: deny\n    reason: outside-schedule/, '$1 (lab copy, no night window)$2    expect: allow\n    conduit: vendor-maintenance');
     if (extra) text = text.replace(/\nquarantine:/, `\n${extra}\nquarantine:`);
     const file = join(work, `substation-v${v}.yaml`);
     writeFileSync(file, text);
@@ -133,9 +139,14 @@ async function main(): Promise<void> {
   mkdirSync(fleet);
   zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'root'], { show: true });
   zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'policy-signer'], { show: true });
-  r = zonegate(['fleet', 'trust', 'init', '--root-key', join(fleet, 'root.key'), '--threshold', '1', '--policy-key', join(fleet, 'policy-signer.pub'), '--out', join(fleet, 'root.json')], { show: true });
-  check(r.code === 0, 'trust root created: the gateway will believe only bundles the policy signer signed');
+  zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'grant-signer'], { show: true });
+  r = zonegate(['fleet', 'trust', 'init', '--root-key', join(fleet, 'root.key'), '--threshold', '1', '--policy-key', join(fleet, 'policy-signer.pub'), '--grant-key', join(fleet, 'grant-signer.pub'), '--out', join(fleet, 'root.json')], { show: true });
+  check(r.code === 0, 'trust root created: the gateway will believe only policies the policy signer signed and vendor grants the grant signer signed');
   const v1 = labPolicy(1);
+  say(dim('   (the lab copy drops the vendor conduit\'s 22:00–04:00 Chicago window so the demo runs at any hour;'));
+  say(dim('    its embedded test "ACME with a grant in the afternoon" now expects allow instead of outside-schedule)'));
+  r = zonegate(['policy', 'test', v1], { show: false });
+  check(r.code === 0 && !/schedule: \{ days: \[mon/.test(readFileSync(v1, 'utf8')), 'the lab copy has no vendor night window and its embedded tests pass');
   r = zonegate(['fleet', 'sign', v1, '--key', join(fleet, 'policy-signer.key'), '--version', '1', '--targets', 'gw-01', '--expires', '30d', '--out', join(fleet, 'policy-v1.zgb')], { show: true });
   check(r.code === 0, 'policy v1 signed (the signer refuses a policy that fails its own tests)');
 
@@ -149,6 +160,7 @@ async function main(): Promise<void> {
   const plcPorts = [await freePort(), await freePort()];
   for (const p of plcPorts) startChild(`plc-${p}`, process.execPath, [cli, 'lab', 'plc', '--listen', `127.0.0.1:${p}`]);
   const gwPorts = [await freePort(), await freePort()];
+  const webPort = await freePort();
   const state = join(work, 'state');
   const gatewayYaml = join(work, 'gateway.yaml');
   writeFileSync(gatewayYaml, [
@@ -158,9 +170,10 @@ async function main(): Promise<void> {
     'listeners:',
     `  - { listen: 127.0.0.1:${gwPorts[0]}, asset: plc-feeder-1, service: modbus, upstream: 127.0.0.1:${plcPorts[0]} }`,
     `  - { listen: 127.0.0.1:${gwPorts[1]}, asset: plc-feeder-2, service: modbus, upstream: 127.0.0.1:${plcPorts[1]} }`,
+    `console: { web: { listen: "127.0.0.1:${webPort}" } }`,
     '',
   ].join('\n'));
-  say(dim(`   broker ${brokerUrl}; PLCs on 127.0.0.1:${plcPorts.join(', ')}; gateway listeners 127.0.0.1:${gwPorts.join(', ')}`));
+  say(dim(`   broker ${brokerUrl}; PLCs on 127.0.0.1:${plcPorts.join(', ')}; gateway listeners 127.0.0.1:${gwPorts.join(', ')}; login page https://127.0.0.1:${webPort}/`));
   const startGateway = () => startChild('gateway', process.execPath, [cli, 'run', '--config', gatewayYaml], showDecision);
   let gateway = startGateway();
   await waitFor('the gateway to listen', async () => existsSync(join(state, 'status.json')) || (await canConnect(gwPorts[0])));
@@ -238,7 +251,44 @@ async function main(): Promise<void> {
   check(rep.ok && rep.values?.[0] === 1234, `and reads it back: ${describe(rep)}`);
   hmi3.close();
 
-  // ── 8. Tampering ──────────────────────────────────────────────────────────────────────────
+  // ── 8. Vendor access ──────────────────────────────────────────────────────────────────────
+  title('A vendor gets a grant, authenticates at the gateway and reads');
+  say(dim('   ACME support (policy identity acme-support, role vendor) may use vendor-maintenance only when logged in'));
+  say(dim('   at the gateway AND holding a signed, time-boxed grant. Their laptop is 127.77.0.9, an address no identity owns.'));
+  const password = 'acme-demo-password-1';
+  const errLog = join(work, 'gateway.err.log');
+  const errText = () => (existsSync(errLog) ? readFileSync(errLog, 'utf8') : '');
+  const usersBefore = (errText().match(/reload done/g) ?? []).length;
+  r = zonegate(['user', 'add', 'acme-support', '--role', 'viewer', '--config', gatewayYaml], { show: true, input: `${password}\n` });
+  check(r.code === 0, 'the site admin adds a local login for the vendor (the running gateway is told to re-read its users)');
+  await waitFor('the gateway to re-read its users', () => (errText().match(/reload done/g) ?? []).length > usersBefore, 10_000);
+  r = zonegate(['fleet', 'grant', '--key', join(fleet, 'grant-signer.key'), '--site', 'substation-12', '--targets', 'gw-01', '--identity', 'acme-support',
+    '--conduits', 'vendor-maintenance', '--from', 'now', '--until', '2h', '--reason', 'relay firmware check', '--version', '1', '--out', join(fleet, 'grant.zgb')], { show: true });
+  check(r.code === 0, 'the fleet manager signs a 2-hour grant for acme-support on vendor-maintenance');
+  r = zonegate(['fleet', 'publish', join(fleet, 'grant.zgb'), '--broker', brokerUrl, '--site', 'substation-12', '--device', 'gw-01'], { show: true });
+  const granted = r.code === 0 && await waitFor('the gateway to accept the grant', () => /grant bundle accepted/.test(errText()), 15_000);
+  check(granted, `gw-01 verified the grant under its trust root: ${(/grant bundle accepted[^\n]*/.exec(errText()) ?? ['not accepted'])[0]}`);
+  const vendor = await DemoModbusClient.open({ host: '127.0.0.1', port: gwPorts[0], localAddress: '127.77.0.9' });
+  rep = await vendor.readHolding(1, 0, 4);
+  await sleep(100);
+  check(!rep.ok, `before logging in, the vendor's read of feeder-1 is refused: ${vendor.isClosed ? 'connection closed by the gateway' : describe(rep)} (no-conduit: 127.77.0.9 is nobody until a login binds it)`);
+  vendor.close();
+  const browser = new DemoWebClient({ url: `https://127.0.0.1:${webPort}/`, ca: readFileSync(join(state, 'web-cert.pem'), 'utf8'), localAddress: '127.77.0.9' });
+  say(dim(`   vendor's browser ▸ https://127.0.0.1:${webPort}/ (the device's self-signed certificate, trusted from ${join('state', 'web-cert.pem')})`));
+  const loggedIn = await browser.login('acme-support', password);
+  const pg = loggedIn ? await browser.page() : { who: '', source: '', grants: '' };
+  check(loggedIn && pg.source === '127.77.0.9' && /vendor-maintenance/.test(pg.grants), `the vendor logs in over HTTPS: "${pg.who}", from ${pg.source || '?'}, grants: ${pg.grants || 'none'}`);
+  const vendor2 = await DemoModbusClient.open({ host: '127.0.0.1', port: gwPorts[0], localAddress: '127.77.0.9' });
+  rep = await vendor2.readHolding(1, 0, 4);
+  check(rep.ok, `logged in with a grant, the vendor reads feeder-1 holding registers 0..3: ${describe(rep)}`);
+  const loggedOut = await browser.logout();
+  check(loggedOut, 'the vendor logs out');
+  rep = await vendor2.readHolding(1, 0, 4);
+  await sleep(100);
+  check(!rep.ok, `the next read on the same open connection is refused: ${vendor2.isClosed ? 'connection closed by the gateway' : describe(rep)}`);
+  vendor2.close();
+
+  // ── 9. Tampering ──────────────────────────────────────────────────────────────────────────
   title('Someone tampers with a bundle on its way');
   const bytes = readFileSync(join(fleet, 'policy-v2.zgb'));
   const tampered = Buffer.from(bytes);
@@ -252,7 +302,7 @@ async function main(): Promise<void> {
   check(r.code !== 0, 'published anyway: the gateway refuses it and never reports it');
   zonegate(['fleet', 'status', '--broker', brokerUrl, '--site', 'substation-12'], { show: true });
 
-  // ── 9. Evidence ───────────────────────────────────────────────────────────────────────────
+  // ── 10. Evidence ───────────────────────────────────────────────────────────────────────────
   title('The evidence: the gateway\'s hash-chained audit log');
   await stopChild(gateway);
   r = zonegate(['audit', 'verify', state], { show: true });
@@ -260,7 +310,7 @@ async function main(): Promise<void> {
   r = zonegate(['audit', 'show', state, '--decision', 'deny', '--limit', '8'], { show: true });
   check(r.code === 0, 'denials, with who, what and why, ready for an auditor');
 
-  // ── 10. The kernel ────────────────────────────────────────────────────────────────────────
+  // ── 11. The kernel ────────────────────────────────────────────────────────────────────────
   title('The kernel: the nftables ruleset that keeps anything from bypassing the proxies');
   r = zonegate(['nft', 'render', '--policy', example, '--proxy', 'plc-feeder-1:502=10.10.0.1:15020'], { quiet: false });
   const lines = r.out.split('\n');

@@ -68,10 +68,11 @@ export class DemoWebClient {
     return true;
   }
 
-  /** The logged-in page's text (tags stripped), for the narration. */
-  async page(): Promise<string> {
+  /** What the logged-in page says (who, from where, which grants), for the narration. */
+  async page(): Promise<{ who: string; source: string; grants: string }> {
     const res = await this.send('GET', '/', this.session);
-    return res.body.replace(/<style[\s\S]*?<\/style>/g, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+    const field = (id: string) => (new RegExp(`id="${id}">([\\s\\S]*?)</(?:p|dd)>`).exec(res.body)?.[1] ?? '').replace(/<[^>]+>/g, '').trim();
+    return { who: field('who'), source: field('source'), grants: field('grants') };
   }
 
   /** Resolves whether the logout succeeded. */

@@ -32,7 +32,11 @@ Decisions are recorded in the durable audit log (<stateDir>/audit) and printed t
 lines; warnings and errors go to stderr; <stateDir>/status.json is rewritten every 5 s. SIGHUP
 reloads the config, the policy file and the policy store without dropping connections (what does
 not load is refused and the running policy stays); SIGTERM or SIGINT stops accepting, drains open
-connections, publishes offline, closes the audit log and exits 0. Under systemd (Type=notify,
+connections, publishes offline, closes the audit log and exits 0. People-facing access is always
+on: local users (\`zonegate user\`), edge sessions and vendor grants (received over MQTT); the
+config's \`console:\` block adds the login page (console.web.listen, HTTPS with a self-signed
+certificate made on first start), a serial console and the console socket. SIGHUP also re-reads
+the users. Under systemd (Type=notify,
 NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listener is up.`,
   options: {
     config: { type: 'string', short: 'c', value: 'FILE', description: 'the gateway config (YAML)' },
@@ -65,7 +69,7 @@ NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listene
       }
       if (ctx.signal.aborted) { await gateway.stop(); return 0; }
       const s = gateway.status();
-      log.info(`gateway ${s.device} (site ${s.site}) running: policy ${s.policy.version ?? 'none (denying everything)'}, ${s.listeners.length} listener(s)`);
+      log.info(`gateway ${s.device} (site ${s.site}) running: policy ${s.policy.version ?? 'none (denying everything)'}, ${s.listeners.length} listener(s)${s.access?.web ? `, login page ${s.access.web}` : ''}`);
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) resolve();
         else ctx.signal.addEventListener('abort', () => resolve(), { once: true });

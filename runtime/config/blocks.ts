@@ -6,6 +6,7 @@
  *   audit: { enabled?, maxBytes?, segmentBytes?, flushDelayMs? }   durable audit log, on by default
  *   mqtt: { url, clientId?, username?, passwordFile?, ca?, cert?, key?, keepalive?, maxPayloadBytes? }
  *   nftables: { enabled?, table?, counters?, keepDir?, zoneInterfaces?, management?, proxies? }
+ *   console: { idleMinutes?, serial?, socket?, web?, login?, breakGlass? }   (runtime/auth/access-config.ts)
  *
  * Paths are resolved against the config file's folder (absolute paths stay as they are).
  */
@@ -13,6 +14,8 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Issue } from '../../policy/errors';
 import { parseMqttConfig, type MqttConfig } from '../sync/config';
 import { parseNftablesConfig, type NftablesConfig } from '../../drivers/nftables/config';
+import { ZonegateError } from '../../policy/errors';
+import { parseAccessConfig } from '../auth/access-config';
 
 /** The durable audit log's settings (runtime/audit/log.ts defaults when absent). */
 export interface AuditConfig {
@@ -102,6 +105,17 @@ export function parsePartBlocks(reserved: Record<string, Record<string, unknown>
     const r = parseNftablesConfig(rest, 'nftables');
     take(r.issues);
     if (r.config) blocks.nftables = { ...r.config, keepDir: abs(dir, r.config.keepDir), enabled: enabled === true };
+  }
+
+  // The console/login block is read by attachAccess at start; checked here so a mistake is refused
+  // at load (start and SIGHUP) with file:line:col like the rest of the config.
+  if (reserved.console) {
+    try {
+      parseAccessConfig(reserved.console, { file: '', dir });
+    } catch (e) {
+      if (!(e instanceof ZonegateError)) throw e;
+      take(e.issues);
+    }
   }
   return { blocks, issues };
 }

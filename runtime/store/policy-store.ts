@@ -33,7 +33,7 @@ import type { PolicyDocument } from '../../policy/types';
 import { verifyBundle, checkValidity } from '../../policy/bundle/verify';
 import { policyVersionTag } from '../../policy/bundle/version-tag';
 import { runPolicyTests, formatTestFailure } from '../../policy/bundle/run-policy-tests';
-import type { VerifiedBundle } from '../../policy/bundle/types';
+import type { TrustRoot, VerifiedBundle } from '../../policy/bundle/types';
 import type { AuditSink } from '../../drivers/types';
 import type { BlobStore } from './blob-store';
 import type { TrustStore } from './trust-store';
@@ -180,6 +180,11 @@ export class PolicyStore {
     const wrapped = (...args: PolicyStoreEvents[K]) => { try { handler(...args); } catch { /* a listener's failure is its own */ } };
     this.emitter.on(event, wrapped as (...a: unknown[]) => void);
     return () => { this.emitter.off(event, wrapped as (...a: unknown[]) => void); };
+  }
+
+  /** The trust root in force now (after any rotation); grants verify against it. */
+  trustRoot(): TrustRoot {
+    return this.opts.trust.current();
   }
 
   /** The compiled active index, or null (deny everything). */

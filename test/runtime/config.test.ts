@@ -222,6 +222,22 @@ nftables: { enabled: yes, proxies: [{ asset: plc-1, port: 502, listen: nowhere }
   assert.equal(splitIssuePath('nftables.proxies[0].listen'), ['nftables', 'proxies', 0, 'listen']);
 });
 
+test('the console block (login page, consoles) is checked at load with file:line:col', () => {
+  const good = parseConfig(`${GOOD}console:\n  web: { listen: "127.0.0.1:8443" }\n  socket: console.sock\n`, { file: '/etc/zonegate/gw.yaml' });
+  assert.is(JSON.stringify(good.reserved.console), JSON.stringify({ web: { listen: '127.0.0.1:8443' }, socket: 'console.sock' }));
+  const e = errorOf(() => parseConfig(`${GOOD}console:
+  web: { listen: "nowhere", sessionMinutes: 0 }
+  idleMinutes: 99999
+  colour: red
+`, { file: 'gw.yaml' }));
+  assert.equal(lines(e), [
+    'gw.yaml:14:3: console.colour: unknown setting (known: idleMinutes, serial, socket, web, login, breakGlass)',
+    'gw.yaml:13:3: console.idleMinutes: must be a whole number from 1 to 1440',
+    'gw.yaml:12:29: console.web.sessionMinutes: must be a whole number from 1 to 1440',
+    'gw.yaml:12:10: console.web.listen: must be HOST:PORT (e.g. 127.0.0.1:15020 or [::1]:15020), got "nowhere"',
+  ]);
+});
+
 test('lenient listener resolution: fits the policy when it can, else stands on its config upstream or is reported', () => {
   const c = parseConfig(`device: gw-01
 site: lab
