@@ -64,6 +64,10 @@ import { parseRequest } from '../policy/request';
 import { describeDecision } from './cli/policy-test';
 // The status file format is the one `zonegate status` reads (runtime/cli/status.ts re-exports it).
 import { writeStatusFile, STATUS_FILE } from './telemetry/status-file';
+import { createAuditUploader, type AuditUploader } from './audit/upload';
+import { createTelemetrySampler, type TelemetrySampler } from './telemetry/sampler';
+import { sampleTelemetry } from './telemetry/sample';
+import { summariseTelemetry } from './telemetry/summary';
 
 /** Human-readable operational messages (the CLI writes them to stderr). */
 export interface GatewayLog {
@@ -289,6 +293,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   let fileSource: PolicySource | undefined;
   let store: PolicyStore | undefined;
   let sync: MqttSync | undefined;
+  /** Store-and-forward of the audit log over MQTT (needs the durable log and the sync). */
+  let uploader: AuditUploader | undefined;
+  let telemetry: TelemetrySampler | undefined;
   let access: Access | undefined;
   /** The last index the store activated: kept through a deny-all expiry so decisions say `policy-expired` with its version. */
   let storeIndex: PolicyIndex | null = null;
@@ -625,7 +632,23 @@ export function createGateway(options: GatewayOptions): Gateway {
           state: storeState(s), audit: sink,
           log: (level, m) => log[level](`mqtt: ${m}`),
         });
+        if (auditLog) {
+          const link = sync;
+          uploader = createAuditUploader({
+            log: auditLog, device: cfg.device, site: cfg.site, now,
+            publish: (b) => link.publishAuditBatch(b), onAck: (cb) => link.onAuditAck(cb),
+            onLog: (level, m) => log[level](`audit upload: ${m}`),
+          });
+        }
       }
+    }
+    if (cfg.parts.telemetry.enabled) {
+      const link = sync;
+      telemetry = createTelemetrySampler({
+        sample: () => sampleTelemetry({ stateDir: cfg.stateDir }),
+        publish: link ? (d) => link.publishTelemetry(d) : undefined,
+        intervalMs: cfg.parts.telemetry.intervalMs, labels: { device: cfg.device, site: cfg.site },
+      });
     }
   }
 
@@ -683,6 +706,9 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function doCloseParts(): Promise<void> {
     for (const t of timers.splice(0)) clearInterval(t);
+    // First: the uploader reads the audit log and publishes through the sync, both closed below.
+    uploader?.stop();
+    telemetry?.stop();
     if (sync) { try { await sync.stop(); } catch (e) { logError('mqtt sync did not stop cleanly', e); } }
     ring.flush();
     await listenerQueue.idle();
@@ -747,6 +773,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     record({ kind: 'config', message: 'gateway started', policyVersion: effective.version ?? undefined, detail: { device: cfg.device, site: cfg.site, listeners: listeners.size, policy: effective.kind ?? 'none', enforcement: effective.enforcement, config: cfg.file } });
     // Never awaited before the listeners are up: enforcement does not wait for the broker.
     if (sync) void sync.start(lifetime.signal);
+    uploader?.start();
+    telemetry?.start();
     scheduleNft();
     startTimers();
     if (options.pidFile) {
@@ -869,7 +897,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   function fileStatus(): GatewayStatus & Record<string, unknown> {
     let extra: Record<string, unknown> = {};
     try { extra = options.statusExtra?.() ?? {}; } catch (e) { log.warn(`statusExtra failed: ${(e as Error)?.message ?? String(e)}`); }
-    return { ...extra, ...snapshot() };
+    const sample = telemetry?.latest();
+    return { ...extra, telemetry: sample ? summariseTelemetry(sample) : null, upload: uploader?.status() ?? null, ...snapshot() };
   }
 
   function snapshot(): GatewayStatus {

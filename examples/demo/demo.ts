@@ -15,6 +15,8 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DemoModbusClient, type ModbusReply } from './modbus-client';
+import { applyRuleset } from '../../drivers/nftables/apply';
+import { readCounters } from '../../drivers/nftables/counters';
 import { DemoWebClient } from './web-login';
 
 const root = resolve(__dirname, '..');
@@ -157,6 +159,9 @@ async function main(): Promise<void> {
   writeFileSync(join(work, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
   let broker = startChild('mosquitto', mosquittoBin, ['-c', join(work, 'mosquitto.conf')]);
   const brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
+  // The fleet's audit collector runs from the start, as it would at the control centre.
+  const collected = join(work, 'fleet-audit');
+  const collector = startChild('collector', process.execPath, [cli, 'fleet', 'audit', 'collect', '--broker', brokerUrl, '--site', 'substation-12', '--out', collected]);
   const plcPorts = [await freePort(), await freePort()];
   for (const p of plcPorts) startChild(`plc-${p}`, process.execPath, [cli, 'lab', 'plc', '--listen', `127.0.0.1:${p}`]);
   const gwPorts = [await freePort(), await freePort()];
@@ -303,12 +308,28 @@ async function main(): Promise<void> {
   zonegate(['fleet', 'status', '--broker', brokerUrl, '--site', 'substation-12'], { show: true });
 
   // ── 10. Evidence ───────────────────────────────────────────────────────────────────────────
-  title('The evidence: the gateway\'s hash-chained audit log');
+  title('The evidence: the audit log travels to the fleet, verifies, and becomes a compliance report');
+  // The gateway has uploaded its hash-chained audit log over MQTT all along; wait until the fleet
+  // has acknowledged what it holds now.
+  const statusFile = join(state, 'status.json');
+  const readStatus = () => { try { return JSON.parse(readFileSync(statusFile, 'utf8')).status; } catch { return null; } };
+  const target = (readStatus()?.auditLog?.nextSeq ?? 1) - 1;
+  const caughtUp = await waitFor(`the fleet to acknowledge the audit log through seq ${target}`, () => (readStatus()?.upload?.ackedThrough ?? -1) >= target, 30_000);
+  check(caughtUp, `the fleet collected and acknowledged the gateway's records 0..${target} (store-and-forward over MQTT, QoS 1)`);
+  await stopChild(collector);
   await stopChild(gateway);
-  r = zonegate(['audit', 'verify', state], { show: true });
-  check(r.code === 0, 'every record verifies: chain, sequence and signed checkpoints');
-  r = zonegate(['audit', 'show', state, '--decision', 'deny', '--limit', '8'], { show: true });
+  const fleetCopy = join(collected, 'gw-01');
+  r = zonegate(['audit', 'verify', fleetCopy, '--key', join(state, 'device-key.pub')], { show: true });
+  check(r.code === 0, "the fleet's copy verifies under the gateway's key: chain, sequence, signed checkpoints");
+  r = zonegate(['audit', 'verify', state], { show: false });
+  check(r.code === 0, "and so does the gateway's own log, through its final checkpoint at shutdown");
+  r = zonegate(['audit', 'show', fleetCopy, '--decision', 'deny', '--limit', '8'], { show: true });
   check(r.code === 0, 'denials, with who, what and why, ready for an auditor');
+  const reportFile = join(work, 'compliance-report.html');
+  r = zonegate(['report', '--policy', v2, '--audit', fleetCopy, '--key', join(state, 'device-key.pub'), '--format', 'html', '--out', reportFile], { show: true });
+  check(r.code === 0 && existsSync(reportFile), `compliance report written: ${reportFile}`);
+  r = zonegate(['report', '--policy', v2, '--audit', fleetCopy, '--key', join(state, 'device-key.pub'), '--format', 'md', '--out', join(work, 'compliance-report.md')], { quiet: true });
+  check(r.code === 0, 'and as Markdown beside it');
 
   // ── 11. The kernel ────────────────────────────────────────────────────────────────────────
   title('The kernel: the nftables ruleset that keeps anything from bypassing the proxies');
@@ -317,11 +338,36 @@ async function main(): Promise<void> {
   const pick = (re: RegExp, n: number) => lines.filter((l) => re.test(l)).slice(0, n);
   const shown = [...pick(/type filter hook forward/, 1), ...pick(/saddr @quarantine_v4 counter drop/, 1), ...pick(/dnat ip to/, 1), ...pick(/comment "conduit /, 2), ...pick(/default drop/, 1)];
   for (const l of shown) say(dim(`     ${l.trim()}`));
-  check(r.code === 0 && /table inet zonegate/.test(r.out), `rendered ${lines.length} lines (applied for real in network namespaces by make test, as root)`);
+  check(r.code === 0 && /table inet zonegate/.test(r.out), `rendered ${lines.length} lines`);
+  await kernelCounters(r.out);
 
   say(`\n${failures === 0 ? green(bold('The demo ran end to end.')) : red(bold(`${failures} step(s) did not behave as they should.`))}`);
   say(`Look next: ${cyan('README.md')} (policy language, CLI, MQTT topics, deploying on a Pi), ${cyan(example)},`);
-  say(`the demo's files in ${cyan(work)} (keys, bundles, gateway.yaml, state/audit), and ${cyan('make test')}.`);
+  say(`the compliance report ${cyan(join(work, 'compliance-report.html'))} (open it in a browser),`);
+  say(`the demo's files in ${cyan(work)} (keys, bundles, gateway.yaml, state/audit, fleet-audit), and ${cyan('make test')}.`);
+}
+
+/**
+ * As root with nftables: apply the ruleset atomically in a throwaway network namespace (never the
+ * host's own tables) with the gateway's adaptor, read its counters back, remove the namespace.
+ */
+async function kernelCounters(text: string): Promise<void> {
+  const why = process.getuid?.() !== 0 ? 'not root' : spawnSync('nft', ['--version']).error ? 'nftables (nft) is not installed' : null;
+  if (why) { say(yellow(`   skipped applying it: ${why} (make test applies it for real in network namespaces, as root)`)); return; }
+  const ns = `zg-demo-${process.pid}`;
+  if (spawnSync('ip', ['netns', 'add', ns]).status !== 0) { say(yellow('   skipped applying it: cannot create a network namespace here')); return; }
+  try {
+    const applied = await applyRuleset(text, { netns: ns });
+    check(true, `applied atomically (nft -c, then nft -f) in namespace ${ns}: sha256 ${applied.sha256.slice(0, 16)}…`);
+    const counters = await readCounters({ netns: ns });
+    const rows = Object.entries(counters.byComment).slice(0, 5);
+    for (const [comment, c] of rows) say(dim(`     ${String(c.packets).padStart(6)} packets ${String(c.bytes).padStart(8)} bytes  ${comment}`));
+    check(counters.rules.length > 0, `${counters.rules.length} rules carry counters, each named by its conduit so hits map back to the policy`);
+  } catch (e) {
+    check(false, `applying in ${ns}: ${(e as Error).message}`);
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
 }
 
 function canConnect(port: number): Promise<boolean> {

@@ -30,10 +30,17 @@ export interface GatewayNftablesConfig extends NftablesConfig {
   enabled: boolean;
 }
 
+/** Host telemetry sampling (systeminformation), published to `telemetry` when MQTT is up. */
+export interface TelemetryConfig {
+  enabled: boolean;
+  intervalMs: number;
+}
+
 export interface PartBlocks {
   /** Absolute path of the trust root; set = signed bundles from the policy store. */
   trustRootFile?: string;
   audit: AuditConfig;
+  telemetry: TelemetryConfig;
   mqtt?: MqttConfig;
   nftables?: GatewayNftablesConfig;
 }
@@ -56,7 +63,7 @@ const abs = (dir: string, p: string | undefined) => (p === undefined ? undefined
 export function parsePartBlocks(reserved: Record<string, Record<string, unknown>>, dir: string): { blocks: PartBlocks; issues: { path: (string | number)[]; message: string }[] } {
   const issues: { path: (string | number)[]; message: string }[] = [];
   const take = (list: readonly Issue[]) => { for (const i of list) issues.push({ path: splitIssuePath(i.path), message: i.message }); };
-  const blocks: PartBlocks = { audit: { enabled: true } };
+  const blocks: PartBlocks = { audit: { enabled: true }, telemetry: { enabled: true, intervalMs: 60_000 } };
 
   const tr = reserved.trustRoot;
   if (tr) {
@@ -105,6 +112,19 @@ export function parsePartBlocks(reserved: Record<string, Record<string, unknown>
     const r = parseNftablesConfig(rest, 'nftables');
     take(r.issues);
     if (r.config) blocks.nftables = { ...r.config, keepDir: abs(dir, r.config.keepDir), enabled: enabled === true };
+  }
+
+  const te = reserved.telemetry;
+  if (te) {
+    for (const [k, v] of Object.entries(te)) {
+      if (k === 'enabled') {
+        if (typeof v !== 'boolean') issues.push({ path: ['telemetry', k], message: 'must be true or false' });
+        else blocks.telemetry.enabled = v;
+      } else if (k === 'intervalMs') {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 5_000 || v > 86_400_000) issues.push({ path: ['telemetry', k], message: 'must be an integer within 5000..86400000' });
+        else blocks.telemetry.intervalMs = v;
+      } else issues.push({ path: ['telemetry', k], message: 'unknown key (expected enabled, intervalMs)' });
+    }
   }
 
   // The console/login block is read by attachAccess at start; checked here so a mistake is refused

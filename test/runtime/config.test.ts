@@ -198,7 +198,7 @@ nftables: { enabled: true, table: zg, keepDir: nft }
   assert.is(c.parts.nftables!.render.table, 'zg');
   assert.is(c.parts.nftables!.keepDir, '/etc/zonegate/nft');
   const bare = parseConfig(GOOD, { file: '/etc/zonegate/gw.yaml' });
-  assert.equal(bare.parts, { audit: { enabled: true } }, 'audit on by default; no trust root, mqtt or nftables');
+  assert.equal(bare.parts, { audit: { enabled: true }, telemetry: { enabled: true, intervalMs: 60_000 } }, 'audit and telemetry on by default; no trust root, mqtt or nftables');
   const abs = parseConfig(`${GOOD}trustRoot: { file: /tmp/demo-keys/root.json }\n`, { file: '/etc/zonegate/gw.yaml' });
   assert.is(abs.parts.trustRootFile, '/tmp/demo-keys/root.json');
 });
@@ -220,6 +220,16 @@ nftables: { enabled: yes, proxies: [{ asset: plc-1, port: 502, listen: nowhere }
     'gw.yaml:14:64: nftables.proxies[0].listen: must be "HOST:PORT", "[V6]:PORT" or { host, port }',
   ]);
   assert.equal(splitIssuePath('nftables.proxies[0].listen'), ['nftables', 'proxies', 0, 'listen']);
+});
+
+test('the telemetry block: interval and switch, mistakes located', () => {
+  const c = parseConfig(`${GOOD}telemetry: { intervalMs: 30000, enabled: false }\n`, { file: 'gw.yaml' });
+  assert.equal(c.parts.telemetry, { enabled: false, intervalMs: 30_000 });
+  const e = errorOf(() => parseConfig(`${GOOD}telemetry: { intervalMs: 10, every: 5 }\n`, { file: 'gw.yaml' }));
+  assert.equal(lines(e), [
+    'gw.yaml:11:14: telemetry.intervalMs: must be an integer within 5000..86400000',
+    'gw.yaml:11:30: telemetry.every: unknown key (expected enabled, intervalMs)',
+  ]);
 });
 
 test('the console block (login page, consoles) is checked at load with file:line:col', () => {

@@ -1,0 +1,84 @@
+/**
+ * The gateway's own audit log travels to the fleet: a real mosquitto, the gateway in process with
+ * a signed policy, Modbus decisions through it, the gateway's uploader publishing batches on its
+ * `audit` topic, and the fleet's collector (startCollector, as `zonegate fleet audit collect` runs
+ * it) verifying, storing and acknowledging them. The collected folder verifies on its own with
+ * the gateway's key and holds the decisions; the gateway's acked mark follows the collector.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGateway } from '../../runtime/gateway';
+import { startMosquitto, skipReason } from '../helpers/mosquitto';
+import { RawClient, adu, pdus } from '../helpers/modbus';
+import { connectBroker, closeBroker } from '../../fleet/broker';
+import { publishBundle } from '../../fleet/publish';
+import { startCollector } from '../../fleet/audit-collect-mqtt';
+import { verifyAuditDir } from '../../runtime/audit/verify';
+import { readAuditRecords } from '../../runtime/audit/query';
+import { parseDevicePublicKey } from '../../runtime/device-key';
+import { makeLab, signedConfig, modbusUpstream, labPolicy, waitFor, type Cleanup } from './helpers';
+
+const cleanups: Cleanup[] = [];
+test.after.each(async () => { while (cleanups.length) { try { await cleanups.pop()!(); } catch { /* keep cleaning */ } } });
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+const skip = skipReason();
+test('the gateway uploads its audit log; the fleet collects, verifies and acknowledges it', async () => {
+  if (skip) { console.log(`SKIP test/e2e/audit-upload: ${skip}`); return; }
+  const broker = await startMosquitto();
+  cleanups.push(() => broker.close());
+  const lab = await makeLab();
+  cleanups.push(() => lab.remove());
+  const upstreamPort = await modbusUpstream(cleanups);
+  const v1 = readFileSync(await lab.sign('v1', labPolicy({ writes: false }), 1));
+  lab.write('gateway.yaml', signedConfig({ upstreamPort, mqttUrl: broker.url, extra: 'telemetry: { intervalMs: 5000 }\n' }));
+  const fleet = await connectBroker({ url: broker.url });
+  cleanups.push(() => closeBroker(fleet));
+
+  const out = mkdtempSync(join(tmpdir(), 'zg-collect-'));
+  cleanups.push(() => rmSync(out, { recursive: true, force: true }));
+  const collector = await startCollector({ out, site: 'lab', broker: { url: broker.url } });
+  cleanups.push(() => collector.close());
+
+  const gw = createGateway({ configFile: lab.config, log: quiet });
+  await gw.start(new AbortController().signal);
+  let stopped = false;
+  cleanups.push(() => (stopped ? undefined : gw.stop()));
+  await waitFor(() => gw.status().sync?.connected === true, 'the gateway connected');
+  const r = await publishBundle({ client: fleet, site: 'lab', device: 'gw-e2e', bytes: v1, wait: 1, timeoutMs: 20_000 });
+  assert.ok(r.rollout!.done);
+
+  const port = Number(gw.status().listeners[0].address!.split(':').pop());
+  const c = await RawClient.open(port);
+  cleanups.push(() => c.close());
+  for (let i = 0; i < 5; i++) assert.equal((await c.request(adu(i + 1, 1, pdus.read(3, 0, 2))))!.registers, [1000, 1001]);
+  assert.is((await c.request(adu(9, 1, pdus.writeSingle(6, 10, 1))))!.exception, 1);
+  c.close();
+
+  // The uploader sends while the gateway runs; wait until the collector holds everything the log
+  // had committed when the traffic ended (records keep coming: status, telemetry, checkpoints).
+  const target = (gw.status().auditLog?.nextSeq ?? 1) - 1;
+  await waitFor(() => {
+    const dev = collector.collector.status().devices.find((d) => d.device === 'gw-e2e');
+    return !!dev && dev.through >= target;
+  }, `the collector stored the gateway's log through seq ${target}`, 30_000);
+  await gw.stop();
+  stopped = true;
+
+  const dir = join(out, 'gw-e2e');
+  const key = parseDevicePublicKey(readFileSync(join(lab.dir, 'state', 'device-key.pub'), 'utf8'), 'device-key.pub');
+  const report = await verifyAuditDir(dir, { devicePublicKey: key });
+  assert.ok(report.ok, JSON.stringify(report.error));
+  assert.is(report.firstSeq, 0);
+  const { records } = await readAuditRecords(dir, {});
+  const decisions = records.filter((x) => x.kind === 'decision' && x.modbus);
+  assert.ok(decisions.filter((x) => x.decision?.decision === 'allow').length >= 5, 'the allowed reads arrived');
+  assert.ok(decisions.some((x) => x.decision?.reason === 'function-not-allowed'), 'the refused write arrived');
+  const up = JSON.parse(readFileSync(join(lab.dir, 'state', 'status.json'), 'utf8')) as { status: { upload?: { ackedThrough: number } } };
+  assert.ok((up.status.upload?.ackedThrough ?? -1) >= 0, 'the gateway saw the fleet acknowledge');
+});
+
+test.run();
