@@ -68,6 +68,12 @@ import { createAuditUploader, type AuditUploader } from './audit/upload';
 import { createTelemetrySampler, type TelemetrySampler } from './telemetry/sampler';
 import { sampleTelemetry } from './telemetry/sample';
 import { summariseTelemetry } from './telemetry/summary';
+import { createUpdateReceiver, type UpdateReceiver } from './update/update-receiver';
+import { chunkTopic, runtimeTopic, CHUNK_MESSAGE_MAX_BYTES, RUNTIME_BUNDLE_MAX_BYTES } from './update/topics';
+import { packageArchOf } from './update/device-arch';
+import { installRoot } from './update/install-root';
+import { auditUpdateOutcomes } from './update/audit-outcomes';
+import { readUpdateStatus, type UpdateStatus } from './update/update-status';
 
 /** Human-readable operational messages (the CLI writes them to stderr). */
 export interface GatewayLog {
@@ -106,6 +112,14 @@ export interface GatewayOptions {
   statusIntervalMs?: number;
   /** How often the store's expiry is checked; 0 never (tests call checkExpiry()). Default 30,000 ms. */
   expiryCheckMs?: number;
+  /**
+   * A signed runtime update was installed into the other slot: the daemon stops and exits so that
+   * systemd starts the new slot (runtime/cli/run.ts exits with UPDATE_RESTART_EXIT_CODE). Without
+   * it the gateway only logs that a restart is due.
+   */
+  restartForUpdate?: () => void;
+  /** The A/B install root of runtime updates; default installRoot() (ZONEGATE_ROOT, the running slot, /opt/zonegate). */
+  updateRoot?: string;
   /** More fields for status.json (telemetry, audit upload); gateway fields win on a clash. Must be JSON data. */
   statusExtra?: () => Record<string, unknown>;
   /** How `nft` is run (binary, `netns`); tests point it into their own network namespace. */
@@ -193,6 +207,8 @@ export interface GatewayStatus {
   /** MQTT sync, null without `mqtt`. */
   sync?: SyncStatus | null;
   nftables?: NftablesStatus | null;
+  /** Runtime updates: A/B slots, the version on trial, the last outcome (e.g. a rollback and why). */
+  update?: (UpdateStatus & { receiver: ReturnType<UpdateReceiver['status']> | null }) | null;
   /** Where this status is written. */
   statusFile?: string | null;
   /** Edge sessions, grants, break-glass, login page (runtime/auth/attach-access.ts); null before start. */
@@ -296,6 +312,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** Store-and-forward of the audit log over MQTT (needs the durable log and the sync). */
   let uploader: AuditUploader | undefined;
   let telemetry: TelemetrySampler | undefined;
+  /** Signed runtime updates over MQTT (announcement + chunks), installed A/B. */
+  let updates: UpdateReceiver | undefined;
+  let updateState: UpdateStatus | null = null;
   let access: Access | undefined;
   /** The last index the store activated: kept through a deny-all expiry so decisions say `policy-expired` with its version. */
   let storeIndex: PolicyIndex | null = null;
@@ -585,6 +604,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     } else {
       log.warn('audit.enabled is false: decisions are kept in memory only (no durable audit log)');
     }
+    // Outcomes of runtime updates (kept, rolled back and why) recorded once each, then the slots read.
+    await auditUpdateOutcomes({ stateDir: cfg.stateDir, audit: sink }).catch((e: Error) => log.warn(`update outcomes: ${e.message}`));
+    await refreshUpdateState();
     if (cfg.parts.trustRootFile) {
       store = await openGatewayStore({
         config: cfg, now, audit: sink,
@@ -618,7 +640,31 @@ export function createGateway(options: GatewayOptions): Gateway {
         log.warn('mqtt is configured but trustRoot is not: MQTT sync is off (bundles could not be verified)');
       } else {
         const s = store;
+        const arch = packageArchOf(process.arch);
+        const root = options.updateRoot ?? installRoot({ env: process.env, script: process.argv[1] });
+        if (arch) {
+          updates = createUpdateReceiver({
+            root, stateDir: cfg.stateDir, trustRoot: () => s.trustRoot(), site: cfg.site, device: cfg.device, arch, now,
+            restart: (r) => {
+              log.warn(`runtime update ${r.version} installed into slot ${r.to} (from ${r.previousVersion} in ${r.from}): restarting into it`);
+              if (options.restartForUpdate) options.restartForUpdate();
+              else log.warn('no restart hook: the new version runs after the next restart');
+            },
+            log: (level, m) => log[level](`update: ${m}`),
+          });
+        }
+        const announce = [runtimeTopic({ site: cfg.site }), runtimeTopic({ site: cfg.site, device: cfg.device })];
+        const chunks = chunkTopic({ site: cfg.site });
+        const receiver = updates;
         sync = createMqttSync({
+          extra: receiver ? {
+            topics: [...announce, chunks],
+            maxBytes: (t) => (t === chunks ? CHUNK_MESSAGE_MAX_BYTES : RUNTIME_BUNDLE_MAX_BYTES),
+            onMessage: (t, bytes) => {
+              const done = t === chunks ? receiver.onChunk(bytes) : receiver.onBundle(bytes);
+              void done.then(() => refreshUpdateState(), (e: Error) => log.warn(`update: ${e.message}`));
+            },
+          } : undefined,
           ...syncConnection(cfg.parts.mqtt), site: cfg.site, device: cfg.device, runtimeVersion, startedAt: startedAt ?? now(), now,
           handlers: storeHandlers({
             store: s,
@@ -893,6 +939,22 @@ export function createGateway(options: GatewayOptions): Gateway {
     return stopping;
   }
 
+  /** Re-reads the A/B layout and the update journal; a rollback raises an alarm. */
+  async function refreshUpdateState(): Promise<void> {
+    const cfg = config;
+    if (!cfg) return;
+    try {
+      updateState = await readUpdateStatus({ root: options.updateRoot ?? installRoot({ env: process.env, script: process.argv[1] }), stateDir: cfg.stateDir });
+    } catch (e) {
+      updateState = null;
+      log.warn(`update status: ${(e as Error).message}`);
+      return;
+    }
+    const last = updateState.last;
+    if (last?.outcome === 'rolled-back') raise('update-rolled-back', 'warning', `runtime update ${last.version ?? ''} was rolled back: ${last.reason ?? 'unknown reason'}`);
+    else clear('update-rolled-back');
+  }
+
   /** status() plus what other parts add (telemetry, audit upload), as status.json carries it. */
   function fileStatus(): GatewayStatus & Record<string, unknown> {
     let extra: Record<string, unknown> = {};
@@ -931,6 +993,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       auditLog: auditLog && auditDir ? { ...auditLog.status(), dir: auditDir } : null,
       sync: sync?.status() ?? null,
       nftables: config?.parts.nftables?.enabled ? (nft ? { ...nft, skipped: nft.skipped.map((s) => ({ ...s })) } : { enabled: true, appliedSha256: null, appliedAt: null, keptAt: null, skipped: [], lastError: null }) : null,
+      update: updateState ? { ...updateState, receiver: updates?.status() ?? null } : null,
       statusFile: config ? join(config.stateDir, STATUS_FILE) : null,
       access: access?.status() ?? null,
     };

@@ -6,6 +6,7 @@
  */
 import type { Command } from './framework';
 import { usageError } from './framework';
+import { UPDATE_RESTART_EXIT_CODE } from '../update/install-update';
 import { createGateway, type GatewayLog } from '../gateway';
 import { createSdNotify } from '../sd-notify';
 import type { LogLevel } from '../config';
@@ -48,7 +49,12 @@ NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listene
     let level: LogLevel = 'info';
     const log = stderrLog(ctx.err, () => level);
     const notify = createSdNotify({ env: process.env, onError: (m) => log.warn(m) });
+    // A runtime update installed into the other slot: stop like SIGTERM, then exit with the code
+    // systemd's Restart=always answers by starting the new slot (boot-check.sh guards the trial).
+    const restart = new AbortController();
+    let exitCode = 0;
     const gateway = createGateway({
+      restartForUpdate: () => { exitCode = UPDATE_RESTART_EXIT_CODE; restart.abort(); },
       configFile: file,
       log,
       writeLine: (chunk) => { process.stdout.write(chunk); },
@@ -71,12 +77,15 @@ NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listene
       const s = gateway.status();
       log.info(`gateway ${s.device} (site ${s.site}) running: policy ${s.policy.version ?? 'none (denying everything)'}, ${s.listeners.length} listener(s)${s.access?.web ? `, login page ${s.access.web}` : ''}`);
       await new Promise<void>((resolve) => {
-        if (ctx.signal.aborted) resolve();
-        else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+        if (ctx.signal.aborted || restart.signal.aborted) resolve();
+        else {
+          ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+          restart.signal.addEventListener('abort', () => resolve(), { once: true });
+        }
       });
       await gateway.stop();
-      log.info('stopped');
-      return 0;
+      log.info(exitCode ? `stopped for a runtime update (exit ${exitCode}: the service manager starts the new slot)` : 'stopped');
+      return exitCode;
     } finally {
       process.off('SIGHUP', onHup);
     }

@@ -78,6 +78,11 @@ export interface MqttSyncOptions {
   sessionExpirySeconds?: number;
   /** Diagnostics; never required. */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /**
+   * More subscriptions for another part (runtime updates): their messages skip the bundle queues
+   * and go to onMessage as raw bytes, after the same size-before-anything check (maxBytes).
+   */
+  extra?: { topics: readonly string[]; maxBytes(topic: string): number; onMessage(topic: string, bytes: Uint8Array): void };
   /** Replaces mqtt.connect (tests). */
   connect?: (url: string, options: IClientOptions) => MqttClient;
 }
@@ -145,7 +150,8 @@ function redactUrl(url: string): string {
 /** Builds the sync. Nothing happens until start(). */
 export function createMqttSync(options: MqttSyncOptions): MqttSync {
   const { site, device, handlers } = options;
-  const subscriptions = gatewaySubscriptions({ site, device }); // throws TypeError on bad ids
+  const subscriptions = [...gatewaySubscriptions({ site, device }), ...(options.extra?.topics ?? [])]; // throws TypeError on bad ids
+  const extra = options.extra;
   for (const k of INBOUND_KINDS) if (typeof handlers?.[k] !== 'function') throw new TypeError(`createMqttSync: handlers.${k} must be a function`);
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
@@ -237,6 +243,13 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
 
   function onMessage(topic: string, payload: Buffer, retained: boolean): void {
     st.messagesReceived += 1;
+    if (extra && extra.topics.includes(topic)) {
+      const max = extra.maxBytes(topic);
+      if (payload.length > max) { refuse(topic, `payload of ${payload.length} bytes exceeds the ${max}-byte limit`, { bytes: payload.length, limit: max }); return; }
+      if (payload.length === 0) return;
+      try { extra.onMessage(topic, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)); } catch (e) { log('error', `${topic}: ${(e as Error).message}`); }
+      return;
+    }
     const t = parseTopic(topic);
     // 1. ours? (a broker or ACL mistake must not feed us another device's payloads)
     if (!t || t.site !== site || (t.device !== device && !t.siteWide) || !(t.kind in limits)) {
