@@ -42,6 +42,7 @@ import { createModbusProxy } from '../drivers/modbus-tcp';
 import { createTcpConduit } from '../drivers/tcp-conduit';
 import { renderRuleset } from '../drivers/nftables/render';
 import { applyRuleset } from '../drivers/nftables/apply';
+import { readCounters } from '../drivers/nftables/counters';
 import type { ProxyListener } from '../drivers/nftables/options';
 import type { NftCommandOptions } from '../drivers/nftables/run-nft';
 import { loadConfig, formatHostPort, type GatewayConfig, type LogLevel } from './config';
@@ -122,6 +123,8 @@ export interface GatewayOptions {
   updateRoot?: string;
   /** More fields for status.json (telemetry, audit upload); gateway fields win on a clash. Must be JSON data. */
   statusExtra?: () => Record<string, unknown>;
+  /** How often the nftables counters are read back; default 30,000 ms. */
+  nftCountersMs?: number;
   /** How `nft` is run (binary, `netns`); tests point it into their own network namespace. */
   nftCommand?: NftCommandOptions;
 }
@@ -161,6 +164,8 @@ export interface NftablesStatus {
   /** Conduits the kernel cannot carry (left denied). */
   skipped: { conduit: string; reason: string }[];
   lastError: { at: number; code: string; message: string } | null;
+  /** Hits per conduit (new connections forwarded or redirected to a proxy), read back from the kernel. */
+  counters?: { at: number; byConduit: Record<string, { packets: number; bytes: number }> } | null;
 }
 
 /**
@@ -554,6 +559,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         clear('nftables');
         record({ kind: 'config', source: 'nftables', policyVersion: effective.version ?? undefined, message: 'nftables ruleset applied', detail: { sha256: applied.sha256, table: applied.table, skipped: rendered.skipped.length } });
         log.info(`nftables: table ${applied.table} applied (${applied.sha256.slice(0, 12)})`);
+        readNftCounters();
       } catch (e) {
         const d = describeError(e);
         nft.lastError = { at: now(), code: d.code, message: d.message };
@@ -570,8 +576,24 @@ export function createGateway(options: GatewayOptions): Gateway {
     return statusQueue.run(async () => { await writeStatusFile(cfg.stateDir, fileStatus(), { now }); }).then(() => undefined);
   }
 
+  /** Reads the applied ruleset's counters back (zonegate status shows hits per conduit). */
+  function readNftCounters(): void {
+    const cfg = config;
+    const nf = cfg?.parts.nftables;
+    if (!cfg || !nf?.enabled || !nft?.appliedSha256) return;
+    void nftQueue.run(async () => {
+      try {
+        const c = await readCounters({ ...options.nftCommand, table: nf.render.table ?? 'zonegate' });
+        if (nft) nft.counters = { at: now(), byConduit: c.byConduit };
+      } catch (e) {
+        log.warn(`nftables counters: ${describeError(e).message}`);
+      }
+    });
+  }
+
   function startTimers(): void {
     const statusMs = options.statusIntervalMs ?? 5_000;
+    if (config?.parts.nftables?.enabled) timers.push(setInterval(readNftCounters, options.nftCountersMs ?? 30_000));
     if (statusMs > 0) timers.push(setInterval(() => { void writeStatus(); }, statusMs));
     const expiryMs = options.expiryCheckMs ?? 30_000;
     if (store && expiryMs > 0) timers.push(setInterval(() => { checkExpiry(); }, expiryMs));

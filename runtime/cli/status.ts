@@ -33,6 +33,14 @@ export function formatDaemonStatus(s: DaemonStatus, ageMs: number): string {
     lines.push(`  audit upload: acked through seq ${u.ackedThrough}, ${u.backlog} record(s) waiting, ${u.inFlight} batch(es) in flight${u.lastError ? `; last error: ${u.lastError.message}` : ''}`);
   }
   if (s.telemetry) lines.push(`  host: ${formatTelemetryLine(s.telemetry)}`);
+  const nft = s.nftables;
+  if (nft) {
+    lines.push(`  nftables: ${nft.appliedSha256 ? `ruleset ${nft.appliedSha256.slice(0, 12)} applied ${iso(nft.appliedAt)}` : 'not applied'}${nft.lastError ? `; last error: ${nft.lastError.message}` : ''}`);
+    const hits = Object.entries(nft.counters?.byConduit ?? {}).sort((a, b) => b[1].packets - a[1].packets);
+    for (const [conduit, c] of hits.slice(0, 20)) lines.push(`    ${String(c.packets).padStart(10)} packets ${String(c.bytes).padStart(12)} bytes  ${conduit}`);
+  }
+  const up = s.update;
+  if (up) lines.push(`  runtime: slot ${up.activeSlot ?? '-'} (${up.version ?? '-'})${up.trial ? `, trial of ${up.trial.version}` : ''}${up.last ? `; last update ${up.last.outcome}: ${up.last.reason}` : ''}`);
   for (const a of s.alarms ?? []) lines.push(`  ALARM ${a.severity}: ${a.message} (since ${iso(a.since)})`);
   return lines.join('\n');
 }

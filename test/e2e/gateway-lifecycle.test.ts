@@ -217,6 +217,12 @@ test('nftables in a network namespace of the test: applied on every activation, 
   assert.is(st.nftables!.lastError, null);
   assert.is.not(st.nftables!.appliedSha256, first, 'the new policy was rendered and applied');
   assert.match(ns.sh(netns, ['nft', 'list', 'table', 'inet', 'zgtest']), 'hmi-reads-plc-two');
+  // The counters are read back after each apply: hits per conduit for `zonegate status`.
+  await gw.idle();
+  const counters = gw.status().nftables!.counters;
+  assert.ok(counters && counters.at > 0, 'counters read back from the kernel');
+  assert.ok('hmi-reads-plc-two' in counters!.byConduit, `counter of the proxied conduit: ${JSON.stringify(counters)}`);
+  assert.equal(counters!.byConduit['hmi-reads-plc-two'], { packets: 0, bytes: 0 }, 'no traffic went to the proxy address');
 });
 
 test.run();
