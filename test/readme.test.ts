@@ -4,10 +4,10 @@
 // real mosquitto on loopback, fleet status) with the broker address swapped for the test's.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
 import { commands } from '../runtime/cli/commands';
 import { startMosquitto, skipReason, type Mosquitto } from './helpers/mosquitto';
@@ -86,6 +86,46 @@ test('the signed-policy walk runs as written', async () => {
     assert.is(r.status, 0, `${line}\n${r.stdout}${r.stderr}`);
   }
   rmSync(cli, { force: true });
+});
+
+test('the walk from clone to a running gateway runs as written', async () => {
+  const walk = shBlocks.find((b) => b.includes('make run'));
+  assert.ok(walk, 'the README has the first walk');
+  const cli = join(process.cwd(), '.out', `readme-walk-${process.pid}.js`);
+  await build({
+    entryPoints: ['runtime/cli/main.ts'], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'], define: { ZONEGATE_VERSION: '"readme"' }, logLevel: 'error',
+  });
+  try {
+    for (const line of walk!.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim())) {
+      const m = /^node dist\/zonegate\.js (.*?)( &)?$/.exec(line);
+      if (!m || m[2]) continue; // the PLC simulator in the background is the next step's upstream
+      const r = spawnSync(process.execPath, [cli, ...words(m[1])], { encoding: 'utf8', timeout: 30_000 });
+      assert.is(r.status, 0, `${line}\n${r.stdout}${r.stderr}`);
+    }
+    // `make run` = zonegate run --config examples/gateway.yaml (the Makefile says so); it must come up and stop cleanly.
+    assert.match(readFileSync('Makefile', 'utf8'), /run: .*\n\t\$\(NODE\) dist\/zonegate\.js run --config examples\/gateway\.yaml/);
+    const state = mkdtempSync(join(tmpdir(), 'zg-readme-run-'));
+    const cfg = join(state, 'gateway.yaml');
+    // The example config with its own state folder and free ports (parallel test runs), nothing else changed.
+    const text = readFileSync('examples/gateway.yaml', 'utf8').replace(/^stateDir: .*$/m, `stateDir: ${state}`)
+      .replace(/^policyFile: .*$/m, `policyFile: ${process.cwd()}/examples/substation.yaml`).replace(/listen: 127\.0\.0\.1:\d+/g, 'listen: 127.0.0.1:0');
+    writeFileSync(cfg, text);
+    const child = spawn(process.execPath, [cli, 'run', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    const up = await new Promise<boolean>((res) => {
+      const t = setTimeout(() => res(false), 20_000);
+      child.stderr.on('data', () => { if (/running: policy file-/.test(err)) { clearTimeout(t); res(true); } });
+    });
+    assert.ok(up, `the gateway came up:\n${err}`);
+    assert.match(err, /UNSIGNED|unsigned|labs only/i, 'the loud warning about the unsigned policy file');
+    const code = await new Promise<number | null>((res) => { child.once('exit', (c) => res(c)); child.kill('SIGTERM'); });
+    assert.is(code, 0);
+    rmSync(state, { recursive: true, force: true });
+  } finally {
+    rmSync(cli, { force: true });
+  }
 });
 
 test.run();
