@@ -12,18 +12,32 @@
 export interface IpAddr { family: 4 | 6; bytes: Uint8Array }
 export interface Cidr { family: 4 | 6; bytes: Uint8Array; prefix: number }
 
+// One pass over the char codes (the hot path of validation and compilation): exactly four
+// octets, each "0" or 1-3 digits without a leading zero, at most 255 (RFC 791 dotted quad).
 function parseIpv4Bytes(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
+  const len = s.length;
+  if (len < 7 || len > 15) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i];
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? s.charCodeAt(i) : 46; // the end closes the last octet like a '.'
+    if (c === 46) {
+      if (digits === 0 || part > 3) return undefined;
+      out[part++] = n;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && n === 0) return undefined; // leading zero
+      n = n * 10 + (c - 48);
+      digits += 1;
+      if (n > 255) return undefined;
+    } else {
+      return undefined;
+    }
   }
-  return out;
+  return part === 4 ? out : undefined;
 }
 
 function parseIpv6Bytes(s: string): Uint8Array | undefined {

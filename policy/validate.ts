@@ -68,7 +68,24 @@ const UNIT_RANGE = { min: 0, max: 255, name: 'a unit id' };
 
 /** Validates and normalises; throws ZonegateError('ERR_POLICY_INVALID') listing every problem. */
 export function validatePolicy(raw: unknown, opts: ValidateOptions = {}): PolicyDocument {
-  const { doc, issues, total } = runChecks(raw, opts);
+  const steps = validatePolicySteps(raw, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Entries checked between two yields of validatePolicySteps (a few milliseconds of work). */
+export const VALIDATE_SLICE = 512;
+
+/**
+ * validatePolicy in slices: the generator yields after every VALIDATE_SLICE list entries and
+ * between the phases of the check, and finally returns the same document (or throws the same
+ * error) as validatePolicy. A caller with an event loop (runtime/store) lets other work run
+ * between slices; `raw` must not change until the generator is done.
+ */
+export function* validatePolicySteps(raw: unknown, opts: ValidateOptions = {}): Generator<void, PolicyDocument, void> {
+  const { doc, issues, total } = yield* runChecksSteps(raw, opts);
   if (doc) return doc;
   throw new ZonegateError('ERR_POLICY_INVALID', `${total} problem${total === 1 ? '' : 's'} in ${opts.file ?? 'policy'}`, { issues });
 }
@@ -80,8 +97,16 @@ export function checkPolicy(raw: unknown, opts: ValidateOptions = {}): { doc?: P
 }
 
 function runChecks(raw: unknown, opts: ValidateOptions): { doc?: PolicyDocument; issues: Issue[]; total: number } {
+  const steps = runChecksSteps(raw, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+function* runChecksSteps(raw: unknown, opts: ValidateOptions): Generator<void, { doc?: PolicyDocument; issues: Issue[]; total: number }, void> {
   const out = new IssueList({ file: opts.file, locate: opts.locate });
-  const doc = new PolicyChecker(out).run(raw);
+  const doc = yield* new PolicyChecker(out).run(raw);
   if (out.count === 0 && doc) return { doc, issues: [], total: 0 };
   // Report in reading order when positions are known (Array.prototype.sort is stable).
   const issues = out.issues.slice().sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.col ?? 0) - (b.col ?? 0));
@@ -175,33 +200,52 @@ class PolicyChecker {
 
   constructor(private readonly out: IssueList) {}
 
-  run(raw: unknown): PolicyDocument | undefined {
+  *run(raw: unknown): Generator<void, PolicyDocument | undefined, void> {
     const out = this.out;
     const top = readObject(raw, [], TOP_FIELDS, out, 'a mapping with site, zones, assets, identities and conduits');
     if (!top) return undefined;
     const site = readString(top, 'site', [], out, { required: true });
     if (site !== undefined) checkId(site, ['site'], out);
 
-    const zones = this.list(top, 'zones', (v, p) => this.zone(v, p));
+    const zones = yield* this.list(top, 'zones', (v, p) => this.zone(v, p));
     this.checkZoneOverlaps();
-    const assets = this.list(top, 'assets', (v, p) => this.asset(v, p));
-    const identities = this.list(top, 'identities', (v, p) => this.identity(v, p));
+    yield* this.spend(zones.length);
+    const assets = yield* this.list(top, 'assets', (v, p) => this.asset(v, p));
+    const identities = yield* this.list(top, 'identities', (v, p) => this.identity(v, p));
     this.checkAddressClashes();
-    const conduits = this.list(top, 'conduits', (v, p) => this.conduit(v, p));
+    yield* this.spend(this.assetIps.length + this.identityIps.length);
+    const conduits = yield* this.list(top, 'conduits', (v, p) => this.conduit(v, p));
     const quarantine = this.quarantine(top);
     const settings = this.settings(get(top, 'settings'));
-    const tests = this.list(top, 'tests', (v, p) => this.test(v, p));
+    const tests = yield* this.list(top, 'tests', (v, p) => this.test(v, p));
     if (out.count > 0 || site === undefined || !settings) return undefined;
     return { site, zones, assets, identities, conduits, quarantine, settings, tests };
   }
 
-  private list<T>(top: Record<string, unknown>, key: string, one: (v: unknown, p: Path) => T | undefined): T[] {
+  // Checks the entries of a top-level list, yielding after every VALIDATE_SLICE of them.
+  private *list<T>(top: Record<string, unknown>, key: string, one: (v: unknown, p: Path) => T | undefined): Generator<void, T[], void> {
     if (!has(top, key) || top[key] === undefined || top[key] === null) return [];
     const l = readList(top[key], [key], this.out);
     if (!l) return [];
     const res: T[] = [];
-    l.items.forEach((v, i) => { const r = one(v, [key, i]); if (r !== undefined) res.push(r); });
+    const items = l.items;
+    for (let i = 0; i < items.length; i++) {
+      if (!(i in items)) continue; // a hole in a sparse list, skipped as forEach would
+      const r = one(items[i], [key, i]);
+      if (r !== undefined) res.push(r);
+      if (++this.work >= VALIDATE_SLICE) { this.work = 0; yield; }
+    }
     return res;
+  }
+
+  // Counts work done since the last yield; yields once it reaches a slice (VALIDATE_SLICE entries).
+  private work = 0;
+  private *spend(n: number): Generator<void, void, void> {
+    this.work += n;
+    if (this.work >= VALIDATE_SLICE) {
+      this.work = 0;
+      yield;
+    }
   }
 
   /** Reads `id`, checks it and registers it; returns it only when it is valid and new. */

@@ -29,15 +29,23 @@ export function decodeCbor(bytes: Uint8Array, opts: { what?: string; maxDepth?: 
 
 // The fast path's objects get a null prototype in place (no copy): keys inherited from
 // Object.prototype (`constructor`, `toString`) must not look present to a validator.
+// Only containers and byte strings are visited or rewritten; scalars stay where they are.
 function nullProto(v: unknown): CborValue {
   if (v === null || typeof v !== 'object') return v as CborValue;
   if (v instanceof Uint8Array) return new Uint8Array(v);
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) v[i] = nullProto(v[i]);
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (x !== null && typeof x === 'object') v[i] = nullProto(x);
+    }
     return v as CborValue;
   }
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) o[k] = nullProto(o[k]);
+  const keys = Object.keys(o);
+  for (let i = 0; i < keys.length; i++) {
+    const x = o[keys[i]];
+    if (x !== null && typeof x === 'object') o[keys[i]] = nullProto(x);
+  }
   Object.setPrototypeOf(o, null);
   return o as CborValue;
 }

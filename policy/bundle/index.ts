@@ -8,7 +8,7 @@ export { encodeCbor } from './encode-cbor';
 export { decodeEnvelope } from './decode-envelope';
 export { parseBody } from './parse-body';
 export { signBundle, encodeEnvelope } from './sign';
-export { verifyBundle, checkTarget, checkValidity } from './verify';
+export { verifyBundle, verifyBundleSteps, checkTarget, checkValidity } from './verify';
 export type { VerifyBundleOptions } from './verify';
 export { verifyThreshold } from './verify-signatures';
 export { readTrustRoot } from './read-trust-root';

@@ -6,7 +6,21 @@
  */
 import { ZonegateError } from '../errors';
 import { publicKeyObject, verifyEd25519 } from './ed25519';
+import type { KeyObject } from 'node:crypto';
 import type { BundleSignature, RoleName, RoleSpec } from './types';
+
+// KeyObjects built once per trust root's key map (createPublicKey per verify cost ~8% of an
+// accept). Weak, so a rotated-away root's keys go with it; the raw keys of a parsed root are
+// never mutated.
+const keyObjects = new WeakMap<ReadonlyMap<string, Uint8Array>, Map<string, KeyObject>>();
+
+function keyObjectFor(keys: ReadonlyMap<string, Uint8Array>, keyId: string, raw: Uint8Array): KeyObject {
+  let m = keyObjects.get(keys);
+  if (!m) { m = new Map(); keyObjects.set(keys, m); }
+  let k = m.get(keyId);
+  if (!k) { k = publicKeyObject(raw); m.set(keyId, k); }
+  return k;
+}
 
 export interface ThresholdInput {
   body: Uint8Array;
@@ -34,7 +48,7 @@ export function verifyThreshold(input: ThresholdInput): string[] {
     if (!inRole.has(s.keyId) || good.has(s.keyId)) continue;
     const raw = keys.get(s.keyId);
     if (!raw) continue;
-    if (verifyEd25519(publicKeyObject(raw), body, s.sig)) good.add(s.keyId);
+    if (verifyEd25519(keyObjectFor(keys, s.keyId, raw), body, s.sig)) good.add(s.keyId);
     else invalid += 1;
   }
   if (good.size < role.threshold) {

@@ -30,6 +30,19 @@ export interface VerifyBundleOptions {
 
 /** Returns the verified bundle or throws ZonegateError (ERR_BUNDLE_SIZE, _DECODE, _SIGNATURE, _TYPE, _TARGET, _EXPIRED, ERR_TRUST_ROOT). */
 export function verifyBundle(bytes: Uint8Array, opts: VerifyBundleOptions): VerifiedBundle {
+  const steps = verifyBundleSteps(bytes, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * verifyBundle in two slices: it yields once, after the envelope and the signatures were checked
+ * and before the body is decoded (the longest part of a big bundle), then returns the same result
+ * (or throws the same error) as verifyBundle. `bytes` must not change until it is done.
+ */
+export function* verifyBundleSteps(bytes: Uint8Array, opts: VerifyBundleOptions): Generator<void, VerifiedBundle, void> {
   const env = decodeEnvelope(bytes, { maxBytes: opts.maxBytes });
   if (!(BUNDLE_TYPES as readonly string[]).includes(env.type)) {
     throw new ZonegateError('ERR_BUNDLE_TYPE', `unknown bundle type '${env.type.slice(0, 40)}'`);
@@ -41,6 +54,7 @@ export function verifyBundle(bytes: Uint8Array, opts: VerifyBundleOptions): Veri
   }
   const roleName = ROLE_FOR_TYPE[type];
   const keyIds = verifyThreshold({ body: env.body, signatures: env.signatures, role: root.roles[roleName], roleName, keys: root.keys });
+  yield;
   const body = parseBody(env.body, type);
   if (opts.expectType !== undefined && type !== opts.expectType) {
     throw new ZonegateError('ERR_BUNDLE_TYPE', `expected a '${opts.expectType}' bundle, got '${type}'`);

@@ -28,9 +28,9 @@ import { ZonegateError } from '../../policy/errors';
 import type { ErrorCode, Issue } from '../../policy/errors';
 import { compile } from '../../policy/compile';
 import type { PolicyIndex } from '../../policy/compile';
-import { validatePolicy } from '../../policy/validate';
+import { validatePolicySteps } from '../../policy/validate';
 import type { PolicyDocument } from '../../policy/types';
-import { verifyBundle, checkValidity } from '../../policy/bundle/verify';
+import { verifyBundleSteps, checkValidity } from '../../policy/bundle/verify';
 import { policyVersionTag } from '../../policy/bundle/version-tag';
 import { runPolicyTests, formatTestFailure } from '../../policy/bundle/run-policy-tests';
 import type { TrustRoot, VerifiedBundle } from '../../policy/bundle/types';
@@ -135,9 +135,9 @@ export interface PolicyStoreOptions {
   /** Called with every new active index (null: deny everything), e.g. decider.setIndex. Must not throw. */
   activate?: (index: PolicyIndex | null) => void;
   /**
-   * Lets the event loop run between the phases of an activation (verify, validate, compile,
-   * tests), so that decisions waiting behind it are delayed by one phase, not by all of them.
-   * Default: one setImmediate turn.
+   * Lets the event loop run between the phases of an activation (signatures, body decode,
+   * validation in slices of VALIDATE_SLICE entries, compile, tests), so that decisions waiting
+   * behind it are delayed by one slice, not by all of them. Default: one setImmediate turn.
    */
   yieldToLoop?: () => Promise<void>;
 }
@@ -275,10 +275,7 @@ export class PolicyStore {
       const now = this.opts.now();
       try {
         // Steps 1-5 (size, decode, signatures, type, target) in verifyBundle; the window comes after the version.
-        const bundle = verifyBundle(bytes, {
-          trustRoot: this.opts.trust.current(), expectType: 'policy', device: this.opts.device, site: this.opts.site,
-          now, maxBytes: this.opts.maxBytes, ignoreExpiry: true,
-        });
+        const bundle = await this.verify(bytes, now, true);
         const v = bundle.body.version;
         if (this.hwm && v < this.hwm.version) {
           throw new ZonegateError('ERR_BUNDLE_ROLLBACK', `bundle v${v} is older than v${this.hwm.version}, the highest version accepted here`);
@@ -362,20 +359,42 @@ export class PolicyStore {
   // Verification, validation, compilation and tests: everything short of persisting.
   private async prepare(bytes: Uint8Array, o: { ignoreExpiry: boolean }): Promise<Candidate> {
     const now = this.opts.now();
-    const bundle = verifyBundle(bytes, {
-      trustRoot: this.opts.trust.current(), expectType: 'policy', device: this.opts.device, site: this.opts.site,
-      now, maxBytes: this.opts.maxBytes, ignoreExpiry: o.ignoreExpiry,
-    });
+    const bundle = await this.verify(bytes, now, o.ignoreExpiry);
     return this.prepareVerified(bundle, now);
   }
 
+  // verifyBundle with a turn of the event loop between the signature check and the body decode.
+  private async verify(bytes: Uint8Array, now: number, ignoreExpiry: boolean): Promise<VerifiedBundle> {
+    const steps = verifyBundleSteps(bytes, {
+      trustRoot: this.opts.trust.current(), expectType: 'policy', device: this.opts.device, site: this.opts.site,
+      now, maxBytes: this.opts.maxBytes, ignoreExpiry,
+    });
+    let r = steps.next();
+    while (!r.done) {
+      await this.pause();
+      r = steps.next();
+    }
+    return r.value;
+  }
+
+  private pause(): Promise<void> {
+    return this.opts.yieldToLoop ? this.opts.yieldToLoop() : new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
   private async prepareVerified(bundle: VerifiedBundle, now: number): Promise<Candidate> {
-    const pause = this.opts.yieldToLoop ?? (() => new Promise<void>((resolve) => setImmediate(resolve)));
-    await pause();
+    await this.pause();
     const v = bundle.body.version;
     let doc: PolicyDocument;
     try {
-      doc = validatePolicy(bundle.body.policy, { file: `bundle v${v}` });
+      // Validation is the longest phase (about 2/3 of a 10,000-conduit activation): run it in
+      // slices with a turn of the event loop between them, so decisions are not held up by all of it.
+      const steps = validatePolicySteps(bundle.body.policy, { file: `bundle v${v}` });
+      let r = steps.next();
+      while (!r.done) {
+        await this.pause();
+        r = steps.next();
+      }
+      doc = r.value;
     } catch (e) {
       const issues = e instanceof ZonegateError ? e.issues : [];
       throw new ZonegateError('ERR_BUNDLE_POLICY', `bundle v${v}: the policy is invalid: ${(e as Error).message}`, { cause: e, issues });
@@ -384,14 +403,14 @@ export class PolicyStore {
       throw new ZonegateError('ERR_BUNDLE_TARGET', `bundle v${v} carries the policy of site '${doc.site}', this is '${this.opts.site}'`);
     }
     const policyVersion = policyVersionTag({ version: v, hash: bundle.hash });
-    await pause();
+    await this.pause();
     let index: PolicyIndex;
     try {
       index = compile(doc, { version: policyVersion });
     } catch (e) {
       throw new ZonegateError('ERR_BUNDLE_POLICY', `bundle v${v}: the policy does not compile: ${(e as Error).message}`, { cause: e });
     }
-    await pause();
+    await this.pause();
     const failures = runPolicyTests(index, doc.tests, now);
     if (failures.length > 0) {
       throw new ZonegateError('ERR_POLICY_TEST', `bundle v${v}: ${failures.length} of ${doc.tests.length} embedded test(s) failed: ${formatTestFailure(failures[0])}`,

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parsePolicy } from '../../policy/parse';
-import { checkPolicy, validatePolicy, mergeRanges, parseClock } from '../../policy/validate';
+import { checkPolicy, validatePolicy, validatePolicySteps, VALIDATE_SLICE, mergeRanges, parseClock } from '../../policy/validate';
 import { ZonegateError } from '../../policy/errors';
 import type { Issue } from '../../policy/errors';
 
@@ -330,6 +330,21 @@ test('validation of 10,000 conduits stays linear enough to run', () => {
   const doc = validatePolicy({ site: 's', zones, assets, identities, conduits });
   assert.is(doc.conduits.length, 10000);
   assert.equal(doc.conduits[9999].allow?.functions, [3, 6]);
+
+  // The sliced form (the store yields to the event loop between slices) gives the same document,
+  // pausing about once per VALIDATE_SLICE entries, and the same error for a broken policy.
+  const steps = validatePolicySteps({ site: 's', zones, assets, identities, conduits });
+  let pauses = 0;
+  let r = steps.next();
+  while (!r.done) { pauses += 1; r = steps.next(); }
+  assert.equal(r.value, doc);
+  assert.ok(pauses >= Math.floor(12_000 / VALIDATE_SLICE), `paused ${pauses} times`);
+  const broken = { site: 's', zones, assets, identities, conduits: [...conduits.slice(0, 2000), { ...conduits[0], id: 'c1', to: { assets: ['nope'] } }] };
+  const whole = (() => { try { validatePolicy(broken); } catch (e) { return e as ZonegateError; } })();
+  const sliced = (() => { try { const g = validatePolicySteps(broken); while (!g.next().done); } catch (e) { return e as ZonegateError; } })();
+  assert.ok(whole && sliced);
+  assert.is(sliced!.message, whole!.message);
+  assert.equal(sliced!.issues, whole!.issues);
 });
 
 test.run();
