@@ -34,6 +34,8 @@ const SITE = 'substation-12';
 const TOTAL = Number(process.env.ZG_ROLLOUT_GATEWAYS ?? 1000);
 const CHILDREN = Number(process.env.ZG_ROLLOUT_CHILDREN ?? 2);
 const PEER_BYTES = 100 * 1024;
+/** Activations in flight per simulating process (see withLane in the child). */
+const LANE_COUNT = Number(process.env.ZG_ROLLOUT_LANES ?? 4);
 
 type ToChild = { cmd: 'start'; url: string; root: string; from: number; count: number; dir: string } | { cmd: 'stop' };
 type ToParent = { ev: 'ready' } | { ev: 'stopped'; activations: number; activationMs: number; refused: number };
@@ -44,7 +46,18 @@ async function child(): Promise<void> {
   const plain: MqttClient[] = [];
   const stores: PolicyStore[] = [];
   let activationMs = 0;
-  let gate: Promise<unknown> = Promise.resolve();
+  // A few activations at a time per process: each real gateway has its own CPU and disk, so the
+  // file-system waits of one accept (about 20 round trips to persist atomically) overlap with
+  // another's CPU work as they would across devices; hundreds interleaved on one simulating core
+  // would only add contention and hold the first finishers back until the last one is done.
+  const LANES = LANE_COUNT;
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const withLane = async <T>(fn: () => Promise<T>): Promise<T> => {
+    while (active >= LANES) await new Promise<void>((r) => waiting.push(r));
+    active += 1;
+    try { return await fn(); } finally { active -= 1; waiting.shift()?.(); }
+  };
   const send = (m: ToParent) => process.send?.(m);
   process.on('message', async (m: ToChild) => {
     if (m.cmd === 'start') {
@@ -58,19 +71,12 @@ async function child(): Promise<void> {
         await store.boot();
         stores.push(store);
         const h = storeHandlers({ store });
-        // One activation at a time per process: each real gateway has its own CPU, so hundreds of
-        // interleaved activations on one simulating core would only add contention (and delay the
-        // first finishers until the last one is done). The total CPU work is the same.
         const timed = {
           ...h,
-          policy: (b: Uint8Array, meta: Parameters<typeof h.policy>[1]) => {
-            const run = gate.then(async () => {
-              const t = process.hrtime.bigint();
-              try { await h.policy(b, meta); } finally { activationMs += Number(process.hrtime.bigint() - t) / 1e6; }
-            });
-            gate = run.catch(() => undefined);
-            return run;
-          },
+          policy: (b: Uint8Array, meta: Parameters<typeof h.policy>[1]) => withLane(async () => {
+            const t = process.hrtime.bigint();
+            try { await h.policy(b, meta); } finally { activationMs += Number(process.hrtime.bigint() - t) / 1e6; }
+          }),
         };
         const sync = createMqttSync({ site: SITE, device, url: m.url, runtimeVersion: 'bench', handlers: timed, state: storeState(store), now, clientOptions: { connectTimeout: 60_000 } });
         syncs.push(sync);
@@ -184,8 +190,7 @@ async function parent(): Promise<void> {
     const rows: BenchRow[] = [
       { what: '200 gateways report the new policy', value: at200, unit: 'ms', peer: '100 KiB retained fan-out + ack, 200 clients', peerValue: peerTimes[0], better: 'lower' },
       { what: `${TOTAL} gateways report the new policy`, value: atAll || NaN, unit: 'ms', peer: `100 KiB retained fan-out + ack, ${TOTAL} clients`, peerValue: peerTimes[1], better: 'lower', goal: '< 5,000 ms' },
-      { what: 'store accept (verify+validate+compile+tests+persist+activate), mean per gateway (the JIT warms up along the way)', value: activationMs / Math.max(1, activations), unit: 'ms' },
-      { what: `CPU floor: ${TOTAL} accepts / ${CHILDREN} processes`, value: activationMs / CHILDREN, unit: 'ms' },
+      { what: `store accept (verify+validate+compile+tests+persist+activate), mean wall time per gateway, ${LANE_COUNT} overlapping per process`, value: activationMs / Math.max(1, activations), unit: 'ms' },
     ];
     printTable(`Fleet rollout: ${TOTAL} simulated gateways (real sync + real PolicyStore) in ${CHILDREN} processes, one mosquitto on loopback`, rows, [
       `200-conduit site policy bundle of ${bundle.length} bytes; ${got}/${TOTAL} gateways reported it${atAll ? '' : ' (TIMED OUT after 120 s)'}; ${activations} stores active, ${refused} refusals`,
