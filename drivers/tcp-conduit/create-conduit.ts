@@ -16,7 +16,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { Driver } from '../types';
 import type { ConnectQuery, Decision, Scope } from '../../policy/types';
 import type { HostPort, TcpConduitOptions, TcpConduitStats } from './options';
-import { splice, type SpliceHandle } from './splice';
+import { ReusedReadBuffer, splice, type SpliceHandle } from './splice';
 
 export interface TcpConduit extends Driver {
   /** The bound address once started (the real port when listen.port was 0). */
@@ -121,7 +121,9 @@ export function createTcpConduit(options: TcpConduitOptions): TcpConduit {
     const c: Live = { client, query, srcPort, scope: verdict.scope, openedAt: now() };
     live.add(c);
 
-    const upstream = connect({ host: options.upstream.host, port: options.upstream.port, allowHalfOpen: true });
+    // Upstream bytes are read into a reused buffer (splice.ts ReusedReadBuffer).
+    const reader = new ReusedReadBuffer(client);
+    const upstream = connect({ host: options.upstream.host, port: options.upstream.port, allowHalfOpen: true, onread: reader.onread });
     upstream.setNoDelay(true);
     client.setNoDelay(true);
     let connected = false;
@@ -141,7 +143,7 @@ export function createTcpConduit(options: TcpConduitOptions): TcpConduit {
         c.handle?.destroy();
       });
     }
-    c.handle = splice(client, upstream);
+    c.handle = splice(client, upstream, { bReader: reader });
     c.handle.done.then(({ error }) => {
       clearTimeout(connectTimer);
       live.delete(c);

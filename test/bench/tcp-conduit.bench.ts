@@ -5,7 +5,8 @@
  *   zonegate   client → `node dist/zonegate.js run` (the real daemon, one tcp listener) → sink
  * Bulk: 256 MiB through one connection, and 8 connections × 32 MiB in parallel; MB/s is bytes
  * over the time from the first write to the sink's reply after the client's FIN, best of
- * ROUNDS. Memory: resident set of the daemon (and of HAProxy) with 500 idle connections.
+ * ROUNDS. Download: 256 MiB from the sink to the client through one connection (the upstream's
+ * read path, which zonegate reads into a reused buffer), to the sink's FIN. Memory: resident set of the daemon (and of HAProxy) with 500 idle connections.
  * The sink runs in its own process (`--role sink`). Run: node build/run-bench.mjs tcp-conduit
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -27,10 +28,30 @@ const IDLE = 500;
 function runSink(): void {
   const server = createServer({ allowHalfOpen: true }, (s) => {
     let n = 0;
-    s.on('data', (d: Buffer) => { n += d.length; });
-    s.on('end', () => s.end(String(n)));
     s.on('error', () => undefined);
+    s.once('data', (d: Buffer) => {
+      // `D<bytes>\n` asks for a download: the sink sends that many bytes, then its FIN.
+      if (d[0] === 0x44) return download(s, Number(d.subarray(1, d.indexOf(0x0a)).toString()));
+      n += d.length;
+      s.on('data', (more: Buffer) => { n += more.length; });
+    });
+    s.on('end', () => s.end(String(n)));
   });
+  const chunk = Buffer.alloc(256 * 1024, 0xa5);
+  const download = (s: Socket, bytes: number): void => {
+    s.removeAllListeners('end');
+    s.resume();
+    let left = bytes;
+    const more = (): void => {
+      while (left > 0) {
+        const n = Math.min(chunk.length, left);
+        left -= n;
+        if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) { s.once('drain', more); return; }
+      }
+      s.end();
+    };
+    more();
+  };
   server.listen(0, '127.0.0.1', () => { process.stdout.write(`READY ${(server.address() as { port: number }).port}\n`); });
 }
 
@@ -60,6 +81,21 @@ async function push(port: number, bytes: number, chunk: Buffer): Promise<void> {
   await closed;
   s.destroy();
   if (Number(reply) !== bytes) throw new Error(`sink got ${reply} bytes, sent ${bytes}`);
+}
+
+/** MiB/s of one download of `bytes` from the sink through one connection (to the sink's FIN). */
+async function pull(port: number, bytes: number): Promise<number> {
+  const s = connect({ host: '127.0.0.1', port });
+  await once(s, 'connect');
+  const t0 = process.hrtime.bigint();
+  s.write(`D${bytes}\n`);
+  let got = 0;
+  s.on('data', (d: Buffer) => { got += d.length; });
+  await once(s, 'end');
+  const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+  s.destroy();
+  if (got !== bytes) throw new Error(`download got ${got} bytes, expected ${bytes}`);
+  return bytes / MIB / sec;
 }
 
 /** MiB/s of one round: `conns` connections each pushing `bytesEach`. */
@@ -174,12 +210,13 @@ async function main(): Promise<void> {
     const zg = await startZonegate(sink.port, dir); children.push(zg.child);
 
     const peers: [string, number][] = [['direct', sink.port], ...(haproxy ? [['haproxy', haproxy.port] as [string, number]] : []), ['zonegate', zg.port]];
-    const res: Record<string, { single: number; parallel: number }> = {};
-    for (const [name, port] of peers) { await push(port, 16 * MIB, Buffer.alloc(256 * 1024)); res[name] = { single: 0, parallel: 0 }; }
+    const res: Record<string, { single: number; parallel: number; down: number }> = {};
+    for (const [name, port] of peers) { await push(port, 16 * MIB, Buffer.alloc(256 * 1024)); res[name] = { single: 0, parallel: 0, down: 0 }; }
     // Rounds interleave the peers, so that load from other work hits them alike; best round counts.
     // Proxy CPU per GiB is the steadier figure on a loaded machine: it does not count waiting.
     const pids: Record<string, number | undefined> = { haproxy: haproxy?.child.pid, zonegate: zg.child.pid };
     const cpu: Record<string, number> = { haproxy: 0, zonegate: 0 };
+    const cpuDown: Record<string, number> = { haproxy: 0, zonegate: 0 };
     let moved = 0;
     for (let r = 0; r < ROUNDS; r++) {
       for (const [name, port] of peers) {
@@ -188,11 +225,15 @@ async function main(): Promise<void> {
         res[name].single = Math.max(res[name].single, await bulk(port, 1, SINGLE_BYTES));
         res[name].parallel = Math.max(res[name].parallel, await bulk(port, PARALLEL, PARALLEL_BYTES));
         if (pid) cpu[name] += cpuSeconds(pid) - c0;
+        const c1 = pid ? cpuSeconds(pid) : 0;
+        res[name].down = Math.max(res[name].down, await pull(port, SINGLE_BYTES));
+        if (pid) cpuDown[name] += cpuSeconds(pid) - c1;
       }
       moved += SINGLE_BYTES + PARALLEL * PARALLEL_BYTES;
     }
     const perGiB = (name: string) => cpu[name] / (moved / (1024 * MIB));
-    for (const [name] of peers) console.log(`  ${name}: ${res[name].single.toFixed(0)} MiB/s one connection, ${res[name].parallel.toFixed(0)} MiB/s ${PARALLEL} parallel`);
+    const perGiBDown = (name: string) => cpuDown[name] / ((ROUNDS * SINGLE_BYTES) / (1024 * MIB));
+    for (const [name] of peers) console.log(`  ${name}: ${res[name].single.toFixed(0)} MiB/s one connection, ${res[name].parallel.toFixed(0)} MiB/s ${PARALLEL} parallel, ${res[name].down.toFixed(0)} MiB/s download`);
     // Memory on a fresh daemon: the bulk runs above leave the heap grown.
     zg.child.kill('SIGTERM');
     const fresh = await startZonegate(sink.port, dir); children.push(fresh.child);
@@ -205,6 +246,8 @@ async function main(): Promise<void> {
     rows.push({ what: 'bulk, 256 MiB through 1 connection', value: z.single, unit: 'MiB/s', peer: 'HAProxy', peerValue: h?.single, better: 'higher', goal: '≥ HAProxy' });
     rows.push({ what: `bulk, ${PARALLEL} × 32 MiB in parallel`, value: z.parallel, unit: 'MiB/s', peer: 'HAProxy', peerValue: h?.parallel, better: 'higher', goal: '≥ HAProxy' });
     rows.push({ what: 'proxy CPU (user+sys) per GiB moved', value: perGiB('zonegate'), unit: 's', peer: 'HAProxy', peerValue: haproxy ? perGiB('haproxy') : undefined, better: 'lower', goal: '≤ HAProxy' });
+    rows.push({ what: 'download, 256 MiB from upstream, 1 connection', value: z.down, unit: 'MiB/s', peer: 'HAProxy', peerValue: h?.down, better: 'higher', goal: '≥ HAProxy' });
+    rows.push({ what: 'proxy CPU (user+sys) per GiB downloaded', value: perGiBDown('zonegate'), unit: 's', peer: 'HAProxy', peerValue: haproxy ? perGiBDown('haproxy') : undefined, better: 'lower', goal: '≤ HAProxy' });
     rows.push({ what: 'bulk, 1 connection, vs no proxy', value: z.single, unit: 'MiB/s', peer: 'direct', peerValue: d.single, better: 'higher' });
     rows.push({ what: `bulk, ${PARALLEL} parallel, vs no proxy`, value: z.parallel, unit: 'MiB/s', peer: 'direct', peerValue: d.parallel, better: 'higher' });
     rows.push({ what: `gateway RSS, ${IDLE} idle connections`, value: zMem.after, unit: 'MiB', peer: 'HAProxy', peerValue: hMem?.after, better: 'lower', goal: '< 80 MiB' });
