@@ -76,10 +76,13 @@ execFileSync('tar', ['-xzf', tgz, '-C', binDest, '--strip-components=1', '--no-s
 if (!readdirSync(binDest).some((f) => f.endsWith('.node'))) throw new Error(`${tgz} holds no .node binary`);
 
 // 3. The wrapper, the unit, the installer, the example config and policy.
+// V8 flags of the gateway (build/node-flags): a 2 MiB young generation and one V8 worker thread
+// keep the daemon's resident memory inside the 80 MiB budget of a Pi-class device.
+const nodeFlags = readFileSync('build/node-flags', 'utf8').trim();
 writeFileSync(join(stage, 'bin/zonegate'), `#!/bin/sh
 # zonegate ${version} (linux-${arch}): runs the bundle with the device's node (Debian nodejs >= 18).
 here=$(dirname "$(readlink -f "$0")")
-exec "\${ZONEGATE_NODE:-node}" "$here/../zonegate.js" "$@"
+exec "\${ZONEGATE_NODE:-node}" ${nodeFlags} "$here/../zonegate.js" "$@"
 `);
 chmodSync(join(stage, 'bin/zonegate'), 0o755);
 for (const [from, to, mode] of [

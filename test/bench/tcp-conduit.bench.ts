@@ -191,7 +191,9 @@ listeners:
 log: { level: info, decisions: none }
 limits: { maxConnections: 4000, perSourceMax: 4000 }
 `);
-  const child = spawn(process.execPath, ['dist/zonegate.js', 'run', '--config', join(dir, 'gateway.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // With the V8 flags the package's bin/zonegate runs the daemon with (build/node-flags).
+  const nodeFlags = readFileSync('build/node-flags', 'utf8').trim().split(/\s+/);
+  const child = spawn(process.execPath, [...nodeFlags, 'dist/zonegate.js', 'run', '--config', join(dir, 'gateway.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   return new Promise((resolve, reject) => {
     child.stderr!.on('data', (d) => { err += d; const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err); if (m && /running/.test(err)) resolve({ child, port: Number(m[1]) }); });
@@ -253,7 +255,7 @@ async function main(): Promise<void> {
     rows.push({ what: `gateway RSS, ${IDLE} idle connections`, value: zMem.after, unit: 'MiB', peer: 'HAProxy', peerValue: hMem?.after, better: 'lower', goal: '< 80 MiB' });
     rows.push({ what: 'gateway RSS, no connections', value: zMem.before, unit: 'MiB', peer: 'HAProxy', peerValue: hMem?.before, better: 'lower' });
     printTable('TCP conduit: bulk throughput and memory (zonegate run, one tcp listener)', rows, [
-      `HAProxy ${haproxy ? '2.x, mode tcp, nbthread 1' : 'not installed: its column is empty'}; zonegate is the bundled daemon (dist/zonegate.js run) in its own process; the sink is a Node process.`,
+      `HAProxy ${haproxy ? '2.x, mode tcp, nbthread 1' : 'not installed: its column is empty'}; zonegate is the bundled daemon (dist/zonegate.js run, with build/node-flags as the package runs it) in its own process; the sink is a Node process.`,
       `best of ${ROUNDS} rounds; ${cpus().length} cores shared with other work (load ${loadavg()[0].toFixed(2)}): figures are noisy.`,
     ]);
   } finally {
