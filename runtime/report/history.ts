@@ -82,6 +82,7 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     decisions.deny += n;
     reasons.set(reason, (reasons.get(reason) ?? 0) + n);
     const s = sources.get(src(r)) ?? { identity: r.decision?.identity ?? null, allow: 0, deny: 0, reasons: new Set<string>() };
+    s.identity ??= r.decision?.identity ?? null; // a source's first record may predate its identity (no policy yet)
     s.deny += n;
     s.reasons.add(reason);
     sources.set(src(r), s);
@@ -101,6 +102,7 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
         if (d.monitor) c.monitor++;
         conduits.set(d.conduit ?? '(none)', c);
         const s = sources.get(src(r)) ?? { identity: d.identity ?? null, allow: 0, deny: 0, reasons: new Set<string>() };
+        s.identity ??= d.identity ?? null;
         s.allow++;
         sources.set(src(r), s);
         if (r.asset) { const a = assets.get(r.asset) ?? { allow: 0, deny: 0 }; a.allow++; assets.set(r.asset, a); }
