@@ -12,6 +12,8 @@ import { readFrame } from '../../runtime/audit/frame';
 import { runCli } from '../../runtime/cli/framework';
 import { reportCommand } from '../../runtime/cli/report';
 import { buildComplianceReport } from '../../runtime/report/build';
+import { buildHistory } from '../../runtime/report/history';
+import type { AuditRecord } from '../../runtime/audit/record';
 import type { AuditEvent } from '../../drivers/types';
 import { parse as parseYaml } from 'yaml';
 import { policyBundle, world } from '../bundle/fixtures';
@@ -94,6 +96,18 @@ test('report model: inventory, paths, vendor path and the counts of the period',
   const part = await buildComplianceReport({ policyFile: POLICY, auditDir, from: T0 + 60 * MIN, to: T0 + 89 * MIN });
   assert.is(part.history!.decisions.deny, 30);
   assert.is(part.history!.decisions.allow, 10);
+});
+
+test("a source's identity comes from the first decision that names one", () => {
+  const rec = (seq: number, decision: AuditRecord['decision']): AuditRecord =>
+    ({ v: 1, seq, prev: new Uint8Array(32), kind: 'decision', at: 1_000 + seq, source: 'modbus-tcp', src: '127.10.0.5', asset: 'plc-1', decision } as AuditRecord);
+  const h = buildHistory({ records: [
+    rec(0, { decision: 'deny', conduit: null, reason: 'no-policy', identity: null }),
+    rec(1, { decision: 'allow', conduit: 'hmi-reads', reason: null, identity: 'hmi-1' }),
+    rec(2, { decision: 'deny', conduit: null, reason: 'function-not-allowed', identity: 'hmi-1' }),
+  ] });
+  assert.equal(h.perSource, [{ source: '127.10.0.5', identity: 'hmi-1', allow: 1, deny: 2 }]);
+  assert.equal(h.topDeniedSources.map((s) => s.identity), ['hmi-1']);
 });
 
 test('zonegate report --format md', async () => {
