@@ -38,11 +38,13 @@ A cut of the log's tail is only detected against checkpoint.latest or a checkpoi
     if (keyFile !== null) {
       let text: string;
       try { text = await fsp.readFile(keyFile, 'utf8'); } catch (e) {
-        throw new ZonegateError('ERR_USAGE', `cannot read key file ${keyFile}: ${(e as Error).message}`);
+        throw new ZonegateError('ERR_FILE', `cannot read key file ${keyFile}: ${(e as Error).message}`);
       }
       devicePublicKey = parseDevicePublicKey(text, keyFile);
     }
     const report = await verifyAuditDir(dir, { devicePublicKey });
+    // An empty folder is not a verified log: the records an auditor asked for are not there.
+    if (report.ok && report.segments === 0) throw new ZonegateError('ERR_AUDIT_VERIFY', `no audit log in ${dir} (no segment files): nothing to verify`);
     if (ctx.json) {
       ctx.printJson({ ...report, keyFile, keySource: keyFile ? keySource : report.key?.source ?? null });
       return report.ok ? 0 : 1;

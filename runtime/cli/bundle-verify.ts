@@ -17,11 +17,11 @@ import { DEFAULT_MAX_BUNDLE_BYTES } from '../../policy/bundle/types';
 import { validatePolicy } from '../../policy/validate';
 import { compile } from '../../policy/compile';
 
-/** Reads a file of at most maxBytes (checked with stat before reading); ERR_USAGE when unreadable. */
+/** Reads a file of at most maxBytes (checked with stat before reading); ERR_FILE when unreadable. */
 export async function readCapped(file: string, maxBytes: number, what: string): Promise<Uint8Array> {
   let size: number;
   try { size = (await fsp.stat(file)).size; } catch (e) {
-    throw new ZonegateError('ERR_USAGE', `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new ZonegateError('ERR_FILE', `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   if (size > maxBytes) throw new ZonegateError('ERR_BUNDLE_SIZE', `${what} ${file} is ${size} bytes, above the limit of ${maxBytes}`);
   return new Uint8Array(await fsp.readFile(file));

@@ -104,6 +104,10 @@ test('audit verify: exit 1 naming the first bad record; a wrong --key; a missing
   r = run('audit', 'verify', join(t.dir, 'nope'));
   assert.is(r.code, 1);
   assert.match(r.err, 'zonegate audit verify: cannot read');
+  mkdirSync(join(t.dir, 'empty'));
+  r = run('audit', 'verify', join(t.dir, 'empty'));
+  assert.is(r.code, 1, 'an empty folder is not a verified log');
+  assert.match(r.err, /no audit log in .*empty \(no segment files\): nothing to verify/);
 });
 
 test('audit show: table, filters, limit, JSON lines, usage errors', () => {

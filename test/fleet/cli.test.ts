@@ -108,7 +108,8 @@ test('bundle verify: summary on success, reason on failure, JSON for scripts', a
   assert.is(r.code, 2);
   assert.match(r.err, '--trust ROOT is required');
   r = await cli('bundle', 'verify', p('missing.zgb'), '--trust', p('root.json'));
-  assert.is(r.code, 2);
+  assert.is(r.code, 1, 'a file that is not there is wrong input, not wrong usage');
+  assert.match(r.err, /cannot read bundle .*missing\.zgb: ENOENT/);
   assert.not.match(r.err, '    at ');
 });
 
