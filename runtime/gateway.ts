@@ -59,6 +59,7 @@ import { loadOrCreateDeviceKey } from './device-key';
 import { createMqttSync, type MqttSync, type SyncStatus } from './sync/mqtt-sync';
 import { syncConnection } from './sync/connect-options';
 import { storeHandlers, storeState } from './sync/store-binding';
+import { createCommandHandler } from './commands/command-handler';
 import { attachAccess, type Access, type AccessChange, type AccessStatus } from './auth/attach-access';
 import { explain as explainRequest } from '../policy/explain';
 import { parseRequest } from '../policy/request';
@@ -696,6 +697,9 @@ export function createGateway(options: GatewayOptions): Gateway {
               const r = await access.acceptGrant(bytes);
               log.info(`grant bundle ${r.outcome}${r.grant ? `: ${r.grant.id} for ${r.grant.identity}` : ''}${r.revoked.length ? `; revoked ${r.revoked.join(', ')}` : ''}`);
             },
+            command: createCommandHandler({
+              stateDir: cfg.stateDir, device: cfg.device, site: cfg.site, now, trustRoot: () => s.trustRoot(), access: () => access, log,
+            }),
           }),
           state: storeState(s), audit: sink,
           log: (level, m) => log[level](`mqtt: ${m}`),

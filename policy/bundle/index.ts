@@ -19,3 +19,5 @@ export { policyVersionTag } from './version-tag';
 export { trustFileBytes, trustFileJson } from './trust-file';
 export { runPolicyTests, formatTestFailure } from './run-policy-tests';
 export type { PolicyTestFailure } from './run-policy-tests';
+export { parseCommandPayload, COMMAND_ID } from './command-payload';
+export type { CommandPayload, CommandAction, CommandUser } from './command-payload';

@@ -8,6 +8,7 @@ import { decodeCbor } from './decode-cbor';
 import type { CborValue } from './decode-cbor';
 import { isMap } from './decode-envelope';
 import { BUNDLE_TYPES } from './types';
+import { parseCommandPayload } from './command-payload';
 import type { BundleBody, BundleType } from './types';
 
 const HEADER = new Set(['site', 'targets', 'version', 'issuedAt', 'expiresAt', 'notBefore']);
@@ -49,5 +50,7 @@ export function bodyFromValue(v: CborValue, type: BundleType): BundleBody {
     if (typeof payload.arch !== 'string' || payload.arch === '') bad('runtime.arch is not a non-empty string');
     if (payload.version !== undefined && typeof payload.version !== 'string') bad('runtime.version is not a string');
   }
+  // A command's actions are checked before anything acts on them (command-payload.ts).
+  if (type === 'command') parseCommandPayload(payload);
   return v as unknown as BundleBody;
 }

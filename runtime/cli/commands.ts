@@ -20,6 +20,7 @@ import { fleetSignCommand } from '../../fleet/cli/sign';
 import { fleetPublishCommand } from '../../fleet/cli/publish';
 import { fleetStatusCommand } from '../../fleet/cli/status';
 import { fleetGrantCommand } from '../../fleet/cli/grant';
+import { fleetCommandCommand } from '../../fleet/cli/command';
 import { fleetAuditCollectCommand } from '../../fleet/cli/audit-collect';
 import { fleetReleaseCommand } from '../../fleet/cli/release';
 import { consoleCommand } from './console';
@@ -47,6 +48,7 @@ export const commands: readonly Command[] = [
   fleetPublishCommand,
   fleetStatusCommand,
   fleetGrantCommand,
+  fleetCommandCommand,
   fleetAuditCollectCommand,
   fleetReleaseCommand,
   consoleCommand,

@@ -16,8 +16,9 @@ export interface LocalQuarantine {
   has(id: string): boolean;
   list(): { id: string; at: number; by: string; reason?: string }[];
   /** Adds an id; false when it was already there. Throws ERR_USAGE for an invalid id. */
-  add(id: string, opts: { by: string; reason?: string }): Promise<boolean>;
-  remove(id: string, opts: { by: string }): Promise<boolean>;
+  /** `source` names the part in the audit record: 'console' (default) or 'fleet-command'. */
+  add(id: string, opts: { by: string; reason?: string; source?: string }): Promise<boolean>;
+  remove(id: string, opts: { by: string; source?: string }): Promise<boolean>;
 }
 
 /** Loads the local quarantine. */
@@ -40,8 +41,8 @@ export async function openLocalQuarantine(opts: { blobs: BlobStore; audit: Audit
     chain = run.catch(() => undefined);
     return run;
   };
-  const tell = (message: string, detail: Record<string, unknown>) => {
-    try { opts.audit.record({ kind: 'quarantine', at: opts.now(), source: 'console', message, detail }); } catch { /* never throws */ }
+  const tell = (message: string, detail: Record<string, unknown>, source = 'console') => {
+    try { opts.audit.record({ kind: 'quarantine', at: opts.now(), source, message, detail }); } catch { /* never throws */ }
     try { opts.onChange?.(); } catch { /* promised not to throw */ }
   };
   return {
@@ -53,7 +54,7 @@ export async function openLocalQuarantine(opts: { blobs: BlobStore; audit: Audit
       const next = new Map(entries);
       next.set(id, { at: opts.now(), by: o.by, ...(o.reason ? { reason: o.reason } : {}) });
       await save(next);
-      tell(`quarantined ${id} locally`, { id, by: o.by, reason: o.reason });
+      tell(`quarantined ${id} locally`, { id, by: o.by, reason: o.reason }, o.source);
       return true;
     },
     async remove(id, o) {
@@ -61,7 +62,7 @@ export async function openLocalQuarantine(opts: { blobs: BlobStore; audit: Audit
       const next = new Map(entries);
       next.delete(id);
       await save(next);
-      tell(`local quarantine of ${id} lifted`, { id, by: o.by });
+      tell(`local quarantine of ${id} lifted`, { id, by: o.by }, o.source);
       return true;
     },
   };

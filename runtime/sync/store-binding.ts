@@ -2,8 +2,10 @@
  * Wires the sync to the gateway's PolicyStore (runtime/store): the store verifies and activates
  * what the sync hands it, and the status document reads the store's active policy, last error
  * and alarms. Grants go to the `grant` handler (the gateway passes access.acceptGrant, which
- * verifies them under the grant role); commands have no handler in the gateway yet. A kind without
- * a handler is refused with a clear error (and shows in the status), never silently dropped.
+ * verifies them under the grant role); commands go to the `command` handler (the gateway passes
+ * runtime/commands/command-handler.ts: verified under the command role, quarantine and users
+ * applied through the access layer). A kind without a handler is refused with a clear error (and
+ * shows in the status), never silently dropped.
  */
 import { ZonegateError } from '../../policy/errors';
 import type { PolicyStore } from '../store/policy-store';
