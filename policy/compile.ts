@@ -6,10 +6,11 @@
  * order written plainly, and the property test holds the two together):
  *
  *  1. Source. `from` is an identity id, or `{ ip }` resolved to the identity bound to that exact
- *     address (first in document order), else no identity. A session identity (a person who
- *     authenticated at the edge from that source) replaces the address binding. The source zone is
- *     the identity's zone, else the zone whose networks contain the source IP (longest prefix,
- *     ties: first in document order), IPv4 and IPv6 alike. An unknown identity id is no identity.
+ *     address (first in document order), else no identity: the device. A session identity (a
+ *     person who authenticated at the edge from that source) is added to the device, it does not
+ *     replace it: the source is both. An identity's zone is its own zone, else the zone whose
+ *     networks contain the source IP (longest prefix, ties: first in document order), IPv4 and
+ *     IPv6 alike. An unknown identity id (also in the session) is no identity.
  *  2. Destination. `to` is an asset id, or `{ ip, port }` resolved to the asset with that address,
  *     else to the zone containing the IP. The destination zone is the asset's zone. The protocol is
  *     request.protocol, else modbus when a Modbus operation is given, else the protocol of the
@@ -24,8 +25,9 @@
  *     outside 0..65535 or address + count - 1 > 65535 → deny `malformed`. Functions whose PDU has
  *     one address and no quantity (single, mask, fifo) count as one register; FC 23 needs a valid
  *     read AND write range; shape `none` has no address to check.
- *  5. Candidates, in document order: protocol equal; `from` matches (identity in from.identities,
- *     one of its roles in from.roles, or the source zone in from.zones); `to` matches (asset in
+ *  5. Candidates, in document order: protocol equal; `from` matches the person or the device
+ *     (its id in from.identities, one of its roles in from.roles, or its zone in from.zones; an
+ *     address without an identity: the address's zone); `to` matches (asset in
  *     to.assets, or destination zone in to.zones); the port matches (conduit.ports when set, else
  *     the destination asset's service ports of that protocol; a zone destination without an
  *     asset needs conduit.ports). None → deny `port-not-allowed` if some conduit failed only on
@@ -45,7 +47,9 @@
  *     (ties: document order) and the reason it would have been denied. A passing candidate always
  *     wins over monitor. Quarantine, unknown destination, malformed and no candidate are never
  *     softened by monitor mode.
- *  Every decision carries the resolved source identity id (or null).
+ *  Every decision names a source identity id (or null): an allow or monitor allow names the person
+ *  when the conduit matched through the person, else the device; every other decision names the
+ *  person when logged in, else the device.
  *
  * The index: identities, zones, assets, conduits and roles are interned as integers (their
  * document order). Candidate conduits are looked up most selective key first: destination asset →

@@ -44,15 +44,20 @@ export class ScopeState implements Scope {
   policyVersion = 'none';
   identity: string | null = null;
   index: PolicyIndex | null = null;
-  /** Source identity number, -1 for none. */
+  /** Source identity number a deny names (the person when logged in, else the device), -1 for none. */
   identityNum = -1;
+  /** The identity bound to the source address (or named by `from`), logged-in person or not. */
+  device: string | null = null;
   /** A decision that holds for every operation (unknown destination, quarantine, no policy). */
   pre: Decision | null = null;
   /** The decision when there is no candidate (no-conduit / port-not-allowed), after the malformed check. */
   empty: Decision | null = null;
   cands: Int32Array = EMPTY;
   allowAt: (Decision | undefined)[] = [];
+  /** Who a deny (and pre/empty) names. */
   cache: DecisionCache | null = null;
+  /** Per candidate: whom its allow or monitor decision names (the person if it matched through them, else the device). */
+  candCache: DecisionCache[] = [];
   edgeAuth = false;
   grantAll = false;
   /** Per conduit number: 1 when the session's grant lists it. */
@@ -67,8 +72,27 @@ export interface SourceSpec { ip: string | undefined; fromIdentity: string | und
 /** A destination as given: an asset id or an address, port and protocol when known. */
 export interface DestSpec { asset: string | undefined; ip: string | undefined; port: number | undefined; protocol: 'modbus' | 'tcp' | undefined; hasOp: boolean }
 
-/** The source of a scope after resolution (step 1 and the source half of step 3). */
-export interface ResolvedSource { identity: number; zone: number; quarantined: boolean; ip: IpAddr | undefined }
+/**
+ * The source of a scope after resolution (step 1 and the source half of step 3). A source is the
+ * device bound to its address (or named by `from`) and, while someone is logged in at the edge
+ * from it (session.identity), also that person: a conduit's `from` matches through either.
+ */
+export interface ResolvedSource {
+  /** The logged-in person (a known session identity), or -1. */
+  person: number;
+  /** The person's zone (their identity's zone, else the address's zone); -1 without a person. */
+  personZone: number;
+  /** The identity bound to the address or named by `from`, or -1. */
+  device: number;
+  /** The device's zone (its identity's zone, else the address's zone), or -1. */
+  deviceZone: number;
+  /** Whom a deny names: the person when there is one, else the device. */
+  identity: number;
+  /** The zone shown with `identity` (personZone with a person, else deviceZone). */
+  zone: number;
+  quarantined: boolean;
+  ip: IpAddr | undefined;
+}
 /** The destination after resolution (step 2). */
 export interface ResolvedDest { asset: number; zone: number; proto: number; port: number; quarantined: boolean }
 
@@ -100,16 +124,20 @@ function assetOfIp(t: IndexTables, ip: IpAddr): number {
 export function resolveSource(index: PolicyIndex, spec: SourceSpec): ResolvedSource {
   const t = index.t;
   const ip = spec.ip === undefined ? undefined : parseIp(spec.ip);
-  const base = spec.fromIdentity !== undefined ? t.identityIndex.get(spec.fromIdentity) ?? -1 : ip ? identityOfIp(t, ip) : -1;
+  const device = spec.fromIdentity !== undefined ? t.identityIndex.get(spec.fromIdentity) ?? -1 : ip ? identityOfIp(t, ip) : -1;
   const sessionId = spec.session?.identity;
-  const identity = sessionId !== undefined ? t.identityIndex.get(sessionId) ?? -1 : base;
-  let zone = identity >= 0 ? t.identityZone[identity] : -1;
-  if (zone < 0 && ip) zone = zoneOfIp(t, ip);
+  // An unknown session identity is no person; the address keeps its device.
+  const person = sessionId !== undefined ? t.identityIndex.get(sessionId) ?? -1 : -1;
+  const ipZone = ip ? zoneOfIp(t, ip) : -1;
+  const zoneOf = (n: number): number => (n >= 0 && t.identityZone[n] >= 0 ? t.identityZone[n] : ipZone);
+  const deviceZone = zoneOf(device);
+  const personZone = person >= 0 ? zoneOf(person) : -1;
   const srcAsset = ip ? assetOfIp(t, ip) : -1;
-  const quarantined = (identity >= 0 && t.identityQuarantined[identity] === 1)
-    || (base >= 0 && t.identityQuarantined[base] === 1)
+  const quarantined = (person >= 0 && t.identityQuarantined[person] === 1)
+    || (device >= 0 && t.identityQuarantined[device] === 1)
     || (srcAsset >= 0 && t.assetQuarantined[srcAsset] === 1);
-  return { identity, zone, quarantined, ip };
+  const identity = person >= 0 ? person : device;
+  return { person, personZone, device, deviceZone, identity, zone: person >= 0 ? personZone : deviceZone, quarantined, ip };
 }
 
 /** Step 2: asset, zone, protocol and port of a destination. */
@@ -146,10 +174,20 @@ export function fromMatches(t: IndexTables, c: number, identity: number, zone: n
   return zone >= 0 && csrHas(t.fromZones, c, zone);
 }
 
-function filterFrom(t: IndexTables, list: Int32Array | undefined, src: ResolvedSource): Int32Array {
+/** Whether conduit `c`'s `from` matches the source through the person (true) or only the device (false); null: neither. */
+export function sourceMatch(t: IndexTables, c: number, src: ResolvedSource): boolean | null {
+  if (src.person >= 0 && fromMatches(t, c, src.person, src.personZone)) return true;
+  return fromMatches(t, c, src.device, src.deviceZone) ? false : null;
+}
+
+/** The conduits of `list` whose `from` matches the source; `via` (when given) gets, per kept conduit, whether it matched through the person. */
+function filterFrom(t: IndexTables, list: Int32Array | undefined, src: ResolvedSource, via?: boolean[]): Int32Array {
   if (!list) return EMPTY;
   const out: number[] = [];
-  for (let i = 0; i < list.length; i++) if (fromMatches(t, list[i], src.identity, src.zone)) out.push(list[i]);
+  for (let i = 0; i < list.length; i++) {
+    const m = sourceMatch(t, list[i], src);
+    if (m !== null) { out.push(list[i]); via?.push(m); }
+  }
   return out.length === 0 ? EMPTY : Int32Array.from(out);
 }
 
@@ -175,12 +213,16 @@ export function resolveScope(scope: ScopeState, index: PolicyIndex, source: Sour
   const dst = resolveDest(index, dest);
   scope.identityNum = src.identity;
   scope.identity = src.identity >= 0 ? index.doc.identities[src.identity].id : null;
+  scope.device = src.device >= 0 ? index.doc.identities[src.device].id : null;
   const cache = decisionCache(index, src.identity);
   scope.cache = cache;
+  const deviceCache = decisionCache(index, src.device);
   if (dst.asset < 0 && dst.zone < 0) scope.pre = denyDecision(cache, R_UNKNOWN_DEST);
   else if (src.quarantined || dst.quarantined) scope.pre = denyDecision(cache, R_QUARANTINED);
   else scope.pre = null;
-  scope.cands = filterFrom(t, destConduits(t, dst), src);
+  const via: boolean[] = [];
+  scope.cands = filterFrom(t, destConduits(t, dst), src, via);
+  scope.candCache = via.map((p) => (p ? cache : deviceCache));
   scope.allowAt = new Array(scope.cands.length).fill(undefined);
   scope.empty = scope.cands.length > 0 ? null
     : denyDecision(cache, filterFrom(t, destConduitsAnyPort(t, dst), src).length > 0 ? R_PORT : R_NO_CONDUIT);
@@ -222,7 +264,7 @@ function inRanges(t: IndexTables, c: number, lo: number, hi: number): boolean {
 function allowAt(scope: ScopeState, index: PolicyIndex, i: number, c: number): Decision {
   const d = scope.allowAt[i];
   if (d !== undefined) return d;
-  return (scope.allowAt[i] = allowDecision(scope.cache as DecisionCache, index, c));
+  return (scope.allowAt[i] = allowDecision(scope.candCache[i], index, c));
 }
 
 /**
@@ -234,7 +276,7 @@ function evaluate(scope: ScopeState, hasOp: boolean, fn: number, unit: number, l
   const index = scope.index as PolicyIndex;
   const t = index.t;
   const cands = scope.cands;
-  let best = -1, bestStage = -1, mon = -1, monStage = -1;
+  let best = -1, bestStage = -1, mon = -1, monStage = -1, monAt = -1;
   const fnWord = fn >>> 5, fnBit = 1 << (fn & 31);
   for (let i = 0; i < cands.length; i++) {
     const c = cands[i];
@@ -252,11 +294,10 @@ function evaluate(scope: ScopeState, hasOp: boolean, fn: number, unit: number, l
       else return allowAt(scope, index, i, c);
     }
     if (stage > bestStage) { best = c; bestStage = stage; }
-    if (t.cMonitor[c] === 1 && stage > monStage) { mon = c; monStage = stage; }
+    if (t.cMonitor[c] === 1 && stage > monStage) { mon = c; monStage = stage; monAt = i; }
   }
-  const cache = scope.cache as DecisionCache;
-  if (mon >= 0) return monitorDecision(cache, index, mon, STAGE_REASON[monStage]);
-  return best >= 0 ? denyDecision(cache, STAGE_REASON[bestStage]) : (scope.empty as Decision);
+  if (mon >= 0) return monitorDecision(scope.candCache[monAt], index, mon, STAGE_REASON[monStage]);
+  return best >= 0 ? denyDecision(scope.cache as DecisionCache, STAGE_REASON[bestStage]) : (scope.empty as Decision);
 }
 
 /** A connection-level decision for a resolved scope: could some conduit apply now? */

@@ -78,14 +78,24 @@ export class IndexDecider implements Decider {
     return this.index === null ? this.noPolicy : this.expired ? this.expiredPolicy : decideConnect(s, nowMs);
   }
 
-  /** The source identity a scope resolved to (after re-resolving it under the active index). */
+  /** The identity a scope's denies name: the logged-in person, else the device (re-resolved under the active index). */
   scopeIdentity(scope: Scope): string | null {
     const s = scope as ScopeState;
     if (s.index !== this.index) this.resolve(s);
     return s.identity;
   }
 
-  /** Replaces a scope's session facts (edge login or logout) and re-resolves it. */
+  /** The device half of a scope's source: the identity bound to its address, logged-in person or not. */
+  scopeDevice(scope: Scope): string | null {
+    const s = scope as ScopeState;
+    if (s.index !== this.index) this.resolve(s);
+    return s.device;
+  }
+
+  /**
+   * Replaces a scope's session facts (edge login or logout) and re-resolves it. The device bound
+   * to the source address stays part of the source: a login adds the person, a logout removes it.
+   */
   refreshSession(scope: Scope, session: SessionFacts | undefined): void {
     const s = scope as ScopeState;
     s.source = { ip: s.source.ip, fromIdentity: s.source.fromIdentity, session };
@@ -97,6 +107,7 @@ export class IndexDecider implements Decider {
       s.index = null;
       s.policyVersion = 'none';
       s.identity = null;
+      s.device = null;
       return;
     }
     resolveScope(s, this.index, s.source, s.dest);

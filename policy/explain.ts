@@ -9,7 +9,7 @@ import type { Decision, DecisionRequest, DenyReason } from './types';
 import { modbusFunction, modbusFunctionCode } from './modbus';
 import { windowOpen } from './schedule';
 import { PROTOCOLS, type PolicyIndex } from './compile';
-import { decide, destConduits, destConduitsAnyPort, fromMatches, requestSpecs, requestTime, resolveDest, resolveSource } from './decide';
+import { decide, destConduits, destConduitsAnyPort, requestSpecs, requestTime, resolveDest, resolveSource, sourceMatch } from './decide';
 
 /** One conduit that leads to the destination over the request's protocol. */
 export interface ConduitVerdict {
@@ -19,12 +19,22 @@ export interface ConduitVerdict {
   result: 'allow' | 'fail' | 'not-candidate';
   reason?: DenyReason;
   why?: 'from' | 'port';
+  /** For a candidate: whom its `from` matched, the person (preferred) or the device. */
+  via?: 'person' | 'device';
 }
 
 export interface Explanation {
   decision: Decision;
   at: number;
-  source: { identity: string | null; zone: string | null; ip: string | null };
+  /**
+   * identity/zone: whom a deny names (the person when logged in, else the device); person and
+   * device: both halves of the source, each with its zone (null: absent).
+   */
+  source: {
+    identity: string | null; zone: string | null; ip: string | null;
+    person: { identity: string; zone: string | null } | null;
+    device: { identity: string | null; zone: string | null };
+  };
   destination: { asset: string | null; zone: string | null; protocol: string; port: number | null };
   /** In document order. */
   conduits: ConduitVerdict[];
@@ -70,9 +80,11 @@ export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: nu
   for (const c of destConduitsAnyPort(t, dst) ?? []) {
     const cd = index.conduits[c];
     const v: ConduitVerdict = { conduit: cd.id, mode: cd.mode, result: 'not-candidate' };
-    if (!fromMatches(t, c, src.identity, src.zone)) v.why = 'from';
+    const via = sourceMatch(t, c, src);
+    if (via === null) v.why = 'from';
     else if (!candidates.has(c)) v.why = 'port';
     else {
+      v.via = via ? 'person' : 'device';
       const reason = check(c);
       if (reason === null) v.result = 'allow';
       else { v.result = 'fail'; v.reason = reason; }
@@ -83,7 +95,13 @@ export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: nu
   return {
     decision,
     at,
-    source: { identity: name(index.doc.identities, src.identity), zone: name(index.doc.zones, src.zone), ip: source.ip ?? null },
+    source: {
+      identity: name(index.doc.identities, src.identity),
+      zone: name(index.doc.zones, src.zone),
+      ip: source.ip ?? null,
+      person: src.person >= 0 ? { identity: index.doc.identities[src.person].id, zone: name(index.doc.zones, src.personZone) } : null,
+      device: { identity: name(index.doc.identities, src.device), zone: name(index.doc.zones, src.deviceZone) },
+    },
     destination: { asset: name(index.doc.assets, dst.asset), zone: name(index.doc.zones, dst.zone), protocol: PROTOCOLS[dst.proto], port: dst.port >= 0 ? dst.port : null },
     conduits: verdicts,
   };

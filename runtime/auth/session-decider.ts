@@ -14,6 +14,7 @@ export interface InnerDecider extends Decider {
   refreshSession(scope: Scope, session: SessionFacts | undefined): void;
   recheck(scope: Scope, nowMs: number): Decision;
   scopeIdentity(scope: Scope): string | null;
+  scopeDevice(scope: Scope): string | null;
 }
 
 export interface SessionDeciderOptions {
@@ -38,7 +39,9 @@ export function createSessionDecider(options: SessionDeciderOptions): SessionDec
   const quarantined = options.quarantined ?? (() => false);
   const meta = new WeakMap<Scope, Meta>();
 
-  const blockedNow = (scope: Scope, m: Meta) => quarantined(m.asset) || (() => { const id = inner.scopeIdentity(scope); return id !== null && quarantined(id); })();
+  // The source is the logged-in person and the device bound to the address: quarantine of either cuts it off.
+  const blockedNow = (scope: Scope, m: Meta) => quarantined(m.asset)
+    || [inner.scopeIdentity(scope), inner.scopeDevice(scope)].some((id) => id !== null && quarantined(id));
   const deny = (scope: Scope): Decision => ({ decision: 'deny', conduit: null, reason: 'quarantined', identity: scope.identity });
   const refresh = (scope: Scope): Meta | undefined => {
     const m = meta.get(scope);

@@ -5,16 +5,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSessionTable } from '../../runtime/auth/sessions';
 import { createSessionDecider } from '../../runtime/auth/session-decider';
-import { accessDecider, auditSink } from './helpers';
+import { compile } from '../../policy/compile';
+import { IndexDecider } from '../../policy/decider';
+import { validatePolicy } from '../../policy/validate';
+import { accessDecider, accessPolicy, auditSink } from './helpers';
 
-function rig() {
+function rig(inner: IndexDecider = accessDecider()) {
   const clock = { t: 1_000_000 };
   const audit = auditSink();
   let grants: string[] | undefined;
   const sessions = createSessionTable({ now: () => clock.t, audit, ttlMs: 60_000, grants: () => grants });
   const quarantined = new Set<string>();
   let qgen = 0;
-  const inner = accessDecider();
   const decider = createSessionDecider({ inner, facts: (ip) => sessions.facts(ip), generation: () => sessions.generation + qgen, quarantined: (id) => quarantined.has(id) });
   const q = { add: (id: string) => { quarantined.add(id); qgen += 1; }, remove: (id: string) => { quarantined.delete(id); qgen += 1; } };
   return { clock, audit, sessions, decider, q, setGrants: (g: string[] | undefined) => { grants = g; sessions.grantsChanged(); } };
@@ -39,6 +41,29 @@ test('connect carries the session; a live scope follows logout, grants and quara
   r.q.remove('plc-1');
   r.sessions.end(s.id, 'logout');
   assert.equal([read(r, scope).decision, read(r, scope).reason], ['deny', 'no-conduit']);
+});
+
+test('a device\'s own conduits stay its own while a person is logged in at its address; quarantine of either cuts both', () => {
+  const raw = accessPolicy() as { identities: unknown[]; conduits: unknown[] };
+  raw.identities.push({ id: 'hmi-1', kind: 'device', address: '127.0.0.7' });
+  raw.conduits.push({ id: 'hmi-polls', from: { identities: ['hmi-1'] }, to: { assets: ['plc-1'] }, protocol: 'modbus', allow: { functions: ['read-input-registers'], units: [1], addresses: ['0-99'] } });
+  const r = rig(new IndexDecider(compile(validatePolicy(raw), { version: 'v1' })));
+  const poll = (scope: Parameters<typeof read>[1]) => r.decider.modbus(scope, 4, 1, 10, 1, r.clock.t);
+  const { scope, decision } = r.decider.connect(query, r.clock.t);
+  assert.equal([decision.decision, decision.identity], ['allow', 'hmi-1']);
+  const s = r.sessions.open({ sourceIp: '127.0.0.7', user: 'alice', role: 'operator', via: 'web' });
+  assert.equal([poll(scope).decision, poll(scope).conduit, poll(scope).identity], ['allow', 'hmi-polls', 'hmi-1'], 'the HMI keeps polling while alice is logged in');
+  assert.equal([read(r, scope).decision, read(r, scope).conduit, read(r, scope).identity], ['allow', 'operator-reads', 'alice']);
+  r.q.add('hmi-1');
+  assert.equal([poll(scope).decision, poll(scope).reason], ['deny', 'quarantined'], 'a locally quarantined device stays cut off with a person logged in');
+  assert.equal([read(r, scope).decision, read(r, scope).reason], ['deny', 'quarantined']);
+  r.q.remove('hmi-1');
+  r.q.add('alice');
+  assert.equal([poll(scope).decision, poll(scope).reason], ['deny', 'quarantined']);
+  r.q.remove('alice');
+  r.sessions.end(s.id, 'logout');
+  assert.equal([poll(scope).decision, poll(scope).identity], ['allow', 'hmi-1']);
+  assert.equal([read(r, scope).decision, read(r, scope).reason], ['deny', 'function-not-allowed']);
 });
 
 test('a vendor needs edge auth and a grant; the grant can come and go under a live connection', () => {

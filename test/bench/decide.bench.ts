@@ -60,7 +60,8 @@ function generate(nConduits: number, seed: number): PolicyDocument {
   return { site: 'bench', zones, assets, identities, conduits, quarantine: [], settings: { onExpiry: 'keep-enforcing' }, tests: [] };
 }
 
-interface Req { ip: string; identity: string; user: string | null; asset: string; fn: number; unit: number; address: number; count: number }
+/** identity: the person logged in (user) or the device; device: the device bound to `ip` when a person is logged in there (both match `from`). */
+interface Req { ip: string; identity: string; device: string | null; user: string | null; asset: string; fn: number; unit: number; address: number; count: number }
 
 /** K requests: 60% aimed inside some conduit, the rest near misses (function, unit, range, asset). */
 function requests(d: PolicyDocument, k: number, seed: number): Req[] {
@@ -77,7 +78,7 @@ function requests(d: PolicyDocument, k: number, seed: number): Req[] {
     const byRole = c.from.roles.length > 0;
     const identity = byRole ? roleUser.get(c.from.roles[0])! : c.from.identities[0];
     const ip = byRole ? d.identities[0].addresses[0] : ipOf.get(identity)!;
-    const req: Req = { ip, identity, user: byRole ? identity : null, asset: c.to.assets[0], fn: allow.functions[0], unit: 1, address: range.start + int(0, range.end - range.start), count: 1 };
+    const req: Req = { ip, identity, device: byRole ? d.identities[0].id : null, user: byRole ? identity : null, asset: c.to.assets[0], fn: allow.functions[0], unit: 1, address: range.start + int(0, range.end - range.start), count: 1 };
     const miss = r();
     if (miss < 0.1) req.fn = 16 + 7; // not allowed anywhere
     else if (miss < 0.2) req.address = range.end + 1;
@@ -103,9 +104,11 @@ function sample(batches: number, batch: number, body: () => void): { p50: number
 /** The plain loop: every conduit, strings and Array.includes, no index. */
 function linearScan(d: PolicyDocument, roleOf: Map<string, string[]>, q: Req): boolean {
   const roles = roleOf.get(q.identity) ?? [];
+  const deviceRoles = q.device === null ? [] : roleOf.get(q.device) ?? [];
   for (const c of d.conduits) {
     if (!c.to.assets.includes(q.asset)) continue;
-    if (!c.from.identities.includes(q.identity) && !c.from.roles.some((ro) => roles.includes(ro))) continue;
+    if (!c.from.identities.includes(q.identity) && !c.from.roles.some((ro) => roles.includes(ro))
+      && (q.device === null || (!c.from.identities.includes(q.device) && !c.from.roles.some((ro) => deviceRoles.includes(ro))))) continue;
     const a = c.allow!;
     if (!a.functions.includes(q.fn)) continue;
     if (a.units && !a.units.includes(q.unit)) continue;
@@ -139,7 +142,11 @@ async function casbinFor(d: PolicyDocument): Promise<{ enforce: (q: Req) => bool
   for (const x of d.identities) for (const ro of x.roles) lines.push(`g, ${x.id}, ${ro}`);
   const e = await newEnforcer(newModelFromString(CASBIN_MODEL), new StringAdapter(lines.join('\n')));
   // Policy fields are strings: compare numbers as numbers through the request values' types.
-  return { enforce: (q) => e.enforceSync(q.identity, q.asset, String(q.fn), String(q.unit), q.address), lines: lines.length };
+  return {
+    enforce: (q) => e.enforceSync(q.identity, q.asset, String(q.fn), String(q.unit), q.address)
+      || (q.device !== null && e.enforceSync(q.device, q.asset, String(q.fn), String(q.unit), q.address)),
+    lines: lines.length,
+  };
 }
 
 async function main(): Promise<void> {

@@ -325,7 +325,7 @@ test('unknown destination, no conduit, unknown identity', () => {
   expectDecision(d, { from: 'eng-ws', to: 'nope', modbus: { function: 3, unit: 1, address: 0, count: 0 } }, { reason: 'unknown-destination', identity: 'eng-ws' });
 });
 
-test('roles match; a person\'s identity replaces the device binding', () => {
+test('roles match; a person logged in at a device\'s address adds to the device', () => {
   const d = substation([
     conduit({ id: 'operators', from: { roles: ['operator'] }, to: { assets: ['plc-1'] }, allow: { functions: [3, 6] } }),
     readFeeder,
@@ -333,6 +333,62 @@ test('roles match; a person\'s identity replaces the device binding', () => {
   expectDecision(d, { from: { ip: '10.10.1.5' }, to: 'plc-1', session: { identity: 'alice' }, modbus: { function: 6, unit: 1, address: 1, count: 1 } }, { decision: 'allow', conduit: 'operators', identity: 'alice' });
   expectDecision(d, { from: { ip: '10.10.1.5' }, to: 'plc-1', modbus: { function: 6, unit: 1, address: 1, count: 1 } }, { reason: 'function-not-allowed', identity: 'hmi-1' });
   expectDecision(d, { from: 'alice', to: 'plc-1', modbus: { function: 6, unit: 1, address: 1, count: 1 } }, { decision: 'allow', conduit: 'operators', identity: 'alice' });
+});
+
+test('a person logged in at a device\'s address: the source is both, each conduit names whom it matched', () => {
+  const ops = conduit({ id: 'ops', from: { roles: ['operator'] }, to: { assets: ['plc-1'] }, requires: { edgeAuth: true }, allow: { functions: [5, 6], units: [1], addresses: [{ start: 0, end: 15 }] } });
+  const d = substation([readFeeder, ops]);
+  const hmi = { ip: '10.10.1.5' };
+  const read = { function: 3, unit: 1, address: 0, count: 8 };
+  const write = { function: 6, unit: 1, address: 3, count: 1 };
+  const alice = { identity: 'alice', edgeAuth: true };
+  // the HMI's own polling keeps working while alice is logged in at its address, naming the HMI
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: read, session: alice }, { decision: 'allow', conduit: 'hmi-reads', identity: 'hmi-1' });
+  expectDecision(d, { from: 'hmi-1', to: 'plc-1', modbus: read, session: alice }, { decision: 'allow', conduit: 'hmi-reads', identity: 'hmi-1' });
+  // alice's operator conduit (edge auth) allows, naming alice
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: write, session: alice }, { decision: 'allow', conduit: 'ops', identity: 'alice' });
+  // nothing beyond the two: a write outside both conduits is refused, naming the person
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: { ...write, address: 50 }, session: alice }, { reason: 'address-out-of-range', identity: 'alice' });
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: { function: 16, unit: 1, address: 0, count: 2 }, session: alice }, { reason: 'function-not-allowed', identity: 'alice' });
+  // without edge auth the operators' conduit fails early; the HMI's conduit got further (furthest-reason rule)
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: write, session: { identity: 'alice' } }, { reason: 'function-not-allowed', identity: 'alice' });
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: read, session: { identity: 'alice' } }, { decision: 'allow', conduit: 'hmi-reads', identity: 'hmi-1' });
+  // a device-only address without a session is unchanged
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: read }, { decision: 'allow', conduit: 'hmi-reads', identity: 'hmi-1' });
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: write }, { reason: 'function-not-allowed', identity: 'hmi-1' });
+  // edge auth alone (no person) adds no identity: the operators' conduit does not match the HMI
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: write, session: { edgeAuth: true } }, { reason: 'function-not-allowed', identity: 'hmi-1' });
+  // an unknown session identity is no person; the address keeps its device
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: read, session: { identity: 'mallory', edgeAuth: true } }, { decision: 'allow', conduit: 'hmi-reads', identity: 'hmi-1' });
+  expectDecision(d, { from: hmi, to: 'plc-1', modbus: write, session: { identity: 'mallory', edgeAuth: true } }, { reason: 'function-not-allowed', identity: 'hmi-1' });
+  // a quarantined person at a device's address is refused, the device alone is not
+  const qa = substation([readFeeder, ops], { quarantine: ['alice'] });
+  expectDecision(qa, { from: hmi, to: 'plc-1', modbus: read, session: alice }, { reason: 'quarantined', identity: 'alice' });
+  expectDecision(qa, { from: hmi, to: 'plc-1', modbus: read }, { decision: 'allow', conduit: 'hmi-reads', identity: 'hmi-1' });
+  // a quarantined device is refused with or without the person
+  const qh = substation([readFeeder, ops], { quarantine: ['hmi-1'] });
+  expectDecision(qh, { from: hmi, to: 'plc-1', modbus: write, session: alice }, { reason: 'quarantined', identity: 'alice' });
+  // a conduit matching both names the person
+  const both = substation([conduit({ id: 'both', from: { identities: ['hmi-1'], roles: ['operator'] }, to: { assets: ['plc-1'] } })]);
+  expectDecision(both, { from: hmi, to: 'plc-1', modbus: read, session: alice }, { decision: 'allow', conduit: 'both', identity: 'alice' });
+  expectDecision(both, { from: hmi, to: 'plc-1', modbus: read }, { decision: 'allow', conduit: 'both', identity: 'hmi-1' });
+  // zones: the device's own zone still matches; a person without a zone takes the address's zone
+  const zoned = substation([
+    conduit({ id: 'from-control', from: { zones: ['control'] }, to: { assets: ['plc-2'] }, ports: [502] }),
+    conduit({ id: 'from-enterprise', from: { zones: ['enterprise'] }, to: { assets: ['plc-1'] } }),
+  ], { identities: [
+    identity('hmi-1', { zone: 'control', addresses: ['10.10.1.5'] }),
+    identity('eng-ws', { zone: 'enterprise', addresses: ['10.20.0.9'] }),
+    identity('alice', { kind: 'user', roles: ['operator'] }),
+    identity('bob', { kind: 'user', zone: 'enterprise' }),
+  ] });
+  expectDecision(zoned, { from: hmi, to: 'plc-2', port: 502, modbus: read, session: { identity: 'bob' } }, { decision: 'allow', conduit: 'from-control', identity: 'hmi-1' });
+  expectDecision(zoned, { from: hmi, to: 'plc-1', modbus: read, session: { identity: 'bob' } }, { decision: 'allow', conduit: 'from-enterprise', identity: 'bob' });
+  expectDecision(zoned, { from: hmi, to: 'plc-2', port: 502, modbus: read, session: { identity: 'alice' } }, { decision: 'allow', conduit: 'from-control', identity: 'alice' });
+  expectDecision(zoned, { from: hmi, to: 'plc-1', modbus: read, session: { identity: 'alice' } }, { reason: 'no-conduit', identity: 'alice' });
+  // monitor mode names whom the monitored conduit matched
+  const mon = substation([conduit({ id: 'watch', from: { identities: ['hmi-1'] }, to: { assets: ['plc-1'] }, mode: 'monitor', allow: { functions: [3] } })]);
+  expectDecision(mon, { from: hmi, to: 'plc-1', modbus: write, session: alice }, { decision: 'allow', conduit: 'watch', reason: 'function-not-allowed', identity: 'hmi-1', monitor: true });
 });
 
 test('decisions are shared frozen objects; at or nowMs required', () => {

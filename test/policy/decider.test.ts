@@ -104,6 +104,23 @@ test('refreshSession: an edge login and logout change what the connection may do
   assert.is(d.modbus(scope, 16, 1, 0, 10, NOW).reason, 'no-conduit');
 });
 
+test('refreshSession: a login adds the person to the device, a logout leaves the device', () => {
+  const ops = conduit({ id: 'ops', from: { roles: ['operator'] }, to: { assets: ['plc-1'] }, requires: { edgeAuth: true }, allow: { functions: [6], units: [1] } });
+  const d = new IndexDecider(compile(substation([reads, ops])));
+  const { scope } = d.connect({ sourceIp: '10.10.1.5', asset: 'plc-1', port: 502, protocol: 'modbus' }, NOW);
+  assert.equal({ ...d.modbus(scope, 3, 1, 0, 1, NOW) }, { decision: 'allow', conduit: 'hmi-reads', reason: null, identity: 'hmi-1' });
+  assert.equal({ ...d.modbus(scope, 6, 1, 0, 1, NOW) }, { decision: 'deny', conduit: null, reason: 'function-not-allowed', identity: 'hmi-1' });
+  d.refreshSession(scope, { identity: 'alice', edgeAuth: true });
+  assert.is(d.scopeIdentity(scope), 'alice');
+  assert.equal({ ...d.modbus(scope, 3, 1, 0, 1, NOW) }, { decision: 'allow', conduit: 'hmi-reads', reason: null, identity: 'hmi-1' }, 'the HMI keeps polling');
+  assert.equal({ ...d.modbus(scope, 6, 1, 0, 1, NOW) }, { decision: 'allow', conduit: 'ops', reason: null, identity: 'alice' });
+  assert.equal({ ...d.modbus(scope, 16, 1, 0, 2, NOW) }, { decision: 'deny', conduit: null, reason: 'function-not-allowed', identity: 'alice' });
+  d.refreshSession(scope, undefined);
+  assert.is(d.scopeIdentity(scope), 'hmi-1');
+  assert.is(d.modbus(scope, 3, 1, 0, 1, NOW).conduit, 'hmi-reads');
+  assert.equal({ ...d.modbus(scope, 6, 1, 0, 1, NOW) }, { decision: 'deny', conduit: null, reason: 'function-not-allowed', identity: 'hmi-1' });
+});
+
 test('grants listed by conduit id in the session', () => {
   const g = conduit({ id: 'g', from: { identities: ['hmi-1'] }, to: { assets: ['plc-1'] }, requires: { grant: true } });
   const d = new IndexDecider(compile(substation([g])));

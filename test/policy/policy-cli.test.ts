@@ -79,18 +79,21 @@ test('policy explain: decision, reason, identity, and every conduit to the desti
   const r = run('policy', 'explain', 'examples/substation.yaml', '--request', JSON.stringify(req));
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /decision: +deny/);
-  assert.match(r.out, /reason: +edge-auth-required/);
+  // alice at the HMI's address: the source is alice AND hmi-1, so the HMI's read conduit is a
+  // candidate too and, getting further than the operators' (function vs edge auth), gives the reason
+  assert.match(r.out, /reason: +function-not-allowed/);
   assert.match(r.out, /identity: +alice/);
   assert.match(r.out, /operators-write-coils +fails: edge-auth-required/);
-  assert.match(r.out, /hmi-reads-feeders +not a candidate: `from` does not match/);
+  assert.match(r.out, /hmi-reads-feeders +fails: function-not-allowed/);
   const ok = run('policy', 'explain', 'examples/substation.yaml', '--json', '--request',
     JSON.stringify({ ...req, session: { identity: 'alice', edgeAuth: true } }));
   assert.is(ok.code, 0);
   const j = JSON.parse(ok.out);
   assert.equal(j.decision, { decision: 'allow', conduit: 'operators-write-coils', reason: null, identity: 'alice' });
   assert.equal(j.destination, { asset: 'plc-feeder-2', zone: 'control', protocol: 'modbus', port: 502 });
-  assert.equal(j.source, { identity: 'alice', zone: 'station', ip: '10.10.0.5' });
-  assert.ok(j.conduits.some((c: { conduit: string; result: string }) => c.conduit === 'operators-write-coils' && c.result === 'allow'));
+  assert.equal(j.source, { identity: 'alice', zone: 'station', ip: '10.10.0.5', person: { identity: 'alice', zone: 'station' }, device: { identity: 'hmi-1', zone: 'station' } });
+  assert.ok(j.conduits.some((c: { conduit: string; result: string; via?: string }) => c.conduit === 'operators-write-coils' && c.result === 'allow' && c.via === 'person'));
+  assert.ok(j.conduits.some((c: { conduit: string; result: string; via?: string }) => c.conduit === 'hmi-reads-feeders' && c.result === 'fail' && c.via === 'device'));
   // a deny is still exit 0
   const d = run('policy', 'explain', 'examples/substation.yaml', '--request', '{"from":{"ip":"10.20.3.4"},"to":{"ip":"10.30.0.10","port":22},"protocol":"tcp"}');
   assert.is(d.code, 0);

@@ -49,16 +49,21 @@ const deny = (reason: DenyReason, identity: string | null): Decision => ({ decis
 export function referenceDecide(doc: PolicyDocument, req: DecisionRequest, nowMs: number): Decision {
   const at = req.at === undefined ? nowMs : typeof req.at === 'number' ? req.at : Date.parse(req.at);
 
-  // 1. source
+  // 1. source: the device (bound to the address, or named by `from`) and the logged-in person, both
   const srcIp = typeof req.from === 'string' ? undefined : parseIp(req.from.ip);
   let baseId: string | null = null;
   if (typeof req.from === 'string') baseId = doc.identities.some((i) => i.id === req.from) ? req.from : null;
   else if (srcIp) baseId = doc.identities.find((i) => i.addresses.some((a) => sameIp(a, srcIp)))?.id ?? null;
-  let identityId = baseId;
-  if (req.session?.identity !== undefined) identityId = doc.identities.some((i) => i.id === req.session!.identity) ? req.session.identity : null;
-  const identity = doc.identities.find((i) => i.id === identityId);
-  let srcZone: string | null = identity?.zone !== undefined && doc.zones.some((z) => z.id === identity.zone) ? identity.zone : null;
-  if (srcZone === null && srcIp) srcZone = zoneContaining(doc, srcIp);
+  const device = doc.identities.find((i) => i.id === baseId);
+  const person = req.session?.identity !== undefined ? doc.identities.find((i) => i.id === req.session!.identity) : undefined;
+  const zoneOf = (who: typeof device): string | null => {
+    if (who?.zone !== undefined && doc.zones.some((z) => z.id === who.zone)) return who.zone;
+    return srcIp ? zoneContaining(doc, srcIp) : null;
+  };
+  const deviceZone = zoneOf(device);
+  const personZone = person ? zoneOf(person) : null;
+  // a deny names the person when logged in, else the device
+  const identityId = person?.id ?? baseId;
 
   // 2. destination
   let asset = typeof req.to === 'string' ? doc.assets.find((a) => a.id === req.to) : undefined;
@@ -82,7 +87,7 @@ export function referenceDecide(doc: PolicyDocument, req: DecisionRequest, nowMs
   // 3. quarantine
   const q = (id: string | null | undefined) => id != null && doc.quarantine.includes(id);
   const srcAsset = srcIp ? doc.assets.find((a) => a.addresses.some((x) => sameIp(x, srcIp))) : undefined;
-  if (q(identityId) || q(baseId) || q(srcAsset?.id) || q(asset?.id)) return deny('quarantined', identityId);
+  if (q(person?.id) || q(baseId) || q(srcAsset?.id) || q(asset?.id)) return deny('quarantined', identityId);
 
   // 4. modbus validity
   const op = req.modbus && protocol === 'modbus' ? req.modbus : undefined;
@@ -113,8 +118,13 @@ export function referenceDecide(doc: PolicyDocument, req: DecisionRequest, nowMs
   }
 
   // 5. candidates
-  const fromOk = (c: Conduit) => (identity !== undefined && (c.from.identities.includes(identity.id) || identity.roles.some((r) => c.from.roles.includes(r))))
-    || (srcZone !== null && c.from.zones.includes(srcZone));
+  const matchesWho = (c: Conduit, who: typeof device, zone: string | null) =>
+    (who !== undefined && (c.from.identities.includes(who.id) || who.roles.some((r) => c.from.roles.includes(r))))
+    || (zone !== null && c.from.zones.includes(zone));
+  const viaPerson = (c: Conduit) => person !== undefined && matchesWho(c, person, personZone);
+  const fromOk = (c: Conduit) => viaPerson(c) || matchesWho(c, device, deviceZone);
+  // an allow names whoever the conduit matched through, the person first
+  const namedBy = (c: Conduit) => (viaPerson(c) ? person!.id : baseId);
   const toOk = (c: Conduit) => (asset !== undefined && c.to.assets.includes(asset.id)) || (dstZone !== null && c.to.zones.includes(dstZone));
   const portOk = (c: Conduit) => {
     if (port === null) return false;
@@ -149,7 +159,7 @@ export function referenceDecide(doc: PolicyDocument, req: DecisionRequest, nowMs
         if (!inside) fail = [5, 'address-out-of-range'];
       }
     }
-    if (!fail) return { decision: 'allow', conduit: c.id, reason: null, identity: identityId };
+    if (!fail) return { decision: 'allow', conduit: c.id, reason: null, identity: namedBy(c) };
     results.push({ c, stage: fail[0], reason: fail[1] });
   }
 
@@ -158,7 +168,7 @@ export function referenceDecide(doc: PolicyDocument, req: DecisionRequest, nowMs
   const monitors = results.filter((r) => r.c.mode === 'monitor');
   if (monitors.length > 0) {
     const m = furthest(monitors);
-    return { decision: 'allow', conduit: m.c.id, reason: m.reason, identity: identityId, monitor: true };
+    return { decision: 'allow', conduit: m.c.id, reason: m.reason, identity: namedBy(m.c), monitor: true };
   }
   return deny(furthest(results).reason, identityId);
 }
