@@ -19,7 +19,7 @@ import { startMosquitto, skipReason, type Mosquitto } from '../helpers/mosquitto
 import { connectBroker, closeBroker } from '../../fleet/broker';
 import { publishBundle } from '../../fleet/publish';
 import { DemoModbusClient } from '../../examples/demo/modbus-client';
-import { cli, labPolicy, waitFor, type Cleanup } from './helpers';
+import { cli, labPolicy, signedConfig, waitFor, type Cleanup } from './helpers';
 
 const cleanups: Cleanup[] = [];
 test.after.each(async () => { while (cleanups.length) { try { await cleanups.pop()!(); } catch { /* keep cleaning */ } } });
@@ -84,16 +84,7 @@ test('a signed command quarantines hmi-1 on its live connection, a second releas
 
   const plc = await startPlcSim({ host: '127.0.0.1', port: 0 });
   cleanups.push(() => plc.close());
-  writeFileSync(p('gateway.yaml'), `device: gw-e2e
-site: lab
-stateDir: ./state
-trustRoot: { file: keys/root.json }
-mqtt: { url: "${broker.url}", keepalive: 5 }
-audit: { flushDelayMs: 5 }
-listeners:
-  - { listen: 127.0.0.1:0, asset: plc-1, service: modbus, upstream: 127.0.0.1:${plc.address().port} }
-timeouts: { drainMs: 200 }
-`);
+  writeFileSync(p('gateway.yaml'), signedConfig({ upstreamPort: plc.address().port, mqttUrl: broker.url }));
   const logLines: string[] = [];
   const log = { info: (m: string) => logLines.push(`info ${m}`), warn: (m: string) => logLines.push(`warn ${m}`), error: (m: string) => logLines.push(`error ${m}`) };
   const decisions: Decision[] = [];

@@ -29,7 +29,7 @@ import { connectBroker, closeBroker } from '../../fleet/broker';
 import { publishBundle } from '../../fleet/publish';
 import { usersIn } from '../auth/helpers';
 import { DemoModbusClient } from '../../examples/demo/modbus-client';
-import { cli, waitFor, type Cleanup } from './helpers';
+import { cli, signedConfig, waitFor, type Cleanup } from './helpers';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
@@ -143,19 +143,10 @@ test('a vendor with a grant from MQTT logs in over HTTPS, reads through the prox
 
   const plc = await startPlcSim({ host: '127.0.0.1', port: 0 });
   cleanups.push(() => plc.close());
-  writeFileSync(p('gateway.yaml'), `device: gw-e2e
-site: lab
-stateDir: ./state
-trustRoot: { file: keys/root.json }
-mqtt: { url: "${broker.url}", keepalive: 5 }
-audit: { flushDelayMs: 5 }
-listeners:
-  - { listen: 127.0.0.1:0, asset: plc-1, service: modbus, upstream: 127.0.0.1:${plc.address().port} }
-console:
+  writeFileSync(p('gateway.yaml'), signedConfig({ upstreamPort: plc.address().port, mqttUrl: broker.url, extra: `console:
   web: { listen: "127.0.0.1:0", sessionMinutes: 60 }
   login: { delayMs: 0 }
-timeouts: { drainMs: 200 }
-`);
+` }));
   const logLines: string[] = [];
   const log = { info: (m: string) => logLines.push(`info ${m}`), warn: (m: string) => logLines.push(`warn ${m}`), error: (m: string) => logLines.push(`error ${m}`) };
   const decisions: Decision[] = [];
