@@ -10,7 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { build } from 'esbuild';
 import { runCli } from '../../runtime/cli/framework';
 import { commands } from '../../runtime/cli/commands';
-import { startPymodbusServer, pymodbusMissing, startNodeModbusServer } from '../helpers/modbus';
+import { modbusUpstream } from '../helpers/modbus';
+
+export { modbusUpstream };
 
 export type Cleanup = () => Promise<unknown> | unknown;
 
@@ -89,20 +91,6 @@ listeners:
 log: { level: info, decisions: stdout }
 timeouts: { drainMs: 200 }
 ${o.extra ?? ''}`;
-}
-
-/** pymodbus when Debian's python has it (holding register i = 1000 + i), else the Node server (said so). */
-export async function modbusUpstream(cleanups: Cleanup[]): Promise<number> {
-  const missing = pymodbusMissing();
-  if (missing === null) {
-    const s = await startPymodbusServer();
-    cleanups.push(() => s.stop());
-    return s.port;
-  }
-  console.log(`  (pymodbus unavailable: ${missing}; using the Node Modbus server)`);
-  const s = await startNodeModbusServer();
-  cleanups.push(() => s.stop());
-  return s.port;
 }
 
 /** Polls `cond` every 20 ms; throws naming `what` after `limitMs`. */

@@ -295,3 +295,20 @@ function answer(b: Buffer, at: number, total: number, regs: Uint16Array): Buffer
   }
   return exc(1);
 }
+
+/**
+ * A real Modbus server for a test (holding register i = 1000 + i): pymodbus when Debian's python
+ * has it, else the Node one (said so). Its stop goes into `cleanups`; resolves to its port.
+ */
+export async function modbusUpstream(cleanups: (() => unknown)[]): Promise<number> {
+  const missing = pymodbusMissing();
+  if (missing === null) {
+    const s = await startPymodbusServer();
+    cleanups.push(() => s.stop());
+    return s.port;
+  }
+  console.log(`  (pymodbus unavailable: ${missing}; using the Node Modbus server)`);
+  const s = await startNodeModbusServer();
+  cleanups.push(() => s.stop());
+  return s.port;
+}

@@ -4,7 +4,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { createGateway, type Gateway } from '../../runtime/gateway';
 import { ZonegateError, formatIssue } from '../../policy/errors';
-import { RawClient, adu, pdus, startPymodbusServer, pymodbusMissing, startNodeModbusServer } from '../helpers/modbus';
+import { RawClient, adu, pdus, modbusUpstream } from '../helpers/modbus';
 import { labPolicy, BROKEN_POLICY, gatewayConfig, labDir, type LabDir } from './gateway-fixtures';
 import { verifyAuditDir } from '../../runtime/audit/verify';
 import { readAuditRecords } from '../../runtime/audit/query';
@@ -25,24 +25,10 @@ async function echoServer(): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as { port: number }).port };
 }
 
-/** A real Modbus server: pymodbus when Debian's python has it, else the Node one (said so). */
-async function modbusUpstream(): Promise<number> {
-  const missing = pymodbusMissing();
-  if (missing === null) {
-    const s = await startPymodbusServer();
-    cleanups.push(() => s.stop());
-    return s.port;
-  }
-  console.log(`  (pymodbus unavailable: ${missing}; using the Node Modbus server)`);
-  const s = await startNodeModbusServer();
-  cleanups.push(() => s.stop());
-  return s.port;
-}
-
 async function setup(): Promise<{ lab: LabDir; gw: Gateway; lines: string[]; decisions: string[]; modbusPort: number; tcpPort: number }> {
   const lab = labDir();
   cleanups.push(() => lab.remove());
-  const mb = await modbusUpstream();
+  const mb = await modbusUpstream(cleanups);
   const echo = await echoServer();
   lab.write('policy.yaml', labPolicy({ writes: false, tcp: true }));
   lab.write('gateway.yaml', gatewayConfig({ modbusUpstream: mb, tcpUpstream: echo.port }));
