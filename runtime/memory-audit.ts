@@ -51,15 +51,21 @@ export function createMemoryAudit(options: MemoryAuditOptions): MemoryAudit {
   const lineKinds = new Set(options.lineKinds ?? ['decision', 'malformed']);
   const maxQueued = options.maxQueuedLines ?? 10_000;
   const schedule = options.schedule ?? ((fn: () => void) => { setImmediate(fn); });
-  let queue: string[] = [];
+  // Events, not lines: JSON.stringify runs in the batched flush, off the request's own path.
+  let queue: AuditEvent[] = [];
   let scheduled = false;
   for (const e of (options.seed ?? []).slice(-capacity)) { ring[next] = e; next = (next + 1) % capacity; size += 1; }
 
   const flush = () => {
     scheduled = false;
     if (queue.length === 0 || !options.write) return;
-    const lines = queue;
+    const events = queue;
     queue = [];
+    const lines: string[] = [];
+    for (const e of events) {
+      try { lines.push(JSON.stringify(e)); } catch { stats.droppedLines += 1; }
+    }
+    if (lines.length === 0) return;
     try {
       options.write(`${lines.join('\n')}\n`);
       stats.written += lines.length;
@@ -77,9 +83,7 @@ export function createMemoryAudit(options: MemoryAuditOptions): MemoryAudit {
       next = (next + 1) % capacity;
       if (!options.write || !lineKinds.has(event.kind)) return;
       if (queue.length >= maxQueued) { stats.droppedLines += 1; return; }
-      let line: string;
-      try { line = JSON.stringify(event); } catch { stats.droppedLines += 1; return; }
-      queue.push(line);
+      queue.push(event);
       if (!scheduled) { scheduled = true; schedule(flush); }
     },
     recent(limit = capacity): AuditEvent[] {
