@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
 import { commands } from '../runtime/cli/commands';
+import { parseConfig } from '../runtime/config';
 import { startMosquitto, skipReason, type Mosquitto } from './helpers/mosquitto';
 
 const readme = readFileSync('README.md', 'utf8');
@@ -54,6 +55,14 @@ test('every zonegate command the README shows exists, with options it declares',
     }
   }
   assert.equal(problems, []);
+});
+
+test("the README's gateway configuration is a valid config", () => {
+  const at = readme.indexOf('## Configuration (gateway)');
+  const block = /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))![1];
+  const c = parseConfig(block, { file: '/etc/zonegate/gateway.yaml' });
+  assert.equal(Object.keys(c.parts).sort(), ['audit', 'mqtt', 'nftables', 'telemetry', 'trustRootFile']);
+  assert.is(c.listeners.length, 1);
 });
 
 test('every CLI command is in the README', () => {
