@@ -4,10 +4,11 @@
  *
  * Order (nft(8): `-c` checks a script against the kernel without committing it; `-f` commits a
  * script as one transaction):
- *   1. `nft -c -f -`: a refused script changes nothing and is reported as ERR_NFT; beside it
- *   2. `nft list table inet T`: the running table is saved (absent: nothing to restore)
+ *   1. `nft list table inet T`: the running table is saved (absent: nothing to restore); the
+ *      batch that swaps the new text in without taking the hooks down is built from it (swap.ts)
+ *   2. `nft -c -f -`: a refused batch changes nothing and is reported as ERR_NFT
  *   3. `nft -f -`: commits; on failure the table is listed again and, if it differs from the
- *      saved one, the saved text is re-applied with the same replace-the-table idiom
+ *      saved one, the saved text is swapped back in the same way
  *   4. the applied text is kept in keepDir (content-addressed, written atomically) and hashed
  */
 import { createHash } from 'node:crypto';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { ZonegateError } from '../../policy/errors';
 import { tableProblem } from './names';
 import { looksUnavailable, nftUnavailable, runNft, summarize } from './run-nft';
+import { deleteScript, swapScript } from './swap';
 import type { NftCommandOptions } from './run-nft';
 
 export type { NftCommandOptions } from './run-nft';
@@ -29,7 +31,7 @@ export interface ApplyOptions extends NftCommandOptions {
 
 export interface ApplyResult {
   table: string;
-  /** Exactly the text that was committed. */
+  /** The ruleset that is now running (committed with swap.ts's preamble in front). */
   text: string;
   /** SHA-256 of the text, hex. */
   sha256: string;
@@ -60,11 +62,6 @@ export async function listTable(opts: NftCommandOptions & { table?: string } = {
   throw new ZonegateError('ERR_NFT', `nft list table inet ${table} failed: ${summarize(r.stderr)}`);
 }
 
-/** A script that replaces the table with `listing` (or just removes it when listing is undefined). */
-function replaceScript(table: string, listing: string | undefined): string {
-  return `table inet ${table}\ndelete table inet ${table}\n${listing ?? ''}`;
-}
-
 function keep(dir: string, sha256: string, text: string): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `nftables-${sha256}.nft`);
@@ -88,26 +85,22 @@ export async function applyRuleset(text: string, opts: ApplyOptions = {}): Promi
   const table = tableOf(opts);
   const sha256 = createHash('sha256').update(text).digest('hex');
 
-  // The check and the save of the running table are independent: run them side by side.
-  const [check, saved] = await Promise.all([
-    runNft(['-c', '-f', '-'], text, opts),
-    listTable({ ...opts, table }).then((listing) => ({ listing }), (error: unknown) => ({ error })),
-  ]);
+  const previous = await listTable({ ...opts, table });
+  const script = swapScript(table, previous, text);
+  const check = await runNft(['-c', '-f', '-'], script, opts);
   if (check.code !== 0) {
     failIfUnavailable(check.stderr);
     throw new ZonegateError('ERR_NFT', `nft refused the ruleset (nothing changed): ${summarize(check.stderr)}`);
   }
-  if ('error' in saved) throw saved.error;
-  const previous = saved.listing;
 
-  const applied = await runNft(['-f', '-'], text, opts);
+  const applied = await runNft(['-f', '-'], script, opts);
   if (applied.code !== 0) {
     const why = summarize(applied.stderr);
     let outcome = 'the previous ruleset was left as it was';
     try {
       const now = await listTable({ ...opts, table });
       if (now !== previous) {
-        const back = await runNft(['-f', '-'], replaceScript(table, previous), opts);
+        const back = await runNft(['-f', '-'], previous === undefined ? deleteScript(table) : swapScript(table, now, previous), opts);
         outcome = back.code === 0
           ? `the previous ruleset was restored${previous === undefined ? ' (no table)' : ''}`
           : `restoring the previous ruleset failed too: ${summarize(back.stderr, 3)}`;
@@ -130,7 +123,7 @@ export async function removeRuleset(opts: NftCommandOptions & { table?: string }
     throw new ZonegateError('ERR_NFT', `nft list tables failed: ${summarize(tables.stderr)}`);
   }
   if (!tables.stdout.split('\n').some((l) => l.trim() === `table inet ${table}`)) return false;
-  const r = await runNft(['-f', '-'], replaceScript(table, undefined), opts);
+  const r = await runNft(['-f', '-'], deleteScript(table), opts);
   if (r.code !== 0) {
     failIfUnavailable(r.stderr);
     throw new ZonegateError('ERR_NFT', `nft could not remove table inet ${table}: ${summarize(r.stderr)}`);

@@ -2,10 +2,11 @@
  * Renders a validated policy and the gateway's deployment facts into one nftables script: a pure
  * function from data to text (no I/O), applied atomically by apply.ts with `nft -f`.
  *
- * The script replaces `table inet <table>` in one transaction (nft(8) "RULESET", the kernel
- * applies a batch all or nothing): `table inet T` creates the table when it is absent, so that
- * `delete table inet T` always succeeds, then the new table is declared whole. Connections in the
- * conntrack table survive the swap, so a path allowed before and after sees no gap.
+ * The script declares `table inet <table>` whole. apply.ts puts it in place of the running table
+ * in one transaction (nft(8) "RULESET", the kernel applies a batch all or nothing) that empties
+ * the table instead of deleting it (swap.ts), so the hooks stay registered; connections in the
+ * conntrack table survive the swap, so a path allowed before and after sees no gap. On a host
+ * without the table, `nft -f` loads the text as it is.
  *
  * Evaluation order, per hook (first match decides):
  *   raw prerouting  quarantine (source or destination) dropped before conntrack or NAT sees it
@@ -462,11 +463,8 @@ export function renderRuleset(opts: RenderOptions): RenderResult {
 
   const lines = [
     `# zonegate nftables ruleset for site ${idProblem(doc.site) ? '(unnamed)' : doc.site}: generated, do not edit.`,
-    `# Replaces table inet ${table} in one transaction: the first line creates the table when it is`,
-    '# absent so that the delete always succeeds; connections in conntrack survive the swap.',
-    `table inet ${table}`,
-    `delete table inet ${table}`,
-    '',
+    `# zonegate swaps it in for a running table inet ${table} in one transaction without taking the`,
+    '# hooks down; connections in conntrack survive the swap. On a host without the table: nft -f.',
     `table inet ${table} {`,
     ...ifaceSet('zone_ifaces', zoneIfaces, 'the gateway\'s zone interfaces (data plane)'),
     ...ifaceSet('mgmt_ifaces', mgmtIfaces, `management interfaces${mgmtIfaces.length ? '' : ' (none given: management is accepted on any interface)'}`),
