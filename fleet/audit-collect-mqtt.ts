@@ -4,7 +4,8 @@
  * persistent (clean false, fixed client id, MQTT 5 session expiry), so batches published while
  * the collector was away wait at the broker; the gateways also resend anything unacked.
  */
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { mqttConnect } from '../runtime/sync/mqtt-lib';
 import { ZonegateError } from '../policy/errors';
 import { mqttClientOptions } from '../runtime/sync/connect-options';
 import { encodeAuditAck } from '../runtime/audit/upload-batch';
@@ -38,7 +39,7 @@ export function collectorClientOptions(o: BrokerOptions & { site: string; sessio
  * fails. Later disconnects are retried by mqtt.js every second (the subscription is renewed).
  */
 export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & { broker: BrokerOptions; onBatch?: (r: BatchResult, topic: string) => void; onError?: (message: string) => void }): Promise<CollectorConnection> {
-  const client = connect(o.broker.url, collectorClientOptions({ ...o.broker, site: o.site }));
+  const client = mqttConnect(o.broker.url, collectorClientOptions({ ...o.broker, site: o.site }));
   await new Promise<void>((resolve, reject) => {
     const fail = (why: string) => {
       client.removeAllListeners('connect');

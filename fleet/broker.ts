@@ -2,7 +2,8 @@
  * Connects the fleet manager's tools to the broker: MQTT 5, credentials and TLS files as the
  * gateway's `mqtt:` block names them (runtime/sync/connect-options.ts).
  */
-import { connect, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { mqttConnect } from '../runtime/sync/mqtt-lib';
 import { ZonegateError } from '../policy/errors';
 import { mqttClientOptions } from '../runtime/sync/connect-options';
 
@@ -25,7 +26,7 @@ export function connectBroker(options: BrokerOptions): Promise<MqttClient> {
   opts.clientId = options.clientId ?? `zonegate-fleet-${process.pid}-${Math.floor(Math.random() * 1e9).toString(36)}`;
   opts.clean = true;
   return new Promise((resolve, reject) => {
-    const c = connect(options.url, opts);
+    const c = mqttConnect(options.url, opts);
     const onError = (e: Error) => fail(e.message);
     const onClose = () => fail('connection closed');
     const fail = (why: string) => {

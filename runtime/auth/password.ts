@@ -5,8 +5,17 @@
  * thread pool; unbounded they would starve the proxies' DNS/fs work and the CPU).
  */
 import { randomBytes } from 'node:crypto';
-import { hash, verify, Algorithm } from '@node-rs/argon2';
 import type { Semaphore } from './semaphore';
+
+type Argon2 = typeof import('@node-rs/argon2');
+/** `Algorithm.Argon2id`: a const enum in the library's typings, absent from its JavaScript. */
+const ARGON2ID = 2 as import('@node-rs/argon2').Algorithm;
+let argon2: Argon2 | undefined;
+/** The native module, loaded on the first hash or verify: a gateway nobody logs in to never maps it. */
+function lib(): Argon2 {
+  argon2 ??= require('@node-rs/argon2') as Argon2;
+  return argon2;
+}
 
 export interface Argon2Params {
   /** KiB. */
@@ -35,7 +44,7 @@ export async function hashPassword(password: string, opts: { limiter: Semaphore;
   if (typeof password !== 'string') throw new TypeError('password must be a string');
   const release = await opts.limiter.acquire();
   try {
-    return await hash(password, { algorithm: Algorithm.Argon2id, ...(opts.params ?? ARGON2_PARAMS) });
+    return await lib().hash(password, { algorithm: ARGON2ID, ...(opts.params ?? ARGON2_PARAMS) });
   } finally {
     release();
   }
@@ -45,7 +54,7 @@ export async function hashPassword(password: string, opts: { limiter: Semaphore;
 export async function verifyPassword(phc: string, password: string, opts: { limiter: Semaphore }): Promise<boolean> {
   const release = await opts.limiter.acquire();
   try {
-    return await verify(phc, password);
+    return await lib().verify(phc, password);
   } catch {
     return false;
   } finally {

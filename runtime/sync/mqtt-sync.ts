@@ -15,7 +15,8 @@
  *      one at a time, their errors are caught, counted and shown in the status.
  */
 import { createHash } from 'node:crypto';
-import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { mqttConnect } from './mqtt-lib';
 import { ZonegateError } from '../../policy/errors';
 import type { AuditSink } from '../../drivers/types';
 import { createBackoff, type Backoff, type BackoffOptions } from './backoff';

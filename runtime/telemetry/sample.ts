@@ -5,7 +5,6 @@
  * probe gives null and a note in `unavailable`, never an exception (a VM has no temperature
  * sensor; a container may hide interfaces).
  */
-import * as si from 'systeminformation';
 import { realpath } from 'node:fs/promises';
 
 export const TELEMETRY_SCHEMA = 1;
@@ -76,7 +75,9 @@ const pct = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 1000
 
 /** Takes one sample; never rejects. */
 export async function sampleTelemetry(o: SampleOptions): Promise<TelemetrySample> {
-  const sys = o.si ?? (si as unknown as SystemInfo);
+  // Loaded on the first sample, not at start: it is ~10 MiB of resident memory a gateway without
+  // telemetry never needs.
+  const sys = o.si ?? (require('systeminformation') as SystemInfo);
   const now = o.now ?? Date.now;
   const ms = o.timeoutMs ?? 5000;
   const unavailable: string[] = [];
