@@ -5,6 +5,7 @@
  * device validates exactly what the author wrote.
  */
 import { ZonegateError } from '../policy/errors';
+import { parseTimeOption } from '../runtime/cli/parse-time';
 import { parseSource } from '../policy/source';
 import type { ParsedSource, SourcePath, SourcePosition } from '../policy/source';
 import { validatePolicy } from '../policy/validate';
@@ -60,20 +61,12 @@ export function policyData(text: string, file?: string): ParsedSource {
 }
 
 /**
- * An expiry given as a duration from `now` (`30d`, `12h`, `90m`, `45s`, `2w`) or an ISO 8601
- * time; returns epoch ms. Throws ERR_USAGE otherwise.
+ * An expiry given as a duration from `now` (`30d`, `12h`, `90m`, `45s`, `2w`), an ISO 8601 time,
+ * a date or epoch ms (runtime/cli/parse-time.ts); returns epoch ms. ERR_USAGE otherwise, and when
+ * it is not in the future.
  */
-export function parseExpiry(text: string, now: number): number {
-  const m = /^(\d+)\s*([smhdw])$/.exec(text.trim());
-  if (m) {
-    const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
-    const n = Number(m[1]) * unit;
-    if (n > 0 && Number.isSafeInteger(now + n)) return now + n;
-  }
-  const t = Date.parse(text);
-  if (/^\d{4}-\d{2}-\d{2}/.test(text) && Number.isFinite(t)) {
-    if (t <= now) throw new ZonegateError('ERR_USAGE', `expiry ${text} is in the past`);
-    return t;
-  }
-  throw new ZonegateError('ERR_USAGE', `cannot read expiry '${text}': use a duration like 30d, 12h, 90m or an ISO 8601 time`);
+export function parseExpiry(text: string, now: number, flag = '--expires'): number {
+  const t = parseTimeOption(text, { flag, now, durations: 'future' });
+  if (t <= now) throw new ZonegateError('ERR_USAGE', `${flag} ${text} is not in the future`);
+  return t;
 }

@@ -9,18 +9,8 @@ import type { Command } from '../../runtime/cli/framework';
 import { usageError } from '../../runtime/cli/framework';
 import { sha256Hex } from '../../policy/bundle/ed25519';
 import { readKeyFile, signingKeyOf } from '../keys';
-import { parseExpiry } from '../sign';
+import { parseTimeOption } from '../../runtime/cli/parse-time';
 import { signGrant } from '../grant';
-
-/** `now`, an ISO 8601 time, or a duration from now (30m, 2h, 1d). */
-export function parseGrantTime(text: string, now: number, name: string): number {
-  if (text === 'now') return now;
-  const m = /^(\d+)\s*([smhdw])$/.exec(text.trim());
-  if (m) return parseExpiry(text, now);
-  const t = Date.parse(text);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || !Number.isFinite(t)) throw usageError(`--${name} ${text}: use now, an ISO 8601 time or a duration like 2h`);
-  return t;
-}
 
 export const fleetGrantCommand: Command = {
   path: ['fleet', 'grant'],
@@ -64,8 +54,8 @@ key(s). --version must grow with every grant bundle for these gateways. --revoke
     if (typeof o.identity === 'string') {
       if (typeof o.conduits !== 'string' || o.conduits.trim() === '') throw usageError('--conduits is required with --identity');
       if (typeof o.until !== 'string') throw usageError('--until is required with --identity');
-      const from = parseGrantTime(typeof o.from === 'string' ? o.from : 'now', now, 'from');
-      const until = parseGrantTime(o.until, now, 'until');
+      const from = parseTimeOption(typeof o.from === 'string' ? o.from : 'now', { flag: '--from', now, durations: 'future' });
+      const until = parseTimeOption(o.until, { flag: '--until', now, durations: 'future' });
       if (until <= from) throw usageError('--until must be after --from');
       grant = {
         id: typeof o.id === 'string' ? o.id : `${o.identity}-v${version}`, identity: o.identity,

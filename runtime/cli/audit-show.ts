@@ -1,6 +1,7 @@
 /** `zonegate audit show DIR`: prints audit records as a table or JSON lines, filtered. */
 import type { Command } from './framework';
 import { usageError } from './framework';
+import { parseTimeOption } from './parse-time';
 import { readAuditRecords, recordJson, recordRow, resolveAuditDir, type RecordFilter, type RecordRow } from '../audit/query';
 
 export const auditShowCommand: Command = {
@@ -8,8 +9,8 @@ export const auditShowCommand: Command = {
   summary: 'print audit records (who reached which asset, denials, logins, ...)',
   usage: 'audit show DIR [--asset A] [--identity I] [--decision allow|deny] [--since T] [--until T] [--kind K] [--limit N] [--json]',
   description: `
-DIR is an audit folder or a state folder holding audit/. T is an ISO 8601 time or epoch
-milliseconds. --limit N prints the N most recent matching records. --json prints one JSON
+DIR is an audit folder or a state folder holding audit/. T is an ISO 8601 time, a date
+(YYYY-MM-DD, UTC), epoch milliseconds, now, or a duration back from now (2h, 7d). --limit N prints the N most recent matching records. --json prints one JSON
 object per line (byte strings as hex). Use \`audit verify\` to check the log's integrity.`,
   options: {
     asset: { type: 'string', value: 'A', description: 'only records for this asset' },
@@ -31,8 +32,9 @@ object per line (byte strings as hex). Use \`audit verify\` to check the log's i
       if (d !== 'allow' && d !== 'deny') throw usageError(`--decision must be allow or deny, got '${d}'`);
       filter.decision = d;
     }
-    if (str('since') !== undefined) filter.since = parseTime(str('since') as string, '--since');
-    if (str('until') !== undefined) filter.until = parseTime(str('until') as string, '--until');
+    const when = (flag: string, text: string) => parseTimeOption(text, { flag, now: Date.now(), durations: 'past' });
+    if (str('since') !== undefined) filter.since = when('--since', str('since') as string);
+    if (str('until') !== undefined) filter.until = when('--until', str('until') as string);
     let limit = Infinity;
     if (str('limit') !== undefined) {
       limit = Number(str('limit'));
@@ -51,13 +53,6 @@ object per line (byte strings as hex). Use \`audit verify\` to check the log's i
     return 0;
   },
 };
-
-function parseTime(text: string, flag: string): number {
-  if (/^\d+$/.test(text)) return Number(text);
-  const t = Date.parse(text);
-  if (Number.isNaN(t)) throw usageError(`${flag} must be an ISO 8601 time or epoch milliseconds, got '${text}'`);
-  return t;
-}
 
 const COLUMNS: [keyof RecordRow, string][] = [
   ['time', 'TIME'], ['seq', 'SEQ'], ['kind', 'KIND'], ['src', 'SRC'], ['identity', 'IDENTITY'], ['asset', 'ASSET'],

@@ -6,17 +6,11 @@
 import { promises as fsp } from 'node:fs';
 import type { Command } from './framework';
 import { usageError } from './framework';
+import { parseTimeOption } from './parse-time';
 import { ZonegateError } from '../../policy/errors';
 import { buildComplianceReport } from '../report/build';
 import { renderMarkdown } from '../report/render-md';
 import { renderHtml } from '../report/render-html';
-
-/** An ISO 8601 time or a date (YYYY-MM-DD, UTC midnight) → epoch ms; ERR_USAGE otherwise. */
-export function parseTime(text: string, what: string): number {
-  const t = /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T00:00:00Z`) : Date.parse(text);
-  if (!Number.isFinite(t)) throw usageError(`${what}: not an ISO 8601 time: ${JSON.stringify(text)}`);
-  return t;
-}
 
 export const reportCommand: Command = {
   path: ['report'],
@@ -26,8 +20,8 @@ export const reportCommand: Command = {
 Builds the report from a policy file (or the policy of a signed bundle, verified against --trust)
 and, with --audit, the audit folder of a gateway (or the fleet's copy, <out>/<device>): the log is
 verified first (--key pins the device key; default device-key.pub beside the log, or the fleet's
-pinned-key.pub) and the result heads the history. --from/--to (ISO 8601 or YYYY-MM-DD, UTC) bound
-the period. --format html writes one self-contained page (inline CSS and SVG chart, no scripts).
+pinned-key.pub) and the result heads the history. --from/--to bound the period: ISO 8601, a date (YYYY-MM-DD,
+UTC), epoch ms, now, or a duration back from now (30d). --format html writes one self-contained page (inline CSS and SVG chart, no scripts).
 Without --out the report goes to stdout. --json prints a summary of what was written.`,
   options: {
     policy: { type: 'string', value: 'FILE', description: 'policy file (YAML or JSON)' },
@@ -35,7 +29,7 @@ Without --out the report goes to stdout. --json prints a summary of what was wri
     trust: { type: 'string', value: 'ROOT', description: 'trust root for --bundle' },
     audit: { type: 'string', value: 'DIR', description: 'audit folder or state folder' },
     key: { type: 'string', value: 'PUBFILE', description: 'device public key to pin when verifying the log' },
-    from: { type: 'string', value: 'T', description: 'period start (ISO 8601 or YYYY-MM-DD)' },
+    from: { type: 'string', value: 'T', description: 'period start (ISO 8601, YYYY-MM-DD, epoch ms, now, or 30d back)' },
     to: { type: 'string', value: 'T', description: 'period end (inclusive)' },
     format: { type: 'string', value: 'md|html', description: 'output format (default md)' },
     out: { type: 'string', value: 'FILE', description: 'write the report here (default stdout)' },
@@ -51,8 +45,9 @@ Without --out the report goes to stdout. --json prints a summary of what was wri
     if (s('bundle') && !s('trust')) throw usageError('--bundle needs --trust ROOT');
     if (s('key') && !s('audit')) throw usageError('--key is for --audit');
     if (!s('out') && ctx.json) throw usageError('--json needs --out FILE (the report itself would go to stdout)');
-    const from = s('from') !== undefined ? parseTime(s('from') as string, '--from') : undefined;
-    const to = s('to') !== undefined ? parseTime(s('to') as string, '--to') : undefined;
+    const when = (flag: string, text: string) => parseTimeOption(text, { flag, now: Date.now(), durations: 'past' });
+    const from = s('from') !== undefined ? when('--from', s('from') as string) : undefined;
+    const to = s('to') !== undefined ? when('--to', s('to') as string) : undefined;
     if (from !== undefined && to !== undefined && from > to) throw usageError('--from is after --to');
     const report = await buildComplianceReport({
       policyFile: s('policy'), bundle: s('bundle') ? { file: s('bundle') as string, trust: s('trust') as string } : undefined,
