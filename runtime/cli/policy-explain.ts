@@ -9,6 +9,7 @@ import { usageError } from './framework';
 import { ZonegateError } from '../../policy/errors';
 import { compile } from '../../policy/compile';
 import { explain } from '../../policy/explain';
+import type { Explanation } from '../../policy/explain';
 import { parseRequest } from '../../policy/request';
 import { loadPolicyFile } from '../policy-file';
 import { describeDecision } from './policy-test';
@@ -47,7 +48,7 @@ port, at (ISO 8601 or epoch ms; default now) and session {edgeAuth, identity, gr
       d.conduit ? `conduit:     ${d.conduit}` : '',
       d.reason ? `reason:      ${d.reason}${d.monitor ? ' (what enforce mode would have said)' : ''}` : '',
       `identity:    ${d.identity ?? '(none)'}`,
-      `source:      ${ex.source.ip ?? '-'}${ex.source.identity ? ` = ${ex.source.identity}` : ''}, zone ${ex.source.zone ?? '(none)'}`,
+      ...sourceLines(ex.source),
       `destination: ${ex.destination.asset ?? '(no asset)'}, zone ${ex.destination.zone ?? '(none)'}, ${ex.destination.protocol} port ${ex.destination.port ?? '(unknown)'}`,
       `at:          ${new Date(ex.at).toISOString()}`,
     ].filter((l) => l !== '');
@@ -59,7 +60,8 @@ port, at (ISO 8601 or epoch ms; default now) and session {edgeAuth, identity, gr
         const what = c.result === 'allow' ? 'passes every check'
           : c.result === 'fail' ? `fails: ${c.reason}`
             : c.why === 'from' ? 'not a candidate: `from` does not match this source' : 'not a candidate: port not allowed';
-        lines.push(`  ${c.conduit.padEnd(w)}  ${what}${c.mode === 'monitor' ? ' [monitor]' : ''}`);
+        const via = ex.source.person && c.via ? ` (via the ${c.via})` : '';
+        lines.push(`  ${c.conduit.padEnd(w)}  ${what}${via}${c.mode === 'monitor' ? ' [monitor]' : ''}`);
       }
     }
     lines.push(`=> ${describeDecision(d)}`);
@@ -67,3 +69,17 @@ port, at (ISO 8601 or epoch ms; default now) and session {edgeAuth, identity, gr
     return 0;
   },
 };
+
+/**
+ * The source as the text output shows it: one line for a device (or an unknown address); two
+ * when a person logged in at the edge from a device's address, since conduits may match either.
+ */
+function sourceLines(src: Explanation['source']): string[] {
+  const ip = src.ip ?? '-';
+  if (!src.person) return [`source:      ${ip}${src.identity ? ` = ${src.identity}` : ''}, zone ${src.zone ?? '(none)'}`];
+  const device = src.device.identity ? `device ${src.device.identity}, zone ${src.device.zone ?? '(none)'}` : `no device, zone ${src.device.zone ?? '(none)'}`;
+  return [
+    `source:      ${ip} = ${device}`,
+    `             + person ${src.person.identity} (from the session), zone ${src.person.zone ?? '(none)'}`,
+  ];
+}

@@ -83,8 +83,9 @@ test('policy explain: decision, reason, identity, and every conduit to the desti
   // candidate too and, getting further than the operators' (function vs edge auth), gives the reason
   assert.match(r.out, /reason: +function-not-allowed/);
   assert.match(r.out, /identity: +alice/);
-  assert.match(r.out, /operators-write-coils +fails: edge-auth-required/);
-  assert.match(r.out, /hmi-reads-feeders +fails: function-not-allowed/);
+  assert.match(r.out, /source: +10\.10\.0\.5 = device hmi-1, zone station\n +\+ person alice \(from the session\), zone station\n/);
+  assert.match(r.out, /operators-write-coils +fails: edge-auth-required \(via the person\)/);
+  assert.match(r.out, /hmi-reads-feeders +fails: function-not-allowed \(via the device\)/);
   const ok = run('policy', 'explain', 'examples/substation.yaml', '--json', '--request',
     JSON.stringify({ ...req, session: { identity: 'alice', edgeAuth: true } }));
   assert.is(ok.code, 0);
