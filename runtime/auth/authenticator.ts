@@ -1,16 +1,18 @@
 /**
  * One login attempt, the same for the console and the login page: input limits, the persisted
  * throttle (a name inside its delay or locked is refused before any hashing, so a flood costs
- * nothing), argon2id verification through the shared semaphore (a decoy hash for unknown names,
- * so they take as long as a wrong password), TOTP when the user has it (a used step is refused
- * again: RFC 6238 section 5.2), then the counters. Every attempt is audited (kind 'auth').
+ * nothing), the same for the login page's source address (one attempt at a time per address,
+ * and delays once it has failed too often, whatever names it tries: password spraying), argon2id
+ * verification through the shared semaphore (a decoy hash for unknown names, so they take as long
+ * as a wrong password), TOTP when the user has it (a used step is refused again: RFC 6238 section
+ * 5.2), then the counters. Every attempt is audited (kind 'auth').
  */
 import type { AuditSink } from '../../drivers/types';
 import { verifyPassword, decoyHash, MAX_PASSWORD_BYTES } from './password';
 import type { Semaphore } from './semaphore';
 import { verifyTotp } from './totp';
 import type { UserStore } from './user-store';
-import { DEFAULT_THROTTLE } from './types';
+import { DEFAULT_THROTTLE, MAX_THROTTLED_ADDRESSES } from './types';
 import type { LoginChannel, Role, ThrottlePolicy } from './types';
 
 const NAME = /^[a-z][a-z0-9._-]{0,31}$/;
@@ -51,6 +53,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const usedSteps = new Map<string, number>();
   // One attempt per name at a time: parallel guesses at one name are refused, not hashed.
   const inflight = new Set<string>();
+  // Login page source addresses: failures (in memory: a restart forgets them, the per-name
+  // counters are the persisted ones) and whether an attempt from there is being hashed.
+  const addresses = new Map<string, { failures: number; nextAttemptAt: number; lastFailureAt: number; busy: boolean }>();
   let decoy: Promise<string> | undefined;
 
   const record = (attempt: LoginAttempt, message: string, detail: Record<string, unknown>) => {
@@ -84,12 +89,43 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       record(attempt, 'login refused', { reason: 'throttled', why: 'another attempt for this name is in progress' });
       return { ok: false, reason: 'throttled', retryAfterMs: policy.baseDelayMs };
     }
+    const address = attempt.channel.kind === 'web' ? addressEntry(attempt.channel.from, t) : undefined;
+    if (address?.busy) {
+      record(attempt, 'login refused', { reason: 'throttled', why: 'another attempt from this address is in progress' });
+      return { ok: false, reason: 'throttled', retryAfterMs: policy.baseDelayMs };
+    }
+    if (address && t < address.nextAttemptAt) {
+      record(attempt, 'login refused', { reason: 'throttled', why: 'too many failed logins from this address', retryAfterMs: address.nextAttemptAt - t });
+      return { ok: false, reason: 'throttled', retryAfterMs: address.nextAttemptAt - t };
+    }
     inflight.add(name);
+    if (address) address.busy = true;
     try {
-      return await attemptOnce(attempt, name, password);
+      const result = await attemptOnce(attempt, name, password);
+      if (address && !result.ok && (result.reason === 'invalid' || result.reason === 'locked')) addressFailed(address, now());
+      return result;
     } finally {
       inflight.delete(name);
+      if (address) address.busy = false;
     }
+  }
+
+  /** The address's entry (forgotten after addressForgetMs without a failure), newest last. */
+  function addressEntry(from: string, t: number) {
+    let e = addresses.get(from);
+    if (e && !e.busy && t - e.lastFailureAt > policy.addressForgetMs) e = undefined;
+    addresses.delete(from);
+    e ??= { failures: 0, nextAttemptAt: 0, lastFailureAt: t, busy: false };
+    addresses.set(from, e);
+    while (addresses.size > MAX_THROTTLED_ADDRESSES) addresses.delete(addresses.keys().next().value as string);
+    return e;
+  }
+
+  function addressFailed(e: { failures: number; nextAttemptAt: number; lastFailureAt: number }, t: number): void {
+    e.failures += 1;
+    e.lastFailureAt = t;
+    const over = e.failures - policy.addressFreeFailures;
+    if (over > 0) e.nextAttemptAt = t + Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(30, over - 1));
   }
 
   async function attemptOnce(attempt: LoginAttempt, name: string, password: string): Promise<LoginResult> {

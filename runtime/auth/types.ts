@@ -46,9 +46,22 @@ export interface ThrottlePolicy {
   maxDelayMs: number;
   /** Consecutive failures that lock the account (an admin unlocks it). Default 10. */
   lockAfter: number;
+  /**
+   * Login page, per source address (password spraying: one name after another from one host):
+   * failures allowed before that address waits too (the same doubling delays, never a lockout,
+   * since an address may be shared). Default 5.
+   */
+  addressFreeFailures: number;
+  /** An address's failures are forgotten after this long without one. Default 15 minutes. */
+  addressForgetMs: number;
 }
 
-export const DEFAULT_THROTTLE: Readonly<ThrottlePolicy> = Object.freeze({ baseDelayMs: 1_000, maxDelayMs: 60_000, lockAfter: 10 });
+export const DEFAULT_THROTTLE: Readonly<ThrottlePolicy> = Object.freeze({
+  baseDelayMs: 1_000, maxDelayMs: 60_000, lockAfter: 10, addressFreeFailures: 5, addressForgetMs: 15 * 60_000,
+});
+
+/** Source addresses whose failures the login page remembers (oldest forgotten first). */
+export const MAX_THROTTLED_ADDRESSES = 4096;
 
 /** Where a login came from (audit, status). */
 export interface LoginChannel {

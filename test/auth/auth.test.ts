@@ -99,6 +99,44 @@ test('unknown users and malformed input fail like a wrong password; parallel gue
   } finally { tmp.remove(); }
 });
 
+test('the login page slows down an address that sprays names, one attempt at a time, and locks nobody', async () => {
+  const tmp = tempDir('auth');
+  try {
+    const users = await usersIn(tmp.dir, [{ name: 'bob', role: 'viewer' }]);
+    const audit = auditSink();
+    const inner = createSemaphore({ limit: 2 });
+    let hashed = 0;
+    const limiter = { acquire: () => { hashed += 1; return inner.acquire(); }, stats: () => inner.stats() };
+    const clock = { t: 1_000_000 };
+    const auth = createAuthenticator({ users, limiter, audit, now: () => clock.t, throttle: { baseDelayMs: 1_000, maxDelayMs: 8_000, addressFreeFailures: 3, addressForgetMs: 600_000 } });
+    const sprayer = { kind: 'web' as const, from: '192.0.2.7' };
+    // Three free failures, then the fourth (another fresh name, so no per-name delay) sets a delay.
+    for (let i = 0; i < 4; i++) assert.equal(await auth.login({ name: `u${i}`, password: 'guess', channel: sprayer }), { ok: false, reason: 'invalid', retryAfterMs: 1_000 });
+    const afterFour = hashed; // four verifies and the decoy hash that unknown names are checked against
+    assert.is(afterFour, 5);
+    assert.equal(await auth.login({ name: 'u4', password: 'guess', channel: sprayer }), { ok: false, reason: 'throttled', retryAfterMs: 1_000 });
+    assert.is(hashed, afterFour, 'refused before hashing');
+    assert.ok(audit.events.some((e) => e.kind === 'auth' && (e.detail as { why?: string }).why === 'too many failed logins from this address'));
+    // Other addresses and the console are not slowed down by it.
+    assert.equal(await auth.login({ name: 'bob', password: 'bob-password-1', channel: { kind: 'web', from: '192.0.2.8' } }), { ok: true, user: { name: 'bob', role: 'viewer' } });
+    assert.equal(await auth.login({ name: 'bob', password: 'bob-password-1', channel: { kind: 'console', from: '/dev/ttyS0' } }), { ok: true, user: { name: 'bob', role: 'viewer' } });
+    // The delay doubles with each further failure from that address.
+    clock.t += 1_000;
+    assert.equal(await auth.login({ name: 'u5', password: 'guess', channel: sprayer }), { ok: false, reason: 'invalid', retryAfterMs: 1_000 });
+    assert.equal(await auth.login({ name: 'u6', password: 'guess', channel: sprayer }), { ok: false, reason: 'throttled', retryAfterMs: 2_000 });
+    // Never a lockout: the right password from that address works once its delay is over.
+    clock.t += 2_000;
+    assert.equal(await auth.login({ name: 'bob', password: 'bob-password-1', channel: sprayer }), { ok: true, user: { name: 'bob', role: 'viewer' } });
+    // Parallel attempts from one address: one is hashed, the others are refused at once.
+    clock.t += 600_001; // quiet for longer than addressForgetMs: the address starts over
+    const before = hashed;
+    const burst = await Promise.all(Array.from({ length: 5 }, (_, i) => auth.login({ name: `p${i}`, password: 'guess', channel: sprayer })));
+    assert.equal(burst.map((r) => (r.ok ? 'ok' : r.reason)), ['invalid', 'throttled', 'throttled', 'throttled', 'throttled']);
+    assert.is(hashed - before, 1);
+    assert.is(users.throttleOf('bob').lockedAt, null);
+  } finally { tmp.remove(); }
+});
+
 test('TOTP users need the code; a code is not accepted twice', async () => {
   const tmp = tempDir('auth');
   try {

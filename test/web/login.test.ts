@@ -302,7 +302,7 @@ test('users from a signed bundle (access.acceptUsers) can log in; dropping them 
 
 test('without a certificate the page is plain HTTP on loopback only', async () => {
   const sessions = createSessionTable({ now: Date.now, audit: { record: () => undefined } });
-  const auth = { login: async () => ({ ok: false as const, reason: 'invalid' as const }), roleOf: () => undefined, throttlePolicy: { baseDelayMs: 0, maxDelayMs: 0, lockAfter: 1 } };
+  const auth = { login: async () => ({ ok: false as const, reason: 'invalid' as const }), roleOf: () => undefined, throttlePolicy: { baseDelayMs: 0, maxDelayMs: 0, lockAfter: 1, addressFreeFailures: 1, addressForgetMs: 0 } };
   assert.throws(() => createLoginServer({ listen: { host: '0.0.0.0', port: 0 }, tls: null, device: 'gw', auth, sessions }), /may only listen on loopback/);
   const warnings: string[] = [];
   const s = createLoginServer({ listen: { host: '127.0.0.1', port: 0 }, tls: null, device: 'gw', auth, sessions, log: { warn: (m) => warnings.push(m) } });
