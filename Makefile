@@ -27,8 +27,9 @@ test: deps sysdeps build typecheck
 bench: deps sysdeps build
 	$(NODE) build/run-bench.mjs
 
+# make demo BROKER=mqtt://host:port uses that broker instead of a private mosquitto.
 demo: deps sysdeps build
-	@$(NODE) dist/demo.js
+	@$(NODE) dist/demo.js $(if $(BROKER),--broker $(BROKER))
 
 run: deps build
 	$(NODE) dist/zonegate.js run --config examples/gateway.yaml

@@ -1,8 +1,8 @@
 /**
  * `make demo`: the main job end to end on one machine, on loopback only.
  *
- * A fleet manager makes keys and a trust root and signs the example substation's policy; a
- * mosquitto broker carries it to a gateway that starts with no policy at all (deny-all); two PLC
+ * A fleet manager makes keys and a trust root and signs the example substation's policy; an MQTT
+ * broker (a private mosquitto, or the one `make demo BROKER=mqtt://host:port` names) carries it to a gateway that starts with no policy at all (deny-all); two PLC
  * simulators sit behind the gateway; an HMI, an engineering workstation and an enterprise laptop
  * are played by clients bound to loopback addresses (127.10.0.5, 127.10.0.20, 127.20.3.4), since
  * the lab copy of the policy maps 10.x.y.z to 127.x.y.z. A vendor (127.77.0.9) gets a signed grant,
@@ -18,6 +18,7 @@ import { DemoModbusClient, type ModbusReply } from './modbus-client';
 import { applyRuleset } from '../../drivers/nftables/apply';
 import { readCounters } from '../../drivers/nftables/counters';
 import { DemoWebClient } from './web-login';
+import { parseBrokerUrl, startMosquitto, useExternalBroker, type ChildControl, type DemoBroker } from './broker';
 
 const root = resolve(__dirname, '..');
 const cli = join(root, 'dist', 'zonegate.js');
@@ -29,6 +30,7 @@ const work = mkdtempSync(join(tmpdir(), 'zonegate-demo-'));
 const children: ChildProcess[] = [];
 let failures = 0;
 let chapter = 0;
+let broker: DemoBroker | undefined;
 
 function say(text: string): void { console.log(text); }
 function title(text: string): void { chapter += 1; say(`\n${bold(`${chapter}. ${text}`)}`); }
@@ -106,7 +108,44 @@ function describe(r: ModbusReply): string {
   return 'no answer';
 }
 
+const USAGE = `usage: node dist/demo.js [--broker mqtt://host:port]   (make demo [BROKER=mqtt://host:port])
+
+Runs a whole small site on loopback and narrates it: a fleet manager signs and publishes the
+example substation's policy, a gateway enforces it between an HMI, two PLC simulators, an
+enterprise laptop and a vendor, through a broker outage, a policy update, a tampered bundle and
+a vendor grant; then the audit log is verified and a compliance report written. Without
+--broker it starts its own mosquitto on 127.0.0.1; with one, the gateway reaches that broker
+through a relay on loopback (so that the demo can cut the link), and the retained messages the
+demo leaves under zonegate/v1/substation-12/ are cleared at the end. Exit 0 when every step
+behaved as it should, 1 when one did not, 2 for a usage error.`;
+
+/** --broker URL (or ZG_DEMO_BROKER), --help. Exits 2 on anything else. */
+function readArgs(argv: string[]): { broker?: string } {
+  const out: { broker?: string } = {};
+  const env = process.env.ZG_DEMO_BROKER;
+  if (env) out.broker = env;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') { console.log(USAGE); process.exit(0); }
+    const v = a === '--broker' ? argv[++i] : a.startsWith('--broker=') ? a.slice(9) : undefined;
+    if (v === undefined || v === '') { console.error(`demo: unknown argument ${JSON.stringify(a)}\n\n${USAGE}`); process.exit(2); }
+    out.broker = v;
+  }
+  if (out.broker !== undefined) {
+    try { parseBrokerUrl(out.broker); } catch (e) { console.error(`demo: ${(e as Error).message}`); process.exit(2); }
+  }
+  return out;
+}
+
+const childControl: ChildControl = {
+  start: (name, cmd, args) => startChild(name, cmd, args),
+  stop: (child) => stopChild(child),
+  waitFor: (what, pred) => waitFor(what, pred),
+  freePort: () => freePort(),
+};
+
 async function main(): Promise<void> {
+  const args = readArgs(process.argv.slice(2));
   if (!existsSync(cli)) throw new Error('dist/zonegate.js is missing: run `make build` first');
   const mosquittoBin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
   say(bold('zonegate demo: one substation gateway, its PLCs and its fleet manager, on loopback'));
@@ -154,11 +193,11 @@ async function main(): Promise<void> {
 
   // ── 3. Broker, PLCs and a gateway that starts with nothing ────────────────────────────────
   title('A broker, two PLC simulators and a gateway that starts with no policy at all');
-  if (!mosquittoBin) throw new Error('mosquitto is not installed: run `make demo` as root once (it installs Debian packages), or apt-get install mosquitto');
-  const brokerPort = await freePort();
-  writeFileSync(join(work, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  let broker = startChild('mosquitto', mosquittoBin, ['-c', join(work, 'mosquitto.conf')]);
-  const brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
+  if (args.broker === undefined && !mosquittoBin) throw new Error('mosquitto is not installed: run `make demo` as root once (it installs Debian packages), apt-get install mosquitto, or give a broker: make demo BROKER=mqtt://host:port');
+  broker = args.broker !== undefined
+    ? await useExternalBroker({ url: args.broker, site: 'substation-12', children: childControl, log: (l) => say(dim(`   ${l}`)) })
+    : await startMosquitto({ bin: mosquittoBin!, work, children: childControl });
+  const brokerUrl = broker.url;
   // The fleet's audit collector runs from the start, as it would at the control centre.
   const collected = join(work, 'fleet-audit');
   const collector = startChild('collector', process.execPath, [cli, 'fleet', 'audit', 'collect', '--broker', brokerUrl, '--site', 'substation-12', '--out', collected]);
@@ -171,14 +210,14 @@ async function main(): Promise<void> {
   writeFileSync(gatewayYaml, [
     'device: gw-01', 'site: substation-12', `stateDir: ${state}`,
     `trustRoot: { file: ${join(fleet, 'root.json')} }`,
-    `mqtt: { url: "${brokerUrl}" }`,
+    `mqtt: { url: "${broker.gatewayUrl}" }`,
     'listeners:',
     `  - { listen: 127.0.0.1:${gwPorts[0]}, asset: plc-feeder-1, service: modbus, upstream: 127.0.0.1:${plcPorts[0]} }`,
     `  - { listen: 127.0.0.1:${gwPorts[1]}, asset: plc-feeder-2, service: modbus, upstream: 127.0.0.1:${plcPorts[1]} }`,
     `console: { web: { listen: "127.0.0.1:${webPort}" } }`,
     '',
   ].join('\n'));
-  say(dim(`   broker ${brokerUrl}; PLCs on 127.0.0.1:${plcPorts.join(', ')}; gateway listeners 127.0.0.1:${gwPorts.join(', ')}; login page https://127.0.0.1:${webPort}/`));
+  say(dim(`   broker ${broker.description}; PLCs on 127.0.0.1:${plcPorts.join(', ')}; gateway listeners 127.0.0.1:${gwPorts.join(', ')}; login page https://127.0.0.1:${webPort}/`));
   const startGateway = () => startChild('gateway', process.execPath, [cli, 'run', '--config', gatewayYaml], showDecision);
   let gateway = startGateway();
   await waitFor('the gateway to listen', async () => existsSync(join(state, 'status.json')) || (await canConnect(gwPorts[0])));
@@ -217,7 +256,7 @@ async function main(): Promise<void> {
 
   // ── 6. Offline ────────────────────────────────────────────────────────────────────────────
   title('The broker goes away; enforcement goes on, even across a gateway restart');
-  await stopChild(broker);
+  await broker.goAway();
   rep = await hmi2.readHolding(1, 0, 2);
   check(rep.ok, `broker down, the HMI still reads: ${describe(rep)}`);
   hmi2.close();
@@ -233,8 +272,7 @@ async function main(): Promise<void> {
 
   // ── 7. A new version arrives when the link comes back ─────────────────────────────────────
   title('The link comes back with v2, which lets the HMI write one setpoint');
-  broker = startChild('mosquitto', mosquittoBin, ['-c', join(work, 'mosquitto.conf')]);
-  await waitFor('the broker', () => canConnect(brokerPort));
+  await broker.comeBack();
   const v2 = labPolicy(2, [
     '  - id: hmi-writes-setpoint-50',
     '    from: { identities: [hmi-1] }',
@@ -378,7 +416,13 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/** Stops every child, then the broker (an external one gets its retained messages cleared). */
+async function shutdown(): Promise<void> {
+  for (const ch of children) await stopChild(ch);
+  await broker?.close().catch((e: Error) => say(yellow(`   could not clean up the broker: ${e.message}`)));
+}
+
 main().then(
-  async () => { for (const ch of children) await stopChild(ch); process.exit(failures ? 1 : 0); },
-  async (e) => { console.error(red(`demo: ${(e as Error).message}`)); for (const ch of children) await stopChild(ch); process.exit(1); },
+  async () => { await shutdown(); process.exit(failures ? 1 : 0); },
+  async (e) => { console.error(red(`demo: ${(e as Error).message}`)); await shutdown(); process.exit(1); },
 );
