@@ -199,6 +199,27 @@ it('a policy update swaps atomically: no failure on a path allowed before and af
   assert.equal(await connect('10.10.1.20', 9999, '10.20.0.66'), { ok: false, error: 'timeout' });
 });
 
+it('a set the kernel stores merged (adjacent networks, neighbouring hosts) is kept as it is by the next swap', async () => {
+  const o = options(1);
+  const doc = { ...o.doc, zones: o.doc.zones.map((z) => (z.id === 'enterprise' ? { ...z, networks: ['10.20.0.0/25', '10.20.0.128/25', 'fd00:20::/65', 'fd00:20:0:0:8000::/65'] } : z)) };
+  doc.identities = [...doc.identities, { id: 'rogue-2', kind: 'device', zone: 'enterprise', addresses: ['10.20.0.65'], roles: [] }];
+  doc.quarantine = ['rogue', 'rogue-2'];
+  const text = renderRuleset({ ...o, doc }).text;
+  try {
+    await applyRuleset(text, { netns: site.gw });
+    const listing = (await listTable({ netns: site.gw }))!;
+    assert.match(listing, /10\.20\.0\.0\/24/, 'the kernel merged the two halves');
+    assert.match(listing, /10\.20\.0\.65-10\.20\.0\.66/, 'and the two neighbours');
+    const plan = planSwap('zonegate', listing, text);
+    assert.equal(plan.kept.filter((k) => k.added || k.removed), [], JSON.stringify(plan.kept));
+    await applyRuleset(text, { netns: site.gw });
+    assert.ok((await connect('10.10.1.20', 8080)).ok);
+    assert.is((await connect('10.10.1.20', 8080, '10.20.0.66')).ok, false);
+  } finally {
+    await applyRuleset(renderRuleset(options(1)).text, { netns: site.gw });
+  }
+});
+
 // After the swap test: the connection this test cuts keeps retransmitting into the quarantine,
 // which would show in the kernel's loss counters that the swap test reads.
 it('quarantine cuts a connection that is already established', async () => {

@@ -4,15 +4,15 @@
 // applies it to a real kernel and watches the TCP loss counters across swaps.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { deleteScript, planSwap, swapScript, tableObjects } from '../../drivers/nftables/swap';
+import { deleteScript, elementChanges, planSwap, swapScript, tableObjects } from '../../drivers/nftables/swap';
 
 const running = [
   'table inet zonegate {',
   '\tset zone_ent_v4 {',
   '\t\ttype ipv4_addr',
   '\t\tflags interval',
-  '\t\telements = { 10.20.0.0/16, 10.21.0.0/16,',
-  '\t\t\t     10.22.0.0/16 }',
+  '\t\telements = { 10.20.0.0/16, 10.24.0.0/16,',
+  '\t\t\t     10.28.0.0/16 }',
   '\t}',
   '',
   '\tset ifaces {',
@@ -54,7 +54,7 @@ const next = [
   '\tset zone_ent_v4 {',
   '\t\ttype ipv4_addr',
   '\t\tflags interval',
-  '\t\telements = { 10.20.0.0/16, 10.22.0.0/16, 10.23.0.0/16 }',
+  '\t\telements = { 10.20.0.0/16, 10.28.0.0/16, 10.30.0.0/16 }',
   '\t}',
   '\t# interfaces',
   '\tset ifaces {',
@@ -77,7 +77,7 @@ const next = [
 test('reads sets (wrapped element lists too), named objects and chains with their hooks', () => {
   const t = tableObjects(running);
   assert.equal(t.objects, [{ kind: 'map', name: 'ports' }]);
-  assert.equal(t.sets.get('zone_ent_v4')?.elements, ['10.20.0.0/16', '10.21.0.0/16', '10.22.0.0/16']);
+  assert.equal(t.sets.get('zone_ent_v4')?.elements, ['10.20.0.0/16', '10.24.0.0/16', '10.28.0.0/16']);
   assert.is(t.sets.get('zone_ent_v4')?.header, 'type ipv4_addr\nflags interval');
   assert.equal(t.sets.get('ifaces')?.elements, ['"eth0"', '"eth1"']);
   assert.equal(t.sets.get('gone')?.elements, []);
@@ -95,7 +95,7 @@ test('keeps sets and base chains that stay, changes only the elements that diffe
   const at = lines.indexOf('table inet zonegate {');
   assert.equal(lines.slice(0, at - 1), [
     'flush table inet zonegate',
-    'delete element inet zonegate zone_ent_v4 { 10.21.0.0/16 }',
+    'delete element inet zonegate zone_ent_v4 { 10.24.0.0/16 }',
     // flags changed: deleted and declared again
     'delete set inet zonegate ifaces',
     // not in the new table at all
@@ -107,7 +107,7 @@ test('keeps sets and base chains that stay, changes only the elements that diffe
     'delete chain inet zonegate output',
   ]);
   assert.is(lines[at - 1], '# generated');
-  assert.is(lines[lines.length - 1], 'add element inet zonegate zone_ent_v4 { 10.23.0.0/16 }');
+  assert.is(lines[lines.length - 1], 'add element inet zonegate zone_ent_v4 { 10.30.0.0/16 }');
   assert.ok(!lines.includes('delete chain inet zonegate forward'), 'the forward hook stays registered');
   assert.ok(!lines.includes('\tset zone_ent_v4 {'), 'the kept set is not declared again');
   assert.ok(lines.includes('\tset ifaces {'));
@@ -119,6 +119,24 @@ test('the same table again changes no set', () => {
   const plan = planSwap('zonegate', running, running);
   assert.equal(plan.kept.map((k) => [k.added, k.removed]), [[0, 0], [0, 0], [0, 0]]);
   assert.not.match(plan.script, /element|delete set|\tset /);
+});
+
+test('address sets compare as intervals: the kernel merges neighbours that render lists apart', () => {
+  // What the kernel lists after loading the rendered elements on the right (auto-merge).
+  assert.equal(elementChanges(
+    ['10.0.0.0/24', '10.1.0.5-10.1.0.6', '10.2.0.0/24'],
+    ['10.0.0.0/25', '10.0.0.128/25', '10.1.0.5', '10.1.0.6', '10.2.0.0/24'],
+  ), { removed: [], added: [] });
+  assert.equal(elementChanges(['fd00::1-fd00::2', 'fd00:12:0:99::/64'], ['fd00:12:0:99::/64', 'fd00::2', 'fd00::1']), { removed: [], added: [] });
+  // A change touches only the intervals that changed, spelled as nft spells them.
+  assert.equal(elementChanges(['10.0.0.0/24', '10.9.0.9'], ['10.0.0.0/24', '10.3.0.0/16', '10.3.1.0/24', '10.7.0.1', '10.7.0.2', '10.7.0.3']),
+    { removed: ['10.9.0.9'], added: ['10.3.0.0/16', '10.7.0.1-10.7.0.3'] });
+  // Spelled apart or merged, the same addresses are the same set (a set without auto-merge).
+  assert.equal(elementChanges(['10.20.0.0/16', '10.21.0.0/16'], ['10.20.0.0/15']), { removed: [], added: [] });
+  // Growing an interval replaces it.
+  assert.equal(elementChanges(['10.0.0.0/24'], ['10.0.0.0/24', '10.0.1.0/24']), { removed: ['10.0.0.0/24'], added: ['10.0.0.0/23'] });
+  // Other element types compare as text.
+  assert.equal(elementChanges(['"eth0"', '"eth1"'], ['"eth1"', '"eth2"']), { removed: ['"eth0"'], added: ['"eth2"'] });
 });
 
 test('without a running table the declaration is loaded as it is; removal never fails on absence', () => {
