@@ -181,11 +181,18 @@ export function conduitOf(index: PolicyIndex, id: string): Conduit | undefined {
   return index.conduitById.get(id);
 }
 
-function intern(ids: readonly string[]): Map<string, number> {
+// Ids → first position; yields every INTERN_SLICE ids (a 10,000-conduit list is ~1 ms whole).
+function* intern(items: readonly { id: string }[]): Generator<void, Map<string, number>, void> {
   const m = new Map<string, number>();
-  ids.forEach((id, i) => { if (!m.has(id)) m.set(id, i); });
+  for (let i = 0; i < items.length; i++) {
+    const id = items[i].id;
+    if (!m.has(id)) m.set(id, i);
+    if (i % INTERN_SLICE === INTERN_SLICE - 1) yield;
+  }
   return m;
 }
+
+const INTERN_SLICE = 1024;
 
 /** Lists of integers packed flat: row r is data[off[r] .. off[r + 1]). */
 export interface Csr { readonly off: Int32Array; readonly data: Int32Array }
@@ -240,10 +247,27 @@ function pushUnique(map: Map<number, number[]>, key: number, c: number): void {
  * an unknown time zone throws RangeError from Intl).
  */
 export function compile(doc: PolicyDocument, opts: CompileOptions = {}): PolicyIndex {
-  const identityIndex = intern(doc.identities.map((x) => x.id));
-  const assetIndex = intern(doc.assets.map((x) => x.id));
-  const zoneIndex = intern(doc.zones.map((x) => x.id));
-  const conduitIndex = intern(doc.conduits.map((x) => x.id));
+  const steps = compileSteps(doc, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Units of work (identities, assets, conduits, candidate lists) between two yields of compileSteps. */
+export const COMPILE_SLICE = 32;
+
+/**
+ * compile() in slices: the generator yields after every COMPILE_SLICE units of work and returns
+ * the same index (or throws the same error) as compile(). A caller with an event loop
+ * (runtime/store) lets decisions run between slices; `doc` must not change until it is done.
+ */
+export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): Generator<void, PolicyIndex, void> {
+  let work = 0;
+  const identityIndex = yield* intern(doc.identities);
+  const assetIndex = yield* intern(doc.assets);
+  const zoneIndex = yield* intern(doc.zones);
+  const conduitIndex = yield* intern(doc.conduits);
   const roleIndex = new Map<string, number>();
   const role = (r: string): number => {
     let n = roleIndex.get(r);
@@ -271,6 +295,7 @@ export function compile(doc: PolicyDocument, opts: CompileOptions = {}): PolicyI
       if (h?.v4 !== undefined && !v4Identity.has(h.v4)) v4Identity.set(h.v4, i);
       if (h?.v6 !== undefined && !v6Identity.has(h.v6)) v6Identity.set(h.v6, i);
     }
+    if (++work >= COMPILE_SLICE) { work = 0; yield; }
   }
 
   // Assets: zone, quarantine, addresses, service ports per protocol.
@@ -281,7 +306,8 @@ export function compile(doc: PolicyDocument, opts: CompileOptions = {}): PolicyI
   const v4Asset = new Map<number, number>();
   const v6Asset = new Map<string, number>();
   const assetsInZone: number[][] = doc.zones.map(() => []);
-  doc.assets.forEach((as, a) => {
+  for (let a = 0; a < nA; a++) {
+    const as = doc.assets[a];
     assetZone[a] = zoneOf(as.zone);
     if (assetZone[a] >= 0) assetsInZone[assetZone[a]].push(a);
     assetQuarantined[a] = quarantine.has(as.id) ? 1 : 0;
@@ -293,7 +319,8 @@ export function compile(doc: PolicyDocument, opts: CompileOptions = {}): PolicyI
       if (h?.v4 !== undefined && !v4Asset.has(h.v4)) v4Asset.set(h.v4, a);
       if (h?.v6 !== undefined && !v6Asset.has(h.v6)) v6Asset.set(h.v6, a);
     }
-  });
+    if (++work >= COMPILE_SLICE) { work = 0; yield; }
+  }
 
   // Zone networks. IPv4: cut the address space at every network boundary and give each piece the
   // most specific zone containing it (longest prefix, ties: document order), then merge neighbours.
@@ -431,6 +458,7 @@ export function compile(doc: PolicyDocument, opts: CompileOptions = {}): PolicyI
       if (!m) { m = new Map(); byZoneMaps[key] = m; }
       for (const p of cd.ports) pushUnique(m, p, c);
     }
+    if (++work >= COMPILE_SLICE) { work = 0; yield; }
   }
   // Conduits were visited in document order and each list only ever gains the current conduit
   // (deduplicated against its last entry), so every list is sorted and without duplicates.
@@ -441,17 +469,28 @@ export function compile(doc: PolicyDocument, opts: CompileOptions = {}): PolicyI
     for (const [k, v] of m) { out.set(k, Int32Array.from(v)); candidateLists++; }
     return out;
   };
-  const byAsset = Array.from(byAssetMaps, freeze);
+  const byAsset: (Map<number, Int32Array> | undefined)[] = new Array(byAssetMaps.length);
+  const byAssetAny: (Int32Array | undefined)[] = new Array(byAssetAnyLists.length);
+  for (let k = 0; k < byAssetMaps.length; k++) {
+    byAsset[k] = freeze(byAssetMaps[k]);
+    const l = byAssetAnyLists[k];
+    byAssetAny[k] = l ? Int32Array.from(l) : undefined;
+    if (l && ++work >= COMPILE_SLICE) { work = 0; yield; }
+  }
   const byZone = Array.from(byZoneMaps, freeze);
-  const byAssetAny = Array.from(byAssetAnyLists, (l) => (l ? Int32Array.from(l) : undefined));
   const byZoneAny = Array.from(byZoneAnyLists, (l) => (l ? Int32Array.from(l) : undefined));
+  yield;
 
   const clock = new ZoneClock(tzs);
   // Fail now, not on the first request, for a time zone Intl does not know.
   for (let z = 0; z < tzs.length; z++) clock.weekMinute(z, 0);
 
   const conduitById = new Map<string, Conduit>();
-  for (const cd of doc.conduits) if (!conduitById.has(cd.id)) conduitById.set(cd.id, cd);
+  for (let c = 0; c < nC; c++) {
+    const cd = doc.conduits[c];
+    if (!conduitById.has(cd.id)) conduitById.set(cd.id, cd);
+    if (c % INTERN_SLICE === INTERN_SLICE - 1) yield;
+  }
 
   const t: IndexTables = {
     identityIndex, assetIndex, zoneIndex, conduitIndex,

@@ -75,8 +75,8 @@ export function validatePolicy(raw: unknown, opts: ValidateOptions = {}): Policy
   }
 }
 
-/** Entries checked between two yields of validatePolicySteps (a few milliseconds of work). */
-export const VALIDATE_SLICE = 512;
+/** Entries checked between two yields of validatePolicySteps (well under a millisecond of work; callers time-box). */
+export const VALIDATE_SLICE = 32;
 
 /**
  * validatePolicy in slices: the generator yields after every VALIDATE_SLICE list entries and

@@ -4,7 +4,7 @@
  * envelope's (unsigned) type to the signed body: a grant body relabelled `policy` is refused.
  */
 import { ZonegateError } from '../errors';
-import { decodeCbor } from './decode-cbor';
+import { decodeCborSteps } from './decode-cbor-steps';
 import type { CborValue } from './decode-cbor';
 import { isMap } from './decode-envelope';
 import { BUNDLE_TYPES } from './types';
@@ -15,7 +15,19 @@ const HEADER = new Set(['site', 'targets', 'version', 'issuedAt', 'expiresAt', '
 
 /** Decodes body bytes of a bundle of `type`; throws ERR_BUNDLE_DECODE or ERR_BUNDLE_TYPE. */
 export function parseBody(bytes: Uint8Array, type: BundleType): BundleBody {
-  const v = decodeCbor(bytes, { what: 'bundle body', maxDepth: 16 });
+  const steps = parseBodySteps(bytes, type);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * parseBody in slices (decode-cbor-steps.ts yields every DECODE_SLICE items): returns the same
+ * body or throws the same error; `bytes` must not change until it is done.
+ */
+export function* parseBodySteps(bytes: Uint8Array, type: BundleType): Generator<undefined, BundleBody, unknown> {
+  const v = yield* decodeCborSteps(bytes, { what: 'bundle body', maxDepth: 16 });
   return bodyFromValue(v, type);
 }
 

@@ -1,7 +1,7 @@
 /** A BlobStore in memory (tests, the fleet side); copies on write and read so callers cannot alias. */
 import { ZonegateError } from '../../policy/errors';
 import { checkBlobName } from './blob-store';
-import type { BlobStore } from './blob-store';
+import type { BlobCommit, BlobStore } from './blob-store';
 
 /** A BlobStore held in a Map. */
 export class MemoryBlobStore implements BlobStore {
@@ -34,5 +34,19 @@ export class MemoryBlobStore implements BlobStore {
   async remove(name: string): Promise<void> {
     checkBlobName(name);
     this.blobs.delete(name);
+  }
+
+  async commit(op: BlobCommit): Promise<{ moved: boolean[] }> {
+    for (const m of op.moves ?? []) { checkBlobName(m.from); checkBlobName(m.to); }
+    for (const w of op.writes) checkBlobName(w.name);
+    const moved = (op.moves ?? []).map((m) => {
+      const b = this.blobs.get(m.from);
+      if (!b) return false;
+      this.blobs.delete(m.from);
+      this.blobs.set(m.to, b);
+      return true;
+    });
+    for (const w of op.writes) this.blobs.set(w.name, Uint8Array.from(w.bytes));
+    return { moved };
   }
 }

@@ -15,9 +15,15 @@
  * bytes while that bundle is active → an idempotent no-op (QoS 1 redelivery).
  *
  * Crash safety: rename active → previous, write the new active (temp, fsync, rename, fsync of the
- * folder), write the high-water mark; each step atomic. A crash anywhere leaves the old bundle (as
- * active, or as previous with no active) or the new one as active; boot takes the high-water mark
- * as the maximum of the persisted mark and the versions of both files, so it never goes back.
+ * folder), write the high-water mark; each step atomic. With a BlobStore that offers commit() the
+ * same steps run as one commit whose round trips overlap (the temp files are written while the
+ * old active is renamed; one folder fsync at the end), and the activation is reported only once
+ * all of it is durable. A crash anywhere leaves the old bundle (as active, or as previous with no
+ * active) or the new one as active; boot takes the high-water mark as the maximum of the
+ * persisted mark and the versions of both files, so it never goes back.
+ *
+ * Activation runs in slices (LoopSlicer): the body decode, validation and compilation are step
+ * generators in policy/, driven here with a turn of the event loop every `sliceMs` of work.
  *
  * Boot re-verifies the active bundle fully (signatures under the current root, target, validation,
  * compilation, tests; expiry is then handled by settings.onExpiry); a corrupt or unverifiable file
@@ -26,7 +32,7 @@
 import { EventEmitter } from 'node:events';
 import { ZonegateError } from '../../policy/errors';
 import type { ErrorCode, Issue } from '../../policy/errors';
-import { compile } from '../../policy/compile';
+import { compileSteps } from '../../policy/compile';
 import type { PolicyIndex } from '../../policy/compile';
 import { validatePolicySteps } from '../../policy/validate';
 import type { PolicyDocument } from '../../policy/types';
@@ -37,6 +43,8 @@ import type { TrustRoot, VerifiedBundle } from '../../policy/bundle/types';
 import type { AuditSink } from '../../drivers/types';
 import type { BlobStore } from './blob-store';
 import type { TrustStore } from './trust-store';
+import { LoopSlicer } from './loop-slicer';
+import { answerSignatureCheckAsync } from './async-signatures';
 
 /** Blob names in stateDir: the enforced bundle, the one before it, the high-water mark (JSON `{ version, hash }`). */
 export const ACTIVE_BLOB = 'policy.active';
@@ -135,11 +143,15 @@ export interface PolicyStoreOptions {
   /** Called with every new active index (null: deny everything), e.g. decider.setIndex. Must not throw. */
   activate?: (index: PolicyIndex | null) => void;
   /**
-   * Lets the event loop run between the phases of an activation (signatures, body decode,
-   * validation in slices of VALIDATE_SLICE entries, compile, tests), so that decisions waiting
+   * Lets the event loop run between the slices of an activation (signatures, body decode,
+   * validation, compile, tests: each a pure step generator in policy/), so that decisions waiting
    * behind it are delayed by one slice, not by all of them. Default: one setImmediate turn.
    */
   yieldToLoop?: () => Promise<void>;
+  /** Synchronous work between two turns of the event loop during an activation; default 0.5 ms. */
+  sliceMs?: number;
+  /** Monotonic ms clock that times the slices; default performance.now. */
+  monotonic?: () => number;
 }
 
 interface Candidate {
@@ -150,6 +162,8 @@ interface Candidate {
 }
 
 const MAX_ALARMS = 16;
+/** Default synchronous work between two turns of the event loop during an activation (ms). */
+const DEFAULT_SLICE_MS = 0.5;
 
 /** The policy store; construct with `new PolicyStore(opts)`, then `await boot()` once. */
 export class PolicyStore {
@@ -275,7 +289,8 @@ export class PolicyStore {
       const now = this.opts.now();
       try {
         // Steps 1-5 (size, decode, signatures, type, target) in verifyBundle; the window comes after the version.
-        const bundle = await this.verify(bytes, now, true);
+        const slicer = this.slicer();
+        const bundle = await this.verify(bytes, now, true, slicer);
         const v = bundle.body.version;
         if (this.hwm && v < this.hwm.version) {
           throw new ZonegateError('ERR_BUNDLE_ROLLBACK', `bundle v${v} is older than v${this.hwm.version}, the highest version accepted here`);
@@ -293,7 +308,7 @@ export class PolicyStore {
           }
         }
         checkValidity(bundle.body, now);
-        const c = await this.prepareVerified(bundle, now);
+        const c = await this.prepareVerified(bundle, now, slicer);
         await this.persist(c);
         this.swap(c, opts.source);
         this.counts.activated += 1;
@@ -359,42 +374,34 @@ export class PolicyStore {
   // Verification, validation, compilation and tests: everything short of persisting.
   private async prepare(bytes: Uint8Array, o: { ignoreExpiry: boolean }): Promise<Candidate> {
     const now = this.opts.now();
-    const bundle = await this.verify(bytes, now, o.ignoreExpiry);
-    return this.prepareVerified(bundle, now);
+    const slicer = this.slicer();
+    const bundle = await this.verify(bytes, now, o.ignoreExpiry, slicer);
+    return this.prepareVerified(bundle, now, slicer);
   }
 
   // verifyBundle with a turn of the event loop between the signature check and the body decode.
-  private async verify(bytes: Uint8Array, now: number, ignoreExpiry: boolean): Promise<VerifiedBundle> {
+  private async verify(bytes: Uint8Array, now: number, ignoreExpiry: boolean, slicer = this.slicer()): Promise<VerifiedBundle> {
     const steps = verifyBundleSteps(bytes, {
       trustRoot: this.opts.trust.current(), expectType: 'policy', device: this.opts.device, site: this.opts.site,
       now, maxBytes: this.opts.maxBytes, ignoreExpiry,
     });
-    let r = steps.next();
-    while (!r.done) {
-      await this.pause();
-      r = steps.next();
-    }
-    return r.value;
+    // Signature checks run on the thread pool: the longest piece of an accept otherwise.
+    return slicer.run(steps, answerSignatureCheckAsync);
   }
 
-  private pause(): Promise<void> {
-    return this.opts.yieldToLoop ? this.opts.yieldToLoop() : new Promise<void>((resolve) => setImmediate(resolve));
+  // One time budget for all the phases of one activation (design.md performance budget).
+  private slicer(): LoopSlicer {
+    const pause = this.opts.yieldToLoop ?? (() => new Promise<void>((resolve) => setImmediate(resolve)));
+    return new LoopSlicer({ pause, clock: this.opts.monotonic ?? (() => performance.now()), budgetMs: this.opts.sliceMs ?? DEFAULT_SLICE_MS });
   }
 
-  private async prepareVerified(bundle: VerifiedBundle, now: number): Promise<Candidate> {
-    await this.pause();
+  private async prepareVerified(bundle: VerifiedBundle, now: number, slicer = this.slicer()): Promise<Candidate> {
     const v = bundle.body.version;
     let doc: PolicyDocument;
     try {
-      // Validation is the longest phase (about 2/3 of a 10,000-conduit activation): run it in
-      // slices with a turn of the event loop between them, so decisions are not held up by all of it.
-      const steps = validatePolicySteps(bundle.body.policy, { file: `bundle v${v}` });
-      let r = steps.next();
-      while (!r.done) {
-        await this.pause();
-        r = steps.next();
-      }
-      doc = r.value;
+      // Validation is the longest phase (about half of a 10,000-conduit activation): its
+      // generator yields every few entries and the slicer gives the loop a turn once per budget.
+      doc = await slicer.run(validatePolicySteps(bundle.body.policy, { file: `bundle v${v}` }));
     } catch (e) {
       const issues = e instanceof ZonegateError ? e.issues : [];
       throw new ZonegateError('ERR_BUNDLE_POLICY', `bundle v${v}: the policy is invalid: ${(e as Error).message}`, { cause: e, issues });
@@ -403,14 +410,13 @@ export class PolicyStore {
       throw new ZonegateError('ERR_BUNDLE_TARGET', `bundle v${v} carries the policy of site '${doc.site}', this is '${this.opts.site}'`);
     }
     const policyVersion = policyVersionTag({ version: v, hash: bundle.hash });
-    await this.pause();
     let index: PolicyIndex;
     try {
-      index = compile(doc, { version: policyVersion });
+      index = await slicer.run(compileSteps(doc, { version: policyVersion }));
     } catch (e) {
       throw new ZonegateError('ERR_BUNDLE_POLICY', `bundle v${v}: the policy does not compile: ${(e as Error).message}`, { cause: e });
     }
-    await this.pause();
+    await slicer.checkpoint();
     const failures = runPolicyTests(index, doc.tests, now);
     if (failures.length > 0) {
       throw new ZonegateError('ERR_POLICY_TEST', `bundle v${v}: ${failures.length} of ${doc.tests.length} embedded test(s) failed: ${formatTestFailure(failures[0])}`,
@@ -421,6 +427,7 @@ export class PolicyStore {
 
   private async persist(c: Candidate): Promise<void> {
     const blobs = this.opts.blobs;
+    if (blobs.commit) return this.persistCommit(c, blobs.commit.bind(blobs));
     // The old active becomes the previous by a rename (no copy). A crash right after it leaves no
     // active file, and boot then takes the previous one: the old bundle, as before the accept.
     // After a fallback at boot the enforced bundle already is the previous one; the broken active
@@ -440,6 +447,24 @@ export class PolicyStore {
     } catch (e) {
       this.raise('bundle-corrupt', `cannot persist the high-water mark v${mark.version}: ${(e as Error).message}`);
     }
+  }
+
+  // The same persistence order in one BlobStore.commit: the old active is moved to previous
+  // first, then the new active and the high-water mark are each replaced atomically, and all of it
+  // is durable (one fsync of the folder) before the activation is reported. A crash at any point
+  // leaves verifiable files (old active; or no active and the old one as previous; or the new
+  // active), and boot never takes a mark below the versions on disk. An active file gone from
+  // disk (moved[0] false) is simply not kept as previous.
+  private async persistCommit(c: Candidate, commit: NonNullable<BlobStore['commit']>): Promise<void> {
+    const moveOld = this.active !== null && this.activeBlob === ACTIVE_BLOB;
+    const mark = { version: c.bundle.body.version, hash: c.bundle.hash };
+    const { moved } = await commit({
+      moves: moveOld ? [{ from: ACTIVE_BLOB, to: PREVIOUS_BLOB }] : [],
+      writes: [{ name: ACTIVE_BLOB, bytes: c.bundle.bytes }, { name: HWM_BLOB, bytes: new TextEncoder().encode(`${JSON.stringify(mark)}\n`) }],
+    });
+    if (moveOld && moved[0] && this.active) this.previous = { version: this.active.version, hash: this.active.hash };
+    this.activeBlob = ACTIVE_BLOB;
+    this.hwm = mark;
   }
 
   private swap(c: Candidate, source: BundleSource): void {

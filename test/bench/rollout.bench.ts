@@ -36,6 +36,7 @@ const CHILDREN = Number(process.env.ZG_ROLLOUT_CHILDREN ?? 2);
 const PEER_BYTES = 100 * 1024;
 /** Activations in flight per simulating process (see withLane in the child). */
 const LANE_COUNT = Number(process.env.ZG_ROLLOUT_LANES ?? 4);
+/** ZG_ROLLOUT_PROF=DIR: the simulating children write V8 CPU profiles there (--cpu-prof). */
 
 type ToChild = { cmd: 'start'; url: string; root: string; from: number; count: number; dir: string } | { cmd: 'stop' };
 type ToParent = { ev: 'ready' } | { ev: 'stopped'; activations: number; activationMs: number; refused: number };
@@ -47,7 +48,7 @@ async function child(): Promise<void> {
   const stores: PolicyStore[] = [];
   let activationMs = 0;
   // A few activations at a time per process: each real gateway has its own CPU and disk, so the
-  // file-system waits of one accept (about 20 round trips to persist atomically) overlap with
+  // file-system waits of one accept (one BlobStore.commit, about 6 round trips deep) overlap with
   // another's CPU work as they would across devices; hundreds interleaved on one simulating core
   // would only add contention and hold the first finishers back until the last one is done.
   const LANES = LANE_COUNT;
@@ -127,7 +128,7 @@ async function parent(): Promise<void> {
     const per = Math.ceil(TOTAL / CHILDREN);
     const t0 = Date.now();
     for (let k = 0; k < CHILDREN; k += 1) {
-      const c = fork(__filename, ['child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--enable-source-maps'] });
+      const c = fork(__filename, ['child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--enable-source-maps', ...(process.env.ZG_ROLLOUT_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ZG_ROLLOUT_PROF}`] : [])] });
       children.push(c);
       const count = Math.min(per, TOTAL - k * per);
       c.send({ cmd: 'start', url: broker.url, root: Buffer.from(w.root.bytes).toString('base64'), from: k * per, count, dir } satisfies ToChild);

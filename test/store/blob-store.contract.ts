@@ -72,6 +72,31 @@ export function blobStoreContract(suite: Test, name: string, factory: () => Prom
     }
   });
 
+  suite(`${name}: commit (when offered) moves first, then replaces each written blob; a missing source is skipped`, async () => {
+    const s = await factory();
+    if (!s.commit) return;
+    await s.write('active', bytes('v1'));
+    await s.write('previous', bytes('v0'));
+    await s.write('hwm', bytes('1'));
+    const w2 = bytes('v2');
+    const r = await s.commit({ moves: [{ from: 'active', to: 'previous' }, { from: 'absent', to: 'other' }], writes: [{ name: 'active', bytes: w2 }, { name: 'hwm', bytes: bytes('2') }] });
+    w2[0] = 0;
+    assert.equal(r.moved, [true, false]);
+    assert.is(text(await s.read('active')), 'v2', 'the exact bytes, copied');
+    assert.is(text(await s.read('previous')), 'v1');
+    assert.is(text(await s.read('hwm')), '2');
+    assert.equal(await s.list(), ['active', 'hwm', 'previous']);
+    // Writes alone, to blobs that did not exist.
+    assert.equal((await s.commit({ writes: [{ name: 'new-1', bytes: bytes('') }, { name: 'new-2', bytes: new Uint8Array(200_000).fill(3) }] })).moved, []);
+    assert.is(text(await s.read('new-1')), '');
+    assert.is((await s.read('new-2'))!.length, 200_000);
+    assert.equal(await s.list(), ['active', 'hwm', 'new-1', 'new-2', 'previous']);
+    for (const bad of [{ writes: [{ name: '../x', bytes: bytes('1') }] }, { moves: [{ from: 'active', to: '.x' }], writes: [] }]) {
+      try { await s.commit(bad); assert.unreachable('accepted a bad name'); } catch (e) { assert.instance(e, TypeError); }
+    }
+    assert.is(text(await s.read('active')), 'v2', 'nothing done on a bad name');
+  });
+
   suite(`${name}: concurrent writes of one blob end with one of the values, whole`, async () => {
     const s = await factory();
     const values = Array.from({ length: 20 }, (_, i) => bytes(String(i).repeat(1000)));

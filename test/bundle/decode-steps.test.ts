@@ -1,0 +1,122 @@
+/**
+ * decodeCborSteps (the one-pass, sliced decoder of bundle bodies) against the reference path
+ * decodeCbor (scanCbor's pre-scan, then cbor-x, then null prototypes): the same values on random
+ * data, the same errors with the same messages on hostile bytes, and slices on a big body.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeCbor, encodeCbor } from '../../policy/bundle';
+import { decodeCborSteps, decodeCborWhole, DECODE_SLICE } from '../../policy/bundle/decode-cbor-steps';
+import { parseBody } from '../../policy/bundle/parse-body';
+import { decodeEnvelope } from '../../policy/bundle/decode-envelope';
+import type { CborValue } from '../../policy/bundle/decode-cbor';
+import { ZonegateError } from '../../policy/errors';
+import { world, policyBundle, sitePolicy } from './fixtures';
+
+let seed = 424242;
+const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32; };
+const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)];
+
+function randomValue(depth: number): unknown {
+  const r = rnd();
+  if (depth > 4 || r < 0.45) {
+    return pick<() => unknown>([
+      () => Math.floor(rnd() * 2 ** 53) * (rnd() < 0.5 ? -1 : 1),
+      () => Math.floor(rnd() * 300) - 150,
+      () => rnd() * 1e6 - 5e5,
+      () => pick(['', 'a', 'plc-17', 'zäh', '東京', '🙂x', 'x'.repeat(40), 'é'.repeat(30), '10.10.0.1']),
+      () => pick([true, false, null]),
+      () => Uint8Array.from({ length: Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256)),
+    ])();
+  }
+  if (r < 0.7) return Array.from({ length: Math.floor(rnd() * 6) }, () => randomValue(depth + 1));
+  const o: Record<string, unknown> = {};
+  const n = Math.floor(rnd() * (rnd() < 0.1 ? 30 : 6));
+  for (let i = 0; i < n; i++) o[pick(['id', 'from', 'to', 'k', 'ünï', `k${i}`, 'hasOwnProperty', 'toString', 'valueOf', 'a'.repeat(20)]) + (rnd() < 0.5 ? '' : String(i))] = randomValue(depth + 1);
+  return o;
+}
+
+function nullProtoEverywhere(v: CborValue): boolean {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return true;
+  if (Array.isArray(v)) return v.every(nullProtoEverywhere);
+  return Object.getPrototypeOf(v) === null && Object.values(v).every(nullProtoEverywhere);
+}
+
+function outcome(f: () => unknown): { ok: unknown } | { code: string; message: string } {
+  try { return { ok: f() }; } catch (e) {
+    if (!(e instanceof ZonegateError)) throw e;
+    return { code: e.code, message: e.message };
+  }
+}
+
+test('random data: the same values as the reference decoder, null prototypes throughout', () => {
+  for (let i = 0; i < 2000; i++) {
+    const bytes = encodeCbor(randomValue(0));
+    const ref = decodeCbor(bytes, { maxDepth: 16 });
+    const got = decodeCborWhole(bytes, { maxDepth: 16 });
+    assert.equal(got, ref, `case ${i}`);
+    assert.ok(nullProtoEverywhere(got), `case ${i}: null prototypes`);
+  }
+});
+
+test('hostile bytes: the same refusals, code and message, as scan + cbor-x', () => {
+  const big = (n: number) => { const p = [0xb8, n]; for (let i = 0; i < n; i++) p.push(0x62, 0x6b, 0x61 + (i % 20), 0x01); return p; };
+  const dupBig = big(20); dupBig[2 + 19 * 4 + 2] = 0x61; // key 19 repeats key 0
+  const cases: [string, number[]][] = [
+    ['empty', []],
+    ['indefinite array', [0x9f, 0x01, 0xff]],
+    ['indefinite text', [0x7f, 0x61, 0x61, 0xff]],
+    ['tag', [0xc1, 0x01]],
+    ['extended tag', [0xd8, 0x20, 0x01]],
+    ['truncated', [0x82, 0x01]],
+    ['truncated header', [0x19, 0x01]],
+    ['huge array', [0x9a, 0xff, 0xff, 0xff, 0xff, 0x00]],
+    ['huge map', [0xba, 0x00, 0x10, 0x00, 0x00, 0x00]],
+    ['huge bytes', [0x5a, 0x00, 0x10, 0x00, 0x00, 0x00]],
+    ['int beyond 2^53', [0x1b, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]],
+    ['reserved ai', [0x1c]],
+    ['undefined', [0xf7]],
+    ['simple 16', [0xf0]],
+    ['break', [0xff]],
+    ['truncated float', [0xfb, 0x00, 0x00]],
+    ['key not text', [0xa1, 0x01, 0x02]],
+    ['bytes key', [0xa1, 0x41, 0x61, 0x02]],
+    ['duplicate key', [0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02]],
+    ['duplicate key, big map', dupBig],
+    ['trailing', [0x01, 0x02]],
+    ['deep', [...Array(17).fill(0x81), 0x01]],
+    ['deep empty', [...Array(16).fill(0x81), 0x80]],
+    ['ok, depth 16', [...Array(15).fill(0x81), 0x80]],
+    ['ok, big map', big(20)],
+    ['ok, floats', [0x83, 0xf9, 0x3c, 0x00, 0xfa, 0x3f, 0xc0, 0x00, 0x00, 0xf9, 0x7c, 0x00]],
+    ['ok, half subnormal and -0', [0x82, 0xf9, 0x00, 0x01, 0xf9, 0x80, 0x00]],
+    ['ok, invalid utf-8', [0x62, 0xc3, 0x28]],
+    ['ok, __proto__', [0xa1, 0x69, ...Buffer.from('__proto__'), 0xa1, 0x61, 0x78, 0x01]],
+  ];
+  for (const [name, parts] of cases) {
+    const bytes = Uint8Array.from(parts);
+    const ref = outcome(() => decodeCbor(bytes, { what: 'bundle body', maxDepth: 16 }));
+    const got = outcome(() => decodeCborWhole(bytes, { what: 'bundle body', maxDepth: 16 }));
+    assert.equal(got, ref, name);
+    assert.is('ok' in got, name.startsWith('ok'), `${name}: ${JSON.stringify(got)}`);
+  }
+  const p = decodeCborWhole(Uint8Array.from(cases[cases.length - 1][1])) as Record<string, CborValue>;
+  assert.ok(Object.prototype.hasOwnProperty.call(p, '__proto__'));
+  assert.is(Object.getPrototypeOf(p), null);
+  assert.is((p as { x?: unknown }).x, undefined);
+});
+
+test('a 2,000-conduit body: many slices, the same body as scan + cbor-x', () => {
+  const W = world();
+  const b = policyBundle({ version: 3, keys: W.policyKeys.slice(0, 2), policy: sitePolicy({ conduits: 2000 }) });
+  const body = decodeEnvelope(b).body;
+  const steps = decodeCborSteps(body, { what: 'bundle body', maxDepth: 16 });
+  let yields = 0;
+  let r = steps.next();
+  while (!r.done) { yields += 1; r = steps.next(); }
+  assert.ok(yields >= Math.floor(20_000 / DECODE_SLICE), `${yields} yields`);
+  assert.equal(r.value, decodeCbor(body, { what: 'bundle body', maxDepth: 16 }));
+  assert.equal(parseBody(body, 'policy'), r.value);
+});
+
+test.run();
