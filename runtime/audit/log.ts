@@ -1,8 +1,13 @@
 /**
  * The device's tamper-evident audit log (design.md "The audit log"). Implements AuditSink:
- * record() only appends to a bounded in-memory queue and returns; a timer (flushDelayMs, or at
- * once when batchMax records wait) hands the queue to the writer, which encodes, chains and
- * frames the batch and does one positional write and one fsync for it (group commit). Seqs and
+ * record() only appends to a bounded in-memory queue and returns; a timer (flushDelayMs after the
+ * oldest waiting record was queued, or at once when batchMax records wait) hands the queue to the
+ * writer, which encodes, chains and frames the batch straight into one reused buffer
+ * (frame-batch.ts) and does one positional write and one fsync for it (group commit). Records
+ * queued while a write is under way wait for their own deadline (flushDelayMs, or coalesceMs once
+ * coalesceRecords wait) or a full batch rather than starting another write + fsync as soon as it
+ * ends: every write + fsync costs the event loop libuv round trips and promise work whatever its
+ * size (≈ 100 fsyncs/s at 20k records/s rather than one per fsync latency, thousands). Seqs and
  * hashes are assigned by the writer, so records lost before they reach the disk (queue full, a
  * failed write) leave no hole in the chain: the next batch begins with a `gap` record counting
  * them.
@@ -19,8 +24,8 @@ import { join } from 'node:path';
 import { ZonegateError } from '../../policy/errors';
 import type { KeyObject } from 'node:crypto';
 import type { AuditEvent, AuditSink } from '../../drivers/types';
-import { FRAME_HEADER, writeFrame } from './frame';
-import { encodeRecord, GENESIS_PREV, hashPayload, toHex, type GapBody, type RecordBody } from './record';
+import { FrameBatch } from './frame-batch';
+import { GENESIS_PREV, hashPayload, toHex, type GapBody, type RecordBody } from './record';
 import { signCheckpoint } from './checkpoint';
 import { nodeAuditFs, type AuditFs } from './fs';
 import { segmentName, sortSegments } from './segment';
@@ -42,10 +47,18 @@ export interface AuditLogOptions {
   now?: () => number;
   timers?: AuditTimers;
   fs?: AuditFs;
-  /** Longest a record waits for its write + fsync (default 50 ms). */
+  /** Longest a record waits before its batch's write + fsync begins (default 50 ms). */
   flushDelayMs?: number;
   /** Most records per write + fsync; a full batch is written at once (default 512). */
   batchMax?: number;
+  /**
+   * Under load, a batch goes once coalesceRecords wait and the oldest has waited coalesceMs
+   * (defaults 64 and 10 ms), not flushDelayMs: events held in the queue for tens of ms survive
+   * young-generation GCs, and V8 then grows the young generation (+25 MiB RSS measured on the
+   * Modbus proxy at 20k records/s with 50 ms; none with 10 ms).
+   */
+  coalesceMs?: number;
+  coalesceRecords?: number;
   /** Records waiting at most; beyond, record() drops and counts (default 65,536). */
   queueCapacity?: number;
   /** Segment size at which the next batch starts a new segment (default 4 MiB). */
@@ -134,6 +147,8 @@ export class AuditLog implements AuditSink {
   private readonly fs: AuditFs;
   private readonly flushDelayMs: number;
   private readonly batchMax: number;
+  private readonly coalesceMs: number;
+  private readonly coalesceRecords: number;
   private readonly queueCapacity: number;
   private readonly segmentBytes: number;
   private readonly maxBytes: number;
@@ -142,10 +157,17 @@ export class AuditLog implements AuditSink {
   private readonly retryMs: number;
   private readonly onAlarm?: (alarm: AuditAlarm) => void;
   private readonly flood: DenyFloodSummariser | null;
+  /** The writer's frame buffer, reused batch after batch (one writer at a time). */
+  private readonly batch = new FrameBatch();
 
   /** Waiting records are queue[queueHead..]; taking a batch moves the head instead of copying the rest. */
   private queue: RecordBody[] = [];
   private queueHead = 0;
+  /**
+   * When the first record of each batch-sized run of the queue was queued, oldest first: [0] is the
+   * oldest waiting record's, so its batch is due flushDelayMs after it (takeBatch takes batchMax).
+   */
+  private runQueuedAt: number[] = [];
   private timer: unknown = null;
   private timerDue = Infinity;
   private writing: Promise<void> | null = null;
@@ -189,6 +211,8 @@ export class AuditLog implements AuditSink {
     this.fs = o.fs ?? nodeAuditFs();
     this.flushDelayMs = o.flushDelayMs ?? 50;
     this.batchMax = o.batchMax ?? 512;
+    this.coalesceMs = o.coalesceMs ?? 10;
+    this.coalesceRecords = o.coalesceRecords ?? 64;
     this.queueCapacity = o.queueCapacity ?? 65_536;
     this.segmentBytes = o.segmentBytes ?? 4 * 1024 * 1024;
     this.maxBytes = o.maxBytes ?? 256 * 1024 * 1024;
@@ -197,7 +221,7 @@ export class AuditLog implements AuditSink {
     this.retryMs = o.retryMs ?? 1000;
     this.onAlarm = o.onAlarm;
     this.lastCheckpointAt = this.now();
-    if (!(this.batchMax >= 1) || !(this.queueCapacity >= 1) || !(this.flushDelayMs >= 0)) throw new TypeError('audit: batchMax, queueCapacity must be ≥ 1 and flushDelayMs ≥ 0');
+    if (!(this.batchMax >= 1) || !(this.queueCapacity >= 1) || !(this.flushDelayMs >= 0) || !(this.coalesceRecords >= 1) || !(this.coalesceMs >= 0)) throw new TypeError('audit: batchMax, queueCapacity, coalesceRecords must be ≥ 1 and flushDelayMs, coalesceMs ≥ 0');
     if (!(this.segmentBytes >= 1024)) throw new TypeError('audit: segmentBytes must be at least 1024');
     if (!(this.maxBytes >= 2 * this.segmentBytes)) throw new TypeError('audit: maxBytes must be at least 2 × segmentBytes');
     if (typeof o.device !== 'string' || o.device === '') throw new TypeError('audit: device id is required');
@@ -294,6 +318,7 @@ export class AuditLog implements AuditSink {
   /** AuditSink: queues the event; never throws, never waits. The event must not be mutated afterwards. */
   record(event: AuditEvent): void {
     if (this.closed) { this.counts.closed++; return; }
+    if (event === null || typeof event !== 'object') { this.counts.internal++; return; }
     try {
       if (this.flood !== null && event.kind === 'decision' && event.decision !== undefined && event.decision.decision === 'deny') {
         if (!this.flood.admit(event)) {
@@ -318,8 +343,10 @@ export class AuditLog implements AuditSink {
     this.queue.push(body);
     this.accepted++;
     const depth = this.queue.length - this.queueHead;
+    if ((depth - 1) % this.batchMax === 0) this.runQueuedAt.push(this.now());
     if (depth === this.batchMax) this.arm(0);
     else if (depth === 1) this.arm(this.flushDelayMs);
+    else if (depth === this.coalesceRecords) this.arm(Math.max(0, this.runQueuedAt[0] + this.coalesceMs - this.now()));
   }
 
   private arm(ms: number): void {
@@ -358,6 +385,9 @@ export class AuditLog implements AuditSink {
       const ok = await this.writeBatch();
       this.wake();
       if (!ok) return true;
+      // Group commit: what came in during that write waits for its own deadline (or a full
+      // batch) instead of costing a write + fsync of its own at once.
+      if (!this.due()) break;
     }
     if (this.uploadedDirty) {
       this.uploadedDirty = false;
@@ -370,8 +400,23 @@ export class AuditLog implements AuditSink {
     this.writing = null;
     this.wake();
     if (failed) this.arm(this.retryMs);
-    else if (this.queue.length > this.queueHead || this.hasPendingMeta()) this.arm(0);
+    else if (this.due()) this.arm(0);
+    else if (this.queue.length > this.queueHead) {
+      const wait = this.queue.length - this.queueHead >= this.coalesceRecords ? Math.min(this.coalesceMs, this.flushDelayMs) : this.flushDelayMs;
+      this.arm(Math.max(0, this.runQueuedAt[0] + wait - this.now()));
+    }
     else if (this.flood !== null && this.flood.pending() > 0 && !this.closed) this.arm(this.flood.windowMs);
+  }
+
+  /** True when waiting records must be written now: a full batch, a deadline reached, a flush() or close() waiting, log records pending. */
+  private due(): boolean {
+    const depth = this.queue.length - this.queueHead;
+    if (depth === 0) return this.hasPendingMeta();
+    if (depth >= this.batchMax || this.closing || this.hasPendingMeta()) return true;
+    const waited = this.now() - this.runQueuedAt[0];
+    if (waited >= this.flushDelayMs || (depth >= this.coalesceRecords && waited >= this.coalesceMs)) return true;
+    for (const w of this.waiters) if (w.target > this.processed) return true;
+    return false;
   }
 
   private hasPendingMeta(): boolean {
@@ -389,6 +434,7 @@ export class AuditLog implements AuditSink {
     if (this.queueHead === 0 && this.queue.length <= this.batchMax) {
       const b = this.queue;
       this.queue = [];
+      this.runQueuedAt.length = 0;
       return b;
     }
     const end = Math.min(this.queue.length, this.queueHead + this.batchMax);
@@ -397,7 +443,11 @@ export class AuditLog implements AuditSink {
     if (this.queueHead === this.queue.length) {
       this.queue = [];
       this.queueHead = 0;
-    } else if (this.queueHead >= 65_536) {
+      this.runQueuedAt.length = 0;
+      return b;
+    }
+    this.runQueuedAt.shift();
+    if (this.queueHead >= 65_536) {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
     }
@@ -408,48 +458,47 @@ export class AuditLog implements AuditSink {
   private async writeBatch(): Promise<boolean> {
     const now = this.now();
     const events = this.takeBatch();
-    const bodies: RecordBody[] = [];
     const lostQueue = this.lost.queueFull, lostWrite = this.lost.writeFailed, evicted = this.pendingEvicted;
-    if (lostQueue > 0) bodies.push(gapBody(now, { reason: 'queue-full', count: lostQueue }));
-    if (lostWrite > 0) bodies.push(gapBody(now, { reason: 'write-failed', count: lostWrite }));
-    if (evicted !== null) bodies.push(gapBody(now, evicted));
-    for (const e of events) bodies.push(e);
 
-    // Encode and chain (seqs are only consumed if the write succeeds).
-    const payloads: Buffer[] = [];
+    // Encode, frame and chain straight into the batch buffer (frame-batch.ts), one SHA-256 per
+    // payload as the chain needs (FORMAT.md "Record": prev is the hash of the previous payload).
+    // Seqs are only consumed if the write succeeds.
+    const batch = this.batch;
+    batch.reset();
     let seq = this.nextSeq;
     let prev = this.head;
-    let bytes = 0;
+    let records = 0;
     const encodeOne = (b: RecordBody): void => {
-      const payload = encodeRecord(b, seq, prev);
-      payloads.push(payload);
-      bytes += FRAME_HEADER + payload.length;
+      let payload: Buffer;
+      try {
+        payload = batch.append(b, seq, prev);
+      } catch (e) {
+        // An event cbor-x cannot encode (a cycle, a BigInt mix) or one over the frame limit: keep a note instead.
+        this.counts.internal++;
+        payload = batch.append({ kind: b.kind, at: typeof b.at === 'number' ? b.at : now, source: String(b.source), message: `unencodable event: ${(e as Error).message}` }, seq, prev);
+      }
       prev = hashPayload(payload);
       seq++;
+      records++;
     };
-    for (const b of bodies) {
-      try { encodeOne(b); } catch (e) {
-        // An event that cbor-x cannot encode (a cycle, a BigInt mix): keep a note instead.
-        this.counts.internal++;
-        encodeOne({ kind: b.kind, at: typeof b.at === 'number' ? b.at : now, source: String(b.source), message: `unencodable event: ${(e as Error).message}` });
-      }
-    }
-    const since = this.sinceCheckpoint + bodies.length;
+    if (lostQueue > 0) encodeOne(gapBody(now, { reason: 'queue-full', count: lostQueue }));
+    if (lostWrite > 0) encodeOne(gapBody(now, { reason: 'write-failed', count: lostWrite }));
+    if (evicted !== null) encodeOne(gapBody(now, evicted));
+    for (let i = 0; i < events.length; i++) encodeOne(events[i]);
+    const since = this.sinceCheckpoint + records;
     let checkpointPayload: Buffer | null = null;
     const wantCheckpoint = since > 0 && (this.forceCheckpoint || since >= this.checkpointEvery || now - this.lastCheckpointAt >= this.checkpointIntervalMs);
     if (wantCheckpoint) {
       const checkpoint = signCheckpoint({ device: this.device, seq: seq - 1, head: prev, at: now }, this.key);
-      checkpointPayload = encodeRecord({ kind: 'checkpoint', at: now, source: 'audit', checkpoint }, seq, prev);
-      payloads.push(checkpointPayload);
-      bytes += FRAME_HEADER + checkpointPayload.length;
+      // A copy: the batch buffer is reused by the next batch, checkpoint.latest is written from it.
+      checkpointPayload = Buffer.from(batch.append({ kind: 'checkpoint', at: now, source: 'audit', checkpoint }, seq, prev));
       prev = hashPayload(checkpointPayload);
       seq++;
+      records++;
     }
-    if (payloads.length === 0) return true;
+    if (records === 0) return true;
     // One buffer, one write (frame.ts: [length][crc32][payload] per record).
-    const data = Buffer.allocUnsafe(bytes);
-    let at = 0;
-    for (const p of payloads) at = writeFrame(data, at, p);
+    const data = batch.bytes();
 
     try {
       await this.ensureSegment(data.length);
@@ -480,7 +529,7 @@ export class AuditLog implements AuditSink {
     // Committed.
     this.nextSeq = seq;
     this.head = prev;
-    this.counts.records += payloads.length;
+    this.counts.records += records;
     this.processed += events.length;
     if (lostQueue > 0) this.lost.queueFull -= lostQueue;
     if (lostWrite > 0) this.lost.writeFailed -= lostWrite;

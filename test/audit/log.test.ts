@@ -133,6 +133,78 @@ test('group commit: 1,000 records take 2 writes and 2 fsyncs; batchMax 1 takes o
   } finally { t.cleanup(); }
 });
 
+test('pacing: records queued during a write wait for their deadline (flushDelayMs, coalesceMs under load) or a full batch', async () => {
+  const t = tempDir();
+  try {
+    let now = 1_760_000_000_000;
+    const pending = new Set<{ fn: () => void; due: number }>();
+    const timers = {
+      setTimeout: (fn: () => void, ms: number) => { const h = { fn, due: now + ms }; pending.add(h); return h; },
+      clearTimeout: (h: unknown) => { pending.delete(h as { fn: () => void; due: number }); },
+    };
+    const fire = (): number => {
+      let n = 0;
+      for (const h of [...pending]) if (h.due <= now) { pending.delete(h); h.fn(); n++; }
+      return n;
+    };
+    // Waits (real time, for the real disk) until the writer has done `fsyncs` fsyncs, then a little more.
+    const settle = async (fsyncs: number): Promise<void> => {
+      for (let i = 0; i < 5000 && fs.counts.fsync < fsyncs; i++) await new Promise((r) => setTimeout(r, 2));
+      for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 1));
+    };
+    const fs = testFs();
+    const log = await open(t.dir, { fs, now: () => now, timers, flushDelayMs: 50, batchMax: 100, checkpointEvery: 1e9 });
+    for (let i = 0; i < 10; i++) log.record(decisionEvent(i));
+    assert.is(fire(), 0, 'nothing is due before flushDelayMs');
+    now += 50;
+    assert.is(fire(), 1);
+    // The first batch ('created' + 10) is being written; 5 more arrive meanwhile.
+    for (let i = 10; i < 15; i++) log.record(decisionEvent(i));
+    await settle(1);
+    assert.is(fs.counts.fsync, 1);
+    assert.is(log.status().queueDepth, 5, 'the 5 wait for their own deadline');
+    now += 49;
+    assert.is(fire(), 0);
+    await settle(1);
+    assert.is(fs.counts.fsync, 1);
+    now += 1;
+    assert.is(fire(), 1, 'due 50 ms after the first of them was queued');
+    await settle(2);
+    assert.is(fs.counts.fsync, 2);
+    assert.is(log.status().queueDepth, 0);
+    // A full batch goes at once; what is left after it is due 50 ms after its own first record.
+    for (let i = 0; i < 100; i++) log.record(decisionEvent(i));
+    now += 30;
+    for (let i = 0; i < 50; i++) log.record(decisionEvent(i));
+    assert.is(fire(), 1);
+    await settle(3);
+    assert.is(log.status().queueDepth, 50);
+    now += 20;
+    assert.is(fire(), 0, 'not due 50 ms after the first batch began');
+    await settle(3);
+    assert.is(fs.counts.fsync, 3);
+    now += 30;
+    assert.is(fire(), 1);
+    await settle(4);
+    assert.is(log.status().queueDepth, 0);
+    // Under load (coalesceRecords, 64, waiting) a batch goes coalesceMs (10 ms) after its first record.
+    for (let i = 0; i < 70; i++) log.record(decisionEvent(i));
+    now += 9;
+    assert.is(fire(), 0);
+    now += 1;
+    assert.is(fire(), 1);
+    await settle(5);
+    assert.is(log.status().queueDepth, 0);
+    // Whatever a flush() waits for goes at once.
+    for (let i = 0; i < 3; i++) log.record(decisionEvent(i));
+    await log.flush();
+    assert.is(fs.counts.fsync, 6);
+    assert.is(log.status().records, 1 + 15 + 150 + 70 + 3);
+    await log.close();
+    assert.is((await verifyAuditDir(t.dir, { devicePublicKey: key.publicRaw })).ok, true);
+  } finally { t.cleanup(); }
+});
+
 test('recovery: a cut at every byte of the last record keeps every earlier record and continues the chain', async () => {
   const t = tempDir();
   try {
