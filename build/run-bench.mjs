@@ -24,7 +24,7 @@ for (const f of files) {
   const tableFile = join(root, '.out/bench', `${name}.md`);
   rmSync(tableFile, { force: true });
   console.log(`\n=== bench ${name}`);
-  const r = spawnSync(process.execPath, ['--expose-gc', '--enable-source-maps', join(outDir, f.replace(/\.ts$/, '.js'))], {
+  const r = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', '--enable-source-maps', join(outDir, f.replace(/\.ts$/, '.js'))], {
     cwd: root, stdio: 'inherit', env: { ...process.env, ZG_BENCH_TABLE: tableFile }, timeout: 15 * 60_000,
   });
   if (r.status !== 0) { failed += 1; console.log(`bench ${name} failed (exit ${r.status ?? r.signal})`); }
