@@ -76,8 +76,7 @@ execFileSync('tar', ['-xzf', tgz, '-C', binDest, '--strip-components=1', '--no-s
 if (!readdirSync(binDest).some((f) => f.endsWith('.node'))) throw new Error(`${tgz} holds no .node binary`);
 
 // 3. The wrapper, the unit, the installer, the example config and policy.
-// V8 flags of the gateway (build/node-flags): a 2 MiB young generation, one V8 worker thread and
-// --optimize-for-size (-4 MiB, decisions and TCP throughput unchanged in make bench)
+// V8 flags of the gateway (build/node-flags): a 2 MiB young generation and one V8 worker thread
 // keep the daemon's resident memory inside the 80 MiB budget of a Pi-class device.
 const nodeFlags = readFileSync('build/node-flags', 'utf8').trim();
 writeFileSync(join(stage, 'bin/zonegate'), `#!/bin/sh
