@@ -49,12 +49,19 @@ function zonegate(args: string[], opts: { show?: boolean; quiet?: boolean; input
   return { code: r.status ?? 1, out, err };
 }
 
+/** Ports handed out so far: the kernel may offer a port again once its probe closed, before its user bound it. */
+const handedOut = new Set<number>();
+
+/** A free loopback port that this demo has not handed out before. */
 async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
-  });
+  for (;;) {
+    const port = await new Promise<number>((res, rej) => {
+      const s = createServer();
+      s.once('error', rej);
+      s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
+    });
+    if (!handedOut.has(port)) { handedOut.add(port); return port; }
+  }
 }
 
 function startChild(name: string, cmd: string, args: string[], onLine?: (line: string) => void): ChildProcess {
