@@ -15,8 +15,9 @@
  *     is taken out of the batch and only the elements that differ are deleted or added;
  *   - other named objects of the old table, and sets whose type or flags changed, are deleted
  *     (their rules are gone, so nothing refers to them) and declared again;
- *   - regular chains are deleted and declared again; a base chain whose type, hook and priority
- *     did not change stays registered throughout (one that changed takes the gap, alone).
+ *   - a chain declared again as the same kind stays (emptied by the flush): a base chain whose
+ *     type, hook and priority did not change stays registered throughout (one that changed takes
+ *     the gap, alone); chains the new table does not declare are deleted.
  * Address sets are compared as intervals, not as text: the kernel merges adjacent elements of
  * an `auto-merge` set (10.0.0.0/25 and 10.0.0.128/25 list as 10.0.0.0/24; two neighbours as
  * a-b), so the listing and a fresh rendering of the same policy spell the same set differently.
@@ -131,12 +132,12 @@ export function planSwap(table: string, running: string | undefined, text: strin
     kept.push({ set: name, added: added.length, removed: removed.length });
   }
   for (const o of old.objects) before.push(`delete ${o.kind} inet ${table} ${o.name}`);
-  // Regular chains first: a base chain may only go once nothing jumps to it, and nothing does.
-  for (const [name, hook] of old.chains) {
-    if (hook === '') before.push(`delete chain inet ${table} ${name}`);
-  }
-  for (const [name, hook] of old.chains) {
-    if (hook !== '' && next.chains.get(name) !== hook) {
+  // A chain the new table declares again as the same kind (regular, or a base chain on the same
+  // hook) is kept, emptied by the flush; the others go, regular chains first: a base chain may
+  // only go once nothing jumps to it, and nothing does.
+  for (const pass of ['regular', 'base'] as const) {
+    for (const [name, hook] of old.chains) {
+      if ((hook === '') !== (pass === 'regular') || next.chains.get(name) === hook) continue;
       before.push(`delete chain inet ${table} ${name}`);
       if (next.chains.has(name)) recreated.push(`chain ${name}`);
     }

@@ -44,6 +44,10 @@ const running = [
   '\tchain to_v4_1 {',
   '\t\ttcp dport 8080 accept',
   '\t}',
+  '',
+  '\tchain to_v4_2 {',
+  '\t\ttcp dport 9999 accept',
+  '\t}',
   '}',
   '',
 ].join('\n');
@@ -86,10 +90,11 @@ test('reads sets (wrapped element lists too), named objects and chains with thei
     ['nat_prerouting', 'nat hook prerouting priority dstnat'],
     ['output', 'filter hook output priority filter'],
     ['to_v4_1', ''],
+    ['to_v4_2', ''],
   ]);
 });
 
-test('keeps sets and base chains that stay, changes only the elements that differ', () => {
+test('keeps sets and chains that stay, changes only the elements that differ', () => {
   const plan = planSwap('zonegate', running, next);
   const lines = plan.script.trim().split('\n');
   const at = lines.indexOf('table inet zonegate {');
@@ -101,7 +106,8 @@ test('keeps sets and base chains that stay, changes only the elements that diffe
     // not in the new table at all
     'delete set inet zonegate gone',
     'delete map inet zonegate ports',
-    'delete chain inet zonegate to_v4_1',
+    // to_v4_1 is declared again as a regular chain: kept, emptied by the flush; to_v4_2 is not
+    'delete chain inet zonegate to_v4_2',
     // priority changed: this hook alone is re-registered
     'delete chain inet zonegate nat_prerouting',
     'delete chain inet zonegate output',
