@@ -45,7 +45,8 @@ export function parseBrokerUrl(text: string): { host: string; port: number } {
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 
-function canConnect(host: string, port: number): Promise<boolean> {
+/** Whether a TCP connection to host:port succeeds now. */
+export function canConnect(host: string, port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ host, port });
     s.once('connect', () => { s.destroy(); res(true); });

@@ -11,14 +11,14 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DemoModbusClient, type ModbusReply } from './modbus-client';
 import { applyRuleset } from '../../drivers/nftables/apply';
 import { readCounters } from '../../drivers/nftables/counters';
 import { DemoWebClient } from './web-login';
-import { parseBrokerUrl, startMosquitto, useExternalBroker, type ChildControl, type DemoBroker } from './broker';
+import { canConnect, parseBrokerUrl, startMosquitto, useExternalBroker, type ChildControl, type DemoBroker } from './broker';
 
 const root = resolve(__dirname, '..');
 const cli = join(root, 'dist', 'zonegate.js');
@@ -227,7 +227,7 @@ async function main(): Promise<void> {
   say(dim(`   broker ${broker.description}; PLCs on 127.0.0.1:${plcPorts.join(', ')}; gateway listeners 127.0.0.1:${gwPorts.join(', ')}; login page https://127.0.0.1:${webPort}/`));
   const startGateway = () => startChild('gateway', process.execPath, [cli, 'run', '--config', gatewayYaml], showDecision);
   let gateway = startGateway();
-  await waitFor('the gateway to listen', async () => existsSync(join(state, 'status.json')) || (await canConnect(gwPorts[0])));
+  await waitFor('the gateway to listen', async () => existsSync(join(state, 'status.json')) || (await canConnect('127.0.0.1', gwPorts[0])));
   const hmi = await DemoModbusClient.open({ host: '127.0.0.1', port: gwPorts[0], localAddress: '127.10.0.5' }).catch(() => null);
   const first = hmi ? await hmi.readHolding(1, 0, 4) : { ok: false };
   await sleep(200);
@@ -269,7 +269,7 @@ async function main(): Promise<void> {
   hmi2.close();
   await stopChild(gateway);
   gateway = startGateway();
-  await waitFor('the gateway to come back', () => canConnect(gwPorts[0]));
+  await waitFor('the gateway to come back', () => canConnect('127.0.0.1', gwPorts[0]));
   const hmi3 = await DemoModbusClient.open({ host: '127.0.0.1', port: gwPorts[0], localAddress: '127.10.0.5' });
   await sleep(300);
   rep = await hmi3.readHolding(1, 0, 2);
@@ -415,13 +415,6 @@ async function kernelCounters(text: string): Promise<void> {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => { s.destroy(); res(true); });
-    s.once('error', () => res(false));
-  });
-}
 
 /** Stops every child, then the broker (an external one gets its retained messages cleared). */
 async function shutdown(): Promise<void> {

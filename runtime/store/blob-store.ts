@@ -22,13 +22,13 @@ export interface BlobStore {
   /** Removes the blob durably; no-op when absent. */
   remove(name: string): Promise<void>;
   /**
-   * Optional: several renames and writes made durable together, with fewer file-system round
+   * Several renames and writes made durable together, with fewer file-system round
    * trips than one call each (one folder fsync for all of them). The moves run first, in order,
    * each atomic, a missing source skipped (`moved[i]` false); then every write replaces its blob
    * atomically. Once the promise resolves all of it survives a power loss; after a crash before
    * that, each move is done or not and each blob holds its old or its new bytes, independently.
    */
-  commit?(op: BlobCommit): Promise<{ moved: boolean[] }>;
+  commit(op: BlobCommit): Promise<{ moved: boolean[] }>;
 }
 
 /** The work of one BlobStore.commit. */

@@ -70,10 +70,4 @@ export class LoopSlicer {
       }
     }
   }
-
-  /** Runs one synchronous piece of work, first giving the loop a turn if the budget is spent. */
-  async call<T>(fn: () => T): Promise<T> {
-    await this.checkpoint();
-    return fn();
-  }
 }

@@ -14,11 +14,10 @@
  * equal with other bytes → ERR_BUNDLE_CONFLICT and a `policy-conflict` alarm; equal with the same
  * bytes while that bundle is active → an idempotent no-op (QoS 1 redelivery).
  *
- * Crash safety: rename active → previous, write the new active (temp, fsync, rename, fsync of the
- * folder), write the high-water mark; each step atomic. With a BlobStore that offers commit() the
- * same steps run as one commit whose round trips overlap (the temp files are written while the
- * old active is renamed; one folder fsync at the end), and the activation is reported only once
- * all of it is durable. A crash anywhere leaves the old bundle (as active, or as previous with no
+ * Crash safety: rename active → previous, write the new active and the high-water mark (temp,
+ * fsync, rename); each step atomic. They run as one BlobStore.commit whose round trips overlap (the
+ * temp files are written while the old active is renamed; one folder fsync at the end), and the
+ * activation is reported only once all of it is durable. A crash anywhere leaves the old bundle (as active, or as previous with no
  * active) or the new one as active; boot takes the high-water mark as the maximum of the
  * persisted mark and the versions of both files, so it never goes back.
  *
@@ -426,39 +425,9 @@ export class PolicyStore {
   }
 
   private async persist(c: Candidate): Promise<void> {
-    const blobs = this.opts.blobs;
-    if (blobs.commit) return this.persistCommit(c, blobs.commit.bind(blobs));
-    // The old active becomes the previous by a rename (no copy). A crash right after it leaves no
-    // active file, and boot then takes the previous one: the old bundle, as before the accept.
-    // After a fallback at boot the enforced bundle already is the previous one; the broken active
-    // file is simply replaced.
-    if (this.active && this.activeBlob === ACTIVE_BLOB && (await blobs.list()).includes(ACTIVE_BLOB)) {
-      await blobs.rename(ACTIVE_BLOB, PREVIOUS_BLOB);
-      this.previous = { version: this.active.version, hash: this.active.hash };
-    }
-    await blobs.write(ACTIVE_BLOB, c.bundle.bytes);
-    this.activeBlob = ACTIVE_BLOB;
-    const mark = { version: c.bundle.body.version, hash: c.bundle.hash };
-    this.hwm = mark;
-    // From here the new bundle is the one on disk, so the swap must happen even if the mark's
-    // write fails: boot derives the mark from the bundles' own versions anyway.
-    try {
-      await blobs.write(HWM_BLOB, new TextEncoder().encode(`${JSON.stringify(mark)}\n`));
-    } catch (e) {
-      this.raise('bundle-corrupt', `cannot persist the high-water mark v${mark.version}: ${(e as Error).message}`);
-    }
-  }
-
-  // The same persistence order in one BlobStore.commit: the old active is moved to previous
-  // first, then the new active and the high-water mark are each replaced atomically, and all of it
-  // is durable (one fsync of the folder) before the activation is reported. A crash at any point
-  // leaves verifiable files (old active; or no active and the old one as previous; or the new
-  // active), and boot never takes a mark below the versions on disk. An active file gone from
-  // disk (moved[0] false) is simply not kept as previous.
-  private async persistCommit(c: Candidate, commit: NonNullable<BlobStore['commit']>): Promise<void> {
     const moveOld = this.active !== null && this.activeBlob === ACTIVE_BLOB;
     const mark = { version: c.bundle.body.version, hash: c.bundle.hash };
-    const { moved } = await commit({
+    const { moved } = await this.opts.blobs.commit({
       moves: moveOld ? [{ from: ACTIVE_BLOB, to: PREVIOUS_BLOB }] : [],
       writes: [{ name: ACTIVE_BLOB, bytes: c.bundle.bytes }, { name: HWM_BLOB, bytes: new TextEncoder().encode(`${JSON.stringify(mark)}\n`) }],
     });
