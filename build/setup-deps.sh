@@ -1,27 +1,65 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the tests, benchmarks and demo talk to, when they are missing.
-# Only as root (apt); otherwise it says what is missing and the tests that need them skip and say so.
+# Installs the Debian packages that the tests, benchmarks and demo talk to, when the exact
+# capability they use is missing (a server import, not `import pymodbus`; a binary on PATH or in
+# /usr/sbin). As root it installs them with apt and checks again; otherwise it says what is missing
+# and the tests that need it print SKIP with the reason. Exit 0 unless an install left a
+# capability missing as root (exit 1, naming it).
+# Usage: bash build/setup-deps.sh [--check]   (--check: only report, never install)
 set -euo pipefail
-want=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients nft:nftables mbpoll:mbpoll socat:socat
-      haproxy:haproxy ip:iproute2 openssl:openssl chromium:chromium)
-missing=()
-for pair in "${want[@]}"; do
-  cmd=${pair%%:*}; pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
-done
-/usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || missing+=(python3-pymodbus)
-[ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-  echo "setup-deps: not root, cannot install: ${missing[*]} (tests that need them will skip)" >&2
+py=/usr/bin/python3
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+
+# Each entry: NAME|CHECK (a shell command that succeeds when the capability works)|PACKAGES.
+# Keep the check what the tests really run: pymodbus's server needs python3-serial and
+# python3-serial-asyncio, which Debian's python3-pymodbus only recommends.
+checks=(
+  "mosquitto|have mosquitto && have mosquitto_passwd|mosquitto"
+  "mosquitto clients|have mosquitto_pub && have mosquitto_sub|mosquitto-clients"
+  "nftables|have nft|nftables"
+  "mbpoll|have mbpoll|mbpoll"
+  "socat|have socat|socat"
+  "haproxy|have haproxy|haproxy"
+  "iproute2|have ip|iproute2"
+  "openssl|have openssl|openssl"
+  "prlimit|have prlimit|util-linux"
+  "systemd-notify|have systemd-notify|systemd"
+  "chromium|have chromium|chromium"
+  "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext'|python3-pymodbus python3-serial python3-serial-asyncio"
+)
+
+check_all() {
+  missing_names=(); missing_pkgs=()
+  local entry name check pkgs
+  for entry in "${checks[@]}"; do
+    name=${entry%%|*}; check=${entry#*|}; pkgs=${check##*|}; check=${check%|*}
+    if ! (eval "$check") >/dev/null 2>&1; then
+      missing_names+=("$name"); read -r -a more <<<"$pkgs"; missing_pkgs+=("${more[@]}")
+    fi
+  done
+}
+
+check_all
+[ ${#missing_names[@]} -eq 0 ] && exit 0
+joined() { local IFS=','; echo "$*" | sed 's/,/, /g'; }
+if [ "${1:-}" = "--check" ] || [ "$(id -u)" -ne 0 ]; then
+  echo "setup-deps: missing $(joined "${missing_names[@]}") (packages: ${missing_pkgs[*]});" \
+       "not installing$([ "$(id -u)" -ne 0 ] && echo ' (not root)'): the tests that need them print SKIP" >&2
   exit 0
 fi
-echo "setup-deps: installing ${missing[*]}"
+echo "setup-deps: missing $(joined "${missing_names[@]}"); installing ${missing_pkgs[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null || true
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts mosquitto and haproxy as services on install; tests start their own on loopback ports.
+# Other installs may hold the dpkg lock (a second suite, unattended upgrades): wait for it.
+apt=(apt-get -o DPkg::Lock::Timeout=900 -q)
+"${apt[@]}" update -qq >/dev/null || true
+"${apt[@]}" install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
+# Debian starts mosquitto and haproxy as services on install; tests start their own on free ports.
 for svc in mosquitto haproxy; do
-  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
-  pkill -x "$svc" >/dev/null 2>&1 || true
+  systemctl stop "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
 done
+check_all
+if [ ${#missing_names[@]} -ne 0 ]; then
+  echo "setup-deps: still missing after install: $(joined "${missing_names[@]}")" >&2
+  exit 1
+fi
 echo "setup-deps: done"

@@ -12,11 +12,25 @@ import { join } from 'node:path';
 export const DEBIAN_PYTHON = '/usr/bin/python3';
 const fixtures = (): string => join(process.cwd(), 'test/fixtures/modbus');
 
-/** Why the pymodbus peers cannot run here, or null when they can. */
+/**
+ * The imports test/fixtures/modbus/server.py and client.py make. `import pymodbus` alone succeeds
+ * on Debian without python3-serial and python3-serial-asyncio (only Recommends of
+ * python3-pymodbus), while these fail; build/setup-deps.sh checks the same line.
+ */
+export const PYMODBUS_IMPORTS =
+  'from pymodbus.server import StartAsyncTcpServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext';
+
+let pymodbusChecked: string | null | undefined;
+
+/** Why the pymodbus peers (server and client) cannot run here, or null when they can. */
 export function pymodbusMissing(): string | null {
-  if (!existsSync(DEBIAN_PYTHON)) return `${DEBIAN_PYTHON} not found`;
-  const r = spawnSync(DEBIAN_PYTHON, ['-c', 'import pymodbus; print(pymodbus.__version__)'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${DEBIAN_PYTHON} has no pymodbus (${(r.stderr || '').trim().split('\n').pop()})`;
+  if (pymodbusChecked !== undefined) return pymodbusChecked;
+  if (!existsSync(DEBIAN_PYTHON)) return (pymodbusChecked = `${DEBIAN_PYTHON} not found`);
+  const r = spawnSync(DEBIAN_PYTHON, ['-c', PYMODBUS_IMPORTS], { encoding: 'utf8' });
+  pymodbusChecked = r.status === 0 ? null
+    : `${DEBIAN_PYTHON} cannot import the pymodbus server and client (${(r.stderr || String(r.error ?? '')).trim().split('\n').pop()}); `
+      + 'make test installs python3-pymodbus python3-serial python3-serial-asyncio as root';
+  return pymodbusChecked;
 }
 
 /** Why mbpoll cannot run here, or null. */
