@@ -4,7 +4,7 @@
 // "N passed, N failed". Usage: node build/run-tests.mjs [path-prefix ...]
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { cpus } from 'node:os';
 
@@ -23,7 +23,9 @@ function walk(dir) {
   return out.sort();
 }
 
-const files = walk(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
+// A filter naming one .test.ts file runs it even where the walk does not look (test/fixtures/runner).
+const named = filters.filter((f) => f.endsWith('.test.ts') && existsSync(join(root, f)));
+const files = [...new Set([...walk(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p))), ...named])];
 if (files.length === 0) { console.error('no test files match'); process.exit(2); }
 
 // Each run builds into its own folder, so that runs side by side never see each other's files.
@@ -45,7 +47,8 @@ function runOne(file) {
   const js = join(outDir, file.replace(/\.ts$/, '.js'));
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--enable-source-maps', js], {
+    // build/uvu-hooks.cjs prints every error thrown in a before/after hook and fails the file.
+    const child = spawn(process.execPath, ['--enable-source-maps', '--require', join(root, 'build/uvu-hooks.cjs'), js], {
       // NODE_PATH: CLIs that tests bundle into temp folders still find the external native modules.
       cwd: root, env: { ...process.env, FORCE_COLOR: '0', NODE_PATH: join(root, 'node_modules') }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     });
@@ -62,8 +65,11 @@ function runOne(file) {
       const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? 0);
       const ok = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? 0);
       const skip = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0);
-      // uvu's Total counts the tests that ran (skipped ones are not in it).
-      const bad = total - ok + (code !== 0 && total - ok === 0 ? 1 : 0);
+      // uvu's Total counts the tests that ran (skipped ones are not in it). A file that exits
+      // non-zero, or never prints uvu's summary, fails even when every test it ran passed.
+      const summary = /Total:\s+\d+/.test(text);
+      if (!summary && code === 0) out += `\n[run-tests] ${file} exited without uvu's summary (no test.run()?)\n`;
+      const bad = total - ok + ((code !== 0 || !summary) && total - ok === 0 ? 1 : 0);
       passed += ok; skipped += skip; failed += bad;
       if (bad > 0) failedFiles.push(file);
       process.stdout.write(`\n── ${file} (${((Date.now() - started) / 1000).toFixed(1)} s, exit ${code})\n${out}`);
