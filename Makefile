@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 NODE ?= node
 
-.PHONY: all deps sysdeps build typecheck test bench demo run clean
+.PHONY: all deps sysdeps build typecheck test soak bench demo run clean
 
 all: build
 
@@ -23,6 +23,12 @@ typecheck: deps
 
 test: deps sysdeps build typecheck
 	$(NODE) build/run-tests.mjs
+
+# The long loops the suite runs a short version of (not run by CI): 400 kill -9 cycles each for
+# the audit log and the policy store, 20,000 random policies against the reference decider.
+soak: deps sysdeps build
+	ZG_KILL_ITERATIONS=400 ZG_CRASH_ITERATIONS=400 ZG_POLICIES=20000 ZG_TEST_TIMEOUT_MS=3600000 \
+	  $(NODE) build/run-tests.mjs test/audit/crash.test.ts test/store/crash.test.ts test/policy/property.test.ts
 
 bench: deps sysdeps build
 	$(NODE) build/run-bench.mjs
