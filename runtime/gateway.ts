@@ -635,23 +635,27 @@ export function createGateway(options: GatewayOptions): Gateway {
         config: cfg, now, audit: sink,
         // Swapped synchronously inside the store's activation; the store is assigned only after boot.
         activate: (index) => { if (index) storeIndex = index; if (store) applyEffective({ reconcile: true }); },
+        // Attached before boot: a corrupt or rolled-back file found at boot is logged and alarmed.
+        listen: (st) => listenToStore(st),
       });
-      store.on('refused', (err) => {
+    }
+    function listenToStore(st: PolicyStore): void {
+      st.on('refused', (err) => {
         lastError = { at: err.at, code: String(err.code), message: err.message, issues: err.issues.map(formatIssue) };
         raise('policy-refused', 'warning', `bundle refused (${err.source}), the active policy stays: ${err.code}: ${err.message}`);
         log.error(`bundle refused (${err.source}): ${err.code}: ${err.message} (still enforcing ${effective.version ?? 'no policy'})`);
         sync?.refreshStatus();
         void writeStatus();
       });
-      store.on('activated', (a) => {
+      st.on('activated', (a) => {
         lastError = null;
         clear('policy-refused');
         // A verified bundle replaced whatever was broken on disk or unverifiable under the root.
-        if (a.source !== 'boot') { clear('store:bundle-corrupt'); clear('store:policy-unverifiable'); }
+        if (a.source !== 'boot') { clear('store:bundle-corrupt'); clear('store:policy-unverifiable'); clear('store:policy-rollback'); }
         log.info(`bundle v${a.version} (${a.policyVersion}) activated from ${a.source}, expires ${new Date(a.expiresAt).toISOString()}`);
         sync?.refreshStatus();
       });
-      store.on('alarm', (a) => {
+      st.on('alarm', (a) => {
         if (a.kind !== 'policy-expired') raise(`store:${a.kind}`, a.kind === 'policy-conflict' ? 'warning' : 'critical', a.message);
         log.warn(`policy store alarm ${a.kind}: ${a.message}`);
         sync?.refreshStatus();

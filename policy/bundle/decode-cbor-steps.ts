@@ -11,10 +11,23 @@
  * instead of three, and a generator that yields every DECODE_SLICE items, so that the store can let
  * decisions run while a 10,000-conduit body is read. Nothing is allocated before the header that
  * declares it was checked against the bytes left (a count of n items needs at least n bytes), and
- * the explicit stack is bounded by maxDepth, so hostile lengths and nesting cost nothing.
+ * the explicit stack is bounded by maxDepth, so hostile lengths and nesting cost nothing. Counts,
+ * text lengths and the number of items are capped as in scan-cbor.ts (limits.ts), with its messages.
  */
 import { ZonegateError } from '../errors';
 import type { CborValue } from './decode-cbor';
+import { BODY_LIMITS } from './limits';
+import type { CborLimits } from './limits';
+
+/** Options of decodeCborSteps: the profile's caps (BODY_LIMITS by default) and a name for messages. */
+export interface DecodeStepsOptions extends Partial<CborLimits> {
+  what?: string;
+  /**
+   * Byte strings as views of `bytes` instead of copies (the envelope's body: no second copy of a
+   * 4 MiB payload). The caller then must not change `bytes` while the result is in use.
+   */
+  viewBytes?: boolean;
+}
 
 /** Items decoded between two yields of decodeCborSteps (well under a millisecond). */
 export const DECODE_SLICE = 1024;
@@ -26,8 +39,12 @@ const utf8 = new TextDecoder();
 type Obj = { [key: string]: CborValue };
 
 /** Decodes `bytes` as one item of the profile; yields between slices; throws ERR_BUNDLE_DECODE. */
-export function* decodeCborSteps(bytes: Uint8Array, opts: { what?: string; maxDepth?: number } = {}): Generator<undefined, CborValue, unknown> {
-  const maxDepth = opts.maxDepth ?? 16;
+export function* decodeCborSteps(bytes: Uint8Array, opts: DecodeStepsOptions = {}): Generator<undefined, CborValue, unknown> {
+  const maxDepth = opts.maxDepth ?? BODY_LIMITS.maxDepth;
+  const maxCount = opts.maxCount ?? BODY_LIMITS.maxCount;
+  const maxText = opts.maxTextBytes ?? BODY_LIMITS.maxTextBytes;
+  const maxItems = opts.maxItems ?? BODY_LIMITS.maxItems;
+  const viewBytes = opts.viewBytes === true;
   const what = opts.what ?? 'bundle';
   const n = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -62,6 +79,7 @@ export function* decodeCborSteps(bytes: Uint8Array, opts: { what?: string; maxDe
   const next: number[] = [];
   const keys: string[] = [];
   let work = 0;
+  let items = 0;
   if (n === 0) fail('empty');
   // Map keys repeat (`id`, `from`, `protocol`, ... once per conduit): one string each.
   const keyCache: (string | undefined)[] = new Array(KEY_CACHE_SIZE);
@@ -69,6 +87,7 @@ export function* decodeCborSteps(bytes: Uint8Array, opts: { what?: string; maxDe
   for (;;) {
     let top = cont.length - 1;
     if (pos >= n) fail('truncated');
+    if (++items > maxItems) fail(`more than ${maxItems} items`);
     const expectKey = top >= 0 && isMap[top] && (left[top] & 1) === 0;
     if (expectKey && bytes[pos] >> 5 !== 3) fail('map key is not a text string');
     const ib = bytes[pos++];
@@ -81,13 +100,14 @@ export function* decodeCborSteps(bytes: Uint8Array, opts: { what?: string; maxDe
       case 2: {
         const len = arg(ai);
         if (len > n - pos) fail(`declared length ${len} beyond the ${n - pos} remaining bytes`);
-        v = bytes.slice(pos, pos + len);
+        v = viewBytes ? bytes.subarray(pos, pos + len) : bytes.slice(pos, pos + len);
         pos += len;
         break;
       }
       case 3: {
         const len = arg(ai);
         if (len > n - pos) fail(`declared length ${len} beyond the ${n - pos} remaining bytes`);
+        if (len > maxText) fail(`text string of ${len} bytes above the limit of ${maxText}`);
         v = expectKey ? keyText(bytes, pos, pos + len, keyCache) : text(bytes, pos, pos + len);
         pos += len;
         break;
@@ -96,6 +116,7 @@ export function* decodeCborSteps(bytes: Uint8Array, opts: { what?: string; maxDe
         const count = arg(ai);
         const minBytes = mt === 5 ? count * 2 : count;
         if (minBytes > n - pos) fail(`declared ${mt === 5 ? 'map' : 'array'} size ${count} beyond the ${n - pos} remaining bytes`);
+        if (count > maxCount) fail(`declared ${mt === 5 ? 'map' : 'array'} size ${count} above the limit of ${maxCount}`);
         if (cont.length + 1 > maxDepth) fail(`nesting deeper than ${maxDepth}`);
         // Maps are built as ordinary objects (fast properties, shared shapes) and get their null
         // prototype once complete; `__proto__` and duplicate keys are handled as own properties.
@@ -151,7 +172,7 @@ export function* decodeCborSteps(bytes: Uint8Array, opts: { what?: string; maxDe
 }
 
 /** decodeCborSteps run to the end. */
-export function decodeCborWhole(bytes: Uint8Array, opts: { what?: string; maxDepth?: number } = {}): CborValue {
+export function decodeCborWhole(bytes: Uint8Array, opts: DecodeStepsOptions = {}): CborValue {
   const steps = decodeCborSteps(bytes, opts);
   for (;;) {
     const r = steps.next();

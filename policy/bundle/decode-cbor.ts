@@ -8,12 +8,13 @@
 import { Decoder } from 'cbor-x';
 import { ZonegateError } from '../errors';
 import { scanCbor } from './scan-cbor';
+import type { ScanCborOptions } from './scan-cbor';
 
 /** Plain decoded data: null-prototype objects, arrays, strings, numbers, booleans, null, bytes. */
 export type CborValue = null | boolean | number | string | Uint8Array | CborValue[] | { [key: string]: CborValue };
 
 /** Scans, then decodes; throws ZonegateError ERR_BUNDLE_DECODE on anything outside the profile. */
-export function decodeCbor(bytes: Uint8Array, opts: { what?: string; maxDepth?: number } = {}): CborValue {
+export function decodeCbor(bytes: Uint8Array, opts: ScanCborOptions = {}): CborValue {
   const { protoKey } = scanCbor(bytes, opts);
   let raw: unknown;
   try {

@@ -2,6 +2,8 @@
 export * from './types';
 export { keyIdOf, publicKeyOfSeed, publicKeyObject, sha256Hex, signEd25519, verifyEd25519 } from './ed25519';
 export { scanCbor } from './scan-cbor';
+export { BODY_LIMITS, ENVELOPE_LIMITS } from './limits';
+export type { CborLimits } from './limits';
 export { decodeCbor } from './decode-cbor';
 export type { CborValue } from './decode-cbor';
 export { encodeCbor } from './encode-cbor';

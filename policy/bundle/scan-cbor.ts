@@ -6,6 +6,10 @@
  *
  * - definite lengths only (no indefinite-length items, RFC 8949 section 3.2.2: `5f 7f 9f bf`);
  * - every declared length/count fits in the remaining bytes (a count of n items needs ≥ n bytes);
+ * - every declared count is at most maxCount, every text string at most maxTextBytes, and the
+ *   whole item holds at most maxItems items (CBOR_LIMITS in limits.ts): a caller that knows its
+ *   shape (the envelope: 3 fields, ≤ 32 signatures) refuses a 4 MB array of one-byte items at its
+ *   header, before anything walks or decodes it;
  * - nesting depth ≤ maxDepth (default 16);
  * - no tags at all (major type 6), no simple values other than false/true/null and floats;
  * - integers within ±(2^53 − 1), so every number decodes to a safe JS number;
@@ -13,9 +17,10 @@
  * - exactly one top-level item, no trailing bytes.
  */
 import { ZonegateError } from '../errors';
+import { BODY_LIMITS } from './limits';
+import type { CborLimits } from './limits';
 
-export interface ScanCborOptions {
-  maxDepth?: number;
+export interface ScanCborOptions extends Partial<CborLimits> {
   /** Prefix of the error message, e.g. "bundle" or "bundle body". */
   what?: string;
 }
@@ -33,10 +38,14 @@ const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
 /** Throws ZonegateError ERR_BUNDLE_DECODE unless `bytes` is one item of the profile above. */
 export function scanCbor(bytes: Uint8Array, opts: ScanCborOptions = {}): ScanResult {
   let protoKey = false;
-  const maxDepth = opts.maxDepth ?? 16;
+  const maxDepth = opts.maxDepth ?? BODY_LIMITS.maxDepth;
+  const maxCount = opts.maxCount ?? BODY_LIMITS.maxCount;
+  const maxText = opts.maxTextBytes ?? BODY_LIMITS.maxTextBytes;
+  const maxItems = opts.maxItems ?? BODY_LIMITS.maxItems;
   const what = opts.what ?? 'bundle';
   const n = bytes.length;
   let pos = 0;
+  let items = 0;
   const fail = (msg: string): never => {
     throw new ZonegateError('ERR_BUNDLE_DECODE', `${what} is not valid CBOR for zonegate: ${msg} at byte ${pos}`);
   };
@@ -60,6 +69,7 @@ export function scanCbor(bytes: Uint8Array, opts: ScanCborOptions = {}): ScanRes
   };
   const item = (depth: number): void => {
     if (pos >= n) fail('truncated');
+    if (++items > maxItems) fail(`more than ${maxItems} items`);
     const ib = bytes[pos++];
     const mt = ib >> 5;
     const ai = ib & 31;
@@ -68,6 +78,7 @@ export function scanCbor(bytes: Uint8Array, opts: ScanCborOptions = {}): ScanRes
       case 2: case 3: {
         const len = arg(ai);
         if (len > n - pos) fail(`declared length ${len} beyond the ${n - pos} remaining bytes`);
+        if (mt === 3 && len > maxText) fail(`text string of ${len} bytes above the limit of ${maxText}`);
         pos += len;
         return;
       }
@@ -75,6 +86,7 @@ export function scanCbor(bytes: Uint8Array, opts: ScanCborOptions = {}): ScanRes
         const count = arg(ai);
         const minBytes = mt === 5 ? count * 2 : count;
         if (minBytes > n - pos) fail(`declared ${mt === 5 ? 'map' : 'array'} size ${count} beyond the ${n - pos} remaining bytes`);
+        if (count > maxCount) fail(`declared ${mt === 5 ? 'map' : 'array'} size ${count} above the limit of ${maxCount}`);
         if (depth + 1 > maxDepth) fail(`nesting deeper than ${maxDepth}`);
         if (mt === 4) { for (let i = 0; i < count; i++) item(depth + 1); return; }
         // Key spans (start, end) of this map; duplicates by comparing raw bytes: pairwise for

@@ -42,7 +42,7 @@ already active), 1 refused with the reason; the running policy is unchanged on r
     let result: Record<string, unknown>;
     if (type === 'trust') {
       const root = await store.acceptTrust(bytes);
-      result = { ok: true, outcome: 'trust-rotated', trustRoot: { version: root.version, sha256: root.hash, expiresAt: new Date(root.expiresAt).toISOString() } };
+      result = { ok: true, outcome: root.outcome === 'unchanged' ? 'trust-unchanged' : 'trust-rotated', trustRoot: { version: root.version, sha256: root.hash, expiresAt: new Date(root.expiresAt).toISOString() } };
     } else if (type === 'policy') {
       const r = await store.accept(bytes, { source: 'import' });
       result = { ok: true, outcome: r.outcome, version: r.active.version, policyVersion: r.active.policyVersion, sha256: r.active.hash, expiresAt: new Date(r.active.expiresAt).toISOString() };
@@ -52,9 +52,9 @@ already active), 1 refused with the reason; the running policy is unchanged on r
     const pid = await signalDaemon(config.stateDir);
     result.daemon = pid === null ? 'not running' : `signalled (pid ${pid})`;
     if (ctx.json) { ctx.printJson(result); return 0; }
-    if (result.outcome === 'trust-rotated') {
+    if (result.outcome === 'trust-rotated' || result.outcome === 'trust-unchanged') {
       const t = result.trustRoot as { version: number; sha256: string };
-      ctx.out(`imported: trust root v${t.version} (${t.sha256.slice(0, 16)}) into ${config.stateDir}; daemon ${result.daemon as string}`);
+      ctx.out(`${result.outcome === 'trust-unchanged' ? 'already active' : 'imported'}: trust root v${t.version} (${t.sha256.slice(0, 16)}) into ${config.stateDir}; daemon ${result.daemon as string}`);
     } else {
       ctx.out(`${result.outcome === 'unchanged' ? 'already active' : 'imported'}: policy ${result.policyVersion as string} into ${config.stateDir}, expires ${result.expiresAt as string}; daemon ${result.daemon as string}`);
     }

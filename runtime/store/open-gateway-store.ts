@@ -25,12 +25,17 @@ export function trustRootPath(config: Pick<GatewayConfig, 'dir' | 'reserved'>): 
   return resolve(config.dir, file);
 }
 
-/** Opens (and boots) the store of this gateway; `activate` receives every index change. */
+/**
+ * Opens (and boots) the store of this gateway; `activate` receives every index change. `listen`
+ * runs before boot, so that what boot finds (a corrupt or rolled-back file: alarms, the activation
+ * from disk) reaches the caller's handlers too.
+ */
 export async function openGatewayStore(opts: {
   config: Pick<GatewayConfig, 'dir' | 'reserved' | 'stateDir' | 'device' | 'site'>;
   now: () => number;
   audit?: AuditSink;
   activate?: (index: PolicyIndex | null) => void;
+  listen?: (store: PolicyStore) => void;
 }): Promise<PolicyStore> {
   const { config } = opts;
   const path = trustRootPath(config);
@@ -43,6 +48,7 @@ export async function openGatewayStore(opts: {
   const blobs = await FsBlobStore.open({ dir: config.stateDir });
   const trust = await TrustStore.open({ blobs, provisioned });
   const store = new PolicyStore({ blobs, trust, device: config.device, site: config.site, now: opts.now, audit: opts.audit, activate: opts.activate });
+  opts.listen?.(store);
   await store.boot();
   return store;
 }

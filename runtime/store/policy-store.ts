@@ -27,6 +27,10 @@
  * Boot re-verifies the active bundle fully (signatures under the current root, target, validation,
  * compilation, tests; expiry is then handled by settings.onExpiry); a corrupt or unverifiable file
  * falls back to the previous one, then to deny-all (index null: every decision 'no-policy').
+ * Boot also checks both files against the persisted high-water mark, which names the bundle
+ * persisted as previous too: a validly signed old bundle copied over `policy.active` (or
+ * `policy.previous`) is not enforced (`policy-rollback` alarm, then the same fallback).
+ * Alarms raised at boot reach listeners attached before boot() (open-gateway-store.ts `listen`).
  */
 import { EventEmitter } from 'node:events';
 import { ZonegateError } from '../../policy/errors';
@@ -44,6 +48,8 @@ import type { BlobStore } from './blob-store';
 import type { TrustStore } from './trust-store';
 import { LoopSlicer } from './loop-slicer';
 import { answerSignatureCheckAsync } from './async-signatures';
+import { belowMark, parseHwm } from './high-water';
+import type { Hwm } from './high-water';
 
 /** Blob names in stateDir: the enforced bundle, the one before it, the high-water mark (JSON `{ version, hash }`). */
 export const ACTIVE_BLOB = 'policy.active';
@@ -74,7 +80,7 @@ export interface ActivePolicy {
   onExpiry: 'keep-enforcing' | 'deny-all';
 }
 
-export type StoreAlarmKind = 'policy-conflict' | 'policy-expired' | 'bundle-corrupt' | 'policy-unverifiable';
+export type StoreAlarmKind = 'policy-conflict' | 'policy-expired' | 'bundle-corrupt' | 'policy-unverifiable' | 'policy-rollback';
 
 export interface StoreAlarm {
   kind: StoreAlarmKind;
@@ -111,6 +117,14 @@ export interface PolicyStoreStatus {
   alarms: StoreAlarm[];
   alarmsDropped: number;
   counts: { activated: number; unchanged: number; refused: number };
+}
+
+/** What acceptTrust did: `unchanged` when the bytes are the root already in force. */
+export interface TrustAcceptResult {
+  outcome: 'rotated' | 'unchanged';
+  version: number;
+  expiresAt: number;
+  hash: string;
 }
 
 export interface AcceptResult {
@@ -174,7 +188,7 @@ export class PolicyStore {
   /** Which blob holds the bundle being enforced (the previous one after a fallback at boot). */
   private activeBlob: string | null = null;
   private previous: { version: number; hash: string } | null = null;
-  private hwm: { version: number; hash: string } | null = null;
+  private hwm: Hwm | null = null;
   private state: StoreState = 'no-policy';
   private lastError: StoreError | null = null;
   private readonly alarms: StoreAlarm[] = [];
@@ -212,7 +226,7 @@ export class PolicyStore {
       state: this.state,
       active: this.active ? { ...this.active } : null,
       previous: this.previous ? { ...this.previous } : null,
-      highWater: this.hwm ? { ...this.hwm } : null,
+      highWater: this.hwm ? { version: this.hwm.version, hash: this.hwm.hash } : null,
       trustRoot: { version: root.version, expiresAt: root.expiresAt, hash: root.hash },
       lastError: this.lastError,
       alarms: this.alarms.slice(),
@@ -226,10 +240,17 @@ export class PolicyStore {
    * deny-all), applies onExpiry if it expired meanwhile, and hands the index to `activate`.
    */
   boot(): Promise<PolicyStoreStatus> {
+    return this.load('boot');
+  }
+
+  // boot() and reload(): `source` names what put a new bundle on disk (at a reload: an offline import).
+  private load(source: BundleSource): Promise<PolicyStoreStatus> {
     return this.serial(async () => {
       const active = await this.opts.blobs.read(ACTIVE_BLOB);
       const previous = await this.opts.blobs.read(PREVIOUS_BLOB);
-      const hwm = parseHwm(await this.opts.blobs.read(HWM_BLOB));
+      let hwm = parseHwm(await this.opts.blobs.read(HWM_BLOB));
+      // A mark file edited back while running never lowers the mark this process knows.
+      if (this.hwm && (!hwm || this.hwm.version > hwm.version)) hwm = this.hwm;
       let chosen: Candidate | null = null;
       let chosenName = '';
       const others: Candidate[] = [];
@@ -237,15 +258,20 @@ export class PolicyStore {
         if (!bytes) continue;
         try {
           const c = await this.prepare(bytes, { ignoreExpiry: true });
+          const rollback = belowMark(name, c.bundle, hwm);
+          if (rollback) {
+            this.raise('policy-rollback', `${name} holds ${c.policyVersion}, ${rollback}: not enforced${name === ACTIVE_BLOB ? '; falling back to the previous bundle' : ''}`);
+            continue;
+          }
           if (!chosen) { chosen = c; chosenName = name; } else others.push(c);
         } catch (e) {
           this.raise('bundle-corrupt', `${name} does not verify (${(e as Error).message}); ${name === ACTIVE_BLOB ? 'falling back to the previous bundle' : 'ignored'}`);
         }
       }
       // The high-water mark never goes below what is on disk (a crash between the writes).
-      let mark = hwm;
+      let mark: Hwm | null = hwm;
       for (const c of [chosen, ...others]) {
-        if (c && (!mark || c.bundle.body.version > mark.version)) mark = { version: c.bundle.body.version, hash: c.bundle.hash };
+        if (c && (!mark || c.bundle.body.version > mark.version)) mark = { version: c.bundle.body.version, hash: c.bundle.hash, previous: mark?.previous };
       }
       this.hwm = mark;
       if (chosen && this.active && chosen.bundle.hash === this.active.hash) {
@@ -255,9 +281,9 @@ export class PolicyStore {
       } else if (chosen) {
         this.previous = others[0] ? { version: others[0].bundle.body.version, hash: others[0].bundle.hash } : null;
         this.activeBlob = chosenName;
-        this.swap(chosen, 'boot');
+        this.swap(chosen, this.booted ? source : 'boot');
         this.counts.activated += 1;
-        this.audit(`policy ${chosen.policyVersion} loaded from ${chosenName}`, { version: chosen.bundle.body.version, hash: chosen.bundle.hash }, chosen.policyVersion);
+        this.audit(`policy ${chosen.policyVersion} loaded from ${chosenName}${this.booted ? ` (${source})` : ''}`, { version: chosen.bundle.body.version, hash: chosen.bundle.hash }, chosen.policyVersion);
         this.emit('activated', this.active as ActivePolicy);
         this.expiryCheck(this.opts.now());
       } else {
@@ -278,7 +304,7 @@ export class PolicyStore {
    * `bundle import` wrote through another store over the same folder). Same rules as boot().
    */
   reload(): Promise<PolicyStoreStatus> {
-    return this.boot();
+    return this.load('import');
   }
 
   /** Checks and, when everything passes, persists and activates a policy bundle. Throws the first failure. */
@@ -326,9 +352,15 @@ export class PolicyStore {
    * policy still verifies under it (if not: a `policy-unverifiable` alarm; the running policy stays
    * until a bundle signed by the new keys arrives, but a restart would fall back to deny-all).
    */
-  acceptTrust(bytes: Uint8Array): Promise<{ version: number; expiresAt: number; hash: string }> {
+  acceptTrust(bytes: Uint8Array): Promise<TrustAcceptResult> {
     return this.serial(async () => {
       try {
+        // The root already in force (a retained rotation redelivered at every restart, or imported
+        // again) is "unchanged", as the active policy is: no refusal, no alarm.
+        if (this.opts.trust.isCurrent(bytes)) {
+          const cur = this.opts.trust.current();
+          return { outcome: 'unchanged' as const, version: cur.version, expiresAt: cur.expiresAt, hash: cur.hash };
+        }
         const root = await this.opts.trust.rotate(bytes, { now: this.opts.now(), site: this.opts.site, device: this.opts.device });
         const info = { version: root.version, expiresAt: root.expiresAt, hash: root.hash };
         this.audit(`trust root rotated to v${root.version}`, info);
@@ -339,7 +371,7 @@ export class PolicyStore {
             this.raise('policy-unverifiable', `the active policy does not verify under trust root v${root.version}: ${(e as Error).message}`);
           }
         }
-        return info;
+        return { outcome: 'rotated' as const, ...info };
       } catch (e) {
         this.refuse(e, 'trust');
         throw e;
@@ -426,7 +458,10 @@ export class PolicyStore {
 
   private async persist(c: Candidate): Promise<void> {
     const moveOld = this.active !== null && this.activeBlob === ACTIVE_BLOB;
-    const mark = { version: c.bundle.body.version, hash: c.bundle.hash };
+    // The mark names what policy.previous holds after this commit, so that boot can tell it from
+    // an old bundle copied there (the enforced one, moved there or still there after a fallback).
+    const prev = this.active ? { version: this.active.version, hash: this.active.hash } : this.previous;
+    const mark: Hwm = { version: c.bundle.body.version, hash: c.bundle.hash, previous: prev ?? null };
     const { moved } = await this.opts.blobs.commit({
       moves: moveOld ? [{ from: ACTIVE_BLOB, to: PREVIOUS_BLOB }] : [],
       writes: [{ name: ACTIVE_BLOB, bytes: c.bundle.bytes }, { name: HWM_BLOB, bytes: new TextEncoder().encode(`${JSON.stringify(mark)}\n`) }],
@@ -486,13 +521,4 @@ export class PolicyStore {
     this.queue = run.catch(() => undefined);
     return run;
   }
-}
-
-function parseHwm(bytes: Uint8Array | null): { version: number; hash: string } | null {
-  if (!bytes) return null;
-  try {
-    const v = JSON.parse(new TextDecoder().decode(bytes)) as { version?: unknown; hash?: unknown };
-    if (typeof v.version === 'number' && Number.isSafeInteger(v.version) && typeof v.hash === 'string') return { version: v.version, hash: v.hash };
-  } catch { /* a torn mark cannot happen with atomic writes; treat as absent, the bundles still bound it */ }
-  return null;
 }

@@ -10,6 +10,7 @@ import { ZonegateError } from '../../policy/errors';
 import { readTrustRoot } from '../../policy/bundle/read-trust-root';
 import { verifyRootRotation } from '../../policy/bundle/verify-root-rotation';
 import { trustFileBytes } from '../../policy/bundle/trust-file';
+import { sha256Hex } from '../../policy/bundle/ed25519';
 import type { TrustRoot } from '../../policy/bundle/types';
 import type { BlobStore } from './blob-store';
 
@@ -51,6 +52,14 @@ export class TrustStore {
   /** The root bundles are verified against now. */
   current(): TrustRoot {
     return this.root;
+  }
+
+  /**
+   * True when `bytes` (CBOR or the JSON wrapper) are exactly the root in force: a retained rotation
+   * delivered again after a restart, or the active root imported again. Throws what trustFileBytes throws.
+   */
+  isCurrent(bytes: Uint8Array): boolean {
+    return sha256Hex(trustFileBytes(bytes)) === this.root.hash;
   }
 
   /** Verifies a rotation against the current root, persists it, makes it current, and returns it. */

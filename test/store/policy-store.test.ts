@@ -9,6 +9,8 @@ import { sha256Hex } from '../../policy/bundle/ed25519';
 import { buildTrustRoot, specOf } from '../../fleet/trust';
 import { ACTIVE_BLOB, PREVIOUS_BLOB, HWM_BLOB } from '../../runtime/store/policy-store';
 import { TRUST_BLOB } from '../../runtime/store/trust-store';
+import { trustFileJson } from '../../policy/bundle/trust-file';
+import { readTrustRoot } from '../../policy/bundle/read-trust-root';
 
 const W = world();
 const K = W.policyKeys.slice(0, 2);
@@ -41,7 +43,7 @@ test('cold start denies everything; accept activates, persists the exact bytes, 
   assert.is(st.active!.conduits, 1);
   assert.equal(st.highWater, { version: 1, hash: sha256Hex(b) });
   assert.equal(new Uint8Array(readFileSync(join(dir, ACTIVE_BLOB))), b);
-  assert.equal(JSON.parse(readFileSync(join(dir, HWM_BLOB), 'utf8')), { version: 1, hash: sha256Hex(b) });
+  assert.equal(JSON.parse(readFileSync(join(dir, HWM_BLOB), 'utf8')), { version: 1, hash: sha256Hex(b), previous: null });
   assert.ok(r.audit.some((e) => e.kind === 'policy' && e.message === `policy ${tag} activated (mqtt)`));
 });
 
@@ -179,6 +181,57 @@ test('boot: corrupted or truncated active falls back to previous, then to deny-a
   assert.is(st.alarms.length, 2);
 });
 
+test('boot checks the high-water mark: an old, validly signed bundle copied over policy.active is not enforced', async () => {
+  const dir = fresh();
+  const v = [1, 2, 3].map((n) => policyBundle({ version: n, keys: K, policy: sitePolicy({ tag: `r${n}` }) }));
+  let r = await rig({ root: W.root, dir });
+  for (const b of v) await r.store.accept(b, { source: 'mqtt' });
+  assert.equal(JSON.parse(readFileSync(join(dir, HWM_BLOB), 'utf8')).previous, { version: 2, hash: sha256Hex(v[1]) });
+  // v1 over policy.active: a rollback alarm, the previous (v2, named by the mark) enforces.
+  writeFileSync(join(dir, ACTIVE_BLOB), v[0]);
+  r = await rig({ root: W.root, dir });
+  let st = r.store.status();
+  assert.is(st.active!.version, 2);
+  assert.equal(st.alarms.map((a) => a.kind), ['policy-rollback']);
+  assert.is(st.alarms[0].message, `policy.active holds v1-${sha256Hex(v[0]).slice(0, 8)}, below the high-water mark v3: not enforced; falling back to the previous bundle`);
+  assert.equal(st.highWater, { version: 3, hash: sha256Hex(v[2]) });
+  assert.ok(r.audit.some((e) => e.message === `alarm policy-rollback: ${st.alarms[0].message}`));
+  // v1 in both files: nothing enforces (deny-all), two alarms.
+  writeFileSync(join(dir, PREVIOUS_BLOB), v[0]);
+  r = await rig({ root: W.root, dir });
+  st = r.store.status();
+  assert.is(st.state, 'no-policy');
+  assert.is(r.decider.active, null);
+  assert.equal(st.alarms.map((a) => a.kind), ['policy-rollback', 'policy-rollback']);
+  // The marked v3 imported again takes over; the mark is intact.
+  assert.is((await r.store.accept(v[2], { source: 'import' })).outcome, 'activated');
+  // A mark from before `previous` was recorded still catches an old policy.active.
+  writeFileSync(join(dir, HWM_BLOB), `${JSON.stringify({ version: 3, hash: sha256Hex(v[2]) })}\n`);
+  writeFileSync(join(dir, ACTIVE_BLOB), v[0]);
+  writeFileSync(join(dir, PREVIOUS_BLOB), v[1]);
+  r = await rig({ root: W.root, dir });
+  st = r.store.status();
+  assert.equal(st.alarms.map((a) => a.kind), ['policy-rollback']);
+  assert.is(st.active!.version, 2, 'a legacy mark cannot name the previous bundle: policy.previous is admitted as before');
+});
+
+test('boot: a crash between the writes of a commit still boots the newest whole bundle, no rollback alarm', async () => {
+  const dir = fresh();
+  const v1 = policyBundle({ version: 1, keys: K });
+  const v2 = policyBundle({ version: 2, keys: K, policy: sitePolicy({ tag: 'c2' }) });
+  let r = await rig({ root: W.root, dir });
+  await r.store.accept(v1, { source: 'mqtt' });
+  await r.store.accept(v2, { source: 'mqtt' });
+  // The mark of v2 durable, but the renames of active/previous lost: v1 still in policy.active.
+  writeFileSync(join(dir, ACTIVE_BLOB), v1);
+  rmSync(join(dir, PREVIOUS_BLOB), { force: true });
+  r = await rig({ root: W.root, dir });
+  assert.is(r.store.status().active!.version, 1, 'the mark names v1 as the previous: the whole old bundle, as after any crash');
+  assert.equal(r.store.status().alarms, []);
+  assert.is((await refusal(r.store.accept(v1, { source: 'mqtt' }))).code, 'ERR_BUNDLE_ROLLBACK');
+  assert.is((await r.store.accept(v2, { source: 'mqtt' })).outcome, 'activated');
+});
+
 test('expiry while offline: keep-enforcing alarms and keeps the index; deny-all drops it', async () => {
   for (const onExpiry of ['keep-enforcing', 'deny-all'] as const) {
     const r = await rig({ root: W.root });
@@ -230,9 +283,19 @@ test('trust root rotation through the store: persisted, new policy keys take ove
   r = await rig({ root: W.root, dir });
   assert.is(r.store.status().trustRoot.version, 2, 'the persisted rotation wins over the provisioned v1');
   assert.is(r.store.status().active!.version, 2);
-  const replay = await refusal(r.store.acceptTrust(rot));
-  assert.is(replay.code, 'ERR_TRUST_ROOT');
-  assert.is(replay.message, 'new trust root is v2, expected exactly v3');
+  // The retained rotation delivered again after the restart: the root in force, unchanged.
+  const events: string[] = [];
+  for (const k of ['refused', 'alarm', 'trust'] as const) r.store.on(k, () => events.push(k));
+  const again = await r.store.acceptTrust(rot);
+  assert.equal(again, { outcome: 'unchanged', version: 2, expiresAt: T0 + 300 * DAY, hash: sha256Hex(rot) });
+  assert.equal(events, [], 'no refusal, no alarm, no new trust event');
+  assert.is(r.store.status().lastError, null);
+  assert.is(r.store.status().counts.refused, 0);
+  // The JSON wrapper of the same root is the same root; the older provisioned v1 is still refused.
+  assert.is((await r.store.acceptTrust(new TextEncoder().encode(trustFileJson(readTrustRoot(rot))))).outcome, 'unchanged');
+  const old = await refusal(r.store.acceptTrust(W.root.bytes));
+  assert.is(old.code, 'ERR_TRUST_ROOT');
+  assert.is(old.message, 'new trust root is v1, expected exactly v3');
 });
 
 test('reload: the daemon store picks up what an import wrote through another store over the same folder', async () => {
@@ -246,6 +309,8 @@ test('reload: the daemon store picks up what an import wrote through another sto
   daemon.store.on('activated', (a) => events.push(a.policyVersion));
   const st = await daemon.store.reload();
   assert.is(st.active!.version, 2);
+  assert.is(st.active!.source, 'import', 'what a reload finds on disk was put there by an offline import, not by boot');
+  assert.ok(daemon.audit.some((e) => e.message === `policy v2-${sha256Hex(v2).slice(0, 8)} loaded from policy.active (import)`));
   assert.is(daemon.decider.version, `v2-${sha256Hex(v2).slice(0, 8)}`);
   assert.equal(events, [`v2-${sha256Hex(v2).slice(0, 8)}`]);
   await daemon.store.reload();
