@@ -430,6 +430,23 @@ test('a bounded queue drops and counts; the next batch says how many', async () 
   } finally { t.cleanup(); }
 });
 
+test('a gap counts the denials its lost records stood for: a lost flood summary as all its denials (issue 20 item 5)', async () => {
+  const t = tempDir();
+  try {
+    const log = await open(t.dir, { queueCapacity: 6, batchMax: 1000, flushDelayMs: 1e6, flood: { verbatim: 1 } }); // 'created' + 5
+    log.record(decisionEvent(0, { decision: 'deny', src: '10.9.9.9' }));
+    for (let i = 1; i < 5; i++) log.record(decisionEvent(i));
+    assert.is(log.status().queueDepth, 6);
+    for (let i = 1; i < 50; i++) log.record(decisionEvent(i, { decision: 'deny', src: '10.9.9.9' }));
+    log.record(decisionEvent(99, { decision: 'deny', src: '10.7.7.7' })); // verbatim, but the queue is full
+    await log.flush(); // the flood's summary (49 denials) finds the queue full too
+    await log.close();
+    const gap = (await all(t.dir)).find((r) => r.kind === 'gap');
+    assert.equal(gap?.gap, { reason: 'queue-full', count: 2, denials: 50 });
+    assert.is(gap?.message, '2 record(s) lost, standing for 50 denial(s): queue-full');
+  } finally { t.cleanup(); }
+});
+
 test('open() on a folder it cannot use rejects with ERR_AUDIT naming it', async () => {
   const t = tempDir();
   try {
