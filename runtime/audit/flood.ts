@@ -6,6 +6,11 @@
  * record (how many were not kept, from when to when) followed by the last denial verbatim.
  * Allowed decisions never pass through here: they are always recorded verbatim.
  *
+ * Counts are as durable as records: the log calls flushPartials() before each group commit, which
+ * emits a summary of the denials counted since the last one while the window stays open, so a
+ * crash loses no more of a flood than of any other record. Each suppressed denial is counted in
+ * exactly one summary (or is the verbatim last), so verbatim denials + summary counts = denials.
+ *
  * The table of open windows is bounded (maxKeys); past it, denials of new keys share one
  * overflow window whose summary names src, asset and reason '*'.
  */
@@ -26,7 +31,11 @@ interface Window {
   total: number;
   kept: number;
   suppressed: number;
+  /** Suppressed denials already emitted in partial summaries (flushPartials). */
+  flushed: number;
   from: number;
+  /** When the first suppressed denial not yet flushed came. */
+  partFrom: number;
   last: AuditEvent | null;
   overflow: boolean;
 }
@@ -89,6 +98,7 @@ export class DenyFloodSummariser {
       return true;
     }
     if (w.suppressed === 0) w.from = ev.at;
+    if (w.suppressed === w.flushed) w.partFrom = ev.at;
     w.suppressed++;
     w.last = ev;
     this.summarised++;
@@ -121,34 +131,57 @@ export class DenyFloodSummariser {
     this.sweep(Infinity);
   }
 
-  /** Denials counted but not yet summarised (windows still open). */
+  /** Denials counted but not yet in any summary (windows still open). */
   pending(): number {
-    let n = this.overflow?.suppressed ?? 0;
-    for (const byAsset of this.windows.values()) for (const byReason of byAsset.values()) for (const w of byReason.values()) n += w.suppressed;
+    let n = this.overflow !== null ? this.overflow.suppressed - this.overflow.flushed : 0;
+    for (const byAsset of this.windows.values()) for (const byReason of byAsset.values()) for (const w of byReason.values()) n += w.suppressed - w.flushed;
     return n;
+  }
+
+  /** Windows still open (their last denial is emitted when they close). */
+  hasOpen(): boolean {
+    return this.open > 0 || this.overflow !== null;
+  }
+
+  /** Emits a summary of every open window's denials counted since its last one; windows stay open. */
+  flushPartials(): void {
+    for (const byAsset of this.windows.values()) for (const byReason of byAsset.values()) for (const w of byReason.values()) this.partial(w);
+    if (this.overflow !== null) this.partial(this.overflow);
+  }
+
+  private partial(w: Window): void {
+    const n = w.suppressed - w.flushed;
+    if (n <= 0 || w.last === null) return;
+    w.flushed = w.suppressed;
+    this.emit(this.summaryBody(w, w.last, n, w.partFrom));
+  }
+
+  private summaryBody(w: Window, last: AuditEvent, count: number, from: number): RecordBody {
+    return {
+      kind: 'summary',
+      at: last.at,
+      source: 'audit',
+      src: w.overflow ? '*' : last.src,
+      asset: w.overflow ? '*' : last.asset,
+      decision: w.overflow ? { decision: 'deny', conduit: null, reason: null, identity: null } : last.decision,
+      message: `${count} denials summarised`,
+      summary: { count, total: w.total, from, to: last.at, windowMs: this.windowMs },
+    };
   }
 
   private close(w: Window): void {
     const last = w.last;
     if (last === null) return;
+    const left = w.suppressed - w.flushed;
+    // Everything already went out in partial summaries (the last denial included).
+    if (left === 0) return;
     // The last denial goes out verbatim after the summary; the summary counts the others.
     this.summarised--;
-    if (w.suppressed > 1) {
-      this.emit({
-        kind: 'summary',
-        at: last.at,
-        source: 'audit',
-        src: w.overflow ? '*' : last.src,
-        asset: w.overflow ? '*' : last.asset,
-        decision: w.overflow ? { decision: 'deny', conduit: null, reason: null, identity: null } : last.decision,
-        message: `${w.suppressed - 1} denials summarised`,
-        summary: { count: w.suppressed - 1, total: w.total, from: w.from, to: last.at, windowMs: this.windowMs },
-      });
-    }
+    if (left > 1) this.emit(this.summaryBody(w, last, left - 1, w.flushed === 0 ? w.from : w.partFrom));
     this.emit(last as RecordBody);
   }
 }
 
 function newWindow(at: number, overflow: boolean): Window {
-  return { start: at, total: 0, kept: 0, suppressed: 0, from: 0, last: null, overflow };
+  return { start: at, total: 0, kept: 0, suppressed: 0, flushed: 0, from: 0, partFrom: 0, last: null, overflow };
 }

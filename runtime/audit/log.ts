@@ -28,8 +28,9 @@ import { FrameBatch } from './frame-batch';
 import { GENESIS_PREV, hashPayload, toHex, type GapBody, type RecordBody } from './record';
 import { signCheckpoint } from './checkpoint';
 import { nodeAuditFs, type AuditFs } from './fs';
-import { segmentName, sortSegments } from './segment';
+import { segmentName } from './segment';
 import { scanSegment, type ScannedRecord } from './scan';
+import { recoverAuditDir, type AuditDamage } from './recover';
 import { DenyFloodSummariser, type FloodOptions } from './flood';
 
 export interface AuditTimers {
@@ -73,11 +74,11 @@ export interface AuditLogOptions {
   retryMs?: number;
   /** Deny-flood summarising; false keeps every denial verbatim. */
   flood?: FloodOptions | false;
-  /** Called when an alarm is raised (first time or again after it cleared). Errors are swallowed. */
+  /** Called whenever an alarm is raised (again: count and message updated) or cleared (active false). Errors are swallowed. */
   onAlarm?: (alarm: AuditAlarm) => void;
 }
 
-export type AuditAlarmCode = 'audit-write-failed' | 'audit-queue-full' | 'audit-evicted-unuploaded' | 'audit-recovered';
+export type AuditAlarmCode = 'audit-write-failed' | 'audit-queue-full' | 'audit-evicted-unuploaded' | 'audit-recovered' | 'audit-damaged';
 
 export interface AuditAlarm {
   code: AuditAlarmCode;
@@ -103,7 +104,7 @@ export interface AuditStatus {
   dropped: {
     /** record() found the queue full. */
     queueFull: number;
-    /** Lost in writes that failed (disk full, I/O error). */
+    /** Still unwritten when the log closed after failed writes (disk full, I/O error); failed batches are retried until then. */
     writeFailed: number;
     /** record() after close(). */
     closed: number;
@@ -192,12 +193,17 @@ export class AuditLog implements AuditSink {
   private uploaded = -1;
   private uploadedDirty = false;
 
-  private lost = { queueFull: 0, writeFailed: 0 };
+  /** Lost before they got a seq, for the next gap record; queueFullDenials: the denials they stood for (a summary counts its denials). */
+  private lost = { queueFull: 0, writeFailed: 0, queueFullDenials: 0 };
+  /** A write failed since the last wake(): flush() waiters are told (their records stay queued for the retry). */
+  private failedAttempt = false;
   private pendingEvicted: GapBody | null = null;
   private counts = { records: 0, writes: 0, fsyncs: 0, queueFull: 0, writeFailed: 0, closed: 0, evicted: 0, internal: 0 };
   private lastFsyncAt: number | null = null;
   private lastCheckpointSeq: number | null = null;
   private recoveredBytes = 0;
+  /** Damaged committed records recovery kept (recover.ts); cleared when their segment is evicted. */
+  private damage: AuditDamage | null = null;
   private readonly alarms = new Map<AuditAlarmCode, AuditAlarm>();
   /** The upload cursor's last scanned segment (a full segment is read once, not per batch). */
   private cursorCache: { path: string; size: number; records: ScannedRecord[] } | null = null;
@@ -248,70 +254,32 @@ export class AuditLog implements AuditSink {
   }
 
   private async recover(): Promise<void> {
-    const fs = this.fs;
-    await fs.mkdirp(this.dir);
-    const names = await fs.readdir(this.dir);
-    if (names.includes('uploaded')) {
-      const n = Number((await fs.readFile(join(this.dir, 'uploaded'))).toString('utf8').trim());
-      if (Number.isSafeInteger(n) && n >= -1) this.uploaded = n;
-    }
-    const refs = sortSegments(this.dir, names);
-    for (const r of refs) this.segments.push({ ...r, size: await fs.statSize(r.path) });
-    let clean = true;
-    let lastKind: string | null = null;
-    while (this.segments.length > 0) {
-      const last = this.segments[this.segments.length - 1];
-      const bytes = await fs.readFile(last.path);
-      const scan = scanSegment(bytes, last.firstSeq);
-      if (scan.records.length === 0) {
-        // Nothing committed in it (created just before a crash, or its first write was torn).
-        if (bytes.length > 0) {
-          await this.keepTail(`recovered-${last.name}-0.tail`, bytes);
-          this.recoveredBytes += bytes.length;
-          clean = false;
-        }
-        await fs.unlink(last.path);
-        await fs.fsyncDir(this.dir);
-        this.segments.pop();
-        continue;
-      }
-      const fd = await fs.open(last.path, 'r+');
-      if (scan.goodEnd < bytes.length) {
-        // Power loss only tears what was never fsynced, but keep the cut bytes anyway: if this was
-        // damage rather than a torn write, they are evidence (recovered-*.tail, ignored by readers).
-        await this.keepTail(`recovered-${last.name}-${scan.goodEnd}.tail`, bytes.subarray(scan.goodEnd));
-        await fs.ftruncate(fd, scan.goodEnd);
-        await fs.fsync(fd);
-        this.recoveredBytes += bytes.length - scan.goodEnd;
-        clean = false;
-      }
-      const tail = scan.records[scan.records.length - 1];
-      last.size = scan.goodEnd;
-      this.fd = fd;
-      this.nextSeq = tail.seq + 1;
-      this.head = tail.hash;
-      lastKind = tail.record.kind;
-      break;
-    }
+    const r = await recoverAuditDir(this.fs, this.dir);
+    this.segments = r.segments;
+    this.uploaded = r.uploaded;
+    this.nextSeq = r.nextSeq;
+    this.head = r.head;
+    this.fd = r.fd;
+    this.recoveredBytes = r.recoveredBytes;
+    this.damage = r.damage;
+    this.sinceCheckpoint = r.sinceCheckpoint;
+    // The first batch after a restart ends with a checkpoint: the records after the last checkpoint
+    // never span more than checkpointIntervalMs past it (verify.ts holds a pinned log to that).
+    if (this.segments.length > 0) this.lastCheckpointAt = -Infinity;
     if (this.recoveredBytes > 0) {
       this.raise('audit-recovered', `recovery cut ${this.recoveredBytes} torn byte(s) from the end of the log`);
     }
+    const d = r.damage;
+    if (d !== null) {
+      this.raise('audit-damaged', `committed audit records are damaged: ${d.segment} from offset ${d.offset} (seq ${d.fromSeq}..${d.toSeq ?? '?'}); kept as evidence, the log goes on at seq ${r.nextSeq}`);
+    }
     if (this.segments.length > 0) {
       // A clean shutdown ends with a checkpoint; anything else was a crash or power loss.
-      this.enqueue({ kind: 'log', at: this.now(), source: 'audit', message: 'opened', detail: { clean: clean && lastKind === 'checkpoint', truncatedBytes: this.recoveredBytes } });
+      const detail: Record<string, unknown> = { clean: r.clean && r.lastKind === 'checkpoint', truncatedBytes: this.recoveredBytes };
+      if (d !== null) detail.damaged = { ...d };
+      this.enqueue({ kind: 'log', at: this.now(), source: 'audit', message: 'opened', detail });
     } else {
       this.enqueue({ kind: 'log', at: this.now(), source: 'audit', message: 'created', detail: { device: this.device, key: toHex(this.key.publicRaw) } });
-    }
-  }
-
-  private async keepTail(name: string, bytes: Buffer): Promise<void> {
-    const fd = await this.fs.open(join(this.dir, name), 'wx').catch(() => null);
-    if (fd === null) return;
-    try {
-      await this.fs.write(fd, bytes, 0);
-      await this.fs.fsync(fd);
-    } finally {
-      await this.fs.close(fd);
     }
   }
 
@@ -322,8 +290,8 @@ export class AuditLog implements AuditSink {
     try {
       if (this.flood !== null && event.kind === 'decision' && event.decision !== undefined && event.decision.decision === 'deny') {
         if (!this.flood.admit(event)) {
-          // Counted, not queued: make sure a timer will come back to close the window.
-          if (this.timer === null && this.writing === null) this.arm(this.flood.windowMs);
+          // Counted, not queued: its count goes out in a summary with the next group commit.
+          if (this.timer === null && this.writing === null) this.arm(this.flushDelayMs);
           return;
         }
       }
@@ -337,6 +305,7 @@ export class AuditLog implements AuditSink {
     if (this.queue.length - this.queueHead >= this.queueCapacity) {
       this.counts.queueFull++;
       this.lost.queueFull++;
+      this.lost.queueFullDenials += deniesIn(body);
       if (this.lost.queueFull === 1) this.raise('audit-queue-full', `audit queue full (${this.queueCapacity} records): records are being dropped`);
       return;
     }
@@ -380,7 +349,11 @@ export class AuditLog implements AuditSink {
   /** Writes batches until none is left; true when it stopped on a failed write. */
   private async drain(): Promise<boolean> {
     for (;;) {
-      this.flood?.sweep(this.now());
+      if (this.flood !== null) {
+        this.flood.sweep(this.now());
+        // Flood counts are as durable as records: each group commit carries them.
+        this.flood.flushPartials();
+      }
       if (!(this.queue.length > this.queueHead || this.hasPendingMeta())) break;
       const ok = await this.writeBatch();
       this.wake();
@@ -405,7 +378,10 @@ export class AuditLog implements AuditSink {
       const wait = this.queue.length - this.queueHead >= this.coalesceRecords ? Math.min(this.coalesceMs, this.flushDelayMs) : this.flushDelayMs;
       this.arm(Math.max(0, this.runQueuedAt[0] + wait - this.now()));
     }
-    else if (this.flood !== null && this.flood.pending() > 0 && !this.closed) this.arm(this.flood.windowMs);
+    else if (this.flood !== null && !this.closed) {
+      if (this.flood.pending() > 0) this.arm(this.flushDelayMs);
+      else if (this.flood.hasOpen()) this.arm(this.flood.windowMs);
+    }
   }
 
   /** True when waiting records must be written now: a full batch, a deadline reached, a flush() or close() waiting, log records pending. */
@@ -424,9 +400,11 @@ export class AuditLog implements AuditSink {
   }
 
   private wake(): void {
+    const failed = this.failedAttempt;
+    this.failedAttempt = false;
     if (this.waiters.length === 0) return;
     const keep: Waiter[] = [];
-    for (const w of this.waiters) (this.processed >= w.target ? w.resolve() : keep.push(w));
+    for (const w of this.waiters) (failed || this.processed >= w.target ? w.resolve() : keep.push(w));
     this.waiters = keep;
   }
 
@@ -454,11 +432,16 @@ export class AuditLog implements AuditSink {
     return b;
   }
 
-  /** Writes one batch; false when the write failed (the batch's events are then counted as lost). */
+  /**
+   * Writes one batch; false when the write failed. A failed batch is not lost: its records go back
+   * to the head of the queue and are retried (at once when a full disk could be relieved by
+   * deleting segments the fleet acknowledged, else retryMs later).
+   */
   private async writeBatch(): Promise<boolean> {
     const now = this.now();
     const events = this.takeBatch();
     const lostQueue = this.lost.queueFull, lostWrite = this.lost.writeFailed, evicted = this.pendingEvicted;
+    const lostDenials = this.lost.queueFullDenials;
 
     // Encode, frame and chain straight into the batch buffer (frame-batch.ts), one SHA-256 per
     // payload as the chain needs (FORMAT.md "Record": prev is the hash of the previous payload).
@@ -468,6 +451,8 @@ export class AuditLog implements AuditSink {
     let seq = this.nextSeq;
     let prev = this.head;
     let records = 0;
+    let since = this.sinceCheckpoint;
+    let lastCheckpoint: { payload: Buffer; seq: number } | null = null;
     const encodeOne = (b: RecordBody): void => {
       let payload: Buffer;
       try {
@@ -480,50 +465,38 @@ export class AuditLog implements AuditSink {
       prev = hashPayload(payload);
       seq++;
       records++;
+      since++;
     };
-    if (lostQueue > 0) encodeOne(gapBody(now, { reason: 'queue-full', count: lostQueue }));
+    const encodeCheckpoint = (): void => {
+      const checkpoint = signCheckpoint({ device: this.device, seq: seq - 1, head: prev, at: now }, this.key);
+      // A copy: the batch buffer is reused by the next batch, checkpoint.latest is written from it.
+      const payload = Buffer.from(batch.append({ kind: 'checkpoint', at: now, source: 'audit', checkpoint }, seq, prev));
+      lastCheckpoint = { payload, seq };
+      prev = hashPayload(payload);
+      seq++;
+      records++;
+      since = 0;
+    };
+    if (lostQueue > 0) encodeOne(gapBody(now, { reason: 'queue-full', count: lostQueue, ...(lostDenials > 0 ? { denials: lostDenials } : {}) }));
     if (lostWrite > 0) encodeOne(gapBody(now, { reason: 'write-failed', count: lostWrite }));
     if (evicted !== null) encodeOne(gapBody(now, evicted));
     for (let i = 0; i < events.length; i++) encodeOne(events[i]);
-    const since = this.sinceCheckpoint + records;
-    let checkpointPayload: Buffer | null = null;
-    const wantCheckpoint = since > 0 && (this.forceCheckpoint || since >= this.checkpointEvery || now - this.lastCheckpointAt >= this.checkpointIntervalMs);
-    if (wantCheckpoint) {
-      const checkpoint = signCheckpoint({ device: this.device, seq: seq - 1, head: prev, at: now }, this.key);
-      // A copy: the batch buffer is reused by the next batch, checkpoint.latest is written from it.
-      checkpointPayload = Buffer.from(batch.append({ kind: 'checkpoint', at: now, source: 'audit', checkpoint }, seq, prev));
-      prev = hashPayload(checkpointPayload);
-      seq++;
-      records++;
-    }
+    // At the end of a batch written checkpointIntervalMs or more after the last checkpoint: so no
+    // record after the last checkpoint is dated more than that after it (verify.ts checks it).
+    if (since > 0 && (this.forceCheckpoint || since >= this.checkpointEvery || now - this.lastCheckpointAt >= this.checkpointIntervalMs)) encodeCheckpoint();
     if (records === 0) return true;
     // One buffer, one write (frame.ts: [length][crc32][payload] per record).
     const data = batch.bytes();
 
     try {
-      await this.ensureSegment(data.length);
-      const seg = this.segments[this.segments.length - 1];
-      if (this.dirtyTail) {
-        await this.fs.ftruncate(this.fd as number, seg.size);
-        this.dirtyTail = false;
-      }
-      this.dirtyTail = true;
-      await this.fs.write(this.fd as number, data, seg.size);
-      this.counts.writes++;
-      await this.fs.fsync(this.fd as number);
-      this.dirtyTail = false;
-      this.counts.fsyncs++;
-      this.lastFsyncAt = this.now();
-      seg.size += data.length;
+      await this.appendData(data);
     } catch (e) {
-      // Nothing of this batch counts as kept; the next write truncates back to seg.size first.
-      this.lost.writeFailed += events.length;
-      this.counts.writeFailed += events.length;
-      this.processed += events.length;
       const err = e as NodeJS.ErrnoException;
-      this.raise('audit-write-failed', `audit write failed (${err.code ?? 'error'}: ${err.message}); ${this.counts.writeFailed} record(s) lost so far`);
-      // A full disk: make room with what the fleet already has, so the next attempt can succeed.
-      if (err.code === 'ENOSPC') await this.evict(true);
+      this.requeue(events);
+      this.failedAttempt = true;
+      this.raise('audit-write-failed', `audit write failed (${err.code ?? 'error'}: ${err.message}); ${this.queue.length - this.queueHead} record(s) waiting to be retried`);
+      // A full disk: make room with what the fleet already has, and retry at once if that freed any.
+      if (err.code === 'ENOSPC' && await this.evict(true)) { this.failedAttempt = false; return this.writeBatch(); }
       return false;
     }
     // Committed.
@@ -531,22 +504,49 @@ export class AuditLog implements AuditSink {
     this.head = prev;
     this.counts.records += records;
     this.processed += events.length;
-    if (lostQueue > 0) this.lost.queueFull -= lostQueue;
+    if (lostQueue > 0) { this.lost.queueFull -= lostQueue; this.lost.queueFullDenials -= lostDenials; }
     if (lostWrite > 0) this.lost.writeFailed -= lostWrite;
     if (evicted !== null && this.pendingEvicted === evicted) this.pendingEvicted = null;
     this.clear('audit-write-failed');
     if (this.lost.queueFull === 0) this.clear('audit-queue-full');
-    if (checkpointPayload !== null) {
-      this.sinceCheckpoint = 0;
+    this.sinceCheckpoint = since;
+    const cp = lastCheckpoint as { payload: Buffer; seq: number } | null;
+    if (cp !== null) {
       this.lastCheckpointAt = now;
-      this.lastCheckpointSeq = seq - 1;
+      this.lastCheckpointSeq = cp.seq;
       this.forceCheckpoint = false;
-      await this.writeSideFile('checkpoint.latest', checkpointPayload);
-    } else {
-      this.sinceCheckpoint = since;
+      await this.writeSideFile('checkpoint.latest', cp.payload);
     }
     await this.evict();
     return true;
+  }
+
+  /** Appends one batch's bytes to the current segment: one positional write, one fsync. */
+  private async appendData(data: Buffer): Promise<void> {
+    await this.ensureSegment(data.length);
+    const seg = this.segments[this.segments.length - 1];
+    if (this.dirtyTail) {
+      // A failed write may have left bytes past the committed size: cut them first.
+      await this.fs.ftruncate(this.fd as number, seg.size);
+      this.dirtyTail = false;
+    }
+    this.dirtyTail = true;
+    await this.fs.write(this.fd as number, data, seg.size);
+    this.counts.writes++;
+    await this.fs.fsync(this.fd as number);
+    this.dirtyTail = false;
+    this.counts.fsyncs++;
+    this.lastFsyncAt = this.now();
+    seg.size += data.length;
+  }
+
+  /** Puts a batch that failed back at the head of the queue, in order, due at once. */
+  private requeue(events: RecordBody[]): void {
+    if (events.length === 0) return;
+    this.queue = events.concat(this.queue.slice(this.queueHead));
+    this.queueHead = 0;
+    const due = this.now() - this.flushDelayMs;
+    this.runQueuedAt = new Array<number>(Math.ceil(this.queue.length / this.batchMax)).fill(due);
   }
 
   /** Makes sure a segment is open for the next write, rolling (at a batch boundary) when the current one is full. */
@@ -572,8 +572,9 @@ export class AuditLog implements AuditSink {
   /**
    * Keeps disk use under maxBytes: oldest segments go first; unuploaded records lost become a gap
    * record. With uploadedOnly (the disk is full), deletes every fully uploaded segment and no other.
+   * True when it deleted any segment.
    */
-  private async evict(uploadedOnly = false): Promise<void> {
+  private async evict(uploadedOnly = false): Promise<boolean> {
     let total = 0;
     for (const s of this.segments) total += s.size;
     let removed = false;
@@ -589,6 +590,11 @@ export class AuditLog implements AuditSink {
       this.segments.shift();
       total -= oldest.size;
       removed = true;
+      if (this.damage !== null && this.damage.segment === oldest.name) {
+        // The damaged records are gone from the device (the verify report and the gap say so).
+        this.damage = null;
+        this.clear('audit-damaged');
+      }
       if (lastSeq > this.uploaded) {
         const fromSeq = Math.max(oldest.firstSeq, this.uploaded + 1);
         const count = lastSeq - fromSeq + 1;
@@ -601,6 +607,7 @@ export class AuditLog implements AuditSink {
       }
     }
     if (removed) await this.fs.fsyncDir(this.dir).catch(() => undefined);
+    return removed;
   }
 
   private async writeSideFile(name: string, data: Buffer): Promise<void> {
@@ -626,26 +633,39 @@ export class AuditLog implements AuditSink {
     }
   }
 
+  /** Raises (or raises again: count and message updated) an alarm; every change reaches onAlarm. */
   private raise(code: AuditAlarmCode, message: string): void {
     const at = this.now();
     const a = this.alarms.get(code);
-    const wasActive = a?.active === true;
     const alarm: AuditAlarm = a
       ? { code, message, active: true, count: a.count + 1, firstAt: a.firstAt, lastAt: at }
       : { code, message, active: true, count: 1, firstAt: at, lastAt: at };
     this.alarms.set(code, alarm);
-    if (!wasActive && this.onAlarm) {
-      try { this.onAlarm({ ...alarm }); } catch { /* an alarm handler must not break the log */ }
-    }
+    this.notify(alarm);
   }
 
+  /** Clears an active alarm (its cause is gone); onAlarm hears it with active false. */
   private clear(code: AuditAlarmCode): void {
     const a = this.alarms.get(code);
-    if (a?.active) this.alarms.set(code, { ...a, active: false });
+    if (!a?.active) return;
+    const cleared = { ...a, active: false, lastAt: this.now() };
+    this.alarms.set(code, cleared);
+    this.notify(cleared);
   }
 
-  /** Resolves once every record queued before the call is on disk (written and fsynced) or counted as lost. Never rejects. */
+  private notify(alarm: AuditAlarm): void {
+    if (!this.onAlarm) return;
+    try { this.onAlarm({ ...alarm }); } catch { /* an alarm handler must not break the log */ }
+  }
+
+  /**
+   * Resolves once every record queued before the call is on disk (written and fsynced), or a write
+   * of it failed (it then stays queued and is retried every retryMs; status().alarms says so).
+   * Never rejects.
+   */
   flush(): Promise<void> {
+    // Denials counted into open flood windows are committed too, as summaries.
+    if (!this.closed) this.flood?.flushPartials();
     const target = this.accepted;
     if (this.processed >= target && !this.hasPendingMeta()) return Promise.resolve();
     const p = new Promise<void>((resolve) => this.waiters.push({ target, resolve }));
@@ -669,6 +689,16 @@ export class AuditLog implements AuditSink {
     // One more attempt for what a failed write left (gap records, the final checkpoint).
     if (this.queue.length > this.queueHead || this.hasPendingMeta() || this.uploadedDirty) await this.pump();
     this.finished = true;
+    // What still could not be written is lost now: counted (status().dropped.writeFailed).
+    const left = this.queue.length - this.queueHead;
+    if (left > 0) {
+      this.counts.writeFailed += left;
+      this.processed += left;
+      this.queue = [];
+      this.queueHead = 0;
+      this.runQueuedAt.length = 0;
+      this.wake();
+    }
     if (this.timer !== null) { this.timers.clearTimeout(this.timer); this.timer = null; this.timerDue = Infinity; }
     if (this.fd !== null) { await this.fs.close(this.fd).catch(() => undefined); this.fd = null; }
   }
@@ -738,7 +768,14 @@ export class AuditLog implements AuditSink {
   }
 }
 
+/** How many denials a record stands for: a summary its count, a denied decision 1. */
+function deniesIn(b: RecordBody): number {
+  if (b.kind === 'summary') return b.summary?.count ?? 0;
+  return b.kind === 'decision' && b.decision?.decision === 'deny' ? 1 : 0;
+}
+
 function gapBody(at: number, gap: GapBody): RecordBody {
   const range = gap.fromSeq !== undefined ? ` (seq ${gap.fromSeq}..${gap.toSeq})` : '';
-  return { kind: 'gap', at, source: 'audit', message: `${gap.count} record(s) lost: ${gap.reason}${range}`, gap };
+  const denials = gap.denials !== undefined ? `, standing for ${gap.denials} denial(s)` : '';
+  return { kind: 'gap', at, source: 'audit', message: `${gap.count} record(s) lost${denials}: ${gap.reason}${range}`, gap };
 }

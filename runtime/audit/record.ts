@@ -52,6 +52,8 @@ export interface CheckpointBody {
 export interface GapBody {
   reason: GapReason;
   count: number;
+  /** Denials among the lost records, a lost flood summary counted as the denials it stood for. */
+  denials?: number;
   fromSeq?: number;
   toSeq?: number;
 }

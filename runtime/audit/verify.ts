@@ -24,6 +24,7 @@ import { readFrame } from './frame';
 import { decodeRecord, hashPayload, RecordDecodeError, GENESIS_PREV, toHex, type AuditRecord, type GapBody } from './record';
 import { verifyCheckpoint } from './checkpoint';
 import { sortSegments } from './segment';
+import { findNextRecord } from './scan';
 
 export type VerifyErrorCode =
   | 'frame-length'      // a frame's length word is out of range
@@ -37,7 +38,8 @@ export type VerifyErrorCode =
   | 'checkpoint-head'   // a checkpoint signs something other than the record before it
   | 'checkpoint-key'    // a checkpoint names a key other than the pinned device key
   | 'checkpoint-signature' // the signature does not verify
-  | 'truncated';        // the log ends before an anchor (checkpoint.latest / expect) it should reach
+  | 'truncated'         // the log ends before an anchor (checkpoint.latest / expect) it should reach
+  | 'unsigned';         // pinned key: records no checkpoint signs beyond what the device ever leaves unsigned
 
 export interface VerifyError {
   code: VerifyErrorCode;
@@ -45,7 +47,23 @@ export interface VerifyError {
   segment: string | null;
   offset: number | null;
   seq: number | null;
+  /**
+   * For damaged frames: the bytes that do not read (offset..endOffset of `segment`) and the seqs
+   * they held (toSeq from the next intact record; null when nothing intact follows in the segment).
+   */
+  range?: { fromSeq: number | null; toSeq: number | null; offset: number; endOffset: number };
 }
+
+/** What the device's writer never exceeds (log.ts): beyond it, records were stripped of their checkpoints. */
+export interface UnsignedLimit {
+  /** Records between two checkpoints at most (the device's checkpointEvery plus one batch). */
+  records: number;
+  /** How much later than the last checkpoint a record after it may be dated (checkpointIntervalMs plus slack). */
+  ms: number;
+}
+
+/** The device defaults (checkpointEvery 10,000 plus a batch; checkpointIntervalMs 60 s plus 15 s). */
+export const DEFAULT_UNSIGNED_LIMIT: UnsignedLimit = { records: 10_000 + 1_024, ms: 60_000 + 15_000 };
 
 export interface CheckpointInfo {
   /** Seq of the checkpoint record itself. */
@@ -93,6 +111,12 @@ export interface VerifyOptions {
   devicePublicKey?: Uint8Array;
   /** A checkpoint record the fleet holds: the log must reach it with the same hash. */
   expect?: { recordSeq: number; hash: Uint8Array };
+  /**
+   * With a pinned key, verifyAuditDir fails a log with no checkpoint at all, a stretch of more than
+   * `records` records no checkpoint signs, or a record after the last checkpoint dated more than
+   * `ms` after it (DEFAULT_UNSIGNED_LIMIT; false turns the check off).
+   */
+  unsignedLimit?: UnsignedLimit | false;
 }
 
 /** Record-by-record verifier; feed records in order, read the report at the end. */
@@ -104,6 +128,9 @@ export class ChainVerifier {
   private sinceCheckpoint = 0;
   private hashes = new Map<number, Buffer>();
   private wantHashes: Set<number>;
+  private readonly limit: UnsignedLimit | null;
+  /** The first record after the last checkpoint dated past the limit (a stripped tail unless a checkpoint follows). */
+  private lateUnsigned: { seq: number; at: number } | null = null;
 
   /**
    * `after` resumes a chain already verified up to a record (the fleet verifying upload batches
@@ -111,6 +138,8 @@ export class ChainVerifier {
    */
   constructor(options: VerifyOptions & { dir?: string; anchorSeqs?: number[]; after?: { seq: number; hash: Uint8Array } } = {}) {
     this.pinned = options.devicePublicKey ? Buffer.from(options.devicePublicKey) : null;
+    // The fleet verifying upload batches passes no limit: it holds the checkpoints it has seen itself.
+    this.limit = this.pinned !== null && options.unsignedLimit ? options.unsignedLimit : null;
     if (options.after) {
       this.expectSeq = options.after.seq + 1;
       this.lastHash = Buffer.from(options.after.hash);
@@ -179,7 +208,10 @@ export class ChainVerifier {
       if (r.startsMidChain && rec.gap.reason === 'evicted' && typeof rec.gap.toSeq === 'number' && typeof rec.gap.fromSeq === 'number' && rec.gap.fromSeq < (r.firstSeq as number) && rec.gap.toSeq >= (r.firstSeq as number) - 1) r.startExplained = true;
     }
     if (rec.kind === 'summary') r.summaries++;
-    if (rec.kind !== 'checkpoint') this.sinceCheckpoint++;
+    if (rec.kind !== 'checkpoint') {
+      this.sinceCheckpoint++;
+      if (this.limit !== null && !this.unsignedOk(rec, w)) return false;
+    }
     r.records++;
     r.lastSeq = rec.seq;
     r.lastAt = rec.at;
@@ -188,6 +220,32 @@ export class ChainVerifier {
     if (this.wantHashes.has(rec.seq)) this.hashes.set(rec.seq, hash);
     this.lastHash = hash;
     this.expectSeq = rec.seq + 1;
+    return true;
+  }
+
+  /** The pinned-key bound on unsigned records (UnsignedLimit). */
+  private unsignedOk(rec: AuditRecord, w: { segment: string | null; offset: number | null; seq: number }): boolean {
+    const limit = this.limit as UnsignedLimit;
+    if (this.sinceCheckpoint > limit.records) {
+      return this.fail('unsigned', `seq ${rec.seq - this.sinceCheckpoint + 1}..${rec.seq}: ${this.sinceCheckpoint} records in a row that no checkpoint signs (the device signs at least every ${limit.records}): checkpoints were removed`, w);
+    }
+    const last = this.report.lastCheckpoint;
+    if (last !== null && this.lateUnsigned === null && rec.at > last.at + limit.ms) this.lateUnsigned = { seq: rec.seq, at: rec.at };
+    return true;
+  }
+
+  /** At the end of the log, with a pinned key: fails a log no checkpoint signs, or a tail dated past the last checkpoint. */
+  finishUnsigned(): boolean {
+    const r = this.report;
+    if (this.limit === null || r.error !== null || r.records === 0) return true;
+    if (r.checkpoints === 0) {
+      return this.fail('unsigned', `no checkpoint signs any of the ${r.records} record(s) (seq ${r.firstSeq}..${r.lastSeq}): nothing proves they come from the device`, { seq: r.firstSeq });
+    }
+    const late = this.lateUnsigned;
+    if (late !== null) {
+      const cp = r.lastCheckpoint as CheckpointInfo;
+      return this.fail('unsigned', `seq ${late.seq} (${new Date(late.at).toISOString()}) comes ${Math.round((late.at - cp.at) / 1000)} s after the last checkpoint (seq ${cp.recordSeq}) with none after it, though the device signs at least every ${Math.round(this.limit.ms / 1000)} s: checkpoints were removed`, { seq: late.seq });
+    }
     return true;
   }
 
@@ -212,6 +270,7 @@ export class ChainVerifier {
     this.report.checkpoints++;
     this.report.lastCheckpoint = { recordSeq: rec.seq, seq: c.seq, head: toHex(c.head), at: c.at, device: c.device, key: key.toString('hex') };
     this.sinceCheckpoint = 0;
+    this.lateUnsigned = null;
     return true;
   }
 
@@ -249,7 +308,7 @@ export async function verifyAuditDir(dir: string, options: VerifyOptions = {}): 
     } catch { /* an unreadable hint is ignored; the chain stands on its own */ }
   }
   const anchorSeqs = [latest?.recordSeq, options.expect?.recordSeq].filter((x): x is number => x !== undefined);
-  const v = new ChainVerifier({ ...options, dir, anchorSeqs });
+  const v = new ChainVerifier({ ...options, unsignedLimit: options.unsignedLimit ?? DEFAULT_UNSIGNED_LIMIT, dir, anchorSeqs });
   v.report.segments = segs.length;
   outer: for (let i = 0; i < segs.length; i++) {
     const seg = segs[i];
@@ -266,12 +325,19 @@ export async function verifyAuditDir(dir: string, options: VerifyOptions = {}): 
       const fr = readFrame(bytes, offset);
       if (!fr.ok) {
         const short = fr.problem === 'short-header' || fr.problem === 'short-payload';
-        if (short && isLast) {
+        // Intact records after it: damage to committed records, never a torn tail.
+        const next = findNextRecord(bytes, offset + 1);
+        if (short && isLast && next === null) {
           v.report.tornTail = { segment: seg.name, offset, bytes: bytes.length - offset };
           break outer;
         }
         const code = fr.problem === 'crc' ? 'crc' : fr.problem === 'length' ? 'frame-length' : 'frame-truncated';
-        v.fail(code, `${fr.message}${short ? ' (not at the end of the log)' : ''}`, { segment: seg.name, offset, seq: expectedSeq(v) });
+        const fromSeq = expectedSeq(v) ?? (first ? seg.firstSeq : null);
+        const toSeq = next !== null ? next.seq - 1 : null;
+        const endOffset = next?.offset ?? bytes.length;
+        const held = fromSeq !== null && toSeq !== null ? (toSeq >= fromSeq ? `seq ${fromSeq}..${toSeq}` : 'no whole record') : `seq ${fromSeq ?? '?'} on`;
+        v.fail(code, `${fr.message}${short && next === null ? ' (not at the end of the log)' : ''}; damaged: bytes ${offset}..${endOffset} of ${seg.name} (${held})`, { segment: seg.name, offset, seq: fromSeq });
+        if (v.report.error) v.report.error.range = { fromSeq, toSeq, offset, endOffset };
         break outer;
       }
       if (!v.addPayload(fr.payload, { segment: seg.name, offset, segmentFirstSeq: first ? seg.firstSeq : undefined })) break outer;
@@ -281,6 +347,7 @@ export async function verifyAuditDir(dir: string, options: VerifyOptions = {}): 
   }
   if (latest) v.checkAnchor('checkpoint.latest', latest.recordSeq, latest.hash);
   if (options.expect) v.checkAnchor('expected checkpoint', options.expect.recordSeq, options.expect.hash);
+  v.finishUnsigned();
   return v.report;
 }
 

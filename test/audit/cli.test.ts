@@ -93,7 +93,9 @@ test('audit verify: exit 1 naming the first bad record; a wrong --key; a missing
   assert.match(r.out, 'crc: CRC mismatch');
   r = run('audit', 'verify', bad, '--json');
   assert.is(r.code, 1);
-  assert.equal(JSON.parse(r.out).error, { code: 'crc', message: JSON.parse(r.out).error.message, segment: firstSeg, offset: o, seq: 5 });
+  const next = o + 8 + bytes.readUInt32BE(o);
+  assert.equal(JSON.parse(r.out).error, { code: 'crc', message: JSON.parse(r.out).error.message, segment: firstSeg, offset: o, seq: 5, range: { fromSeq: 5, toSeq: 5, offset: o, endOffset: next } });
+  assert.match(JSON.parse(r.out).error.message, `damaged: bytes ${o}..${next} of ${firstSeg} (seq 5..5)`);
 
   const other = join(t.dir, 'other.pub');
   writeFileSync(other, makeKey().publicRaw.toString('hex'));

@@ -302,7 +302,7 @@ test('disk bound: uploaded segments go silently, unuploaded ones leave a gap rec
   } finally { t.cleanup(); }
 });
 
-test('deny flood: first and last kept verbatim, the rest summarised per (src, asset, reason); allows all kept', async () => {
+test('deny flood: the first denials kept verbatim, the rest summarised per (src, asset, reason) with each group commit; allows all kept', async () => {
   const t = tempDir();
   try {
     let now = 1_760_000_000_000;
@@ -314,27 +314,44 @@ test('deny flood: first and last kept verbatim, the rest summarised per (src, as
     for (let i = 0; i < 5; i++) log.record(decisionEvent(i, { decision: 'deny', at: now + i, src: '10.9.9.9', reason: 'no-conduit' }));
     await log.flush();
     assert.is(log.status().summarised, 998 + 3);
+    // flush() committed the counts as summaries while the windows are still open.
+    let recs = await all(t.dir);
+    assert.equal(recs.filter((r) => r.kind === 'summary').map((r) => r.summary?.count).sort((a, b) => (a as number) - (b as number)), [3, 998]);
     now += 20_000;
     await log.flush();
     await log.close();
-    const recs = await all(t.dir);
+    recs = await all(t.dir);
     const denies = recs.filter((r) => r.kind === 'decision' && r.decision?.decision === 'deny');
     const fna = denies.filter((r) => r.decision?.reason === 'function-not-allowed');
-    assert.equal(fna.map((r) => r.at - 1_760_000_000_000), [0, 1, 999]);
-    assert.equal(denies.filter((r) => r.decision?.reason === 'no-conduit').map((r) => r.at - 1_760_000_000_000), [0, 1, 4]);
+    assert.equal(fna.map((r) => r.at - 1_760_000_000_000), [0, 1], 'the last denial was already counted in a summary');
+    assert.equal(denies.filter((r) => r.decision?.reason === 'no-conduit').map((r) => r.at - 1_760_000_000_000), [0, 1]);
     const sums = recs.filter((r) => r.kind === 'summary');
     assert.is(sums.length, 2);
     const s = sums.find((r) => r.decision?.reason === 'function-not-allowed') as AuditRecord;
-    assert.equal(s.summary, { count: 997, total: 1000, from: 1_760_000_000_002, to: 1_760_000_000_999, windowMs: 10_000 });
+    assert.equal(s.summary, { count: 998, total: 1000, from: 1_760_000_000_002, to: 1_760_000_000_999, windowMs: 10_000 });
     assert.is(s.src, '10.9.9.9');
     assert.is(s.asset, 'plc-feeder-1');
     assert.is(recs.filter((r) => r.decision?.decision === 'allow').length, 10);
-    assert.is(log.status().summarised, 997 + 2);
+    assert.is(log.status().summarised, 998 + 3);
     assert.is((await verifyAuditDir(t.dir)).ok, true);
   } finally { t.cleanup(); }
 });
 
-test('a failing write (ENOSPC, partly written) raises an alarm, counts the lost records, and the log goes on', async () => {
+test('deny flood without flush(): the window closes with a summary and the last denial verbatim', async () => {
+  const t = tempDir();
+  try {
+    let now = 1_760_000_000_000;
+    const log = await open(t.dir, { now: () => now, flood: { windowMs: 10_000, verbatim: 2 }, checkpointEvery: 1e9, flushDelayMs: 60_000, timers: { setTimeout: () => 0, clearTimeout: () => undefined } });
+    for (let i = 0; i < 100; i++) log.record(decisionEvent(i, { decision: 'deny', at: now + i, src: '10.9.9.9' }));
+    now += 20_000;
+    await log.close();
+    const recs = await all(t.dir);
+    assert.equal(recs.filter((r) => r.kind === 'decision').map((r) => r.at - 1_760_000_000_000), [0, 1, 99]);
+    assert.equal(recs.find((r) => r.kind === 'summary')?.summary, { count: 97, total: 100, from: 1_760_000_000_002, to: 1_760_000_000_099, windowMs: 10_000 });
+  } finally { t.cleanup(); }
+});
+
+test('a failing write (ENOSPC, partly written) raises an alarm, keeps the batch for the retry, and clears when writes resume', async () => {
   const t = tempDir();
   try {
     const fs = testFs();
@@ -342,30 +359,31 @@ test('a failing write (ENOSPC, partly written) raises an alarm, counts the lost 
     const log = await open(t.dir, { fs, onAlarm: (a) => alarms.push(a), checkpointEvery: 1e9, retryMs: 5 });
     for (let i = 0; i < 10; i++) log.record(decisionEvent(i));
     await log.flush();
-    fs.failWrites(1, 'ENOSPC', true);
+    fs.failWrites(2, 'ENOSPC', true);
     for (let i = 10; i < 17; i++) log.record(decisionEvent(i));
     await log.flush();
     let st = log.status();
-    assert.is(st.dropped.writeFailed, 7);
-    assert.is(alarms.length, 1);
+    assert.is(st.dropped.writeFailed, 0, 'nothing is dropped: the batch waits for the retry');
     assert.is(alarms[0].code, 'audit-write-failed');
-    assert.match(alarms[0].message, 'audit write failed (ENOSPC: ENOSPC: injected failure, write); 7 record(s) lost so far');
+    assert.is(alarms[0].active, true);
+    assert.match(alarms[0].message, 'audit write failed (ENOSPC: ENOSPC: injected failure, write); 7 record(s) waiting to be retried');
     assert.is(st.alarms.find((a) => a.code === 'audit-write-failed')?.active, true);
     assert.is(st.nextSeq, 11);
     // the disk is back
     for (let i = 17; i < 20; i++) log.record(decisionEvent(i));
-    await log.flush();
+    for (let k = 0; k < 100 && log.status().nextSeq < 21; k++) await log.flush();
     st = log.status();
-    assert.is(st.alarms.find((a) => a.code === 'audit-write-failed')?.active, false);
+    const w = st.alarms.find((a) => a.code === 'audit-write-failed');
+    assert.is(w?.active, false);
+    assert.is(w?.count, 2, 'raised once per failed attempt, the count kept up to date');
+    // Every change reached the callback: raised, raised again (count 2), cleared.
+    assert.equal(alarms.map((a) => [a.code, a.active, a.count]), [['audit-write-failed', true, 1], ['audit-write-failed', true, 2], ['audit-write-failed', false, 2]]);
     await log.close();
     const recs = await all(t.dir);
-    const gap = recs.find((r) => r.kind === 'gap');
-    assert.equal(gap?.gap, { reason: 'write-failed', count: 7 });
-    assert.is(gap?.seq, 11);
-    assert.equal(recs.filter((r) => r.kind === 'decision').map((r) => r.modbus?.address), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 18, 19]);
+    assert.is(recs.find((r) => r.kind === 'gap'), undefined);
+    assert.equal(recs.filter((r) => r.kind === 'decision').map((r) => r.modbus?.address), Array.from({ length: 20 }, (_, i) => i));
     const rep = await verifyAuditDir(t.dir, { devicePublicKey: key.publicRaw });
     assert.is(rep.ok, true, JSON.stringify(rep.error));
-    assert.equal(rep.gaps.map((g) => g.reason), ['write-failed']);
   } finally { t.cleanup(); }
 });
 
@@ -409,6 +427,23 @@ test('a bounded queue drops and counts; the next batch says how many', async () 
     assert.equal(recs.find((r) => r.kind === 'gap')?.gap, { reason: 'queue-full', count: 16 });
     assert.is(recs.filter((r) => r.kind === 'decision').length, 9);
     assert.is((await verifyAuditDir(t.dir)).ok, true);
+  } finally { t.cleanup(); }
+});
+
+test('a gap counts the denials its lost records stood for: a lost flood summary as all its denials (issue 20 item 5)', async () => {
+  const t = tempDir();
+  try {
+    const log = await open(t.dir, { queueCapacity: 6, batchMax: 1000, flushDelayMs: 1e6, flood: { verbatim: 1 } }); // 'created' + 5
+    log.record(decisionEvent(0, { decision: 'deny', src: '10.9.9.9' }));
+    for (let i = 1; i < 5; i++) log.record(decisionEvent(i));
+    assert.is(log.status().queueDepth, 6);
+    for (let i = 1; i < 50; i++) log.record(decisionEvent(i, { decision: 'deny', src: '10.9.9.9' }));
+    log.record(decisionEvent(99, { decision: 'deny', src: '10.7.7.7' })); // verbatim, but the queue is full
+    await log.flush(); // the flood's summary (49 denials) finds the queue full too
+    await log.close();
+    const gap = (await all(t.dir)).find((r) => r.kind === 'gap');
+    assert.equal(gap?.gap, { reason: 'queue-full', count: 2, denials: 50 });
+    assert.is(gap?.message, '2 record(s) lost, standing for 50 denial(s): queue-full');
   } finally { t.cleanup(); }
 });
 

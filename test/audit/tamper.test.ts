@@ -39,7 +39,7 @@ function frames(file: string): Frame[] {
   return out;
 }
 const verify = (d: string, pin = true): Promise<VerifyReport> => verifyAuditDir(d, pin ? { devicePublicKey: device.publicRaw } : {});
-function expectError(r: VerifyReport, code: string, seq: number | null, message: string, segment?: string): void {
+function expectError(r: VerifyReport, code: string, seq: number | null, message: string | RegExp, segment?: string): void {
   assert.is(r.ok, false, 'tampering went unnoticed');
   assert.is(r.error?.code, code, JSON.stringify(r.error));
   assert.is(r.error?.seq, seq, JSON.stringify(r.error));
@@ -213,6 +213,51 @@ test('forged checkpoints: re-chained and re-signed by another key, or a checkpoi
     return bodies.map((b, i) => (i === cps[1] ? bodies[cps[0]] : b));
   }, device, undefined, cps);
   expectError(await verify(d), 'checkpoint-head', cps[1], `checkpoint at seq ${cps[1]} signs seq ${cps[0] - 1} head`, segmentName(0));
+});
+
+// Issue 13 item 9: a log stripped of its checkpoints must not verify under a pinned key.
+const plain = (b: RecordBody): RecordBody => (b.kind === 'checkpoint' ? { kind: 'config', at: b.at, source: 'audit', message: 'maintenance' } : b);
+
+test('checkpoints stripped (turned into plain records, re-chained, checkpoint.latest deleted): a pinned key fails it', async () => {
+  const d = copy();
+  rechain(d, (bodies) => bodies.map(plain), device);
+  unlinkSync(join(d, 'checkpoint.latest'));
+  const r = await verify(d);
+  expectError(r, 'unsigned', 0, /^no checkpoint signs any of the \d+ record\(s\) \(seq 0\.\.\d+\): nothing proves they come from the device$/);
+  const unpinned = await verify(d, false);
+  assert.is(unpinned.ok, true, 'without a key nothing says what the device signed (documented)');
+  assert.is(unpinned.key, null);
+});
+
+test('checkpoints stripped after the first ones: an unsigned stretch longer than the device ever writes fails', async () => {
+  const d = copy();
+  let kept = 0;
+  rechain(d, (bodies) => bodies.map((b) => (b.kind === 'checkpoint' && kept++ >= 2 ? plain(b) : b)), device);
+  const cps = (await verify(d, false));
+  assert.is(cps.checkpoints, 2);
+  // The base log checkpoints every 20 records; a limit of 25 is what its writer guarantees.
+  const r = await verifyAuditDir(d, { devicePublicKey: device.publicRaw, unsignedLimit: { records: 25, ms: 1e12 } });
+  expectError(r, 'unsigned', (cps.lastCheckpoint?.recordSeq as number) + 26, /26 records in a row that no checkpoint signs \(the device signs at least every 25\): checkpoints were removed/);
+  assert.is((await verifyAuditDir(base, { devicePublicKey: device.publicRaw, unsignedLimit: { records: 25, ms: 1e12 } })).ok, true, 'the untouched log keeps within it');
+});
+
+test('the tail stripped of its checkpoints: records dated past the checkpoint interval with no checkpoint after them fail', async () => {
+  const d = join(root.dir, 'timed');
+  let now = 1_760_000_000_000;
+  // One record a second, a checkpoint every 60 s (the device defaults), 300 s in all.
+  const log = await AuditLog.open({ dir: d, device: 'gw-7', key: device, now: () => now, checkpointIntervalMs: 60_000, flushDelayMs: 0 });
+  for (let i = 0; i < 300; i++) { log.record(decisionEvent(i, { at: now })); await log.flush(); now += 1000; }
+  await log.close();
+  const good = await verify(d);
+  assert.is(good.ok, true, JSON.stringify(good.error));
+  assert.ok(good.checkpoints >= 4);
+  let kept = 0;
+  rechain(d, (bodies) => bodies.map((b) => (b.kind === 'checkpoint' && kept++ >= 1 ? plain(b) : b)), device);
+  unlinkSync(join(d, 'checkpoint.latest'));
+  const r = await verify(d);
+  assert.is(r.error?.code, 'unsigned', JSON.stringify(r.error));
+  assert.match(r.error?.message ?? '', /comes \d+ s after the last checkpoint \(seq \d+\) with none after it, though the device signs at least every 75 s: checkpoints were removed/);
+  assert.is((await verify(d, false)).ok, true);
 });
 
 test.run();
