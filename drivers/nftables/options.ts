@@ -60,6 +60,8 @@ export interface RenderResult {
   table: string;
   /** Conduits or conduit parts left out (fail closed), with the reason. */
   skipped: SkippedConduit[];
+  /** Findings that leave the ruleset closed but deserve a look (zones without interfaces). */
+  warnings: string[];
   /** Conduit ids that got a forward accept rule or a proxy redirect. */
   conduits: { forwarded: string[]; proxied: string[] };
 }

@@ -11,8 +11,9 @@
  * Evaluation order, per hook (first match decides):
  *   raw prerouting  quarantine (source or destination) dropped before conntrack or NAT sees it
  *   nat prerouting  asset service of a proxied conduit → DNAT/redirect to the proxy's listener
- *   input           quarantine; established/related; management chain; proxy listeners;
- *                   IPv6 neighbour discovery; anything else from a zone interface is dropped
+ *   input           quarantine; loopback; established/related; IPv6 neighbour discovery;
+ *                   management chain; proxy listeners from their conduits' sources (input.ts);
+ *                   policy drop: whatever the interfaces, nothing else reaches the gateway
  *   forward         quarantine; established/related; invalid dropped; one accept per plain
  *                   conduit (source set → destination → port); policy drop
  *   output          quarantine; loopback; management chain (MQTT to the broker)
@@ -27,50 +28,16 @@
  */
 import { ZonegateError } from '../../policy/errors';
 import type { Issue } from '../../policy/errors';
-import { cidrContains, cidrNetwork, formatCidr, formatIp, parseCidr, parseIp } from '../../policy/net';
+import { formatIp, parseIp } from '../../policy/net';
+import { compareBytes, FAMILIES, KW, mergeNets, toNet, valueSet } from './nets';
+import type { Family, Net } from './nets';
+import { allZoneNets, fromSources, interfaceWarnings, listenerSources, zonesWithoutInterfaces } from './input';
 import type { Asset, Conduit, Identity, PolicyDocument, Zone } from '../../policy/types';
 import { fitComment, idProblem, ifnameProblem, isPort, setName, tableProblem } from './names';
 import type { ProxyListener, RenderOptions, RenderResult, SkippedConduit } from './options';
 
-type Family = 4 | 6;
-interface Net { family: Family; bytes: Uint8Array; prefix: number; text: string }
-
-const FAMILIES: readonly Family[] = [4, 6];
-const KW: Record<Family, string> = { 4: 'ip', 6: 'ip6' };
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length && i < b.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
-}
-
-function toNet(s: string): Net | undefined {
-  const c = parseCidr(s);
-  if (!c) return undefined;
-  const n = cidrNetwork(c);
-  const full = n.family === 4 ? 32 : 128;
-  const text = n.prefix === full ? formatIp({ family: n.family, bytes: n.bytes }) : formatCidr(n);
-  return { family: n.family, bytes: n.bytes, prefix: n.prefix, text };
-}
-
-/** Sorted, without duplicates or prefixes inside another one (nft interval sets refuse overlaps). */
-function mergeNets(nets: readonly Net[]): Net[] {
-  const sorted = nets.slice().sort((a, b) => a.family - b.family || compareBytes(a.bytes, b.bytes) || a.prefix - b.prefix);
-  const out: Net[] = [];
-  for (const n of sorted) {
-    const last = out[out.length - 1];
-    if (last && last.family === n.family && cidrContains(last, { family: n.family, bytes: n.bytes })) continue;
-    out.push(n);
-  }
-  return out;
-}
-
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const sortedUnique = (xs: Iterable<string>): string[] => Array.from(new Set(xs)).sort(byString);
-
-/** `x` or `{ x, y }`: one nft value or an anonymous set. */
-function valueSet(items: readonly string[]): string {
-  return items.length === 1 ? items[0] : `{ ${items.join(', ')} }`;
-}
 
 function portSet(ports: Iterable<number>): string {
   return valueSet(Array.from(new Set(ports)).sort((a, b) => a - b).map(String));
@@ -418,10 +385,11 @@ export function renderRuleset(opts: RenderOptions): RenderResult {
         any = true;
       }
       if (!any) continue;
-      const accept = l.host
-        ? `\t\t${KW[l.host.family]} daddr ${l.host.text} tcp dport ${p.listen.port} ${counter}accept comment "proxy listener ${p.asset}:${p.port}"`
-        : `\t\ttcp dport ${p.listen.port} ${counter}accept comment "proxy listener ${p.asset}:${p.port}"`;
-      if (!listenerSeen.has(accept)) { listenerSeen.add(accept); listenerRules.push(accept); }
+      // Accepted only from the sources its conduits name (input.ts); the rest meets the input drop.
+      const host = l.host;
+      const tail = `tcp dport ${p.listen.port} ${counter}accept comment "proxy listener ${p.asset}:${p.port}"`;
+      const accepts = fromSources(listenerSources(conduitIds, doc), (f) => (!host ? tail : host.family === f ? `${KW[f]} daddr ${host.text} ${tail}` : undefined));
+      for (const accept of accepts) if (!listenerSeen.has(accept)) { listenerSeen.add(accept); listenerRules.push(accept); }
     }
   }
 
@@ -433,7 +401,8 @@ export function renderRuleset(opts: RenderOptions): RenderResult {
       mgmtIn.push(`\t\tiifname @mgmt_ifaces tcp dport ${portSet(mgmtPorts)} ${counter}accept comment "management console"`);
       mgmtIn.push(`\t\ttcp dport ${portSet(mgmtPorts)} ${counter}drop comment "management off management interfaces"`);
     } else {
-      mgmtIn.push(`\t\ttcp dport ${portSet(mgmtPorts)} ${counter}accept comment "management console"`);
+      // No management interface: from the zones' networks (anything else meets the input drop).
+      mgmtIn.push(...fromSources(allZoneNets(doc.zones), () => `tcp dport ${portSet(mgmtPorts)} ${counter}accept comment "management console"`));
     }
   }
   const mgmtOut: string[] = [];
@@ -482,16 +451,19 @@ export function renderRuleset(opts: RenderOptions): RenderResult {
     ...orNone(natRules, 'no proxied conduit'),
     '\t}',
     '',
-    '\t# Traffic to the gateway itself: only proxies and the management plane from zone interfaces.',
+    '\t# Traffic to the gateway itself, fail closed: loopback, replies, IPv6 neighbour discovery, the',
+    '\t# management ports and the proxy listeners from the sources that may use them; nothing else.',
     '\tchain input {',
-    '\t\ttype filter hook input priority filter; policy accept;',
+    '\t\ttype filter hook input priority filter; policy drop;',
     ...quarantineRules(true),
+    '\t\tiifname "lo" accept',
     '\t\tct state established,related accept',
     '\t\tct state invalid drop',
+    '\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept',
     '\t\tjump mgmt_in',
     ...listenerRules,
-    '\t\tiifname @zone_ifaces icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept',
     `\t\tiifname @zone_ifaces ${counter}drop comment "zone input drop"`,
+    ...(counter ? [`\t\t${counter}comment "input drop"`] : []),
     '\t}',
     '',
     '\t# Between zones: default drop; plain network conduits only.',
@@ -529,6 +501,7 @@ export function renderRuleset(opts: RenderOptions): RenderResult {
     text: lines.join('\n'),
     table,
     skipped,
+    warnings: interfaceWarnings(zonesWithoutInterfaces(doc, opts.zoneInterfaces)),
     conduits: { forwarded: sortedUnique(forwarded), proxied: sortedUnique(proxied) },
   };
 }

@@ -6,35 +6,25 @@
 import { createHash } from 'node:crypto';
 import type { Command } from './framework';
 import { usageError } from './framework';
-import { ZonegateError } from '../../policy/errors';
-import type { Issue } from '../../policy/errors';
 import { parseIp } from '../../policy/net';
 import type { PolicyDocument } from '../../policy/types';
 import { renderRuleset } from '../../drivers/nftables/render';
-import { parseListen, parseNftablesConfig } from '../../drivers/nftables/config';
+import { parseListen } from '../../drivers/nftables/config';
 import type { ProxyListener, RenderOptions } from '../../drivers/nftables/options';
 import { loadPolicyFile } from '../policy-file';
 import { loadConfig } from '../config';
 import type { GatewayConfig } from '../config';
-
-/** `a.b[2].c` → ['a', 'b', 2, 'c'] for locate(). */
-function pathParts(path: string): (string | number)[] {
-  const out: (string | number)[] = [];
-  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]);
-  return out;
-}
+import { withLoginPage } from '../nft-facts';
 
 /**
  * The render options a gateway config implies: its `listeners` become proxies (the listener's
- * service port, or the asset's first service of that protocol), its `nftables:` block adds the
- * rest. Loopback listeners cannot be DNAT targets: they are left out with a note.
+ * service port, or the asset's first service of that protocol), its `nftables:` block (already
+ * validated by loadConfig, `enabled` included) adds the rest, and the login page's port joins the
+ * management ports. Loopback listeners cannot be DNAT targets: they are left out with a note.
  */
 function optionsFromConfig(config: GatewayConfig, doc: PolicyDocument, notes: string[]): Omit<RenderOptions, 'doc'> {
-  const { config: block, issues } = parseNftablesConfig(config.reserved.nftables, 'nftables');
-  if (!block) {
-    const located: Issue[] = issues.map((i) => ({ ...i, file: config.file, ...config.locate(pathParts(i.path)) }));
-    throw new ZonegateError('ERR_CONFIG_INVALID', `${issues.length} problem(s) in the nftables block of ${config.file}`, { issues: located });
-  }
+  const block = withLoginPage(config.parts.nftables?.render ?? {}, config);
+  if (config.parts.nftables && !config.parts.nftables.enabled) notes.push(`nftables.enabled is false in ${config.file}: the gateway applies nothing; this is what it would apply`);
   const proxies: ProxyListener[] = [];
   for (const l of config.listeners) {
     const asset = doc.assets.find((a) => a.id === l.asset);
@@ -47,7 +37,7 @@ function optionsFromConfig(config: GatewayConfig, doc: PolicyDocument, notes: st
     }
     proxies.push({ asset: l.asset, port, protocol: l.service, listen: { host: l.listen.host, port: l.listen.port } });
   }
-  return { ...block.render, proxies: [...proxies, ...(block.render.proxies ?? [])] };
+  return { ...block, proxies: [...proxies, ...(block.proxies ?? [])] };
 }
 
 /** `ASSET:PORT=HOST:PORT` (the listen side may be `[V6]:PORT`). */
@@ -67,7 +57,11 @@ export const nftRenderCommand: Command = {
 Renders the zone segmentation ruleset (one inet table, replaced atomically) for a policy and the
 gateway's deployment facts: the gateway config's \`listeners\` (each one a proxy: the asset
 service is redirected to it) and its \`nftables:\` block (table, counters, zoneInterfaces,
-management: { interfaces, tcpPorts, mqtt: { host, port } }, extra proxies), and/or --proxy flags.
+management: { interfaces, tcpPorts, mqtt: { host, port } }, extra proxies)
+(\`enabled\` is the gateway's switch; the ruleset is rendered either way) and the login page's
+port (console.web.listen), and/or --proxy flags. The gateway's own input is closed except
+loopback, replies, the management ports and the proxy listeners from the sources that may use
+them; zones that name no interfaces are warned about on stderr.
 --policy defaults to the config's policyFile. Stdout is the nft script
 (check it with \`zonegate nft render ... | nft -c -f -\`); conduits that only a proxy can enforce
 (Modbus filters, edge authentication, grants, schedules, rate limits) and that have no proxy are
@@ -96,11 +90,12 @@ left out, fail closed, and listed on stderr.`,
     const r = renderRuleset(opts);
     const sha256 = createHash('sha256').update(r.text).digest('hex');
     if (ctx.json) {
-      ctx.printJson({ ok: true, table: r.table, sha256, conduits: r.conduits, skipped: r.skipped, notes, text: r.text });
+      ctx.printJson({ ok: true, table: r.table, sha256, conduits: r.conduits, skipped: r.skipped, warnings: r.warnings, notes, text: r.text });
       return 0;
     }
     ctx.out(r.text.replace(/\n$/, ''));
     for (const n of notes) ctx.err(`# ${n}`);
+    for (const w of r.warnings) ctx.err(`# warning: ${w}`);
     for (const s of r.skipped) ctx.err(`# not in the ruleset: conduit ${s.conduit}: ${s.reason}`);
     ctx.err(`# ${r.conduits.forwarded.length} conduit(s) forwarded, ${r.conduits.proxied.length} through a proxy, ${new Set(r.skipped.map((s) => s.conduit)).size} with a part left out; sha256 ${sha256}`);
     return 0;

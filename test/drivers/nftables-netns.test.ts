@@ -129,6 +129,35 @@ it('the gateway itself: management ports only where allowed, nothing else from a
   }
 });
 
+it('zones without interfaces: the gateway itself stays closed, listeners only from their conduits\' sources', async () => {
+  const svc = lab!.node(site.gw, programs.server, { ports: [8443, 2222] });
+  const o = options(1, []);
+  const doc = { ...o.doc, zones: o.doc.zones.map((z) => ({ ...z, interfaces: [] })) };
+  try {
+    await svc.waitFor((l) => l === 'ready');
+    const r = renderRuleset({ ...o, doc });
+    assert.equal(r.warnings.map((w) => w.split(':')[0]), ['zone control names no interfaces', 'zone enterprise names no interfaces']);
+    await applyRuleset(r.text, { netns: site.gw });
+    // A service on the gateway that nothing names: closed over IPv4 and IPv6 (it answered before).
+    assert.equal(await connect('10.20.0.1', 2222), { ok: false, error: 'timeout' });
+    assert.equal(await connect('fd00:20::1', 2222), { ok: false, error: 'timeout' });
+    // The proxy listener: hmi-1 (its conduit's source) gets through, another host of the zone does not.
+    assert.equal(await connect('10.20.0.1', 15020), { ok: true, greeting: 'hello 10.10.1.1', echo: 'ping' });
+    assert.equal(await connect('10.20.0.1', 15020, '10.20.0.66'), { ok: false, error: 'timeout' });
+    // The allowed paths and the management port from the zone still work; loopback too.
+    assert.equal(await connect('10.10.1.20', 502), { ok: true, greeting: 'hello 10.10.1.1', echo: 'ping' });
+    assert.ok((await connect('10.10.1.20', 8080)).ok);
+    assert.equal(await connect('10.20.0.1', 8443), { ok: true, greeting: 'hello 10.20.0.10', echo: 'ping' });
+    const local = await lab!.nodeJson<ClientResult>(site.gw, programs.client, { host: '127.0.0.1', port: 2222, timeoutMs: 1200, message: 'ping' });
+    assert.equal(local, { ok: true, greeting: 'hello 127.0.0.1', echo: 'ping' });
+    const c = await readCounters({ netns: site.gw });
+    assert.ok(c.byComment['input drop'].packets >= 3, JSON.stringify(c.byComment));
+  } finally {
+    await svc.stop();
+    await applyRuleset(renderRuleset(options(1)).text, { netns: site.gw });
+  }
+});
+
 it('counters map back to conduits (they restart with each applied ruleset)', async () => {
   await applyRuleset(renderRuleset(options(1)).text, { netns: site.gw });
   assert.ok((await connect('10.10.1.20', 8080)).ok);

@@ -4,6 +4,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseCounters, renderRuleset } from '../../drivers/nftables';
 import type { RenderOptions } from '../../drivers/nftables';
 import { fitComment } from '../../drivers/nftables/names';
@@ -83,7 +86,9 @@ test('a proxied conduit becomes a DNAT of the asset service to the listener, and
   assert.equal(chain(r.text, 'nat_prerouting').slice(1), [
     'ip daddr 10.10.1.20 tcp dport 502 counter dnat ip to 10.20.0.1:15020 comment "proxy plc-feeder-1:502 conduits hmi-reads-feeder vendor-maintenance"',
   ]);
-  assert.ok(chain(r.text, 'input').includes('ip daddr 10.20.0.1 tcp dport 15020 counter accept comment "proxy listener plc-feeder-1:502"'));
+  // From the sources its conduits name: vendor-maintenance's role has no holder in the policy
+  // (people authenticate at the edge), so every zone's networks; nothing outside the zones.
+  assert.ok(chain(r.text, 'input').includes('ip saddr { 10.10.1.0/24, 10.20.0.0/16, 10.30.0.0/24 } ip daddr 10.20.0.1 tcp dport 15020 counter accept comment "proxy listener plc-feeder-1:502"'), chain(r.text, 'input').join('\n'));
   assert.equal(r.conduits.proxied, ['hmi-reads-feeder', 'vendor-maintenance']);
   // The asset's IPv6 address cannot be redirected to an IPv4 listener: said, not silently dropped.
   assert.ok(r.skipped.some((s) => s.conduit === 'hmi-reads-feeder' && /listens on IPv4; asset address fd00:10::20 is not redirected/.test(s.reason)));
@@ -146,10 +151,40 @@ test('the management plane has its own chains, bound to management interfaces wh
     'ip daddr 192.0.2.10 tcp dport 8883 counter drop comment "management mqtt off management interfaces"',
   ]);
   const open = renderRuleset({ ...baseOptions(), management: { tcpPorts: [8443, 8080], mqtt: { host: 'broker.example', port: 1883 } } }).text;
-  assert.equal(chain(open, 'mgmt_in'), ['tcp dport { 8080, 8443 } counter accept comment "management console"']);
+  // No management interface: from the zones' networks only.
+  assert.equal(chain(open, 'mgmt_in'), [
+    'ip saddr { 10.10.1.0/24, 10.20.0.0/16, 10.30.0.0/24 } tcp dport { 8080, 8443 } counter accept comment "management console"',
+    'ip6 saddr { fd00:10::/64, fd00:20::/48 } tcp dport { 8080, 8443 } counter accept comment "management console"',
+  ]);
   assert.equal(chain(open, 'mgmt_out'), ['tcp dport 1883 counter accept comment "management mqtt"']);
   const input = chain(text, 'input');
   assert.ok(input.indexOf('jump mgmt_in') < input.indexOf('iifname @zone_ifaces counter drop comment "zone input drop"'));
+});
+
+test('the gateway itself is closed whatever the interfaces: policy drop, listeners only from their conduits\' sources', () => {
+  const doc = substation();
+  doc.zones = doc.zones.map((z) => ({ ...z, interfaces: [] }));
+  doc.conduits = doc.conduits.filter((c) => c.id !== 'vendor-maintenance');
+  const r = renderRuleset({ ...baseOptions(doc), management: { tcpPorts: [8443] } });
+  assert.equal(chain(r.text, 'input'), [
+    'type filter hook input priority filter; policy drop;',
+    'ip saddr @quarantine_v4 counter drop comment "quarantine"', 'ip daddr @quarantine_v4 counter drop comment "quarantine"',
+    'ip6 saddr @quarantine_v6 counter drop comment "quarantine"', 'ip6 daddr @quarantine_v6 counter drop comment "quarantine"',
+    'iifname "lo" accept',
+    'ct state established,related accept',
+    'ct state invalid drop',
+    'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept',
+    'jump mgmt_in',
+    // Only hmi-1 (10.10.1.5) uses the proxy now: nobody else reaches its listener.
+    'ip saddr 10.10.1.5 ip daddr 10.20.0.1 tcp dport 15020 counter accept comment "proxy listener plc-feeder-1:502"',
+    'iifname @zone_ifaces counter drop comment "zone input drop"',
+    'counter comment "input drop"',
+  ]);
+  assert.match(r.text, /set zone_ifaces \{\n\t\ttype ifname\n\t\}/, 'no zone interface at all');
+  assert.equal(r.warnings, ['control', 'dmz', 'enterprise'].map((z) => `zone ${z} names no interfaces: the gateway tells its traffic apart by address only; its input from the zone stays closed except the proxy listeners and management ports`).sort());
+  // Interfaces given by the deployment facts count; a zone left out of them is still named.
+  assert.equal(renderRuleset({ ...baseOptions(doc), zoneInterfaces: { control: ['eth1'], dmz: ['eth2'] } }).warnings.map((w) => w.split(' ')[1]), ['enterprise']);
+  assert.equal(renderRuleset(baseOptions()).warnings, []);
 });
 
 test('IPv6 listeners DNAT with brackets; the unspecified address redirects; counters can be left out', () => {
@@ -164,7 +199,8 @@ test('IPv6 listeners DNAT with brackets; the unspecified address redirects; coun
     'ip6 daddr fd00:10::20 tcp dport 502 redirect to :15020 comment "proxy plc-feeder-1:502 conduits hmi-reads-feeder vendor-maintenance"',
   ]);
   assert.not.match(any.text, /counter/);
-  assert.ok(chain(any.text, 'input').includes('tcp dport 15020 accept comment "proxy listener plc-feeder-1:502"'));
+  assert.ok(chain(any.text, 'input').includes('ip saddr { 10.10.1.0/24, 10.20.0.0/16, 10.30.0.0/24 } tcp dport 15020 accept comment "proxy listener plc-feeder-1:502"'));
+  assert.ok(chain(any.text, 'input').includes('ip6 saddr { fd00:10::/64, fd00:20::/48 } tcp dport 15020 accept comment "proxy listener plc-feeder-1:502"'));
 });
 
 test('many forward rules: new connections are dispatched by destination address to one chain each', () => {
@@ -277,6 +313,40 @@ test('zonegate nft render prints the script for the example policy; skipped cond
   assert.is(await runCli(['nft', 'render', '--policy', 'examples/substation.yaml', '--proxy', 'plc-feeder-1:502=127.0.0.1:15020'], [nftRenderCommand], io, signal), 1);
   assert.match(err.join('\n'), /proxies\[0\]\.listen\.host: a loopback listener \(127\.0\.0\.1\) cannot be a DNAT target/);
   assert.is(await runCli(['nft', 'render'], [nftRenderCommand], io, signal), 2);
+});
+
+test('zonegate nft render --config takes the README\'s `nftables: { enabled: true }`, the listeners and the login page', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zg-nft-render-'));
+  try {
+    // The example policy with the enterprise zone's interface left out.
+    const example = readFileSync('examples/substation.yaml', 'utf8');
+    assert.ok(example.includes('    interfaces: [eth0]\n'));
+    writeFileSync(join(dir, 'policy.yaml'), example.replace('    interfaces: [eth0]\n', ''));
+    writeFileSync(join(dir, 'gw.yaml'), `device: gw-01
+site: substation-12
+stateDir: ${join(dir, 'state')}
+policyFile: policy.yaml
+listeners:
+  - { listen: 10.20.0.1:15020, asset: plc-feeder-1, service: modbus }
+console: { web: { listen: 10.10.99.1:8443 } }
+nftables: { enabled: true }
+`);
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t) };
+    const code = await runCli(['nft', 'render', '--config', join(dir, 'gw.yaml')], [nftRenderCommand], io, new AbortController().signal);
+    assert.is(code, 0, err.join('\n'));
+    const text = `${out.join('\n')}\n`;
+    assert.match(text, /ip daddr 10\.10\.1\.20 tcp dport 502 counter dnat ip to 10\.20\.0\.1:15020 comment "proxy plc-feeder-1:502 conduits /);
+    // The login page's port is a management port: accepted from the zones, not closed by the input drop.
+    assert.match(chain(text, 'mgmt_in')[0], /^ip saddr \{ [0-9./, ]+ \} tcp dport 8443 counter accept comment "management console"$/);
+    assert.ok(err.includes('# warning: zone enterprise names no interfaces: the gateway tells its traffic apart by address only; its input from the zone stays closed except the proxy listeners and management ports'), err.join('\n'));
+    out.length = 0;
+    assert.is(await runCli(['nft', 'render', '--config', join(dir, 'gw.yaml'), '--json'], [nftRenderCommand], io, new AbortController().signal), 0);
+    assert.equal(JSON.parse(out.join('')).warnings.length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 const reason = netnsUnavailable();

@@ -58,7 +58,7 @@ test('--json: ok, file, issues and summary', () => {
   const good = zonegate('policy', 'check', 'examples/substation.yaml', '--json');
   assert.is(good.code, 0);
   const g = JSON.parse(good.stdout);
-  assert.equal(g, { ok: true, file: 'examples/substation.yaml', issues: [], summary: { site: 'substation-12', zones: 5, assets: 11, identities: 9, conduits: 11, tests: 25 } });
+  assert.equal(g, { ok: true, file: 'examples/substation.yaml', issues: [], warnings: [], summary: { site: 'substation-12', zones: 5, assets: 11, identities: 9, conduits: 11, tests: 25 } });
   const bad = zonegate('policy', 'check', BROKEN, '--json');
   assert.is(bad.code, 1);
   const b = JSON.parse(bad.stdout);
@@ -66,6 +66,22 @@ test('--json: ok, file, issues and summary', () => {
   assert.is(b.summary, null);
   assert.is(b.issues.length, 7);
   assert.equal(b.issues[0], { path: 'zones[1].networks[0]', message: "'10.10.1.1/24' has host bits set; did you mean 10.10.1.0/24?", file: BROKEN, line: 5, col: 31 });
+});
+
+test('zones that name no interfaces are warned about (stderr, FILE:LINE:COL), exit 0', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zg-check-warn-'));
+  try {
+    const file = join(dir, 'no-ifaces.yaml');
+    writeFileSync(file, readFileSync('examples/substation.yaml', 'utf8').replace('    interfaces: [eth0]\n', ''));
+    const r = zonegate('policy', 'check', file);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ok: site substation-12/);
+    assert.match(r.stderr, new RegExp(`^${file}:15:5: zones\\[0\\]: warning: zone enterprise names no interfaces: the gateway tells its traffic apart by address only; its input from the zone stays closed except the proxy listeners and management ports\n$`));
+    const j = JSON.parse(zonegate('policy', 'check', file, '--json').stdout);
+    assert.equal(j.warnings.map((w: { path: string }) => w.path), ['zones[0]']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('syntax errors, JSON files and unreadable files', () => {
