@@ -7,6 +7,7 @@ import { policyCheckCommand } from './policy-check';
 import { policyTestCommand } from './policy-test';
 import { policyExplainCommand } from './policy-explain';
 import { policyDiffCommand } from './policy-diff';
+import { policyReplayCommand } from './policy-replay';
 import { runCommand } from './run';
 import { statusCommand } from './status';
 import { bundleVerifyCommand } from './bundle-verify';
@@ -35,6 +36,7 @@ export const commands: readonly Command[] = [
   policyTestCommand,
   policyExplainCommand,
   policyDiffCommand,
+  policyReplayCommand,
   runCommand,
   statusCommand,
   bundleVerifyCommand,
