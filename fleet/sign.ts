@@ -13,7 +13,8 @@ import { compile } from '../policy/compile';
 import { signBundle } from '../policy/bundle/sign';
 import { runPolicyTests, formatTestFailure } from '../policy/bundle/run-policy-tests';
 import type { PolicyDocument } from '../policy/types';
-import type { SigningKey } from '../policy/bundle/types';
+import type { ReplayEvidence, SigningKey } from '../policy/bundle/types';
+import type { PolicyIndex } from '../policy/compile';
 
 export interface SignPolicyInput {
   /** The policy as plain data (YAML/JSON parsed, not yet validated). */
@@ -30,10 +31,15 @@ export interface SignPolicyInput {
   expiresAt: number;
   notBefore?: number;
   keys: readonly SigningKey[];
+  /** What recorded traffic the policy was replayed against (fleet sign --replay), carried in the body. */
+  replay?: ReplayEvidence;
 }
 
-/** Checks the policy (ERR_POLICY_INVALID / ERR_POLICY_TEST) and returns the signed bundle bytes and the document. */
-export function signPolicy(input: SignPolicyInput): { bytes: Uint8Array; doc: PolicyDocument } {
+/** The checked policy: its document and compiled index (what replay and the diff read). */
+export interface PreparedPolicy { doc: PolicyDocument; index: PolicyIndex }
+
+/** Validates, compiles and runs the embedded tests (ERR_POLICY_INVALID / ERR_POLICY_TEST / ERR_USAGE for a wrong --site). */
+export function preparePolicy(input: Pick<SignPolicyInput, 'policy' | 'file' | 'locate' | 'version' | 'site' | 'issuedAt'>): PreparedPolicy {
   const doc = validatePolicy(input.policy, { file: input.file, locate: input.locate });
   const site = input.site ?? doc.site;
   if (site !== doc.site) throw new ZonegateError('ERR_USAGE', `--site ${site} differs from the policy's site '${doc.site}'`);
@@ -43,11 +49,18 @@ export function signPolicy(input: SignPolicyInput): { bytes: Uint8Array; doc: Po
     throw new ZonegateError('ERR_POLICY_TEST', `${failures.length} of ${doc.tests.length} embedded test(s) failed; not signing`,
       { issues: failures.map((f) => ({ path: `tests[${f.index}]`, message: formatTestFailure(f), file: input.file })) });
   }
+  return { doc, index };
+}
+
+/** Checks the policy (preparePolicy) and returns the signed bundle bytes and the document. */
+export function signPolicy(input: SignPolicyInput): { bytes: Uint8Array; doc: PolicyDocument } {
+  const { doc } = preparePolicy(input);
   const bytes = signBundle({
     type: 'policy',
     body: {
-      site, targets: [...input.targets], version: input.version, issuedAt: input.issuedAt, expiresAt: input.expiresAt,
+      site: doc.site, targets: [...input.targets], version: input.version, issuedAt: input.issuedAt, expiresAt: input.expiresAt,
       ...(input.notBefore !== undefined ? { notBefore: input.notBefore } : {}),
+      ...(input.replay !== undefined ? { replay: input.replay } : {}),
       policy: input.policy as Record<string, unknown>,
     },
     keys: input.keys,

@@ -11,17 +11,28 @@ import { ZonegateError } from '../../policy/errors';
 import { sha256Hex } from '../../policy/bundle/ed25519';
 import { readPolicyText } from '../../runtime/policy-file';
 import { readKeyFile, signingKeyOf } from '../keys';
-import { parseExpiry, policyData, signPolicy } from '../sign';
+import { parseExpiry, policyData, preparePolicy, signPolicy } from '../sign';
+import { parseTimeOption } from '../../runtime/cli/parse-time';
+import { renderDiffMarkdown } from '../../policy/diff-render';
+import type { PolicyDiff } from '../../policy/diff';
+import type { ReplayEvidence } from '../../policy/bundle/types';
+import { diffAgainstPrevious, replayBeforeSigning } from './sign-checks';
 
 export const fleetSignCommand: Command = {
   path: ['fleet', 'sign'],
   summary: 'check a policy and sign it into a bundle for a site and its gateways',
-  usage: "fleet sign POLICY.yaml --key KEY [--key KEY2] --version N --targets gw-01,gw-02|'*' [--site SITE] [--expires 30d] [--not-before TIME] --out BUNDLE [--json]",
+  usage: "fleet sign POLICY.yaml --key KEY [--key KEY2] --version N --targets gw-01,gw-02|'*' [--site SITE] [--expires 30d] [--not-before TIME] [--previous POLICY|BUNDLE] [--replay DIR [--since 7d] [--accept-breaks]] --out BUNDLE [--json]",
   description: `
 The policy must pass \`zonegate policy check\` and every embedded test, or nothing is signed
 (exit 1 with the reasons). --version must be above every version the gateways accepted before
 (they refuse older and equal-but-different bundles). Sign with as many policy-role keys as the
-trust root's policy threshold requires.`,
+trust root's policy threshold requires.
+
+--previous prints what changes against the policy the gateways run now (a policy file, or the
+previous signed bundle) before signing, as \`zonegate policy diff\` does. --replay DIR re-decides
+the traffic recorded in the audit logs under DIR (as \`zonegate policy replay\`) and refuses to
+sign when the policy would deny any of it, unless --accept-breaks; the bundle then records the
+replay (decisions replayed, breaks, opens, time window, logs read).`,
   options: {
     key: { type: 'string', multiple: true, value: 'KEY', description: 'a private policy key file (.key)' },
     version: { type: 'string', value: 'N', description: 'bundle version, a positive integer above the last one' },
@@ -30,6 +41,10 @@ trust root's policy threshold requires.`,
     expires: { type: 'string', value: 'WHEN', description: 'duration (30d, 12h) or ISO time; default 30d' },
     'not-before': { type: 'string', value: 'TIME', description: 'ISO time before which gateways refuse the bundle' },
     out: { type: 'string', value: 'FILE', description: 'where to write the bundle' },
+    previous: { type: 'string', value: 'FILE', description: 'the policy (or signed bundle) it replaces: print the diff' },
+    replay: { type: 'string', multiple: true, value: 'DIR', description: 'audit logs to replay: refuse if recorded traffic would be denied' },
+    since: { type: 'string', value: 'T', description: 'with --replay: only decisions at or after T (7d, ISO time)' },
+    'accept-breaks': { type: 'boolean', description: 'with --replay: sign even though recorded traffic would be denied' },
   },
   positionals: { min: 1, max: 1 },
   json: true,
@@ -51,9 +66,25 @@ trust root's policy threshold requires.`,
     }
     const keys = (await Promise.all(keyFiles.map((f) => readKeyFile(f)))).map(signingKeyOf);
     const src = policyData(await readPolicyText(file), file);
+    const site = typeof ctx.options.site === 'string' ? ctx.options.site : undefined;
+    const replayDirs = Array.isArray(ctx.options.replay) ? ctx.options.replay.map(String) : [];
+    if (replayDirs.length === 0 && (ctx.options.since !== undefined || ctx.options['accept-breaks'] === true)) throw usageError('--since and --accept-breaks go with --replay DIR');
     let bytes: Uint8Array;
+    let diff: PolicyDiff | undefined;
+    let replay: ReplayEvidence | undefined;
     try {
-      bytes = signPolicy({ policy: src.value, locate: src.locate, file, version, site: typeof ctx.options.site === 'string' ? ctx.options.site : undefined, targets, issuedAt: now, expiresAt, notBefore, keys }).bytes;
+      const prepared = preparePolicy({ policy: src.value, locate: src.locate, file, version, site, issuedAt: now });
+      if (typeof ctx.options.previous === 'string') {
+        diff = await diffAgainstPrevious(ctx.options.previous, prepared.doc);
+        if (!ctx.json) ctx.out(renderDiffMarkdown(diff, ctx.options.previous, file) + '\n');
+      }
+      if (replayDirs.length > 0) {
+        const since = typeof ctx.options.since === 'string' ? parseTimeOption(ctx.options.since, { flag: '--since', now, durations: 'past' }) : undefined;
+        const r = await replayBeforeSigning(prepared.index, replayDirs, { since, acceptBreaks: ctx.options['accept-breaks'] === true, signal: ctx.signal });
+        replay = r.evidence;
+        if (!ctx.json) ctx.out(`replayed ${r.report.replayed} recorded decision(s) from ${replay.logs} log(s): ${r.report.breaks} would be denied${r.report.breaks ? ' (accepted)' : ''}, ${r.report.opens} would be opened`);
+      }
+      bytes = signPolicy({ policy: src.value, locate: src.locate, file, version, site, targets, issuedAt: now, expiresAt, notBefore, keys, replay }).bytes;
     } catch (e) {
       if (e instanceof ZonegateError && (e.code === 'ERR_POLICY_INVALID' || e.code === 'ERR_POLICY_TEST')) {
         throw new ZonegateError(e.code, `not signing ${file}: ${e.message}`, { issues: e.issues });
@@ -62,7 +93,8 @@ trust root's policy threshold requires.`,
     }
     await fsp.writeFile(ctx.options.out, bytes);
     const hash = sha256Hex(bytes);
-    const summary = { ok: true, out: ctx.options.out, version, targets, expiresAt: new Date(expiresAt).toISOString(), sha256: hash, policyVersion: `v${version}-${hash.slice(0, 8)}`, bytes: bytes.length };
+    const summary = { ok: true, out: ctx.options.out, version, targets, expiresAt: new Date(expiresAt).toISOString(), sha256: hash, policyVersion: `v${version}-${hash.slice(0, 8)}`, bytes: bytes.length,
+      ...(replay ? { replay } : {}), ...(diff ? { diff } : {}) };
     if (ctx.json) ctx.printJson(summary);
     else ctx.out(`signed ${file} as policy bundle v${version} (${summary.policyVersion}, ${bytes.length} bytes) for ${targets.join(', ')}, expires ${summary.expiresAt} → ${ctx.options.out}`);
     return 0;

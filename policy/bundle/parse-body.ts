@@ -11,7 +11,7 @@ import { BUNDLE_TYPES } from './types';
 import { parseCommandPayload } from './command-payload';
 import type { BundleBody, BundleType } from './types';
 
-const HEADER = new Set(['site', 'targets', 'version', 'issuedAt', 'expiresAt', 'notBefore']);
+const HEADER = new Set(['site', 'targets', 'version', 'issuedAt', 'expiresAt', 'notBefore', 'replay']);
 
 /** Decodes body bytes of a bundle of `type`; throws ERR_BUNDLE_DECODE or ERR_BUNDLE_TYPE. */
 export function parseBody(bytes: Uint8Array, type: BundleType): BundleBody {
@@ -48,6 +48,7 @@ export function bodyFromValue(v: CborValue, type: BundleType): BundleBody {
     bad('notBefore is not epoch milliseconds');
   }
   if ((expiresAt as number) <= (issuedAt as number)) bad('expiresAt is not after issuedAt');
+  if (v.replay !== undefined) checkReplayEvidence(v.replay, type, bad);
   const payloads = Object.keys(v).filter((k) => !HEADER.has(k));
   for (const k of payloads) if (!(BUNDLE_TYPES as readonly string[]).includes(k)) bad(`unknown field '${k}'`);
   if (payloads.length !== 1 || payloads[0] !== type) {
@@ -65,4 +66,15 @@ export function bodyFromValue(v: CborValue, type: BundleType): BundleBody {
   // A command's actions are checked before anything acts on them (command-payload.ts).
   if (type === 'command') parseCommandPayload(payload);
   return v as unknown as BundleBody;
+}
+
+/** `replay` (fleet sign --replay): only on policy bundles, counts as non-negative integers. */
+function checkReplayEvidence(r: CborValue, type: BundleType, bad: (msg: string) => never): void {
+  if (type !== 'policy') bad(`replay on a ${type} bundle`);
+  if (!isMap(r)) return bad('replay is not a map');
+  for (const k of ['replayed', 'breaks', 'opens', 'from', 'to', 'logs']) {
+    const n = r[k];
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) bad(`replay.${k} is not a non-negative integer`);
+  }
+  if (typeof r.acceptedBreaks !== 'boolean') bad('replay.acceptedBreaks is not a boolean');
 }

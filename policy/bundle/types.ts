@@ -47,6 +47,23 @@ export interface BodyHeader {
   expiresAt: number;
   /** Optional epoch ms before which the bundle is refused (not yet valid). */
   notBefore?: number;
+  /** Policy bundles signed with `fleet sign --replay`: what recorded traffic it was replayed against. */
+  replay?: ReplayEvidence;
+}
+
+/** The replay a signer ran before signing (evidence only: gateways check its shape, not its claims). */
+export interface ReplayEvidence {
+  /** Recorded decisions re-decided, and how many flipped each way. */
+  replayed: number;
+  breaks: number;
+  opens: number;
+  /** Epoch ms of the first and last decision replayed (0 when none). */
+  from: number;
+  to: number;
+  /** Device audit logs read. */
+  logs: number;
+  /** True when the signer accepted breaks (`--accept-breaks`). */
+  acceptedBreaks: boolean;
 }
 
 /** A runtime update: the package a device should install A/B. */

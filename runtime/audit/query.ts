@@ -101,3 +101,45 @@ export function recordJson(r: AuditRecord): unknown {
   return JSON.parse(JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex')
     : v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data) ? Buffer.from((v as { data: number[] }).data).toString('hex') : v)));
 }
+
+/**
+ * The audit folders under DIR: DIR itself when it holds segments, DIR/audit (a gateway's state
+ * folder), or each DIR/<device> that holds segments (the fleet's collected copies).
+ */
+export async function findAuditFolders(dir: string): Promise<string[]> {
+  const holds = async (d: string): Promise<boolean> => {
+    try { return sortSegments(d, await fsp.readdir(d)).length > 0; } catch { return false; }
+  };
+  const top = await resolveAuditDir(dir);
+  if (await holds(top)) return [top];
+  const out: string[] = [];
+  for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    const sub = await resolveAuditDir(join(dir, e.name));
+    if (await holds(sub)) out.push(sub);
+  }
+  return out.sort();
+}
+
+/**
+ * The records of `dir` in seq order, one segment's worth per batch (segments are a few MiB), so
+ * memory stays bounded however long the log is. Records before `since` are left out. Stops a
+ * segment at the first bad frame and adds a line to `problems`.
+ */
+export async function* streamAuditRecords(dir: string, opts: { since?: number; problems?: string[] } = {}): AsyncGenerator<AuditRecord[]> {
+  const segs = sortSegments(dir, await fsp.readdir(dir));
+  for (const seg of segs) {
+    const bytes = await fsp.readFile(seg.path);
+    const batch: AuditRecord[] = [];
+    let offset = 0;
+    while (offset < bytes.length) {
+      const fr = readFrame(bytes, offset);
+      if (!fr.ok) { opts.problems?.push(`${seg.path} offset ${offset}: ${fr.message}`); break; }
+      let r: AuditRecord;
+      try { r = decodeRecord(fr.payload); } catch (e) { opts.problems?.push(`${seg.path} offset ${offset}: ${(e as Error).message}`); break; }
+      offset = fr.next;
+      if (opts.since === undefined || r.at >= opts.since) batch.push(r);
+    }
+    if (batch.length > 0) yield batch;
+  }
+}

@@ -63,6 +63,7 @@ embedded test). Exit 0 and a summary when it passes; exit 1 and the reason when 
       issuedAt: new Date(b.body.issuedAt).toISOString(), expiresAt: new Date(b.body.expiresAt).toISOString(),
       ...(b.body.notBefore !== undefined ? { notBefore: new Date(b.body.notBefore).toISOString() } : {}),
       signedBy: b.keyIds, sha256: b.hash, bytes: bytes.length, trustRoot: { version: root.version, sha256: root.hash },
+      ...(b.body.replay ? { replay: b.body.replay } : {}),
     };
     if (b.type === 'policy') {
       let doc;
@@ -91,6 +92,11 @@ embedded test). Exit 0 and a summary when it passes; exit 1 and the reason when 
     if (summary.policy) {
       const p = summary.policy as { conduits: number; tests: number; onExpiry: string };
       lines.push(`  policy:     ${summary.policyVersion as string}, ${p.conduits} conduit(s), ${p.tests} embedded test(s) passed, onExpiry ${p.onExpiry}`);
+    }
+    const r = b.body.replay;
+    if (r) {
+      const window = r.replayed ? ` from ${new Date(r.from).toISOString()} to ${new Date(r.to).toISOString()}` : '';
+      lines.push(`  replayed:   ${r.replayed} recorded decision(s) in ${r.logs} log(s)${window}: ${r.breaks} would be denied${r.acceptedBreaks ? ' (accepted by the signer)' : ''}, ${r.opens} opened`);
     }
     ctx.out(lines.join('\n'));
     return 0;

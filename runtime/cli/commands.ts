@@ -6,6 +6,8 @@ import type { Command } from './framework';
 import { policyCheckCommand } from './policy-check';
 import { policyTestCommand } from './policy-test';
 import { policyExplainCommand } from './policy-explain';
+import { policyDiffCommand } from './policy-diff';
+import { policyReplayCommand } from './policy-replay';
 import { runCommand } from './run';
 import { statusCommand } from './status';
 import { bundleVerifyCommand } from './bundle-verify';
@@ -33,6 +35,8 @@ export const commands: readonly Command[] = [
   policyCheckCommand,
   policyTestCommand,
   policyExplainCommand,
+  policyDiffCommand,
+  policyReplayCommand,
   runCommand,
   statusCommand,
   bundleVerifyCommand,

@@ -1,0 +1,126 @@
+/**
+ * Modbus/TCP in replay and learning: re-deciding a recorded request through the same hot path
+ * the proxy uses, and learning per source × asset the functions, units and address ranges seen.
+ * Learnt operations are split by access (reads, writes, FC 23 read-write, diagnostics), so that
+ * a source that reads 0-99 and writes 1000-1019 gets two conduits, not writes to 0-99.
+ */
+import type { AddressRange } from '../types';
+import type { ScopeState } from '../decide';
+import { decideModbus } from '../decide';
+import { modbusFunction, modbusFunctionName } from '../modbus';
+import { mergeRanges, mergeWithin, formatRange } from '../ranges';
+import type { LearntBlock, Observation, OperationLearner, ProtocolHandler } from './observed';
+
+type Access = 'read' | 'write' | 'read-write' | 'diagnostic';
+const ACCESS_ORDER: Access[] = ['read', 'write', 'read-write', 'diagnostic'];
+
+/** FC 23's write range, which the proxy records in `detail` (drivers/modbus-tcp/connection.ts). */
+function writeRange(obs: Observation): { address: number; count: number } | undefined {
+  const a = obs.detail?.writeAddress, c = obs.detail?.writeCount;
+  return typeof a === 'number' && typeof c === 'number' ? { address: a, count: c } : undefined;
+}
+
+/** The inclusive register range an operation touches, or undefined for functions without one. */
+function rangeOf(fn: number, address: number, count: number): AddressRange | undefined {
+  const f = modbusFunction(fn);
+  if (!f || f.shape === 'none') return undefined;
+  if (f.shape === 'range' || f.shape === 'multiple' || f.shape === 'read-write') {
+    if (count < 1 || address + count - 1 > 65535) return undefined;
+    return { start: address, end: address + count - 1 };
+  }
+  return { start: address, end: address };
+}
+
+class AccessGroup {
+  functions = new Set<number>();
+  units = new Set<number>();
+  /** Distinct ranges as start * 65536 + end, compacted by merging when it grows. */
+  ranges = new Set<number>();
+  count = 0;
+  example: Record<string, unknown> | null = null;
+
+  addRange(r: AddressRange | undefined): void {
+    if (!r) return;
+    this.ranges.add(r.start * 65536 + r.end);
+    if (this.ranges.size > 4096) {
+      const merged = mergeRanges(this.rangeList());
+      this.ranges = new Set(merged.map((x) => x.start * 65536 + x.end));
+    }
+  }
+
+  rangeList(): AddressRange[] {
+    return [...this.ranges].map((k) => ({ start: Math.floor(k / 65536), end: k % 65536 }));
+  }
+}
+
+class ModbusLearner implements OperationLearner {
+  private readonly groups = new Map<Access, AccessGroup>();
+  private connects = 0;
+
+  add(obs: Observation): void {
+    const m = obs.modbus;
+    if (!m) { this.connects++; return; }
+    const f = modbusFunction(m.function);
+    if (!f || modbusFunction(m.function)?.code !== m.function) return; // unknown codes are never learnt
+    const access: Access = f.access;
+    let g = this.groups.get(access);
+    if (!g) { g = new AccessGroup(); this.groups.set(access, g); }
+    g.count++;
+    g.functions.add(m.function);
+    g.units.add(m.unit);
+    g.addRange(rangeOf(m.function, m.address, m.count));
+    const w = writeRange(obs);
+    if (w) g.addRange(rangeOf(m.function, w.address, w.count));
+    // FC 23 cannot be written as a policy test request (no write range there): no example for it.
+    if (g.example === null && f.shape !== 'read-write') {
+      g.example = { modbus: { function: m.function, unit: m.unit, address: m.address, count: Math.max(1, m.count) } };
+    }
+  }
+
+  blocks(slack: number): LearntBlock[] {
+    const used = ACCESS_ORDER.filter((a) => this.groups.has(a));
+    if (used.length === 0) {
+      // Connections that never sent a request: a conduit that lets them connect and do nothing.
+      return [{ suffix: '', fields: { allow: { functions: [] } }, example: {}, probes: [], count: this.connects }];
+    }
+    return used.map((access) => {
+      const g = this.groups.get(access) as AccessGroup;
+      const functions = [...g.functions].sort((a, b) => a - b);
+      const units = [...g.units].sort((a, b) => a - b);
+      const ranges = mergeWithin(g.rangeList(), slack);
+      const allow: Record<string, unknown> = { functions: functions.map(modbusFunctionName), units };
+      if (ranges.length > 0) allow.addresses = ranges.map(formatRange);
+      // Boundary probes: the first address-carrying function just below and above each range.
+      const probeFn = functions.find((fn) => { const s = modbusFunction(fn)?.shape; return s !== undefined && s !== 'none' && s !== 'read-write'; });
+      const probes: Record<string, unknown>[] = [];
+      if (probeFn !== undefined) {
+        for (const r of ranges) {
+          for (const address of [r.start - 1, r.end + 1]) {
+            if (address >= 0 && address <= 65535) probes.push({ modbus: { function: probeFn, unit: units[0], address, count: 1 } });
+          }
+        }
+      }
+      return { suffix: access, fields: { allow }, example: g.example ?? {}, probes, count: g.count };
+    });
+  }
+}
+
+export const modbusHandler: ProtocolHandler = {
+  recordProtocol: 'modbus',
+  policyProtocol: 'modbus',
+  isOperation: (obs) => obs.modbus !== undefined,
+  decideOperation(scope: ScopeState, obs: Observation, at: number) {
+    const m = obs.modbus;
+    if (!m) return null;
+    const w = writeRange(obs);
+    return w ? decideModbus(scope, m.function, m.unit, m.address, m.count, at, w.address, w.count)
+      : decideModbus(scope, m.function, m.unit, m.address, m.count, at);
+  },
+  describe(obs) {
+    const m = obs.modbus;
+    if (!m) return 'connect';
+    const w = writeRange(obs);
+    return `${modbusFunctionName(m.function)} unit ${m.unit} @${m.address}${m.count > 1 ? `+${m.count}` : ''}${w ? ` write @${w.address}+${w.count}` : ''}`;
+  },
+  newLearner: () => new ModbusLearner(),
+};

@@ -1,0 +1,86 @@
+/** `zonegate policy diff`: the semantic diff of two policies (policy/diff.ts) and its CLI. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { parsePolicy } from '../../policy/parse';
+import { diffPolicies } from '../../policy/diff';
+import { subtractRanges, mergeWithin } from '../../policy/ranges';
+import { cli, FIX } from './helpers';
+
+const v1 = parsePolicy(readFileSync(`${FIX}/plant-v1.yaml`, 'utf8'));
+const v2 = parsePolicy(readFileSync(`${FIX}/plant-v2.yaml`, 'utf8'));
+
+test('range helpers: difference and merging within a slack', () => {
+  assert.equal(subtractRanges([{ start: 0, end: 99 }], [{ start: 0, end: 49 }, { start: 200, end: 209 }]), [{ start: 50, end: 99 }]);
+  assert.equal(subtractRanges([{ start: 0, end: 49 }, { start: 200, end: 209 }], [{ start: 0, end: 99 }]), [{ start: 200, end: 209 }]);
+  assert.equal(subtractRanges([{ start: 0, end: 10 }], [{ start: 3, end: 4 }, { start: 6, end: 6 }]), [{ start: 0, end: 2 }, { start: 5, end: 5 }, { start: 7, end: 10 }]);
+  assert.equal(mergeWithin([{ start: 10, end: 11 }, { start: 0, end: 1 }, { start: 15, end: 15 }], 3), [{ start: 0, end: 1 }, { start: 10, end: 15 }]);
+  assert.equal(mergeWithin([{ start: 0, end: 1 }, { start: 3, end: 3 }], 0), [{ start: 0, end: 1 }, { start: 3, end: 3 }]);
+});
+
+test('the same policy has no change', () => {
+  const d = diffPolicies(v1, v1);
+  assert.equal(d.changes, []);
+});
+
+test('widened and narrowed functions, addresses, sources, schedule; added identity; removed conduit', () => {
+  const d = diffPolicies(v1, v2);
+  const key = d.changes.map((c) => `${c.effect} ${c.area} ${c.id} ${c.what} ${c.detail}`);
+  assert.equal(key.sort(), [
+    'narrows conduit eng-historian removed tcp on the assets\' service ports',
+    'narrows conduit eng-writes-plc schedule always → mon,tue,wed,thu,fri 07:00-17:00 UTC',
+    'narrows conduit hmi-reads-plc addresses - 50-99',
+    'narrows conduit hmi-reads-plc functions - read-coils',
+    'widens conduit hmi-reads-plc addresses + 200-209',
+    'widens conduit hmi-reads-plc from + scada-1',
+    'widens identity scada-1 added device at 127.70.0.6',
+  ]);
+  assert.equal(d.counts, { widens: 3, narrows: 4, changes: 0 });
+  const addr = d.changes.find((c) => c.what === 'addresses' && c.effect === 'narrows')!;
+  assert.is(addr.affects, 'modbus requests from hmi-1, scada-1 to plc-1 at addresses 50-99 no longer allowed');
+  // The reverse diff swaps widen and narrow.
+  const back = diffPolicies(v2, v1);
+  assert.equal(back.counts, { widens: 4, narrows: 3, changes: 0 });
+});
+
+test('units, requires, mode, quarantine, zone networks and asset addresses', () => {
+  const base = JSON.parse(JSON.stringify(v1));
+  const changed = JSON.parse(JSON.stringify(v1));
+  changed.conduits[0].allow.units = [1, 2];
+  changed.conduits[0].mode = 'monitor';
+  changed.quarantine = ['eng-ws'];
+  changed.zones[0].networks = ['127.70.0.0/24', '127.71.0.0/24'];
+  changed.assets[0].addresses = ['127.70.1.10', '127.70.1.11'];
+  changed.settings = { onExpiry: 'deny-all' };
+  const d = diffPolicies(base, changed);
+  const key = d.changes.map((c) => `${c.effect} ${c.area} ${c.what} ${c.detail}`);
+  assert.equal(key.sort(), [
+    'changes zone networks + 127.71.0.0/24'.replace('changes', 'widens'),
+    'narrows quarantine quarantine + eng-ws',
+    'narrows settings onExpiry keep-enforcing → deny-all',
+    'widens asset addresses + 127.70.1.11',
+    'widens conduit mode enforce → monitor',
+    'widens conduit units + unit 2',
+  ].sort());
+  assert.match(d.changes.find((c) => c.area === 'quarantine')!.affects, /every request from or to eng-ws now denied/);
+});
+
+test('CLI: Markdown and --json; a broken file is exit 1 with its position', async () => {
+  const r = await cli('policy', 'diff', `${FIX}/plant-v1.yaml`, `${FIX}/plant-v2.yaml`);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^# Policy diff: .*plant-v1\.yaml → .*plant-v2\.yaml/);
+  assert.match(r.out, /Site plant-7: 7 changes \(3 widen, 4 narrow, 0 other\)\./);
+  assert.match(r.out, /- \*\*narrows\*\* `hmi-reads-plc` functions: - read-coils\. Affects: modbus requests from hmi-1, scada-1 to plc-1: read-coils no longer allowed\./);
+  const j = await cli('policy', 'diff', `${FIX}/plant-v1.yaml`, `${FIX}/plant-v2.yaml`, '--json');
+  assert.is(j.code, 0);
+  const doc = JSON.parse(j.out);
+  assert.is(doc.changes.length, 7);
+  assert.equal(doc.counts, { widens: 3, narrows: 4, changes: 0 });
+  const bad = await cli('policy', 'diff', `${FIX}/plant-v1.yaml`, 'test/fixtures/policy/broken.yaml');
+  assert.is(bad.code, 1);
+  assert.match(bad.err, /broken\.yaml:12:26: conduits\[0\]\.from\.identities\[0\]: unknown identity/);
+  const usage = await cli('policy', 'diff', `${FIX}/plant-v1.yaml`);
+  assert.is(usage.code, 2);
+});
+
+test.run();
