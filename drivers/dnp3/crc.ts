@@ -1,0 +1,34 @@
+/**
+ * CRC-16/DNP (IEEE 1815-2012 section 9.2.4.2.3 and annex E): polynomial 0x3D65, reflected
+ * (0xA6BC), initial value 0, final complement. Transmitted low byte first. The check value of
+ * ASCII "123456789" is 0xEA82.
+ */
+const TABLE = (() => {
+  const t = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? (c >>> 1) ^ 0xa6bc : c >>> 1;
+    t[i] = c;
+  }
+  return t;
+})();
+
+/** The CRC of buf[start .. end). */
+export function crc16dnp(buf: Uint8Array, start = 0, end = buf.length): number {
+  let crc = 0;
+  for (let i = start; i < end; i++) crc = (crc >>> 8) ^ TABLE[(crc ^ buf[i]) & 0xff];
+  return ~crc & 0xffff;
+}
+
+/** Whether the two bytes at `at` (low byte first) are the CRC of buf[start .. at). */
+export function crcOk(buf: Uint8Array, start: number, at: number): boolean {
+  const c = crc16dnp(buf, start, at);
+  return buf[at] === (c & 0xff) && buf[at + 1] === (c >>> 8);
+}
+
+/** Writes the CRC of buf[start .. at) at `at`, low byte first. */
+export function putCrc(buf: Uint8Array, start: number, at: number): void {
+  const c = crc16dnp(buf, start, at);
+  buf[at] = c & 0xff;
+  buf[at + 1] = c >>> 8;
+}

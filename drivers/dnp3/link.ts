@@ -1,0 +1,171 @@
+/**
+ * The DNP3 data link layer over TCP (IEEE 1815-2012 section 9.2): frames of
+ *   0x05 0x64 | LEN | CTRL | DEST (2, LE) | SRC (2, LE) | CRC (2)   header block, 10 bytes
+ *   then the user data in blocks of 16 bytes (the last one shorter), each followed by its CRC.
+ * LEN counts CTRL, DEST, SRC and the user data (5..255), not the CRCs. Every CRC is checked.
+ *
+ * LinkSplitter cuts a byte stream into frames: bytes are gathered in one fixed buffer per
+ * stream (at most 292 bytes, a maximal frame), the frame is checked and its user data copied
+ * out without the CRCs into another fixed buffer, and the handler gets a reused LinkFrame.
+ */
+import { crcOk, putCrc } from './crc';
+
+export const LINK_START_0 = 0x05;
+export const LINK_START_1 = 0x64;
+export const LINK_HEADER_BYTES = 10;
+/** User data bytes in one frame at most (LEN 255 - 5). */
+export const LINK_MAX_DATA = 250;
+/** A maximal frame: 10 + 250 + 16 CRCs of 2 bytes. */
+export const LINK_MAX_FRAME = 292;
+
+/** Control octet bits (section 9.2.4.1.3). */
+export const LinkControl = Object.freeze({
+  DIR: 0x80, PRM: 0x40, FCB: 0x20, FCV: 0x10,
+  /** Primary functions (PRM = 1). */
+  RESET_LINK_STATES: 0, TEST_LINK_STATES: 2, CONFIRMED_USER_DATA: 3, UNCONFIRMED_USER_DATA: 4, REQUEST_LINK_STATUS: 9,
+  /** Secondary functions (PRM = 0). */
+  ACK: 0, NACK: 1, LINK_STATUS: 11, NOT_SUPPORTED: 15,
+});
+
+/** The bytes on the wire of a frame carrying `dataLength` bytes of user data. */
+export function frameBytes(dataLength: number): number {
+  return LINK_HEADER_BYTES + dataLength + 2 * Math.ceil(dataLength / 16);
+}
+
+/** One link frame as the splitter hands it out (reused: copy what you keep). */
+export class LinkFrame {
+  control = 0;
+  dest = 0;
+  src = 0;
+  /** User data without CRCs: data[0 .. dataLength). */
+  readonly data = Buffer.alloc(LINK_MAX_DATA);
+  dataLength = 0;
+  /** The frame as received: raw[0 .. rawLength). */
+  readonly raw = Buffer.alloc(LINK_MAX_FRAME);
+  rawLength = 0;
+  /** The link function code (low 4 bits of control). */
+  get func(): number { return this.control & 0x0f; }
+  get primary(): boolean { return (this.control & LinkControl.PRM) !== 0; }
+  get fromMaster(): boolean { return (this.control & LinkControl.DIR) !== 0; }
+}
+
+export interface LinkFrameHandler {
+  /** One checked frame. Return false to stop splitting (the rest of the chunk is left unread). */
+  onLinkFrame(frame: LinkFrame): boolean;
+  /** The stream can never become a frame again (bad start, length or CRC). */
+  onLinkMalformed(message: string): void;
+}
+
+/**
+ * Splits a stream into link frames. After onLinkMalformed it reads nothing more (the stream is
+ * out of step: IEEE 1815 would hunt for the next 0x05 0x64, a gateway closes the connection).
+ */
+export class LinkSplitter {
+  private readonly frame = new LinkFrame();
+  private have = 0;
+  private need = LINK_HEADER_BYTES;
+  private dead = false;
+  constructor(private readonly handler: LinkFrameHandler) {}
+
+  /** Bytes of an incomplete frame held. */
+  get partialBytes(): number { return this.have; }
+
+  /** Feeds chunk[from .. end); returns where it stopped (end unless a handler returned false). */
+  push(chunk: Uint8Array, from = 0, end = chunk.length): number {
+    const raw = this.frame.raw;
+    let i = from;
+    while (i < end && !this.dead) {
+      const take = Math.min(this.need - this.have, end - i);
+      raw.set(chunk.subarray(i, i + take), this.have);
+      this.have += take;
+      i += take;
+      if (this.have < this.need) break;
+      if (this.need === LINK_HEADER_BYTES) {
+        const problem = this.header();
+        if (problem !== null) { this.fail(problem); break; }
+        if (this.have < this.need) continue;
+      }
+      const problem = this.body();
+      this.have = 0;
+      this.need = LINK_HEADER_BYTES;
+      if (problem !== null) { this.fail(problem); break; }
+      if (!this.handler.onLinkFrame(this.frame)) return i;
+    }
+    return end;
+  }
+
+  /** Stops reading (the connection closed). */
+  close(): void {
+    this.dead = true;
+  }
+
+  private fail(message: string): void {
+    this.dead = true;
+    this.handler.onLinkMalformed(message);
+  }
+
+  private header(): string | null {
+    const raw = this.frame.raw;
+    if (raw[0] !== LINK_START_0 || raw[1] !== LINK_START_1) return `link frame does not start with 05 64 (got ${hex(raw[0])} ${hex(raw[1])})`;
+    const len = raw[2];
+    if (len < 5) return `link length ${len} is below 5`;
+    if (!crcOk(raw, 0, 8)) return 'link header CRC mismatch';
+    this.need = frameBytes(len - 5);
+    return null;
+  }
+
+  private body(): string | null {
+    const f = this.frame;
+    const raw = f.raw;
+    const n = raw[2] - 5;
+    f.control = raw[3];
+    f.dest = raw[4] | (raw[5] << 8);
+    f.src = raw[6] | (raw[7] << 8);
+    f.rawLength = this.need;
+    let at = LINK_HEADER_BYTES;
+    let out = 0;
+    while (out < n) {
+      const block = Math.min(16, n - out);
+      if (!crcOk(raw, at, at + block)) return `link data CRC mismatch in block ${out >> 4}`;
+      raw.copy(f.data, out, at, at + block);
+      out += block;
+      at += block + 2;
+    }
+    f.dataLength = n;
+    return null;
+  }
+}
+
+function hex(b: number): string {
+  return b.toString(16).padStart(2, '0');
+}
+
+/** Options of a frame to encode. */
+export interface LinkFrameSpec {
+  control: number;
+  dest: number;
+  src: number;
+  data?: Uint8Array;
+}
+
+/** Encodes one link frame with every CRC (user data at most 250 bytes). */
+export function encodeLinkFrame(spec: LinkFrameSpec): Buffer {
+  const data = spec.data ?? new Uint8Array(0);
+  if (data.length > LINK_MAX_DATA) throw new TypeError(`encodeLinkFrame: ${data.length} bytes of user data (at most ${LINK_MAX_DATA})`);
+  const out = Buffer.alloc(frameBytes(data.length));
+  out[0] = LINK_START_0;
+  out[1] = LINK_START_1;
+  out[2] = 5 + data.length;
+  out[3] = spec.control & 0xff;
+  out.writeUInt16LE(spec.dest & 0xffff, 4);
+  out.writeUInt16LE(spec.src & 0xffff, 6);
+  putCrc(out, 0, 8);
+  let at = LINK_HEADER_BYTES;
+  for (let off = 0; off < data.length; off += 16) {
+    const block = Math.min(16, data.length - off);
+    out.set(data.subarray(off, off + block), at);
+    putCrc(out, at, at + block);
+    at += block + 2;
+  }
+  return out;
+}

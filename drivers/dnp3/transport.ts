@@ -1,0 +1,129 @@
+/**
+ * The DNP3 transport function (IEEE 1815-2012 section 8): every link frame's user data starts
+ * with one transport header octet, FIN (0x80) | FIR (0x40) | SEQ (6 bits), and the segments of
+ * one application fragment follow each other with consecutive sequence numbers (mod 64).
+ *
+ * A gateway is stricter than section 8.2's receiver, which silently discards what does not fit:
+ * a segment out of sequence, a continuation without a first segment, an empty segment, or a
+ * fragment growing past the size cap is reported as malformed, so it can be audited and the
+ * connection closed. A new FIR segment while a fragment is in progress starts over (8.2.2).
+ * Reassembly is per (source, destination) link address pair, a few pairs at most.
+ */
+import { LINK_MAX_DATA } from './link';
+
+export const TRANSPORT_FIN = 0x80;
+export const TRANSPORT_FIR = 0x40;
+/** Default and largest application fragment accepted (IEEE 1815 recommends 2048). */
+export const DEFAULT_MAX_FRAGMENT = 2048;
+export const MAX_FRAGMENT_LIMIT = 65536;
+
+interface Assembly {
+  key: number;
+  buf: Buffer;
+  length: number;
+  nextSeq: number;
+  active: boolean;
+  /** The raw link frames of the fragment in progress (kept for forwarding unchanged). */
+  frames: Buffer[];
+}
+
+/** The outcome of one segment: a complete fragment, more to come, or a problem. */
+export type SegmentResult =
+  | { kind: 'fragment'; data: Buffer; length: number; frames: Buffer[]; src: number; dest: number }
+  | { kind: 'partial' }
+  | { kind: 'malformed'; message: string };
+
+const PARTIAL: SegmentResult = Object.freeze({ kind: 'partial' });
+
+/** Reassembles fragments from transport segments; one per stream direction. */
+export class Reassembler {
+  private readonly pairs: Assembly[] = [];
+  constructor(private readonly maxFragment = DEFAULT_MAX_FRAGMENT, private readonly maxPairs = 4) {
+    if (!Number.isInteger(maxFragment) || maxFragment < 1 || maxFragment > MAX_FRAGMENT_LIMIT) throw new TypeError(`Reassembler: maxFragment must be 1..${MAX_FRAGMENT_LIMIT}`);
+  }
+
+  /** Bytes held in fragments in progress. */
+  get held(): number {
+    let n = 0;
+    for (const p of this.pairs) if (p.active) n += p.length;
+    return n;
+  }
+
+  /**
+   * One segment (a link frame's user data, seg[0 .. n)) from src to dest; `raw` is the whole
+   * link frame, kept (copied) while the fragment is in progress. A complete fragment's `data`
+   * is reused by the next call for the same pair: use it before then.
+   */
+  push(src: number, dest: number, seg: Uint8Array, n: number, raw?: Uint8Array): SegmentResult {
+    if (n < 1) return { kind: 'malformed', message: 'empty transport segment' };
+    if (n > LINK_MAX_DATA) return { kind: 'malformed', message: `transport segment of ${n} bytes` };
+    const th = seg[0];
+    const fir = (th & TRANSPORT_FIR) !== 0;
+    const fin = (th & TRANSPORT_FIN) !== 0;
+    const seq = th & 0x3f;
+    const key = (src << 16) | dest;
+    let a = this.pairs.find((p) => p.key === key);
+    if (a === undefined) {
+      if (!fir) return { kind: 'malformed', message: `transport segment ${seq} without a first segment (FIR)` };
+      if (this.pairs.length >= this.maxPairs) {
+        const idle = this.pairs.findIndex((p) => !p.active);
+        if (idle < 0) return { kind: 'malformed', message: `more than ${this.maxPairs} link address pairs reassembling at once` };
+        this.pairs.splice(idle, 1);
+      }
+      a = { key, buf: Buffer.alloc(Math.min(this.maxFragment, 4096)), length: 0, nextSeq: 0, active: false, frames: [] };
+      this.pairs.push(a);
+    }
+    if (fir) {
+      a.active = true;
+      a.length = 0;
+      a.frames = [];
+    } else if (!a.active) {
+      return { kind: 'malformed', message: `transport segment ${seq} without a first segment (FIR)` };
+    } else if (seq !== a.nextSeq) {
+      a.active = false;
+      return { kind: 'malformed', message: `transport segment ${seq} out of sequence (expected ${a.nextSeq})` };
+    }
+    const add = n - 1;
+    if (a.length + add > this.maxFragment) {
+      a.active = false;
+      a.frames = [];
+      return { kind: 'malformed', message: `application fragment exceeds ${this.maxFragment} bytes` };
+    }
+    if (a.length + add > a.buf.length) {
+      const bigger = Buffer.alloc(Math.min(this.maxFragment, a.buf.length * 2 + add));
+      a.buf.copy(bigger, 0, 0, a.length);
+      a.buf = bigger;
+    }
+    a.buf.set(seg.subarray(1, n), a.length);
+    a.length += add;
+    a.nextSeq = (seq + 1) & 0x3f;
+    if (raw !== undefined) a.frames.push(Buffer.from(raw));
+    if (!fin) return PARTIAL;
+    a.active = false;
+    const frames = a.frames;
+    a.frames = [];
+    if (a.length === 0) return { kind: 'malformed', message: 'empty application fragment' };
+    return { kind: 'fragment', data: a.buf, length: a.length, frames, src, dest };
+  }
+
+  /** Forgets every fragment in progress. */
+  reset(): void {
+    this.pairs.length = 0;
+  }
+}
+
+/** Splits an application fragment into transport segments (each at most 249 bytes of it). */
+export function segmentFragment(fragment: Uint8Array, firstSeq = 0): Buffer[] {
+  const out: Buffer[] = [];
+  let seq = firstSeq & 0x3f;
+  for (let off = 0; off < fragment.length || off === 0; off += LINK_MAX_DATA - 1) {
+    const part = fragment.subarray(off, Math.min(fragment.length, off + LINK_MAX_DATA - 1));
+    const seg = Buffer.alloc(part.length + 1);
+    seg[0] = (off === 0 ? TRANSPORT_FIR : 0) | (off + part.length >= fragment.length ? TRANSPORT_FIN : 0) | seq;
+    seg.set(part, 1);
+    out.push(seg);
+    seq = (seq + 1) & 0x3f;
+    if (fragment.length === 0) break;
+  }
+  return out;
+}
