@@ -25,6 +25,9 @@ checks=(
   "prlimit|have prlimit|util-linux"
   "systemd-notify|have systemd-notify|systemd"
   "chromium|have chromium|chromium"
+  "nmap modbus-discover|have nmap && [ -f /usr/share/nmap/scripts/modbus-discover.nse ]|nmap nmap-common"
+  "strace|have strace|strace"
+  "libmodbus-dev (the conformance programs are built against it)|have gcc && have pkg-config && [ -f /usr/include/modbus/modbus.h ]|gcc libc6-dev pkg-config libmodbus-dev"
   "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext'|python3-pymodbus python3-serial python3-serial-asyncio"
 )
 
@@ -39,8 +42,40 @@ check_all() {
   done
 }
 
+LIBMODBUS_CACHE=${ZG_LIBMODBUS_CACHE:-/var/cache/zonegate/libmodbus-tests}
+# libmodbus's own test programs (tests/unit-test-*.c of the version Debian ships) come from Debian's
+# source package, fetched once into a cache folder outside the work tree (the sources stay
+# LGPL/BSD files of their own, with their licence beside them, and are never committed).
+fetch_libmodbus_tests() {
+  [ -f "$LIBMODBUS_CACHE/unit-test-client.c" ] && return 0
+  local list=/etc/apt/sources.list.d/zonegate-deb-src.sources
+  if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    # Mirror the machine's deb sources as deb-src (same URIs, suites and keys).
+    sed -n '/^Types:.*deb\b/,/^$/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | sed 's/^Types:.*/Types: deb-src/' > "$list" || true
+    [ -s "$list" ] || rm -f "$list"
+    apt-get -o DPkg::Lock::Timeout=900 update -qq >/dev/null || true
+  fi
+  command -v dpkg-source >/dev/null 2>&1 || apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends dpkg-dev >/dev/null
+  local work; work=$(mktemp -d)
+  if (cd "$work" && apt-get source -qq libmodbus >/dev/null 2>&1); then
+    local src; src=$(find "$work" -maxdepth 1 -type d -name 'libmodbus-*' | head -1)
+    mkdir -p "$LIBMODBUS_CACHE"
+    cp "$src"/tests/unit-test.h.in "$src"/tests/unit-test-client.c "$src"/tests/unit-test-server.c "$LIBMODBUS_CACHE"/
+    for f in "$src"/tests/LICENSE "$src"/COPYING.LESSER; do [ -f "$f" ] && cp "$f" "$LIBMODBUS_CACHE"/; done
+    basename "$src" > "$LIBMODBUS_CACHE/VERSION"
+  else
+    echo "setup-deps: apt-get source libmodbus failed (no deb-src?): the libmodbus suite will skip" >&2
+  fi
+  rm -rf "$work"
+}
+
+can_install() { [ "${1:-}" != "--check" ] && [ "$(id -u)" -eq 0 ]; }
+
 check_all
-[ ${#missing_names[@]} -eq 0 ] && exit 0
+if [ ${#missing_names[@]} -eq 0 ]; then
+  if can_install "${1:-}"; then fetch_libmodbus_tests; fi
+  exit 0
+fi
 joined() { local IFS=','; echo "$*" | sed 's/,/, /g'; }
 if [ "${1:-}" = "--check" ] || [ "$(id -u)" -ne 0 ]; then
   echo "setup-deps: missing $(joined "${missing_names[@]}") (packages: ${missing_pkgs[*]});" \
@@ -62,4 +97,5 @@ if [ ${#missing_names[@]} -ne 0 ]; then
   echo "setup-deps: still missing after install: $(joined "${missing_names[@]}")" >&2
   exit 1
 fi
+fetch_libmodbus_tests
 echo "setup-deps: done"

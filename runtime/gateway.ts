@@ -450,6 +450,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs },
         maxConnections: cfg.limits.maxConnections,
         maxConnectionsPerSource: cfg.limits.perSourceMax,
+        log: (line) => log.warn(line), // upstream timeouts, dropped replies, closes (rate-limited)
       });
       return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };
     }

@@ -7,6 +7,12 @@
  * Hot path (one request): split in place, parse into a reused record, one decider call, one audit
  * event, one write. No per-request string keys, closures or timers; deadlines are checked by the
  * proxy's periodic sweep against the injected clock.
+ *
+ * Upstream failures (issue 14): a transaction the upstream does not answer within upstreamMs is
+ * answered 0x0B alone (a late reply to it is dropped) and the upstream connection stays; it is
+ * dropped only when the transport fails or `maxSilentTransactions` transactions in a row went
+ * unanswered. "Upstream down" (0x0A without connecting) follows only failed connects, and only
+ * for requests that would open a new upstream connection.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Decision, Scope } from '../../policy/types';
@@ -16,6 +22,8 @@ import { ModbusRequest, parseRequestPdu, requestWriteValues } from './pdu';
 import { exceptionAdu, exceptionForReason, ModbusException } from './exception';
 import type { RateLimitStore, TokenBucket } from './rate-limit';
 import type { ModbusProxyStats } from './types';
+import { OutstandingTable } from './outstanding';
+import type { LimitedLog } from '../log-limit';
 
 /** What every connection of one proxy shares. Built once by proxy.ts. */
 export interface ProxyContext {
@@ -33,11 +41,15 @@ export interface ProxyContext {
   readonly upstreamMs: number;
   readonly connectMs: number;
   readonly upstreamRetryMs: number;
+  /** Consecutive unanswered transactions after which the upstream connection is dropped. */
+  readonly maxSilentTransactions: number;
   readonly maxOutstanding: number;
   readonly maxBufferedBytes: number;
   readonly stats: ModbusProxyStats;
   /** Until when the upstream counts as unreachable (answer 0A without connecting). */
   upstreamDownUntil: number;
+  /** The daemon's log for upstream trouble (rate-limited), or null. */
+  readonly log: LimitedLog | null;
   emit(event: AuditEvent): void;
   closed(conn: ClientConnection): void;
 }
@@ -72,12 +84,10 @@ export class ClientConnection implements MbapFrameHandler {
   private readonly splitter = new MbapSplitter(this);
   private readonly req = new ModbusRequest();
   private up: UpstreamSide | null = null;
-  // Outstanding requests in the order they were forwarded (at most maxOutstanding).
-  private readonly tids: Uint16Array;
-  private readonly fns: Uint8Array;
-  private readonly units: Uint8Array;
-  private readonly sentAt: Float64Array;
-  private outstanding = 0;
+  // Requests waiting for an answer, in the order they were forwarded (at most maxOutstanding).
+  private readonly out: OutstandingTable;
+  /** Forwarded transactions in a row that timed out with no upstream frame in between. */
+  private silent = 0;
   private paused = 0;
   private inBatch = false;
   private held: Buffer | null = null;
@@ -97,11 +107,7 @@ export class ClientConnection implements MbapFrameHandler {
     readonly srcPort: number,
     private readonly scope: Scope,
   ) {
-    const n = ctx.maxOutstanding;
-    this.tids = new Uint16Array(n);
-    this.fns = new Uint8Array(n);
-    this.units = new Uint8Array(n);
-    this.sentAt = new Float64Array(n);
+    this.out = new OutstandingTable(ctx.maxOutstanding);
     this.lastActivity = ctx.now();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -112,7 +118,7 @@ export class ClientConnection implements MbapFrameHandler {
 
   /** Requests forwarded and not yet answered. */
   get inFlight(): number {
-    return this.outstanding;
+    return this.out.size;
   }
 
   // ---- client side -------------------------------------------------------------------------
@@ -222,6 +228,10 @@ export class ClientConnection implements MbapFrameHandler {
     });
     if (decision.decision !== 'allow') {
       stats.denied++;
+      if (decision.reason === 'unit-not-allowed') {
+        this.hideUnit(tid, unit, fn, now);
+        return this.paused === 0;
+      }
       // A function code the table does not know is an illegal function (7: code 01) whatever the
       // reason the policy gives (it calls it malformed).
       this.answer(tid, unit, fn, req.known ? exceptionForReason(decision.reason) : ModbusException.IllegalFunction);
@@ -265,17 +275,14 @@ export class ClientConnection implements MbapFrameHandler {
       this.answer(tid, unit, fn, ModbusException.GatewayPathUnavailable);
       return;
     }
-    if (this.outstanding >= ctx.maxOutstanding) { // not reached: reading pauses at the cap
+    const out = this.out;
+    if (out.full) { // not reached: reading pauses at the cap
       this.answer(tid, unit, fn, ModbusException.ServerDeviceBusy);
       return;
     }
     let up = this.up;
     if (up === null) up = this.openUpstream(now);
-    const i = this.outstanding++;
-    this.tids[i] = tid;
-    this.units[i] = unit;
-    this.fns[i] = buf[off + 7];
-    this.sentAt[i] = now;
+    out.push(tid, unit, fn, false, now);
     let data: Buffer;
     if (scratch) { // the splitter reuses its scratch buffer: forward a copy
       data = Buffer.allocUnsafe(len);
@@ -285,8 +292,24 @@ export class ClientConnection implements MbapFrameHandler {
     }
     up.socket.write(data);
     ctx.stats.forwarded++;
-    if (this.outstanding >= ctx.maxOutstanding) this.pause(PAUSE_OUTSTANDING);
+    if (out.full) this.pause(PAUSE_OUTSTANDING);
     if (up.socket.writableLength > ctx.maxBufferedBytes) this.pause(PAUSE_UPSTREAM_BACKPRESSURE);
+  }
+
+  /**
+   * A unit the policy does not allow is answered exactly as a unit that does not exist behind a
+   * gateway: the request waits like a forwarded one and is answered 0x0B when upstreamMs passes
+   * (as this proxy answers a silent upstream unit), so the allow-list cannot be enumerated.
+   * Nothing is sent upstream; the entry holds an outstanding slot like a real request.
+   */
+  private hideUnit(tid: number, unit: number, fn: number, now: number): void {
+    const out = this.out;
+    if (out.full) { // not reached: reading pauses at the cap
+      this.answer(tid, unit, fn, ModbusException.ServerDeviceBusy);
+      return;
+    }
+    out.push(tid, unit, fn, true, now);
+    if (out.full) this.pause(PAUSE_OUTSTANDING);
   }
 
   private openUpstream(now: number): UpstreamSide {
@@ -301,6 +324,7 @@ export class ClientConnection implements MbapFrameHandler {
     up = new UpstreamSide(this, socket);
     this.up = up;
     this.upConnectAt = now;
+    this.ctx.stats.upstreamConnects++;
     socket.on('connect', () => { up!.connecting = false; });
     socket.on('drain', () => { if (this.up === up) this.unpause(PAUSE_UPSTREAM_BACKPRESSURE); });
     socket.on('error', (err: NodeJS.ErrnoException) => { up!.errorCode = err.code ?? err.message; });
@@ -329,24 +353,17 @@ export class ClientConnection implements MbapFrameHandler {
   /** A response from the upstream: relay it if it answers an outstanding transaction. */
   onResponse(up: UpstreamSide, buf: Buffer, off: number, len: number, scratch: boolean): boolean {
     if (this.up !== up || this.closedFlag) return false;
+    this.silent = 0; // any well-framed reply shows the upstream is alive
     const tid = (buf[off] << 8) | buf[off + 1];
-    const n = this.outstanding;
-    const tids = this.tids;
-    let i = 0;
-    while (i < n && tids[i] !== tid) i++;
     const fn = len > 7 ? buf[off + 7] & 0x7f : -1;
-    if (i === n || this.fns[i] !== fn || this.units[i] !== buf[off + 6]) {
+    const out = this.out;
+    const i = out.match(tid, buf[off + 6], fn);
+    if (i < 0) {
       this.ctx.stats.unexpectedResponses++;
-      this.audit('connection', `upstream response (transaction ${tid}, function ${fn}) answers no outstanding request: dropped`);
+      this.trouble(`upstream response (transaction ${tid}, function ${fn}) answers no outstanding request: dropped`);
       return true;
     }
-    for (let j = i + 1; j < n; j++) { // keep send order (oldest first) for the timeout sweep
-      tids[j - 1] = tids[j];
-      this.fns[j - 1] = this.fns[j];
-      this.units[j - 1] = this.units[j];
-      this.sentAt[j - 1] = this.sentAt[j];
-    }
-    this.outstanding = n - 1;
+    out.removeAt(i);
     // The read buffer (and the splitter's scratch) is reused: the client gets a copy.
     const data = Buffer.allocUnsafe(len);
     buf.copy(data, 0, off, off + len);
@@ -354,7 +371,7 @@ export class ClientConnection implements MbapFrameHandler {
     this.ctx.stats.responses++;
     if (this.socket.writableLength > this.ctx.maxBufferedBytes) this.pause(PAUSE_CLIENT_BACKPRESSURE);
     if ((this.paused & PAUSE_OUTSTANDING) !== 0) this.unpause(PAUSE_OUTSTANDING);
-    if (this.outstanding === 0) this.lastActivity = this.ctx.now();
+    if (out.size === 0) this.lastActivity = this.ctx.now();
     return true;
   }
 
@@ -362,19 +379,23 @@ export class ClientConnection implements MbapFrameHandler {
     if (this.up !== up) return;
     this.ctx.stats.malformed++;
     this.audit('malformed', `upstream: ${message}`, { direction: 'upstream' });
+    this.ctx.log?.say(`${this.ctx.name} ${this.ctx.asset}: upstream sent a malformed frame (${message}): connection dropped`);
     this.dropUpstream(ModbusException.GatewayTargetFailedToRespond);
   }
 
   private onUpstreamClose(up: UpstreamSide): void {
     if (this.up !== up || this.closedFlag) return;
     const neverConnected = up.connecting;
+    const ctx = this.ctx;
     if (neverConnected) {
-      this.ctx.upstreamDownUntil = this.ctx.now() + this.ctx.upstreamRetryMs;
-      this.ctx.stats.upstreamFailures++;
-      this.audit('connection', `upstream ${this.ctx.upstreamHost}:${this.ctx.upstreamPort} unreachable (${up.errorCode ?? 'closed'})`);
-    } else if (this.outstanding > 0) {
-      this.ctx.stats.upstreamFailures++;
-      this.audit('connection', `upstream closed with ${this.outstanding} request(s) outstanding (${up.errorCode ?? 'closed'})`);
+      ctx.upstreamDownUntil = ctx.now() + ctx.upstreamRetryMs;
+      ctx.stats.upstreamFailures++;
+      this.trouble(`upstream ${ctx.upstreamHost}:${ctx.upstreamPort} unreachable (${up.errorCode ?? 'closed'})`);
+    } else if (this.out.size > 0) {
+      ctx.stats.upstreamFailures++;
+      this.trouble(`upstream closed with ${this.out.size} request(s) outstanding (${up.errorCode ?? 'closed'})`);
+    } else {
+      this.trouble(`upstream closed the connection (${up.errorCode ?? 'closed'})`);
     }
     this.dropUpstream(neverConnected ? ModbusException.GatewayPathUnavailable : ModbusException.GatewayTargetFailedToRespond);
   }
@@ -384,13 +405,15 @@ export class ClientConnection implements MbapFrameHandler {
     const up = this.up;
     if (up === null) return;
     this.up = null;
+    this.silent = 0;
     up.splitter.close();
     up.socket.destroy();
-    const n = this.outstanding;
-    this.outstanding = 0;
-    if (!this.closedFlag) {
+    const out = this.out;
+    const n = out.size;
+    out.size = 0;
+    if (!this.closedFlag && n > 0) {
       this.socket.cork();
-      for (let i = 0; i < n; i++) this.answer(this.tids[i], this.units[i], this.fns[i], code);
+      for (let i = 0; i < n; i++) this.answer(out.tids[i], out.units[i], out.fns[i], code);
       this.socket.uncork();
     }
     if ((this.paused & PAUSE_OUTSTANDING) !== 0) this.unpause(PAUSE_OUTSTANDING);
@@ -435,27 +458,58 @@ export class ClientConnection implements MbapFrameHandler {
       return;
     }
     const up = this.up;
-    if (this.outstanding > 0 && up !== null) {
-      if (up.connecting && now - this.upConnectAt >= ctx.connectMs) {
-        ctx.upstreamDownUntil = now + ctx.upstreamRetryMs;
-        ctx.stats.upstreamFailures++;
-        this.audit('connection', `upstream ${ctx.upstreamHost}:${ctx.upstreamPort} did not accept within ${ctx.connectMs} ms`);
-        this.dropUpstream(ModbusException.GatewayPathUnavailable);
-      } else if (now - this.sentAt[0] >= ctx.upstreamMs) {
-        // A half-open or stuck upstream: answer everything outstanding with 0B and reconnect on
-        // the next request (a late response on the old socket can no longer be misattributed).
-        ctx.stats.upstreamTimeouts++;
-        this.audit('connection', `upstream did not respond within ${ctx.upstreamMs} ms; ${this.outstanding} request(s) answered with exception 0x0B`);
-        this.dropUpstream(ModbusException.GatewayTargetFailedToRespond);
-      }
+    if (up !== null && up.connecting && this.out.size > 0 && now - this.upConnectAt >= ctx.connectMs) {
+      ctx.upstreamDownUntil = now + ctx.upstreamRetryMs;
+      ctx.stats.upstreamFailures++;
+      this.trouble(`upstream ${ctx.upstreamHost}:${ctx.upstreamPort} did not accept within ${ctx.connectMs} ms`);
+      this.dropUpstream(ModbusException.GatewayPathUnavailable);
+      return;
+    }
+    if (this.out.size > 0) {
+      this.expire(now);
       return;
     }
     // Idle: nothing outstanding and no request for idleMs (also ends a client that stopped reading
     // its answers while holding a partial frame: reading is paused then, so no frame deadline runs).
-    if (this.outstanding === 0 && now - this.lastActivity >= ctx.idleMs) {
+    if (this.out.size === 0 && now - this.lastActivity >= ctx.idleMs) {
       ctx.stats.idleClosed++;
       this.close(`idle for ${ctx.idleMs} ms`);
     }
+  }
+
+  /**
+   * Answers 0x0B to every transaction older than upstreamMs, each alone (a late reply to it no
+   * longer matches and is dropped). After maxSilentTransactions forwarded ones in a row with no
+   * upstream frame between them, the upstream counts as half-open: dropped, reconnected on demand.
+   */
+  private expire(now: number): void {
+    const ctx = this.ctx;
+    const out = this.out;
+    const cutoff = now - ctx.upstreamMs;
+    if (out.sentAt[0] > cutoff) return;
+    this.socket.cork();
+    while (out.size > 0 && out.sentAt[0] <= cutoff) {
+      const tid = out.tids[0], unit = out.units[0], fn = out.fns[0], local = out.local[0] === 1;
+      out.removeAt(0);
+      this.answer(tid, unit, fn, ModbusException.GatewayTargetFailedToRespond);
+      if (local) continue; // a hidden unit: nothing went upstream, nothing to report
+      ctx.stats.upstreamTimeouts++;
+      this.silent++;
+      this.trouble(`upstream did not answer transaction ${tid} (unit ${unit}, function ${fn}) within ${ctx.upstreamMs} ms: exception 0x0B`);
+    }
+    this.socket.uncork();
+    if ((this.paused & PAUSE_OUTSTANDING) !== 0) this.unpause(PAUSE_OUTSTANDING);
+    if (this.silent >= ctx.maxSilentTransactions && this.up !== null) {
+      this.trouble(`upstream left ${this.silent} transactions in a row unanswered: connection dropped, reconnecting on the next request`);
+      this.dropUpstream(ModbusException.GatewayTargetFailedToRespond);
+    }
+    if (out.size === 0) this.lastActivity = now;
+  }
+
+  /** Upstream trouble: an audit record, and a line in the daemon's log (rate-limited). */
+  private trouble(message: string): void {
+    this.audit('connection', message);
+    this.ctx.log?.say(`${this.ctx.name} ${this.ctx.asset} (client ${this.src}:${this.srcPort}): ${message}`);
   }
 
   private malformed(message: string): void {
@@ -497,7 +551,7 @@ export class ClientConnection implements MbapFrameHandler {
     this.ctx.emit({
       kind: 'connection', at: this.ctx.now(), source: this.ctx.name, policyVersion: this.scope.policyVersion,
       src: this.src, srcPort: this.srcPort, asset: this.ctx.asset, port: this.ctx.servicePort, protocol: 'modbus',
-      message: `closed: ${why}`, detail: { requests: this.requests, outstanding: this.outstanding },
+      message: `closed: ${why}`, detail: { requests: this.requests, outstanding: this.out.size },
     });
     this.ctx.closed(this);
   }

@@ -20,8 +20,9 @@ export class ModbusRequest {
   /** Whether the function writes (audit records the values written). */
   writes = false;
   /**
-   * A value the specification forbids although the frame is well formed (FC 5 value other than
-   * 0x0000/0xFF00, FC 23 write quantity out of range). Answered with exception 03, not closed.
+   * A value the specification forbids although the MBAP length delimits the frame (FC 5 value
+   * other than 0x0000/0xFF00, FC 15/16/23 quantity out of range or byte count disagreeing with the
+   * quantity or with the bytes that follow). Answered with exception 03, not closed.
    */
   invalid: string | null = null;
 }
@@ -67,14 +68,17 @@ export function parseRequestPdu(buf: Buffer, pdu: number, pduLength: number, out
       return null;
     }
     case 'multiple': { // 6.11, 6.12: fc, start, quantity, byte count, values
+      // The MBAP length delimits the frame; a byte count or quantity that disagrees with it or with
+      // the limits is a request error (exception 03, figures 23 and 24), not a framing error.
       if (pduLength < 6) return `${f.name}: PDU is ${pduLength} bytes, expected at least 6`;
       out.address = u16(buf, pdu + 1);
       const n = u16(buf, pdu + 3);
       out.count = n;
       const byteCount = buf[pdu + 5];
       const expected = f.table === 'coils' ? (n + 7) >> 3 : 2 * n;
-      if (byteCount !== expected) return `${f.name}: byte count ${byteCount} does not match quantity ${n} (expected ${expected})`;
-      if (pduLength !== 6 + byteCount) return `${f.name}: byte count ${byteCount} but ${pduLength - 6} value bytes follow`;
+      if (n < 1 || n > f.maxCount) out.invalid = `${f.name}: quantity ${n} outside 1..${f.maxCount}`;
+      else if (byteCount !== expected) out.invalid = `${f.name}: byte count ${byteCount} does not match quantity ${n} (expected ${expected})`;
+      else if (pduLength !== 6 + byteCount) out.invalid = `${f.name}: byte count ${byteCount} but ${pduLength - 6} value bytes follow`;
       return null;
     }
     case 'mask': // 6.16: fc, address, and-mask, or-mask
@@ -90,10 +94,10 @@ export function parseRequestPdu(buf: Buffer, pdu: number, pduLength: number, out
       const n = u16(buf, pdu + 7);
       out.writeCount = n;
       const byteCount = buf[pdu + 9];
-      if (byteCount !== 2 * n) return `${f.name}: byte count ${byteCount} does not match write quantity ${n} (expected ${2 * n})`;
-      if (pduLength !== 10 + byteCount) return `${f.name}: byte count ${byteCount} but ${pduLength - 10} value bytes follow`;
       const max = f.maxWriteCount ?? f.maxCount;
       if (n < 1 || n > max) out.invalid = `${f.name}: write quantity ${n} outside 1..${max}`;
+      else if (byteCount !== 2 * n) out.invalid = `${f.name}: byte count ${byteCount} does not match write quantity ${n} (expected ${2 * n})`;
+      else if (pduLength !== 10 + byteCount) out.invalid = `${f.name}: byte count ${byteCount} but ${pduLength - 10} value bytes follow`;
       return null;
     }
     case 'fifo': // 6.18: fc, FIFO pointer address
@@ -109,7 +113,8 @@ export function parseRequestPdu(buf: Buffer, pdu: number, pduLength: number, out
 /**
  * The values a write request carries, for the audit record: coils as 0/1, registers as numbers,
  * FC 22 as [andMask, orMask], FC 23 its write registers. Undefined for requests that write nothing.
- * Call only after parseRequestPdu accepted the frame.
+ * Call only after parseRequestPdu accepted the frame; a request it marked invalid yields the values
+ * its bytes hold (never more than the frame carries).
  */
 export function requestWriteValues(buf: Buffer, pdu: number, pduLength: number, req: ModbusRequest): number[] | undefined {
   if (!req.writes) return undefined;
@@ -121,7 +126,8 @@ export function requestWriteValues(buf: Buffer, pdu: number, pduLength: number, 
       return [f.table === 'coils' ? (v === 0xff00 ? 1 : 0) : v];
     }
     case 'multiple': {
-      const n = req.count;
+      const room = pduLength - 6;
+      const n = Math.max(0, Math.min(req.count, f.table === 'coils' ? room * 8 : room >> 1));
       const values = new Array<number>(n);
       if (f.table === 'coils') {
         for (let i = 0; i < n; i++) values[i] = (buf[pdu + 6 + (i >> 3)] >> (i & 7)) & 1;
@@ -133,7 +139,7 @@ export function requestWriteValues(buf: Buffer, pdu: number, pduLength: number, 
     case 'mask':
       return [u16(buf, pdu + 3), u16(buf, pdu + 5)];
     case 'read-write': {
-      const n = req.writeCount;
+      const n = Math.max(0, Math.min(req.writeCount, (pduLength - 10) >> 1));
       const values = new Array<number>(n);
       for (let i = 0; i < n; i++) values[i] = u16(buf, pdu + 10 + 2 * i);
       return values;

@@ -8,6 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { AuditEvent } from '../types';
 import { ClientConnection, type ProxyContext } from './connection';
 import { RateLimitStore } from './rate-limit';
+import { LimitedLog } from '../log-limit';
 import type { ModbusProxy, ModbusProxyOptions, ModbusProxyStats } from './types';
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -49,11 +50,13 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
 
   const stats: ModbusProxyStats = {
     connections: 0, accepted: 0, refused: 0, requests: 0, allowed: 0, denied: 0, monitored: 0, rateLimited: 0,
-    malformed: 0, forwarded: 0, responses: 0, unexpectedResponses: 0, upstreamTimeouts: 0, upstreamFailures: 0,
+    malformed: 0, forwarded: 0, responses: 0, unexpectedResponses: 0, upstreamTimeouts: 0, upstreamFailures: 0, upstreamConnects: 0,
     idleClosed: 0, droppedAudit: 0,
   };
   const connections = new Set<ClientConnection>();
   const perSource = new Map<string, number>();
+  if (options.log !== undefined && typeof options.log !== 'function') throw new TypeError('createModbusProxy: log must be a function');
+  const log = options.log === undefined ? null : new LimitedLog({ write: options.log, now });
   const rate = new RateLimitStore(positive('maxRateBuckets', options.maxRateBuckets, 10_000));
 
   const emit = (event: AuditEvent): void => {
@@ -73,6 +76,8 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
     upstreamMs: positive('timeouts.upstreamMs', t.upstreamMs, 3_000),
     connectMs: positive('timeouts.connectMs', t.connectMs, 3_000),
     upstreamRetryMs: positive('timeouts.upstreamRetryMs', t.upstreamRetryMs, 1_000),
+    maxSilentTransactions: Math.floor(positive('maxSilentTransactions', options.maxSilentTransactions, 3)),
+    log,
     maxOutstanding: Math.floor(positive('maxOutstanding', options.maxOutstanding, 16)),
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 64 * 1024),
     stats,
@@ -139,6 +144,7 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
     const at = now();
     for (const conn of connections) conn.sweep(at);
     if (rate.buckets > 0) rate.prune(at);
+    log?.tick();
   };
 
   const stop = (): Promise<void> => {

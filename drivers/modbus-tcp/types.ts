@@ -30,7 +30,10 @@ export interface ModbusProxyOptions {
     frameMs?: number;
     /** A connection with nothing outstanding and no traffic is closed after this. Default 600,000 ms. */
     idleMs?: number;
-    /** An upstream response must come within this, else exception 0B. Default 3,000 ms. */
+    /**
+     * An upstream response must come within this, else exception 0B for that transaction alone.
+     * A unit the policy does not allow is answered 0B after this too (it looks absent). Default 3,000 ms.
+     */
     upstreamMs?: number;
     /** Connecting to the upstream must succeed within this, else exception 0A. Default 3,000 ms. */
     connectMs?: number;
@@ -42,6 +45,13 @@ export interface ModbusProxyOptions {
   /** Open client connections at most (default 1,000), and per source address (default 64). */
   maxConnections?: number;
   maxConnectionsPerSource?: number;
+  /**
+   * Forwarded transactions in a row left unanswered (no upstream frame between them) after which
+   * the upstream connection counts as half-open and is dropped (default 3).
+   */
+  maxSilentTransactions?: number;
+  /** The daemon's log: upstream timeouts, dropped replies and closes, rate-limited (10 a minute). */
+  log?: (line: string) => void;
   /** Requests outstanding upstream per connection before reading pauses (default 16). */
   maxOutstanding?: number;
   /** Bytes queued toward a slow client or upstream before reading pauses (default 64 KiB). */
@@ -78,6 +88,8 @@ export interface ModbusProxyStats {
   unexpectedResponses: number;
   upstreamTimeouts: number;
   upstreamFailures: number;
+  /** Upstream connections opened (one per client connection while the upstream stays healthy). */
+  upstreamConnects: number;
   idleClosed: number;
   /** Audit events lost because the sink threw. */
   droppedAudit: number;

@@ -106,16 +106,34 @@ test('pdu: range, single, multiple, mask, read-write, fifo shapes', () => {
   assert.equal([r.problem, r.req.fn, r.req.count], [null, 0x5a, 0], 'unknown functions are left to the policy');
 });
 
-test('pdu: lengths and byte counts that disagree are framing errors', () => {
+test('pdu: fixed-size PDUs of the wrong length are framing errors', () => {
   assert.is(parse([3, 0, 0, 0]).problem, 'read-holding-registers: PDU is 4 bytes, expected 5');
   assert.is(parse([3, 0, 0, 0, 1, 0]).problem, 'read-holding-registers: PDU is 6 bytes, expected 5');
   assert.is(parse([6, 0, 0, 0]).problem, 'write-single-register: PDU is 4 bytes, expected 5');
-  assert.is(parse([16, 0, 0, 0, 2, 3, 0, 1, 0]).problem, 'write-multiple-registers: byte count 3 does not match quantity 2 (expected 4)');
-  assert.is(parse([16, 0, 0, 0, 2, 4, 0, 1, 0]).problem, 'write-multiple-registers: byte count 4 but 3 value bytes follow');
-  assert.is(parse([15, 0, 0, 0, 9, 1, 0xff]).problem, 'write-multiple-coils: byte count 1 does not match quantity 9 (expected 2)');
+  assert.is(parse([16, 0, 0, 0]).problem, 'write-multiple-registers: PDU is 4 bytes, expected at least 6');
   assert.is(parse([22, 0, 0, 0, 0]).problem, 'mask-write-register: PDU is 5 bytes, expected 7');
-  assert.is(parse([23, 0, 1, 0, 2, 0, 9, 0, 2, 3, 0, 5, 0]).problem, 'read-write-multiple-registers: byte count 3 does not match write quantity 2 (expected 4)');
   assert.is(parse([24, 0]).problem, 'read-fifo-queue: PDU is 2 bytes, expected 3');
+});
+
+// Issue 14 defect 2: the MBAP length delimits the frame, so these are request errors (exception 03,
+// section 6.11/6.12/6.17 state diagrams), never framing errors that close the connection.
+test('pdu: FC 15/16/23 byte counts or quantities that disagree are invalid (03), not framing errors', () => {
+  const cases: [number[], string][] = [
+    [[16, 0, 0, 0, 2, 3, 0, 1, 0], 'write-multiple-registers: byte count 3 does not match quantity 2 (expected 4)'],
+    [[16, 0, 0, 0, 2, 4, 0, 1, 0], 'write-multiple-registers: byte count 4 but 3 value bytes follow'],
+    [[15, 0, 0, 0, 9, 1, 0xff], 'write-multiple-coils: byte count 1 does not match quantity 9 (expected 2)'],
+    [[23, 0, 1, 0, 2, 0, 9, 0, 2, 3, 0, 5, 0], 'read-write-multiple-registers: byte count 3 does not match write quantity 2 (expected 4)'],
+    [[16, 0, 0, 0, 124, 248, ...new Array(240).fill(0)], 'write-multiple-registers: quantity 124 outside 1..123'],
+    [[16, 0, 0, 0, 0, 0], 'write-multiple-registers: quantity 0 outside 1..123'],
+    [[15, 0, 0, 0x07, 0xb1, 0xf7, ...new Array(240).fill(0)], 'write-multiple-coils: quantity 1969 outside 1..1968'],
+    [[23, 0, 1, 0, 2, 0, 9, 0, 122, 244, ...new Array(240).fill(0)], 'read-write-multiple-registers: write quantity 122 outside 1..121'],
+  ];
+  for (const [pdu, message] of cases) {
+    const r = parse(pdu);
+    assert.is(r.problem, null, message);
+    assert.is(r.req.invalid, message);
+    assert.ok(requestWriteValues(Buffer.from(pdu), 0, pdu.length, r.req)!.length <= pdu.length * 8, 'values never read past the frame');
+  }
 });
 
 test('pdu: spec-forbidden values are flagged, not framing errors', () => {

@@ -326,3 +326,43 @@ export async function modbusUpstream(cleanups: (() => unknown)[]): Promise<numbe
   cleanups.push(() => s.stop());
   return s.port;
 }
+
+/** The pymodbus serial-gateway stand-in (test/fixtures/modbus/gateway-server.py). */
+export interface PymodbusGateway extends RunningServer {
+  /** TCP connections the server accepted so far. */
+  connects(): number;
+}
+
+/**
+ * Starts test/fixtures/modbus/gateway-server.py: only `units` exist (default [1]), absent units
+ * get no answer (ignore_missing_slaves), and a holding-register read covering `ignore` is never
+ * answered. Waits for READY.
+ */
+export function startPymodbusGateway(o: { units?: number[]; ignore?: number } = {}): Promise<PymodbusGateway> {
+  const args = [join(fixtures(), 'gateway-server.py'), '0', '--units', (o.units ?? [1]).join(',')];
+  if (o.ignore !== undefined) args.push('--ignore', String(o.ignore));
+  const child = spawn(DEBIAN_PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let connects = 0;
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    let ready = false;
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`pymodbus gateway not READY in 15 s: ${err}`)); }, 15_000);
+    child.stderr!.on('data', (d) => { err += d; });
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const lines = out.split('\n');
+      out = lines.pop()!;
+      for (const line of lines) {
+        if (line === 'CONNECT') connects++;
+        const m = /^READY (\d+)$/.exec(line);
+        if (m && !ready) {
+          ready = true;
+          clearTimeout(timer);
+          resolve({ port: Number(m[1]), connects: () => connects, stop: () => stopChild(child) });
+        }
+      }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); if (!ready) reject(new Error(`pymodbus gateway exited (${code}): ${err}`)); });
+  });
+}
