@@ -7,6 +7,7 @@ import { formatIssue, ZonegateError } from '../../policy/errors';
 import type { Issue } from '../../policy/errors';
 import { parseSource } from '../../policy/source';
 import { checkPolicy } from '../../policy/validate';
+import { policyWarnings } from '../../policy/warnings';
 import type { PolicyDocument } from '../../policy/types';
 import { readPolicyText } from '../policy-file';
 
@@ -36,13 +37,14 @@ function plural(n: number, word: string, many = `${word}s`): string {
 }
 
 /** Reads and checks a policy file without throwing for problems in it. */
-export async function checkPolicyFile(file: string): Promise<{ doc?: PolicyDocument; issues: Issue[] }> {
+export async function checkPolicyFile(file: string): Promise<{ doc?: PolicyDocument; issues: Issue[]; warnings: Issue[] }> {
   try {
     const text = await readPolicyText(file);
     const src = parseSource(text, { file });
-    return checkPolicy(src.value, { file, locate: src.locate });
+    const r = checkPolicy(src.value, { file, locate: src.locate });
+    return { ...r, warnings: r.doc ? policyWarnings(r.doc, { file, locate: src.locate }) : [] };
   } catch (e) {
-    if (e instanceof ZonegateError && e.code === 'ERR_POLICY_PARSE') return { issues: [...e.issues] };
+    if (e instanceof ZonegateError && e.code === 'ERR_POLICY_PARSE') return { issues: [...e.issues], warnings: [] };
     throw e;
   }
 }
@@ -54,18 +56,21 @@ export const policyCheckCommand: Command = {
   description: `
 Reads FILE (YAML, or JSON when it ends in .json), checks it against the policy format and prints
 each problem as FILE:LINE:COL: PATH: message. Exit status 0 when the policy is valid, 1 when it
-is not (or cannot be read), 2 for a usage error. The embedded tests are checked for shape and
+is not (or cannot be read), 2 for a usage error. Warnings (a valid policy that lets everyone in a
+zone write or run state-changing diagnostics) go to stderr as FILE:LINE:COL: PATH: warning: ...
+and do not change the exit status. The embedded tests are checked for shape and
 references here; run them with \`zonegate policy test\`.`,
   positionals: { min: 1, max: 1 },
   json: true,
   async run(ctx) {
     const file = ctx.positionals[0];
-    const { doc, issues } = await checkPolicyFile(file);
+    const { doc, issues, warnings } = await checkPolicyFile(file);
     const summary = doc ? summarize(doc) : null;
     if (ctx.json) {
-      ctx.printJson({ ok: doc !== undefined, file, issues, summary });
+      ctx.printJson({ ok: doc !== undefined, file, issues, warnings, summary });
       return doc ? 0 : 1;
     }
+    for (const w of warnings) ctx.err(formatIssue(w));
     if (doc && summary) {
       ctx.out(`ok: site ${summary.site}, ${plural(summary.zones, 'zone')}, ${plural(summary.assets, 'asset')}, `
         + `${plural(summary.identities, 'identity', 'identities')}, ${plural(summary.conduits, 'conduit')}, ${plural(summary.tests, 'test')}`);

@@ -58,7 +58,7 @@ test('--json: ok, file, issues and summary', () => {
   const good = zonegate('policy', 'check', 'examples/substation.yaml', '--json');
   assert.is(good.code, 0);
   const g = JSON.parse(good.stdout);
-  assert.equal(g, { ok: true, file: 'examples/substation.yaml', issues: [], summary: { site: 'substation-12', zones: 5, assets: 11, identities: 9, conduits: 11, tests: 25 } });
+  assert.equal(g, { ok: true, file: 'examples/substation.yaml', issues: [], warnings: [], summary: { site: 'substation-12', zones: 5, assets: 11, identities: 9, conduits: 11, tests: 25 } });
   const bad = zonegate('policy', 'check', BROKEN, '--json');
   assert.is(bad.code, 1);
   const b = JSON.parse(bad.stdout);
@@ -66,6 +66,17 @@ test('--json: ok, file, issues and summary', () => {
   assert.is(b.summary, null);
   assert.is(b.issues.length, 7);
   assert.equal(b.issues[0], { path: 'zones[1].networks[0]', message: "'10.10.1.1/24' has host bits set; did you mean 10.10.1.0/24?", file: BROKEN, line: 5, col: 31 });
+});
+
+test('warnings: a valid policy letting a whole zone write exits 0 with a located warning on stderr', () => {
+  const file = 'test/fixtures/policy/zone-writes.yaml';
+  const r = zonegate('policy', 'check', file);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout.trim(), 'ok: site zone-writes, 2 zones, 1 asset, 1 identity, 3 conduits, 0 tests');
+  assert.is(r.stderr, `${file}:17:13: conduits[1].from.zones: warning: conduit 'station-writes' allows write-single-register to everyone in zone 'station'; name identities or roles for writes and diagnostics\n`);
+  const j = JSON.parse(zonegate('policy', 'check', file, '--json').stdout);
+  assert.is(j.ok, true);
+  assert.equal(j.warnings.map((w: { path: string }) => w.path), ['conduits[1].from.zones']);
 });
 
 test('syntax errors, JSON files and unreadable files', () => {
