@@ -54,6 +54,11 @@ export interface ModbusAllow {
   units?: number[];
   /** Undefined = any address. */
   addresses?: AddressRange[];
+  /**
+   * Sub-functions allowed one by one (FC 8 diagnostics, FC 43 MEI types), for functions not in
+   * `functions`: `diagnostics/return-query-data` allows FC 8 sub-function 0 and nothing else of FC 8.
+   */
+  subFunctions?: { fn: number; sub: number }[];
 }
 
 export interface Schedule {
@@ -72,7 +77,10 @@ export interface Conduit {
   protocol: Protocol;
   /** TCP destination ports; undefined = the asset services' ports of this protocol. */
   ports?: number[];
-  /** Modbus operations allowed; undefined on a modbus conduit = every well-formed request. */
+  /**
+   * Modbus operations allowed; undefined on a modbus conduit = every well-formed request (the
+   * document must say `allow: all` for that: validation refuses a modbus conduit without allow).
+   */
   allow?: ModbusAllow;
   requires: { edgeAuth: boolean; grant: boolean };
   schedule?: Schedule;

@@ -21,7 +21,7 @@ import { cidrContains, cidrHostBitsSet, cidrNetwork, cidrsOverlap, formatCidr, f
 import type { Cidr, IpAddr } from './net';
 import type { SourcePath, SourcePosition } from './source';
 import {
-  IssueList, q, checkId, isValidId, checkInt, describe, didYouMean, formatPath, get, has, readBoolean, readList, readObject, readString,
+  IssueList, q, checkId, isValidId, checkInt, describe, didYouMean, editDistance, formatPath, get, has, readBoolean, readList, readObject, readString,
   readStringList,
 } from './check';
 import type { Path, PathLike } from './check';
@@ -526,11 +526,16 @@ class PolicyChecker {
       }
     }
 
+    // A modbus conduit says what it allows: `allow: all` or the operations. A missing `allow`
+    // used to mean every operation (writes and diagnostics included), silently.
     let allow: ModbusAllow | undefined;
     if (has(rec, 'allow') && rec.allow !== undefined) {
       if (protocol === 'tcp') {
         out.add([...path, 'allow'], "'allow' lists Modbus operations; a tcp conduit allows whole connections (remove it, or use protocol: modbus)");
-      } else allow = this.allow(rec.allow, [...path, 'allow']);
+      } else if (rec.allow !== 'all') allow = this.allow(rec.allow, [...path, 'allow']);
+    } else if (protocol === 'modbus' && !Object.keys(rec).some((k) => !CONDUIT_FIELDS.includes(k) && editDistance(k, 'allow', 2) <= 2)) {
+      // (a misspelt `alow:` already got "did you mean 'allow'?")
+      out.add([...path, 'allow'], "required field 'allow' is missing: list the operations ({ functions: [...], units, addresses }) or write `allow: all` to allow every Modbus operation, writes and diagnostics included");
     }
 
     let requires = { edgeAuth: false, grant: false };
@@ -666,7 +671,7 @@ class PolicyChecker {
 
   private allow(v: unknown, path: Path): ModbusAllow | undefined {
     const out = this.out;
-    const rec = readObject(v, path, ALLOW_FIELDS, out);
+    const rec = readObject(v, path, ALLOW_FIELDS, out, "`all` or a mapping ({ functions, units, addresses })");
     if (!rec) return undefined;
     const before = out.count;
     // The hot path of a large policy: plain loops, paths only made for an issue.

@@ -8,6 +8,7 @@ import type { Issue } from '../../policy/errors';
 import { parseSource } from '../../policy/source';
 import type { SourcePosition } from '../../policy/source';
 import { checkPolicy } from '../../policy/validate';
+import { policyWarnings } from '../../policy/warnings';
 import type { PolicyDocument } from '../../policy/types';
 import { readPolicyText } from '../policy-file';
 import { interfaceWarnings, zonesWithoutInterfaces } from '../../drivers/nftables/input';
@@ -41,7 +42,7 @@ function plural(n: number, word: string, many = `${word}s`): string {
  * Findings in a valid policy that leave enforcement closed but deserve a look: zones that name no
  * interfaces (the nftables ruleset tells their traffic apart by address only).
  */
-function policyWarnings(doc: PolicyDocument, file: string, locate: (path: (string | number)[]) => SourcePosition | undefined): Issue[] {
+function interfaceWarningIssues(doc: PolicyDocument, file: string, locate: (path: (string | number)[]) => SourcePosition | undefined): Issue[] {
   const without = new Set(zonesWithoutInterfaces(doc));
   return doc.zones.flatMap((z, i) => (without.has(z.id) ? [{ file, path: `zones[${i}]`, message: `warning: ${interfaceWarnings([z.id])[0]}`, ...(locate(['zones', i]) ?? {}) }] : []));
 }
@@ -52,7 +53,8 @@ export async function checkPolicyFile(file: string): Promise<{ doc?: PolicyDocum
     const text = await readPolicyText(file);
     const src = parseSource(text, { file });
     const r = checkPolicy(src.value, { file, locate: src.locate });
-    return { ...r, warnings: r.doc ? policyWarnings(r.doc, file, (p) => src.locate(p)) : [] };
+    if (!r.doc) return { ...r, warnings: [] };
+    return { ...r, warnings: [...interfaceWarningIssues(r.doc, file, (p) => src.locate(p)), ...policyWarnings(r.doc, { file, locate: src.locate })] };
   } catch (e) {
     if (e instanceof ZonegateError && e.code === 'ERR_POLICY_PARSE') return { issues: [...e.issues], warnings: [] };
     throw e;
@@ -66,8 +68,10 @@ export const policyCheckCommand: Command = {
   description: `
 Reads FILE (YAML, or JSON when it ends in .json), checks it against the policy format and prints
 each problem as FILE:LINE:COL: PATH: message. Exit status 0 when the policy is valid, 1 when it
-is not (or cannot be read), 2 for a usage error. Warnings (zones that name no interfaces: the
-nftables ruleset tells their traffic apart by address only) go to stderr and keep exit 0. The embedded tests are checked for shape and
+is not (or cannot be read), 2 for a usage error. Warnings go to stderr as FILE:LINE:COL: PATH:
+warning: ... and do not change the exit status: zones that name no interfaces (the nftables
+ruleset tells their traffic apart by address only), and conduits that let everyone in a zone
+write or run state-changing diagnostics. The embedded tests are checked for shape and
 references here; run them with \`zonegate policy test\`.`,
   positionals: { min: 1, max: 1 },
   json: true,

@@ -84,6 +84,17 @@ test('zones that name no interfaces are warned about (stderr, FILE:LINE:COL), ex
   }
 });
 
+test('warnings: a valid policy letting a whole zone write exits 0 with a located warning on stderr', () => {
+  const file = 'test/fixtures/policy/zone-writes.yaml';
+  const r = zonegate('policy', 'check', file);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout.trim(), 'ok: site zone-writes, 2 zones, 1 asset, 1 identity, 3 conduits, 0 tests');
+  assert.is(r.stderr, `${file}:17:13: conduits[1].from.zones: warning: conduit 'station-writes' allows write-single-register to everyone in zone 'station'; name identities or roles for writes and diagnostics\n`);
+  const j = JSON.parse(zonegate('policy', 'check', file, '--json').stdout);
+  assert.is(j.ok, true);
+  assert.equal(j.warnings.map((w: { path: string }) => w.path), ['conduits[1].from.zones']);
+});
+
 test('syntax errors, JSON files and unreadable files', () => {
   const dir = mkdtempSync(join(tmpdir(), 'zg-check-'));
   try {

@@ -282,12 +282,12 @@ test('a plain object (a bundle) validates without positions', () => {
   const raw = {
     site: 's', zones: [{ id: 'z', networks: ['10.0.0.0/8'], securityLevel: 2 }],
     assets: [{ id: 'a', zone: 'z', address: '10.0.0.1', services: [{ protocol: 'modbus', port: 502 }] }],
-    identities: [], conduits: [{ id: 'c', from: { zones: ['z'] }, to: { assets: ['a'] }, protocol: 'modbus' }],
+    identities: [], conduits: [{ id: 'c', from: { zones: ['z'] }, to: { assets: ['a'] }, protocol: 'modbus', allow: 'all' }],
   };
   const doc = validatePolicy(raw);
   assert.is(doc.assets[0].kind, 'other');
   assert.is(doc.conduits[0].allow, undefined);
-  const bad = checkPolicy({ ...raw, conduits: [{ id: 'c', from: {}, to: { assets: ['a'] }, protocol: 'modbus' }] });
+  const bad = checkPolicy({ ...raw, conduits: [{ id: 'c', from: {}, to: { assets: ['a'] }, protocol: 'modbus', allow: 'all' }] });
   assert.equal(bad.issues, [{ path: 'conduits[0].from', message: 'names nobody: give at least one of identities, roles or zones' }]);
   assert.is(bad.doc, undefined);
   try { validatePolicy(42); assert.unreachable(); } catch (e) {
