@@ -9,7 +9,7 @@
  *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port? }],
  *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs },
  *   limits: { maxConnections, perSourceMax, auditRing },
- *   trustRoot: { file }, audit: { enabled, maxBytes, segmentBytes, flushDelayMs }, mqtt: { url, ... },
+ *   trustRoot: { file }, audit: { enabled, maxBytes, segmentBytes, flushDelayMs, checkpointIntervalMs }, mqtt: { url, ... },
  *   nftables: { enabled, ... } (validated in config/blocks.ts), and, reserved for later parts,
  *   the mappings console and telemetry.
  */

@@ -621,6 +621,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         ...(cfg.parts.audit.maxBytes !== undefined ? { maxBytes: cfg.parts.audit.maxBytes } : {}),
         ...(cfg.parts.audit.segmentBytes !== undefined ? { segmentBytes: cfg.parts.audit.segmentBytes } : {}),
         ...(cfg.parts.audit.flushDelayMs !== undefined ? { flushDelayMs: cfg.parts.audit.flushDelayMs } : {}),
+        ...(cfg.parts.audit.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: cfg.parts.audit.checkpointIntervalMs } : {}),
         onAlarm: (a) => {
           if (a.active) { raise(`audit:${a.code}`, a.code === 'audit-recovered' ? 'warning' : 'critical', a.message); log.warn(`audit: ${a.message}`); } else clear(`audit:${a.code}`);
         },

@@ -3,7 +3,7 @@
  * them is reported with file:line:col like every other config error:
  *
  *   trustRoot: { file }                         the provisioned trust root (signed bundles on)
- *   audit: { enabled?, maxBytes?, segmentBytes?, flushDelayMs? }   durable audit log, on by default
+ *   audit: { enabled?, maxBytes?, segmentBytes?, flushDelayMs?, checkpointIntervalMs? }   durable audit log, on by default
  *   mqtt: { url, clientId?, username?, passwordFile?, ca?, cert?, key?, keepalive?, maxPayloadBytes? }
  *   nftables: { enabled?, table?, counters?, keepDir?, zoneInterfaces?, management?, proxies? }
  *   console: { idleMinutes?, serial?, socket?, web?, login?, breakGlass? }   (runtime/auth/access-config.ts)
@@ -23,6 +23,8 @@ export interface AuditConfig {
   maxBytes?: number;
   segmentBytes?: number;
   flushDelayMs?: number;
+  /** At most this long between signed checkpoints while records arrive (default 60 s). */
+  checkpointIntervalMs?: number;
 }
 
 /** nftables with the gateway's switch; `enabled: false` (the default) renders nothing. */
@@ -74,7 +76,7 @@ export function parsePartBlocks(reserved: Record<string, Record<string, unknown>
 
   const au = reserved.audit;
   if (au) {
-    const keys: Record<string, [number, number]> = { maxBytes: [64 * 1024, 1024 ** 4], segmentBytes: [4096, 1024 ** 3], flushDelayMs: [0, 60_000] };
+    const keys: Record<string, [number, number]> = { maxBytes: [64 * 1024, 1024 ** 4], segmentBytes: [4096, 1024 ** 3], flushDelayMs: [0, 60_000], checkpointIntervalMs: [100, 3_600_000] };
     for (const [k, v] of Object.entries(au)) {
       if (k === 'enabled') {
         if (typeof v !== 'boolean') issues.push({ path: ['audit', k], message: 'must be true or false' });

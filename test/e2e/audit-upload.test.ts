@@ -34,7 +34,7 @@ test('the gateway uploads its audit log; the fleet collects, verifies and acknow
   cleanups.push(() => lab.remove());
   const upstreamPort = await modbusUpstream(cleanups);
   const v1 = readFileSync(await lab.sign('v1', labPolicy({ writes: false }), 1));
-  lab.write('gateway.yaml', signedConfig({ upstreamPort, mqttUrl: broker.url, extra: 'telemetry: { intervalMs: 5000 }\n' }));
+  lab.write('gateway.yaml', signedConfig({ upstreamPort, mqttUrl: broker.url, audit: 'checkpointIntervalMs: 500', extra: 'telemetry: { intervalMs: 5000 }\n' }));
   const fleet = await connectBroker({ url: broker.url });
   cleanups.push(() => closeBroker(fleet));
 
@@ -58,23 +58,31 @@ test('the gateway uploads its audit log; the fleet collects, verifies and acknow
   assert.is((await c.request(adu(9, 1, pdus.writeSingle(6, 10, 1))))!.exception, 1);
   c.close();
 
-  // The uploader sends while the gateway runs; wait until the collector holds everything the log
-  // had committed when the traffic ended (records keep coming: status, telemetry, checkpoints).
-  const target = (gw.status().auditLog?.nextSeq ?? 1) - 1;
-  await waitFor(() => {
-    const dev = collector.collector.status().devices.find((d) => d.device === 'gw-e2e');
-    return !!dev && dev.through >= target;
-  }, `the collector stored the gateway's log through seq ${target}`, 30_000);
+  // The uploader sends while the gateway runs; wait until the collector holds the decisions of the
+  // traffic (their records get a sequence number when their group commit is written) and a signed
+  // checkpoint over them: a pinned verify needs one (issue 13 item 9), and the log writes one at
+  // least every checkpointIntervalMs while records arrive (status, telemetry keep coming).
+  const dir = join(out, 'gw-e2e');
+  const key = parseDevicePublicKey(readFileSync(join(lab.dir, 'state', 'device-key.pub'), 'utf8'), 'device-key.pub');
+  const collected = async () => {
+    const report = await verifyAuditDir(dir, { devicePublicKey: key });
+    const { records } = await readAuditRecords(dir, {});
+    const decisions = records.filter((x) => x.kind === 'decision' && x.modbus);
+    return { report, decisions };
+  };
+  await waitFor(async () => {
+    try {
+      const { report, decisions } = await collected();
+      return report.ok && decisions.filter((x) => x.decision?.decision === 'allow').length >= 5
+        && decisions.some((x) => x.decision?.reason === 'function-not-allowed');
+    } catch { return false; } // the collector is still writing its first file
+  }, 'the collector to store the decisions under a signed checkpoint', 30_000);
   await gw.stop();
   stopped = true;
 
-  const dir = join(out, 'gw-e2e');
-  const key = parseDevicePublicKey(readFileSync(join(lab.dir, 'state', 'device-key.pub'), 'utf8'), 'device-key.pub');
-  const report = await verifyAuditDir(dir, { devicePublicKey: key });
+  const { report, decisions } = await collected();
   assert.ok(report.ok, JSON.stringify(report.error));
   assert.is(report.firstSeq, 0);
-  const { records } = await readAuditRecords(dir, {});
-  const decisions = records.filter((x) => x.kind === 'decision' && x.modbus);
   assert.ok(decisions.filter((x) => x.decision?.decision === 'allow').length >= 5, 'the allowed reads arrived');
   assert.ok(decisions.some((x) => x.decision?.reason === 'function-not-allowed'), 'the refused write arrived');
   const up = JSON.parse(readFileSync(join(lab.dir, 'state', 'status.json'), 'utf8')) as { status: { upload?: { ackedThrough: number } } };

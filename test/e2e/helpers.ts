@@ -80,12 +80,12 @@ export async function makeLab(): Promise<Lab> {
 }
 
 /** The gateway config of the lab (trustRoot relative to the config file, as the demo writes it). */
-export function signedConfig(o: { upstreamPort: number; mqttUrl?: string; listenPort?: number; policyFile?: string; extra?: string }): string {
+export function signedConfig(o: { upstreamPort: number; mqttUrl?: string; listenPort?: number; policyFile?: string; extra?: string; audit?: string }): string {
   return `device: gw-e2e
 site: lab
 stateDir: ./state
 trustRoot: { file: keys/root.json }
-${o.policyFile ? `policyFile: ${o.policyFile}\n` : ''}${o.mqttUrl ? `mqtt: { url: "${o.mqttUrl}", keepalive: 5 }\n` : ''}audit: { flushDelayMs: 5 }
+${o.policyFile ? `policyFile: ${o.policyFile}\n` : ''}${o.mqttUrl ? `mqtt: { url: "${o.mqttUrl}", keepalive: 5 }\n` : ''}audit: { flushDelayMs: 5${o.audit ? `, ${o.audit}` : ''} }
 listeners:
   - { listen: 127.0.0.1:${o.listenPort ?? 0}, asset: plc-1, service: modbus, upstream: 127.0.0.1:${o.upstreamPort} }
 log: { level: info, decisions: stdout }

@@ -213,7 +213,7 @@ nftables: { enabled: yes, proxies: [{ asset: plc-1, port: 502, listen: nowhere }
     'gw.yaml:11:14: trustRoot.path: unknown key (expected file)',
     'gw.yaml:11:1: trustRoot.file: must name the provisioned trust root file (root.json or root.cbor)',
     'gw.yaml:12:10: audit.maxBytes: must be an integer within 65536..1099511627776',
-    'gw.yaml:12:24: audit.colour: unknown key (expected enabled, maxBytes, segmentBytes, flushDelayMs)',
+    'gw.yaml:12:24: audit.colour: unknown key (expected enabled, maxBytes, segmentBytes, flushDelayMs, checkpointIntervalMs)',
     'gw.yaml:13:9: mqtt.url: scheme must be one of mqtt, mqtts, tcp, ssl',
     'gw.yaml:13:26: mqtt.keepalive: must be an integer within 0..65535',
     'gw.yaml:14:13: nftables.enabled: must be true or false',
