@@ -99,6 +99,8 @@ export class ClientConnection implements MbapFrameHandler {
   private cachedBucket: TokenBucket | null = null;
   private requests = 0;
   closedFlag = false;
+  /** The conduit whose share of the listener's pool this connection holds (proxy.ts). */
+  poolKey: string | null = null;
 
   constructor(
     private readonly ctx: ProxyContext,

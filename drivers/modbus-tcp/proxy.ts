@@ -9,6 +9,7 @@ import type { AuditEvent } from '../types';
 import { ClientConnection, type ProxyContext } from './connection';
 import { RateLimitStore } from './rate-limit';
 import { LimitedLog } from '../log-limit';
+import { ConduitShares } from '../conduit-shares';
 import type { ModbusProxy, ModbusProxyOptions, ModbusProxyStats } from './types';
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -55,6 +56,7 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
   };
   const connections = new Set<ClientConnection>();
   const perSource = new Map<string, number>();
+  const shares = new ConduitShares(maxConnections, options.reserveConnections);
   if (options.log !== undefined && typeof options.log !== 'function') throw new TypeError('createModbusProxy: log must be a function');
   const log = options.log === undefined ? null : new LimitedLog({ write: options.log, now });
   const rate = new RateLimitStore(positive('maxRateBuckets', options.maxRateBuckets, 10_000));
@@ -86,6 +88,7 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
     closed(conn) {
       if (!connections.delete(conn)) return;
       stats.connections = connections.size;
+      if (conn.poolKey !== null) shares.give(conn.poolKey);
       const left = (perSource.get(conn.src) ?? 1) - 1;
       if (left <= 0) perSource.delete(conn.src); else perSource.set(conn.src, left);
     },
@@ -128,9 +131,13 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
       stats.denied++;
       return refuse(socket, src, srcPort, `refused: ${decision.reason ?? 'denied'}`);
     }
+    const poolKey = decision.conduit ?? `source ${src}`;
+    const unfair = shares.take(poolKey, connections.size);
+    if (unfair !== null) return refuse(socket, src, srcPort, unfair);
     stats.accepted++;
     perSource.set(src, fromSource + 1);
     const conn = new ClientConnection(ctx, socket, src, srcPort, scope);
+    conn.poolKey = poolKey;
     connections.add(conn);
     stats.connections = connections.size;
     emit({

@@ -46,6 +46,11 @@ export interface ModbusProxyOptions {
   maxConnections?: number;
   maxConnectionsPerSource?: number;
   /**
+   * The last slots of maxConnections kept for conduits that hold few connections (default a
+   * quarter), so the hosts of one conduit cannot lock another identity out (drivers/conduit-shares.ts).
+   */
+  reserveConnections?: number;
+  /**
    * Forwarded transactions in a row left unanswered (no upstream frame between them) after which
    * the upstream connection counts as half-open and is dropped (default 3).
    */

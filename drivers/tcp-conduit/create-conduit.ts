@@ -17,6 +17,7 @@ import type { Driver } from '../types';
 import type { ConnectQuery, Decision, Scope } from '../../policy/types';
 import type { HostPort, TcpConduitOptions, TcpConduitStats } from './options';
 import { ReusedReadBuffer, splice, type SpliceHandle } from './splice';
+import { ConduitShares } from '../conduit-shares';
 
 export interface TcpConduit extends Driver {
   /** The bound address once started (the real port when listen.port was 0). */
@@ -63,6 +64,7 @@ export function createTcpConduit(options: TcpConduitOptions): TcpConduit {
   /** Every accepted socket not yet closed (deciding, denied-closing or spliced): counted by the caps. */
   const perSource = new Map<string, number>();
   let total = 0;
+  const shares = new ConduitShares(maxConnections, options.reserveConnections);
   let server: Server | undefined;
   let bound: HostPort | undefined;
   let recheckTimer: NodeJS.Timeout | undefined;
@@ -116,6 +118,16 @@ export function createTcpConduit(options: TcpConduitOptions): TcpConduit {
       client.destroy();
       return;
     }
+    // Fair share of the pool per conduit (conduit-shares.ts); `total` already counts this socket.
+    const poolKey = verdict.decision.conduit ?? `source ${ip}`;
+    const unfair = shares.take(poolKey, total - 1);
+    if (unfair !== null) {
+      stats.refused += 1;
+      record({ kind: 'connection', at: now(), source: name, src: ip, srcPort, asset, port, protocol: 'tcp', message: unfair, detail: { limit: maxConnections - shares.reserve } });
+      client.destroy();
+      return;
+    }
+    client.once('close', () => shares.give(poolKey));
     stats.accepted += 1;
     stats.active += 1;
     const c: Live = { client, query, srcPort, scope: verdict.scope, openedAt: now() };

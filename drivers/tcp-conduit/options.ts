@@ -25,6 +25,8 @@ export interface TcpConduitOptions {
   connectTimeoutMs?: number;
   /** Live connections on this listener; over it a new one is refused (and audited). Default 1024. */
   maxConnections?: number;
+  /** The last slots of maxConnections kept for conduits holding few connections (default a quarter; drivers/conduit-shares.ts). */
+  reserveConnections?: number;
   /** Live connections from one source address. Default 64. */
   perSourceMax?: number;
   /** Re-decide every live connection this often (schedules end, grants expire). Default 60 s; 0 = only on recheck(). */
