@@ -42,10 +42,8 @@ export interface Dnp3Master {
   setAnalog(o: { index: number; value: number; sbo?: boolean }): Promise<MasterResponse>;
   /** Unsolicited responses received (each confirmed). */
   readonly unsolicited: MasterResponse[];
-  /** Every frame sent, in order (for pcaps). */
-  readonly sent: Buffer[];
-  /** Every frame received. */
-  readonly receivedBytes: Buffer[];
+  /** Every byte sent (`c`) and received (`s`), in order (for pcaps). */
+  readonly wire: { from: 'c' | 's'; bytes: Buffer }[];
   close(): void;
 }
 
@@ -62,8 +60,8 @@ export async function connectMaster(opts: MasterOptions): Promise<Dnp3Master> {
   socket.setNoDelay(true);
   let seq = 0;
   let waiting: { seq: number; resolve: (r: MasterResponse) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | null = null;
-  const unsolicited: MasterResponse[] = [], sent: Buffer[] = [], receivedBytes: Buffer[] = [];
-  const write = (b: Buffer): void => { sent.push(b); socket.write(b); };
+  const unsolicited: MasterResponse[] = [], wire: { from: 'c' | 's'; bytes: Buffer }[] = [];
+  const write = (b: Buffer): void => { wire.push({ from: 'c', bytes: b }); socket.write(b); };
   const fail = (e: Error): void => { const w = waiting; waiting = null; if (w) { clearTimeout(w.timer); w.reject(e); } };
   const stream = new Dnp3Stream({
     fragment: (f, bytes) => {
@@ -79,7 +77,7 @@ export async function connectMaster(opts: MasterOptions): Promise<Dnp3Master> {
     service: () => undefined,
     error: (m) => { fail(new Error(`bad frame from the outstation: ${m}`)); socket.destroy(); },
   });
-  socket.on('data', (c: Buffer) => { receivedBytes.push(Buffer.from(c)); stream.push(c); });
+  socket.on('data', (c: Buffer) => { wire.push({ from: 's', bytes: Buffer.from(c) }); stream.push(c); });
   socket.on('error', (e) => fail(e));
   socket.on('close', () => fail(new Error('connection closed')));
 
@@ -109,7 +107,7 @@ export async function connectMaster(opts: MasterOptions): Promise<Dnp3Master> {
     request,
     operate: (o) => control([{ group: 12, variation: 1, qualifier: 0x28, indices: [o.index], objects: [crob({ code: o.code ?? CrobCode.LATCH_ON })] }], o.sbo !== false),
     setAnalog: (o) => control([{ group: 41, variation: 2, qualifier: 0x28, indices: [o.index], objects: [analogOutput(2, o.value)] }], o.sbo !== false),
-    unsolicited, sent, receivedBytes,
+    unsolicited, wire,
     close: () => socket.destroy(),
   };
 }
