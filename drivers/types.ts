@@ -36,6 +36,12 @@ export interface AuditEvent {
   protocol?: string;
   /** Modbus operation: function code, unit, address, count, and for writes the values written. */
   modbus?: { function: number; unit: number; address: number; count: number; values?: number[] };
+  /**
+   * DNP3 operation (drivers/dnp3/audit-fields.ts): function code and name, link addresses (source:
+   * the master, destination: the outstation), application sequence, object headers as
+   * `g12v1 q28 3-9 x2`, and the points and values of controls (CROB control codes, g41 values).
+   */
+  dnp3?: { function: number; name: string; source: number; destination: number; seq: number; objects: string[]; points?: number[]; values?: number[]; iin?: number };
   /** Free-form short message (malformed reason, connection event). */
   message?: string;
   /** Anything else worth keeping, plain JSON data. */

@@ -64,11 +64,15 @@ import { DENY_REASONS } from './types';
 import type { Decision, DenyReason } from './types';
 import { parseCidr, parseIp, ipv4ToUint32, formatIp, type Cidr } from './net';
 import { ZoneClock, weekdayMask } from './schedule';
+import { compileDnp3Rules, type Dnp3Rules } from './dnp3-decide';
 
 /** Protocols as integers: the index of each in this list. */
-export const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp'];
+export const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3'];
 export const PROTO_MODBUS = 0;
 export const PROTO_TCP = 1;
+export const PROTO_DNP3 = 2;
+/** Per-destination tables are indexed destination * N_PROTO + protocol. */
+export const N_PROTO = PROTOCOLS.length;
 
 /** Deny reasons as integers: their index in DENY_REASONS. */
 export const R_NO_CONDUIT = DENY_REASONS.indexOf('no-conduit');
@@ -105,7 +109,7 @@ export interface IndexTables {
   readonly identityZone: Int32Array;
   readonly identityRoles: Csr;
   readonly identityQuarantined: Uint8Array;
-  /** Per asset: zone number or -1, whether quarantined, service ports per protocol (asset * 2 + proto). */
+  /** Per asset: zone number or -1, whether quarantined, service ports per protocol (asset * N_PROTO + proto). */
   readonly assetZone: Int32Array;
   readonly assetQuarantined: Uint8Array;
   readonly assetPorts: readonly number[][];
@@ -120,10 +124,10 @@ export interface IndexTables {
   readonly zoneV4Zone: Int32Array;
   /** Zone networks, IPv6: longest prefix first (ties in document order). */
   readonly zoneV6: readonly { cidr: Cidr; zone: number }[];
-  /** Candidates by destination: (asset * 2 + proto) → port → conduits; `Any` ignores the port. */
+  /** Candidates by destination: (asset * N_PROTO + proto) → port → conduits; `Any` ignores the port. */
   readonly byAsset: readonly (Map<number, Int32Array> | undefined)[];
   readonly byAssetAny: readonly (Int32Array | undefined)[];
-  /** Candidates for addresses only in a zone: (zone * 2 + proto) → port → conduits. */
+  /** Candidates for addresses only in a zone: (zone * N_PROTO + proto) → port → conduits. */
   readonly byZone: readonly (Map<number, Int32Array> | undefined)[];
   readonly byZoneAny: readonly (Int32Array | undefined)[];
   /** Per conduit `from`: identity, role and zone numbers. */
@@ -153,6 +157,8 @@ export interface IndexTables {
   readonly rangeEnd: Int32Array;
   /** Local clocks of the schedules' time zones, cached per UTC minute. */
   readonly clock: ZoneClock;
+  /** Per conduit: compiled DNP3 rules, null for other protocols or no `allow` (dnp3-decide.ts). */
+  readonly dnp3: readonly (Dnp3Rules | null)[];
   /** Decision objects by source identity number + 1 (0 = no identity), made lazily. */
   readonly decisions: (DecisionCache | undefined)[];
 }
@@ -370,10 +376,10 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
   const fromIdentities = new CsrBuilder(), fromRoles = new CsrBuilder(), fromZones = new CsrBuilder();
   const tzs: string[] = [];
   const tzIndex = new Map<string, number>();
-  const byAssetMaps: (Map<number, number[]> | undefined)[] = new Array(nA * 2);
-  const byAssetAnyLists: (number[] | undefined)[] = new Array(nA * 2);
-  const byZoneMaps: (Map<number, number[]> | undefined)[] = new Array(doc.zones.length * 2);
-  const byZoneAnyLists: (number[] | undefined)[] = new Array(doc.zones.length * 2);
+  const byAssetMaps: (Map<number, number[]> | undefined)[] = new Array(nA * N_PROTO);
+  const byAssetAnyLists: (number[] | undefined)[] = new Array(nA * N_PROTO);
+  const byZoneMaps: (Map<number, number[]> | undefined)[] = new Array(doc.zones.length * N_PROTO);
+  const byZoneAnyLists: (number[] | undefined)[] = new Array(doc.zones.length * N_PROTO);
   const pushAny = (lists: (number[] | undefined)[], key: number, c: number): void => {
     const l = lists[key];
     if (!l) lists[key] = [c];
@@ -443,7 +449,7 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
     const zones: number[] = [];
     for (const z of cd.to.zones) { const n = zoneIndex.get(z); if (n !== undefined) { zones.push(n); for (const a of assetsInZone[n]) assets.push(a); } }
     for (const a of assets.length > 1 ? new Set(assets) : assets) {
-      const key = a * 2 + proto;
+      const key = a * N_PROTO + proto;
       pushAny(byAssetAnyLists, key, c);
       const ports = cd.ports ?? assetPorts[key];
       let m = byAssetMaps[key];
@@ -451,7 +457,7 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
       for (const p of ports) pushUnique(m, p, c);
     }
     for (const z of zones.length > 1 ? new Set(zones) : zones) {
-      const key = z * 2 + proto;
+      const key = z * N_PROTO + proto;
       pushAny(byZoneAnyLists, key, c);
       if (!cd.ports) continue;
       let m = byZoneMaps[key];
@@ -505,6 +511,7 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
     cAllowAll, cFunctions, cUnits, cAnyAddress, cRangeOff,
     rangeStart: Int32Array.from(starts), rangeEnd: Int32Array.from(ends),
     clock,
+    dnp3: compileDnp3Rules(doc.conduits),
     decisions: new Array(nI + 1).fill(undefined),
   };
   return {

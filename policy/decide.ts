@@ -7,13 +7,15 @@
  * typed arrays and returns preallocated frozen decisions. decide() does both for one request;
  * decider.ts keeps scopes across a connection's requests.
  */
-import type { Decision, DecisionRequest, Scope, SessionFacts } from './types';
+import type { Decision, DecisionRequest, Protocol, Scope, SessionFacts } from './types';
 import { ZonegateError } from './errors';
 import { MODBUS_FUNCTIONS, modbusFunctionCode } from './modbus';
 import { parseIp, ipv4ToUint32, formatIp, cidrContains, type IpAddr } from './net';
 import { windowOpen } from './schedule';
+import { decideDnp3 } from './dnp3-decide';
+import { dnp3Operation } from './dnp3-request';
 import {
-  PROTOCOLS, PROTO_MODBUS, PROTO_TCP, R_ADDRESS, R_EDGE_AUTH, R_FUNCTION, R_GRANT, R_MALFORMED, R_NO_CONDUIT,
+  PROTOCOLS, PROTO_MODBUS, PROTO_TCP, N_PROTO, R_ADDRESS, R_EDGE_AUTH, R_FUNCTION, R_GRANT, R_MALFORMED, R_NO_CONDUIT,
   R_PORT, R_QUARANTINED, R_SCHEDULE, R_UNIT, R_UNKNOWN_DEST,
   allowDecision, csrHas, decisionCache, denyDecision, monitorDecision,
   type DecisionCache, type IndexTables, type PolicyIndex,
@@ -70,7 +72,7 @@ export class ScopeState implements Scope {
 /** A source as given: an address and/or an identity id, and the session facts. */
 export interface SourceSpec { ip: string | undefined; fromIdentity: string | undefined; session: SessionFacts | undefined }
 /** A destination as given: an asset id or an address, port and protocol when known. */
-export interface DestSpec { asset: string | undefined; ip: string | undefined; port: number | undefined; protocol: 'modbus' | 'tcp' | undefined; hasOp: boolean }
+export interface DestSpec { asset: string | undefined; ip: string | undefined; port: number | undefined; protocol: Protocol | undefined; hasOp: boolean }
 
 /**
  * The source of a scope after resolution (step 1 and the source half of step 3). A source is the
@@ -158,7 +160,7 @@ export function resolveDest(index: PolicyIndex, spec: DestSpec): ResolvedDest {
   else proto = PROTO_TCP;
   let port = spec.port ?? -1;
   if (spec.port === undefined && asset >= 0) {
-    const ports = t.assetPorts[asset * 2 + proto];
+    const ports = t.assetPorts[asset * N_PROTO + proto];
     if (ports.length === 1) port = ports[0];
   }
   return { asset, zone, proto, port, quarantined: asset >= 0 && t.assetQuarantined[asset] === 1 };
@@ -193,12 +195,12 @@ function filterFrom(t: IndexTables, list: Int32Array | undefined, src: ResolvedS
 
 /** The conduits of a destination whose protocol and `to` match, port ignored (for port-not-allowed). */
 export function destConduitsAnyPort(t: IndexTables, dst: ResolvedDest): Int32Array | undefined {
-  return dst.asset >= 0 ? t.byAssetAny[dst.asset * 2 + dst.proto] : dst.zone >= 0 ? t.byZoneAny[dst.zone * 2 + dst.proto] : undefined;
+  return dst.asset >= 0 ? t.byAssetAny[dst.asset * N_PROTO + dst.proto] : dst.zone >= 0 ? t.byZoneAny[dst.zone * N_PROTO + dst.proto] : undefined;
 }
 
 /** The conduits of a destination whose protocol, `to` and port match (step 5 without `from`). */
 export function destConduits(t: IndexTables, dst: ResolvedDest): Int32Array | undefined {
-  const m = dst.asset >= 0 ? t.byAsset[dst.asset * 2 + dst.proto] : dst.zone >= 0 ? t.byZone[dst.zone * 2 + dst.proto] : undefined;
+  const m = dst.asset >= 0 ? t.byAsset[dst.asset * N_PROTO + dst.proto] : dst.zone >= 0 ? t.byZone[dst.zone * N_PROTO + dst.proto] : undefined;
   return m?.get(dst.port);
 }
 
@@ -352,7 +354,7 @@ export function requestSpecs(request: DecisionRequest): { source: SourceSpec; de
       ip: typeof to === 'string' ? undefined : to.ip,
       port: (typeof to === 'string' ? undefined : to.port) ?? request.port,
       protocol: request.protocol,
-      hasOp: request.modbus !== undefined,
+      hasOp: request.modbus !== undefined || request.dnp3 !== undefined,
     },
   };
 }
@@ -377,6 +379,7 @@ export function decide(index: PolicyIndex, request: DecisionRequest, nowMs?: num
   const at = requestTime(request, nowMs);
   const { source, dest } = requestSpecs(request);
   const scope = resolveScope(new ScopeState(), index, source, dest);
+  if (request.dnp3 !== undefined) return decideDnp3(scope, dnp3Operation(request.dnp3), at);
   const op = request.modbus;
   // A Modbus operation is only looked at on a modbus request (the parser refuses modbus + tcp).
   if (op === undefined || request.protocol === 'tcp') return decideConnect(scope, at);

@@ -9,6 +9,8 @@
 import type { ConnectQuery, Conduit, Decider, Decision, Scope, SessionFacts } from './types';
 import { ScopeState, decideConnect, decideModbus, resolveScope } from './decide';
 import type { PolicyIndex } from './compile';
+import { decideDnp3 } from './dnp3-decide';
+import type { Dnp3Operation } from './dnp3';
 
 /** The decider over whichever compiled index is active. */
 export class IndexDecider implements Decider {
@@ -69,6 +71,14 @@ export class IndexDecider implements Decider {
     if (this.index === null) return this.noPolicy;
     if (this.expired) return this.expiredPolicy;
     return decideModbus(s, fn, unit, address, count, nowMs, writeAddress, writeCount);
+  }
+
+  dnp3(scope: Scope, op: Dnp3Operation, nowMs: number): Decision {
+    const s = scope as ScopeState;
+    if (s.index !== this.index) this.resolve(s);
+    if (this.index === null) return this.noPolicy;
+    if (this.expired) return this.expiredPolicy;
+    return decideDnp3(s, op, nowMs);
   }
 
   /** The connection-level decision again (e.g. a TCP conduit re-checked after activation). */

@@ -8,6 +8,8 @@
 import type { Decision, DecisionRequest, DenyReason } from './types';
 import { modbusFunction, modbusFunctionCode } from './modbus';
 import { windowOpen } from './schedule';
+import { dnp3Stage, dnp3StageReason } from './dnp3-decide';
+import { dnp3Operation } from './dnp3-request';
 import { PROTOCOLS, type PolicyIndex } from './compile';
 import { decide, destConduits, destConduitsAnyPort, requestSpecs, requestTime, resolveDest, resolveSource, sourceMatch } from './decide';
 
@@ -57,6 +59,7 @@ export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: nu
   const writes = shape === 'read-write' && op?.writeAddress !== undefined && op.writeCount !== undefined
     ? [op.writeAddress, op.writeAddress + op.writeCount - 1] : null;
   const grant = request.session?.grant;
+  const dnp3op = request.dnp3 !== undefined ? dnp3Operation(request.dnp3) : null;
 
   const inOne = (c: number, a: number, b: number): boolean => {
     for (let i = t.cRangeOff[c]; i < t.cRangeOff[c + 1]; i++) if (t.rangeStart[i] <= a && b <= t.rangeEnd[i]) return true;
@@ -67,6 +70,7 @@ export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: nu
     if (tz >= 0 && !windowOpen(t.cSchedDays[c], t.cSchedFrom[c], t.cSchedTo[c], t.clock.weekMinute(tz, at))) return 'outside-schedule';
     if (t.cEdgeAuth[c] === 1 && request.session?.edgeAuth !== true) return 'edge-auth-required';
     if (t.cGrant[c] === 1 && !(grant === true || (Array.isArray(grant) && grant.includes(index.conduits[c].id)))) return 'grant-required';
+    if (dnp3op !== null) { const st = dnp3Stage(t.dnp3[c], dnp3op); return st < 0 ? null : dnp3StageReason(st); }
     if (!op || t.cAllowAll[c] === 1) return null;
     if (fn < 0 || (t.cFunctions[c * 8 + (fn >>> 5)] & (1 << (fn & 31))) === 0) return 'function-not-allowed';
     const units = t.cUnits[c];

@@ -11,15 +11,16 @@ import type { Issue } from './errors';
 import type { DecisionRequest, Protocol, SessionFacts } from './types';
 import { modbusFunctionCode, MODBUS_FUNCTIONS } from './modbus';
 import { normalizeIp } from './net';
+import { readDnp3Request } from './dnp3-request';
 import {
   IssueList, q, readObject, readString, readBoolean, checkInt, describe, didYouMean, has, get,
 } from './check';
 import type { Path } from './check';
 
-const REQUEST_FIELDS = ['from', 'to', 'protocol', 'port', 'modbus', 'at', 'session'] as const;
+const REQUEST_FIELDS = ['from', 'to', 'protocol', 'port', 'modbus', 'dnp3', 'at', 'session'] as const;
 const MODBUS_FIELDS = ['function', 'unit', 'address', 'count'] as const;
 const SESSION_FIELDS = ['edgeAuth', 'identity', 'grant'] as const;
-const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp'];
+const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3'];
 
 /** Parses a request; `path` prefixes issue paths (default `request`). Never throws on bad input. */
 export function parseRequest(raw: unknown, path = 'request'): { request?: DecisionRequest; issues: Issue[] } {
@@ -124,13 +125,18 @@ export function readRequest(raw: unknown, path: Path, out: IssueList): DecisionR
   if (has(rec, 'protocol')) {
     const p = rec.protocol;
     if (typeof p === 'string' && (PROTOCOLS as readonly string[]).includes(p)) req.protocol = p as Protocol;
-    else out.add([...path, 'protocol'], `must be 'modbus' or 'tcp', got ${describe(p)}${typeof p === 'string' ? didYouMean(p, PROTOCOLS) : ''}`);
+    else out.add([...path, 'protocol'], `must be 'modbus', 'dnp3' or 'tcp', got ${describe(p)}${typeof p === 'string' ? didYouMean(p, PROTOCOLS) : ''}`);
   }
   if (has(rec, 'port')) req.port = checkInt(rec.port, [...path, 'port'], out, { min: 1, max: 65535, name: 'a port' });
   if (has(rec, 'modbus')) {
     req.modbus = readModbus(rec.modbus, [...path, 'modbus'], out);
     if (req.protocol === 'tcp') out.add([...path, 'modbus'], "a request with 'modbus' cannot say protocol: tcp");
     else if (req.protocol === undefined) req.protocol = 'modbus';
+  }
+  if (has(rec, 'dnp3')) { // DNP3 (dnp3-request.ts)
+    req.dnp3 = readDnp3Request(rec.dnp3, [...path, 'dnp3'], out);
+    if (req.modbus !== undefined || (req.protocol !== undefined && req.protocol !== 'dnp3')) out.add([...path, 'dnp3'], "a request with 'dnp3' says protocol: dnp3 and has no 'modbus'");
+    else req.protocol = 'dnp3';
   }
   if (has(rec, 'at')) req.at = readAt(rec.at, [...path, 'at'], out);
   if (has(rec, 'session')) req.session = readSession(rec.session, [...path, 'session'], out);

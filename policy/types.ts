@@ -4,7 +4,9 @@
  * Plain data only; the compiled index lives in compile.ts.
  */
 
-export type Protocol = 'modbus' | 'tcp';
+import type { Dnp3Allow, Dnp3Operation, Dnp3RequestSpec } from './dnp3';
+
+export type Protocol = 'modbus' | 'tcp' | 'dnp3';
 export type IdentityKind = 'device' | 'user' | 'service' | 'vendor';
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 
@@ -82,6 +84,8 @@ export interface Conduit {
    * document must say `allow: all` for that: validation refuses a modbus conduit without allow).
    */
   allow?: ModbusAllow;
+  /** DNP3 operations allowed (a dnp3 conduit's `allow`); undefined on a dnp3 conduit = every well-formed request. */
+  dnp3?: Dnp3Allow;
   requires: { edgeAuth: boolean; grant: boolean };
   schedule?: Schedule;
   /** `monitor`: allow, but record what would have been denied (commissioning). */
@@ -132,12 +136,17 @@ export type DenyReason =
   | 'rate-limited'
   | 'unknown-destination'
   | 'no-policy'
-  | 'policy-expired';
+  | 'policy-expired'
+  // DNP3 (policy/dnp3-decide.ts)
+  | 'object-not-allowed'
+  | 'value-out-of-range'
+  | 'select-required';
 
 export const DENY_REASONS: readonly DenyReason[] = [
   'no-conduit', 'function-not-allowed', 'unit-not-allowed', 'address-out-of-range', 'port-not-allowed',
   'outside-schedule', 'edge-auth-required', 'grant-required', 'quarantined', 'malformed', 'rate-limited',
   'unknown-destination', 'no-policy', 'policy-expired',
+  'object-not-allowed', 'value-out-of-range', 'select-required',
 ];
 
 /**
@@ -156,6 +165,8 @@ export interface DecisionRequest {
     /** FC 23 (read-write multiple registers): the write range; `address`/`count` are the read range. */
     writeAddress?: number; writeCount?: number;
   };
+  /** A DNP3 request (policy/dnp3-request.ts); says protocol: dnp3. */
+  dnp3?: Dnp3RequestSpec;
   /** ISO 8601 time or epoch milliseconds; default now. */
   at?: string | number;
   session?: SessionFacts;
@@ -219,4 +230,6 @@ export interface Decider {
    * write range; FC 23 without them is denied as `malformed`.
    */
   modbus(scope: Scope, fn: number, unit: number, address: number, count: number, nowMs: number, writeAddress?: number, writeCount?: number): Decision;
+  /** One DNP3 request (or, with fn 130, an unsolicited response): see policy/dnp3-decide.ts. */
+  dnp3?(scope: Scope, op: Dnp3Operation, nowMs: number): Decision;
 }

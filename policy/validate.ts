@@ -26,6 +26,7 @@ import {
 } from './check';
 import type { Path, PathLike } from './check';
 import { readRequest } from './request';
+import { readDnp3Allow } from './dnp3-allow';
 
 /** Where the document came from, for issue positions. */
 export interface ValidateOptions {
@@ -50,7 +51,7 @@ const RATE_FIELDS = ['perSecond', 'burst'];
 const SETTINGS_FIELDS = ['onExpiry'];
 const TEST_FIELDS = ['name', 'request', 'expect', 'conduit', 'reason'];
 
-const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp'];
+const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3'];
 const KINDS: readonly IdentityKind[] = ['device', 'user', 'service', 'vendor'];
 const WEEK: readonly Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const DAY_WORDS: Readonly<Record<string, readonly Weekday[]>> = Object.assign(Object.create(null) as Record<string, readonly Weekday[]>, {
@@ -412,7 +413,7 @@ class PolicyChecker {
     if (p === undefined) return undefined;
     if ((PROTOCOLS as readonly string[]).includes(p)) return p as Protocol;
     const hint = didYouMean(p, PROTOCOLS);
-    this.out.add([...path, 'protocol'], `protocol must be 'modbus' or 'tcp', got '${q(p)}'${hint || " (other TCP protocols, e.g. https or dnp3, are 'tcp' with a port)"}`);
+    this.out.add([...path, 'protocol'], `protocol must be 'modbus', 'dnp3' or 'tcp', got '${q(p)}'${hint || " (other TCP protocols, e.g. https, are 'tcp' with a port)"}`);
     return undefined;
   }
 
@@ -529,7 +530,10 @@ class PolicyChecker {
     // A modbus conduit says what it allows: `allow: all` or the operations. A missing `allow`
     // used to mean every operation (writes and diagnostics included), silently.
     let allow: ModbusAllow | undefined;
-    if (has(rec, 'allow') && rec.allow !== undefined) {
+    let dnp3: Conduit['dnp3'];
+    if (has(rec, 'allow') && rec.allow !== undefined && protocol === 'dnp3') {
+      dnp3 = readDnp3Allow(rec.allow, [...path, 'allow'], out);
+    } else if (has(rec, 'allow') && rec.allow !== undefined) {
       if (protocol === 'tcp') {
         out.add([...path, 'allow'], "'allow' lists Modbus operations; a tcp conduit allows whole connections (remove it, or use protocol: modbus)");
       } else if (rec.allow !== 'all') allow = this.allow(rec.allow, [...path, 'allow']);
@@ -610,6 +614,7 @@ class PolicyChecker {
     const conduit: Conduit = { id, from, to, protocol, requires, mode };
     if (ports !== undefined) conduit.ports = ports;
     if (allow !== undefined) conduit.allow = allow;
+    if (dnp3 !== undefined) conduit.dnp3 = dnp3;
     if (schedule !== undefined) conduit.schedule = schedule;
     if (rateLimit !== undefined) conduit.rateLimit = rateLimit;
     if (description !== undefined) conduit.description = description;

@@ -24,7 +24,7 @@ import { parsePartBlocks, type PartBlocks } from './config/blocks';
 export type { HostPort } from './config/host-port';
 export { formatHostPort } from './config/host-port';
 
-export type ListenerService = 'modbus' | 'tcp';
+export type ListenerService = 'modbus' | 'tcp' | 'dnp3';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** One listener as written (the asset and service are checked against the policy later). */
@@ -104,8 +104,8 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
   const listenText = readString(rec, 'listen', path, out, { required: true });
   const asset = readString(rec, 'asset', path, out, { required: true });
   if (asset !== undefined) checkId(asset, [...path, 'asset'], out);
-  const service = readEnum(rec, 'service', path, ['modbus', 'tcp'] as const, out);
-  if (!has(rec, 'service')) out.add([...path, 'service'], "required field 'service' is missing (modbus or tcp)");
+  const service = readEnum(rec, 'service', path, ['modbus', 'tcp', 'dnp3'] as const, out);
+  if (!has(rec, 'service')) out.add([...path, 'service'], "required field 'service' is missing (modbus, dnp3 or tcp)");
   let listen: HostPort | undefined;
   if (listenText !== undefined) {
     const hp = parseHostPort(listenText, { allowName: false, allowZero: true });

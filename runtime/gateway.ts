@@ -39,6 +39,7 @@ import type { PolicyIndex } from '../policy/compile';
 import type { PolicyDocument } from '../policy/types';
 import type { AuditEvent, AuditSink, Driver } from '../drivers/types';
 import { createModbusProxy } from '../drivers/modbus-tcp';
+import { createDnp3Proxy, type Dnp3Decider } from '../drivers/dnp3';
 import { createTcpConduit } from '../drivers/tcp-conduit';
 import { renderRuleset } from '../drivers/nftables/render';
 import { applyRuleset } from '../drivers/nftables/apply';
@@ -144,7 +145,7 @@ export interface ListenerStatus {
   /** The bound address (differs from `listen` for port 0). */
   address?: string;
   asset: string;
-  service: 'modbus' | 'tcp';
+  service: 'modbus' | 'tcp' | 'dnp3';
   servicePort: number;
   upstream: string;
   state: 'starting' | 'up' | 'failed' | 'stopping' | 'stopped';
@@ -451,6 +452,15 @@ export function createGateway(options: GatewayOptions): Gateway {
         maxConnections: cfg.limits.maxConnections,
         maxConnectionsPerSource: cfg.limits.perSourceMax,
         log: (line) => log.warn(line), // upstream timeouts, dropped replies, closes (rate-limited)
+      });
+      return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };
+    }
+    if (spec.service === 'dnp3') { // drivers/dnp3: same limits and timeouts as Modbus
+      const proxy = createDnp3Proxy({
+        ...common, decider: (access?.decider ?? decider) as Dnp3Decider, ...(access ? { session: access.sessionFacts } : {}),
+        servicePort: spec.servicePort, limits: (conduitId) => decider.conduit(conduitId)?.rateLimit,
+        timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs },
+        maxConnections: cfg.limits.maxConnections, maxConnectionsPerSource: cfg.limits.perSourceMax,
       });
       return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };
     }

@@ -42,6 +42,9 @@ export class AppFragment {
   fn = 0;
   /** IIN1 << 8 | IIN2 for responses, -1 for requests. */
   iin = -1;
+  /** Link addresses the decider reads (Dnp3Operation): the master's and the outstation's, set by the caller. */
+  source = 0;
+  destination = 0;
   /** Whether the function code is one IEEE 1815 defines (an unknown one is parsed no further). */
   known = true;
   headers = 0;

@@ -44,6 +44,10 @@ export const EXCEPTION_FOR_REASON: Readonly<Record<DenyReason, number>> = Object
   'unknown-destination': ModbusException.IllegalFunction,
   'no-policy': ModbusException.IllegalFunction,
   'policy-expired': ModbusException.IllegalFunction,
+  // DNP3 reasons (a Modbus request never gets them)
+  'object-not-allowed': ModbusException.IllegalFunction,
+  'value-out-of-range': ModbusException.IllegalDataValue,
+  'select-required': ModbusException.IllegalFunction,
 });
 
 /** The exception code for a deny reason (01 for a reason this table does not know). */

@@ -70,6 +70,11 @@ export function createSessionDecider(options: SessionDeciderOptions): SessionDec
       if (m !== undefined && m.blocked) return deny(scope);
       return inner.modbus(scope, fn, unit, address, count, nowMs, writeAddress, writeCount);
     },
+    dnp3(scope, op, nowMs) {
+      const m = refresh(scope);
+      if (m !== undefined && m.blocked) return deny(scope);
+      return inner.dnp3 ? inner.dnp3(scope, op, nowMs) : deny(scope);
+    },
     recheck(scope, nowMs) {
       const m = refresh(scope);
       if (m !== undefined && m.blocked) return deny(scope);

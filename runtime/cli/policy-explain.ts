@@ -21,6 +21,7 @@ export const policyExplainCommand: Command = {
   description: `
 JSON is a request as in a policy's tests, e.g.
   '{"from":"hmi-1","to":"plc-feeder-1","modbus":{"function":"read-coils","unit":1,"address":0,"count":8}}'
+  '{"from":"scada-1","to":"rtu-7","dnp3":{"function":"direct-operate","objects":[{"group":12,"variation":1,"indices":[3],"control":"trip"}]}}'
 from: an identity id or {"ip": ...}; to: an asset id or {"ip": ..., "port": ...}; optional protocol,
 port, at (ISO 8601 or epoch ms; default now) and session {edgeAuth, identity, grant}.`,
   options: { request: { type: 'string', value: 'JSON', description: 'the request to decide (required)' } },

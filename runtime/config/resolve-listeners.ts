@@ -114,7 +114,7 @@ export function resolveListenersLenient(config: GatewayConfig, doc: PolicyDocume
       problems.push({ index: l.index, listen, asset: l.asset, message: `${why ?? 'no policy yet'}; no 'upstream' in the config, so the listener cannot start`, started: false });
       continue;
     }
-    const servicePort = l.port ?? (l.service === 'modbus' ? 502 : l.upstream.port);
+    const servicePort = l.port ?? (l.service === 'modbus' ? 502 : l.service === 'dnp3' ? 20000 : l.upstream.port);
     if (why) problems.push({ index: l.index, listen, asset: l.asset, message: why, started: true });
     specs.push({
       listen: l.listen, asset: l.asset, service: l.service, servicePort, upstream: l.upstream, upstreamFromPolicy: false, index: l.index,

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compile, conduitOf, PROTO_MODBUS, PROTO_TCP } from '../../policy/compile';
+import { compile, conduitOf, PROTO_MODBUS, PROTO_TCP, N_PROTO } from '../../policy/compile';
 import { zoneOfIp } from '../../policy/decide';
 import { parseIp } from '../../policy/net';
 import { conduit, doc, zone, asset, substation } from './engine-doc';
@@ -29,15 +29,15 @@ test('candidates: destination asset → protocol → port, in document order, zo
   const plc2 = t.assetIndex.get('plc-2')!;
   const plc1 = t.assetIndex.get('plc-1')!;
   const ids = (xs: Int32Array | undefined) => Array.from(xs ?? [], (c) => idx.conduits[c].id);
-  assert.equal(ids(t.byAsset[plc2 * 2 + PROTO_MODBUS]!.get(502)), ['z', 'a']);
-  assert.equal(ids(t.byAsset[plc2 * 2 + PROTO_MODBUS]!.get(1502)), ['z', 'a', 'p']);
-  assert.equal(ids(t.byAsset[plc1 * 2 + PROTO_MODBUS]!.get(502)), ['z', 'a']);
-  assert.equal(ids(t.byAsset[plc1 * 2 + PROTO_MODBUS]!.get(1502)), []);
-  assert.equal(ids(t.byAsset[plc2 * 2 + PROTO_TCP]!.get(22)), ['t']);
+  assert.equal(ids(t.byAsset[plc2 * N_PROTO + PROTO_MODBUS]!.get(502)), ['z', 'a']);
+  assert.equal(ids(t.byAsset[plc2 * N_PROTO + PROTO_MODBUS]!.get(1502)), ['z', 'a', 'p']);
+  assert.equal(ids(t.byAsset[plc1 * N_PROTO + PROTO_MODBUS]!.get(502)), ['z', 'a']);
+  assert.equal(ids(t.byAsset[plc1 * N_PROTO + PROTO_MODBUS]!.get(1502)), []);
+  assert.equal(ids(t.byAsset[plc2 * N_PROTO + PROTO_TCP]!.get(22)), ['t']);
   const control = t.zoneIndex.get('control')!;
-  assert.equal(ids(t.byZone[control * 2 + PROTO_TCP]!.get(22)), ['t']);
-  assert.is(t.byZone[control * 2 + PROTO_MODBUS], undefined, 'no ports, no zone-only entry');
-  assert.equal(ids(t.byZoneAny[control * 2 + PROTO_MODBUS]), ['z', 'a']);
+  assert.equal(ids(t.byZone[control * N_PROTO + PROTO_TCP]!.get(22)), ['t']);
+  assert.is(t.byZone[control * N_PROTO + PROTO_MODBUS], undefined, 'no ports, no zone-only entry');
+  assert.equal(ids(t.byZoneAny[control * N_PROTO + PROTO_MODBUS]), ['z', 'a']);
 });
 
 test('function bitsets, unit sets and merged ranges', () => {

@@ -1,0 +1,378 @@
+/**
+ * One master's connection through the DNP3 proxy. Client side: link frames (every CRC checked)
+ * → transport reassembly → one application fragment = one request → one decision → forwarded
+ * unchanged (the original link frames) or answered locally (answers.ts). Upstream side (this
+ * connection's own socket to the outstation, opened on demand): response fragments are checked
+ * for well-formedness and relayed while a request is outstanding; unsolicited responses are
+ * decided (the conduit's `unsolicited`) and relayed or dropped. Link frames without application
+ * data (link status, reset, ack) are relayed as they are, both ways.
+ *
+ * A link or transport error closes the connection (the stream is out of step); a malformed
+ * fragment is a `malformed` decision, answered with PARAMETER_ERROR, and the connection stays.
+ * Deadlines (slowloris, response timeout, idle) are checked by the proxy's sweep.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Decision, Scope } from '../../policy/types';
+import type { AuditEvent, AuditKind } from '../types';
+import { LinkSplitter, type LinkFrame, type LinkFrameHandler } from './link';
+import { Reassembler } from './transport';
+import { AppControl, AppFragment, Iin2, parseFragment } from './app';
+import { dnp3Function, FC } from './functions';
+import { auditFields } from './audit-fields';
+import { echoWithStatus, iin2ForReason, localResponse } from './answers';
+import { ControlStatus } from './encode';
+import type { Dnp3Context } from './context';
+
+const MALFORMED: Decision = Object.freeze({ decision: 'deny', conduit: null, reason: 'malformed', identity: null });
+
+/** Reads the outstation's side of one connection. */
+class UpstreamSide implements LinkFrameHandler {
+  readonly link: LinkSplitter;
+  readonly reasm: Reassembler;
+  connecting = true;
+  errorCode: string | null = null;
+  constructor(readonly conn: Dnp3Connection, readonly socket: Socket, maxFragment: number) {
+    this.link = new LinkSplitter(this);
+    this.reasm = new Reassembler(maxFragment);
+  }
+  onLinkFrame(f: LinkFrame): boolean { return this.conn.onUpstreamFrame(this, f); }
+  onLinkMalformed(message: string): void { this.conn.onUpstreamMalformed(this, message); }
+}
+
+export class Dnp3Connection implements LinkFrameHandler {
+  private readonly link = new LinkSplitter(this);
+  private readonly reasm: Reassembler;
+  private readonly req: AppFragment;
+  private readonly resp: AppFragment;
+  private up: UpstreamSide | null = null;
+  /** The request waiting for its response: function, sequence, when forwarded (0: none). */
+  private outFn = -1;
+  private outSeq = -1;
+  private outAt = 0;
+  /** A multi-fragment response is in progress (its next fragment is expected). */
+  private responding = false;
+  private partialSince = 0;
+  private lastActivity: number;
+  private paused = false;
+  private requests = 0;
+  private upConnectAt = 0;
+  closedFlag = false;
+
+  constructor(private readonly ctx: Dnp3Context, readonly socket: Socket, readonly src: string, readonly srcPort: number, private readonly scope: Scope) {
+    this.reasm = new Reassembler(ctx.maxFragment);
+    this.req = new AppFragment(ctx.maxFragment);
+    this.resp = new AppFragment(ctx.maxFragment);
+    this.lastActivity = ctx.now();
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.resume());
+    socket.on('error', () => { /* 'close' follows */ });
+    socket.on('close', () => this.close('client closed the connection'));
+  }
+
+  /** Requests forwarded and not yet answered (0 or 1: a DNP3 master has one at a time). */
+  get inFlight(): number { return this.outFn >= 0 ? 1 : 0; }
+
+  private onData(chunk: Buffer): void {
+    if (this.closedFlag) return;
+    try {
+      this.link.push(chunk);
+    } catch (err) {
+      this.fault(err);
+      return;
+    }
+    if (this.closedFlag) return;
+    const partial = this.link.partialBytes > 0 || this.reasm.held > 0;
+    if (!partial) this.partialSince = 0;
+    else if (this.partialSince === 0) this.partialSince = this.ctx.now();
+  }
+
+  /** LinkFrameHandler: one frame from the master. */
+  onLinkFrame(f: LinkFrame): boolean {
+    this.lastActivity = this.ctx.now();
+    if (f.dataLength === 0 || !f.primary) { // link service frames carry no request
+      this.ctx.stats.linkFrames++;
+      this.toUpstream(Buffer.from(f.raw.subarray(0, f.rawLength)));
+      return !this.closedFlag;
+    }
+    const r = this.reasm.push(f.src, f.dest, f.data, f.dataLength, f.raw.subarray(0, f.rawLength));
+    if (r.kind === 'malformed') { this.malformed(r.message); return false; }
+    if (r.kind === 'fragment') this.onRequest(r.data, r.length, r.frames, r.src, r.dest);
+    return !this.closedFlag;
+  }
+
+  onLinkMalformed(message: string): void {
+    this.malformed(message);
+  }
+
+  private onRequest(data: Buffer, len: number, frames: Buffer[], source: number, destination: number): void {
+    const ctx = this.ctx;
+    const stats = ctx.stats;
+    stats.requests++;
+    this.requests++;
+    const now = ctx.now();
+    const f = this.req;
+    const problem = parseFragment(data, 0, len, f);
+    const fields = auditFields(f, source, destination);
+    let decision: Decision;
+    if (problem !== null || (f.known && dnp3Function(f.fn)?.response === true)) {
+      decision = MALFORMED;
+    } else {
+      f.source = source;
+      f.destination = destination;
+      decision = ctx.decider.dnp3(this.scope, f, now);
+      if (decision.decision === 'allow' && ctx.limits !== undefined && decision.conduit !== null) {
+        const limit = ctx.limits(decision.conduit);
+        if (limit !== undefined && !ctx.rate.bucket(decision.conduit, this.src, limit, now).take(now)) {
+          stats.rateLimited++;
+          decision = { decision: 'deny', conduit: decision.conduit, reason: 'rate-limited', identity: decision.identity };
+        }
+      }
+      const who = decision.identity ?? this.scope.identity ?? this.src;
+      if (decision.decision === 'allow' && f.fn === FC.OPERATE && !ctx.selects.operate(who, source, destination, data, 2, len - 2, now)) {
+        decision = decision.monitor === true ? decision : { decision: 'deny', conduit: decision.conduit, reason: 'select-required', identity: decision.identity };
+      }
+      if (decision.decision === 'allow' && f.fn === FC.SELECT) ctx.selects.select(who, source, destination, data, 2, len - 2, now);
+    }
+    ctx.emit({
+      kind: 'decision', at: now, source: ctx.name, decision, policyVersion: this.scope.policyVersion,
+      src: this.src, srcPort: this.srcPort, asset: ctx.asset, port: ctx.servicePort, protocol: 'dnp3', dnp3: fields,
+      message: problem !== null ? problem : decision.monitor === true ? `monitor: would deny (${decision.reason})` : undefined,
+    });
+    if (decision.decision !== 'allow') {
+      stats.denied++;
+      if (problem !== null) stats.malformed++;
+      this.answer(data, len, f, source, destination, decision);
+      return;
+    }
+    stats.allowed++;
+    if (decision.monitor === true) stats.monitored++;
+    if (dnp3Function(f.fn)?.answer === true) {
+      this.outFn = f.fn;
+      this.outSeq = f.seq;
+      this.outAt = now;
+    }
+    for (const fr of frames) this.toUpstream(fr);
+    stats.forwarded++;
+  }
+
+  /** Answers a denied request locally (the outstation never sees it); no-ack functions get nothing. */
+  private answer(data: Buffer, len: number, f: AppFragment, source: number, destination: number, d: Decision): void {
+    if (len < 2) return;
+    const fn = dnp3Function(data[1]);
+    if (fn !== undefined && !fn.answer) return;
+    const seq = data[0] & AppControl.SEQ;
+    let bytes: Buffer;
+    if (d.reason === 'select-required') {
+      bytes = localResponse({ master: source, outstation: destination, seq, iin2: 0, objects: echoWithStatus(data, 0, len, f, ControlStatus.NO_SELECT) });
+    } else {
+      bytes = localResponse({ master: source, outstation: destination, seq, iin2: fn === undefined ? Iin2.NO_FUNC_CODE_SUPPORT : iin2ForReason(d.reason) });
+    }
+    this.toClient(bytes);
+  }
+
+  // ---- upstream ----------------------------------------------------------------------------
+
+  private toUpstream(bytes: Buffer): void {
+    const ctx = this.ctx;
+    let up = this.up;
+    if (up === null) {
+      if (ctx.upstreamDownUntil > ctx.now()) { ctx.stats.upstreamFailures++; return; }
+      up = this.openUpstream();
+    }
+    up.socket.write(bytes);
+    if (up.socket.writableLength > ctx.maxBufferedBytes) this.pause();
+  }
+
+  private toClient(bytes: Buffer): void {
+    this.socket.write(bytes);
+    if (this.socket.writableLength > this.ctx.maxBufferedBytes) this.pause();
+  }
+
+  private openUpstream(): UpstreamSide {
+    const socket = netConnect({ host: this.ctx.upstreamHost, port: this.ctx.upstreamPort });
+    socket.setNoDelay(true);
+    const up = new UpstreamSide(this, socket, this.ctx.maxFragment);
+    this.up = up;
+    this.upConnectAt = this.ctx.now();
+    socket.on('connect', () => { up.connecting = false; });
+    socket.on('data', (chunk: Buffer) => {
+      if (this.up !== up || this.closedFlag) return;
+      try { up.link.push(chunk); } catch (err) { this.fault(err); }
+    });
+    socket.on('drain', () => { if (this.up === up) this.resume(); });
+    socket.on('error', (err: NodeJS.ErrnoException) => { up.errorCode = err.code ?? err.message; });
+    socket.on('close', () => this.onUpstreamClose(up));
+    return up;
+  }
+
+  /** One frame from the outstation. */
+  onUpstreamFrame(up: UpstreamSide, f: LinkFrame): boolean {
+    if (this.up !== up || this.closedFlag) return false;
+    if (f.dataLength === 0 || !f.primary) {
+      this.ctx.stats.linkFrames++;
+      this.toClient(Buffer.from(f.raw.subarray(0, f.rawLength)));
+      return true;
+    }
+    const r = up.reasm.push(f.src, f.dest, f.data, f.dataLength, f.raw.subarray(0, f.rawLength));
+    if (r.kind === 'malformed') { this.onUpstreamMalformed(up, r.message); return false; }
+    if (r.kind === 'fragment') this.onResponse(r.data, r.length, r.frames, r.src, r.dest);
+    return this.up === up && !this.closedFlag;
+  }
+
+  private onResponse(data: Buffer, len: number, frames: Buffer[], outstation: number, master: number): void {
+    const ctx = this.ctx;
+    const f = this.resp;
+    let problem = parseFragment(data, 0, len, f);
+    if (problem === null && (!f.known || !f.isResponse)) problem = `function ${f.fn} from the outstation is not a response`;
+    if (problem !== null) {
+      ctx.stats.upstreamMalformed++;
+      this.audit('malformed', `upstream: ${problem}`, { direction: 'upstream' });
+      return;
+    }
+    if (f.fn === FC.UNSOLICITED_RESPONSE) {
+      const now = ctx.now();
+      f.source = master;
+      f.destination = outstation;
+      const decision = ctx.decider.dnp3(this.scope, f, now);
+      ctx.emit({
+        kind: 'decision', at: now, source: ctx.name, decision, policyVersion: this.scope.policyVersion,
+        src: this.src, srcPort: this.srcPort, asset: ctx.asset, port: ctx.servicePort, protocol: 'dnp3',
+        dnp3: auditFields(f, master, outstation), message: 'unsolicited response',
+      });
+      if (decision.decision !== 'allow') { ctx.stats.unsolicitedDenied++; return; }
+      ctx.stats.unsolicited++;
+      for (const fr of frames) this.toClient(fr);
+      return;
+    }
+    const fir = (f.control & AppControl.FIR) !== 0, fin = (f.control & AppControl.FIN) !== 0;
+    const answers = this.outFn >= 0 && fir && f.seq === this.outSeq;
+    if (!answers && !(this.responding && !fir)) {
+      ctx.stats.unexpectedResponses++;
+      this.audit('connection', `response (sequence ${f.seq}) from the outstation answers no outstanding request: dropped`);
+      return;
+    }
+    this.outFn = -1;
+    this.responding = !fin;
+    this.lastActivity = ctx.now();
+    ctx.stats.responses++;
+    for (const fr of frames) this.toClient(fr);
+  }
+
+  onUpstreamMalformed(up: UpstreamSide, message: string): void {
+    if (this.up !== up) return;
+    this.ctx.stats.upstreamMalformed++;
+    this.audit('malformed', `upstream: ${message}`, { direction: 'upstream' });
+    this.dropUpstream();
+  }
+
+  private onUpstreamClose(up: UpstreamSide): void {
+    if (this.up !== up || this.closedFlag) return;
+    if (up.connecting) {
+      this.ctx.upstreamDownUntil = this.ctx.now() + 1_000;
+      this.ctx.stats.upstreamFailures++;
+      this.audit('connection', `upstream ${this.ctx.upstreamHost}:${this.ctx.upstreamPort} unreachable (${up.errorCode ?? 'closed'})`);
+    } else if (this.outFn >= 0) {
+      this.ctx.stats.upstreamFailures++;
+      this.audit('connection', `upstream closed with a request outstanding (${up.errorCode ?? 'closed'})`);
+    }
+    this.dropUpstream();
+  }
+
+  private dropUpstream(): void {
+    const up = this.up;
+    if (up === null) return;
+    this.up = null;
+    up.link.close();
+    up.socket.destroy();
+    this.outFn = -1;
+    this.responding = false;
+    this.resume();
+  }
+
+  // ---- flow control, deadlines, close ------------------------------------------------------
+
+  private pause(): void {
+    if (!this.paused) { this.paused = true; this.socket.pause(); this.up?.socket.pause(); }
+  }
+
+  private resume(): void {
+    if (!this.paused || this.closedFlag) return;
+    if (this.socket.writableLength > this.ctx.maxBufferedBytes || (this.up !== null && this.up.socket.writableLength > this.ctx.maxBufferedBytes)) return;
+    this.paused = false;
+    this.socket.resume();
+    this.up?.socket.resume();
+  }
+
+  /** stop(): read no more requests. */
+  drain(): void {
+    this.socket.pause();
+  }
+
+  /** Checks this connection's deadlines (called by the proxy's sweep). */
+  sweep(now: number): void {
+    if (this.closedFlag) return;
+    const ctx = this.ctx;
+    if (this.partialSince !== 0 && now - this.partialSince >= ctx.frameMs) {
+      this.malformed(`frame or fragment not completed within ${ctx.frameMs} ms`);
+      return;
+    }
+    const up = this.up;
+    if (up !== null && up.connecting && this.outFn >= 0 && now - this.upConnectAt >= ctx.connectMs) {
+      ctx.upstreamDownUntil = now + 1_000;
+      ctx.stats.upstreamFailures++;
+      this.audit('connection', `upstream ${ctx.upstreamHost}:${ctx.upstreamPort} did not accept within ${ctx.connectMs} ms`);
+      this.dropUpstream();
+      return;
+    }
+    if (this.outFn >= 0 && now - this.outAt >= ctx.upstreamMs) {
+      ctx.stats.upstreamTimeouts++;
+      this.audit('connection', `outstation did not respond to ${dnp3Function(this.outFn)?.name ?? this.outFn} (sequence ${this.outSeq}) within ${ctx.upstreamMs} ms`);
+      this.outFn = -1;
+      this.lastActivity = now;
+      return;
+    }
+    if (this.outFn < 0 && now - this.lastActivity >= ctx.idleMs) {
+      ctx.stats.idleClosed++;
+      this.close(`idle for ${ctx.idleMs} ms`);
+    }
+  }
+
+  private malformed(message: string): void {
+    if (this.closedFlag) return;
+    this.ctx.stats.malformed++;
+    this.audit('malformed', message);
+    this.close('malformed input');
+  }
+
+  private fault(err: unknown): void {
+    this.audit('driver', `internal error handling connection: ${err instanceof Error ? err.message : String(err)}`);
+    this.close('internal error');
+  }
+
+  private audit(kind: AuditKind, message: string, detail?: Record<string, unknown>): void {
+    const e: AuditEvent = {
+      kind, at: this.ctx.now(), source: this.ctx.name, policyVersion: this.scope.policyVersion,
+      src: this.src, srcPort: this.srcPort, asset: this.ctx.asset, port: this.ctx.servicePort, protocol: 'dnp3', message,
+    };
+    if (detail !== undefined) e.detail = detail;
+    this.ctx.emit(e);
+  }
+
+  /** Closes both sockets and records `why`. */
+  close(why: string): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.link.close();
+    const up = this.up;
+    this.up = null;
+    if (up !== null) { up.link.close(); up.socket.destroy(); }
+    this.socket.destroy();
+    this.ctx.emit({
+      kind: 'connection', at: this.ctx.now(), source: this.ctx.name, policyVersion: this.scope.policyVersion,
+      src: this.src, srcPort: this.srcPort, asset: this.ctx.asset, port: this.ctx.servicePort, protocol: 'dnp3',
+      message: `closed: ${why}`, detail: { requests: this.requests },
+    });
+    this.ctx.closed(this);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * `zonegate lab rtu --dnp3`: a DNP3 outstation (IEEE 1815 over TCP) for labs, tests and the demo.
+ * Points: binary inputs 0-7 and analog inputs 0-3 that change every tick (with events, class 1
+ * and 2), counters 0-3 that count, binary outputs 0-7 (CROB g12v1, status g10v2) and analog
+ * outputs 0-3 (g41, status g40v1), select-before-operate with a select timeout, time sync (g50v1
+ * write), clearing the restart IIN (g80v1 write), delay measurement, unsolicited responses once
+ * enabled. Everything else is answered IIN2 NO_FUNC_CODE_SUPPORT.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import {
+  AppControl, AppFragment, ControlStatus, FC, Iin1, Iin2, LinkControl, analogOutput, encodeFragment, encodeFrames, encodeLinkFrame,
+  type HeaderSpec,
+} from '../../drivers/dnp3';
+import { Dnp3Stream } from './dnp3-stream';
+
+export interface OutstationOptions {
+  host: string;
+  port: number;
+  /** This outstation's link address (default 10). */
+  address?: number;
+  /** How often points change (default 1,000 ms; 0: never, tests drive tick()). */
+  tickMs?: number;
+  selectMs?: number;
+  now?: () => number;
+}
+
+export interface Outstation {
+  address(): AddressInfo;
+  readonly binaryInputs: Uint8Array;
+  readonly analogInputs: Int32Array;
+  readonly counters: Uint32Array;
+  readonly binaryOutputs: Uint8Array;
+  readonly analogOutputs: Float64Array;
+  /** Every request fragment received (function codes, in order). */
+  readonly received: number[];
+  /** Controls applied: `g12 3 0x81` / `g41 1 5`. */
+  readonly operated: string[];
+  /** Changes the inputs once (events queued; unsolicited sent when enabled). */
+  tick(): void;
+  close(): Promise<void>;
+}
+
+interface Peer { socket: Socket; master: number; unsolicited: boolean; unsSeq: number; select: { bytes: Buffer; at: number } | null }
+
+export async function startOutstation(opts: OutstationOptions): Promise<Outstation> {
+  const self = opts.address ?? 10;
+  const now = opts.now ?? Date.now;
+  const selectMs = opts.selectMs ?? 10_000;
+  const bi = new Uint8Array(8), ai = new Int32Array(4), ctr = new Uint32Array(4), bo = new Uint8Array(8), ao = new Float64Array(4);
+  const received: number[] = [], operated: string[] = [];
+  let restart = true, ticks = 0;
+  const events: { group: number; index: number; data: Buffer }[] = [];
+  const peers = new Set<Peer>();
+
+  const iin = (): number => ((restart ? Iin1.DEVICE_RESTART : 0) | (events.length ? Iin1.CLASS_1_EVENTS : 0)) << 8;
+  const flagged = (v: number) => Buffer.from([0x01 | (v ? 0x80 : 0)]);
+  const i32 = (v: number) => { const b = Buffer.alloc(5); b[0] = 1; b.writeInt32LE(v | 0, 1); return b; };
+  const u32 = (v: number) => { const b = Buffer.alloc(5); b[0] = 1; b.writeUInt32LE(v >>> 0, 1); return b; };
+  const range = (group: number, variation: number, objs: Buffer[]): HeaderSpec => ({ group, variation, qualifier: 0x00, start: 0, stop: objs.length - 1, data: Buffer.concat(objs) });
+  const static0 = (): HeaderSpec[] => [
+    range(1, 2, [...bi].map(flagged)), range(10, 2, [...bo].map(flagged)), range(20, 1, [...ctr].map(u32)),
+    range(30, 1, [...ai].map(i32)), range(40, 1, [...ao].map((v) => i32(Math.round(v)))),
+  ];
+  const eventHeaders = (): HeaderSpec[] => {
+    const out: HeaderSpec[] = [];
+    for (const g of [2, 32]) {
+      const es = events.filter((e) => e.group === g);
+      if (es.length) out.push({ group: g, variation: 1, qualifier: 0x28, indices: es.map((e) => e.index), objects: es.map((e) => e.data) });
+    }
+    return out;
+  };
+  const send = (p: Peer, fn: number, seq: number, headers: HeaderSpec[], extraIin = 0, uns = false): void => {
+    const control = AppControl.FIR | AppControl.FIN | (uns ? AppControl.UNS | AppControl.CON : 0) | (seq & 0x0f);
+    const fragment = encodeFragment({ control, fn, iin: iin() | extraIin, headers });
+    p.socket.write(encodeFrames({ fragment, src: self, dest: p.master, fromMaster: false }));
+  };
+
+  const apply = (f: AppFragment, bytes: Buffer, execute: boolean): { headers: HeaderSpec[] } => {
+    // Echo each control object with its status (IEEE 1815 11.3.1).
+    const headers: HeaderSpec[] = [];
+    for (let h = 0; h < f.headers; h++) {
+      const g = f.group[h], v = f.variation[h];
+      const objects: Buffer[] = [], indices: number[] = [];
+      for (let i = f.ptOff[h]; i < f.ptOff[h + 1]; i++) {
+        const idx = f.ptIndex[i];
+        const at = f.ptData[i];
+        const size = g === 12 ? 11 : [5, 3, 5, 9][v - 1];
+        const obj = Buffer.from(bytes.subarray(at, at + size));
+        const ok = g === 12 ? idx < bo.length : idx < ao.length;
+        obj[size - 1] = ok ? ControlStatus.SUCCESS : ControlStatus.NOT_SUPPORTED;
+        if (ok && execute) {
+          if (g === 12) { const code = f.ptValue[i] & 0xcf; bo[idx] = code === 0x03 || code === 0x41 || code === 0x01 ? 1 : 0; operated.push(`g12 ${idx} 0x${(f.ptValue[i] & 0xff).toString(16)}`); }
+          else { ao[idx] = f.ptValue[i]; operated.push(`g41 ${idx} ${f.ptValue[i]}`); }
+        }
+        objects.push(obj);
+        indices.push(idx);
+      }
+      headers.push({ group: g, variation: v, qualifier: f.qualifier[h], indices, objects, start: f.lo[h], stop: f.hi[h] });
+    }
+    return { headers };
+  };
+
+  const onRequest = (p: Peer, f: AppFragment, bytes: Buffer): void => {
+    received.push(f.fn);
+    const seq = f.seq;
+    switch (f.fn) {
+      case FC.CONFIRM: return;
+      case FC.READ: {
+        const out: HeaderSpec[] = [];
+        for (let h = 0; h < f.headers; h++) {
+          const g = f.group[h], v = f.variation[h];
+          if (g === 60 && v === 1) out.push(...static0());
+          else if (g === 60) { out.push(...eventHeaders()); events.length = 0; }
+          else { const s = static0().find((x) => x.group === g); if (s) out.push(s); }
+        }
+        return send(p, FC.RESPONSE, seq, out);
+      }
+      case FC.WRITE: {
+        for (let h = 0; h < f.headers; h++) if (f.group[h] === 80) restart = false;
+        return send(p, FC.RESPONSE, seq, []);
+      }
+      case FC.SELECT: {
+        p.select = { bytes: Buffer.from(bytes.subarray(2)), at: now() };
+        return send(p, FC.RESPONSE, seq, apply(f, bytes, false).headers);
+      }
+      case FC.OPERATE: {
+        const ok = p.select !== null && now() - p.select.at <= selectMs && p.select.bytes.equals(bytes.subarray(2));
+        p.select = null;
+        const r = apply(f, bytes, ok);
+        if (!ok) for (const h of r.headers) for (const o of h.objects ?? []) o[o.length - 1] = ControlStatus.NO_SELECT;
+        return send(p, FC.RESPONSE, seq, r.headers);
+      }
+      case FC.DIRECT_OPERATE: return send(p, FC.RESPONSE, seq, apply(f, bytes, true).headers);
+      case FC.DIRECT_OPERATE_NO_ACK: apply(f, bytes, true); return;
+      case FC.ENABLE_UNSOLICITED: p.unsolicited = true; return send(p, FC.RESPONSE, seq, []);
+      case FC.DISABLE_UNSOLICITED: p.unsolicited = false; return send(p, FC.RESPONSE, seq, []);
+      case FC.DELAY_MEASURE: return send(p, FC.RESPONSE, seq, [{ group: 52, variation: 2, qualifier: 0x07, count: 1, data: Buffer.from([1, 0]) }]);
+      default: return send(p, FC.RESPONSE, seq, [], Iin2.NO_FUNC_CODE_SUPPORT);
+    }
+  };
+
+  const server: Server = createServer((socket) => {
+    const p: Peer = { socket, master: 1, unsolicited: false, unsSeq: 0, select: null };
+    peers.add(p);
+    const stream = new Dnp3Stream({
+      fragment: (f, bytes, src, dest) => { if (dest !== self) return; p.master = src; onRequest(p, f, bytes); },
+      service: (control, src, dest) => {
+        if (dest !== self || (control & LinkControl.PRM) === 0) return;
+        const fn = control & 0x0f;
+        const reply = fn === LinkControl.REQUEST_LINK_STATUS ? LinkControl.LINK_STATUS : LinkControl.ACK;
+        socket.write(encodeLinkFrame({ control: reply, dest: src, src: self }));
+      },
+      error: () => socket.destroy(),
+    });
+    socket.on('data', (c: Buffer) => { try { stream.push(c); } catch { socket.destroy(); } });
+    socket.on('error', () => undefined);
+    socket.on('close', () => peers.delete(p));
+  });
+
+  const tick = (): void => {
+    ticks++;
+    const b = ticks % bi.length;
+    bi[b] ^= 1;
+    events.push({ group: 2, index: b, data: flagged(bi[b]) });
+    const a = ticks % ai.length;
+    ai[a] = Math.round(1000 + 100 * Math.sin(ticks / 5 + a));
+    events.push({ group: 32, index: a, data: i32(ai[a]) });
+    for (let i = 0; i < ctr.length; i++) ctr[i] += i + 1;
+    if (events.length > 64) events.splice(0, events.length - 64);
+    for (const p of peers) {
+      if (!p.unsolicited || p.socket.destroyed) continue;
+      send(p, FC.UNSOLICITED_RESPONSE, p.unsSeq++, eventHeaders(), 0, true);
+    }
+    if ([...peers].some((p) => p.unsolicited)) events.length = 0;
+  };
+  const tickMs = opts.tickMs ?? 1000;
+  const timer = tickMs > 0 ? setInterval(tick, tickMs) : null;
+  timer?.unref();
+
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen({ host: opts.host, port: opts.port }, () => resolve()); });
+  return {
+    address: () => server.address() as AddressInfo,
+    binaryInputs: bi, analogInputs: ai, counters: ctr, binaryOutputs: bo, analogOutputs: ao, received, operated, tick,
+    async close() {
+      if (timer) clearInterval(timer);
+      for (const p of peers) p.socket.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+export { analogOutput };

@@ -1,0 +1,143 @@
+// The DNP3 proxy between the lab master and the lab outstation (both real TCP peers on loopback,
+// masters bound to 127.10.0.x so the policy's identities apply): one decision per request,
+// local answers with IIN2 bits, select-before-operate, unsolicited responses allowed and denied,
+// malformed streams closing only their own connection, audit fields.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { parsePolicy } from '../../policy/parse';
+import { compile } from '../../policy/compile';
+import { IndexDecider } from '../../policy/decider';
+import { createDnp3Proxy, encodeFrames, encodeFragment, crob, FC, Iin2, type Dnp3Proxy } from '../../drivers/dnp3';
+import type { AuditEvent } from '../../drivers/types';
+import { startOutstation, type Outstation } from '../../runtime/lab/dnp3-outstation';
+import { connectMaster } from '../../runtime/lab/dnp3-master';
+
+const FILE = 'test/fixtures/policy/dnp3-substation.yaml';
+const text = readFileSync(FILE, 'utf8');
+const SCADA = '127.10.0.2', HMI = '127.10.0.5', ENG = '127.10.0.7';
+
+async function setup(policyText = text): Promise<{ rtu: Outstation; proxy: Dnp3Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
+  const rtu = await startOutstation({ host: '127.0.0.1', port: 0, tickMs: 0 });
+  const events: AuditEvent[] = [];
+  const proxy = createDnp3Proxy({
+    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-7', servicePort: 20000,
+    decider: new IndexDecider(compile(parsePolicy(policyText, { file: FILE }), { version: '7' })), audit: { record: (e) => { events.push(e); } }, now: Date.now,
+  });
+  const ac = new AbortController();
+  await proxy.start(ac.signal);
+  return { rtu, proxy, events, port: proxy.address().port, done: async () => { await proxy.stop(); await rtu.close(); } };
+}
+
+const until = async (cond: () => boolean, what: string): Promise<void> => {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), `timed out waiting for ${what}`);
+};
+
+test('integrity poll and SBO of a breaker pass; audit names function, objects, points and values', async () => {
+  const s = await setup();
+  const m = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const poll = await m.integrityPoll();
+  assert.is(poll.fn, FC.RESPONSE);
+  assert.equal(poll.objects, ['g1v2 0-7', 'g10v2 0-7', 'g20v1 0-3', 'g30v1 0-3', 'g40v1 0-3']);
+  const r = await m.operate({ index: 3, code: 0x81 });
+  assert.is(r.iin & 0xff, 0);
+  assert.equal(s.rtu.operated, ['g12 3 0x81']);
+  assert.equal(s.rtu.received, [FC.READ, FC.SELECT, FC.OPERATE]);
+  const ops = s.events.filter((e) => e.kind === 'decision' && e.dnp3);
+  assert.equal(ops.map((e) => [e.dnp3!.name, e.decision!.decision, e.decision!.conduit]), [
+    ['read', 'allow', 'scada-polls-and-operates'], ['select', 'allow', 'scada-polls-and-operates'], ['operate', 'allow', 'scada-polls-and-operates'],
+  ]);
+  assert.equal(ops[0].dnp3!.objects, ['g60v2 q06 all', 'g60v3 q06 all', 'g60v4 q06 all', 'g60v1 q06 all']);
+  assert.equal(ops[2].dnp3!.objects, ['g12v1 q28 3']);
+  assert.equal([ops[2].dnp3!.points, ops[2].dnp3!.values, ops[2].dnp3!.source, ops[2].dnp3!.destination], [[3], [0x81], 1, 10]);
+  assert.is(ops[2].policyVersion, '7');
+  m.close();
+  await s.done();
+});
+
+test('denied requests are answered locally with IIN2 bits; the outstation never sees them', async () => {
+  const s = await setup();
+  const hmi = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: HMI });
+  const scada = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const eng = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: ENG });
+  const direct = await hmi.operate({ index: 3, code: 0x81, sbo: false });
+  assert.is(direct.iin & 0xff, Iin2.NO_FUNC_CODE_SUPPORT, 'DIRECT_OPERATE from the HMI');
+  const badIndex = await scada.operate({ index: 9, sbo: false });
+  assert.is(badIndex.iin & 0xff, Iin2.PARAMETER_ERROR, 'CROB 9 is outside points g12 0-7');
+  const badObject = (await scada.request(FC.WRITE, [{ group: 30, variation: 1, qualifier: 0x00, start: 0, stop: 0, data: Buffer.alloc(5) }]))!;
+  assert.is(badObject.iin & 0xff, Iin2.OBJECT_UNKNOWN);
+  const badValue = await eng.setAnalog({ index: 1, value: 250, sbo: false });
+  assert.is(badValue.iin & 0xff, Iin2.PARAMETER_ERROR, 'g41 250 is above values.max 100');
+  const okValue = await eng.setAnalog({ index: 1, value: 42, sbo: false });
+  assert.is(okValue.iin & 0xff, 0);
+  const restart = (await scada.request(FC.COLD_RESTART))!;
+  assert.is(restart.iin & 0xff, Iin2.NO_FUNC_CODE_SUPPORT);
+  assert.equal(s.rtu.received, [FC.DIRECT_OPERATE], 'only the allowed analog output reached the outstation');
+  assert.equal(s.rtu.operated, ['g41 1 42']);
+  const reasons = s.events.filter((e) => e.kind === 'decision' && e.dnp3 && e.decision!.decision === 'deny').map((e) => e.decision!.reason);
+  assert.equal(reasons, ['function-not-allowed', 'address-out-of-range', 'object-not-allowed', 'value-out-of-range', 'function-not-allowed']);
+  for (const m of [hmi, scada, eng]) m.close();
+  await s.done();
+});
+
+test('OPERATE only after a matching SELECT by the same identity', async () => {
+  const s = await setup();
+  const scada = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const ops = [{ group: 12, variation: 1, qualifier: 0x28, indices: [2], objects: [crob({ code: 0x03 })] }];
+  const other = [{ group: 12, variation: 1, qualifier: 0x28, indices: [2], objects: [crob({ code: 0x04 })] }];
+  const lone = (await scada.request(FC.OPERATE, ops))!;
+  assert.is(lone.objects[0], 'g12v1 2-2');
+  assert.is(lone.bytes[4 + 3 + 2 + 2 + 10], 2, 'status NO_SELECT in the echoed CROB');
+  await scada.request(FC.SELECT, ops);
+  const mismatched = (await scada.request(FC.OPERATE, other))!;
+  assert.is(mismatched.bytes[4 + 3 + 2 + 2 + 10], 2, 'an OPERATE that differs from the SELECT');
+  await scada.request(FC.SELECT, ops);
+  const matched = (await scada.request(FC.OPERATE, ops))!;
+  assert.is(matched.bytes[4 + 3 + 2 + 2 + 10], 0);
+  assert.equal(s.rtu.received, [FC.SELECT, FC.SELECT, FC.OPERATE], 'the outstation saw only the matched OPERATE');
+  assert.equal(s.events.filter((e) => e.decision?.reason === 'select-required').length, 2);
+  scada.close();
+  await s.done();
+});
+
+test('unsolicited responses: relayed where the conduit allows them, dropped where it does not', async () => {
+  const withEnable = text.replace('allow: { functions: [read], objects: [g1, g30, g60] }', 'allow: { functions: [read, enable-unsolicited], objects: [g1, g30, g60] }');
+  const s = await setup(withEnable);
+  const scada = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const hmi = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: HMI });
+  for (const m of [scada, hmi]) await m.request(FC.ENABLE_UNSOLICITED, [2, 3, 4].map((v) => ({ group: 60, variation: v, qualifier: 0x06 })));
+  s.rtu.tick();
+  await until(() => scada.unsolicited.length === 1 && s.proxy.stats.unsolicitedDenied === 1, 'unsolicited');
+  assert.equal(scada.unsolicited[0].objects, ['g2v1 1-1', 'g32v1 1-1']);
+  assert.is(hmi.unsolicited.length, 0);
+  await until(() => s.rtu.received.filter((f) => f === FC.CONFIRM).length === 1, 'the confirm of the relayed one');
+  const uns = s.events.filter((e) => e.message === 'unsolicited response');
+  assert.equal(uns.map((e) => e.decision!.decision).sort(), ['allow', 'deny']);
+  scada.close(); hmi.close();
+  await s.done();
+});
+
+test('a bad CRC closes only its own connection, audited as malformed; a bad fragment is a malformed decision', async () => {
+  const s = await setup();
+  const good = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const frame = encodeFrames({ fragment: encodeFragment({ fn: FC.READ, headers: [{ group: 60, variation: 1, qualifier: 6 }] }), src: 1, dest: 10, fromMaster: true });
+  frame[12] ^= 0xff;
+  const bad = connect({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const closed = new Promise<void>((r) => bad.on('close', () => r()));
+  bad.on('error', () => undefined);
+  bad.on('connect', () => bad.write(frame));
+  await closed;
+  assert.ok(s.events.some((e) => e.kind === 'malformed' && /data CRC mismatch/.test(e.message ?? '')));
+  const overrun = (await good.request(FC.DIRECT_OPERATE, [{ group: 12, variation: 1, qualifier: 0x17, count: 3, indices: [1], objects: [crob({ code: 3 })] }]))!;
+  assert.is(overrun.iin & 0xff, Iin2.PARAMETER_ERROR);
+  const d = s.events.find((e) => e.decision?.reason === 'malformed')!;
+  assert.match(d.message!, /3 objects overrun the fragment/);
+  assert.is((await good.integrityPoll()).fn, FC.RESPONSE, 'the good connection still works');
+  assert.equal(s.rtu.received, [FC.READ]);
+  good.close();
+  await s.done();
+});
+
+test.run();
