@@ -56,10 +56,15 @@ clean:
 	rm -rf dist .out
 
 # Flashable package per architecture (arm64, armv7, x64) and the arm64 smoke test under qemu.
-.PHONY: package smoke-arm64
+# make package ARCH=arm64|armv7|x64 [VERSION=0.2.0]: the tarball for over-the-air A/B updates.
+# make deb ARCH=amd64|arm64|armhf [VERSION=0.2.0]: the Debian package (dpkg-deb).
+.PHONY: package deb smoke-arm64
 ARCH ?= x64
 package: deps
-	@$(NODE) build/package.mjs --arch $(ARCH)
+	@$(NODE) build/package.mjs --arch $(ARCH) $(if $(VERSION),--version $(VERSION))
+
+deb: deps
+	@$(NODE) build/deb.mjs --arch $(if $(filter x64,$(ARCH)),amd64,$(if $(filter armv7,$(ARCH)),armhf,$(ARCH))) $(if $(VERSION),--version $(VERSION))
 
 smoke-arm64: deps build
 	@bash build/smoke-arm64.sh

@@ -25,6 +25,7 @@ checks=(
   "prlimit|have prlimit|util-linux"
   "systemd-notify|have systemd-notify|systemd"
   "chromium|have chromium|chromium"
+  "lintian|have lintian|lintian"
   "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext'|python3-pymodbus python3-serial python3-serial-asyncio"
 )
 
