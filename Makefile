@@ -3,14 +3,18 @@
 SHELL := /bin/bash
 NODE ?= node
 
-.PHONY: all deps sysdeps build typecheck test soak bench demo run clean
+.PHONY: all deps sysdeps build typecheck test soak bench demo run install clean
 
 all: build
 
-node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-
-deps: node_modules/.package-lock.json
+# npm ci when node_modules is missing or older than the lock file. Never through a symlinked
+# node_modules (a worktree sharing another checkout's install): npm ci would empty the target.
+deps:
+	@if [ -L node_modules ]; then \
+	  [ -f node_modules/.package-lock.json ] || { echo "deps: node_modules links to an empty install; run npm ci where it points" >&2; exit 1; }; \
+	elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  npm ci --no-audit --no-fund --loglevel=error; \
+	fi
 
 sysdeps:
 	@bash build/setup-deps.sh
@@ -37,17 +41,30 @@ bench: deps sysdeps build
 demo: deps sysdeps build
 	@$(NODE) dist/demo.js $(if $(BROKER),--broker $(BROKER))
 
+# The lab gateway: the loopback copy of the example policy (10.x.y.z -> 127.x.y.z) in state/, so
+# that `zonegate lab client --from 127.10.0.5` is the HMI.
 run: deps build
+	$(NODE) dist/zonegate.js lab policy examples/substation.yaml --out state/substation-lab.yaml
 	$(NODE) dist/zonegate.js run --config examples/gateway.yaml
+
+# `zonegate` on PATH: PREFIX/bin/zonegate runs PREFIX/lib/zonegate/zonegate.js with build/node-flags.
+PREFIX ?= /usr/local
+install: build
+	@bash build/install-prefix.sh "$(PREFIX)" "$(DESTDIR)"
 
 clean:
 	rm -rf dist .out
 
 # Flashable package per architecture (arm64, armv7, x64) and the arm64 smoke test under qemu.
-.PHONY: package smoke-arm64
+# make package ARCH=arm64|armv7|x64 [VERSION=0.2.0]: the tarball for over-the-air A/B updates.
+# make deb ARCH=amd64|arm64|armhf [VERSION=0.2.0]: the Debian package (dpkg-deb).
+.PHONY: package deb smoke-arm64
 ARCH ?= x64
 package: deps
-	@$(NODE) build/package.mjs --arch $(ARCH)
+	@$(NODE) build/package.mjs --arch $(ARCH) $(if $(VERSION),--version $(VERSION))
+
+deb: deps
+	@$(NODE) build/deb.mjs --arch $(if $(filter x64,$(ARCH)),amd64,$(if $(filter armv7,$(ARCH)),armhf,$(ARCH))) $(if $(VERSION),--version $(VERSION))
 
 smoke-arm64: deps build
 	@bash build/smoke-arm64.sh

@@ -28,6 +28,7 @@ checks=(
   "nmap modbus-discover|have nmap && [ -f /usr/share/nmap/scripts/modbus-discover.nse ]|nmap nmap-common"
   "strace|have strace|strace"
   "libmodbus-dev (the conformance programs are built against it)|have gcc && have pkg-config && [ -f /usr/include/modbus/modbus.h ]|gcc libc6-dev pkg-config libmodbus-dev"
+  "lintian|have lintian|lintian"
   "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext'|python3-pymodbus python3-serial python3-serial-asyncio"
 )
 

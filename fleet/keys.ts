@@ -5,8 +5,8 @@
  * The keyId is policy/bundle's keyIdOf (first 16 bytes of sha256 of the raw public key, in hex).
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, promises as fsp } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ZonegateError } from '../policy/errors';
 import { keyIdOf, publicKeyOfSeed } from '../policy/bundle/ed25519';
 import type { SigningKey } from '../policy/bundle/types';
@@ -42,6 +42,17 @@ export async function writeKeyPair(opts: { dir: string; name: string; key: Signi
   await fsp.chmod(privateFile, 0o600);
   await fsp.writeFile(publicFile, `${JSON.stringify({ type: 'zonegate-ed25519-public', keyId, publicKey }, null, 2)}\n`);
   return { keyId, privateFile, publicFile };
+}
+
+/**
+ * The git work tree a path lies in (the nearest folder upwards holding `.git`), or null. A private
+ * key written there is one `git add -A` away from a public repository.
+ */
+export function gitWorkTreeOf(path: string): string | null {
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.git'))) return dir;
+    if (dirname(dir) === dir) return null;
+  }
 }
 
 /** Reads a .key or .pub file; throws ZonegateError ERR_USAGE naming the file when it is not one. */

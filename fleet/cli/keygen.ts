@@ -1,7 +1,7 @@
 /** `zonegate fleet keygen --out DIR --name NAME [--json]`: a new ed25519 signing key pair. */
 import type { Command } from '../../runtime/cli/framework';
 import { usageError } from '../../runtime/cli/framework';
-import { generateSigningKey, writeKeyPair } from '../keys';
+import { generateSigningKey, gitWorkTreeOf, writeKeyPair } from '../keys';
 
 export const fleetKeygenCommand: Command = {
   path: ['fleet', 'keygen'],
@@ -10,7 +10,8 @@ export const fleetKeygenCommand: Command = {
   description: `
 Writes DIR/NAME.key (the private seed, mode 0600; never overwritten) and DIR/NAME.pub, and prints
 the keyId (first 16 bytes of the sha256 of the raw public key, in hex) that trust roots and
-signatures name the key by. Keep root keys offline.`,
+signatures name the key by. Keep root keys offline. Warns (stderr) when DIR is inside a git work
+tree: a private key there is one \`git add\` away from being published.`,
   options: {
     out: { type: 'string', value: 'DIR', description: 'folder for the key files (created if needed)' },
     name: { type: 'string', value: 'NAME', description: 'file name stem, e.g. policy-1' },
@@ -20,6 +21,8 @@ signatures name the key by. Keep root keys offline.`,
     if (typeof ctx.options.out !== 'string') throw usageError('--out DIR is required');
     if (typeof ctx.options.name !== 'string') throw usageError('--name NAME is required');
     const r = await writeKeyPair({ dir: ctx.options.out, name: ctx.options.name, key: generateSigningKey() });
+    const tree = gitWorkTreeOf(r.privateFile);
+    if (tree !== null) ctx.err(`warning: the private key ${r.privateFile} is inside the git work tree ${tree}; keep it out of commits (.gitignore) and move root keys offline`);
     if (ctx.json) ctx.printJson({ ok: true, ...r });
     else ctx.out(`keyId ${r.keyId}\n  private: ${r.privateFile} (mode 0600)\n  public:  ${r.publicFile}`);
     return 0;

@@ -66,7 +66,7 @@ async function delegated(ctx: CommandContext, spec: Partial<TrustRootSpec['roles
 export const fleetTrustInitCommand: Command = {
   path: ['fleet', 'trust', 'init'],
   summary: 'create the first trust root (root keys, threshold, delegated signing roles)',
-  usage: 'fleet trust init --root-key KEY... --threshold N --policy-key KEY... [--grant-key KEY...] [--expires 365d] --out root.json|root.cbor',
+  usage: 'fleet trust init --root-key KEY... --threshold N --policy-key KEY... [--grant-key KEY...] [--command-key KEY...] [--runtime-key KEY...] [--expires 365d] --out root.json|root.cbor',
   description: `
 Root keys may be given as .key (private) or .pub files; the root is signed with every private one
 given (--root-key or --sign-with), which must reach the threshold. Gateways are provisioned with
@@ -95,7 +95,7 @@ the result (config: trustRoot: { file: root.json }).`,
 export const fleetTrustRotateCommand: Command = {
   path: ['fleet', 'trust', 'rotate'],
   summary: 'sign the next trust root (version + 1) with the old and the new root keys',
-  usage: 'fleet trust rotate --old ROOT [--new-root-key KEY...] [--threshold N] [--policy-key KEY...] --sign-with KEY... [--expires 365d] --out FILE',
+  usage: 'fleet trust rotate --old ROOT [--new-root-key KEY...] [--threshold N] [--policy-key KEY...] [--grant-key KEY...] [--command-key KEY...] [--runtime-key KEY...] --sign-with KEY... [--expires 365d] --out FILE',
   description: `
 Roles not given are carried over from the old root. --sign-with must name private keys reaching
 the OLD root's threshold and the NEW root's threshold (a key in both counts for both). The result

@@ -29,6 +29,8 @@ import { consoleCommand } from './console';
 import { userAddCommand, userPasswdCommand, userListCommand, userUnlockCommand } from './user';
 import { updateImportCommand, updateStatusCommand, updateCommitCommand } from './update';
 import { labPlcCommand } from './lab-plc';
+import { labClientCommand } from './lab-client';
+import { labPolicyCommand } from './lab-policy';
 import { versionCommand } from './version';
 
 export const commands: readonly Command[] = [
@@ -64,5 +66,7 @@ export const commands: readonly Command[] = [
   updateStatusCommand,
   updateCommitCommand,
   labPlcCommand,
+  labClientCommand,
+  labPolicyCommand,
   versionCommand,
 ];

@@ -34,6 +34,9 @@ test('package.mjs builds the x64 tarball under 5 MiB with the bundle, argon2 for
   const { file, out } = pkg();
   const size = statSync(file).size;
   assert.ok(size < 5 * 1024 * 1024, `package is ${size} bytes`);
+  // The README says how big it is; the arm64 and x64 packages differ by a few KiB.
+  const said = Number(/The package \(about ([\d.]+) MiB\)/.exec(readFileSync(join(REPO, 'README.md'), 'utf8'))?.[1]);
+  assert.ok(Math.abs(size / 2 ** 20 - said) <= 0.1, `README says about ${said} MiB, the x64 package is ${(size / 2 ** 20).toFixed(2)} MiB`);
   assert.match(out, new RegExp(`zonegate-${VERSION.replace(/\./g, '\\.')}-linux-x64\\.tar\\.gz\\s+[\\d.]+ KiB compressed \\(budget 5120\\.0 KiB\\)`));
   assert.match(out, /@node-rs\/argon2-linux-x64-gnu@\d+\.\d+\.\d+/);
   const list = spawnSync('tar', ['-tzf', file], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.replace(/^\.\//, '')).filter(Boolean);
