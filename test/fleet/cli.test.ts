@@ -15,7 +15,7 @@ import { commands } from '../../runtime/cli/commands';
 import { sitePolicy } from '../bundle/fixtures';
 import { FsBlobStore } from '../../runtime/store/fs-blob-store';
 import { ACTIVE_BLOB } from '../../runtime/store/policy-store';
-import { PID_FILE } from '../../runtime/store/daemon-signal';
+import { PID_FILE, writePidFile } from '../../runtime/store/daemon-signal';
 
 const root = mkdtempSync(join(tmpdir(), 'zg-fleet-'));
 const p = (...x: string[]) => join(root, ...x);
@@ -143,7 +143,7 @@ test('bundle import: through the store checks into stateDir; rollback and confli
   const daemon = spawn(process.execPath, ['-e', "process.on('SIGHUP',()=>{console.log('hup');process.exit(0)});console.log('up');setInterval(()=>{},1000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((res) => daemon.stdout!.once('data', () => res()));
-    writeFileSync(p('state', PID_FILE), `${daemon.pid}\n`);
+    await writePidFile(p('state'), daemon.pid!);
     const hup = new Promise<string>((res) => daemon.stdout!.on('data', (d) => res(String(d))));
     r = await cli('bundle', 'import', p('v3.zgb'), '--config', cfg);
     assert.is(r.code, 0, r.err);
@@ -177,9 +177,13 @@ test('trust rotate: needs the old and the new threshold; the rotation imports; o
   r = await cli('bundle', 'import', p('root-2.cbor'), '--config', cfg);
   assert.is(r.code, 0, r.err);
   assert.match(r.out, 'imported: trust root v2');
+  // The root in force imported again: "already active", exit 0 (as the active policy); the old v1 is refused.
   r = await cli('bundle', 'import', p('root-2.cbor'), '--config', cfg, '--json');
+  assert.is(r.code, 0, r.out);
+  assert.is(JSON.parse(r.out).outcome, 'trust-unchanged');
+  r = await cli('bundle', 'import', p('root.json'), '--config', cfg, '--json');
   assert.is(r.code, 1);
-  assert.is(JSON.parse(r.out).message, 'new trust root is v2, expected exactly v3');
+  assert.is(JSON.parse(r.out).code, 'ERR_BUNDLE_SIGNATURE', 'the old v1 is no rotation of v2');
   r = await cli('fleet', 'sign', p('site.yaml'), '--key', p('keys', 'policy-1.key'), '--key', p('keys', 'policy-2.key'), '--version', '4', '--targets', '*', '--out', p('v4-old-keys.zgb'));
   r = await cli('bundle', 'import', p('v4-old-keys.zgb'), '--config', cfg, '--json');
   assert.is(r.code, 1);
