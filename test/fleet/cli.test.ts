@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, existsSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -15,6 +15,7 @@ import { commands } from '../../runtime/cli/commands';
 import { sitePolicy } from '../bundle/fixtures';
 import { FsBlobStore } from '../../runtime/store/fs-blob-store';
 import { ACTIVE_BLOB } from '../../runtime/store/policy-store';
+import { decodeEnvelope } from '../../policy/bundle/decode-envelope';
 import { PID_FILE, writePidFile } from '../../runtime/store/daemon-signal';
 
 const root = mkdtempSync(join(tmpdir(), 'zg-fleet-'));
@@ -78,6 +79,13 @@ test('sign: a good policy is signed; a failing embedded test or an invalid polic
   assert.is(r.code, 2);
   assert.match(r.err, 'is a public key; signing needs the .key file');
   assert.is((await cli('fleet', 'sign', p('site.yaml'), '--key', p('keys', 'policy-1.key'), '--version', 'zero', '--targets', '*', '--out', p('x'))).code, 2);
+  // The same key twice (or a copy of it) counts once: a warning, and one signature in the bundle.
+  copyFileSync(p('keys', 'policy-1.key'), p('policy-1-copy.key'));
+  r = await cli('fleet', 'sign', p('site.yaml'), '--key', p('keys', 'policy-1.key'), '--key', p('policy-1-copy.key'), '--version', '2', '--targets', '*', '--out', p('twice.zgb'));
+  assert.is(r.code, 0, r.err);
+  assert.match(r.err, `warning: --key ${p('policy-1-copy.key')} is the same key as --key ${p('keys', 'policy-1.key')} (keyId `);
+  assert.match(r.err, 'it signs once and counts once toward the threshold');
+  assert.is(decodeEnvelope(readFileSync(p('twice.zgb'))).signatures.length, 1);
 });
 
 test('bundle verify: summary on success, reason on failure, JSON for scripts', async () => {
