@@ -124,6 +124,23 @@ test("gw-1's password with gw-2's client id neither disconnects gw-2 nor swallow
   }
 });
 
+test('a refused gateway says why in its log (the CONNACK reason code), once while the reason stays the same', async () => {
+  const lines: string[] = [];
+  const rec = fakeHandlers();
+  const sync = createMqttSync({
+    site: 'plant-1', device: 'gw-1', url: broker.url, runtimeVersion: 'refused-test', handlers: rec.handlers,
+    clientOptions: { username: 'gw-1', password: 'wrong' }, backoff: { initialMs: 20, maxMs: 40 },
+    log: (level, m) => lines.push(`${level} ${m}`),
+  });
+  syncs.push(sync);
+  await sync.start();
+  await waitFor(() => sync.status().reconnectAttempts >= 4, 'four refused attempts');
+  await sync.stop();
+  const why = lines.filter((l) => l.includes('refused or dropped the connection'));
+  assert.equal(why, [`warn mqtt: broker ${broker.url} refused or dropped the connection: Connection refused: Not authorized (MQTT reason code 135 / 0x87)`], lines.join('\n'));
+  assert.match(sync.status().lastConnectError!.message, 'Not authorized (MQTT reason code 135 / 0x87)');
+});
+
 test('the fleet listener: fleet tools side by side; a gateway password does not log in there, nor the fleet on the gateways\' listener', async () => {
   const a = await connectBroker({ url: fleetUrl, username: 'zonegate-fleet', passwordFile: join(dir, 'fleet.pw') });
   const b = await connectBroker({ url: fleetUrl, username: 'zonegate-fleet', passwordFile: join(dir, 'fleet.pw') });
