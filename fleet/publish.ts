@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { ZonegateError } from '../policy/errors';
 import { decodeCbor, decodeEnvelope } from '../policy/bundle';
+import { trustFileBytes } from '../policy/bundle/trust-file';
 import { isMap } from '../policy/bundle/decode-envelope';
 import { deviceTopic, idProblem, INBOUND_KINDS, parseTopic, siteFilter, siteTopic, TOPIC_KINDS, type InboundKind } from '../runtime/sync/topics';
 import { parseStatus, type StatusDocument } from '../runtime/sync/status';
@@ -95,6 +96,15 @@ export interface PublishResult {
   };
 }
 
+/**
+ * The bytes that go on the wire: a trust root's JSON wrapper (root.json, what `fleet trust init`
+ * writes) is unwrapped to the exact signed envelope it carries, so its type routes it and its
+ * hash is the one gateways report; anything else is published as is.
+ */
+export function wireBytes(file: Uint8Array): Uint8Array {
+  try { return trustFileBytes(file); } catch { return file; }
+}
+
 /** The topic kind a bundle goes to: `kind` if given, else its envelope type. Throws ERR_USAGE. */
 export function topicKindFor(label: BundleLabel, kind?: string): InboundKind {
   const k = kind ?? label.type;
@@ -119,7 +129,7 @@ export function formatProgress(p: RolloutProgress, width = 20): string {
 
 /** Publishes the bytes retained QoS 1 (resolves on PUBACK), then waits as asked. */
 export async function publishBundle(options: PublishBundleOptions): Promise<PublishResult> {
-  const { client, site, bytes } = options;
+  const { client, site } = options;
   const now = options.now ?? Date.now;
   const siteProblem = idProblem(site, 'site');
   if (siteProblem) throw new ZonegateError('ERR_USAGE', siteProblem);
@@ -128,6 +138,7 @@ export async function publishBundle(options: PublishBundleOptions): Promise<Publ
     const p = idProblem(options.device, 'device');
     if (p) throw new ZonegateError('ERR_USAGE', p);
   }
+  const bytes = wireBytes(options.bytes);
   const label = readBundleLabel(bytes);
   const kind = topicKindFor(label, options.kind);
   if (bytes.length > TOPIC_KINDS[kind].maxBytes) {

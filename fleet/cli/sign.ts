@@ -8,7 +8,8 @@ import { promises as fsp } from 'node:fs';
 import type { Command } from '../../runtime/cli/framework';
 import { usageError } from '../../runtime/cli/framework';
 import { ZonegateError } from '../../policy/errors';
-import { sha256Hex } from '../../policy/bundle/ed25519';
+import { keyIdOf, sha256Hex } from '../../policy/bundle/ed25519';
+import type { SigningKey } from '../../policy/bundle/types';
 import { readPolicyText } from '../../runtime/policy-file';
 import { readKeyFile, signingKeyOf } from '../keys';
 import { parseExpiry, policyData, preparePolicy, signPolicy } from '../sign';
@@ -64,7 +65,7 @@ replay (decisions replayed, breaks, opens, time window, logs read).`,
       notBefore = Date.parse(ctx.options['not-before']);
       if (!Number.isFinite(notBefore)) throw usageError(`--not-before ${ctx.options['not-before']} is not an ISO 8601 time`);
     }
-    const keys = (await Promise.all(keyFiles.map((f) => readKeyFile(f)))).map(signingKeyOf);
+    const keys = distinctKeys((await Promise.all(keyFiles.map((f) => readKeyFile(f)))).map(signingKeyOf), keyFiles, (m) => ctx.err(m));
     const src = policyData(await readPolicyText(file), file);
     const site = typeof ctx.options.site === 'string' ? ctx.options.site : undefined;
     const replayDirs = Array.isArray(ctx.options.replay) ? ctx.options.replay.map(String) : [];
@@ -100,3 +101,24 @@ replay (decisions replayed, breaks, opens, time window, logs read).`,
     return 0;
   },
 };
+
+/**
+ * One signature per key: a key given twice (the same file, or two copies of it) counts once
+ * toward a threshold (verify-signatures.ts counts distinct keyIds), so say so instead of letting
+ * the signer believe two signatures were made.
+ */
+function distinctKeys(keys: SigningKey[], files: string[], warn: (m: string) => void): SigningKey[] {
+  const seen = new Map<string, string>();
+  const out: SigningKey[] = [];
+  keys.forEach((k, i) => {
+    const id = keyIdOf(k.publicKey);
+    const first = seen.get(id);
+    if (first !== undefined) {
+      warn(`warning: --key ${files[i]} is the same key as --key ${first} (keyId ${id}): it signs once and counts once toward the threshold`);
+      return;
+    }
+    seen.set(id, files[i]);
+    out.push(k);
+  });
+  return out;
+}

@@ -2,7 +2,8 @@
  * `zonegate bundle import FILE --config GATEWAY.yaml [--json]`: the offline path (a bundle on a USB
  * stick). Runs the same store checks as an MQTT delivery into the gateway's stateDir (policy
  * bundles through PolicyStore.accept, trust bundles through acceptTrust), then, if a daemon is
- * running (pid file `<stateDir>/zonegate.pid`), sends it SIGHUP so it reloads the store from disk.
+ * running (pid file `<stateDir>/zonegate.pid`, checked to name the daemon that wrote it:
+ * daemon-signal.ts), sends it SIGHUP so it reloads the store from disk.
  */
 import type { Command } from './framework';
 import { usageError } from './framework';
@@ -12,7 +13,7 @@ import { DEFAULT_MAX_BUNDLE_BYTES } from '../../policy/bundle/types';
 import { trustFileBytes } from '../../policy/bundle/trust-file';
 import { loadConfig } from '../config';
 import { openGatewayStore } from '../store/open-gateway-store';
-import { signalDaemon } from '../store/daemon-signal';
+import { signalDaemonVerbose } from '../store/daemon-signal';
 import { readCapped } from './bundle-verify';
 
 export const bundleImportCommand: Command = {
@@ -49,8 +50,9 @@ already active), 1 refused with the reason; the running policy is unchanged on r
     } else {
       throw new ZonegateError('ERR_BUNDLE_TYPE', `'${type.slice(0, 40)}' bundles are not imported by this command (policy and trust only)`);
     }
-    const pid = await signalDaemon(config.stateDir);
-    result.daemon = pid === null ? 'not running' : `signalled (pid ${pid})`;
+    // Only the daemon that wrote the pid file is signalled, never whatever process has that pid now.
+    const d = await signalDaemonVerbose(config.stateDir);
+    result.daemon = d.pid !== null ? `signalled (pid ${d.pid})` : d.why === 'no pid file' ? 'not running' : `not running (${d.why})`;
     if (ctx.json) { ctx.printJson(result); return 0; }
     if (result.outcome === 'trust-rotated' || result.outcome === 'trust-unchanged') {
       const t = result.trustRoot as { version: number; sha256: string };

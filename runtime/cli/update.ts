@@ -6,11 +6,10 @@
  */
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
 import type { Command, CommandContext } from './framework';
 import { usageError } from './framework';
 import { ZonegateError } from '../../policy/errors';
-import { PID_FILE } from '../store/daemon-signal';
+import { signalDaemon } from '../store/daemon-signal';
 import { installUpdate } from '../update/install-update';
 import { commitTrial } from '../update/commit-trial';
 import { readUpdateStatus } from '../update/update-status';
@@ -47,10 +46,9 @@ async function refuseForeignOwner(stateDir: string): Promise<void> {
 
 /** SIGTERM to the daemon of the pid file (Restart=always starts the new slot), else systemctl restart. */
 async function restartService(stateDir: string): Promise<string> {
-  try {
-    const pid = Number((await fsp.readFile(join(stateDir, PID_FILE), 'utf8')).trim());
-    if (Number.isSafeInteger(pid) && pid > 1 && pid !== process.pid) { process.kill(pid, 'SIGTERM'); return `daemon pid ${pid} stopped; the service manager starts the new version`; }
-  } catch { /* no pid file, or no such process */ }
+  // Only the daemon that wrote the pid file, never a process that reuses a stale pid (daemon-signal.ts).
+  const pid = await signalDaemon(stateDir, 'SIGTERM');
+  if (pid !== null) return `daemon pid ${pid} stopped; the service manager starts the new version`;
   const ok = await new Promise<boolean>((resolve) => execFile('systemctl', ['try-restart', 'zonegate.service'], { timeout: 30_000 }, (e) => resolve(!e)));
   return ok ? 'systemctl try-restart zonegate.service done' : 'no running daemon found: start zonegate.service to run the new version';
 }

@@ -20,6 +20,7 @@ import { mqttConnect } from './mqtt-lib';
 import { ZonegateError } from '../../policy/errors';
 import type { AuditSink } from '../../drivers/types';
 import { createBackoff, type Backoff, type BackoffOptions } from './backoff';
+import { createRefusalLog } from './refusal-log';
 import { KindQueue, SeenCache } from './kind-queue';
 import { encodeStatus, type GatewayState, type StatusDocument, type StatusError, STATUS_SCHEMA } from './status';
 import { deviceTopic, gatewaySubscriptions, INBOUND_KINDS, parseTopic, TOPIC_KINDS, type InboundKind } from './topics';
@@ -159,6 +160,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
   const timers = options.timers ?? realTimers;
   const backoff: Backoff = options.backoff && 'delay' in options.backoff ? options.backoff : createBackoff(options.backoff as BackoffOptions | undefined);
   const startedAt = options.startedAt ?? now();
+  const refusals = createRefusalLog({ log: (level, m) => log(level, `mqtt: ${m}`), now });
   const statusIntervalMs = options.statusIntervalMs ?? 60_000;
   const limits: Record<InboundKind | 'audit/ack', number> = {
     policy: TOPIC_KINDS.policy.maxBytes, trust: TOPIC_KINDS.trust.maxBytes, grant: TOPIC_KINDS.grant.maxBytes,
@@ -373,6 +375,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
       st.connected = true;
       st.reconnectAttempts = 0;
       st.lastConnectAt = now();
+      refusals.connected();
       log('info', `mqtt: connected to ${st.broker}`);
       c.subscribe(subscriptions, { qos: 1 }, (err, granted) => {
         if (c !== client) return;
@@ -390,7 +393,14 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
     });
     c.on('error', (err) => {
       if (c !== client) return;
-      st.lastConnectError = { at: now(), code: 'ERR_MQTT_CONNECT', message: err.message };
+      const message = refusals.refused(`broker ${st.broker} refused or dropped the connection`, err as Error & { code?: unknown });
+      st.lastConnectError = { at: now(), code: 'ERR_MQTT_CONNECT', message: message.slice(0, 500) };
+    });
+    // MQTT 5 §3.14: a DISCONNECT from the broker says why (session taken over, not authorized, ...).
+    c.on('disconnect', (packet) => {
+      if (c !== client || stopped) return;
+      const rc = packet.reasonCode ?? 0;
+      refusals.refused(`broker ${st.broker} disconnected us`, { message: `DISCONNECT`, code: rc, reasonString: packet.properties?.reasonString });
     });
     c.on('close', () => {
       if (closed) return;

@@ -157,7 +157,7 @@ test('zonegate bundle import while the daemon runs: it is signalled (SIGHUP) and
   await d.waitErr(/running: policy none/);
   const port = Number((await d.waitErr(/listening on 127\.0\.0\.1:(\d+): modbus for plc-1/))[1]);
   await waitFor(() => existsSync(lab.p('state', 'zonegate.pid')), 'the pid file');
-  assert.is(Number(readFileSync(lab.p('state', 'zonegate.pid'), 'utf8')), d.child.pid);
+  assert.is(Number(readFileSync(lab.p('state', 'zonegate.pid'), 'utf8').split('\n')[0]), d.child.pid);
 
   const bundle = await lab.sign('v1', labPolicy({ writes: false }), 1);
   const imp = spawnSync(process.execPath, [cliBundle.file, 'bundle', 'import', bundle, '--config', lab.config], { encoding: 'utf8' });

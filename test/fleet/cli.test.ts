@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, existsSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -15,7 +15,8 @@ import { commands } from '../../runtime/cli/commands';
 import { sitePolicy } from '../bundle/fixtures';
 import { FsBlobStore } from '../../runtime/store/fs-blob-store';
 import { ACTIVE_BLOB } from '../../runtime/store/policy-store';
-import { PID_FILE } from '../../runtime/store/daemon-signal';
+import { decodeEnvelope } from '../../policy/bundle/decode-envelope';
+import { PID_FILE, writePidFile } from '../../runtime/store/daemon-signal';
 
 const root = mkdtempSync(join(tmpdir(), 'zg-fleet-'));
 const p = (...x: string[]) => join(root, ...x);
@@ -78,6 +79,13 @@ test('sign: a good policy is signed; a failing embedded test or an invalid polic
   assert.is(r.code, 2);
   assert.match(r.err, 'is a public key; signing needs the .key file');
   assert.is((await cli('fleet', 'sign', p('site.yaml'), '--key', p('keys', 'policy-1.key'), '--version', 'zero', '--targets', '*', '--out', p('x'))).code, 2);
+  // The same key twice (or a copy of it) counts once: a warning, and one signature in the bundle.
+  copyFileSync(p('keys', 'policy-1.key'), p('policy-1-copy.key'));
+  r = await cli('fleet', 'sign', p('site.yaml'), '--key', p('keys', 'policy-1.key'), '--key', p('policy-1-copy.key'), '--version', '2', '--targets', '*', '--out', p('twice.zgb'));
+  assert.is(r.code, 0, r.err);
+  assert.match(r.err, `warning: --key ${p('policy-1-copy.key')} is the same key as --key ${p('keys', 'policy-1.key')} (keyId `);
+  assert.match(r.err, 'it signs once and counts once toward the threshold');
+  assert.is(decodeEnvelope(readFileSync(p('twice.zgb'))).signatures.length, 1);
 });
 
 test('bundle verify: summary on success, reason on failure, JSON for scripts', async () => {
@@ -143,7 +151,7 @@ test('bundle import: through the store checks into stateDir; rollback and confli
   const daemon = spawn(process.execPath, ['-e', "process.on('SIGHUP',()=>{console.log('hup');process.exit(0)});console.log('up');setInterval(()=>{},1000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((res) => daemon.stdout!.once('data', () => res()));
-    writeFileSync(p('state', PID_FILE), `${daemon.pid}\n`);
+    await writePidFile(p('state'), daemon.pid!);
     const hup = new Promise<string>((res) => daemon.stdout!.on('data', (d) => res(String(d))));
     r = await cli('bundle', 'import', p('v3.zgb'), '--config', cfg);
     assert.is(r.code, 0, r.err);
@@ -177,10 +185,13 @@ test('trust rotate: needs the old and the new threshold; the rotation imports; o
   r = await cli('bundle', 'import', p('root-2.cbor'), '--config', cfg);
   assert.is(r.code, 0, r.err);
   assert.match(r.out, 'imported: trust root v2');
-  // The root already in force imports again as 'unchanged' (exit 0), like the active policy.
+  // The root in force imported again: "already active", exit 0 (as the active policy); the old v1 is refused.
   r = await cli('bundle', 'import', p('root-2.cbor'), '--config', cfg, '--json');
-  assert.is(r.code, 0, r.err + r.out);
+  assert.is(r.code, 0, r.out);
   assert.is(JSON.parse(r.out).outcome, 'trust-unchanged');
+  r = await cli('bundle', 'import', p('root.json'), '--config', cfg, '--json');
+  assert.is(r.code, 1);
+  assert.is(JSON.parse(r.out).code, 'ERR_BUNDLE_SIGNATURE', 'the old v1 is no rotation of v2');
   r = await cli('fleet', 'sign', p('site.yaml'), '--key', p('keys', 'policy-1.key'), '--key', p('keys', 'policy-2.key'), '--version', '4', '--targets', '*', '--out', p('v4-old-keys.zgb'));
   r = await cli('bundle', 'import', p('v4-old-keys.zgb'), '--config', cfg, '--json');
   assert.is(r.code, 1);

@@ -13,7 +13,9 @@ import type { MqttClient } from 'mqtt';
 import { startMosquitto, skipReason, type Mosquitto } from '../helpers/mosquitto';
 import { createMqttSync, type MqttSync } from '../../runtime/sync/mqtt-sync';
 import type { GatewayState } from '../../runtime/sync/status';
-import { publishBundle, readBundleLabel, topicKindFor, formatProgress, type RolloutProgress } from '../../fleet/publish';
+import { publishBundle, readBundleLabel, topicKindFor, formatProgress, wireBytes, type RolloutProgress } from '../../fleet/publish';
+import { trustFileJson } from '../../policy/bundle/trust-file';
+import { world } from '../bundle/fixtures';
 import { collectFleetStatus } from '../../fleet/status';
 import { connectBroker, closeBroker } from '../../fleet/broker';
 import { fleetPublishCommand } from '../../fleet/cli/publish';
@@ -87,6 +89,12 @@ test('bundle label and topic kind come from the (unverified) envelope; --topic-k
   assert.is(topicKindFor({}, 'command'), 'command');
   assert.throws(() => topicKindFor(readBundleLabel(bundle(2, 'runtime'))), (e: ZonegateError) => e.code === 'ERR_USAGE' && /no topic for bundle type 'runtime'/.test(e.message));
   assert.throws(() => topicKindFor({}), (e: ZonegateError) => e.code === 'ERR_USAGE' && /pass --topic-kind/.test(e.message));
+  // root.json (the JSON wrapper `fleet trust init` writes) routes by its signed type: no --topic-kind.
+  const root = world('pub').root;
+  const json = Buffer.from(trustFileJson(root));
+  assert.equal([...wireBytes(json)], [...root.bytes]);
+  assert.is(topicKindFor(readBundleLabel(wireBytes(json))), 'trust');
+  assert.is(wireBytes(b), b, 'a CBOR bundle goes as is');
   assert.is(formatProgress({ matched: 512, wanted: 1000, seen: 1000, elapsedMs: 1800, label: 'v7' }, 10), '[#####.....] 512/1000 gateways on v7, 1.8 s');
 });
 
@@ -164,6 +172,20 @@ test('CLI: fleet publish --wait exits 0 with JSON, 1 on timeout naming the lagga
   assert.match(table, /^DEVICE\s+ONLINE\s+POLICY\s+EXPIRES\s+ALARMS\s+LAST SEEN\s+RUNTIME/);
   assert.match(table, /gw-b\s+yes\s+v9\s+/);
   assert.match(table, '3 gateway(s), 3 online');
+});
+
+test('CLI: fleet publish root.json goes to the trust topic without --topic-kind, as the signed envelope', async () => {
+  const root = world('pub').root;
+  const file = join(dir, 'root.json');
+  writeFileSync(file, trustFileJson(root));
+  const r = io();
+  const code = await runCli(['fleet', 'publish', file, '--broker', broker.url, '--site', 'plant-1', '--device', 'gw-a', '--json'], cmds, r.io, sig);
+  assert.is(code, 0, r.err.join('\n'));
+  const doc = JSON.parse(r.out.join(''));
+  assert.is(doc.kind, 'trust');
+  assert.is(doc.topic, 'zonegate/v1/plant-1/gw-a/trust');
+  assert.is(doc.hash, sha(root.bytes), 'the hash gateways report for the root');
+  assert.is(doc.bytes, root.bytes.length);
 });
 
 test('CLI: usage errors and an unreachable broker', async () => {

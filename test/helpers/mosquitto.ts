@@ -44,7 +44,8 @@ export function skipReason(): string | undefined {
   return undefined;
 }
 
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (for a second listener of a test broker). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { startMosquitto, skipReason, type Mosquitto } from '../helpers/mosquitto';
+import { startMosquitto, skipReason, freePort, type Mosquitto } from '../helpers/mosquitto';
 import { parseMqttConfig } from '../../runtime/sync/config';
 import { mqttClientOptions } from '../../runtime/sync/connect-options';
 import { createMqttSync, type MqttSync } from '../../runtime/sync/mqtt-sync';
@@ -49,15 +49,19 @@ test.before(async () => {
   issue('fleet', 'zonegate-fleet');
   const example = readFileSync(join(process.cwd(), 'examples/mosquitto.conf'), 'utf8');
   const acl = readFileSync(join(process.cwd(), 'examples/mosquitto-acl.conf'), 'utf8');
+  const fleetPort = await freePort();
   broker = await startMosquitto({
     config: ({ port, dir }) => {
       writeFileSync(join(dir, 'mosquitto-acl.conf'), acl);
+      const pw = spawnSync('mosquitto_passwd', ['-c', '-b', join(dir, 'fleet.passwd'), 'zonegate-fleet', 'pw-fleet'], { encoding: 'utf8' });
+      if (pw.status !== 0) throw new Error(`mosquitto_passwd: ${pw.stderr}`);
       for (const f of ['ca.pem', 'broker.pem', 'broker.key']) writeFileSync(join(dir, f), readFileSync(join(pki, f)));
       // the sample as shipped, with its paths and listener pointed at this test's folder and port
       return `user root\n${example
         .replace(/\/etc\/mosquitto\/zonegate\//g, `${dir}/`)
         .replace(/^persistence_location .*$/m, `persistence_location ${dir}/`)
         .replace(/^listener 8883$/m, `listener ${port} 127.0.0.1`)
+        .replace(/^listener 8884$/m, `listener ${fleetPort} 127.0.0.1`)
         .replace(/^log_dest syslog$/m, 'log_dest stderr')}`;
     },
   });
