@@ -342,12 +342,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   let nft: NftablesStatus | null = null;
   let pidWritten = false;
 
+  // One alarm model: every part's alarms live here (ids `audit:*`, `store:*`, `nftables`, `disk-full`,
+  // ...), status.json shows them, and the MQTT status publishes exactly the ones active now
+  // (publishedAlarms), refreshed whenever one is raised or cleared.
   const raise = (id: string, severity: Alarm['severity'], message: string) => {
     const a = alarms.get(id);
-    if (!a) alarms.set(id, { id, severity, message, since: now() });
+    if (!a) { alarms.set(id, { id, severity, message, since: now() }); sync?.refreshStatus(); }
     else { a.message = message; a.severity = severity; }
   };
-  const clear = (id: string) => { alarms.delete(id); };
+  const clear = (id: string) => { if (alarms.delete(id)) sync?.refreshStatus(); };
+  /** Disk full as the audit log (a failed write) and the status file (written in place) see it. */
+  const diskFull = { audit: null as string | null, status: null as string | null };
+  const updateDiskFull = () => {
+    const why = [diskFull.audit && `audit log: ${diskFull.audit}`, diskFull.status && `status file: ${diskFull.status}`].filter(Boolean).join('; ');
+    if (why) raise('disk-full', 'critical', `disk full in the state folder (${why}); still enforcing, audit records wait in memory`);
+    else clear('disk-full');
+  };
   const record = (ev: Omit<AuditEvent, 'at' | 'source'> & { source?: string }) => sink.record({ at: now(), source: 'gateway', ...ev });
 
   const logError = (what: string, e: unknown) => {
@@ -585,7 +595,21 @@ export function createGateway(options: GatewayOptions): Gateway {
   function writeStatus(): Promise<void> {
     const cfg = config;
     if (!cfg) return Promise.resolve();
-    return statusQueue.run(async () => { await writeStatusFile(cfg.stateDir, fileStatus(), { now }); }).then(() => undefined);
+    return statusQueue.run(async () => {
+      let r: Awaited<ReturnType<typeof writeStatusFile>>;
+      try {
+        r = await writeStatusFile(cfg.stateDir, fileStatus(), { now });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOSPC' || code === 'EDQUOT') { diskFull.status = `${code}, nothing reserved to write in place`; updateDiskFull(); }
+        throw e;
+      }
+      const was = diskFull.status;
+      diskFull.status = r.mode === 'in-place' ? `written in place (${r.error})` : null;
+      updateDiskFull();
+      // The alarm just raised belongs in the file now, not 5 s later.
+      if (was === null && diskFull.status !== null) await writeStatusFile(cfg.stateDir, fileStatus(), { now }).catch(() => undefined);
+    }).then(() => undefined);
   }
 
   /** Reads the applied ruleset's counters back (zonegate status shows hits per conduit). */
@@ -632,8 +656,20 @@ export function createGateway(options: GatewayOptions): Gateway {
         ...(cfg.parts.audit.segmentBytes !== undefined ? { segmentBytes: cfg.parts.audit.segmentBytes } : {}),
         ...(cfg.parts.audit.flushDelayMs !== undefined ? { flushDelayMs: cfg.parts.audit.flushDelayMs } : {}),
         ...(cfg.parts.audit.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: cfg.parts.audit.checkpointIntervalMs } : {}),
+        // Every raise (count and message updated) and every clear reaches here.
         onAlarm: (a) => {
-          if (a.active) { raise(`audit:${a.code}`, a.code === 'audit-recovered' ? 'warning' : 'critical', a.message); log.warn(`audit: ${a.message}`); } else clear(`audit:${a.code}`);
+          const id = `audit:${a.code}`;
+          if (a.active) {
+            if (!alarms.has(id)) log.warn(`audit: ${a.message}`);
+            raise(id, a.code === 'audit-recovered' ? 'warning' : 'critical', a.message);
+          } else if (alarms.has(id)) {
+            log.info(`audit: ${a.code} cleared`);
+            clear(id);
+          }
+          if (a.code === 'audit-write-failed') {
+            diskFull.audit = a.active && /\b(ENOSPC|EDQUOT)\b/.test(a.message) ? 'writes fail with ENOSPC' : null;
+            updateDiskFull();
+          }
         },
       });
     } else {
@@ -663,7 +699,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         lastError = null;
         clear('policy-refused');
         // A verified bundle replaced whatever was broken on disk or unverifiable under the root.
-        if (a.source !== 'boot') { clear('store:bundle-corrupt'); clear('store:policy-unverifiable'); clear('store:policy-rollback'); }
+        if (a.source !== 'boot') { clear('store:bundle-corrupt'); clear('store:policy-unverifiable'); clear('store:policy-rollback'); clear('store:policy-conflict'); }
         log.info(`bundle v${a.version} (${a.policyVersion}) activated from ${a.source}, expires ${new Date(a.expiresAt).toISOString()}`);
         sync?.refreshStatus();
       });
@@ -717,7 +753,8 @@ export function createGateway(options: GatewayOptions): Gateway {
               stateDir: cfg.stateDir, device: cfg.device, site: cfg.site, now, trustRoot: () => s.trustRoot(), access: () => access, log,
             }),
           }),
-          state: storeState(s), audit: sink,
+          // The store's fields, but the alarms active now from the one alarm model, not the store's history.
+          state: () => ({ ...storeState(s)(), alarms: publishedAlarms() }), audit: sink,
           log: (level, m) => log[level](`mqtt: ${m}`),
         });
         if (auditLog) {
@@ -1003,6 +1040,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     try { extra = options.statusExtra?.() ?? {}; } catch (e) { log.warn(`statusExtra failed: ${(e as Error)?.message ?? String(e)}`); }
     const sample = telemetry?.latest();
     return { ...extra, telemetry: sample ? summariseTelemetry(sample) : null, upload: uploader?.status() ?? null, ...snapshot() };
+  }
+
+  /** The short names the MQTT status carries: every alarm active now, `store:`/`audit:` prefixes dropped. */
+  function publishedAlarms(): string[] {
+    return [...new Set([...alarms.keys()].map((id) => id.replace(/^(store|audit):/, '')))];
   }
 
   function snapshot(): GatewayStatus {

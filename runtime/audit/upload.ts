@@ -119,13 +119,23 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
 
   const clear = (h: unknown): null => { if (h !== null) timers.clearTimeout(h); return null; };
 
-  function rewind(why: string): void {
+  /**
+   * Resends since the last acknowledgement. Said once per streak (and again when the cause
+   * changes), not at every ack timeout: with no collector running that would be every 30 s forever.
+   */
+  let streak = 0;
+  let streakCause = '';
+  function rewind(cause: 'no-ack' | 'publish-failed', why: string): void {
     generation++;
     inFlight = [];
     st.sentThrough = st.ackedThrough;
     st.rewinds++;
     ackTimer = clear(ackTimer);
-    say('info', `audit upload: resending from seq ${st.ackedThrough + 1} (${why})`);
+    streak++;
+    if (streak > 1 && cause === streakCause) return;
+    streakCause = cause;
+    const hint = cause === 'no-ack' ? 'is `zonegate fleet audit collect` running for this site?' : 'the broker is unreachable';
+    say('info', `audit upload: ${why}; ${hint} Records from seq ${st.ackedThrough + 1} stay on disk and are resent until acknowledged (said once; status shows progress)`);
   }
 
   function armAckTimer(): void {
@@ -134,7 +144,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     ackTimer = timers.setTimeout(() => {
       ackTimer = null;
       if (!st.running || inFlight.length === 0) return;
-      if (now() - inFlight[0].sentAt >= ackTimeoutMs) { rewind(`no ack within ${ackTimeoutMs} ms`); kick(); } else armAckTimer();
+      if (now() - inFlight[0].sentAt >= ackTimeoutMs) { rewind('no-ack', `no acknowledgement within ${ackTimeoutMs} ms`); kick(); } else armAckTimer();
     }, Math.max(0, due));
   }
 
@@ -143,7 +153,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     failures++;
     st.publishFailures++;
     st.lastError = { at: now(), message: (e as Error)?.message ?? String(e) };
-    rewind(`publish failed: ${st.lastError.message}`);
+    rewind('publish-failed', `publish failed: ${st.lastError.message}`);
     const d = backoff.delay(failures, random);
     st.nextAttemptAt = now() + d;
     retryTimer = clear(retryTimer);
@@ -206,6 +216,9 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     // the uploader skip records that were never sent).
     const through = Math.min(ack.through, o.log.status().nextSeq - 1);
     if (through <= st.ackedThrough) return;
+    if (streak > 1) say('info', `audit upload: acknowledged through seq ${through} again after ${streak} resend(s)`);
+    streak = 0;
+    streakCause = '';
     st.ackedThrough = through;
     try { o.log.uploadedThrough(through); } catch (e) { st.lastError = { at: now(), message: (e as Error).message }; }
     inFlight = inFlight.filter((b) => b.toSeq > through);

@@ -340,7 +340,10 @@ export async function verifyAuditDir(dir: string, options: VerifyOptions = {}): 
         if (v.report.error) v.report.error.range = { fromSeq, toSeq, offset, endOffset };
         break outer;
       }
-      if (!v.addPayload(fr.payload, { segment: seg.name, offset, segmentFirstSeq: first ? seg.firstSeq : undefined })) break outer;
+      if (!v.addPayload(fr.payload, { segment: seg.name, offset, segmentFirstSeq: first ? seg.firstSeq : undefined })) {
+        explainReorder(v.report, bytes, fr.next);
+        break outer;
+      }
       first = false;
       offset = fr.next;
     }
@@ -349,6 +352,28 @@ export async function verifyAuditDir(dir: string, options: VerifyOptions = {}): 
   if (options.expect) v.checkAnchor('expected checkpoint', options.expect.recordSeq, options.expect.hash);
   v.finishUnsigned();
   return v.report;
+}
+
+/**
+ * A seq jump forward whose missing seq comes a few records later in the same segment is records
+ * out of order (swapped), not records missing: says so, and where the expected one is.
+ */
+function explainReorder(r: VerifyReport, bytes: Buffer, from: number): void {
+  const e = r.error;
+  if (e === null || e.code !== 'seq' || e.seq === null || r.lastSeq === null || e.seq <= r.lastSeq + 1) return;
+  const want = r.lastSeq + 1;
+  let offset = from;
+  for (let i = 0; i < 64 && offset < bytes.length; i++) {
+    const fr = readFrame(bytes, offset);
+    if (!fr.ok) return;
+    let seq: number;
+    try { seq = decodeRecord(fr.payload).seq; } catch { return; }
+    if (seq === want) {
+      e.message = `records out of order: expected seq ${want}, found seq ${e.seq}; seq ${want} comes later, at offset ${offset} of ${e.segment} (records reordered)`;
+      return;
+    }
+    offset = fr.next;
+  }
 }
 
 function expectedSeq(v: ChainVerifier): number | null {

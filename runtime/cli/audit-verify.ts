@@ -5,6 +5,9 @@ import type { Command } from './framework';
 import { verifyAuditDir, type VerifyReport } from '../audit/verify';
 import { resolveAuditDir } from '../audit/query';
 import { parseDevicePublicKey, DEVICE_PUBLIC_KEY_FILE } from '../device-key';
+
+/** The key `fleet audit collect` pins per device, in OUT/DEVICE (fleet/audit-device-store.ts; runtime/ does not import fleet/). */
+const PINNED_KEY_FILE = 'pinned-key.pub';
 import { ZonegateError } from '../../policy/errors';
 
 export const auditVerifyCommand: Command = {
@@ -15,8 +18,11 @@ export const auditVerifyCommand: Command = {
 DIR is an audit folder or a state folder holding audit/. Exit 0 when the log verifies, 1 naming
 the first record that does not (segment file, offset, seq, what is wrong).
 Checkpoint signatures are checked against --key (SPKI PEM as in device-key.pub, or 64 hex digits).
-Without --key, the state folder's ${DEVICE_PUBLIC_KEY_FILE} is used if there is one (it sits beside
-the log, so it proves less than a key you pinned), else the key the first checkpoint names.
+Without --key: the fleet collector's ${PINNED_KEY_FILE} in DIR (OUT/DEVICE of \`fleet audit collect\`,
+pinned when the device was first seen), else the state folder's ${DEVICE_PUBLIC_KEY_FILE} (it sits
+beside the log, so it proves less than a key you pinned), else the key the first checkpoint names
+(NOT pinned). With a pinned key, a log no checkpoint signs, or with more unsigned records than the
+device ever leaves, does not verify (checkpoints were stripped).
 A cut of the log's tail is only detected against checkpoint.latest or a checkpoint the fleet holds.`,
   options: { key: { type: 'string', value: 'PUBFILE', description: 'device public key to pin' } },
   positionals: { min: 1, max: 1 },
@@ -31,8 +37,11 @@ A cut of the log's tail is only detected against checkpoint.latest or a checkpoi
     let keyFile = typeof ctx.options.key === 'string' ? ctx.options.key : null;
     let keySource = 'given';
     if (keyFile === null) {
-      const beside = join(dirname(dir), DEVICE_PUBLIC_KEY_FILE);
-      if (await fsp.stat(beside).then(() => true, () => false)) { keyFile = beside; keySource = 'state folder'; }
+      // The same files `report` pins, in the same order of trust: the collector's, then the device's own.
+      const candidates: [string, string][] = [[join(dir, PINNED_KEY_FILE), "the collector's pinned key"], [join(dirname(dir), DEVICE_PUBLIC_KEY_FILE), 'state folder']];
+      for (const [file, source] of candidates) {
+        if (await fsp.stat(file).then(() => true, () => false)) { keyFile = file; keySource = source; break; }
+      }
     }
     let devicePublicKey: Buffer | undefined;
     if (keyFile !== null) {
@@ -73,7 +82,7 @@ export function describeReport(r: VerifyReport, keyFile: string | null): string 
   lines.push(`  seq: ${r.firstSeq ?? '-'} .. ${r.lastSeq ?? '-'}${r.startsMidChain ? ` (starts mid-chain: older records ${r.startExplained ? 'evicted, see gap record' : 'removed after upload'})` : ''}`);
   lines.push(`  time: ${iso(r.firstAt)} .. ${iso(r.lastAt)}`);
   lines.push(`  checkpoints: ${r.checkpoints}${r.lastCheckpoint ? `, last at seq ${r.lastCheckpoint.recordSeq} (${iso(r.lastCheckpoint.at)}, device ${r.lastCheckpoint.device})` : ''}`);
-  lines.push(`  key: ${r.key ? `${r.key.hex.slice(0, 16)}… ${keyFile ? `from ${keyFile}` : r.key.source === 'checkpoint' ? 'from the first checkpoint (NOT pinned: pass --key)' : 'pinned'}` : 'none (no checkpoints)'}`);
+  lines.push(`  key: ${r.key ? `${r.key.hex.slice(0, 16)}… ${keyFile ? `pinned, from ${keyFile}` : r.key.source === 'checkpoint' ? 'from the first checkpoint (NOT pinned: pass --key)' : 'pinned'}` : 'none (no checkpoints; NOT pinned)'}`);
   if (r.recordsAfterLastCheckpoint > 0) lines.push(`  records after the last checkpoint: ${r.recordsAfterLastCheckpoint} (chained, not signed)`);
   for (const g of r.gaps) lines.push(`  gap at seq ${g.recordSeq}: ${g.count} record(s) lost (${g.reason}${g.fromSeq !== undefined ? `, seq ${g.fromSeq}..${g.toSeq}` : ''})`);
   if (r.summaries > 0) lines.push(`  deny-flood summaries: ${r.summaries}`);

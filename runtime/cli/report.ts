@@ -66,11 +66,11 @@ Without --out the report goes to stdout. --json prints a summary of what was wri
     const summary = {
       ok: h?.verify ? h.verify.ok : true, out: out ?? null, format, bytes: Buffer.byteLength(text), site: report.inventory.site,
       zones: report.inventory.counts.zones, paths: report.inventory.counts.conduits, vendorPaths: report.inventory.vendorPaths.length,
-      history: h ? { records: h.records, allowed: h.decisions.allow, denied: h.decisions.deny, verified: h.verify?.ok ?? null, error: h.verify?.error ?? null } : null,
+      history: h ? { records: h.records, allowed: h.decisions.allow, allowedConnections: h.allowedConnections, denied: h.decisions.deny, verified: h.verify ? h.verify.ok && h.verify.pinned : null, error: h.verify?.error ?? null } : null,
     };
     if (ctx.json) ctx.printJson(summary);
     else if (out) {
-      ctx.out(`wrote ${out} (${format}, ${summary.bytes} bytes): ${summary.zones} zones, ${summary.paths} paths${h ? `, ${h.records} audit records (${h.decisions.allow} allowed, ${h.decisions.deny} denied), log ${h.verify?.ok ? 'verified' : 'DOES NOT VERIFY'}` : ''}`);
+      ctx.out(`wrote ${out} (${format}, ${summary.bytes} bytes): ${summary.zones} zones, ${summary.paths} paths${h ? `, ${h.records} audit records (${h.decisions.allow} allowed requests, ${h.allowedConnections} allowed connections, ${h.decisions.deny} denied), log ${h.verify?.ok ? (h.verify.pinned ? 'verified' : 'chain intact, key NOT pinned') : 'DOES NOT VERIFY'}` : ''}`);
     }
     if (h?.verify && !h.verify.ok) {
       ctx.err(`zonegate report: the audit log does not verify: ${h.verify.error}`);

@@ -23,6 +23,8 @@ function iso(ms: number | null | undefined): string {
 /** The human view of a daemon status. */
 export function formatDaemonStatus(s: DaemonStatus, ageMs: number): string {
   const lines = [`zonegate ${s.state}: device ${s.device ?? '-'} at site ${s.site ?? '-'}, up ${ago(s.uptimeMs)} (status written ${ago(ageMs)} ago)`];
+  const full = (s.alarms ?? []).find((a) => a.id === 'disk-full');
+  if (full) lines.push(`  DISK FULL: ${full.message}`);
   const p = s.policy;
   lines.push(`  policy: ${p.version ?? 'none'}${p.source ? ` from ${p.source}` : ''}, ${p.conduits} conduit(s), activated ${iso(p.activatedAt)}`);
   if (p.warning) lines.push(`  WARNING: ${p.warning}`);
@@ -51,7 +53,8 @@ export const statusCommand: Command = {
   usage: 'status --config FILE [--stale SECS] [--json]',
   description: `
 Reads <stateDir>/status.json, which the daemon rewrites every few seconds (stateDir from the
-gateway config). Exit 0 when the daemon is running; 1 when the file is missing, older than
+gateway config; on a full disk in place, in the space the file keeps reserved, and the status
+then says DISK FULL). Exit 0 when the daemon is running; 1 when the file is missing, older than
 --stale seconds (default 30) or names a process that is gone: then the daemon is not running
 and the last known state is shown for reference.`,
   options: {
@@ -75,9 +78,12 @@ and the last known state is shown for reference.`,
       case 'running':
         ctx.out(formatDaemonStatus(r.doc.status, r.ageMs));
         return 0;
-      case 'stale':
-        ctx.out(`zonegate is not running: ${r.why}.\nLast known state (written ${iso(r.doc.writtenAt)}):\n${formatDaemonStatus(r.doc.status, r.ageMs)}`);
+      case 'stale': {
+        // A status that stopped being written while the disk was full: say that, not just "not running".
+        const full = (r.doc.status.alarms ?? []).some((a) => a.id === 'disk-full');
+        ctx.out(`zonegate is not running${full ? ' or cannot write its status (the disk was full)' : ''}: ${r.why}.\nLast known state (written ${iso(r.doc.writtenAt)}):\n${formatDaemonStatus(r.doc.status, r.ageMs)}`);
         return 1;
+      }
       case 'missing':
         ctx.out(`zonegate is not running: no status file ${r.path}`);
         return 1;

@@ -27,7 +27,7 @@ export interface ReportInput {
   bundle?: { file: string; trust: string };
   /** An audit folder (or a state folder holding audit/). */
   auditDir?: string;
-  /** The device key to pin when verifying (SPKI PEM or hex file); default: device-key.pub or pinned-key.pub beside the log. */
+  /** The device key to pin when verifying (SPKI PEM or hex file); default: the collector's pinned-key.pub in the folder, else device-key.pub beside it. */
   keyFile?: string;
   from?: number;
   to?: number;
@@ -77,7 +77,8 @@ export async function buildComplianceReport(i: ReportInput): Promise<ComplianceR
     }
     let keyFile = i.keyFile ?? null;
     if (keyFile === null) {
-      for (const c of [join(dirname(dir), DEVICE_PUBLIC_KEY_FILE), join(dir, 'pinned-key.pub')]) if (await exists(c)) { keyFile = c; break; }
+      // The same order as `audit verify`: the collector's pinned key, then the device's own beside the log.
+      for (const c of [join(dir, 'pinned-key.pub'), join(dirname(dir), DEVICE_PUBLIC_KEY_FILE)]) if (await exists(c)) { keyFile = c; break; }
     }
     const devicePublicKey = keyFile ? parseDevicePublicKey(await fsp.readFile(keyFile, 'utf8'), keyFile) : undefined;
     const verify = await verifyAuditDir(dir, { devicePublicKey });

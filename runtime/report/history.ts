@@ -17,7 +17,13 @@ export interface History {
   from: number | null;
   to: number | null;
   records: number;
+  /**
+   * Decisions. `allow` counts allowed requests (decisions on a protocol operation, e.g. one Modbus
+   * function); allowed connection-level decisions (a Modbus connection opened, a TCP conduit
+   * connection) are counted apart in `allowedConnections`. `deny` counts every denial.
+   */
   decisions: Counter;
+  allowedConnections: number;
   perConduit: { conduit: string; allow: number; monitor: number }[];
   /** The 100 busiest sources (perSourceCount says how many there were). */
   perSource: { source: string; identity: string | null; allow: number; deny: number }[];
@@ -33,7 +39,8 @@ export interface History {
   malformed: number;
   summarisedDenials: number;
   timeline: { bucketMs: number; buckets: TimeBucket[] };
-  verify: { ok: boolean; records: number; firstSeq: number | null; lastSeq: number | null; checkpoints: number; key: string | null; error: string | null; gaps: number } | null;
+  /** `pinned`: checkpoints were checked against a device key given or kept beside the log, not the log's own claim. */
+  verify: { ok: boolean; pinned: boolean; records: number; firstSeq: number | null; lastSeq: number | null; checkpoints: number; key: string | null; error: string | null; gaps: number } | null;
 }
 
 const EVENT_CAP = 200;
@@ -53,6 +60,7 @@ function detailString(d: Record<string, unknown> | undefined, keys: string[]): s
 export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: number; verify?: VerifyReport | null }): History {
   const inRange = o.records.filter((r) => (o.from === undefined || r.at >= o.from) && (o.to === undefined || r.at <= o.to));
   const decisions: Counter = { allow: 0, deny: 0, monitor: 0 };
+  let allowedConnections = 0;
   const conduits = new Map<string, { allow: number; monitor: number }>();
   const sources = new Map<string, { identity: string | null; allow: number; deny: number; reasons: Set<string> }>();
   const reasons = new Map<string, number>();
@@ -95,7 +103,9 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     const d = r.decision;
     if (r.kind === 'decision' && d) {
       if (d.decision === 'allow') {
-        decisions.allow++;
+        // A decision without an operation is connection-level: not a request.
+        if (r.modbus === undefined) allowedConnections++;
+        else decisions.allow++;
         if (d.monitor) decisions.monitor++;
         const c = conduits.get(d.conduit ?? '(none)') ?? { allow: 0, monitor: 0 };
         c.allow++;
@@ -147,7 +157,7 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
   }
   const v = o.verify ?? null;
   return {
-    from, to, records: inRange.length, decisions,
+    from, to, records: inRange.length, decisions, allowedConnections,
     perConduit: [...conduits.entries()].map(([conduit, c]) => ({ conduit, ...c })).sort((a, b) => b.allow - a.allow || (a.conduit < b.conduit ? -1 : 1)),
     perSource: perSource.slice(0, 100), perSourceCount: perSource.length, perReason: [...reasons.entries()].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : 1)),
     topDeniedSources,
@@ -155,7 +165,7 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     logins, activations, breakGlass, grants, gaps, malformed, summarisedDenials: summarised,
     timeline: { bucketMs, buckets: tl },
     verify: v && {
-      ok: v.ok, records: v.records, firstSeq: v.firstSeq, lastSeq: v.lastSeq, checkpoints: v.checkpoints,
+      ok: v.ok, pinned: v.key?.source === 'pinned', records: v.records, firstSeq: v.firstSeq, lastSeq: v.lastSeq, checkpoints: v.checkpoints,
       key: v.key ? `${v.key.hex.slice(0, 16)}… (${v.key.source})` : null,
       error: v.error ? `${v.error.code} at ${[v.error.segment, v.error.seq !== null ? `seq ${v.error.seq}` : null].filter(Boolean).join(', ')}: ${v.error.message}` : null,
       gaps: v.gaps.length,

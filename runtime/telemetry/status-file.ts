@@ -1,7 +1,7 @@
 /**
  * The daemon's status file, `<stateDir>/status.json`: what `zonegate status` reads. The daemon
  * writes it every few seconds (writeStatusFile, power-loss safe: temp file, fsync, rename, fsync
- * of the folder) as
+ * of the folder; on a full disk in place, in the space the file keeps reserved) as
  *
  *   { schema: 1, pid, writtenAt, status: <gateway.status()> + { telemetry, upload } }
  *
@@ -31,22 +31,67 @@ export interface StatusFileDocument {
   status: DaemonStatus;
 }
 
-/** Writes `<stateDir>/status.json` atomically. Rejects only when the folder is not writable. */
-export async function writeStatusFile(stateDir: string, status: DaemonStatus, o: { now?: () => number; pid?: number } = {}): Promise<void> {
+/** Bytes status.json keeps allocated (whitespace after the JSON), so an in-place rewrite needs no new blocks. */
+export const STATUS_RESERVE_BYTES = 64 * 1024;
+
+/** How a status write went: `in-place` when the disk had no room for a new file (it is full). */
+export interface StatusWriteResult {
+  mode: 'atomic' | 'in-place';
+  /** The error that sent it in place (ENOSPC, EDQUOT), null for an atomic write. */
+  error: string | null;
+}
+
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * Writes `<stateDir>/status.json`. Normally atomic (temp file, fsync, rename, fsync of the folder).
+ * The file is padded with whitespace to at least STATUS_RESERVE_BYTES (JSON allows trailing
+ * whitespace), so that when the disk is full (ENOSPC/EDQUOT on the temp file) the same bytes can
+ * be overwritten in place: `zonegate status` then still sees a fresh status saying why, instead of
+ * a stale file and "not running". Rejects when neither works.
+ */
+export async function writeStatusFile(stateDir: string, status: DaemonStatus, o: { now?: () => number; pid?: number } = {}): Promise<StatusWriteResult> {
   const doc: StatusFileDocument = { schema: STATUS_FILE_SCHEMA, pid: o.pid ?? process.pid, writtenAt: (o.now ?? Date.now)(), status };
-  const data = Buffer.from(`${JSON.stringify(doc, null, 1)}\n`, 'utf8');
+  const json = Buffer.from(`${JSON.stringify(doc, null, 1)}\n`, 'utf8');
   const final = join(stateDir, STATUS_FILE);
+  const size = Math.max(STATUS_RESERVE_BYTES, Math.ceil((json.length * 2) / 4096) * 4096);
+  const data = Buffer.alloc(size, 0x20);
+  json.copy(data);
   const tmp = join(stateDir, `.${STATUS_FILE}.${process.pid}.tmp`);
-  const fh = await fsp.open(tmp, 'w', 0o644);
   try {
+    const fh = await fsp.open(tmp, 'w', 0o644);
+    try {
+      await fh.write(data, 0, data.length, 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, final);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (!NO_SPACE.has(code)) throw e;
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    await overwriteInPlace(final, json);
+    return { mode: 'in-place', error: `${code}: ${(e as Error).message}` };
+  }
+  const dir = await fsp.open(stateDir, 'r');
+  try { await dir.sync(); } finally { await dir.close(); }
+  return { mode: 'atomic', error: null };
+}
+
+/** Rewrites the reserved file's bytes in place (no new blocks): the JSON, then spaces to the old end. */
+async function overwriteInPlace(file: string, json: Buffer): Promise<void> {
+  const fh = await fsp.open(file, 'r+');
+  try {
+    const { size } = await fh.stat();
+    if (json.length > size) throw Object.assign(new Error(`the disk is full and the status (${json.length} bytes) does not fit the ${size} bytes reserved`), { code: 'ENOSPC' });
+    const data = Buffer.alloc(size, 0x20);
+    json.copy(data);
     await fh.write(data, 0, data.length, 0);
     await fh.sync();
   } finally {
     await fh.close();
   }
-  await fsp.rename(tmp, final);
-  const dir = await fsp.open(stateDir, 'r');
-  try { await dir.sync(); } finally { await dir.close(); }
 }
 
 export type StatusFileState =

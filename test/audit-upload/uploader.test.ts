@@ -26,7 +26,7 @@ test.before(async () => {
 });
 test.after(async () => { await log.close(); t.cleanup(); });
 
-function harness(o: { maxRecords?: number; window?: number; maxBytes?: number } = {}) {
+function harness(o: { maxRecords?: number; window?: number; maxBytes?: number; onLog?: (level: string, m: string) => void } = {}) {
   const timers = manualTimers();
   const sent: AuditBatch[] = [];
   const pending: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -37,7 +37,7 @@ function harness(o: { maxRecords?: number; window?: number; maxBytes?: number } 
     publish: (bytes) => { sent.push(decodeAuditBatch(bytes).batch!); return new Promise((resolve, reject) => pending.push({ resolve, reject })); },
     onAck: (cb) => { ackCb = cb; return () => { ackCb = null; }; },
     timers, now: () => clock, random: () => 0, backoff: { initialMs: 100, maxMs: 1000, jitter: 0 },
-    maxRecords: o.maxRecords ?? 10, window: o.window ?? 3, maxBytes: o.maxBytes, pollMs: 5000, ackTimeoutMs: 30_000,
+    maxRecords: o.maxRecords ?? 10, window: o.window ?? 3, maxBytes: o.maxBytes, pollMs: 5000, ackTimeoutMs: 30_000, onLog: o.onLog,
   });
   return { u, timers, sent, pending, ack: (through: number, device = 'gw-u') => ackCb?.(encodeAuditAck({ device, through })), advance: (ms: number) => { clock += ms; }, hasAck: () => ackCb !== null };
 }
@@ -123,6 +123,31 @@ test('no ack within ackTimeoutMs: everything after the acked point is sent again
   await settle();
   assert.is(h.u.status().ackedThrough, 99);
   assert.is(h.u.status().backlog, 0);
+  h.u.stop();
+});
+
+test('no collector: the resend is said once, not at every ack timeout; said again when acks resume (issue 12)', async () => {
+  for (let i = 0; i < 20; i++) log.record(decisionEvent(i));
+  await log.flush();
+  const lines: string[] = [];
+  const h = harness({ window: 1, onLog: (_l, m) => lines.push(m) });
+  h.u.start();
+  await settle();
+  for (let k = 0; k < 4; k++) {
+    for (const p of h.pending.splice(0)) p.resolve();
+    await settle();
+    h.advance(30_000);
+    h.timers.fire(30_000);
+    await settle();
+  }
+  assert.is(h.u.status().rewinds, 4);
+  const said = lines.filter((l) => /no acknowledgement/.test(l));
+  assert.is(said.length, 1, lines.join('\n'));
+  assert.match(said[0], 'audit upload: no acknowledgement within 30000 ms; is `zonegate fleet audit collect` running for this site? Records from seq 100 stay on disk and are resent until acknowledged');
+  const last = log.status().nextSeq - 1;
+  h.ack(last);
+  await settle();
+  assert.ok(lines.some((l) => l === `audit upload: acknowledged through seq ${last} again after 4 resend(s)`), lines.join('\n'));
   h.u.stop();
 });
 

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync, statSync, chmodSync, mkdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, statSync, chmodSync, mkdirSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { AuditLog } from '../../runtime/audit/log';
@@ -110,6 +110,22 @@ test('audit verify: exit 1 naming the first bad record; a wrong --key; a missing
   r = run('audit', 'verify', join(t.dir, 'empty'));
   assert.is(r.code, 1, 'an empty folder is not a verified log');
   assert.match(r.err, /no audit log in .*empty \(no segment files\): nothing to verify/);
+});
+
+test("audit verify OUT/DEVICE: the collector's pinned-key.pub pins the key, as report does (issue 13 item 11)", () => {
+  const out = join(t.dir, 'collected', 'gw-cli');
+  mkdirSync(out, { recursive: true });
+  cpSync(join(state, 'audit'), out, { recursive: true });
+  writeFileSync(join(out, 'pinned-key.pub'), readFileSync(join(state, 'device-key.pub')));
+  const r = run('audit', 'verify', out);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, `pinned, from ${join(out, 'pinned-key.pub')} (the collector's pinned key)`);
+  assert.not.match(r.out, 'NOT pinned');
+  const j = JSON.parse(run('audit', 'verify', out, '--json').out);
+  assert.is(j.keySource, "the collector's pinned key");
+  // The wrong key there fails it, as a key given with --key would.
+  writeFileSync(join(out, 'pinned-key.pub'), makeKey().publicRaw.toString('hex'));
+  assert.is(run('audit', 'verify', out).code, 1);
 });
 
 test('audit show: table, filters, limit, JSON lines, usage errors', () => {

@@ -136,7 +136,9 @@ test('two records swapped', async () => {
   const b = readFileSync(file);
   writeFileSync(file, Buffer.concat([b.subarray(0, fs[3].offset), b.subarray(fs[4].offset, fs[4].end), b.subarray(fs[3].offset, fs[3].end), b.subarray(fs[4].end)]));
   const seq = decodeRecord(fs[3].payload).seq;
-  expectError(await verify(d), 'seq', seq + 1, `expected seq ${seq}, found ${seq + 1}`, s);
+  const r = await verify(d);
+  expectError(r, 'seq', seq + 1, `records out of order: expected seq ${seq}, found seq ${seq + 1}; seq ${seq} comes later, at offset ${fs[3].offset + (fs[4].end - fs[4].offset)} of ${s} (records reordered)`, s);
+  assert.not.match(r.error?.message ?? '', 'missing', 'swapped records are not missing ones (issue 13 item 11)');
 });
 
 test('a deleted middle segment', async () => {

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync, readdirSync, cpSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync, readdirSync, cpSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../../runtime/audit/log';
 import { readFrame } from '../../runtime/audit/frame';
@@ -13,6 +13,7 @@ import { runCli } from '../../runtime/cli/framework';
 import { reportCommand } from '../../runtime/cli/report';
 import { buildComplianceReport } from '../../runtime/report/build';
 import { buildHistory } from '../../runtime/report/history';
+import { renderMarkdown } from '../../runtime/report/render-md';
 import type { AuditRecord } from '../../runtime/audit/record';
 import type { AuditEvent } from '../../drivers/types';
 import { parse as parseYaml } from 'yaml';
@@ -55,6 +56,8 @@ test.before(async () => {
   for (let i = 0; i < 5; i++) log.record(decision(T0 + 301 * MIN + i * MIN, '10.20.1.9', 'rtu-1', { decision: 'allow', conduit: 'vendor-maintenance', identity: 'acme-support' }, 6));
   log.record({ kind: 'break-glass', at: T0 + 320 * MIN, source: 'console', message: 'BREAK-GLASS started', detail: { user: 'bob', reason: 'feeder 2 recloser stuck', minutes: 30 } });
   await log.close();
+  // As `fleet audit collect` keeps it: the device key pinned in the folder.
+  writeFileSync(join(auditDir, 'pinned-key.pub'), key.publicRaw.toString('hex'));
 });
 test.after(() => t.cleanup());
 
@@ -110,12 +113,34 @@ test("a source's identity comes from the first decision that names one", () => {
   assert.equal(h.topDeniedSources.map((s) => s.identity), ['hmi-1']);
 });
 
+test('allowed connections are counted apart from allowed requests; an unpinned log is not called verified (issue 13 item 11)', async () => {
+  const rec = (seq: number, o: Partial<AuditRecord>): AuditRecord =>
+    ({ v: 1, seq, prev: new Uint8Array(32), kind: 'decision', at: 1_000 + seq, source: 'modbus-tcp', src: '127.10.0.5', asset: 'plc-1', protocol: 'modbus', ...o } as AuditRecord);
+  const allow = { decision: 'allow' as const, conduit: 'hmi-reads', reason: null, identity: 'hmi-1' };
+  const h = buildHistory({ records: [
+    rec(0, { decision: allow, message: 'connect' }),
+    ...[1, 2, 3].map((i) => rec(i, { decision: allow, modbus: { function: 3, unit: 1, address: 0, count: 1 } })),
+    rec(4, { decision: allow, protocol: 'tcp', source: 'tcp-conduit' }),
+  ] });
+  assert.is(h.decisions.allow, 3, 'requests only');
+  assert.is(h.allowedConnections, 2);
+  // The same log without a key beside it: the chain is intact, but nothing pinned its key.
+  const bare = join(t.dir, 'bare-audit');
+  cpSync(auditDir, bare, { recursive: true });
+  unlinkSync(join(bare, 'pinned-key.pub'));
+  const r = await buildComplianceReport({ policyFile: POLICY, auditDir: bare });
+  assert.is(r.history!.verify!.pinned, false);
+  const md = renderMarkdown(r);
+  assert.not.match(md, 'Audit log **verified**');
+  assert.match(md, 'Audit log chain intact but **not verified against a pinned device key**');
+});
+
 test('zonegate report --format md', async () => {
   const out = join(t.dir, 'report.md');
   const r = await cli('report', '--policy', POLICY, '--audit', auditDir, '--format', 'md', '--out', out);
   assert.is(r.code, 0, r.err);
   assert.match(r.out, `wrote ${out} (md,`);
-  assert.match(r.out, /5 zones, 11 paths, \d+ audit records \(126 allowed, 41 denied\), log verified/);
+  assert.match(r.out, /5 zones, 11 paths, \d+ audit records \(126 allowed requests, 0 allowed connections, 41 denied\), log verified/);
   const md = readFileSync(out, 'utf8');
   assert.match(md, '# Zone and conduit compliance report: substation-12');
   assert.match(md, '## 1. Zones (IEC 62443-3-2 ZCR 3)');
@@ -125,8 +150,8 @@ test('zonegate report --format md', async () => {
   assert.match(md, '| vendor-maintenance | role vendor | plc-feeder-1, rtu-1 |');
   assert.match(md, 'login at the gateway edge; signed time-boxed grant; schedule weekdays 22:00-04:00 America/Chicago (overnight)');
   assert.match(md, '| hmi-reads-feeders | hmi-1 | plc-feeder-1, plc-feeder-2, plc-feeder-3, plc-feeder-4 | modbus asset services | read-coils (1), read-discrete-inputs (2), read-holding-registers (3), read-input-registers (4) | 1 | 0-99 |');
-  assert.match(md, 'Audit log **verified**');
-  assert.match(md, '**126 allowed** (1 in monitor mode), **41 denied**');
+  assert.match(md, 'Audit log **verified** under the pinned device key');
+  assert.match(md, '**126 allowed requests** (1 in monitor mode), 0 allowed connections, **41 denied**');
   assert.match(md, '| no-conduit | 30 |');
   assert.match(md, '| 10.20.3.4 |  | 30 | no-conduit |');
   assert.match(md, '### Logins (2 successful, 1 failed)');
@@ -139,7 +164,7 @@ test('zonegate report --format html: self-contained, chart, content; PNG when ch
   const r = await cli('report', '--policy', POLICY, '--audit', auditDir, '--format', 'html', '--out', out, '--json');
   assert.is(r.code, 0, r.err);
   const j = JSON.parse(r.out);
-  assert.equal(j.history, { records: j.history.records, allowed: 126, denied: 41, verified: true, error: null });
+  assert.equal(j.history, { records: j.history.records, allowed: 126, allowedConnections: 0, denied: 41, verified: true, error: null });
   assert.is(j.vendorPaths, 1);
   const html = readFileSync(out, 'utf8');
   assert.match(html, /^<!doctype html>/);
@@ -148,7 +173,7 @@ test('zonegate report --format html: self-contained, chart, content; PNG when ch
   assert.not.match(html, /(src|href)="https?:/, 'no external resources');
   assert.match(html, '<svg xmlns="http://www.w3.org/2000/svg"');
   assert.match(html, 'fill="#c8463d"><title>'); // denied bars
-  assert.match(html, '<b>126</b><span>allowed decisions</span>');
+  assert.match(html, '<b>126</b><span>allowed requests</span>');
   assert.match(html, '<b>41</b><span>denied decisions</span>');
   assert.match(html, 'Audit log verified');
   assert.match(html, '<b>vendor-maintenance</b>');
