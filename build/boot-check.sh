@@ -4,9 +4,10 @@
 #   no trial marker                        → nothing to do
 #   trial marker, not yet started          → mark it started (attempt 1) and let the new slot start
 #   trial marker already started, and the
-#   new version never committed            → roll back: `current` → the previous slot (one atomic
+#   new version never committed (it commits
+#   itself after its health period)        → roll back: `current` → the previous slot (one atomic
 #                                            rename of a new symlink), record why in update.result
-# runtime/update/trial.ts writes the marker and reads the result; the format is `key=value` lines
+# runtime/update/install-update.ts writes the marker, trial-guard.ts commits or records a failure, and reads the result; the format is `key=value` lines
 # so that this script needs nothing but POSIX sh (a new version that cannot even start its node
 # must not be able to break its own rollback).
 # ExecStopPost calls it with --stopped "$SERVICE_RESULT" "$EXIT_CODE" "$EXIT_STATUS": while a trial
@@ -53,6 +54,20 @@ if [ "$attempts" -ge 1 ]; then
   # The trial version already had its start and did not commit: it crashed, was not READY
   # before TimeoutStartSec, or stopped pinging the watchdog.
   reason=$(get lastExit)
+  # Why, as a stable code (runtime/update/state-files.ts ROLLBACK_CODES): what the trial version
+  # recorded about itself (trial-guard.ts), else how its last process ended (systemd's
+  # $SERVICE_RESULT, kept by --stopped).
+  code=$(get failureCode); why=$(get failure)
+  if [ -z "$code" ]; then
+    case "$reason" in
+      watchdog/*) code=ERR_UPDATE_WATCHDOG; why="the watchdog was not pinged in time" ;;
+      timeout/*) code=ERR_UPDATE_START_TIMEOUT; why="not READY before the start deadline" ;;
+      success/*) code=ERR_UPDATE_STOPPED; why="stopped before its health period ended" ;;
+      "") code=ERR_UPDATE_INTERRUPTED; why="did not come back after its start (power loss or reboot)" ;;
+      *) code=ERR_UPDATE_CRASH; why="crashed" ;;
+    esac
+  fi
+  case "$code" in ERR_UPDATE_[A-Z_]*) ;; *) code=ERR_UPDATE_ROLLED_BACK ;; esac
   ln -sfn "slots/$from" "$root/current.tmp-$$"
   mv -fT "$root/current.tmp-$$" "$root/current"
   sync "$root" 2>/dev/null || sync
@@ -64,7 +79,8 @@ previousVersion=$previous
 from=$from
 to=$to
 at=$now
-reason=version $version did not become healthy after $attempts start(s)${reason:+ (last exit: $reason)}; slot $from ($previous) restored
+reason=version $version did not become healthy after $attempts start(s)${reason:+ (last exit: $reason)}; slot $from ($previous) restored${why:+ ($why)}
+code=$code
 audited=0
 RESULT
   rm -f "$marker"

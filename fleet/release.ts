@@ -24,6 +24,8 @@ export interface SignReleaseInput {
   issuedAt: number;
   expiresAt: number;
   keys: readonly SigningKey[];
+  /** Signed as a deliberate downgrade (devices refuse an older runtime otherwise). */
+  downgrade?: boolean;
 }
 
 /** Returns the signed runtime bundle's bytes and the package's hash. Throws ERR_USAGE for a bad arch. */
@@ -36,7 +38,7 @@ export function signRelease(input: SignReleaseInput): { bytes: Uint8Array; sha25
     type: 'runtime',
     body: {
       site: input.site, targets: [...input.targets], version: input.version, issuedAt: input.issuedAt, expiresAt: input.expiresAt,
-      runtime: { sha256, size: input.pkg.length, arch: input.arch, version: input.packageVersion },
+      runtime: { sha256, size: input.pkg.length, arch: input.arch, version: input.packageVersion, ...(input.downgrade ? { downgrade: true } : {}) },
     },
     keys: input.keys,
   });

@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'ERR_NFT'
   | 'ERR_UPDATE_PACKAGE'
   | 'ERR_UPDATE_INSTALL'
+  | 'ERR_UPDATE_DOWNGRADE'
   | 'ERR_FILE'
   | 'ERR_USAGE';
 

@@ -10,7 +10,7 @@
  *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs },
  *   limits: { maxConnections, perSourceMax, auditRing },
  *   trustRoot: { file }, audit: { enabled, maxBytes, segmentBytes, flushDelayMs, checkpointIntervalMs }, mqtt: { url, ... },
- *   nftables: { enabled, ... } (validated in config/blocks.ts), and, reserved for later parts,
+ *   nftables: { enabled, ... } (validated in config/blocks.ts), update: { healthPeriodMs }, and, reserved for later parts,
  *   the mappings console and telemetry.
  */
 import { promises as fs } from 'node:fs';
@@ -64,7 +64,7 @@ export interface GatewayConfig {
 
 const TOP_KEYS = ['device', 'site', 'stateDir', 'policyFile', 'listeners', 'log', 'timeouts', 'limits'] as const;
 /** Accepted as mappings now, interpreted by later issues. */
-export const RESERVED_BLOCKS = ['mqtt', 'audit', 'console', 'nftables', 'trustRoot', 'telemetry'] as const;
+export const RESERVED_BLOCKS = ['mqtt', 'audit', 'console', 'nftables', 'trustRoot', 'telemetry', 'update'] as const;
 const LISTENER_KEYS = ['listen', 'asset', 'service', 'upstream', 'port'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 

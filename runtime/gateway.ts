@@ -44,6 +44,8 @@ import { createTcpConduit } from '../drivers/tcp-conduit';
 import { renderRuleset } from '../drivers/nftables/render';
 import { applyRuleset } from '../drivers/nftables/apply';
 import { readCounters } from '../drivers/nftables/counters';
+import { missingInterfaces } from '../drivers/nftables/interfaces';
+import { withLoginPage } from './nft-facts';
 import type { ProxyListener } from '../drivers/nftables/options';
 import type { NftCommandOptions } from '../drivers/nftables/run-nft';
 import { loadConfig, formatHostPort, type GatewayConfig, type LogLevel } from './config';
@@ -166,8 +168,20 @@ export interface NftablesStatus {
   /** Conduits the kernel cannot carry (left denied). */
   skipped: { conduit: string; reason: string }[];
   lastError: { at: number; code: string; message: string } | null;
-  /** Hits per conduit (new connections forwarded or redirected to a proxy), read back from the kernel. */
-  counters?: { at: number; byConduit: Record<string, { packets: number; bytes: number }> } | null;
+  /**
+   * Read back from the kernel: hits per conduit (new connections forwarded, or redirected to a
+   * proxy serving that conduit alone), redirects shared by several conduits (counted once), drops.
+   */
+  counters?: {
+    at: number;
+    byConduit: Record<string, { packets: number; bytes: number }>;
+    shared?: Record<string, { packets: number; bytes: number; conduits: string[]; more: number }>;
+    drops?: Record<string, { packets: number; bytes: number }>;
+  } | null;
+  /** Zones without interfaces, and the like: the ruleset stays closed, but they deserve a look. */
+  warnings?: string[];
+  /** Interfaces the ruleset names that this device does not have (also an alarm). */
+  missingInterfaces?: string[];
 }
 
 /**
@@ -340,6 +354,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const lifetime = new AbortController();
   const timers: NodeJS.Timeout[] = [];
   let nft: NftablesStatus | null = null;
+  let nftHold = 0, nftWanted = false;
   let pidWritten = false;
 
   // One alarm model: every part's alarms live here (ids `audit:*`, `store:*`, `nftables`, `disk-full`,
@@ -566,6 +581,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const cfg = config;
     const nf = cfg?.parts.nftables;
     if (!cfg || !nf?.enabled) return;
+    // Inside a reload every step that would apply only asks for it; the reload applies once.
+    if (nftHold > 0) { nftWanted = true; return; }
     void nftQueue.run(async () => {
       const doc = effective.doc;
       if (!doc) return;
@@ -574,10 +591,11 @@ export function createGateway(options: GatewayOptions): Gateway {
         asset: l.spec.asset, port: l.spec.servicePort, protocol: l.spec.service, listen: { host: l.spec.listen.host, port: Number(l.status.address?.split(':').pop() ?? l.spec.listen.port) },
       }));
       try {
-        const rendered = renderRuleset({ ...nf.render, doc, proxies });
+        const rendered = renderRuleset({ ...withLoginPage(nf.render, cfg), doc, proxies });
+        await checkNftInterfaces(rendered);
         if (rendered.skipped.length > 0) log.warn(`nftables: ${rendered.skipped.length} conduit part(s) left denied: ${rendered.skipped.map((s) => `${s.conduit} (${s.reason})`).join('; ')}`);
         const applied = await applyRuleset(rendered.text, { ...options.nftCommand, table: rendered.table, keepDir: nf.keepDir ?? join(cfg.stateDir, 'nftables') });
-        nft = { enabled: true, appliedSha256: applied.sha256, appliedAt: now(), keptAt: applied.keptAt ?? null, skipped: rendered.skipped.map((s) => ({ ...s })), lastError: null };
+        nft = { ...nft, enabled: true, appliedSha256: applied.sha256, appliedAt: now(), keptAt: applied.keptAt ?? null, skipped: rendered.skipped.map((s) => ({ ...s })), lastError: null };
         clear('nftables');
         record({ kind: 'config', source: 'nftables', policyVersion: effective.version ?? undefined, message: 'nftables ruleset applied', detail: { sha256: applied.sha256, table: applied.table, skipped: rendered.skipped.length } });
         log.info(`nftables: table ${applied.table} applied (${applied.sha256.slice(0, 12)})`);
@@ -590,6 +608,19 @@ export function createGateway(options: GatewayOptions): Gateway {
         log.error(`nftables: ${d.code}: ${d.message} (the proxies keep enforcing)`);
       }
     });
+  }
+
+  /** Warns (once per change) about zones without interfaces; alarms when a named interface is missing. */
+  async function checkNftInterfaces(rendered: { warnings: string[]; interfaces: string[] }): Promise<void> {
+    const before = JSON.stringify(nft?.warnings ?? []);
+    if (nft) nft.warnings = rendered.warnings;
+    if (JSON.stringify(rendered.warnings) !== before) for (const w of rendered.warnings) log.warn(`nftables: ${w}`);
+    const missing = await missingInterfaces(rendered.interfaces, options.nftCommand ?? {});
+    if (nft) nft.missingInterfaces = missing;
+    if (missing.length) {
+      raise('nftables-interfaces', 'warning', `nftables: interface(s) ${missing.join(', ')} named by the policy or config do not exist on this device; traffic there stays denied`);
+      log.warn(`nftables: interface(s) ${missing.join(', ')} do not exist on this device`);
+    } else clear('nftables-interfaces');
   }
 
   function writeStatus(): Promise<void> {
@@ -620,7 +651,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     void nftQueue.run(async () => {
       try {
         const c = await readCounters({ ...options.nftCommand, table: nf.render.table ?? 'zonegate' });
-        if (nft) nft.counters = { at: now(), byConduit: c.byConduit };
+        if (nft) nft.counters = { at: now(), byConduit: c.byConduit, shared: c.shared, drops: c.drops };
       } catch (e) {
         log.warn(`nftables counters: ${describeError(e).message}`);
       }
@@ -923,7 +954,21 @@ export function createGateway(options: GatewayOptions): Gateway {
     return out;
   }
 
+  /** One reload applies the ruleset once, whatever inside it (activation, listeners) asked for it. */
   async function doReload(): Promise<ReloadResult> {
+    nftHold += 1;
+    nftWanted = false;
+    try {
+      const r = await doReloadSteps();
+      if (r.ok) nftWanted = true;
+      return r;
+    } finally {
+      nftHold -= 1;
+      if (nftHold === 0 && nftWanted) { nftWanted = false; scheduleNft(); }
+    }
+  }
+
+  async function doReloadSteps(): Promise<ReloadResult> {
     if (state !== 'running') {
       log.warn(`reload ignored: the gateway is ${state}`);
       return { ok: false, error: new Error(`gateway is ${state}`) };
@@ -988,7 +1033,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     clear('policy-refused');
     lastError = null;
     const result = (await listenerQueue.run(() => reconcile(cfg, specs))) ?? { started: 0, stopped: 0, kept: 0, failed: 0 };
-    scheduleNft();
     record({ kind: 'config', policyVersion: effective.version ?? undefined, message: 'reloaded', detail: { ...result, policyChanged, file: cfg.file, restartRequired: needRestart } });
     log.info(`reload done: policy ${effective.version ?? 'none'}${policyChanged ? ' activated' : ' unchanged'}; listeners ${result.kept} kept, ${result.started} started, ${result.stopped} stopped, ${result.failed} failed`);
     void writeStatus();

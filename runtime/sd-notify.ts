@@ -25,6 +25,8 @@ export interface SdNotify {
   ready(status?: string): Promise<void>;
   stopping(): Promise<void>;
   status(text: string): Promise<void>;
+  /** When the last WATCHDOG=1 went out (epoch ms), or undefined. */
+  readonly lastWatchdogAt: number | undefined;
   /** Pings WATCHDOG=1 every watchdogMs / 2 until the signal aborts. */
   startWatchdog(signal: AbortSignal): void;
 }
@@ -46,20 +48,25 @@ export function createSdNotify(options: SdNotifyOptions): SdNotify {
   const watchdogMs = enabled && Number.isFinite(usec) && usec > 0 && (watchdogPid === undefined || watchdogPid === pid) ? Math.floor(usec / 1000) : undefined;
   const run = options.run ?? runWith(options.env);
   let warned = false;
-  const send = async (...assignments: string[]): Promise<void> => {
-    if (!enabled) return;
+  const sent = async (...assignments: string[]): Promise<boolean> => {
+    if (!enabled) return false;
     const ok = await run([`--pid=${pid}`, ...assignments]).catch(() => false);
     if (!ok && !warned) { warned = true; options.onError?.(`systemd-notify ${assignments.join(' ')} failed; continuing without systemd notifications`); }
+    return ok;
   };
+  const send = async (...assignments: string[]): Promise<void> => { await sent(...assignments); };
+  let lastWatchdogAt: number | undefined;
   return {
     enabled,
     watchdogMs,
+    get lastWatchdogAt() { return lastWatchdogAt; },
     ready: (status) => send('READY=1', ...(status ? [`STATUS=${status}`] : [])),
     stopping: () => send('STOPPING=1'),
     status: (text) => send(`STATUS=${text}`),
     startWatchdog(signal: AbortSignal): void {
       if (!watchdogMs || signal.aborted) return;
-      const timer = setInterval(() => { void send('WATCHDOG=1'); }, Math.max(1, Math.floor(watchdogMs / 2)));
+      const ping = async () => { if (await sent('WATCHDOG=1')) lastWatchdogAt = Date.now(); };
+      const timer = setInterval(() => { void ping(); }, Math.max(1, Math.floor(watchdogMs / 2)));
       timer.unref();
       signal.addEventListener('abort', () => clearInterval(timer), { once: true });
     },

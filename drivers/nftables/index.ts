@@ -8,4 +8,5 @@ export type { ManagementOptions, ProxyListener, RenderOptions, RenderResult, Ski
 export { applyRuleset, listTable, removeRuleset } from './apply';
 export type { ApplyOptions, ApplyResult, NftCommandOptions } from './apply';
 export { parseCounters, readCounters } from './counters';
-export type { Counters, PacketCount, RuleCounter } from './counters';
+export type { Counters, PacketCount, RuleCounter, SharedCount } from './counters';
+export { missingInterfaces } from './interfaces';

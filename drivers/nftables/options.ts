@@ -62,6 +62,8 @@ export interface RenderResult {
   skipped: SkippedConduit[];
   /** Findings that leave the ruleset closed but deserve a look (zones without interfaces). */
   warnings: string[];
+  /** Every interface name the text matches on (zone and management interfaces), sorted. */
+  interfaces: string[];
   /** Conduit ids that got a forward accept rule or a proxy redirect. */
   conduits: { forwarded: string[]; proxied: string[] };
 }

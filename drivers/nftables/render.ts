@@ -502,6 +502,7 @@ export function renderRuleset(opts: RenderOptions): RenderResult {
     table,
     skipped,
     warnings: interfaceWarnings(zonesWithoutInterfaces(doc, opts.zoneInterfaces)),
+    interfaces: sortedUnique([...zoneIfaces, ...mgmtIfaces]),
     conduits: { forwarded: sortedUnique(forwarded), proxied: sortedUnique(proxied) },
   };
 }

@@ -1,6 +1,6 @@
 /**
  * `zonegate fleet release PACKAGE --key K --version N --arch A --targets IDS --site S --out BUNDLE
- * [--package-version V] [--expires 30d] [--broker URL [--device D]]`: signs a runtime update
+ * [--package-version V] [--downgrade] [--expires 30d] [--broker URL [--device D]]`: signs a runtime update
  * for a package (and publishes the bundle and the package's chunks when --broker is given).
  */
 import { promises as fsp } from 'node:fs';
@@ -37,7 +37,9 @@ runtime bundle the gateways accepted (they refuse older ones). With --broker the
 published retained on zonegate/v1/SITE/all/runtime (or one device's topic with --device) and
 the package follows in 256 KiB chunks on zonegate/v1/SITE/all/runtime/chunk. Gateways verify the
 bundle, assemble and hash-check the package, install it into their inactive slot and restart
-into it; a version that is not healthy in time is rolled back by itself.`,
+into it; a version that is not healthy in time is rolled back by itself. A package whose
+zonegate version is older than the one a gateway runs is refused there unless the release is
+signed with --downgrade (a field of the signed payload, so it cannot be added afterwards).`,
   options: {
     key: { type: 'string', multiple: true, value: 'KEY', description: 'a private runtime-role key file (.key)' },
     version: { type: 'string', value: 'N', description: 'bundle version, a positive integer above the last one' },
@@ -45,6 +47,7 @@ into it; a version that is not healthy in time is rolled back by itself.`,
     targets: { type: 'string', value: 'IDS', description: "comma-separated device ids, or '*'" },
     site: { type: 'string', value: 'SITE', description: 'the site the update is for' },
     'package-version': { type: 'string', value: 'V', description: 'zonegate version in the package (default: from its file name)' },
+    downgrade: { type: 'boolean', description: 'sign a deliberate downgrade: devices refuse a runtime older than theirs without it' },
     expires: { type: 'string', value: 'WHEN', description: 'duration (30d, 12h) or ISO time; default 30d' },
     out: { type: 'string', value: 'FILE', description: 'where to write the bundle' },
     device: { type: 'string', value: 'ID', description: "with --broker: publish to one device's topic instead of the site's" },
@@ -73,7 +76,7 @@ into it; a version that is not healthy in time is rolled back by itself.`,
     const expiresAt = parseExpiry(String(o.expires ?? '30d'), now);
     const keys = (await Promise.all(keyFiles.map((f) => readKeyFile(f)))).map(signingKeyOf);
     const pkg = new Uint8Array(await fsp.readFile(file));
-    const signed = signRelease({ pkg, packageVersion, arch: o.arch, version, site: o.site, targets, issuedAt: now, expiresAt, keys });
+    const signed = signRelease({ pkg, packageVersion, arch: o.arch, version, site: o.site, targets, issuedAt: now, expiresAt, keys, downgrade: o.downgrade === true });
     await fsp.writeFile(o.out, signed.bytes);
     const summary: Record<string, unknown> = {
       ok: true, out: o.out, version, packageVersion, arch: o.arch, targets, sha256: signed.sha256, size: signed.size,

@@ -62,6 +62,7 @@ export function bodyFromValue(v: CborValue, type: BundleType): BundleBody {
     if (typeof payload.size !== 'number' || !Number.isSafeInteger(payload.size) || payload.size < 1) bad('runtime.size is not a positive integer');
     if (typeof payload.arch !== 'string' || payload.arch === '') bad('runtime.arch is not a non-empty string');
     if (payload.version !== undefined && typeof payload.version !== 'string') bad('runtime.version is not a string');
+    if (payload.downgrade !== undefined && typeof payload.downgrade !== 'boolean') bad('runtime.downgrade is not true or false');
   }
   // A command's actions are checked before anything acts on them (command-payload.ts).
   if (type === 'command') parseCommandPayload(payload);

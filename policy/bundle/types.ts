@@ -72,8 +72,10 @@ export interface RuntimePayload {
   sha256: string;
   size: number;
   arch: string;
-  /** The zonegate version inside, for display. */
+  /** The zonegate version inside, for display and the downgrade check. */
   version?: string;
+  /** Signed as a deliberate downgrade: the device may install a runtime older than the one it runs. */
+  downgrade?: boolean;
 }
 
 /** The payload of a trust bundle: keys and delegated roles (TUF root.json `keys`, `roles`). */

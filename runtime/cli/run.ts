@@ -11,6 +11,7 @@ import { createGateway, type GatewayLog } from '../gateway';
 import { createSdNotify } from '../sd-notify';
 import type { LogLevel } from '../config';
 import { runtimeVersion } from './version';
+import { openTrialGuard } from '../update/daemon-trial';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -38,7 +39,10 @@ on: local users (\`zonegate user\`), edge sessions and vendor grants (received o
 config's \`console:\` block adds the login page (console.web.listen, HTTPS with a self-signed
 certificate made on first start), a serial console and the console socket. SIGHUP also re-reads
 the users. Under systemd (Type=notify,
-NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listener is up.`,
+NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listener is up. A runtime
+version on trial is kept once it has stayed healthy (watchdog pinged, a policy active) for the
+config's update.healthPeriodMs (default 5 minutes) after READY; otherwise it exits and the
+previous version comes back (build/boot-check.sh).`,
   options: {
     config: { type: 'string', short: 'c', value: 'FILE', description: 'the gateway config (YAML)' },
   },
@@ -63,11 +67,19 @@ NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listene
       pidFile: true,
       runtimeVersion: runtimeVersion(),
     });
+    // A version on trial is kept only after its health period (runtime/update/trial-guard.ts).
+    let started = false;
+    const guard = await openTrialGuard({
+      configFile: file, notify, log, status: () => gateway.status(),
+      exit: (code) => { if (!started) process.exit(code); exitCode = code; restart.abort(); },
+    });
     const onHup = () => { void gateway.reload(); };
     process.on('SIGHUP', onHup);
     try {
       try {
         await gateway.start(ctx.signal);
+        started = true;
+        guard?.ready();
       } catch (e) {
         // SIGTERM while starting is a stop, not a failure.
         if (ctx.signal.aborted) { await gateway.stop(); return 0; }
@@ -83,10 +95,12 @@ NotifyAccess=all) READY=1 is sent once the policy is enforcing and every listene
           restart.signal.addEventListener('abort', () => resolve(), { once: true });
         }
       });
+      guard?.dispose();
       await gateway.stop();
       log.info(exitCode ? `stopped for a runtime update (exit ${exitCode}: the service manager starts the new slot)` : 'stopped');
       return exitCode;
     } finally {
+      guard?.dispose();
       process.off('SIGHUP', onHup);
     }
   },

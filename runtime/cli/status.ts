@@ -39,7 +39,12 @@ export function formatDaemonStatus(s: DaemonStatus, ageMs: number): string {
   if (nft) {
     lines.push(`  nftables: ${nft.appliedSha256 ? `ruleset ${nft.appliedSha256.slice(0, 12)} applied ${iso(nft.appliedAt)}` : 'not applied'}${nft.lastError ? `; last error: ${nft.lastError.message}` : ''}`);
     const hits = Object.entries(nft.counters?.byConduit ?? {}).sort((a, b) => b[1].packets - a[1].packets);
-    for (const [conduit, c] of hits.slice(0, 20)) lines.push(`    ${String(c.packets).padStart(10)} packets ${String(c.bytes).padStart(12)} bytes  ${conduit}`);
+    const row = (c: { packets: number; bytes: number }, what: string) => `    ${String(c.packets).padStart(10)} packets ${String(c.bytes).padStart(12)} bytes  ${what}`;
+    for (const [conduit, c] of hits.slice(0, 20)) lines.push(row(c, conduit));
+    // A redirect serving several conduits is counted once: the kernel cannot tell them apart.
+    for (const c of Object.values(nft.counters?.shared ?? {})) lines.push(row(c, `shared by ${c.conduits.join(', ')}${c.more ? ` (+${c.more})` : ''}`));
+    for (const [what, c] of Object.entries(nft.counters?.drops ?? {}).sort((a, b) => b[1].packets - a[1].packets)) lines.push(row(c, `dropped: ${what}`));
+    for (const w of nft.warnings ?? []) lines.push(`    warning: ${w}`);
   }
   const up = s.update;
   if (up) lines.push(`  runtime: slot ${up.activeSlot ?? '-'} (${up.version ?? '-'})${up.trial ? `, trial of ${up.trial.version}` : ''}${up.last ? `; last update ${up.last.outcome}: ${up.last.reason}` : ''}`);

@@ -2,7 +2,8 @@
  * `zonegate update import|status|commit`: runtime updates on the device (runtime/update).
  *   import BUNDLE PACKAGE   the USB stick path: verify, install A/B, restart the service into it
  *   status                  slots, versions, the trial in progress, the last outcomes and why
- *   commit                  systemd ExecStartPost: the running trial version is healthy, keep it
+ *   commit                  keep the running trial version now (the daemon commits itself after
+ *                           its health period: runtime/update/trial-guard.ts)
  */
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
@@ -62,7 +63,10 @@ Verifies BUNDLE (a runtime bundle signed by the trust root's runtime role, for t
 device, not expired, version above every runtime bundle accepted before, for this architecture),
 checks PACKAGE against the signed sha256 and size, unpacks it into the inactive slot, marks it
 on trial and switches ROOT/current to it, then restarts the service. The new version must reach
-READY (policy enforcing, listeners up) and commit, or the next start puts the previous slot back.
+READY (policy enforcing, listeners up) and then stay healthy (watchdog pinged, a policy active)
+for the config's update.healthPeriodMs (default 5 minutes), when it keeps itself; a crash, a
+missed watchdog or a lost policy before that puts the previous slot back at the next start.
+A runtime older than the active slot's is refused unless signed as a deliberate downgrade.
 Run it as the service user (sudo -u zonegate ...): the state folder and the slots are its own.
 Exit 0 installed, 1 refused (nothing in the slots changed; the reason is in update status).`,
   options: { ...common, 'no-restart': { type: 'boolean', description: 'do not restart the service' } },
@@ -102,7 +106,7 @@ export const updateStatusCommand: Command = {
 
 export const updateCommitCommand: Command = {
   path: ['update', 'commit'],
-  summary: 'keep the version on trial (systemd ExecStartPost, after READY)',
+  summary: 'keep the version on trial now (the daemon does it itself after its health period)',
   usage: 'update commit --config GATEWAY.yaml [--root DIR] [--json]',
   options: common,
   json: true,

@@ -38,6 +38,12 @@ export interface TelemetryConfig {
   intervalMs: number;
 }
 
+/** Runtime updates on this device: how long a new version must stay healthy before it is kept. */
+export interface UpdateConfig {
+  /** Watchdog pings and an active policy this long after READY commit a trial version. Default 300,000. */
+  healthPeriodMs: number;
+}
+
 export interface PartBlocks {
   /** Absolute path of the trust root; set = signed bundles from the policy store. */
   trustRootFile?: string;
@@ -45,6 +51,8 @@ export interface PartBlocks {
   telemetry: TelemetryConfig;
   mqtt?: MqttConfig;
   nftables?: GatewayNftablesConfig;
+  /** Only when the config has an `update:` block (defaults apply otherwise). */
+  update?: UpdateConfig;
 }
 
 /** `mqtt.keepalive` / `nftables.proxies[0].listen` → ['mqtt', 'keepalive'] / ['nftables', 'proxies', 0, 'listen']. */
@@ -127,6 +135,17 @@ export function parsePartBlocks(reserved: Record<string, Record<string, unknown>
         else blocks.telemetry.intervalMs = v;
       } else issues.push({ path: ['telemetry', k], message: 'unknown key (expected enabled, intervalMs)' });
     }
+  }
+
+  const up = reserved.update;
+  if (up) {
+    const u: UpdateConfig = { healthPeriodMs: 300_000 };
+    for (const [k, v] of Object.entries(up)) {
+      if (k !== 'healthPeriodMs') { issues.push({ path: ['update', k], message: 'unknown key (expected healthPeriodMs)' }); continue; }
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 100 || v > 86_400_000) issues.push({ path: ['update', k], message: 'must be an integer within 100..86400000' });
+      else u.healthPeriodMs = v;
+    }
+    blocks.update = u;
   }
 
   // The console/login block is read by attachAccess at start; checked here so a mistake is refused

@@ -35,7 +35,26 @@ export interface TrialMarker {
   attempts: number;
   /** How the last process of the trial ended (`RESULT/CODE/STATUS`), from boot-check.sh --stopped. */
   lastExit?: string;
+  /** Why the trial version gave up on itself (trial-guard.ts): a ROLLBACK_CODES code and the reason. */
+  failureCode?: string;
+  failure?: string;
 }
+
+/**
+ * Why a trial version was rolled back; build/boot-check.sh writes one into update.result (from the
+ * way the process ended, or the failure trial-guard.ts recorded in the marker).
+ */
+export const ROLLBACK_CODES = {
+  ERR_UPDATE_CRASH: 'the process died (exit code, signal or core dump)',
+  ERR_UPDATE_WATCHDOG: 'the watchdog was not pinged in time',
+  ERR_UPDATE_START_TIMEOUT: 'not READY before the start deadline',
+  ERR_UPDATE_NO_POLICY: 'no active policy during the health period',
+  ERR_UPDATE_UNHEALTHY: 'the gateway stopped running during the health period',
+  ERR_UPDATE_STOPPED: 'stopped before the health period ended',
+  ERR_UPDATE_INTERRUPTED: 'did not come back after its start (power loss or reboot)',
+  ERR_UPDATE_ROLLED_BACK: 'rolled back (no reason recorded)',
+} as const;
+export type RollbackCode = keyof typeof ROLLBACK_CODES;
 
 export type UpdateOutcome = 'installed' | 'committed' | 'rolled-back' | 'refused';
 
@@ -84,11 +103,18 @@ export class UpdateState {
       from: kv.from, to: kv.to, version: kv.version ?? '', previousVersion: kv.previousVersion ?? '',
       bundleVersion: Number(kv.bundleVersion) || 0, sha256: kv.sha256 ?? '', at: Number(kv.at) || 0,
       attempts: Number(kv.attempts) || 0, ...(kv.lastExit ? { lastExit: kv.lastExit } : {}),
+      ...(kv.failureCode ? { failureCode: kv.failureCode } : {}), ...(kv.failure ? { failure: kv.failure } : {}),
     };
   }
 
   async writeTrial(m: TrialMarker): Promise<void> {
     await this.blobs.write(TRIAL_BLOB, Buffer.from(formatKv({ ...m })));
+  }
+
+  /** Records in the marker why the trial version gives up (boot-check.sh names it in the rollback). */
+  async recordTrialFailure(code: RollbackCode, reason: string): Promise<void> {
+    const t = await this.readTrial();
+    if (t) await this.writeTrial({ ...t, failureCode: code, failure: reason });
   }
 
   async removeTrial(): Promise<void> {
@@ -130,7 +156,8 @@ export class UpdateState {
       previousVersion: kv.previousVersion || null,
       bundleVersion: null,
       reason: kv.reason || 'rolled back by boot-check',
-      code: 'ERR_UPDATE_INSTALL',
+      // Why, as boot-check.sh found it (older copies of it wrote no code).
+      code: kv.code && Object.prototype.hasOwnProperty.call(ROLLBACK_CODES, kv.code) ? kv.code : 'ERR_UPDATE_ROLLED_BACK',
     });
     await this.blobs.remove(RESULT_BLOB);
     return ev;

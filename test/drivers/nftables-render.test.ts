@@ -273,21 +273,26 @@ test('comments stay under 128 bytes and say how many conduits were left out', ()
   assert.is(Number(/\+(\d+)$/.exec(c)![1]), 40 - shown);
 });
 
-test('parseCounters sums by comment and by conduit (proxy rules count for each conduit they list)', () => {
+test('parseCounters sums by comment and by conduit; a shared DNAT is counted once as shared; drops apart', () => {
   const rule = (chain: string, handle: number, comment: string, packets: number, bytes: number) =>
     ({ rule: { family: 'inet', table: 'zonegate', chain, handle, comment, expr: [{ match: {} }, { counter: { packets, bytes } }, { accept: null }] } });
   const json = JSON.stringify({ nftables: [
     { metainfo: { version: '1.0.6' } },
     rule('forward', 10, 'conduit a', 3, 180), rule('forward', 11, 'conduit a', 2, 160),
     rule('nat_prerouting', 12, 'proxy plc:502 conduits a b +2', 5, 300),
-    rule('forward', 13, 'quarantine', 7, 420),
+    rule('nat_prerouting', 15, 'proxy rtu:502 conduits c', 4, 240),
+    { rule: { family: 'inet', table: 'zonegate', chain: 'forward', handle: 13, comment: 'quarantine', expr: [{ match: {} }, { counter: { packets: 7, bytes: 420 } }, { drop: null }] } },
+    { rule: { family: 'inet', table: 'zonegate', chain: 'input', handle: 16, comment: 'input drop', expr: [{ counter: { packets: 2, bytes: 120 } }] } },
     { rule: { family: 'inet', table: 'other', chain: 'x', handle: 1, comment: 'conduit a', expr: [{ counter: { packets: 99, bytes: 99 } }] } },
     { rule: { family: 'inet', table: 'zonegate', chain: 'input', handle: 14, expr: [{ counter: { packets: 1, bytes: 1 } }] } },
   ] });
   const c = parseCounters(json);
-  assert.equal({ ...c.byConduit }, { a: { packets: 10, bytes: 640 }, b: { packets: 5, bytes: 300 } });
+  // The DNAT serving a, b and two more is not credited to a or b (it was, to each, in full).
+  assert.equal({ ...c.byConduit }, { a: { packets: 5, bytes: 340 }, c: { packets: 4, bytes: 240 } });
+  assert.equal({ ...c.shared }, { 'proxy plc:502 conduits a b +2': { packets: 5, bytes: 300, conduits: ['a', 'b'], more: 2 } });
+  assert.equal({ ...c.drops }, { quarantine: { packets: 7, bytes: 420 }, 'input drop': { packets: 2, bytes: 120 } });
   assert.equal(c.byComment.quarantine, { packets: 7, bytes: 420 });
-  assert.is(c.rules.length, 4);
+  assert.is(c.rules.length, 6);
   const err = (() => { try { parseCounters('{"x":1}'); } catch (e) { return e as ZonegateError; } })()!;
   assert.is(err.code, 'ERR_NFT');
   assert.is(err.message, 'nft -j output has no "nftables" array');

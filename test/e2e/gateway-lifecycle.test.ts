@@ -197,9 +197,10 @@ test('nftables in a network namespace of the test: applied on every activation, 
   cleanups.push(() => ns.cleanup());
   const netns = ns.ns('gw');
   // The proxy address only appears in the rendered DNAT rule; no traffic goes to it.
-  const lab = await setupLab((port) => signedConfig({ upstreamPort: port, extra: 'nftables: { enabled: true, table: zgtest, proxies: [{ asset: plc-1, port: 502, listen: "10.10.0.1:15020" }] }\n' }));
+  const lab = await setupLab((port) => signedConfig({ upstreamPort: port, extra: 'nftables: { enabled: true, table: zgtest, zoneInterfaces: { control: [lo, ctl9] }, proxies: [{ asset: plc-1, port: 502, listen: "10.10.0.1:15020" }] }\n' }));
   assert.is((await cli('bundle', 'import', await lab.sign('v1', labPolicy({ writes: false }), 1), '--config', lab.config)).code, 0);
-  const { gw } = await run(lab, { nftCommand: { netns } });
+  const { gw, lines } = await run(lab, { nftCommand: { netns } });
+  const applies = () => lines.filter((l) => l.startsWith('info nftables: table zgtest applied')).length;
   await gw.idle();
   let st = gw.status();
   assert.is(st.nftables!.lastError, null, JSON.stringify(st.nftables));
@@ -209,11 +210,21 @@ test('nftables in a network namespace of the test: applied on every activation, 
   const listing = ns.sh(netns, ['nft', 'list', 'table', 'inet', 'zgtest']);
   assert.match(listing, /dnat (ip )?to 10\.10\.0\.1:15020/);
   const first = st.nftables!.appliedSha256;
+  // An interface the config names that the device lacks is an alarm; a zone without one, a warning.
+  assert.equal(st.nftables!.missingInterfaces, ['ctl9']);
+  assert.ok(st.alarms.some((a) => a.id === 'nftables-interfaces' && a.severity === 'warning' && /interface\(s\) ctl9 named by the policy or config do not exist on this device/.test(a.message)), JSON.stringify(st.alarms));
+  assert.equal(st.nftables!.warnings!.map((w) => w.split(':')[0]), ['zone station names no interfaces']);
+  const appliedBefore = applies();
+  assert.is(appliedBefore, 1, lines.join('\n'));
 
   assert.is((await cli('bundle', 'import', await lab.sign('v2', labPolicy({ writes: true, tag: 'two' }), 2), '--config', lab.config)).code, 0);
   assert.is((await gw.reload()).policyChanged, true);
   await gw.idle();
   st = gw.status();
+  assert.is(applies(), appliedBefore + 1, `one reload (SIGHUP) applies the ruleset once:\n${lines.join('\n')}`);
+  assert.is((await gw.reload()).policyChanged, false);
+  await gw.idle();
+  assert.is(applies(), appliedBefore + 2, 'a reload that changes nothing applies once too');
   assert.is(st.nftables!.lastError, null);
   assert.is.not(st.nftables!.appliedSha256, first, 'the new policy was rendered and applied');
   assert.match(ns.sh(netns, ['nft', 'list', 'table', 'inet', 'zgtest']), 'hmi-reads-plc-two');
@@ -223,6 +234,8 @@ test('nftables in a network namespace of the test: applied on every activation, 
   assert.ok(counters && counters.at > 0, 'counters read back from the kernel');
   assert.ok('hmi-reads-plc-two' in counters!.byConduit, `counter of the proxied conduit: ${JSON.stringify(counters)}`);
   assert.equal(counters!.byConduit['hmi-reads-plc-two'], { packets: 0, bytes: 0 }, 'no traffic went to the proxy address');
+  assert.ok(counters!.drops && 'input drop' in counters!.drops && 'quarantine' in counters!.drops, `drop counters in status: ${JSON.stringify(counters)}`);
+  assert.equal(Object.keys(counters!.shared ?? { x: 1 }), [], 'one conduit per proxy here: nothing shared');
 });
 
 test.run();

@@ -72,13 +72,13 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /** A signed runtime bundle for a package's bytes. */
-export function runtimeBundle(o: { key: SigningKey; version: number; pkg: Uint8Array; packageVersion: string; arch?: string; site?: string; targets?: string[]; sha256?: string }): Uint8Array {
+export function runtimeBundle(o: { key: SigningKey; version: number; pkg: Uint8Array; packageVersion: string; arch?: string; site?: string; targets?: string[]; sha256?: string; downgrade?: boolean }): Uint8Array {
   const now = Date.now();
   return signBundle({
     type: 'runtime',
     body: {
       site: o.site ?? 'lab', targets: o.targets ?? ['gw-test'], version: o.version, issuedAt: now, expiresAt: now + 30 * DAY,
-      runtime: { sha256: o.sha256 ?? sha256(o.pkg), size: o.pkg.length, arch: o.arch ?? 'x64', version: o.packageVersion },
+      runtime: { sha256: o.sha256 ?? sha256(o.pkg), size: o.pkg.length, arch: o.arch ?? 'x64', version: o.packageVersion, ...(o.downgrade !== undefined ? { downgrade: o.downgrade } : {}) },
     },
     keys: [o.key],
   });
