@@ -6,8 +6,8 @@
  * With no index every question is denied `no-policy`; while marked expired (settings.onExpiry
  * deny-all, decided by the runtime) every question is denied `policy-expired`.
  */
-import type { ConnectQuery, Conduit, Decider, Decision, Scope, SessionFacts } from './types';
-import { ScopeState, decideConnect, decideModbus, resolveScope } from './decide';
+import type { ConnectQuery, Conduit, Decider, Decision, ModbusOperation, Scope, SessionFacts } from './types';
+import { ScopeState, decideConnect, decideModbus, decideOperation, resolveScope } from './decide';
 import type { PolicyIndex } from './compile';
 
 /** The decider over whichever compiled index is active. */
@@ -69,6 +69,14 @@ export class IndexDecider implements Decider {
     if (this.index === null) return this.noPolicy;
     if (this.expired) return this.expiredPolicy;
     return decideModbus(s, fn, unit, address, count, nowMs, writeAddress, writeCount);
+  }
+
+  operation(scope: Scope, op: ModbusOperation, nowMs: number): Decision {
+    const s = scope as ScopeState;
+    if (s.index !== this.index) this.resolve(s);
+    if (this.index === null) return this.noPolicy;
+    if (this.expired) return this.expiredPolicy;
+    return decideOperation(s, op, nowMs);
   }
 
   /** The connection-level decision again (e.g. a TCP conduit re-checked after activation). */

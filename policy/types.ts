@@ -59,7 +59,23 @@ export interface ModbusAllow {
    * `functions`: `diagnostics/return-query-data` allows FC 8 sub-function 0 and nothing else of FC 8.
    */
   subFunctions?: { fn: number; sub: number }[];
+  /** Write bounds per register range (allow.values); registers without a rule take any value. */
+  values?: ValueRule[];
+  /** The states a write may set per coil range (allow.coils); coils without a rule take either. */
+  coils?: CoilRule[];
 }
+
+/** How a register range's words are read: 16-bit, or 32-bit pairs (two registers) in a word order. */
+export type ValueType = 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32';
+
+/**
+ * The values writes to registers start..end may carry: min..max inclusive, read as `type`. 32-bit
+ * types cover pairs (start, start+1), ...; `order: big` has the high word in the first register.
+ */
+export interface ValueRule { start: number; end: number; type: ValueType; order: 'big' | 'little'; min: number; max: number }
+
+/** The states a write may set on coils start..end. */
+export interface CoilRule { start: number; end: number; on: boolean; off: boolean }
 
 export interface Schedule {
   days: Weekday[];
@@ -88,6 +104,8 @@ export interface Conduit {
   mode: 'enforce' | 'monitor';
   /** Per-conduit request rate limit (per connection source), requests per second with a burst. */
   rateLimit?: { perSecond: number; burst: number };
+  /** Per-conduit rate limit of writes alone (per connection source), on top of rateLimit. */
+  writeRateLimit?: { perSecond: number; burst: number };
   description?: string;
 }
 
@@ -123,6 +141,7 @@ export type DenyReason =
   | 'function-not-allowed'
   | 'unit-not-allowed'
   | 'address-out-of-range'
+  | 'value-out-of-range'
   | 'port-not-allowed'
   | 'outside-schedule'
   | 'edge-auth-required'
@@ -135,7 +154,7 @@ export type DenyReason =
   | 'policy-expired';
 
 export const DENY_REASONS: readonly DenyReason[] = [
-  'no-conduit', 'function-not-allowed', 'unit-not-allowed', 'address-out-of-range', 'port-not-allowed',
+  'no-conduit', 'function-not-allowed', 'unit-not-allowed', 'address-out-of-range', 'value-out-of-range', 'port-not-allowed',
   'outside-schedule', 'edge-auth-required', 'grant-required', 'quarantined', 'malformed', 'rate-limited',
   'unknown-destination', 'no-policy', 'policy-expired',
 ];
@@ -155,10 +174,32 @@ export interface DecisionRequest {
     function: number | string; unit?: number; address?: number; count?: number;
     /** FC 23 (read-write multiple registers): the write range; `address`/`count` are the read range. */
     writeAddress?: number; writeCount?: number;
+    /** FC 8 sub-function / FC 43 MEI type: a code or a name (`return-query-data`). */
+    subFunction?: number | string;
+    /** What a write carries: register words 0..65535, coil states 0/1, FC 22 [andMask, orMask]. */
+    values?: number[];
   };
   /** ISO 8601 time or epoch milliseconds; default now. */
   at?: string | number;
   session?: SessionFacts;
+}
+
+/**
+ * One Modbus request as a driver parsed it (a connection reuses one record). The request PDU
+ * (function code first) lies in pdu[pduOffset .. pduOffset + pduLength): the decider reads the
+ * sub-function and the values written from it. FC 23: address/count are the read range and
+ * writeAddress/writeCount the write range; other functions leave writeCount 0.
+ */
+export interface ModbusOperation {
+  fn: number;
+  unit: number;
+  address: number;
+  count: number;
+  writeAddress: number;
+  writeCount: number;
+  pdu: Uint8Array | null;
+  pduOffset: number;
+  pduLength: number;
 }
 
 /** What the gateway knows about the person behind a source address. */
@@ -219,4 +260,11 @@ export interface Decider {
    * write range; FC 23 without them is denied as `malformed`.
    */
   modbus(scope: Scope, fn: number, unit: number, address: number, count: number, nowMs: number, writeAddress?: number, writeCount?: number): Decision;
+  /**
+   * One Modbus request with its PDU: like modbus(), and the sub-function and the values written
+   * are checked too (modbus() knows neither: a conduit that allows only some sub-functions, or
+   * bounds the values of the registers written, denies it). Optional for stub deciders; drivers
+   * fall back to modbus(), which fails closed on those checks.
+   */
+  operation?(scope: Scope, op: ModbusOperation, nowMs: number): Decision;
 }
