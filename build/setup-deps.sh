@@ -10,6 +10,10 @@ for pair in "${want[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
 done
 /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || missing+=(python3-pymodbus)
+# The RTU tests run pymodbus's serial server (test/fixtures/modbus/rtu_server.py): check its imports.
+/usr/bin/python3 -c 'import serial' >/dev/null 2>&1 || missing+=(python3-serial)
+/usr/bin/python3 -c 'import serial_asyncio; from pymodbus.server import StartAsyncSerialServer' >/dev/null 2>&1 \
+  || missing+=(python3-serial-asyncio)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup-deps: not root, cannot install: ${missing[*]} (tests that need them will skip)" >&2
@@ -18,7 +22,7 @@ fi
 echo "setup-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null || true
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts mosquitto and haproxy as services on install; tests start their own on loopback ports.
 for svc in mosquitto haproxy; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
