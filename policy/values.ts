@@ -133,37 +133,45 @@ export function subFunctionAllowed(v: ValueTables, c: number, fn: number, sub: n
 
 const u16 = (b: Uint8Array, i: number): number => (b[i] << 8) | b[i + 1];
 
-/** IEEE 754 binary32 from its bits, by arithmetic (no shared scratch buffer). NaN and infinities: NaN. */
-function float32(bits: number): number {
-  const e = (bits >>> 23) & 0xff;
-  const m = bits & 0x7fffff;
-  if (e === 0xff) return NaN;
-  const v = e === 0 ? m * 2 ** -149 : (1 + m / 0x800000) * 2 ** (e - 127);
-  return bits >>> 31 === 1 ? -v : v;
-}
+// Scratch for reading a float32 from its bits: module-private, written and read within one call.
+const F32 = new Float32Array(1);
+const F32_BITS = new Uint32Array(F32.buffer);
 
 /** Checks `n` register words at pdu[p..] written from address a0 against conduit c's rules. */
 function registersOk(v: ValueTables, c: number, a0: number, n: number, pdu: Uint8Array, p: number): boolean {
   let r = v.vOff[c];
   const rEnd = v.vOff[c + 1];
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  while (i < n) {
     const addr = a0 + i;
     while (r < rEnd && v.vEnd[r] < addr) r++;
     if (r === rEnd) return true;
-    if (v.vStart[r] > addr) continue;
+    const start = v.vStart[r];
+    if (start > addr) { i += start - addr; continue; } // free registers up to the next rule
     const type = v.vType[r];
-    let value: number;
+    const min = v.vMin[r], max = v.vMax[r];
+    // Every register of the write inside this rule, in one tight loop.
+    const last = Math.min(n, i + v.vEnd[r] - addr + 1);
     if (type === T_U16 || type === T_I16) {
-      const w = u16(pdu, p + 2 * i);
-      value = type === T_I16 ? (w << 16) >> 16 : w;
-    } else {
-      if (((addr - v.vStart[r]) & 1) !== 0 || i + 1 >= n) return false; // half a pair
-      const w0 = u16(pdu, p + 2 * i), w1 = u16(pdu, p + 2 * i + 2);
-      const bits = (v.vLittle[r] === 1 ? (w1 << 16) | w0 : (w0 << 16) | w1) >>> 0;
-      value = type === T_U32 ? bits : type === T_I32 ? bits | 0 : float32(bits);
-      i++;
+      const signed = type === T_I16;
+      for (; i < last; i++) {
+        const w = (pdu[p + 2 * i] << 8) | pdu[p + 2 * i + 1];
+        const value = signed ? (w << 16) >> 16 : w;
+        if (value < min || value > max) return false;
+      }
+      continue;
     }
-    if (!(value >= v.vMin[r] && value <= v.vMax[r])) return false; // NaN fails too
+    if (((addr - start) & 1) !== 0 || ((last - i) & 1) !== 0) return false; // half a pair
+    const little = v.vLittle[r] === 1;
+    for (; i < last; i += 2) {
+      const w0 = u16(pdu, p + 2 * i), w1 = u16(pdu, p + 2 * i + 2);
+      const bits = (little ? (w1 << 16) | w0 : (w0 << 16) | w1) >>> 0;
+      let value: number;
+      if (type === T_U32) value = bits;
+      else if (type === T_I32) value = bits | 0;
+      else { F32_BITS[0] = bits; value = F32[0]; }
+      if (!(value >= min && value <= max)) return false; // NaN fails too
+    }
   }
   return true;
 }
