@@ -57,7 +57,7 @@ export class IndexDecider implements Decider {
 
   connect(query: ConnectQuery, nowMs: number): { scope: Scope; decision: Decision } {
     const scope = new ScopeState();
-    scope.source = { ip: query.sourceIp, fromIdentity: undefined, session: query.session };
+    scope.source = { ip: query.sourceIp === '' ? undefined : query.sourceIp, fromIdentity: query.identity, session: query.session };
     scope.dest = { asset: query.asset, ip: undefined, port: query.port, protocol: query.protocol, hasOp: false };
     this.resolve(scope);
     return { scope, decision: this.index === null ? this.noPolicy : this.expired ? this.expiredPolicy : decideConnect(scope, nowMs) };

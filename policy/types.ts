@@ -227,6 +227,11 @@ export interface Decision {
 /** Asked once when a connection is accepted, and again lazily after the policy changed. */
 export interface ConnectQuery {
   sourceIp: string;
+  /**
+   * The source identity when no address tells it: a serial line's master (service modbus-rtu)
+   * is the identity its listener names. Takes the place of the identity bound to sourceIp.
+   */
+  identity?: string;
   /** The asset of the listener the client connected to. */
   asset: string;
   /** The asset service's port. */

@@ -7,3 +7,4 @@ export { createRtuGateway, type RtuGateway, type RtuGatewayOptions } from './gat
 export { crc16, crcValid, rtuFrame } from './crc';
 export { openSerial, sttyArgs, BAUD_RATES, type SerialLine, type SerialPort } from './serial';
 export { interFrameMs, rtuRequestLength, rtuResponseLength } from './rtu-frame';
+export { createRtuServer, type RtuServer, type RtuServerOptions } from './server';
