@@ -29,7 +29,7 @@ checks=(
   "strace|have strace|strace"
   "libmodbus-dev (the conformance programs are built against it)|have gcc && have pkg-config && [ -f /usr/include/modbus/modbus.h ]|gcc libc6-dev pkg-config libmodbus-dev"
   "lintian|have lintian|lintian"
-  "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext'|python3-pymodbus python3-serial python3-serial-asyncio"
+  "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer, StartAsyncSerialServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext; import serial, serial_asyncio'|python3-pymodbus python3-serial python3-serial-asyncio"
 )
 
 check_all() {

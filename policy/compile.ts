@@ -36,9 +36,16 @@
  *     schedule (`outside-schedule`, see schedule.ts), requires.edgeAuth (`edge-auth-required`
  *     unless session.edgeAuth), requires.grant (`grant-required` unless session.grant is true or
  *     lists the conduit id), then for a Modbus operation on a conduit with `allow`: function
- *     (`function-not-allowed`), unit (`unit-not-allowed`; units absent = any), every address of
- *     the request inside ONE allowed range (`address-out-of-range`; for FC 23 the read range and
- *     the write range each inside one; addresses absent = any; shape `none` skips this check).
+ *     (`function-not-allowed`; a function with sub-functions, FC 8 and FC 43, is allowed whole
+ *     when `functions` names it, else only the sub-functions listed, and a request whose
+ *     sub-function is unknown or absent is not one of them), unit (`unit-not-allowed`; units
+ *     absent = any), every address of the request inside ONE allowed range
+ *     (`address-out-of-range`; for FC 23 the read range and the write range each inside one;
+ *     addresses absent = any; shape `none` skips this check), then for a write every value it
+ *     carries inside the value rule of its register or the coil states allowed
+ *     (`value-out-of-range`; see values.ts; registers and coils without a rule take any value;
+ *     a write whose values are not known, e.g. a request without `values`, fails a conduit
+ *     with a rule on one of its registers or coils).
  *     A connection-level request (no Modbus operation) stops after the grant check.
  *     The first candidate that passes every check allows, naming it.
  *  7. No candidate passes: the reason is that of the candidate that got furthest in the check
@@ -65,6 +72,7 @@ import type { Decision, DenyReason } from './types';
 import { parseCidr, parseIp, ipv4ToUint32, formatIp, type Cidr } from './net';
 import { ZoneClock, weekdayMask } from './schedule';
 import { compileDnp3Rules, type Dnp3Rules } from './dnp3-decide';
+import { ValueTablesBuilder, type ValueTables } from './values';
 
 /** Protocols as integers: the index of each in this list. */
 export const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3'];
@@ -79,6 +87,7 @@ export const R_NO_CONDUIT = DENY_REASONS.indexOf('no-conduit');
 export const R_FUNCTION = DENY_REASONS.indexOf('function-not-allowed');
 export const R_UNIT = DENY_REASONS.indexOf('unit-not-allowed');
 export const R_ADDRESS = DENY_REASONS.indexOf('address-out-of-range');
+export const R_VALUE = DENY_REASONS.indexOf('value-out-of-range');
 export const R_PORT = DENY_REASONS.indexOf('port-not-allowed');
 export const R_SCHEDULE = DENY_REASONS.indexOf('outside-schedule');
 export const R_EDGE_AUTH = DENY_REASONS.indexOf('edge-auth-required');
@@ -153,6 +162,8 @@ export interface IndexTables {
   /** 1 when any address is allowed; otherwise ranges rangeStart/End[cRangeOff[c] .. cRangeOff[c+1]). */
   readonly cAnyAddress: Uint8Array;
   readonly cRangeOff: Int32Array;
+  /** Per conduit: write bounds (allow.values, allow.coils) and sub-functions allowed one by one. */
+  readonly values: ValueTables;
   readonly rangeStart: Int32Array;
   readonly rangeEnd: Int32Array;
   /** Local clocks of the schedules' time zones, cached per UTC minute. */
@@ -372,6 +383,7 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
   const unitSets = new Map<string, Uint8Array>();
   const cAnyAddress = new Uint8Array(nC);
   const cRangeOff = new Int32Array(nC + 1);
+  const valueTables = new ValueTablesBuilder(nC);
   const starts: number[] = [], ends: number[] = [];
   const fromIdentities = new CsrBuilder(), fromRoles = new CsrBuilder(), fromZones = new CsrBuilder();
   const tzs: string[] = [];
@@ -411,6 +423,8 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
     cAllowAll[c] = allow === undefined ? 1 : 0;
     if (allow) {
       for (const f of allow.functions) if (f >= 0 && f <= 255) cFunctions[c * 8 + (f >>> 5)] |= 1 << (f & 31);
+      // A function allowed only through sub-functions is in the bitset too; values.ts narrows it.
+      for (const { fn } of allow.subFunctions ?? []) if (fn >= 0 && fn <= 255) cFunctions[c * 8 + (fn >>> 5)] |= 1 << (fn & 31);
       if (allow.units === undefined) cUnits.push(null);
       else {
         const key = allow.units.join(',');
@@ -442,6 +456,7 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
       cAnyAddress[c] = 1;
     }
     cRangeOff[c + 1] = starts.length;
+    valueTables.add(allow);
 
     // Destinations: assets named, plus every asset of the zones named; the zones themselves too.
     const assets: number[] = [];
@@ -508,7 +523,7 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
     byAsset, byAssetAny, byZone, byZoneAny,
     fromIdentities: fromIdentities.build(), fromRoles: fromRoles.build(), fromZones: fromZones.build(),
     cProto, cMonitor, cEdgeAuth, cGrant, cSchedTz, cSchedDays, cSchedFrom, cSchedTo,
-    cAllowAll, cFunctions, cUnits, cAnyAddress, cRangeOff,
+    cAllowAll, cFunctions, cUnits, cAnyAddress, cRangeOff, values: valueTables.build(),
     rangeStart: Int32Array.from(starts), rangeEnd: Int32Array.from(ends),
     clock,
     dnp3: compileDnp3Rules(doc.conduits),

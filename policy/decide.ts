@@ -7,16 +7,18 @@
  * typed arrays and returns preallocated frozen decisions. decide() does both for one request;
  * decider.ts keeps scopes across a connection's requests.
  */
-import type { Decision, DecisionRequest, Protocol, Scope, SessionFacts } from './types';
+import type { Decision, DecisionRequest, ModbusOperation, Protocol, Scope, SessionFacts } from './types';
 import { ZonegateError } from './errors';
-import { MODBUS_FUNCTIONS, modbusFunctionCode } from './modbus';
+import { MODBUS_FUNCTIONS, modbusFunctionCode, pduSubFunction } from './modbus';
+import { SUB_SLOT, subFunctionAllowed, writeValuesAllowed, writesValues } from './values';
+import { encodeRequestPdu } from './request-pdu';
 import { parseIp, ipv4ToUint32, formatIp, cidrContains, type IpAddr } from './net';
 import { windowOpen } from './schedule';
 import { decideDnp3 } from './dnp3-decide';
 import { dnp3Operation } from './dnp3-request';
 import {
   PROTOCOLS, PROTO_MODBUS, PROTO_TCP, N_PROTO, R_ADDRESS, R_EDGE_AUTH, R_FUNCTION, R_GRANT, R_MALFORMED, R_NO_CONDUIT,
-  R_PORT, R_QUARANTINED, R_SCHEDULE, R_UNIT, R_UNKNOWN_DEST,
+  R_PORT, R_QUARANTINED, R_SCHEDULE, R_UNIT, R_UNKNOWN_DEST, R_VALUE,
   allowDecision, csrHas, decisionCache, denyDecision, monitorDecision,
   type DecisionCache, type IndexTables, type PolicyIndex,
 } from './compile';
@@ -34,8 +36,8 @@ for (const f of MODBUS_FUNCTIONS) {
   MAX_WRITE[f.code] = f.maxWriteCount ?? 0;
 }
 
-/** The deny reason of a candidate by how far it got: schedule, edge auth, grant, function, unit, address. */
-const STAGE_REASON = Int32Array.of(R_SCHEDULE, R_EDGE_AUTH, R_GRANT, R_FUNCTION, R_UNIT, R_ADDRESS);
+/** The deny reason of a candidate by how far it got: schedule, edge auth, grant, function, unit, address, values. */
+const STAGE_REASON = Int32Array.of(R_SCHEDULE, R_EDGE_AUTH, R_GRANT, R_FUNCTION, R_UNIT, R_ADDRESS, R_VALUE);
 const EMPTY = new Int32Array(0);
 
 /**
@@ -274,12 +276,17 @@ function allowAt(scope: ScopeState, index: PolicyIndex, i: number, c: number): D
  * after the grant check); otherwise fn/unit and the inclusive address ranges [lo, hi] and, for FC
  * 23, [wlo, whi] (lo < 0: no address) were validated by the caller.
  */
-function evaluate(scope: ScopeState, hasOp: boolean, fn: number, unit: number, lo: number, hi: number, wlo: number, whi: number, nowMs: number): Decision {
+function evaluate(scope: ScopeState, hasOp: boolean, fn: number, unit: number, lo: number, hi: number, wlo: number, whi: number, nowMs: number, op: ModbusOperation | null): Decision {
   const index = scope.index as PolicyIndex;
   const t = index.t;
+  const v = t.values;
   const cands = scope.cands;
   let best = -1, bestStage = -1, mon = -1, monStage = -1, monAt = -1;
   const fnWord = fn >>> 5, fnBit = 1 << (fn & 31);
+  // Read from the PDU once, only for the functions that have them (no allocation).
+  const pdu = op === null ? null : op.pdu;
+  const sub = hasOp && SUB_SLOT[fn & 0xff] >= 0 && pdu !== null ? pduSubFunction(pdu, (op as ModbusOperation).pduOffset, (op as ModbusOperation).pduLength) : -1;
+  const writes = hasOp && writesValues(fn);
   for (let i = 0; i < cands.length; i++) {
     const c = cands[i];
     let stage: number;
@@ -288,11 +295,13 @@ function evaluate(scope: ScopeState, hasOp: boolean, fn: number, unit: number, l
     else if (t.cEdgeAuth[c] === 1 && !scope.edgeAuth) stage = 1;
     else if (t.cGrant[c] === 1 && !scope.grantAll && (scope.grant === null || scope.grant[c] === 0)) stage = 2;
     else if (!hasOp || t.cAllowAll[c] === 1) return allowAt(scope, index, i, c);
-    else if ((t.cFunctions[c * 8 + fnWord] & fnBit) === 0) stage = 3;
+    else if ((t.cFunctions[c * 8 + fnWord] & fnBit) === 0
+      || ((v.subOnly[c * 8 + fnWord] & fnBit) !== 0 && !subFunctionAllowed(v, c, fn, sub))) stage = 3;
     else {
       const units = t.cUnits[c];
       if (units !== null && units[unit] === 0) stage = 4;
       else if (lo >= 0 && t.cAnyAddress[c] === 0 && (!inRanges(t, c, lo, hi) || (wlo >= 0 && !inRanges(t, c, wlo, whi)))) stage = 5;
+      else if (writes && !writeValuesAllowed(v, c, fn, pdu, op === null ? 0 : op.pduOffset, op === null ? 0 : op.pduLength, wlo >= 0 ? wlo : lo, wlo >= 0 ? whi : hi)) stage = 6;
       else return allowAt(scope, index, i, c);
     }
     if (stage > bestStage) { best = c; bestStage = stage; }
@@ -306,7 +315,7 @@ function evaluate(scope: ScopeState, hasOp: boolean, fn: number, unit: number, l
 export function decideConnect(scope: ScopeState, nowMs: number): Decision {
   if (scope.pre !== null) return scope.pre;
   if (scope.cands.length === 0) return scope.empty as Decision;
-  return evaluate(scope, false, 0, 0, -1, -1, -1, -1, nowMs);
+  return evaluate(scope, false, 0, 0, -1, -1, -1, -1, nowMs, null);
 }
 
 const isU16 = (x: number): boolean => (x & 0xffff) === x;
@@ -316,6 +325,20 @@ const isU16 = (x: number): boolean => (x & 0xffff) === x;
  * decisions exist. Values that are not integers in range are malformed (step 4).
  */
 export function decideModbus(scope: ScopeState, fn: number, unit: number, address: number, count: number, nowMs: number, writeAddress?: number, writeCount?: number): Decision {
+  return decideOp(scope, fn, unit, address, count, nowMs, writeAddress, writeCount, null);
+}
+
+/**
+ * The hot path with the request's PDU: decideModbus() plus the sub-function and value checks.
+ * No allocation once the scope's decisions exist.
+ */
+export function decideOperation(scope: ScopeState, op: ModbusOperation, nowMs: number): Decision {
+  return op.writeCount === 0
+    ? decideOp(scope, op.fn, op.unit, op.address, op.count, nowMs, undefined, undefined, op)
+    : decideOp(scope, op.fn, op.unit, op.address, op.count, nowMs, op.writeAddress, op.writeCount, op);
+}
+
+function decideOp(scope: ScopeState, fn: number, unit: number, address: number, count: number, nowMs: number, writeAddress: number | undefined, writeCount: number | undefined, op: ModbusOperation | null): Decision {
   if (scope.pre !== null) return scope.pre;
   const shape = (fn & 0xff) === fn ? SHAPE[fn] : S_UNKNOWN;
   let lo = -1, hi = -1, wlo = -1, whi = -1;
@@ -337,7 +360,7 @@ export function decideModbus(scope: ScopeState, fn: number, unit: number, addres
   }
   if (!ok) return denyDecision(scope.cache as DecisionCache, R_MALFORMED);
   if (scope.cands.length === 0) return scope.empty as Decision;
-  return evaluate(scope, true, fn, unit, lo, hi, wlo, whi, nowMs);
+  return evaluate(scope, true, fn, unit, lo, hi, wlo, whi, nowMs, op);
 }
 
 /** The source and destination specs of a request as a person writes it. */
@@ -384,5 +407,14 @@ export function decide(index: PolicyIndex, request: DecisionRequest, nowMs?: num
   // A Modbus operation is only looked at on a modbus request (the parser refuses modbus + tcp).
   if (op === undefined || request.protocol === 'tcp') return decideConnect(scope, at);
   const fn = modbusFunctionCode(op.function) ?? (typeof op.function === 'number' ? op.function : -1);
-  return decideModbus(scope, fn, op.unit ?? 1, op.address ?? 0, op.count ?? 1, at, op.writeAddress, op.writeCount);
+  const pdu = encodeRequestPdu(fn, op);
+  const count = op.count ?? (op.values !== undefined && op.values.length > 0 && (fn === 15 || fn === 16) ? op.values.length : 1);
+  const writeCount = op.writeCount ?? (fn === 23 && op.values !== undefined && op.values.length > 0 ? op.values.length : undefined);
+  const writeAddress = op.writeAddress ?? (writeCount !== undefined ? op.address ?? 0 : undefined);
+  const operation: ModbusOperation = {
+    fn, unit: op.unit ?? 1, address: op.address ?? 0, count, writeAddress: writeAddress ?? 0, writeCount: writeCount ?? 0,
+    pdu, pduOffset: 0, pduLength: pdu === null ? 0 : pdu.length,
+  };
+  if (fn === 23 && writeCount === undefined) return decideModbus(scope, fn, operation.unit, operation.address, count, at);
+  return decideOperation(scope, operation, at);
 }

@@ -6,8 +6,8 @@
  * With no index every question is denied `no-policy`; while marked expired (settings.onExpiry
  * deny-all, decided by the runtime) every question is denied `policy-expired`.
  */
-import type { ConnectQuery, Conduit, Decider, Decision, Scope, SessionFacts } from './types';
-import { ScopeState, decideConnect, decideModbus, resolveScope } from './decide';
+import type { ConnectQuery, Conduit, Decider, Decision, ModbusOperation, Scope, SessionFacts } from './types';
+import { ScopeState, decideConnect, decideModbus, decideOperation, resolveScope } from './decide';
 import type { PolicyIndex } from './compile';
 import { decideDnp3 } from './dnp3-decide';
 import type { Dnp3Operation } from './dnp3';
@@ -59,7 +59,7 @@ export class IndexDecider implements Decider {
 
   connect(query: ConnectQuery, nowMs: number): { scope: Scope; decision: Decision } {
     const scope = new ScopeState();
-    scope.source = { ip: query.sourceIp, fromIdentity: undefined, session: query.session };
+    scope.source = { ip: query.sourceIp === '' ? undefined : query.sourceIp, fromIdentity: query.identity, session: query.session };
     scope.dest = { asset: query.asset, ip: undefined, port: query.port, protocol: query.protocol, hasOp: false };
     this.resolve(scope);
     return { scope, decision: this.index === null ? this.noPolicy : this.expired ? this.expiredPolicy : decideConnect(scope, nowMs) };
@@ -71,6 +71,14 @@ export class IndexDecider implements Decider {
     if (this.index === null) return this.noPolicy;
     if (this.expired) return this.expiredPolicy;
     return decideModbus(s, fn, unit, address, count, nowMs, writeAddress, writeCount);
+  }
+
+  operation(scope: Scope, op: ModbusOperation, nowMs: number): Decision {
+    const s = scope as ScopeState;
+    if (s.index !== this.index) this.resolve(s);
+    if (this.index === null) return this.noPolicy;
+    if (this.expired) return this.expiredPolicy;
+    return decideOperation(s, op, nowMs);
   }
 
   dnp3(scope: Scope, op: Dnp3Operation, nowMs: number): Decision {

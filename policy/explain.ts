@@ -6,7 +6,9 @@
  * recomputed here plainly (not the hot path).
  */
 import type { Decision, DecisionRequest, DenyReason } from './types';
-import { modbusFunction, modbusFunctionCode } from './modbus';
+import { modbusFunction, modbusFunctionCode, pduSubFunction } from './modbus';
+import { subFunctionAllowed, subFunctionRestricted, writeValuesAllowed } from './values';
+import { encodeRequestPdu } from './request-pdu';
 import { windowOpen } from './schedule';
 import { dnp3Stage, dnp3StageReason } from './dnp3-decide';
 import { dnp3Operation } from './dnp3-request';
@@ -55,11 +57,18 @@ export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: nu
   const shape = modbusFunction(fn)?.shape ?? 'none';
   const unit = op?.unit ?? 1;
   const lo = op?.address ?? 0;
-  const hi = shape === 'range' || shape === 'multiple' || shape === 'read-write' ? lo + (op?.count ?? 1) - 1 : lo;
-  const writes = shape === 'read-write' && op?.writeAddress !== undefined && op.writeCount !== undefined
-    ? [op.writeAddress, op.writeAddress + op.writeCount - 1] : null;
+  // Counts as decide() derives them: FC 15/16 from the values, FC 23's write range from them.
+  const nValues = op?.values?.length ?? 0;
+  const count = op?.count ?? (nValues > 0 && shape === 'multiple' ? nValues : 1);
+  const hi = shape === 'range' || shape === 'multiple' || shape === 'read-write' ? lo + count - 1 : lo;
+  const wCount = op?.writeCount ?? (shape === 'read-write' && nValues > 0 ? nValues : undefined);
+  const wAddress = op?.writeAddress ?? (wCount !== undefined ? lo : undefined);
+  const writes = shape === 'read-write' && wAddress !== undefined && wCount !== undefined
+    ? [wAddress, wAddress + wCount - 1] : null;
   const grant = request.session?.grant;
   const dnp3op = request.dnp3 !== undefined ? dnp3Operation(request.dnp3) : null;
+  const pdu = op ? encodeRequestPdu(fn, op) : null;
+  const sub = pdu === null ? -1 : pduSubFunction(pdu, 0, pdu.length);
 
   const inOne = (c: number, a: number, b: number): boolean => {
     for (let i = t.cRangeOff[c]; i < t.cRangeOff[c + 1]; i++) if (t.rangeStart[i] <= a && b <= t.rangeEnd[i]) return true;
@@ -73,9 +82,11 @@ export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: nu
     if (dnp3op !== null) { const st = dnp3Stage(t.dnp3[c], dnp3op); return st < 0 ? null : dnp3StageReason(st); }
     if (!op || t.cAllowAll[c] === 1) return null;
     if (fn < 0 || (t.cFunctions[c * 8 + (fn >>> 5)] & (1 << (fn & 31))) === 0) return 'function-not-allowed';
+    if (subFunctionRestricted(t.values, c, fn) && !subFunctionAllowed(t.values, c, fn, sub)) return 'function-not-allowed';
     const units = t.cUnits[c];
     if (units !== null && units[unit] !== 1) return 'unit-not-allowed';
     if (shape !== 'none' && t.cAnyAddress[c] === 0 && (!inOne(c, lo, hi) || (writes !== null && !inOne(c, writes[0], writes[1])))) return 'address-out-of-range';
+    if (!writeValuesAllowed(t.values, c, fn, pdu, 0, pdu === null ? 0 : pdu.length, writes !== null ? writes[0] : lo, writes !== null ? writes[1] : hi)) return 'value-out-of-range';
     return null;
   };
 

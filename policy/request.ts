@@ -9,7 +9,8 @@
  */
 import type { Issue } from './errors';
 import type { DecisionRequest, Protocol, SessionFacts } from './types';
-import { modbusFunctionCode, MODBUS_FUNCTIONS } from './modbus';
+import { modbusFunction, modbusFunctionCode, MODBUS_FUNCTIONS } from './modbus';
+import { subFunctionCode } from './request-pdu';
 import { normalizeIp } from './net';
 import { readDnp3Request } from './dnp3-request';
 import {
@@ -18,7 +19,7 @@ import {
 import type { Path } from './check';
 
 const REQUEST_FIELDS = ['from', 'to', 'protocol', 'port', 'modbus', 'dnp3', 'at', 'session'] as const;
-const MODBUS_FIELDS = ['function', 'unit', 'address', 'count'] as const;
+const MODBUS_FIELDS = ['function', 'unit', 'address', 'count', 'writeAddress', 'writeCount', 'subFunction', 'values'] as const;
 const SESSION_FIELDS = ['edgeAuth', 'identity', 'grant'] as const;
 const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3'];
 
@@ -88,6 +89,28 @@ function readModbus(v: unknown, path: Path, out: IssueList): DecisionRequest['mo
   if (has(rec, 'unit')) res.unit = checkInt(rec.unit, [...path, 'unit'], out, { min: 0, max: 255, name: 'a unit id' });
   if (has(rec, 'address')) res.address = checkInt(rec.address, [...path, 'address'], out, { min: 0, max: 65535, name: 'an address' });
   if (has(rec, 'count')) res.count = checkInt(rec.count, [...path, 'count'], out, { min: 0, max: 65535, name: 'a count' });
+  if (has(rec, 'writeAddress')) res.writeAddress = checkInt(rec.writeAddress, [...path, 'writeAddress'], out, { min: 0, max: 65535, name: 'an address' });
+  if (has(rec, 'writeCount')) res.writeCount = checkInt(rec.writeCount, [...path, 'writeCount'], out, { min: 0, max: 65535, name: 'a count' });
+  if (has(rec, 'subFunction')) {
+    const f = fn === undefined ? undefined : modbusFunction(fn);
+    const raw = rec.subFunction;
+    const code = f?.subFunctions && (typeof raw === 'number' || typeof raw === 'string') ? subFunctionCode(f.code, raw) : -1;
+    if (!f?.subFunctions) out.add([...path, 'subFunction'], `function ${fn ?? '?'} has no sub-functions (only diagnostics and encapsulated-interface-transport do)`);
+    else if (code < 0) out.add([...path, 'subFunction'], `unknown ${f.name} sub-function ${describe(raw)}${typeof raw === 'string' ? didYouMean(raw, f.subFunctions.map((x) => x.name)) : ''}`);
+    else res.subFunction = code;
+  }
+  if (has(rec, 'values')) {
+    const v = rec.values;
+    if (!Array.isArray(v) || v.length === 0 || v.length > 2000) out.add([...path, 'values'], `must be a list of 1 to 2000 register words (0..65535) or coil states (0/1), got ${describe(v)}`);
+    else {
+      const vs: number[] = [];
+      v.forEach((x, i) => {
+        if (typeof x === 'boolean') vs.push(x ? 1 : 0);
+        else { const n = checkInt(x, [...path, 'values', i], out, { min: 0, max: 65535, name: 'a register word' }); if (n !== undefined) vs.push(n); }
+      });
+      res.values = vs;
+    }
+  }
   return res;
 }
 

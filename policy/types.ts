@@ -61,7 +61,23 @@ export interface ModbusAllow {
    * `functions`: `diagnostics/return-query-data` allows FC 8 sub-function 0 and nothing else of FC 8.
    */
   subFunctions?: { fn: number; sub: number }[];
+  /** Write bounds per register range (allow.values); registers without a rule take any value. */
+  values?: ValueRule[];
+  /** The states a write may set per coil range (allow.coils); coils without a rule take either. */
+  coils?: CoilRule[];
 }
+
+/** How a register range's words are read: 16-bit, or 32-bit pairs (two registers) in a word order. */
+export type ValueType = 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32';
+
+/**
+ * The values writes to registers start..end may carry: min..max inclusive, read as `type`. 32-bit
+ * types cover pairs (start, start+1), ...; `order: big` has the high word in the first register.
+ */
+export interface ValueRule { start: number; end: number; type: ValueType; order: 'big' | 'little'; min: number; max: number }
+
+/** The states a write may set on coils start..end. */
+export interface CoilRule { start: number; end: number; on: boolean; off: boolean }
 
 export interface Schedule {
   days: Weekday[];
@@ -92,6 +108,8 @@ export interface Conduit {
   mode: 'enforce' | 'monitor';
   /** Per-conduit request rate limit (per connection source), requests per second with a burst. */
   rateLimit?: { perSecond: number; burst: number };
+  /** Per-conduit rate limit of writes alone (per connection source), on top of rateLimit. */
+  writeRateLimit?: { perSecond: number; burst: number };
   description?: string;
 }
 
@@ -127,6 +145,7 @@ export type DenyReason =
   | 'function-not-allowed'
   | 'unit-not-allowed'
   | 'address-out-of-range'
+  | 'value-out-of-range'
   | 'port-not-allowed'
   | 'outside-schedule'
   | 'edge-auth-required'
@@ -137,16 +156,15 @@ export type DenyReason =
   | 'unknown-destination'
   | 'no-policy'
   | 'policy-expired'
-  // DNP3 (policy/dnp3-decide.ts)
+  // DNP3 (policy/dnp3-decide.ts); value-out-of-range above is shared with Modbus write bounds
   | 'object-not-allowed'
-  | 'value-out-of-range'
   | 'select-required';
 
 export const DENY_REASONS: readonly DenyReason[] = [
-  'no-conduit', 'function-not-allowed', 'unit-not-allowed', 'address-out-of-range', 'port-not-allowed',
+  'no-conduit', 'function-not-allowed', 'unit-not-allowed', 'address-out-of-range', 'value-out-of-range', 'port-not-allowed',
   'outside-schedule', 'edge-auth-required', 'grant-required', 'quarantined', 'malformed', 'rate-limited',
   'unknown-destination', 'no-policy', 'policy-expired',
-  'object-not-allowed', 'value-out-of-range', 'select-required',
+  'object-not-allowed', 'select-required',
 ];
 
 /**
@@ -164,12 +182,34 @@ export interface DecisionRequest {
     function: number | string; unit?: number; address?: number; count?: number;
     /** FC 23 (read-write multiple registers): the write range; `address`/`count` are the read range. */
     writeAddress?: number; writeCount?: number;
+    /** FC 8 sub-function / FC 43 MEI type: a code or a name (`return-query-data`). */
+    subFunction?: number | string;
+    /** What a write carries: register words 0..65535, coil states 0/1, FC 22 [andMask, orMask]. */
+    values?: number[];
   };
   /** A DNP3 request (policy/dnp3-request.ts); says protocol: dnp3. */
   dnp3?: Dnp3RequestSpec;
   /** ISO 8601 time or epoch milliseconds; default now. */
   at?: string | number;
   session?: SessionFacts;
+}
+
+/**
+ * One Modbus request as a driver parsed it (a connection reuses one record). The request PDU
+ * (function code first) lies in pdu[pduOffset .. pduOffset + pduLength): the decider reads the
+ * sub-function and the values written from it. FC 23: address/count are the read range and
+ * writeAddress/writeCount the write range; other functions leave writeCount 0.
+ */
+export interface ModbusOperation {
+  fn: number;
+  unit: number;
+  address: number;
+  count: number;
+  writeAddress: number;
+  writeCount: number;
+  pdu: Uint8Array | null;
+  pduOffset: number;
+  pduLength: number;
 }
 
 /** What the gateway knows about the person behind a source address. */
@@ -197,6 +237,11 @@ export interface Decision {
 /** Asked once when a connection is accepted, and again lazily after the policy changed. */
 export interface ConnectQuery {
   sourceIp: string;
+  /**
+   * The source identity when no address tells it: a serial line's master (service modbus-rtu)
+   * is the identity its listener names. Takes the place of the identity bound to sourceIp.
+   */
+  identity?: string;
   /** The asset of the listener the client connected to. */
   asset: string;
   /** The asset service's port. */
@@ -232,4 +277,11 @@ export interface Decider {
   modbus(scope: Scope, fn: number, unit: number, address: number, count: number, nowMs: number, writeAddress?: number, writeCount?: number): Decision;
   /** One DNP3 request (or, with fn 130, an unsolicited response): see policy/dnp3-decide.ts. */
   dnp3?(scope: Scope, op: Dnp3Operation, nowMs: number): Decision;
+  /**
+   * One Modbus request with its PDU: like modbus(), and the sub-function and the values written
+   * are checked too (modbus() knows neither: a conduit that allows only some sub-functions, or
+   * bounds the values of the registers written, denies it). Optional for stub deciders; drivers
+   * fall back to modbus(), which fails closed on those checks.
+   */
+  operation?(scope: Scope, op: ModbusOperation, nowMs: number): Decision;
 }

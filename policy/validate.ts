@@ -16,7 +16,8 @@ import type {
   Schedule, Service, Settings, Weekday, Zone,
 } from './types';
 import { DENY_REASONS } from './types';
-import { MODBUS_FUNCTIONS, modbusFunctionCode } from './modbus';
+import { MODBUS_FUNCTIONS, modbusFunctionCode, modbusSubFunction, modbusSubFunctionNames } from './modbus';
+import { readCoilRules, readValueRules } from './validate-values';
 import { cidrContains, cidrHostBitsSet, cidrNetwork, cidrsOverlap, formatCidr, formatIp, parseCidr, parseIp } from './net';
 import type { Cidr, IpAddr } from './net';
 import type { SourcePath, SourcePosition } from './source';
@@ -41,10 +42,10 @@ const ZONE_FIELDS = ['id', 'networks', 'interfaces', 'securityLevel', 'descripti
 const ASSET_FIELDS = ['id', 'zone', 'address', 'addresses', 'kind', 'services', 'description'];
 const SERVICE_FIELDS = ['protocol', 'port', 'name'];
 const IDENTITY_FIELDS = ['id', 'kind', 'zone', 'address', 'addresses', 'roles', 'description'];
-const CONDUIT_FIELDS = ['id', 'description', 'from', 'to', 'protocol', 'ports', 'allow', 'requires', 'schedule', 'mode', 'rateLimit'];
+const CONDUIT_FIELDS = ['id', 'description', 'from', 'to', 'protocol', 'ports', 'allow', 'requires', 'schedule', 'mode', 'rateLimit', 'writeRateLimit'];
 const FROM_FIELDS = ['identities', 'roles', 'zones'];
 const TO_FIELDS = ['assets', 'zones'];
-const ALLOW_FIELDS = ['functions', 'units', 'addresses'];
+const ALLOW_FIELDS = ['functions', 'units', 'addresses', 'values', 'coils'];
 const REQUIRES_FIELDS = ['edgeAuth', 'grant'];
 const SCHEDULE_FIELDS = ['days', 'from', 'to', 'tz'];
 const RATE_FIELDS = ['perSecond', 'burst'];
@@ -574,20 +575,9 @@ class PolicyChecker {
       else if (m !== undefined) out.add([...path, 'mode'], `mode must be 'enforce' or 'monitor', got '${q(m)}'${didYouMean(m, ['enforce', 'monitor'])}`);
     }
 
-    let rateLimit: Conduit['rateLimit'];
-    if (has(rec, 'rateLimit') && rec.rateLimit !== undefined) {
-      const r = readObject(rec.rateLimit, [...path, 'rateLimit'], RATE_FIELDS, out);
-      if (r) {
-        let perSecond: number | undefined;
-        const ps = get(r, 'perSecond');
-        if (ps === undefined) out.add([...path, 'rateLimit', 'perSecond'], "required field 'perSecond' is missing");
-        else if (typeof ps !== 'number' || !Number.isFinite(ps) || ps <= 0 || ps > 1e6) out.add([...path, 'rateLimit', 'perSecond'], `must be a positive number of requests per second (at most 1000000), got ${describe(ps)}`);
-        else perSecond = ps;
-        let burst: number | undefined;
-        if (has(r, 'burst')) burst = checkInt(r.burst, [...path, 'rateLimit', 'burst'], out, { min: 1, max: 1_000_000, name: 'a burst size' });
-        if (perSecond !== undefined) rateLimit = { perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) };
-      }
-    }
+    const rateLimit = this.rate(rec, 'rateLimit', path);
+    const writeRateLimit = this.rate(rec, 'writeRateLimit', path);
+    if (writeRateLimit !== undefined && protocol === 'tcp') out.add([...path, 'writeRateLimit'], 'a tcp conduit has no writes to limit (use rateLimit)');
 
     // A conduit to an asset that offers no service of this protocol (and port) could never match.
     if (to && protocol) {
@@ -617,9 +607,26 @@ class PolicyChecker {
     if (dnp3 !== undefined) conduit.dnp3 = dnp3;
     if (schedule !== undefined) conduit.schedule = schedule;
     if (rateLimit !== undefined) conduit.rateLimit = rateLimit;
+    if (writeRateLimit !== undefined) conduit.writeRateLimit = writeRateLimit;
     if (description !== undefined) conduit.description = description;
     entry.conduit = conduit;
     return conduit;
+  }
+
+  /** A `{ perSecond, burst }` field (rateLimit, writeRateLimit); undefined when absent or wrong. */
+  private rate(rec: Record<string, unknown>, key: string, path: Path): { perSecond: number; burst: number } | undefined {
+    if (!has(rec, key) || rec[key] === undefined) return undefined;
+    const out = this.out;
+    const r = readObject(rec[key], [...path, key], RATE_FIELDS, out);
+    if (!r) return undefined;
+    let perSecond: number | undefined;
+    const ps = get(r, 'perSecond');
+    if (ps === undefined) out.add([...path, key, 'perSecond'], "required field 'perSecond' is missing");
+    else if (typeof ps !== 'number' || !Number.isFinite(ps) || ps <= 0 || ps > 1e6) out.add([...path, key, 'perSecond'], `must be a positive number of requests per second (at most 1000000), got ${describe(ps)}`);
+    else perSecond = ps;
+    let burst: number | undefined;
+    if (has(r, 'burst')) burst = checkInt(r.burst, [...path, key, 'burst'], out, { min: 1, max: 1_000_000, name: 'a burst size' });
+    return perSecond === undefined ? undefined : { perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) };
   }
 
   /** A list of references (unique, in order); undefined when the list itself is malformed. */
@@ -681,6 +688,7 @@ class PolicyChecker {
     const before = out.count;
     // The hot path of a large policy: plain loops, paths only made for an issue.
     const functions: number[] = [];
+    const subFunctions: { fn: number; sub: number }[] = [];
     if (!has(rec, 'functions')) out.add([...path, 'functions'], "required field 'functions' is missing (names like read-holding-registers, or codes)");
     else {
       const items = this.items(rec, 'functions', path);
@@ -690,7 +698,9 @@ class PolicyChecker {
           const f = items[i];
           const code = typeof f === 'string' || typeof f === 'number' ? modbusFunctionCode(f) : undefined;
           if (code !== undefined) { functions.push(code); continue; }
-          const hint = typeof f === 'string' ? didYouMean(f, MODBUS_FUNCTIONS.map((x) => x.name)) : '';
+          const sub = typeof f === 'string' ? modbusSubFunction(f) : undefined;
+          if (sub !== undefined) { subFunctions.push(sub); continue; }
+          const hint = typeof f === 'string' ? didYouMean(f, [...MODBUS_FUNCTIONS.map((x) => x.name), ...modbusSubFunctionNames()]) : '';
           out.add(itemPath(rec, 'functions', path, i), `unknown Modbus function ${typeof f === 'string' ? `'${q(f)}'` : describe(f)}${hint}`);
         }
       }
@@ -725,10 +735,18 @@ class PolicyChecker {
         addresses = mergeRanges(rs);
       }
     }
+    const values = has(rec, 'values') && rec.values !== undefined ? readValueRules(rec.values, [...path, 'values'], out) : undefined;
+    const coils = has(rec, 'coils') && rec.coils !== undefined ? readCoilRules(rec.coils, [...path, 'coils'], out) : undefined;
     if (out.count > before) return undefined;
     const allow: ModbusAllow = { functions: sortedUnique(functions) };
+    // A sub-function of a function allowed whole adds nothing.
+    const subs = subFunctions.filter((x, i) => !allow.functions.includes(x.fn)
+      && subFunctions.findIndex((y) => y.fn === x.fn && y.sub === x.sub) === i);
+    if (subs.length > 0) allow.subFunctions = subs.sort((a, b) => a.fn - b.fn || a.sub - b.sub);
     if (units !== undefined) allow.units = units;
     if (addresses !== undefined) allow.addresses = addresses;
+    if (values !== undefined) allow.values = values;
+    if (coils !== undefined) allow.coils = coils;
     return allow;
   }
 

@@ -473,6 +473,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         ...(access ? { session: access.sessionFacts } : {}),
         servicePort: spec.servicePort,
         limits: (conduitId) => decider.conduit(conduitId)?.rateLimit,
+        writeLimits: (conduitId) => decider.conduit(conduitId)?.writeRateLimit,
         timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs },
         maxConnections: cfg.limits.maxConnections,
         maxConnectionsPerSource: cfg.limits.perSourceMax,

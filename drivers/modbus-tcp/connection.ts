@@ -34,6 +34,8 @@ export interface ProxyContext {
   readonly upstreamPort: number;
   readonly decider: import('../../policy/types').Decider;
   readonly limits: ((conduitId: string) => { perSecond: number; burst: number } | undefined) | undefined;
+  /** Per-conduit write rate limit (writes take from both buckets). */
+  readonly writeLimits?: ((conduitId: string) => { perSecond: number; burst: number } | undefined) | undefined;
   readonly rate: RateLimitStore;
   readonly now: () => number;
   readonly frameMs: number;
@@ -97,6 +99,7 @@ export class ClientConnection implements MbapFrameHandler {
   private cachedConduit: string | null = null;
   private cachedVersion: string | null = null;
   private cachedBucket: TokenBucket | null = null;
+  private cachedWriteBucket: TokenBucket | null = null;
   private requests = 0;
   closedFlag = false;
   /** The conduit whose share of the listener's pool this connection holds (proxy.ts). */
@@ -197,13 +200,17 @@ export class ClientConnection implements MbapFrameHandler {
     if (req.invalid !== null) {
       decision = MALFORMED_VALUE;
     } else {
-      // FC 23 (6.17) also writes a second range; the decider checks both.
-      decision = req.writeCount === 0
-        ? ctx.decider.modbus(this.scope, fn, unit, req.address, req.count, now)
-        : ctx.decider.modbus(this.scope, fn, unit, req.address, req.count, now, req.writeAddress, req.writeCount);
-      if (decision.decision === 'allow' && ctx.limits !== undefined && decision.conduit !== null) {
+      // FC 23 (6.17) also writes a second range; the decider checks both, and the sub-function
+      // and the values written (read from the PDU in the frame: it is still in place here).
+      req.unit = unit;
+      decision = ctx.decider.operation !== undefined ? ctx.decider.operation(this.scope, req, now)
+        : req.writeCount === 0
+          ? ctx.decider.modbus(this.scope, fn, unit, req.address, req.count, now)
+          : ctx.decider.modbus(this.scope, fn, unit, req.address, req.count, now, req.writeAddress, req.writeCount);
+      if (decision.decision === 'allow' && (ctx.limits !== undefined || ctx.writeLimits !== undefined) && decision.conduit !== null) {
         const bucket = this.bucketFor(decision.conduit, now);
-        if (bucket !== null && !bucket.take(now)) {
+        const writeBucket = req.writes ? this.cachedWriteBucket : null;
+        if ((bucket !== null && !bucket.take(now)) || (writeBucket !== null && !writeBucket.take(now))) {
           stats.rateLimited++;
           decision = { decision: 'deny', conduit: decision.conduit, reason: 'rate-limited', identity: decision.identity };
         }
@@ -253,10 +260,15 @@ export class ClientConnection implements MbapFrameHandler {
   private bucketFor(conduit: string, now: number): TokenBucket | null {
     const version = this.scope.policyVersion;
     if (conduit === this.cachedConduit && version === this.cachedVersion) return this.cachedBucket;
-    const limit = this.ctx.limits!(conduit);
+    const limit = this.ctx.limits?.(conduit);
     if (this.cachedBucket !== null) this.cachedBucket.holders--;
     const bucket = limit === undefined ? null : this.ctx.rate.bucket(conduit, this.src, limit, now);
     if (bucket !== null) bucket.holders++;
+    // Writes also take from the conduit's write bucket (keyed apart from the request bucket).
+    const writeLimit = this.ctx.writeLimits?.(conduit);
+    if (this.cachedWriteBucket !== null) this.cachedWriteBucket.holders--;
+    this.cachedWriteBucket = writeLimit === undefined ? null : this.ctx.rate.bucket(`${conduit}\u0000writes`, this.src, writeLimit, now);
+    if (this.cachedWriteBucket !== null) this.cachedWriteBucket.holders++;
     this.cachedConduit = conduit;
     this.cachedVersion = version;
     this.cachedBucket = bucket;
@@ -550,6 +562,8 @@ export class ClientConnection implements MbapFrameHandler {
     this.socket.destroy();
     if (this.cachedBucket !== null) this.cachedBucket.holders--;
     this.cachedBucket = null;
+    if (this.cachedWriteBucket !== null) this.cachedWriteBucket.holders--;
+    this.cachedWriteBucket = null;
     this.ctx.emit({
       kind: 'connection', at: this.ctx.now(), source: this.ctx.name, policyVersion: this.scope.policyVersion,
       src: this.src, srcPort: this.srcPort, asset: this.ctx.asset, port: this.ctx.servicePort, protocol: 'modbus',

@@ -20,6 +20,7 @@ export const ModbusException = Object.freeze({
  *   function-not-allowed                                   01 illegal function
  *   address-out-of-range                                   02 illegal data address
  *   malformed (spec-forbidden quantity or value)           03 illegal data value (section 6: "quantity" checks)
+ *   value-out-of-range (a write outside allow.values/coils) 03 illegal data value
  *   rate-limited                                           06 server device busy (the client retries later)
  *   unit-not-allowed                                       0A gateway path unavailable (no path to that unit id)
  *   no-conduit, quarantined, edge-auth-required, grant-required, outside-schedule, port-not-allowed,
@@ -34,6 +35,7 @@ export const EXCEPTION_FOR_REASON: Readonly<Record<DenyReason, number>> = Object
   'function-not-allowed': ModbusException.IllegalFunction,
   'unit-not-allowed': ModbusException.GatewayPathUnavailable,
   'address-out-of-range': ModbusException.IllegalDataAddress,
+  'value-out-of-range': ModbusException.IllegalDataValue,
   'port-not-allowed': ModbusException.IllegalFunction,
   'outside-schedule': ModbusException.IllegalFunction,
   'edge-auth-required': ModbusException.IllegalFunction,
@@ -46,7 +48,6 @@ export const EXCEPTION_FOR_REASON: Readonly<Record<DenyReason, number>> = Object
   'policy-expired': ModbusException.IllegalFunction,
   // DNP3 reasons (a Modbus request never gets them)
   'object-not-allowed': ModbusException.IllegalFunction,
-  'value-out-of-range': ModbusException.IllegalDataValue,
   'select-required': ModbusException.IllegalFunction,
 });
 

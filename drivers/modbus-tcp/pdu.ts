@@ -4,11 +4,18 @@
  * how each shape lays out its bytes. Parsing reads the frame in place into a reused record.
  */
 import { modbusFunction } from '../../policy/modbus';
+import type { ModbusOperation } from '../../policy/types';
 
-/** One parsed request; a connection reuses one instance for every frame. */
-export class ModbusRequest {
+/** One parsed request; a connection reuses one instance for every frame (the decider reads it as a ModbusOperation). */
+export class ModbusRequest implements ModbusOperation {
   /** Function code (PDU byte 0). */
   fn = 0;
+  /** Unit id (set by the framing: MBAP byte 6, RTU byte 0). */
+  unit = 0;
+  /** The frame the PDU lies in, at pduOffset, pduLength bytes (function code first). */
+  pdu: Uint8Array | null = null;
+  pduOffset = 0;
+  pduLength = 0;
   /** First data address (FC 23: the read range) and quantity; 0 where the function has none. */
   address = 0;
   count = 0;
@@ -38,6 +45,9 @@ const u16 = (b: Buffer, i: number): number => (b[i] << 8) | b[i + 1];
 export function parseRequestPdu(buf: Buffer, pdu: number, pduLength: number, out: ModbusRequest): string | null {
   const fn = buf[pdu];
   out.fn = fn;
+  out.pdu = buf;
+  out.pduOffset = pdu;
+  out.pduLength = pduLength;
   out.address = 0;
   out.count = 0;
   out.writeAddress = 0;

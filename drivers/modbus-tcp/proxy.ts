@@ -72,7 +72,7 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
   const ctx: ProxyContext = {
     name, asset: options.asset, servicePort: options.servicePort,
     upstreamHost: upstream.host, upstreamPort: upstream.port,
-    decider, limits: options.limits, rate, now,
+    decider, limits: options.limits, writeLimits: options.writeLimits, rate, now,
     frameMs: positive('timeouts.frameMs', t.frameMs, 5_000),
     idleMs: positive('timeouts.idleMs', t.idleMs, 600_000),
     upstreamMs: positive('timeouts.upstreamMs', t.upstreamMs, 3_000),

@@ -23,6 +23,8 @@ export interface ModbusProxyOptions {
   audit: AuditSink;
   /** Per-conduit request rate limit, applied per client source address. Undefined = unlimited. */
   limits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
+  /** Per-conduit write rate limit (FC 5, 6, 15, 16, 21, 22, 23), per client source, on top of `limits`. */
+  writeLimits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
   /** What the runtime knows about the person behind a source (edge authentication, grants). */
   session?: (sourceIp: string) => SessionFacts | undefined;
   timeouts?: {

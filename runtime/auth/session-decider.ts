@@ -75,6 +75,12 @@ export function createSessionDecider(options: SessionDeciderOptions): SessionDec
       if (m !== undefined && m.blocked) return deny(scope);
       return inner.dnp3 ? inner.dnp3(scope, op, nowMs) : deny(scope);
     },
+    operation(scope, op, nowMs) {
+      const m = refresh(scope);
+      if (m !== undefined && m.blocked) return deny(scope);
+      return inner.operation !== undefined ? inner.operation(scope, op, nowMs)
+        : inner.modbus(scope, op.fn, op.unit, op.address, op.count, nowMs, op.writeCount === 0 ? undefined : op.writeAddress, op.writeCount === 0 ? undefined : op.writeCount);
+    },
     recheck(scope, nowMs) {
       const m = refresh(scope);
       if (m !== undefined && m.blocked) return deny(scope);

@@ -13,7 +13,7 @@ import { newEnforcer, newModelFromString, StringAdapter } from 'casbin';
 import { compile, type PolicyIndex } from '../../policy/compile';
 import { decide } from '../../policy/decide';
 import { IndexDecider } from '../../policy/decider';
-import type { Conduit, DecisionRequest, PolicyDocument, Scope } from '../../policy/types';
+import type { Conduit, DecisionRequest, ModbusOperation, PolicyDocument, Scope } from '../../policy/types';
 import { printTable, percentiles, type BenchRow } from './report';
 import { mulberry32 } from '../helpers/prng';
 
@@ -235,10 +235,52 @@ async function main(): Promise<void> {
     );
     notes.push(`${label} conduits: ${d.assets.length} assets, ${d.identities.length} identities, ${cas.lines.toLocaleString('en-US')} casbin lines, ${index.counts.candidateLists} candidate lists, index ≈ ${gc ? `${indexMiB.toFixed(1)} MiB heap` : '? (run with --expose-gc)'}; ${allows}/${K} requests allowed; compile wall ${firstCompileMs.toFixed(1)} ms first, ${cmp.p50.toFixed(1)} ms median; CPU ${firstCompileCpuMs.toFixed(1)} ms first, ${percentiles(cpuT).p50.toFixed(1)} ms median (CPU time includes GC and JIT threads)`);
   }
+  rows.push(...depthChecks(notes));
   notes.push(`load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores (other work shares the machine)`);
   notes.push('hot path = IndexDecider.modbus on a scope made by connect(); full decide() parses addresses and resolves the scope per request.');
   notes.push('linear scan and casbin check only identity/role, asset, function, unit and range (no schedule, port or zone logic); casbin uses enforceSync.');
   printTable('policy decision (ns per decision)', rows, notes);
+}
+
+/**
+ * Issue 14: the sub-function and write-bound checks on the hot path. The 10,000-conduit site plus
+ * one conduit that allows diagnostics/return-query-data and bounds 20 registers (uint16) and two
+ * float32 pairs; the same requests through operation() (with the PDU) and through modbus() on a
+ * conduit without those rules (the peer: what the request costs without the checks).
+ */
+function depthChecks(notes: string[]): BenchRow[] {
+  const d = generate(10_000, 99);
+  const base = d.conduits[0];
+  const rules: Conduit = {
+    ...base, id: 'depth', allow: {
+      functions: [16], subFunctions: [{ fn: 8, sub: 0 }], units: [1], addresses: [{ start: 1000, end: 1099 }],
+      values: [{ start: 1000, end: 1019, type: 'uint16', order: 'big', min: 0, max: 500 }, { start: 1020, end: 1023, type: 'float32', order: 'big', min: 0, max: 60.5 }],
+    },
+  };
+  const plain: Conduit = { ...base, id: 'plain', allow: { functions: [8, 16], units: [1], addresses: [{ start: 1000, end: 1099 }] } };
+  const site = (c: Conduit): IndexDecider => new IndexDecider(compile({ ...d, conduits: [c, ...d.conduits.slice(1)] }));
+  const withRules = site(rules), without = site(plain);
+  const asset = base.to.assets[0];
+  const ip = d.identities.find((x) => x.id === base.from.identities[0])?.addresses[0] ?? '10.0.200.0';
+  const scopeOf = (dec: IndexDecider): Scope => dec.connect({ sourceIp: ip, asset, port: 502, protocol: 'modbus' }, NOW).scope;
+  const s1 = scopeOf(withRules), s0 = scopeOf(without);
+  const f = Buffer.alloc(4); f.writeFloatBE(42.5);
+  const regs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, f.readUInt16BE(0), f.readUInt16BE(2), 0, 0];
+  const write = Buffer.from([16, 0x03, 0xe8, 0, regs.length, 2 * regs.length, ...regs.flatMap((w) => [w >> 8, w & 0xff])]);
+  const diag = Buffer.from([8, 0, 0, 0x12, 0x34]);
+  const op = (pdu: Buffer, count: number): ModbusOperation => ({ fn: pdu[0], unit: 1, address: pdu[0] === 16 ? 1000 : 0, count, writeAddress: 0, writeCount: 0, pdu, pduOffset: 0, pduLength: pdu.length });
+  const ops = [op(write, regs.length), op(diag, 0)];
+  for (const o of ops) {
+    const a = withRules.operation(s1, o, NOW), b = without.modbus(s0, o.fn, 1, o.address, o.count, NOW);
+    if (a.decision !== 'allow' || b.decision !== 'allow') throw new Error(`depth bench: ${a.reason} / ${b.reason}`);
+  }
+  let sink = 0;
+  const B = 1000;
+  const checked = sample(400, B, () => { for (let i = 0; i < B; i++) if (withRules.operation(s1, ops[i & 1], NOW).decision === 'allow') sink++; });
+  const bare = sample(400, B, () => { for (let i = 0; i < B; i++) { const o = ops[i & 1]; if (without.modbus(s0, o.fn, 1, o.address, o.count, NOW).decision === 'allow') sink++; } });
+  if (sink === -1) console.log(sink);
+  notes.push(`sub-function + value checks: half FC 16 writes of 24 registers (20 uint16 bounds, 2 float32 pairs), half FC 08/0000; added cost ${(checked.p50 - bare.p50).toFixed(0)} ns median.`);
+  return [{ what: 'hot path with sub-function + value checks (operation()), 10,000 conduits, median', value: checked.p50, unit: 'ns', peer: 'same requests without the checks (modbus())', peerValue: bare.p50, better: 'lower', goal: 'checks add < 100 ns' }];
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
