@@ -10,6 +10,9 @@ for pair in "${want[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
 done
 /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || missing+=(python3-pymodbus)
+# policy learn --pcap reads Modbus/TCP fields through tshark; its test writes captures with text2pcap/mergecap (wireshark-common).
+{ tshark -G fields 2>/dev/null || true; } | grep $'\tmodbus.func_code\t' >/dev/null || missing+=(tshark)
+command -v text2pcap >/dev/null 2>&1 && command -v mergecap >/dev/null 2>&1 || missing+=(wireshark-common)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup-deps: not root, cannot install: ${missing[*]} (tests that need them will skip)" >&2
