@@ -29,6 +29,8 @@ checks=(
   "strace|have strace|strace"
   "libmodbus-dev (the conformance programs are built against it)|have gcc && have pkg-config && [ -f /usr/include/modbus/modbus.h ]|gcc libc6-dev pkg-config libmodbus-dev"
   "lintian|have lintian|lintian"
+  "tshark with the dnp3 dissector and modbus fields (DNP3 oracle, policy learn --pcap)|{ tshark -G protocols 2>/dev/null || true; } | grep -q \$'\\tdnp3\$' && { tshark -G fields 2>/dev/null || true; } | grep -q \$'\\tmodbus.func_code\\t'|tshark"
+  "text2pcap and mergecap (tests write captures)|have text2pcap && have mergecap|wireshark-common"
   "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer, StartAsyncSerialServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext; import serial, serial_asyncio'|python3-pymodbus python3-serial python3-serial-asyncio"
 )
 
@@ -85,6 +87,8 @@ if [ "${1:-}" = "--check" ] || [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup-deps: missing $(joined "${missing_names[@]}"); installing ${missing_pkgs[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# tshark's package asks whether non-root users may capture: no (the tests only read pcaps).
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
 # Other installs may hold the dpkg lock (a second suite, unattended upgrades): wait for it.
 apt=(apt-get -o DPkg::Lock::Timeout=900 -q)
 "${apt[@]}" update -qq >/dev/null || true

@@ -31,6 +31,7 @@
  * ones drained, new ones started. Listeners of a signed policy are resolved leniently
  * (config/resolve-listeners.ts resolveListenersLenient): they stand whatever the policy says.
  */
+import { createMonitorTally, type MonitorTally } from './monitor-tally';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { IndexDecider } from '../policy/decider';
@@ -218,6 +219,8 @@ export interface GatewayStatus {
     store?: PolicyStoreStatus | null;
   };
   listeners: ListenerStatus[];
+  /** Per conduit: requests monitor mode let through that enforcing would deny, since start. */
+  monitor?: ReturnType<MonitorTally['snapshot']>;
   /** Listeners the policy does not fit (signed mode), or that cannot stand. */
   listenerProblems?: ListenerProblem[];
   alarms: Alarm[];
@@ -319,9 +322,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   let auditLog: AuditLog | undefined;
   let auditDir: string | null = null;
   /** The tee every part records into: ring (+ stdout lines) and the durable log. Never throws. */
+  const monitorTally = createMonitorTally();
   const sink: AuditSink = {
     record(e: AuditEvent): void {
       ring.record(e);
+      monitorTally.record(e);
       if (auditLog) { try { auditLog.record(e); } catch { /* AuditLog counts its own drops */ } }
     },
   };
@@ -1125,6 +1130,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       update: updateState ? { ...updateState, receiver: updates?.status() ?? null } : null,
       statusFile: config ? join(config.stateDir, STATUS_FILE) : null,
       access: access?.status() ?? null,
+      monitor: monitorTally.snapshot(),
     };
   }
 

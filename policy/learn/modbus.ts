@@ -4,11 +4,11 @@
  * Learnt operations are split by access (reads, writes, FC 23 read-write, diagnostics), so that
  * a source that reads 0-99 and writes 1000-1019 gets two conduits, not writes to 0-99.
  */
-import type { AddressRange } from '../types';
+import type { AddressRange, ModbusAllow } from '../types';
 import type { ScopeState } from '../decide';
 import { decideModbus } from '../decide';
 import { modbusFunction, modbusFunctionName } from '../modbus';
-import { mergeRanges, mergeWithin, formatRange } from '../ranges';
+import { mergeRanges, mergeWithin } from '../ranges';
 import type { LearntBlock, Observation, OperationLearner, ProtocolHandler } from './observed';
 
 type Access = 'read' | 'write' | 'read-write' | 'diagnostic';
@@ -88,8 +88,8 @@ class ModbusLearner implements OperationLearner {
       const functions = [...g.functions].sort((a, b) => a - b);
       const units = [...g.units].sort((a, b) => a - b);
       const ranges = mergeWithin(g.rangeList(), slack);
-      const allow: Record<string, unknown> = { functions: functions.map(modbusFunctionName), units };
-      if (ranges.length > 0) allow.addresses = ranges.map(formatRange);
+      const allow: ModbusAllow = { functions, units };
+      if (ranges.length > 0) allow.addresses = ranges;
       // Boundary probes: the first address-carrying function just below and above each range.
       const probeFn = functions.find((fn) => { const s = modbusFunction(fn)?.shape; return s !== undefined && s !== 'none' && s !== 'read-write'; });
       const probes: Record<string, unknown>[] = [];

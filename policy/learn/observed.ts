@@ -14,7 +14,7 @@
  * IEC 104 add theirs when their drivers land); records of a protocol without one are counted as
  * skipped, never guessed at.
  */
-import type { Decision, Protocol } from '../types';
+import type { Conduit, Decision, Protocol } from '../types';
 import type { ScopeState } from '../decide';
 
 /** The fields of a recorded decision that replay and learning read (an AuditRecord has them all). */
@@ -47,8 +47,8 @@ export interface OperationLearner {
 export interface LearntBlock {
   /** Appended to the conduit id (`read`, `write`, ... or '' for a single block). */
   suffix: string;
-  /** The conduit's protocol-specific fields as plain policy data (`allow`, `ports`). */
-  fields: Record<string, unknown>;
+  /** The conduit's protocol-specific fields (normalised as validate.ts makes them). */
+  fields: Partial<Pick<Conduit, 'allow' | 'ports'>>;
   /** A request (its protocol part: `modbus: {...}`, `port`) that real traffic made. */
   example: Record<string, unknown>;
   /** Requests just outside what was learnt (policy test `expect: deny`). */

@@ -8,6 +8,7 @@ import { policyTestCommand } from './policy-test';
 import { policyExplainCommand } from './policy-explain';
 import { policyDiffCommand } from './policy-diff';
 import { policyReplayCommand } from './policy-replay';
+import { policyLearnCommand } from './policy-learn';
 import { runCommand } from './run';
 import { statusCommand } from './status';
 import { bundleVerifyCommand } from './bundle-verify';
@@ -39,6 +40,7 @@ export const commands: readonly Command[] = [
   policyExplainCommand,
   policyDiffCommand,
   policyReplayCommand,
+  policyLearnCommand,
   runCommand,
   statusCommand,
   bundleVerifyCommand,

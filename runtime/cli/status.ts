@@ -8,6 +8,7 @@ import { usageError } from './framework';
 import { loadConfig } from '../config';
 import { readStatusFile, type DaemonStatus } from '../telemetry/status-file';
 import { formatTelemetryLine } from '../telemetry/summary';
+import { formatMonitorLines } from '../monitor-tally';
 
 export { writeStatusFile, readStatusFile, STATUS_FILE, type DaemonStatus, type StatusFileDocument } from '../telemetry/status-file';
 
@@ -29,6 +30,7 @@ export function formatDaemonStatus(s: DaemonStatus, ageMs: number): string {
   lines.push(`  policy: ${p.version ?? 'none'}${p.source ? ` from ${p.source}` : ''}, ${p.conduits} conduit(s), activated ${iso(p.activatedAt)}`);
   if (p.warning) lines.push(`  WARNING: ${p.warning}`);
   if (p.lastError) lines.push(`  last refused policy: ${p.lastError.code}: ${p.lastError.message}`);
+  lines.push(...formatMonitorLines(s.monitor));
   for (const l of s.listeners ?? []) lines.push(`  listener ${l.address ?? l.listen} ${l.service} → ${l.asset} (${l.upstream}): ${l.state}${l.error ? ` (${l.error})` : ''}`);
   if (s.upload) {
     const u = s.upload;

@@ -1,0 +1,122 @@
+/**
+ * A policy document back to the public format, as readable YAML: zones, assets, identities and
+ * tests one flow mapping a line, conduits in block style with a comment above each (what was
+ * observed), grouped under a comment per asset. The text parses back (policy/parse.ts) into the
+ * same document; policy learn checks that before it writes anything.
+ */
+import type { Conduit, DecisionRequest, PolicyDocument, PolicyTest, Schedule } from '../types';
+import { modbusFunctionName } from '../modbus';
+import { formatRange } from '../ranges';
+
+type Data = string | number | boolean | null | Data[] | { [k: string]: Data | undefined };
+
+const PLAIN = /^[A-Za-z][A-Za-z0-9_.\-/@]*$/;
+const RESERVED = /^(true|false|yes|no|on|off|null|y|n)$/i;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** One scalar: plain when YAML reads it back as the same string (ids, names, IPv4), else double-quoted. */
+function scalar(v: string | number | boolean | null): string {
+  if (typeof v !== 'string') return String(v);
+  if ((PLAIN.test(v) && !RESERVED.test(v)) || IPV4.test(v)) return v;
+  return JSON.stringify(v);
+}
+
+/** A flow-style YAML value on one line. */
+export function flow(v: Data): string {
+  if (Array.isArray(v)) return `[${v.map(flow).join(', ')}]`;
+  if (v !== null && typeof v === 'object') {
+    const parts = Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => `${k}: ${flow(x as Data)}`);
+    return `{ ${parts.join(', ')} }`;
+  }
+  return scalar(v);
+}
+
+const hm = (m: number): string => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+
+function scheduleData(s: Schedule): Data {
+  return { days: s.days, from: hm(s.from), to: hm(s.to), tz: s.tz };
+}
+
+/** A conduit as the document writes it (defaults left out). */
+export function conduitData(c: Conduit): Record<string, Data | undefined> {
+  const from: Record<string, Data> = {};
+  if (c.from.identities.length) from.identities = c.from.identities;
+  if (c.from.roles.length) from.roles = c.from.roles;
+  if (c.from.zones.length) from.zones = c.from.zones;
+  const to: Record<string, Data> = {};
+  if (c.to.assets.length) to.assets = c.to.assets;
+  if (c.to.zones.length) to.zones = c.to.zones;
+  const out: Record<string, Data | undefined> = { id: c.id, description: c.description, from, to, protocol: c.protocol };
+  if (c.ports) out.ports = c.ports;
+  if (c.allow) {
+    const allow: Record<string, Data> = { functions: c.allow.functions.map(modbusFunctionName) };
+    if (c.allow.units) allow.units = c.allow.units;
+    if (c.allow.addresses) allow.addresses = c.allow.addresses.map(formatRange);
+    out.allow = allow;
+  }
+  if (c.requires.edgeAuth || c.requires.grant) out.requires = { edgeAuth: c.requires.edgeAuth, grant: c.requires.grant };
+  if (c.schedule) out.schedule = scheduleData(c.schedule);
+  if (c.mode === 'monitor') out.mode = 'monitor';
+  if (c.rateLimit) out.rateLimit = { perSecond: c.rateLimit.perSecond, burst: c.rateLimit.burst };
+  return out;
+}
+
+function requestData(r: DecisionRequest): Data {
+  const out: Record<string, Data | undefined> = {
+    from: typeof r.from === 'string' ? r.from : { ip: r.from.ip },
+    to: typeof r.to === 'string' ? r.to : { ip: r.to.ip, port: r.to.port },
+    // A request with `modbus` is a Modbus request; say the protocol only when that does not.
+    protocol: r.modbus === undefined ? r.protocol : undefined,
+    port: r.port,
+    modbus: r.modbus ? { function: r.modbus.function, unit: r.modbus.unit, address: r.modbus.address, count: r.modbus.count } : undefined,
+    at: r.at === undefined ? undefined : typeof r.at === 'number' ? new Date(r.at).toISOString() : r.at,
+    session: r.session as Data | undefined,
+  };
+  return out;
+}
+
+export function testData(t: PolicyTest): Data {
+  return { name: t.name, request: requestData(t.request), expect: t.expect, conduit: t.conduit, reason: t.reason };
+}
+
+/** Comments to place in the text: a header, one above each conduit, one above each asset's group. */
+export interface EmitComments {
+  header: string[];
+  conduit: ReadonlyMap<string, string[]>;
+  /** Conduits are emitted grouped by the first asset they name, sorted; this titles each group. */
+  assetTitle?: (asset: string) => string;
+}
+
+const comment = (lines: readonly string[], indent = ''): string[] => lines.map((l) => `${indent}# ${l}`.trimEnd());
+
+/** The YAML text of a document. */
+export function emitPolicyYaml(doc: PolicyDocument, comments: EmitComments): string {
+  const out: string[] = [...comment(comments.header), `site: ${scalar(doc.site)}`, '', 'zones:'];
+  for (const z of doc.zones) out.push(`  - ${flow({ id: z.id, networks: z.networks, interfaces: z.interfaces.length ? z.interfaces : undefined, securityLevel: z.securityLevel, description: z.description })}`);
+  out.push('', 'assets:');
+  for (const a of doc.assets) {
+    out.push(`  - ${flow({ id: a.id, zone: a.zone, addresses: a.addresses, kind: a.kind, services: a.services.map((s) => ({ protocol: s.protocol, port: s.port, name: s.name })), description: a.description })}`);
+  }
+  out.push('', doc.identities.length ? 'identities:' : 'identities: []');
+  for (const i of doc.identities) {
+    out.push(`  - ${flow({ id: i.id, kind: i.kind, zone: i.zone, addresses: i.addresses.length ? i.addresses : undefined, roles: i.roles.length ? i.roles : undefined, description: i.description })}`);
+  }
+  out.push('', doc.conduits.length ? 'conduits:' : 'conduits: []');
+  const groups = new Map<string, Conduit[]>();
+  for (const c of doc.conduits) {
+    const key = c.to.assets[0] ?? `zone ${c.to.zones[0] ?? ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  for (const key of [...groups.keys()].sort()) {
+    out.push(...comment([`── ${comments.assetTitle ? comments.assetTitle(key) : key} ──`], '  '));
+    for (const c of (groups.get(key) as Conduit[]).sort((a, b) => a.id.localeCompare(b.id))) {
+      out.push(...comment(comments.conduit.get(c.id) ?? [], '  '));
+      const entries = Object.entries(conduitData(c)).filter(([, v]) => v !== undefined);
+      entries.forEach(([k, v], n) => out.push(`${n === 0 ? '  - ' : '    '}${k}: ${flow(v as Data)}`));
+    }
+  }
+  out.push('', `quarantine: ${flow(doc.quarantine)}`, `settings: ${flow({ onExpiry: doc.settings.onExpiry })}`);
+  out.push('', doc.tests.length ? 'tests:' : 'tests: []');
+  for (const t of doc.tests) out.push(`  - ${flow(testData(t))}`);
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,148 @@
+/**
+ * `zonegate policy learn`: from audit logs (with --from: narrowings and additions) and from a pcap
+ * read through tshark (written here with text2pcap from Modbus/TCP request bytes); the output
+ * passes `policy check` and `policy test`, and replaying the log under it breaks nothing.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { parsePolicy } from '../../policy/parse';
+import { emitPolicyYaml } from '../../policy/learn/emit';
+import { parseTsharkLine } from '../../runtime/cli/pcap-modbus';
+import type { AuditEvent } from '../../drivers/types';
+import { cli, FIX, writeAudit, monday, modbusEvent, tcpEvent, D } from './helpers';
+
+const root = mkdtempSync(join(tmpdir(), 'zg-learn-'));
+const p = (...x: string[]) => join(root, ...x);
+test.after(() => rmSync(root, { recursive: true, force: true }));
+
+const HMI = '127.70.0.5', ENG = '127.70.0.20', NEW = '127.70.0.77';
+
+function traffic(): AuditEvent[] {
+  const ev: AuditEvent[] = [];
+  for (let i = 0; i < 5; i++) ev.push(modbusEvent(monday('09:00') + i, HMI, 'plc-1', D.allow('hmi-reads-plc', 'hmi-1'), 3, 10 + i, 2));
+  ev.push(modbusEvent(monday('09:01'), HMI, 'plc-1', D.allow('hmi-reads-plc', 'hmi-1'), 3, 20, 5));
+  ev.push(modbusEvent(monday('09:02'), ENG, 'plc-1', D.allow('eng-writes-plc', 'eng-ws'), 6, 1005, 1));
+  ev.push(modbusEvent(monday('09:03'), NEW, 'plc-1', D.deny('no-conduit', null), 4, 100, 10));
+  ev.push(modbusEvent(monday('09:04'), NEW, 'plc-1', D.deny('no-conduit', null), 16, 2000, 4));
+  ev.push(modbusEvent(monday('09:05'), NEW, 'plc-1', D.deny('malformed', null), 3, 0, 0));
+  ev.push(tcpEvent(monday('10:05'), NEW, 'historian', 443, D.deny('no-conduit', null)));
+  return ev;
+}
+
+test('the emitter writes a document that parses back to itself (the example substation)', () => {
+  const doc = parsePolicy(readFileSync('examples/substation.yaml', 'utf8'));
+  const text = emitPolicyYaml(doc, { header: ['round trip'], conduit: new Map([['hmi-reads-feeders', ['a comment']]]) });
+  const back = parsePolicy(text);
+  const norm = (d: typeof doc) => ({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) });
+  assert.equal(JSON.parse(JSON.stringify(norm(back))), JSON.parse(JSON.stringify(norm(doc))));
+  assert.match(text, /  # a comment\n  - id: hmi-reads-feeders\n/);
+});
+
+test('from audit logs with --from: narrows what base conduits allowed, adds the rest, prints the diff', async () => {
+  await writeAudit(p('audit'), traffic());
+  const out = p('learnt.yaml');
+  const r = await cli('policy', 'learn', '--audit', p('audit'), '--from', `${FIX}/plant-v1.yaml`, '--out', out, '--slack', '5');
+  assert.is(r.code, 0, r.out + r.err);
+  assert.match(r.out, /learnt 6 conduit\(s\) \(3 added, 2 narrowed, 1 kept\) and \d+ test\(s\) from 10 request\(s\)/);
+  assert.match(r.out, /not learnt: 1 malformed then/);
+  assert.match(r.out, /- \*\*narrows\*\* `hmi-reads-plc` addresses: - 0-9, 25-99\./);
+  assert.match(r.out, /- \*\*widens\*\* `host-127-70-0-77-to-plc-1-write` added: modbus write-multiple-registers unit 1 at 2000-2003\./);
+  const text = readFileSync(out, 'utf8');
+  // Readable: grouped by asset, commented, ranges merged within the slack (10-15 and 20-24, gap 4).
+  assert.match(text, /  # ── plc-1 ──\n/);
+  assert.match(text, /  # 6 requests from 127\.70\.0\.5, first 2026-11-23T09:00:00Z, last 2026-11-23T09:01:00Z: narrowed to what was seen\n  - id: hmi-reads-plc\n/);
+  assert.match(text, /allow: \{ functions: \[read-holding-registers\], units: \[1\], addresses: \["10-24"\] \}/);
+  assert.match(text, /# 1 request from 127\.70\.0\.77, .* \(1 denied then\)\n  - id: host-127-70-0-77-to-historian-tcp\n/);
+  assert.match(text, /\{ id: host-127-70-0-77, kind: device, addresses: \[127\.70\.0\.77\], description: "learnt from traffic: name it" \}/);
+  // Boundary denies just outside each learnt range, and an allow from real traffic.
+  assert.match(text, /modbus: \{ function: 3, unit: 1, address: 25, count: 1 \}, at: "2026-11-23T09:00:00\.000Z" \}, expect: deny \}/);
+  assert.match(text, /modbus: \{ function: 16, unit: 1, address: 2000, count: 4 \}, at: "2026-11-23T09:03:00\.000Z" \}, expect: allow \}/);
+  const check = await cli('policy', 'check', out);
+  assert.is(check.code, 0, check.out + check.err);
+  const tests = await cli('policy', 'test', out);
+  assert.is(tests.code, 0, tests.out);
+  // Replaying the same log under the learnt policy breaks nothing it allowed.
+  const replay = await cli('policy', 'replay', out, '--audit', p('audit'), '--json');
+  assert.is(replay.code, 0, replay.out);
+  assert.is(JSON.parse(replay.out).breaks, 0);
+  assert.is(JSON.parse(replay.out).opens, 3);
+});
+
+test('audit logs without --from: the assets have no address, exit 2 saying so; usage errors', async () => {
+  const r = await cli('policy', 'learn', '--audit', p('audit'), '--site', 'plant-7', '--out', p('x.yaml'));
+  assert.is(r.code, 2);
+  assert.match(r.err, /name asset\(s\) historian, plc-1 whose addresses no policy gives: learn with --from POLICY/);
+  assert.is((await cli('policy', 'learn', '--site', 's', '--out', p('x.yaml'))).code, 2);
+  assert.is((await cli('policy', 'learn', '--audit', p('audit'), '--from', `${FIX}/plant-v1.yaml`)).code, 2);
+  assert.is((await cli('policy', 'learn', '--audit', p('audit'), '--from', `${FIX}/plant-v1.yaml`, '--out', p('x.yaml'), '--slack', '-1')).code, 2);
+});
+
+test('tshark lines: requests by function layout; responses and exceptions are not requests', () => {
+  const line = (fn: number, ...rest: string[]) => ['1796234629.5', '127.0.0.1', '', '127.0.0.2', '', '502', '1', String(fn), ...rest].join('\t');
+  assert.equal(parseTsharkLine(line(3, '10', '2', '', '', '', '', ''))?.modbus, { function: 3, unit: 1, address: 10, count: 2 });
+  assert.equal(parseTsharkLine(line(1, '0', '', '8', '', '', '', ''))?.modbus, { function: 1, unit: 1, address: 0, count: 8 });
+  assert.equal(parseTsharkLine(line(6, '1005', '', '', '', '', '', ''))?.modbus, { function: 6, unit: 1, address: 1005, count: 1 });
+  const rw = parseTsharkLine(line(23, '', '', '', '5', '2', '100', '3'));
+  assert.equal(rw?.modbus, { function: 23, unit: 1, address: 5, count: 2 });
+  assert.equal(rw?.detail, { writeAddress: 100, writeCount: 3 });
+  assert.is(parseTsharkLine(line(0x83, '', '', '', '', '', '', '')), undefined);
+  assert.is(parseTsharkLine('garbage'), undefined);
+  assert.is(parseTsharkLine(line(3, '1', '2', '', '', '', '', ''))?.at, 1796234629500);
+});
+
+/** Modbus/TCP request ADUs (MBAP + PDU) as hex, one per packet. */
+function adu(tid: number, unit: number, pdu: number[]): string {
+  const b = [tid >> 8, tid & 0xff, 0, 0, 0, pdu.length + 1, unit, ...pdu];
+  return `000000 ${b.map((x) => x.toString(16).padStart(2, '0')).join(' ')}`;
+}
+const u16 = (n: number) => [n >> 8, n & 0xff];
+
+function text2pcap(file: string, src: string, dst: string, sport: number, packets: string[]): void {
+  const hex = `${file}.txt`;
+  writeFileSync(hex, packets.join('\n') + '\n');
+  const r = spawnSync('text2pcap', ['-q', '-T', `${sport},502`, '-4', `${src},${dst}`, hex, file], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+}
+
+const missing = ['tshark', 'text2pcap', 'mergecap'].filter((c) => spawnSync(c, ['-v'], { stdio: 'ignore' }).error !== undefined);
+
+test('from a capture: assets and zones from addresses, ranges merged within the slack, passes check and test', async () => {
+  if (missing.length) { console.log(`SKIP learn --pcap: ${missing.join(', ')} not installed (Debian tshark; build/setup-deps.sh installs it as root)`); return; }
+  text2pcap(p('hmi.pcap'), HMI, '127.70.1.10', 40000, [
+    adu(1, 1, [3, ...u16(10), ...u16(2)]), adu(2, 1, [3, ...u16(12), ...u16(4)]), adu(3, 1, [3, ...u16(20), ...u16(2)]), adu(4, 1, [1, ...u16(0), ...u16(8)]),
+  ]);
+  text2pcap(p('eng.pcap'), ENG, '127.70.1.10', 40001, [adu(1, 1, [6, ...u16(1005), ...u16(7)]), adu(2, 1, [16, ...u16(1006), ...u16(2), 4, 0, 1, 0, 2])]);
+  text2pcap(p('other.pcap'), '127.71.5.9', '127.71.5.50', 40002, [adu(1, 7, [4, ...u16(0), ...u16(10)])]);
+  // One capture of the three conversations (tshark takes seconds to start on a loaded machine).
+  const merged = spawnSync('mergecap', ['-w', p('site.pcap'), p('hmi.pcap'), p('eng.pcap'), p('other.pcap')], { encoding: 'utf8' });
+  assert.is(merged.status, 0, merged.stderr);
+  const out = p('from-pcap.yaml');
+  const r = await cli('policy', 'learn', '--pcap', p('site.pcap'), '--site', 'plant-7', '--out', out, '--slack', '5', '--json');
+  assert.is(r.code, 0, r.out + r.err);
+  const j = JSON.parse(r.out);
+  assert.is(j.learnt, 7);
+  assert.is(j.added, 3);
+  const doc = parsePolicy(readFileSync(out, 'utf8'));
+  assert.equal(doc.zones.map((z) => `${z.id} ${z.networks.join(',')}`).sort(), ['net-127-70-1-0 127.70.1.0/24', 'net-127-71-5-0 127.71.5.0/24']);
+  assert.equal(doc.assets.map((a) => `${a.id} ${a.zone} ${a.services.map((s) => `${s.protocol}/${s.port}`).join(',')}`).sort(),
+    ['asset-127-70-1-10 net-127-70-1-0 modbus/502', 'asset-127-71-5-50 net-127-71-5-0 modbus/502']);
+  const byId = new Map(doc.conduits.map((c) => [c.id, c]));
+  const hmiRead = byId.get('host-127-70-0-5-to-asset-127-70-1-10-read');
+  assert.ok(hmiRead, [...byId.keys()].join(' '));
+  assert.equal(hmiRead!.allow, { functions: [1, 3], units: [1], addresses: [{ start: 0, end: 21 }] });
+  assert.equal(byId.get('host-127-70-0-20-to-asset-127-70-1-10-write')!.allow, { functions: [6, 16], units: [1], addresses: [{ start: 1005, end: 1007 }] });
+  assert.equal(byId.get('host-127-71-5-9-to-asset-127-71-5-50-read')!.allow, { functions: [4], units: [7], addresses: [{ start: 0, end: 9 }] });
+  assert.ok(doc.tests.some((t) => t.expect === 'deny' && t.request.modbus?.address === 22), 'a deny just past 0-21');
+  assert.is((await cli('policy', 'check', out)).code, 0);
+  const t = await cli('policy', 'test', out);
+  assert.is(t.code, 0, t.out);
+  const bad = await cli('policy', 'learn', '--pcap', p('nope.pcap'), '--site', 'plant-7', '--out', p('y.yaml'));
+  assert.is(bad.code, 1);
+  assert.match(bad.err, /tshark could not read .*nope\.pcap/);
+});
+
+test.run();
