@@ -134,7 +134,8 @@ test('boot-check.sh: counts the first start, records how it ended, rolls back on
   // The TypeScript side takes it into the journal and the status.
   const st = await readUpdateStatus({ root: l.root, stateDir: l.state });
   assert.equal([st.activeSlot, st.version, st.last?.outcome], ['a', 'v-a', 'rolled-back']);
-  assert.is(st.last?.reason, 'version v-b did not become healthy after 1 start(s) (last exit: exit-code/exited/3); slot a (v-a) restored');
+  assert.is(st.last?.reason, 'version v-b did not become healthy after 1 start(s) (last exit: exit-code/exited/3); slot a (v-a) restored (crashed)');
+  assert.is(st.last?.code, 'ERR_UPDATE_CRASH', 'the journal says why it was rolled back');
   assert.not.ok(existsSync(join(l.state, 'update.result')), 'moved into the journal');
 });
 
