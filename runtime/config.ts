@@ -7,7 +7,7 @@
  *
  * Shape (extend, never rename):
  *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port? }],
- *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs },
+ *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs, frameMs },
  *   limits: { maxConnections, perSourceMax, auditRing },
  *   trustRoot: { file }, audit: { enabled, maxBytes, segmentBytes, flushDelayMs, checkpointIntervalMs }, mqtt: { url, ... },
  *   nftables: { enabled, ... } (validated in config/blocks.ts), update: { healthPeriodMs }, and, reserved for later parts,
@@ -52,7 +52,8 @@ export interface GatewayConfig {
   policyFile?: string;
   listeners: ListenerConfig[];
   log: { level: LogLevel; decisions: 'stdout' | 'none' };
-  timeouts: { idleMs: number; connectMs: number; responseMs: number; drainMs: number };
+  /** frameMs: a Modbus request frame must be complete within this long after its first byte (slowloris). */
+  timeouts: { idleMs: number; connectMs: number; responseMs: number; drainMs: number; frameMs: number };
   limits: { maxConnections: number; perSourceMax: number; auditRing: number };
   /** The raw blocks of the parts (mqtt, audit, console, nftables, trustRoot, telemetry), as written. */
   reserved: Record<string, Record<string, unknown>>;
@@ -68,7 +69,7 @@ export const RESERVED_BLOCKS = ['mqtt', 'audit', 'console', 'nftables', 'trustRo
 const LISTENER_KEYS = ['listen', 'asset', 'service', 'upstream', 'port'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
-export const DEFAULT_TIMEOUTS: Readonly<GatewayConfig['timeouts']> = Object.freeze({ idleMs: 600_000, connectMs: 5_000, responseMs: 5_000, drainMs: 5_000 });
+export const DEFAULT_TIMEOUTS: Readonly<GatewayConfig['timeouts']> = Object.freeze({ idleMs: 600_000, connectMs: 5_000, responseMs: 5_000, drainMs: 5_000, frameMs: 5_000 });
 export const DEFAULT_LIMITS: Readonly<GatewayConfig['limits']> = Object.freeze({ maxConnections: 1024, perSourceMax: 64, auditRing: 10_000 });
 /** Config files are small; anything bigger is refused before it is read. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -180,6 +181,7 @@ export function parseConfig(text: string, opts: { file: string }): GatewayConfig
     }
   }
   const timeouts = readInts(get(root, 'timeouts'), ['timeouts'], { ...DEFAULT_TIMEOUTS }, 86_400_000, out);
+  if (timeouts.frameMs === 0 && has(root, 'timeouts') && has(get(root, 'timeouts') as Record<string, unknown>, 'frameMs')) out.add(['timeouts', 'frameMs'], 'must be at least 1');
   const limits = readInts(get(root, 'limits'), ['limits'], { ...DEFAULT_LIMITS }, 1_000_000, out);
   if (has(root, 'limits')) {
     for (const key of ['maxConnections', 'perSourceMax', 'auditRing'] as const) {

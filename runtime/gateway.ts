@@ -479,7 +479,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         servicePort: spec.servicePort,
         limits: (conduitId) => decider.conduit(conduitId)?.rateLimit,
         writeLimits: (conduitId) => decider.conduit(conduitId)?.writeRateLimit,
-        timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs },
+        timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs, frameMs: cfg.timeouts.frameMs },
         maxConnections: cfg.limits.maxConnections,
         maxConnectionsPerSource: cfg.limits.perSourceMax,
         log: (line) => log.warn(line), // upstream timeouts, dropped replies, closes (rate-limited)
@@ -748,8 +748,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     if (cfg.parts.mqtt) {
       if (!store) {
-        raise('mqtt-without-trust-root', 'warning', 'mqtt is configured but trustRoot is not: bundles cannot be verified, MQTT sync is off');
-        log.warn('mqtt is configured but trustRoot is not: MQTT sync is off (bundles could not be verified)');
+        log.warn('mqtt is configured but trustRoot is not: MQTT sync is off (bundles could not be verified)'); // start() refuses this config
       } else {
         const s = store;
         const arch = packageArchOf(process.arch);
@@ -791,7 +790,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             }),
           }),
           // The store's fields, but the alarms active now from the one alarm model, not the store's history.
-          state: () => ({ ...storeState(s)(), alarms: publishedAlarms() }), audit: sink,
+          state: () => ({ ...storeState(s, { fileEnforcing: () => effective.kind === 'file' })(), alarms: publishedAlarms() }), audit: sink,
           log: (level, m) => log[level](`mqtt: ${m}`),
         });
         if (auditLog) {
@@ -892,6 +891,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!cfg.policyFile && !cfg.parts.trustRootFile) {
         throw new ZonegateError('ERR_CONFIG_INVALID', `gateway config ${cfg.file}: no policy source`, {
           issues: [{ file: cfg.file, path: 'trustRoot', message: "neither 'trustRoot' (signed bundles) nor 'policyFile' (labs) is configured", ...(cfg.locate([]) ?? {}) }],
+        });
+      }
+      if (cfg.parts.mqtt && !cfg.parts.trustRootFile) {
+        // Every payload from the broker is verified against the trust root: without one, MQTT could do nothing.
+        throw new ZonegateError('ERR_CONFIG_INVALID', `gateway config ${cfg.file}: mqtt without trustRoot`, {
+          issues: [{ file: cfg.file, path: 'mqtt', message: "needs 'trustRoot': bundles from the broker are verified against it (a lab policyFile is never updated over MQTT)", ...(cfg.locate(['mqtt']) ?? {}) }],
         });
       }
       config = cfg;

@@ -33,12 +33,16 @@ export function storeHandlers(options: StoreBindingOptions): SyncHandlers {
   };
 }
 
-/** The status fields the store knows: active version, hash, expiry, alarms, last error. */
-export function storeState(store: PolicyStore): () => GatewayState {
+/**
+ * The status fields the store knows: active version, hash, expiry, alarms, last error.
+ * `fileEnforcing`: a lab policyFile enforces while the store has nothing; then the status says
+ * `unsigned-policy`, not `no-policy` (which would claim everything is denied).
+ */
+export function storeState(store: PolicyStore, o: { fileEnforcing?: () => boolean } = {}): () => GatewayState {
   return () => {
     const s = store.status();
     const alarms = [...new Set(s.alarms.map((a) => a.kind as string))];
-    if (s.state === 'no-policy') alarms.push('no-policy');
+    if (s.state === 'no-policy') alarms.push(o.fileEnforcing?.() ? 'unsigned-policy' : 'no-policy');
     if (s.state === 'expired-deny-all' && !alarms.includes('policy-expired')) alarms.push('policy-expired');
     return {
       policyVersion: s.active?.version ?? null,

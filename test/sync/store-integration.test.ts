@@ -16,6 +16,10 @@ import { collectFleetStatus } from '../../fleet/status';
 import { rig, type Rig } from '../store/helpers';
 import { world, policyBundle, testKey, T0, DAY } from '../bundle/fixtures';
 import { waitFor } from './helpers';
+import { buildTrustRoot, specOf } from '../../fleet/trust';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const skip = skipReason();
 const w = world('sync');
@@ -85,6 +89,39 @@ test('a forged bundle and a rollback are refused by the store; the active policy
   assert.is(gw.store.status().active?.version, 2);
   assert.is(sync.statusDocument().policyVersion, 2);
   assert.is(sync.status().handlerErrors, 2);
+});
+
+test('a retained trust rotation already in force is "unchanged" after a restart: no ERR_TRUST_ROOT in the fleet status', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zg-sync-trust-'));
+  const spec = { ...specOf(w.root), version: 2, issuedAt: T0, expiresAt: T0 + 300 * DAY };
+  const rot = buildTrustRoot({ spec, signers: w.rootKeys.slice(0, 2) });
+  const boot = async () => {
+    const r = await rig({ root: w.root, dir, device: 'gw-02' });
+    const sy = createMqttSync({
+      site: 'substation-12', device: 'gw-02', url: broker.url, runtimeVersion: 't', now: () => r.clock.now,
+      handlers: storeHandlers({ store: r.store }), state: storeState(r.store),
+    });
+    await sy.start();
+    return { r, sy };
+  };
+  try {
+    let g = await boot();
+    const pub = await publishBundle({ client: fleet, site: 'substation-12', device: 'gw-02', bytes: rot, wait: 1, timeoutMs: 20_000 });
+    assert.ok(pub.rollout!.done);
+    assert.is(g.r.store.status().trustRoot.version, 2);
+    await g.sy.stop();
+    // The restart: the broker delivers the retained rotation again.
+    g = await boot();
+    await waitFor(() => g.sy.statusDocument().applied?.trust === sha(rot), 'the retained root applied again');
+    assert.is(g.r.store.status().lastError, null);
+    assert.is(g.r.store.status().counts.refused, 0);
+    const docs = await collectFleetStatus({ client: fleet, site: 'substation-12' });
+    const d = docs.find((x) => x.device === 'gw-02')!;
+    assert.is(d.lastError, null, JSON.stringify(d.lastError));
+    await g.sy.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 }

@@ -46,6 +46,7 @@ test.before(async () => {
   ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=zonegate test CA', '-days', '2']);
   issue('broker', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\n');
   issue('gw-1', 'gw-1');
+  issue('gw-2', 'gw-2');
   issue('fleet', 'zonegate-fleet');
   const example = readFileSync(join(process.cwd(), 'examples/mosquitto.conf'), 'utf8');
   const acl = readFileSync(join(process.cwd(), 'examples/mosquitto-acl.conf'), 'utf8');
@@ -96,6 +97,29 @@ test('a gateway with a client certificate syncs over TLS; the fleet sees its sta
   assert.equal(rec.calls.map((c) => `${c.kind}=${c.bytes}`), ['policy=over-tls', 'command=after']);
   const docs = await collectFleetStatus({ client: fleet, site: 'plant-1' });
   assert.equal(docs.map((d) => [d.device, d.online, d.runtimeVersion]), [['gw-1', true, 'tls-test']]);
+});
+
+test("gw-1's certificate with gw-2's client id does not take over gw-2's session (client id := the certificate's CN)", async () => {
+  const opts = (name: string) => mqttClientOptions(parseMqttConfig({ url: `mqtts://127.0.0.1:${broker.port}`, ca: join(pki, 'ca.pem'), cert: join(pki, `${name}.pem`), key: join(pki, `${name}.key`) }).config!);
+  const rec = fakeHandlers();
+  const gw2 = createMqttSync({ site: 'plant-1', device: 'gw-2', url: `mqtts://127.0.0.1:${broker.port}`, clientOptions: opts('gw-2'), handlers: rec.handlers, runtimeVersion: 'tls-test' });
+  try {
+    await gw2.start();
+    await waitFor(() => gw2.status().connected, 'gw-2 over TLS', 20_000);
+    const cmd = deviceTopic({ site: 'plant-1', device: 'gw-2', kind: 'command' });
+    await publish(fleet!, cmd, Buffer.from('c0'), false);
+    await waitFor(() => rec.calls.some((c) => String(c.bytes) === 'c0'), 'c0 at gw-2');
+    const thief = await connectBroker({ url: `mqtts://127.0.0.1:${broker.port}`, ca: join(pki, 'ca.pem'), cert: join(pki, 'gw-1.pem'), key: join(pki, 'gw-1.key'), clientId: 'zonegate-plant-1-gw-2' });
+    const got: string[] = [];
+    thief.on('message', (t) => got.push(t));
+    await publish(fleet!, cmd, Buffer.from('c1'), false);
+    await waitFor(() => rec.calls.some((c) => String(c.bytes) === 'c1'), 'c1 at gw-2');
+    assert.is(gw2.status().lastDisconnectAt, null, 'gw-2 was never disconnected');
+    assert.equal(got, []);
+    await closeBroker(thief);
+  } finally {
+    await gw2.stop();
+  }
 });
 
 test('without a client certificate the broker refuses the connection', async () => {
