@@ -269,9 +269,14 @@ async function main(): Promise<void> {
   hmi2.close();
   await stopChild(gateway);
   gateway = startGateway();
-  await waitFor('the gateway to come back', () => canConnect('127.0.0.1', gwPorts[0]));
+  // Back means this process wrote a status saying it runs and enforces the cached policy (a
+  // listening port alone comes before the store is read, and a busy machine can stretch that).
+  const statusDoc = () => { try { return JSON.parse(readFileSync(join(state, 'status.json'), 'utf8')); } catch { return null; } };
+  await waitFor('the gateway to come back with its cached policy', async () => {
+    const d = statusDoc();
+    return d?.pid === gateway.pid && d.status?.state === 'running' && d.status?.policy?.version != null && (await canConnect('127.0.0.1', gwPorts[0]));
+  }, 30_000);
   const hmi3 = await DemoModbusClient.open({ host: '127.0.0.1', port: gwPorts[0], localAddress: '127.10.0.5' });
-  await sleep(300);
   rep = await hmi3.readHolding(1, 0, 2);
   check(rep.ok, `restarted offline, the gateway enforces its cached signed v1: ${describe(rep)}`);
   rep = await hmi3.writeRegister(1, 50, 1234);
