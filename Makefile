@@ -29,10 +29,11 @@ test: deps sysdeps build typecheck
 	$(NODE) build/run-tests.mjs
 
 # The long loops the suite runs a short version of (not run by CI): 400 kill -9 cycles each for
-# the audit log and the policy store, 20,000 random policies against the reference decider.
+# the audit log and the policy store, 20,000 random policies against the reference decider, 1,000
+# nftables swaps under traffic (200 rounds of five).
 soak: deps sysdeps build
-	ZG_KILL_ITERATIONS=400 ZG_CRASH_ITERATIONS=400 ZG_POLICIES=20000 ZG_TEST_TIMEOUT_MS=3600000 \
-	  $(NODE) build/run-tests.mjs test/audit/crash.test.ts test/store/crash.test.ts test/policy/property.test.ts
+	ZG_KILL_ITERATIONS=400 ZG_CRASH_ITERATIONS=400 ZG_POLICIES=20000 ZG_SWAP_ROUNDS=200 ZG_TEST_TIMEOUT_MS=3600000 \
+	  $(NODE) build/run-tests.mjs test/audit/crash.test.ts test/store/crash.test.ts test/policy/property.test.ts test/drivers/nftables-netns.test.ts
 
 bench: deps sysdeps build
 	$(NODE) build/run-bench.mjs

@@ -204,7 +204,8 @@ export interface Supervisor {
 }
 
 /** Starts the systemd stand-in; see the file comment. */
-export function supervise(o: { dev: Device; notify: { path: string; messages: string[] }; startTimeoutMs: number }): Supervisor {
+/** startTimeoutMs may depend on the version started (a version known never to become ready needs no generous deadline). */
+export function supervise(o: { dev: Device; notify: { path: string; messages: string[] }; startTimeoutMs: number | ((version: string) => number) }): Supervisor {
   const { dev } = o;
   const starts: StartRecord[] = [];
   let child: ChildProcess | undefined;
@@ -227,7 +228,7 @@ export function supervise(o: { dev: Device; notify: { path: string; messages: st
     writeFileSync(join(dev.state, 'zonegate.pid'), `${c.pid}\n`);
     c.stderr!.on('data', (d) => { rec.stderr += d; });
     let ready = false;
-    const deadline = setTimeout(() => { if (!ready) { rec.end = 'timeout'; c.kill('SIGKILL'); } }, o.startTimeoutMs);
+    const deadline = setTimeout(() => { if (!ready) { rec.end = 'timeout'; c.kill('SIGKILL'); } }, typeof o.startTimeoutMs === 'function' ? o.startTimeoutMs(version) : o.startTimeoutMs);
     const poll = setInterval(() => {
       if (ready || !o.notify.messages.slice(seen).some((m) => m.split('|').includes('READY=1'))) return;
       ready = true;
