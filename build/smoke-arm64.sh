@@ -125,4 +125,5 @@ say "denied write (fc 6, register 0): $(echo "$denied" | grep -i 'illegal' | hea
 kill -TERM "$gw_pid"; wait "$gw_pid" || true
 grep -q '"allow"' "$work/decisions.log" && grep -q '"deny"' "$work/decisions.log" || { cat "$work/decisions.log"; say "FAIL: decisions not logged"; exit 1; }
 say "decision log: $(grep -c . "$work/decisions.log") line(s), allow and deny present"
+bash build/smoke/deb-arm64.sh
 say "PASS in $(printf '%.1f' "$(echo "$(date +%s.%N) - $started" | bc)") s"
