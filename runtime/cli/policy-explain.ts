@@ -11,6 +11,7 @@ import { compile } from '../../policy/compile';
 import { explain } from '../../policy/explain';
 import type { Explanation } from '../../policy/explain';
 import { parseRequest } from '../../policy/request';
+import { didYouMean } from '../../policy/check';
 import { loadPolicyFile } from '../policy-file';
 import { describeDecision } from './policy-test';
 
@@ -38,6 +39,16 @@ port, at (ISO 8601 or epoch ms; default now) and session {edgeAuth, identity, gr
     const { request, issues } = parseRequest(raw, 'request');
     if (!request) throw new ZonegateError('ERR_REQUEST_INVALID', `the request has ${issues.length} problem${issues.length === 1 ? '' : 's'}`, { issues });
     const { doc } = await loadPolicyFile(file);
+    // Names are checked as a policy's embedded tests check them: a typo is an error, not a deny.
+    const named: Array<{ path: string; message: string }> = [];
+    if (typeof request.from === 'string' && !doc.identities.some((i) => i.id === request.from)) {
+      const asAsset = doc.assets.some((a) => a.id === request.from);
+      named.push({ path: 'request.from', message: `unknown identity '${request.from}'${asAsset ? ` ('${request.from}' is an asset: write "from": {"ip": ...} for a request from its address)` : didYouMean(request.from, doc.identities.map((i) => i.id))}` });
+    }
+    if (typeof request.to === 'string' && !doc.assets.some((a) => a.id === request.to)) {
+      named.push({ path: 'request.to', message: `unknown asset '${request.to}'${didYouMean(request.to, doc.assets.map((a) => a.id))}` });
+    }
+    if (named.length) throw new ZonegateError('ERR_REQUEST_INVALID', `the request names ${named.length === 1 ? 'an id' : 'ids'} that ${file} does not define`, { issues: named });
     const ex = explain(compile(doc), request, Date.now());
     if (ctx.json) {
       ctx.printJson({ ok: true, file, request, ...ex, at: new Date(ex.at).toISOString() });

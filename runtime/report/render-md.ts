@@ -48,7 +48,7 @@ export function renderMarkdown(r: ComplianceReport): string {
     out.push('## 6. Access and refusal history', '');
     if (h.verify) {
       out.push(h.verify.ok
-        ? `${h.verify.pinned ? 'Audit log **verified** under the pinned device key' : 'Audit log chain intact but **not verified against a pinned device key** (the key the log names was believed; pass --key)'}: ${h.verify.records} records, seq ${h.verify.firstSeq}..${h.verify.lastSeq}, ${h.verify.checkpoints} signed checkpoints, key ${h.verify.key ?? 'none'}.`
+        ? `${h.verify.pinned ? 'Audit log **verified** under the pinned device key' : 'Audit log chain intact but **not verified against a pinned device key** (the key the log names was believed; pass --key)'}: ${h.verify.records} record${h.verify.records === 1 ? '' : 's'}, seq ${h.verify.firstSeq}..${h.verify.lastSeq}, ${h.verify.checkpoints} signed checkpoint${h.verify.checkpoints === 1 ? '' : 's'}, key ${h.verify.key ?? 'none'}.`
         : `Audit log **DOES NOT VERIFY**: ${h.verify.error}. Counts below cover only what could be read.`, '');
     }
     out.push(`${h.records} records in the period: **${h.decisions.allow} allowed requests** (${h.decisions.monitor} in monitor mode), ${h.allowedConnections} allowed connections, **${h.decisions.deny} denied**${h.summarisedDenials ? ` (${h.summarisedDenials} of them counted in deny-flood summaries)` : ''}, ${h.malformed} malformed.`, '');

@@ -118,4 +118,16 @@ test('policy explain: bad request JSON names the field; usage errors exit 2', ()
   assert.is(run('policy', 'explain', '--request', '{}').code, 2);
 });
 
+test('policy explain: a name the policy lacks is an error with "did you mean", as in embedded tests (not a no-conduit deny)', () => {
+  const r = run('policy', 'explain', 'examples/substation.yaml', '--request', '{"from":"hmi-2","to":"plc-feeder-1","modbus":{"function":3,"unit":1,"address":0}}');
+  assert.is(r.code, 1, r.out);
+  assert.match(r.err, "request.from: unknown identity 'hmi-2' (did you mean 'hmi-1'?)");
+  assert.not.match(r.out, 'no-conduit');
+  const j = run('policy', 'explain', 'examples/substation.yaml', '--json', '--request', '{"from":"hmi-1","to":"plc-feeder-9","protocol":"tcp","port":22}');
+  assert.is(j.code, 1);
+  assert.equal(JSON.parse(j.out).issues, [{ path: 'request.to', message: "unknown asset 'plc-feeder-9' (did you mean 'plc-feeder-1'?)" }]);
+  // Sources and destinations by address stay free: an address nobody owns is still decided.
+  assert.is(run('policy', 'explain', 'examples/substation.yaml', '--request', '{"from":{"ip":"10.99.0.1"},"to":"plc-feeder-1","modbus":{"function":3,"unit":1,"address":0}}').code, 0);
+});
+
 test.run();

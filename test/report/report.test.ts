@@ -151,6 +151,9 @@ test('zonegate report --format md', async () => {
   assert.match(md, 'login at the gateway edge; signed time-boxed grant; schedule weekdays 22:00-04:00 America/Chicago (overnight)');
   assert.match(md, '| hmi-reads-feeders | hmi-1 | plc-feeder-1, plc-feeder-2, plc-feeder-3, plc-feeder-4 | modbus asset services | read-coils (1), read-discrete-inputs (2), read-holding-registers (3), read-input-registers (4) | 1 | 0-99 |');
   assert.match(md, 'Audit log **verified** under the pinned device key');
+  // Counts agree with their nouns ("1 signed checkpoints" was seen).
+  assert.not.match(md, /\b1 signed checkpoints\b|\b1 records\b/);
+  assert.match(md, /\d+ records, seq \d+\.\.\d+, \d+ signed checkpoints?, key/);
   assert.match(md, '**126 allowed requests** (1 in monitor mode), 0 allowed connections, **41 denied**');
   assert.match(md, '| no-conduit | 30 |');
   assert.match(md, '| 10.20.3.4 |  | 30 | no-conduit |');
