@@ -81,9 +81,12 @@ export async function startTrialGuard(options: TrialGuardOptions): Promise<Trial
 
   const fail = async (code: RollbackCode, reason: string) => {
     if (done) return;
-    finish('failed');
+    done = true;
+    stopTimer();
     log('error', `version ${trial!.version} on trial: ${reason} (${code}); exiting so that the previous version comes back`);
     await state.recordTrialFailure(code, reason).catch((e: Error) => log('warn', `cannot record the trial failure: ${e.message}`));
+    // Settled only once the failure is on disk and the exit is under way (no caller has to guess).
+    settle('failed');
     exit(UPDATE_RESTART_EXIT_CODE);
   };
   const commit = async (): Promise<CommitOutcome> => {

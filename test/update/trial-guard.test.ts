@@ -36,8 +36,6 @@ async function setup(current: 'a' | 'b', trialTo: 'a' | 'b' | null) {
   return { root, stateDir, state, pending, exits, timers, clock, tick };
 }
 
-const flush = () => new Promise((r) => setTimeout(r, 20));
-
 test('a trial version that is not READY by the deadline records why and exits with the restart code', async () => {
   const s = await setup('b', 'b');
   const g = await startTrialGuard({ root: s.root, stateDir: s.stateDir, deadlineMs: 1234, now: () => s.clock.t, timers: s.timers, exit: (c) => s.exits.push(c) });
@@ -45,7 +43,6 @@ test('a trial version that is not READY by the deadline records why and exits wi
   assert.equal(s.pending.map((p) => p.ms), [1234]);
   s.tick();
   assert.is(await g.settled(), 'failed');
-  await flush();
   assert.equal(s.exits, [UPDATE_RESTART_EXIT_CODE]);
   const t = await s.state.readTrial();
   assert.ok(t, 'the marker stays for boot-check.sh to roll back');
@@ -82,7 +79,6 @@ test('lost health inside the period (no policy): recorded, exit; boot-check.sh r
   h = { ok: false, code: 'ERR_UPDATE_NO_POLICY', reason: 'no active policy (no-policy) during the health period' };
   s.tick();
   assert.is(await g.settled(), 'failed');
-  await flush();
   assert.equal(s.exits, [UPDATE_RESTART_EXIT_CODE]);
   assert.equal(s.pending, []);
   // The next start: boot-check.sh (the real script) puts slot a back and says why.
