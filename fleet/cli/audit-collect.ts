@@ -89,7 +89,8 @@ a batch. Exit 1 when any batch was refused.`,
       onError: (m) => ctx.err(`zonegate fleet audit collect: ${m}`),
       onBatch: (r) => { if (!ctx.json && r.outcome === 'stored' && process.stderr.isTTY) ctx.err(`${r.device}: stored ${r.stored} record(s), through seq ${r.through}`); },
     });
-    if (!ctx.json && s('jsonl') !== '-') ctx.err(`collecting audit logs of site ${site} into ${out}`);
+    // On stderr also with --json (stdout stays one JSON document): says the subscription is in place.
+    if (s('jsonl') !== '-') ctx.err(`collecting audit logs of site ${site} into ${out}`);
     try {
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) return resolve();

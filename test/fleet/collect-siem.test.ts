@@ -111,7 +111,9 @@ test('collect: stores, verifies, forwards syslog + JSON lines; exits when idle',
   [fleetAuditCollectCommand], { out: (s) => lines.push(s), err: (s) => errs.push(s) }, ac.signal);
   // Publish in two batches, the second one twice (a duplicate), once the collector subscribed.
   const c = await observer(broker.url);
-  await new Promise((r) => setTimeout(r, 300));
+  // The collector says so on stderr once its subscription is granted (no sleep-and-hope).
+  for (let i = 0; i < 1500 && !errs.some((e) => e.startsWith('collecting audit logs of site')); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(errs.some((e) => e.startsWith('collecting audit logs of site')), errs.join('\n'));
   const { records } = await log.readFrom(0, 1000);
   const topic = deviceTopic({ site: SITE, device: 'gw-7', kind: 'audit' });
   const b1 = encodeAuditBatch({ device: 'gw-7', site: SITE, fromSeq: 0, records: records.slice(0, 12).map((r) => r.payload) });
@@ -190,7 +192,9 @@ test('collect: a batch that does not verify is refused, exit 1, evidence kept', 
   const run = runCli(['fleet', 'audit', 'collect', '--broker', broker.url, '--site', SITE, '--out', out, '--key-dir', keyDir, '--until-idle', '1.5s', '--client-id', 'collect-test-2'],
     [fleetAuditCollectCommand], { out: (s) => lines.push(s), err: (s) => errs.push(s) }, new AbortController().signal);
   const c = await observer(broker.url);
-  await new Promise((r) => setTimeout(r, 300));
+  // The collector says so on stderr once its subscription is granted (no sleep-and-hope).
+  for (let i = 0; i < 1500 && !errs.some((e) => e.startsWith('collecting audit logs of site')); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(errs.some((e) => e.startsWith('collecting audit logs of site')), errs.join('\n'));
   const { records } = await log.readFrom(0, 100);
   await c.publishAsync(deviceTopic({ site: SITE, device: 'gw-8', kind: 'audit' }), encodeAuditBatch({ device: 'gw-8', site: SITE, fromSeq: 0, records: records.map((r) => r.payload) }), { qos: 1 });
   const code = await run;
