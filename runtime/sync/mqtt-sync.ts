@@ -160,7 +160,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
   const timers = options.timers ?? realTimers;
   const backoff: Backoff = options.backoff && 'delay' in options.backoff ? options.backoff : createBackoff(options.backoff as BackoffOptions | undefined);
   const startedAt = options.startedAt ?? now();
-  const refusals = createRefusalLog({ log: (level, m) => log(level, `mqtt: ${m}`), now });
+  const refusals = createRefusalLog({ log: (level, m) => log(level, m), now });
   const statusIntervalMs = options.statusIntervalMs ?? 60_000;
   const limits: Record<InboundKind | 'audit/ack', number> = {
     policy: TOPIC_KINDS.policy.maxBytes, trust: TOPIC_KINDS.trust.maxBytes, grant: TOPIC_KINDS.grant.maxBytes,
@@ -336,7 +336,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
     st.reconnectAttempts += 1;
     const d = backoff.delay(st.reconnectAttempts, random);
     st.nextAttemptAt = now() + d;
-    log('info', `mqtt: retry ${st.reconnectAttempts} in ${d} ms`);
+    log('info', `retry ${st.reconnectAttempts} in ${d} ms`);
     retryTimer = timers.setTimeout(() => { retryTimer = undefined; st.nextAttemptAt = null; attempt(); }, d);
   }
 
@@ -376,7 +376,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
       st.reconnectAttempts = 0;
       st.lastConnectAt = now();
       refusals.connected();
-      log('info', `mqtt: connected to ${st.broker}`);
+      log('info', `connected to ${st.broker}`);
       c.subscribe(subscriptions, { qos: 1 }, (err, granted) => {
         if (c !== client) return;
         if (err) { setError(errorOf(err, now())); log('error', `subscribe failed: ${err.message}`); }

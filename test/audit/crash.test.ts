@@ -43,7 +43,9 @@ async function child(dir: string, base: number): Promise<void> {
         await real.write(fd, data.subarray(o, Math.min(data.length, o + 64)), position + o);
         if (stall && committedOnce && o === 0 && data.length > 64 && segmentFds.has(fd)) {
           writeSync(1, 'T\n');
-          await new Promise(() => undefined); // torn here until the parent's SIGKILL
+          // Torn here until the parent's SIGKILL; the interval keeps the process alive meanwhile
+          // (with nothing pending it would exit 0 before a busy parent gets to the kill).
+          await new Promise(() => { setInterval(() => undefined, 60_000); });
         }
       }
     },

@@ -124,7 +124,12 @@ test('a signed command quarantines hmi-1 on its live connection, a second releas
     const a = await cli('audit', 'show', p('state', 'audit'), '--kind', 'quarantine', '--json');
     return a.code === 0 && /quarantined hmi-1/.test(a.out);
   }, 'the quarantine record in the audit log');
-  assert.ok(logLines.some((l) => /command bundle isolate-hmi v1 applied: quarantined hmi-1/.test(l)), logLines.join('\n'));
+  // Logged once the command is applied and recorded (after the quarantine itself is in force).
+  await waitFor(() => logLines.some((l) => /command bundle isolate-hmi v1 applied: quarantined hmi-1/.test(l)), `the applied line in the log (${logLines.join(' | ')})`);
+
+  // One prefix per line ("mqtt: mqtt: connected" was seen).
+  assert.ok(logLines.some((l) => /(^|\s)mqtt: connected to mqtt:\/\/127\.0\.0\.1:\d+$/.test(l)), logLines.join('\n'));
+  assert.not.ok(logLines.some((l) => /mqtt: mqtt:|audit upload: audit upload:/.test(l)), logLines.join('\n'));
 
   // Release → allowed again (a new connection: the refused one may have been closed).
   await publishBundle({ client: fleet, site: 'lab', device: 'gw-e2e', bytes: readFileSync(p('release.zgb')) });

@@ -137,7 +137,7 @@ test('a refused gateway says why in its log (the CONNACK reason code), once whil
   await waitFor(() => sync.status().reconnectAttempts >= 4, 'four refused attempts');
   await sync.stop();
   const why = lines.filter((l) => l.includes('refused or dropped the connection'));
-  assert.equal(why, [`warn mqtt: broker ${broker.url} refused or dropped the connection: Connection refused: Not authorized (MQTT reason code 135 / 0x87)`], lines.join('\n'));
+  assert.equal(why, [`warn broker ${broker.url} refused or dropped the connection: Connection refused: Not authorized (MQTT reason code 135 / 0x87)`], lines.join('\n'));
   assert.match(sync.status().lastConnectError!.message, 'Not authorized (MQTT reason code 135 / 0x87)');
 });
 
