@@ -135,7 +135,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     if (streak > 1 && cause === streakCause) return;
     streakCause = cause;
     const hint = cause === 'no-ack' ? 'is `zonegate fleet audit collect` running for this site?' : 'the broker is unreachable';
-    say('info', `audit upload: ${why}; ${hint} Records from seq ${st.ackedThrough + 1} stay on disk and are resent until acknowledged (said once; status shows progress)`);
+    say('info', `${why}; ${hint} Records from seq ${st.ackedThrough + 1} stay on disk and are resent until acknowledged (said once; status shows progress)`);
   }
 
   function armAckTimer(): void {
@@ -199,7 +199,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
         do { again = false; await sendSome(); } while (again && st.running);
       } catch (e) {
         st.lastError = { at: now(), message: `reading the audit log: ${(e as Error)?.message ?? String(e)}` };
-        say('error', `audit upload: ${st.lastError.message}`);
+        say('error', st.lastError.message);
       } finally {
         pumping = false;
         if (st.running && pollTimer === null) pollTimer = timers.setTimeout(() => { pollTimer = null; kick(); }, pollMs);
@@ -216,7 +216,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     // the uploader skip records that were never sent).
     const through = Math.min(ack.through, o.log.status().nextSeq - 1);
     if (through <= st.ackedThrough) return;
-    if (streak > 1) say('info', `audit upload: acknowledged through seq ${through} again after ${streak} resend(s)`);
+    if (streak > 1) say('info', `acknowledged through seq ${through} again after ${streak} resend(s)`);
     streak = 0;
     streakCause = '';
     st.ackedThrough = through;

@@ -143,11 +143,11 @@ test('no collector: the resend is said once, not at every ack timeout; said agai
   assert.is(h.u.status().rewinds, 4);
   const said = lines.filter((l) => /no acknowledgement/.test(l));
   assert.is(said.length, 1, lines.join('\n'));
-  assert.match(said[0], 'audit upload: no acknowledgement within 30000 ms; is `zonegate fleet audit collect` running for this site? Records from seq 100 stay on disk and are resent until acknowledged');
+  assert.match(said[0], 'no acknowledgement within 30000 ms; is `zonegate fleet audit collect` running for this site? Records from seq 100 stay on disk and are resent until acknowledged');
   const last = log.status().nextSeq - 1;
   h.ack(last);
   await settle();
-  assert.ok(lines.some((l) => l === `audit upload: acknowledged through seq ${last} again after 4 resend(s)`), lines.join('\n'));
+  assert.ok(lines.some((l) => l === `acknowledged through seq ${last} again after 4 resend(s)`), lines.join('\n'));
   h.u.stop();
 });
 
