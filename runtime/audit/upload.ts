@@ -82,6 +82,8 @@ export interface AuditUploader {
   /** New records were written: send soon rather than at the next poll. */
   kick(): void;
   status(): UploadStatus;
+  /** Resolves once no read-and-send pass is running (tests wait on it instead of sleeping). */
+  idle(): Promise<void>;
 }
 
 interface InFlight { fromSeq: number; toSeq: number; sentAt: number }
@@ -111,6 +113,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
   /** Bumped on every rewind: publish outcomes of an older generation are ignored. */
   let generation = 0;
   let pumping = false;
+  let idleWaiters: Array<() => void> = [];
   let again = false;
   let retryTimer: unknown = null;
   let pollTimer: unknown = null;
@@ -203,6 +206,9 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
       } finally {
         pumping = false;
         if (st.running && pollTimer === null) pollTimer = timers.setTimeout(() => { pollTimer = null; kick(); }, pollMs);
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const w of waiters) w();
       }
     })();
   }
@@ -253,6 +259,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
       unsubscribe = null;
     },
     kick,
+    idle: () => (pumping ? new Promise<void>((resolve) => { idleWaiters.push(resolve); }) : Promise.resolve()),
     status() {
       const next = o.log.status().nextSeq;
       return { ...st, inFlight: inFlight.length, backlog: Math.max(0, next - 1 - st.ackedThrough), lastError: st.lastError && { ...st.lastError } };

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { AuditLog } from '../../runtime/audit/log';
-import { createAuditUploader } from '../../runtime/audit/upload';
+import { createAuditUploader, type AuditUploader } from '../../runtime/audit/upload';
 import { decodeAuditBatch, encodeAuditAck, type AuditBatch } from '../../runtime/audit/upload-batch';
 import { manualTimers } from '../sync/helpers';
 import { decisionEvent, makeKey, tempDir } from '../audit/helpers';
@@ -15,9 +15,12 @@ const t = tempDir('zg-uploader-');
 const key = makeKey();
 let log: AuditLog;
 
-// Lets the log's reads (libuv thread pool) and the promise callbacks finish; the timers that
-// matter to the uploader are the manual ones, so this only bounds how long the test waits.
-const settle = () => new Promise((r) => setTimeout(r, 60));
+// Lets the log's reads (libuv thread pool) and the promise callbacks finish: waits until the
+// current harness's uploader has no read-and-send pass running, a few turns of the loop over (the
+// timers that matter to the uploader are the manual ones). A fixed 60 ms sleep failed under load.
+let current: AuditUploader | null = null;
+const turn = () => new Promise((r) => setImmediate(r));
+const settle = async () => { for (let i = 0; i < 3; i++) { await turn(); await current?.idle(); } };
 
 test.before(async () => {
   log = await AuditLog.open({ dir: join(t.dir, 'audit'), device: 'gw-u', key, checkpointEvery: 100_000, flushDelayMs: 1, flood: false });
@@ -32,13 +35,14 @@ function harness(o: { maxRecords?: number; window?: number; maxBytes?: number; o
   const pending: { resolve: () => void; reject: (e: Error) => void }[] = [];
   let ackCb: ((b: Uint8Array) => void) | null = null;
   let clock = 1_000;
-  const u = createAuditUploader({
+  const u: AuditUploader = createAuditUploader({
     log, device: 'gw-u', site: 's1',
     publish: (bytes) => { sent.push(decodeAuditBatch(bytes).batch!); return new Promise((resolve, reject) => pending.push({ resolve, reject })); },
     onAck: (cb) => { ackCb = cb; return () => { ackCb = null; }; },
     timers, now: () => clock, random: () => 0, backoff: { initialMs: 100, maxMs: 1000, jitter: 0 },
     maxRecords: o.maxRecords ?? 10, window: o.window ?? 3, maxBytes: o.maxBytes, pollMs: 5000, ackTimeoutMs: 30_000, onLog: o.onLog,
   });
+  current = u;
   return { u, timers, sent, pending, ack: (through: number, device = 'gw-u') => ackCb?.(encodeAuditAck({ device, through })), advance: (ms: number) => { clock += ms; }, hasAck: () => ackCb !== null };
 }
 
