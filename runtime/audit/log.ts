@@ -382,6 +382,9 @@ export class AuditLog implements AuditSink {
       if (this.flood.pending() > 0) this.arm(this.flushDelayMs);
       else if (this.flood.hasOpen()) this.arm(this.flood.windowMs);
     }
+    // An ack that came in while this drain was writing the previous mark (its timer found the
+    // writer busy) is written by a drain of its own, not at the next record, which may never come.
+    if (this.uploadedDirty) this.arm(this.flushDelayMs);
   }
 
   /** True when waiting records must be written now: a full batch, a deadline reached, a flush() or close() waiting, log records pending. */

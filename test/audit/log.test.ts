@@ -1,12 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { AuditLog, type AuditAlarm } from '../../runtime/audit/log';
 import { verifyAuditDir, ChainVerifier } from '../../runtime/audit/verify';
 import { decodeRecord, type AuditRecord } from '../../runtime/audit/record';
 import { readAuditRecords } from '../../runtime/audit/query';
 import { decisionEvent, makeKey, tempDir, testFs } from './helpers';
+import { nodeAuditFs, type AuditFs } from '../../runtime/audit/fs';
 
 const key = makeKey();
 const open = (dir: string, o: Partial<Parameters<typeof AuditLog.open>[0]> = {}) =>
@@ -475,6 +476,40 @@ test('record() never throws: unencodable events become a note, records after clo
     assert.ok(recs.some((r) => r.kind === 'config' && /unencodable event/.test(r.message ?? '')), JSON.stringify(recs.map((r) => r.kind)));
     assert.is((await verifyAuditDir(t.dir)).ok, true);
     assert.ok(existsSync(join(t.dir, 'checkpoint.latest')));
+  } finally { t.cleanup(); }
+});
+
+test('an ack that arrives while the previous uploaded mark is being written still reaches the disk, with no record after it', async () => {
+  const t = tempDir();
+  try {
+    const real = nodeAuditFs();
+    let hold: (() => void) | null = null;
+    let holding = false;
+    const uploadedFds = new Set<number>();
+    const fs: AuditFs = {
+      ...real,
+      async open(path, flags) { const fd = await real.open(path, flags); if (path.endsWith(`${sep}uploaded.tmp`)) uploadedFds.add(fd); return fd; },
+      async write(fd, data, position) {
+        if (uploadedFds.has(fd) && holding) await new Promise<void>((r) => { hold = r; });
+        return real.write(fd, data, position);
+      },
+    };
+    const dir = join(t.dir, 'audit');
+    const log = await open(dir, { fs, flushDelayMs: 1 });
+    for (let i = 0; i < 20; i++) log.record(decisionEvent(i));
+    await log.flush();
+    holding = true;
+    log.uploadedThrough(5);
+    for (let i = 0; i < 500 && hold === null; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(hold, 'the mark for 5 is being written');
+    log.uploadedThrough(9); // its timer fires while the writer is busy with 5
+    await new Promise((r) => setTimeout(r, 20));
+    holding = false;
+    (hold as unknown as () => void)();
+    const onDisk = () => { try { return readFileSync(join(dir, 'uploaded'), 'utf8').trim(); } catch { return ''; } };
+    for (let i = 0; i < 1000 && onDisk() !== '9'; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.is(onDisk(), '9', 'the later ack is on disk without waiting for another record');
+    await log.close();
   } finally { t.cleanup(); }
 });
 
