@@ -4,6 +4,7 @@
  * sink and clock, and an address() for the status (a modbus-rtu listener's own end is its serial
  * device, so it reports port 0 and the gateway shows `serial:DEVICE`).
  */
+import { stat } from 'node:fs/promises';
 import { createRtuGateway, createRtuServer, openSerial, type SerialLine } from '../drivers/modbus-rtu';
 import type { Decider } from '../policy/types';
 import type { AuditSink, Driver } from '../drivers/types';
@@ -26,6 +27,7 @@ export function isSerialOpenError(e: unknown): boolean {
 
 async function open(line: SerialLine) {
   try {
+    await stat(line.device); // a missing device said plainly, before stty says it in its words
     return await openSerial(line);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
