@@ -165,10 +165,16 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
       });
       const srv = createServer({ noDelay: true }, accept);
       server = srv;
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen({ host: o.listen.host, port: o.listen.port }, () => { srv.off('error', reject); resolve(); });
-      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen({ host: o.listen.host, port: o.listen.port }, () => { srv.off('error', reject); resolve(); });
+        });
+      } catch (e) { // the line is released: a retry (or another listener) can open it
+        core.line.close();
+        core.line = null;
+        throw e;
+      }
       bound = srv.address() as AddressInfo;
       core.event('driver', `listening on ${bound.address}:${bound.port}, RTU line ${o.line.device} ${o.line.baud} ${o.line.parity} ${o.line.stopBits}`);
       signal.addEventListener('abort', () => { void this.stop(); }, { once: true });

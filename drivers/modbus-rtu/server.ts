@@ -183,6 +183,7 @@ export function createRtuServer(o: RtuServerOptions): RtuServer {
       signal.addEventListener('abort', () => { void this.stop(); }, { once: true });
     },
     async stop(): Promise<void> {
+      if (port === null) return;
       receiver?.close();
       core?.close();
       port?.close();
