@@ -135,6 +135,14 @@ test('a gateway config with both RTU listeners: allowed reads pass, denied write
   ]);
   assert.equal(ds[4].modbus.values, [7], 'the denied write is audited with its value');
   assert.ok(ds.every((d) => d.policyVersion === st.policy.version));
+
+  // A reload that lets the master write keeps both listeners (same line, same key) and applies at once.
+  lab.write('policy.yaml', POLICY.replace(/(master-reads-plc[\s\S]*?functions: \[read-holding-registers)/, '$1, write-single-register'));
+  const res = await gw.reload();
+  assert.is(res.ok, true);
+  assert.equal(res.listeners, { started: 0, stopped: 0, kept: 2, failed: 0 });
+  const w = await master(masterLine.b, [{ op: 'write-register', unit: 1, address: 20, value: 7 }, { op: 'read-holding', unit: 1, address: 20, count: 1 }]);
+  assert.equal(w, [{ ok: true }, { ok: true, values: [7] }]);
 });
 
 test('a serial device that cannot be opened stops the start, located at serial.device', async () => {
