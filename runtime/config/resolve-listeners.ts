@@ -75,12 +75,12 @@ export function resolveListeners(config: GatewayConfig, doc: PolicyDocument): Re
     let servicePort: number;
     if (l.port !== undefined) {
       if (!services.some((s) => s.port === l.port)) {
-        out.add([...path, 'port'], `asset '${l.asset}' has no ${l.service} service on port ${l.port} (ports: ${services.map((s) => s.port).join(', ')})`);
+        out.add([...path, 'port'], `asset '${l.asset}' has no ${protocol} service on port ${l.port} (ports: ${services.map((s) => s.port).join(', ')})`);
         continue;
       }
       servicePort = l.port;
     } else if (services.length > 1) {
-      out.add([...path, 'port'], `asset '${l.asset}' has several ${l.service} services (ports ${services.map((s) => s.port).join(', ')}): say which with 'port'`);
+      out.add([...path, 'port'], `asset '${l.asset}' has several ${protocol} services (ports ${services.map((s) => s.port).join(', ')}): say which with 'port'`);
       continue;
     } else servicePort = services[0].port;
     let upstream = l.service === 'modbus-rtu-gateway' ? { ...SERIAL_LISTEN } : l.upstream;
