@@ -6,7 +6,7 @@
  * (config/resolve-listeners.ts), because the policy is loaded after the config.
  *
  * Shape (extend, never rename):
- *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port? }],
+ *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port?, serial?, identity? }],
  *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs, frameMs },
  *   limits: { maxConnections, perSourceMax, auditRing },
  *   trustRoot: { file }, audit: { enabled, maxBytes, segmentBytes, flushDelayMs, checkpointIntervalMs }, mqtt: { url, ... },
@@ -16,15 +16,20 @@
 import { promises as fs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ZonegateError } from '../policy/errors';
+import type { Protocol } from '../policy/types';
 import { parseSource, type SourcePath, type SourcePosition } from '../policy/source';
 import { IssueList, checkId, checkInt, get, has, readList, readObject, readString, type Path } from '../policy/check';
 import { parseHostPort, formatHostPort, type HostPort } from './config/host-port';
 import { parsePartBlocks, type PartBlocks } from './config/blocks';
+import { readSerial, type SerialConfig } from './config/serial';
 
 export type { HostPort } from './config/host-port';
 export { formatHostPort } from './config/host-port';
+export type { SerialConfig } from './config/serial';
 
-export type ListenerService = 'modbus' | 'tcp' | 'dnp3';
+/** modbus-rtu-gateway: Modbus/TCP clients onto an RTU serial line; modbus-rtu: RTU masters on a serial line onto a Modbus/TCP upstream. */
+export type ListenerService = 'modbus' | 'tcp' | 'dnp3' | 'modbus-rtu-gateway' | 'modbus-rtu';
+const SERVICES = ['modbus', 'tcp', 'dnp3', 'modbus-rtu-gateway', 'modbus-rtu'] as const;
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** One listener as written (the asset and service are checked against the policy later). */
@@ -36,8 +41,25 @@ export interface ListenerConfig {
   upstream?: HostPort;
   /** The asset service's port, when the asset has several services of this protocol. */
   port?: number;
+  /** The RTU line (modbus-rtu-gateway, modbus-rtu). */
+  serial?: SerialConfig;
+  /** modbus-rtu: the policy identity of the master(s) on the line (a serial line has no address). */
+  identity?: string;
   /** Position in `listeners`, for messages. */
   index: number;
+}
+
+/** Placeholder `listen` of a modbus-rtu listener: it listens on its serial device, not on the network. */
+export const SERIAL_LISTEN: Readonly<HostPort> = Object.freeze({ host: 'serial', port: 0 });
+
+/** The policy protocol a listener serves (the RTU services are Modbus to the policy). */
+export function policyProtocol(service: ListenerService): Protocol {
+  return service === 'modbus-rtu-gateway' || service === 'modbus-rtu' ? 'modbus' : service;
+}
+
+/** How a listener's own end is shown: `host:port`, or `serial:DEVICE` for modbus-rtu. */
+export function listenLabel(l: { service: ListenerService; listen: HostPort; serial?: SerialConfig }): string {
+  return l.service === 'modbus-rtu' && l.serial ? `serial:${l.serial.device}` : formatHostPort(l.listen);
 }
 
 export interface GatewayConfig {
@@ -66,7 +88,7 @@ export interface GatewayConfig {
 const TOP_KEYS = ['device', 'site', 'stateDir', 'policyFile', 'listeners', 'log', 'timeouts', 'limits'] as const;
 /** Accepted as mappings now, interpreted by later issues. */
 export const RESERVED_BLOCKS = ['mqtt', 'audit', 'console', 'nftables', 'trustRoot', 'telemetry', 'update'] as const;
-const LISTENER_KEYS = ['listen', 'asset', 'service', 'upstream', 'port'];
+const LISTENER_KEYS = ['listen', 'asset', 'service', 'upstream', 'port', 'serial', 'identity'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 export const DEFAULT_TIMEOUTS: Readonly<GatewayConfig['timeouts']> = Object.freeze({ idleMs: 600_000, connectMs: 5_000, responseMs: 5_000, drainMs: 5_000, frameMs: 5_000 });
@@ -102,11 +124,23 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
   const rec = readObject(v, path, LISTENER_KEYS, out);
   if (!rec) return undefined;
   const before = out.count;
-  const listenText = readString(rec, 'listen', path, out, { required: true });
+  // modbus-rtu listens on its serial device: no network address.
+  const rtuMaster = get(rec, 'service') === 'modbus-rtu';
+  if (rtuMaster && has(rec, 'listen')) out.add([...path, 'listen'], "a modbus-rtu listener listens on its serial device (serial.device), not on an address: remove 'listen'");
+  const listenText = rtuMaster ? undefined : readString(rec, 'listen', path, out, { required: true });
   const asset = readString(rec, 'asset', path, out, { required: true });
   if (asset !== undefined) checkId(asset, [...path, 'asset'], out);
-  const service = readEnum(rec, 'service', path, ['modbus', 'tcp', 'dnp3'] as const, out);
-  if (!has(rec, 'service')) out.add([...path, 'service'], "required field 'service' is missing (modbus, dnp3 or tcp)");
+  const service = readEnum(rec, 'service', path, SERVICES, out);
+  if (!has(rec, 'service')) out.add([...path, 'service'], "required field 'service' is missing (modbus, dnp3, tcp, modbus-rtu-gateway or modbus-rtu)");
+  const serialService = service === 'modbus-rtu-gateway' || rtuMaster;
+  let serial: SerialConfig | undefined;
+  if (has(rec, 'serial') && !serialService && service !== undefined) out.add([...path, 'serial'], `only modbus-rtu-gateway and modbus-rtu listeners have a serial line, not ${service}`);
+  else if (serialService && !has(rec, 'serial')) out.add([...path, 'serial'], `required field 'serial' is missing (a ${service} listener needs { device, baud, parity, stopBits })`);
+  else if (serialService) serial = readSerial(get(rec, 'serial'), [...path, 'serial'], out);
+  const identity = readString(rec, 'identity', path, out, { required: rtuMaster });
+  if (identity !== undefined && !rtuMaster && service !== undefined) out.add([...path, 'identity'], `only a modbus-rtu listener names the identity of its masters (a ${service} listener's clients are known by address)`);
+  else if (identity !== undefined) checkId(identity, [...path, 'identity'], out);
+  if (service === 'modbus-rtu-gateway' && has(rec, 'upstream')) out.add([...path, 'upstream'], "a modbus-rtu-gateway's upstream is its serial line (serial.device): remove 'upstream'");
   let listen: HostPort | undefined;
   if (listenText !== undefined) {
     const hp = parseHostPort(listenText, { allowName: false, allowZero: true });
@@ -119,8 +153,12 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
     if ('error' in hp) out.add([...path, 'upstream'], hp.error); else upstream = hp;
   }
   const port = has(rec, 'port') ? checkInt(get(rec, 'port'), [...path, 'port'], out, { min: 1, max: 65535, name: 'a port' }) : undefined;
+  if (rtuMaster) listen = { ...SERIAL_LISTEN };
   if (out.count > before || !listen || !asset || !service) return undefined;
-  return { listen, asset, service, index: i, ...(upstream ? { upstream } : {}), ...(port !== undefined ? { port } : {}) };
+  return {
+    listen, asset, service, index: i, ...(upstream ? { upstream } : {}), ...(port !== undefined ? { port } : {}),
+    ...(serial ? { serial } : {}), ...(identity !== undefined ? { identity } : {}),
+  };
 }
 
 /**
@@ -159,6 +197,12 @@ export function parseConfig(text: string, opts: { file: string }): GatewayConfig
     list?.items.forEach((item, i) => {
       const l = readListener(item, i, out);
       if (!l) return;
+      if (l.serial) { // one listener per serial line
+        const dev = `serial:${l.serial.device}`;
+        if (seen.has(dev)) { out.add(['listeners', i, 'serial', 'device'], `serial device ${l.serial.device} is already used by listeners[${seen.get(dev)}]`); return; }
+        seen.set(dev, i);
+        if (l.service === 'modbus-rtu') { listeners.push(l); return; }
+      }
       // Port 0 (a free port, labs and tests) never collides.
       const key = formatHostPort(l.listen);
       if (l.listen.port !== 0 && seen.has(key)) {

@@ -6,7 +6,7 @@
  *   policy store (signed bundles, runtime/store) ─┐
  *   policy file (labs, policy-source.ts) ─────────┴─ effective policy ── IndexDecider
  *                                                             │
- *   one driver per listener: modbus → createModbusProxy, tcp → createTcpConduit
+ *   one driver per listener: modbus → createModbusProxy, tcp → createTcpConduit, modbus-rtu(-gateway) → rtu-drivers.ts
  *                                                             │
  *   audit tee: durable AuditLog (<stateDir>/audit) + memory ring + stdout lines ◄──┘
  *   MQTT sync (runtime/sync) → store.accept, grants → access.acceptGrant;  nftables on every activation;
@@ -42,6 +42,7 @@ import type { AuditEvent, AuditSink, Driver } from '../drivers/types';
 import { createModbusProxy } from '../drivers/modbus-tcp';
 import { createDnp3Proxy, type Dnp3Decider } from '../drivers/dnp3';
 import { createTcpConduit } from '../drivers/tcp-conduit';
+import { buildRtuDriver, isSerialOpenError } from './rtu-drivers';
 import { renderRuleset } from '../drivers/nftables/render';
 import { applyRuleset } from '../drivers/nftables/apply';
 import { readCounters } from '../drivers/nftables/counters';
@@ -49,8 +50,8 @@ import { missingInterfaces } from '../drivers/nftables/interfaces';
 import { withLoginPage } from './nft-facts';
 import type { ProxyListener } from '../drivers/nftables/options';
 import type { NftCommandOptions } from '../drivers/nftables/run-nft';
-import { loadConfig, formatHostPort, type GatewayConfig, type LogLevel } from './config';
-import { resolveListeners, resolveListenersLenient, type ResolvedListener, type ListenerProblem } from './config/resolve-listeners';
+import { loadConfig, formatHostPort, listenLabel, policyProtocol, type GatewayConfig, type LogLevel } from './config';
+import { resolveListeners, resolveListenersLenient, upstreamLabel, type ResolvedListener, type ListenerProblem } from './config/resolve-listeners';
 import { EventBus } from './bus';
 import { createMemoryAudit, type MemoryAudit, type MemoryAuditStats } from './memory-audit';
 import { createFilePolicySource, type LoadedPolicy, type PolicySource } from './policy-source';
@@ -148,7 +149,7 @@ export interface ListenerStatus {
   /** The bound address (differs from `listen` for port 0). */
   address?: string;
   asset: string;
-  service: 'modbus' | 'tcp' | 'dnp3';
+  service: ResolvedListener['service'];
   servicePort: number;
   upstream: string;
   state: 'starting' | 'up' | 'failed' | 'stopping' | 'stopped';
@@ -486,6 +487,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };
     }
+    const rtu = buildRtuDriver(spec, { decider: common.decider, audit: sink, now, log: (line) => log.warn(line) }); // serial lines (drivers/modbus-rtu)
+    if (rtu) return rtu;
     if (spec.service === 'dnp3') { // drivers/dnp3: same limits and timeouts as Modbus
       const proxy = createDnp3Proxy({
         ...common, decider: (access?.decider ?? decider) as Dnp3Decider, ...(access ? { session: access.sessionFacts } : {}),
@@ -519,8 +522,8 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function startListener(spec: ResolvedListener, cfg: GatewayConfig): Promise<RunningListener> {
     const status: ListenerStatus = {
-      key: spec.key, listen: formatHostPort(spec.listen), asset: spec.asset, service: spec.service,
-      servicePort: spec.servicePort, upstream: formatHostPort(spec.upstream), state: 'starting',
+      key: spec.key, listen: listenLabel(spec), asset: spec.asset, service: spec.service,
+      servicePort: spec.servicePort, upstream: upstreamLabel(spec), state: 'starting',
     };
     const { driver, stats } = buildDriver(spec, cfg);
     const abort = new AbortController();
@@ -529,7 +532,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     try {
       await driver.start(abort.signal);
       const a = driver.address();
-      status.address = formatHostPort({ host: a.address ?? a.host ?? spec.listen.host, port: a.port });
+      status.address = spec.service === 'modbus-rtu' ? status.listen : formatHostPort({ host: a.address ?? a.host ?? spec.listen.host, port: a.port });
       status.state = 'up';
       delete status.error;
       clear(`listener-failed:${spec.key}`);
@@ -593,8 +596,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const doc = effective.doc;
       if (!doc) return;
       nft ??= { enabled: true, appliedSha256: null, appliedAt: null, keptAt: null, skipped: [], lastError: null };
-      const proxies: ProxyListener[] = nf.render.proxies ? [...nf.render.proxies] : [...listeners.values()].map((l) => ({
-        asset: l.spec.asset, port: l.spec.servicePort, protocol: l.spec.service, listen: { host: l.spec.listen.host, port: Number(l.status.address?.split(':').pop() ?? l.spec.listen.port) },
+      const proxies: ProxyListener[] = nf.render.proxies ? [...nf.render.proxies] : [...listeners.values()].filter((l) => l.spec.service !== 'modbus-rtu').map((l) => ({
+        asset: l.spec.asset, port: l.spec.servicePort, protocol: policyProtocol(l.spec.service), listen: { host: l.spec.listen.host, port: Number(l.status.address?.split(':').pop() ?? l.spec.listen.port) },
       }));
       try {
         const rendered = renderRuleset({ ...withLoginPage(nf.render, cfg), doc, proxies });
@@ -920,9 +923,10 @@ export function createGateway(options: GatewayOptions): Gateway {
           await startListener(spec, cfg);
         } catch (e) {
           const d = describeError(e);
-          const pos = cfg.locate(['listeners', spec.index, 'listen']);
-          throw new ZonegateError('ERR_CONFIG_INVALID', `cannot listen on ${formatHostPort(spec.listen)} for ${spec.asset}: ${d.message}`, {
-            cause: e, issues: [{ file: cfg.file, path: `listeners[${spec.index}].listen`, message: `cannot listen: ${d.code === 'EADDRINUSE' ? 'address already in use' : d.message}`, ...(pos ?? {}) }],
+          const field = isSerialOpenError(e) ? ['serial', 'device'] : ['listen']; // rtu-drivers.ts
+          const pos = cfg.locate(['listeners', spec.index, ...field]);
+          throw new ZonegateError('ERR_CONFIG_INVALID', `cannot listen on ${listenLabel(spec)} for ${spec.asset}: ${d.message}`, {
+            cause: e, issues: [{ file: cfg.file, path: `listeners[${spec.index}].${field.join('.')}`, message: `cannot ${field[0] === 'listen' ? 'listen' : 'open the serial device'}: ${d.code === 'EADDRINUSE' ? 'address already in use' : d.message}`, ...(pos ?? {}) }],
           });
         }
       }

@@ -75,6 +75,15 @@ test("the README's gateway configuration is a valid config", () => {
   assert.equal(c.limits, DEFAULT_LIMITS);
 });
 
+test("the README's serial-line listeners are valid", () => {
+  const at = readme.indexOf('### Serial lines (Modbus RTU)');
+  const block = /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))![1];
+  const c = parseConfig(`device: gw-01\nsite: s\nstateDir: /var/lib/zonegate\n${block}`, { file: '/etc/zonegate/gateway.yaml' });
+  assert.equal(c.listeners.map((l) => [l.service, l.serial?.device, l.identity]), [
+    ['modbus-rtu-gateway', '/dev/ttyUSB0', undefined], ['modbus-rtu', '/dev/ttyAMA0', 'scada-master'],
+  ]);
+});
+
 test('every CLI command is in the README', () => {
   const missing = commands.filter((c) => !readme.includes(`zonegate ${c.path.join(' ')}`)).map((c) => c.path.join(' '));
   assert.equal(missing, []);

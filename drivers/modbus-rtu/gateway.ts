@@ -14,6 +14,7 @@ import { exceptionAdu, ModbusException } from '../modbus-tcp/exception';
 import { decideRequest, type RequestContext } from './decide-request';
 import { RtuLine, type LineWaiter, type RtuLineStats } from './line';
 import { openSerial, type SerialLine, type SerialPort } from './serial';
+import { LimitedLog } from '../log-limit';
 
 export interface RtuGatewayOptions {
   /** Where Modbus/TCP clients connect (port 0: a free port). */
@@ -32,6 +33,8 @@ export interface RtuGatewayOptions {
   /** Opens the line (default: stty + the device). */
   open?: (line: SerialLine) => Promise<SerialPort>;
   name?: string;
+  /** The daemon's log for line trouble (timeouts, bad CRCs, stray replies), rate-limited here; the audit log keeps every one. */
+  log?: (line: string) => void;
 }
 
 export interface RtuGateway extends Driver {
@@ -122,6 +125,7 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
     emit: (e) => { try { o.audit.record(e); } catch { /* the sink must not throw; dropped */ } },
   };
   const core = new GatewayCore(ctx, o);
+  const limited = o.log ? new LimitedLog({ write: o.log, now: o.now }) : null;
   let server: Server | null = null;
   let bound: AddressInfo | null = null;
 
@@ -157,14 +161,20 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
       const t = o.timeouts ?? {};
       core.line = new RtuLine(port, o.line, {
         responseMs: t.responseMs ?? 1_000, turnaroundMs: t.turnaroundMs ?? 100, maxQueue: o.maxQueue ?? 32,
-        onEvent: (m) => core.event('connection', m),
+        onEvent: (m) => { core.event('connection', m); limited?.say(`${name} ${o.line.device}: ${m}`); },
       });
       const srv = createServer({ noDelay: true }, accept);
       server = srv;
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen({ host: o.listen.host, port: o.listen.port }, () => { srv.off('error', reject); resolve(); });
-      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen({ host: o.listen.host, port: o.listen.port }, () => { srv.off('error', reject); resolve(); });
+        });
+      } catch (e) { // the line is released: a retry (or another listener) can open it
+        core.line.close();
+        core.line = null;
+        throw e;
+      }
       bound = srv.address() as AddressInfo;
       core.event('driver', `listening on ${bound.address}:${bound.port}, RTU line ${o.line.device} ${o.line.baud} ${o.line.parity} ${o.line.stopBits}`);
       signal.addEventListener('abort', () => { void this.stop(); }, { once: true });
@@ -178,6 +188,7 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
       core.line?.close();
       core.line = null;
       await closed;
+      limited?.flush();
       core.event('driver', 'stopped');
     },
   };

@@ -46,7 +46,7 @@ export class RtuLine {
     line: SerialLine,
     private readonly o: { responseMs: number; turnaroundMs: number; maxQueue: number; onEvent(message: string): void },
   ) {
-    this.gapMs = interFrameMs(line.baud, bitsPerChar(line.parity, line.stopBits));
+    this.gapMs = line.interFrameMs ?? interFrameMs(line.baud, bitsPerChar(line.parity, line.stopBits));
     this.receiver = new RtuReceiver({
       lengthOf: rtuResponseLength,
       gapMs: this.gapMs,

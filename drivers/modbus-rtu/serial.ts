@@ -14,6 +14,8 @@ export interface SerialLine {
   baud: number;
   parity: 'none' | 'even' | 'odd';
   stopBits: 1 | 2;
+  /** The silence that ends a frame, when the line's devices need more than 3.5 characters (default interFrameMs()). */
+  interFrameMs?: number;
 }
 
 export const BAUD_RATES: readonly number[] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400];

@@ -17,6 +17,7 @@ import { decideRequest, type RequestContext } from './decide-request';
 import { RtuReceiver } from './receiver';
 import { bitsPerChar, interFrameMs, rtuRequestLength } from './rtu-frame';
 import { openSerial, type SerialLine, type SerialPort } from './serial';
+import { LimitedLog } from '../log-limit';
 
 export interface RtuServerOptions {
   line: SerialLine;
@@ -33,6 +34,8 @@ export interface RtuServerOptions {
   timeouts?: { upstreamMs?: number };
   open?: (line: SerialLine) => Promise<SerialPort>;
   name?: string;
+  /** The daemon's log for trouble (upstream timeouts, stray replies, dropped serial frames), rate-limited here; the audit log keeps every one. */
+  log?: (line: string) => void;
 }
 
 export interface RtuServer extends Driver {
@@ -52,9 +55,11 @@ class Core implements MbapFrameHandler {
   private timer: NodeJS.Timeout | null = null;
   private scope: Scope;
   private readonly peer = { src: '', srcPort: 0 };
+  private readonly limited: LimitedLog | null;
 
   constructor(readonly ctx: RequestContext, readonly o: RtuServerOptions, readonly port: SerialPort) {
     this.peer.src = `serial:${o.line.device}`;
+    this.limited = o.log ? new LimitedLog({ write: o.log, now: o.now }) : null;
     this.scope = o.decider.connect({ sourceIp: '', identity: o.identity, asset: o.asset, port: o.servicePort, protocol: 'modbus' }, o.now()).scope;
   }
 
@@ -129,12 +134,14 @@ class Core implements MbapFrameHandler {
   }
 
   event(kind: 'malformed' | 'connection' | 'driver', message: string): void {
+    if (kind !== 'driver') this.limited?.say(`${this.ctx.name} ${this.o.line.device}: ${message}`);
     this.ctx.emit({ kind, at: this.ctx.now(), source: this.ctx.name, src: this.peer.src, asset: this.o.asset, port: this.o.servicePort, protocol: 'modbus', message });
   }
 
   close(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    this.limited?.flush();
     this.up?.destroy();
     this.up = null;
     void this.upSplitter;
@@ -165,7 +172,7 @@ export function createRtuServer(o: RtuServerOptions): RtuServer {
       core = c;
       receiver = new RtuReceiver({
         lengthOf: rtuRequestLength,
-        gapMs: interFrameMs(o.line.baud, bitsPerChar(o.line.parity, o.line.stopBits)),
+        gapMs: o.line.interFrameMs ?? interFrameMs(o.line.baud, bitsPerChar(o.line.parity, o.line.stopBits)),
         onFrame: (buf, len) => c.onRequest(buf, len),
         onDiscard: (reason, bytes) => { c.stats.discarded++; c.event('malformed', `serial: dropped ${bytes} byte(s): ${reason}`); },
       });
@@ -176,6 +183,7 @@ export function createRtuServer(o: RtuServerOptions): RtuServer {
       signal.addEventListener('abort', () => { void this.stop(); }, { once: true });
     },
     async stop(): Promise<void> {
+      if (port === null) return;
       receiver?.close();
       core?.close();
       port?.close();

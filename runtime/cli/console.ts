@@ -10,7 +10,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Command } from './framework';
 import { usageError } from './framework';
-import { loadConfig, formatHostPort } from '../config';
+import { loadConfig, listenLabel } from '../config';
 import { IndexDecider } from '../../policy/decider';
 import { createMemoryAudit } from '../memory-audit';
 import { promises as fsp } from 'node:fs';
@@ -95,7 +95,7 @@ the daemon's (live status); otherwise it works on the state folder alone.`,
         return {
           device: config.device, site: config.site, state: 'console without the daemon',
           policy: s ? { version: s.active?.policyVersion ?? null, expiresAt: s.active?.expiresAt ?? null, state: s.state } : { version: null, state: 'no trust root configured', warning: config.policyFile ? `unsigned policy file ${config.policyFile} (lab)` : null },
-          listeners: config.listeners.map((l) => ({ listen: formatHostPort(l.listen), asset: l.asset, service: l.service, state: 'configured (daemon not reachable)' })),
+          listeners: config.listeners.map((l) => ({ listen: listenLabel(l), asset: l.asset, service: l.service, state: 'configured (daemon not reachable)' })),
           alarms: (s?.alarms ?? []).map((a) => ({ severity: 'warning', message: a.message })),
           fleet: null,
         };

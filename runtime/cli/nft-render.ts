@@ -12,7 +12,7 @@ import { renderRuleset } from '../../drivers/nftables/render';
 import { parseListen } from '../../drivers/nftables/config';
 import type { ProxyListener, RenderOptions } from '../../drivers/nftables/options';
 import { loadPolicyFile } from '../policy-file';
-import { loadConfig } from '../config';
+import { loadConfig, policyProtocol } from '../config';
 import type { GatewayConfig } from '../config';
 import { withLoginPage } from '../nft-facts';
 
@@ -27,15 +27,17 @@ function optionsFromConfig(config: GatewayConfig, doc: PolicyDocument, notes: st
   if (config.parts.nftables && !config.parts.nftables.enabled) notes.push(`nftables.enabled is false in ${config.file}: the gateway applies nothing; this is what it would apply`);
   const proxies: ProxyListener[] = [];
   for (const l of config.listeners) {
+    if (l.service === 'modbus-rtu') continue; // on a serial line: nothing to redirect
+    const protocol = policyProtocol(l.service);
     const asset = doc.assets.find((a) => a.id === l.asset);
-    const port = l.port ?? asset?.services.find((s) => s.protocol === l.service)?.port;
-    if (port === undefined) { notes.push(`listeners[${l.index}]: asset ${l.asset} has no ${l.service} service in the policy; left out`); continue; }
+    const port = l.port ?? asset?.services.find((s) => s.protocol === protocol)?.port;
+    if (port === undefined) { notes.push(`listeners[${l.index}]: asset ${l.asset} has no ${protocol} service in the policy; left out`); continue; }
     const ip = parseIp(l.listen.host);
     if (ip && (ip.family === 4 ? ip.bytes[0] === 127 : l.listen.host === '::1')) {
       notes.push(`listeners[${l.index}]: ${l.asset}:${port} listens on loopback (${l.listen.host}), which cannot be a DNAT target; left out`);
       continue;
     }
-    proxies.push({ asset: l.asset, port, protocol: l.service, listen: { host: l.listen.host, port: l.listen.port } });
+    proxies.push({ asset: l.asset, port, protocol, listen: { host: l.listen.host, port: l.listen.port } });
   }
   return { ...block, proxies: [...proxies, ...(block.proxies ?? [])] };
 }

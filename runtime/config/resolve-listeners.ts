@@ -7,7 +7,8 @@
 import { ZonegateError } from '../../policy/errors';
 import { IssueList, didYouMean } from '../../policy/check';
 import type { PolicyDocument } from '../../policy/types';
-import type { GatewayConfig, HostPort, ListenerService } from '../config';
+import { listenLabel, policyProtocol, SERIAL_LISTEN, type GatewayConfig, type HostPort, type ListenerConfig, type ListenerService } from '../config';
+import type { SerialConfig } from './serial';
 import { formatHostPort } from './host-port';
 
 /** A listener ready to build a driver for. */
@@ -22,8 +23,28 @@ export interface ResolvedListener {
   upstreamFromPolicy: boolean;
   /** Position in the config's `listeners`. */
   index: number;
+  /** The RTU line (modbus-rtu-gateway: its upstream; modbus-rtu: where it listens) and modbus-rtu's master identity. */
+  serial?: SerialConfig;
+  identity?: string;
   /** Identifies a listener across reloads: same key = same listener, left untouched. */
   key: string;
+}
+
+/** How a listener's far end is shown: `host:port`, or `serial:DEVICE` for a modbus-rtu-gateway. */
+export function upstreamLabel(l: { service: ListenerService; upstream: HostPort; serial?: SerialConfig }): string {
+  return l.service === 'modbus-rtu-gateway' && l.serial ? `serial:${l.serial.device}` : formatHostPort(l.upstream);
+}
+
+/** The resolved listener with its key; the line settings and the master identity are part of it (a change restarts the listener). */
+function resolved(l: ListenerConfig, servicePort: number, upstream: HostPort, upstreamFromPolicy: boolean): ResolvedListener {
+  const s = l.serial;
+  const line = s ? ` ${s.baud}/${s.parity}/${s.stopBits}/${s.interFrameMs ?? '-'}/${s.responseMs}/${s.turnaroundMs}${l.identity !== undefined ? ` as ${l.identity}` : ''}` : '';
+  const spec = { service: l.service, listen: l.listen, upstream, ...(s ? { serial: s } : {}) };
+  return {
+    listen: l.listen, asset: l.asset, service: l.service, servicePort, upstream, upstreamFromPolicy, index: l.index,
+    ...(s ? { serial: s } : {}), ...(l.identity !== undefined ? { identity: l.identity } : {}),
+    key: `${listenLabel(spec)} ${l.asset} ${l.service}/${servicePort} -> ${upstreamLabel(spec)}${line}`,
+  };
 }
 
 /** Throws ZonegateError('ERR_CONFIG_INVALID') listing every listener the policy cannot serve. */
@@ -31,6 +52,7 @@ export function resolveListeners(config: GatewayConfig, doc: PolicyDocument): Re
   const out = new IssueList({ file: config.file, locate: config.locate });
   if (config.site !== doc.site) out.add(['site'], `the config is for site '${config.site}' but the policy is for site '${doc.site}'`);
   const assets = new Map(doc.assets.map((a) => [a.id, a]));
+  const identities = new Set(doc.identities.map((i) => i.id));
   const res: ResolvedListener[] = [];
   for (const l of config.listeners) {
     const path = ['listeners', l.index];
@@ -39,24 +61,29 @@ export function resolveListeners(config: GatewayConfig, doc: PolicyDocument): Re
       out.add([...path, 'asset'], `the policy has no asset '${l.asset}'${didYouMean(l.asset, assets.keys())}`);
       continue;
     }
-    const services = asset.services.filter((s) => s.protocol === l.service);
+    if (l.identity !== undefined && !identities.has(l.identity)) {
+      out.add([...path, 'identity'], `the policy has no identity '${l.identity}'${didYouMean(l.identity, identities)}`);
+      continue;
+    }
+    const protocol = policyProtocol(l.service);
+    const services = asset.services.filter((s) => s.protocol === protocol);
     if (services.length === 0) {
       const offered = asset.services.map((s) => `${s.protocol}/${s.port}`).join(', ') || 'none';
-      out.add([...path, 'service'], `asset '${l.asset}' offers no ${l.service} service in the policy (it offers: ${offered})`);
+      out.add([...path, 'service'], `asset '${l.asset}' offers no ${protocol} service in the policy (it offers: ${offered})`);
       continue;
     }
     let servicePort: number;
     if (l.port !== undefined) {
       if (!services.some((s) => s.port === l.port)) {
-        out.add([...path, 'port'], `asset '${l.asset}' has no ${l.service} service on port ${l.port} (ports: ${services.map((s) => s.port).join(', ')})`);
+        out.add([...path, 'port'], `asset '${l.asset}' has no ${protocol} service on port ${l.port} (ports: ${services.map((s) => s.port).join(', ')})`);
         continue;
       }
       servicePort = l.port;
     } else if (services.length > 1) {
-      out.add([...path, 'port'], `asset '${l.asset}' has several ${l.service} services (ports ${services.map((s) => s.port).join(', ')}): say which with 'port'`);
+      out.add([...path, 'port'], `asset '${l.asset}' has several ${protocol} services (ports ${services.map((s) => s.port).join(', ')}): say which with 'port'`);
       continue;
     } else servicePort = services[0].port;
-    let upstream = l.upstream;
+    let upstream = l.service === 'modbus-rtu-gateway' ? { ...SERIAL_LISTEN } : l.upstream;
     if (!upstream) {
       const addr = asset.addresses[0];
       if (addr === undefined) {
@@ -65,10 +92,7 @@ export function resolveListeners(config: GatewayConfig, doc: PolicyDocument): Re
       }
       upstream = { host: addr, port: servicePort };
     }
-    res.push({
-      listen: l.listen, asset: l.asset, service: l.service, servicePort, upstream, upstreamFromPolicy: !l.upstream, index: l.index,
-      key: `${formatHostPort(l.listen)} ${l.asset} ${l.service}/${servicePort} -> ${formatHostPort(upstream)}`,
-    });
+    res.push(resolved(l, servicePort, upstream, !l.upstream && l.service !== 'modbus-rtu-gateway'));
   }
   if (out.count > 0) {
     throw new ZonegateError('ERR_CONFIG_INVALID',
@@ -109,17 +133,16 @@ export function resolveListenersLenient(config: GatewayConfig, doc: PolicyDocume
         why = issues.map((i) => i.message).join('; ') || (e as Error).message;
       }
     }
-    const listen = formatHostPort(l.listen);
-    if (!l.upstream) {
+    const listen = listenLabel(l);
+    const upstream = l.service === 'modbus-rtu-gateway' ? { ...SERIAL_LISTEN } : l.upstream;
+    if (!upstream) {
       problems.push({ index: l.index, listen, asset: l.asset, message: `${why ?? 'no policy yet'}; no 'upstream' in the config, so the listener cannot start`, started: false });
       continue;
     }
-    const servicePort = l.port ?? (l.service === 'modbus' ? 502 : l.service === 'dnp3' ? 20000 : l.upstream.port);
+    const protocol = policyProtocol(l.service);
+    const servicePort = l.port ?? (protocol === 'modbus' ? 502 : protocol === 'dnp3' ? 20000 : upstream.port);
     if (why) problems.push({ index: l.index, listen, asset: l.asset, message: why, started: true });
-    specs.push({
-      listen: l.listen, asset: l.asset, service: l.service, servicePort, upstream: l.upstream, upstreamFromPolicy: false, index: l.index,
-      key: `${listen} ${l.asset} ${l.service}/${servicePort} -> ${formatHostPort(l.upstream)}`,
-    });
+    specs.push(resolved(l, servicePort, upstream, false));
   }
   return { specs, problems };
 }

@@ -7,7 +7,9 @@
  *   zonegate  load → createModbusProxy (real IndexDecider, 1,001 conduits; the audit sink builds
  *             every event and drops it, or with ZG_BENCH_AUDIT=ring keeps the last 4,096) → server
  * Server, load generator, zonegate and HAProxy each run in their own process. Also: resident
- * memory of the zonegate proxy and of HAProxy with 500 idle client connections.
+ * memory of the zonegate proxy and of HAProxy with 500 idle client connections, and the system
+ * calls per request of each proxy (strace -c -f attached to it over one more 1-connection load,
+ * after the timed rounds: ptrace slows the traced process, so no timing is taken then).
  * Run: node build/run-bench.mjs modbus-proxy   (ZG_BENCH_SECONDS overrides 3 s per case)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -129,8 +131,8 @@ async function startHaproxy(upstreamPort: number, dir: string): Promise<{ child:
   return { child, port };
 }
 
-async function load(port: number, connections: number): Promise<LoadResult> {
-  const child = spawn(process.execPath, [self, '--role', 'load', String(port), String(connections), String((SECONDS * 1000) / ROUNDS), String(WARMUP_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function load(port: number, connections: number, durationMs = (SECONDS * 1000) / ROUNDS): Promise<LoadResult> {
+  const child = spawn(process.execPath, [self, '--role', 'load', String(port), String(connections), String(durationMs), String(WARMUP_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
   await new Promise((r) => child.on('exit', r));
@@ -139,10 +141,45 @@ async function load(port: number, connections: number): Promise<LoadResult> {
   return JSON.parse(m[1]) as LoadResult;
 }
 
-/** User + system CPU time of a process in milliseconds (/proc/PID/stat, clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
+interface SyscallCount { perRequest: number; top: [string, number][]; requests: number }
+
+/**
+ * System calls of process `pid` (all its threads) per request served while `run` loads it:
+ * `strace -c -f -p PID` attached before the load and interrupted after it. Null without strace.
+ */
+async function syscallsPerRequest(pid: number, dir: string, run: () => Promise<LoadResult>): Promise<SyscallCount | null> {
+  if (spawnSync('strace', ['-V']).error) return null;
+  const file = join(dir, `strace-${pid}.txt`);
+  const st = spawn('strace', ['-c', '-f', '-p', String(pid), '-o', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(st);
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    st.stderr!.on('data', (d) => { err += d; if (/attached/.test(err)) resolve(); });
+    st.on('exit', (code) => reject(new Error(`strace -p ${pid} exited ${code}: ${err}`)));
+  });
+  await new Promise((r) => setTimeout(r, 100)); // every thread attached
+  const r = await run();
+  await new Promise((r2) => setTimeout(r2, 100)); // the last closes
+  const exited = new Promise((res) => st.once('exit', res));
+  st.kill('SIGINT');
+  await exited;
+  // "% time  seconds  usecs/call  calls  errors  syscall" rows, then a "total" row.
+  const calls = new Map<string, number>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const t = line.trim().split(/\s+/);
+    if (t.length >= 5 && /^[\d.]+$/.test(t[0]) && /^\d+$/.test(t[3])) calls.set(t[t.length - 1], Number(t[3]));
+  }
+  const total = calls.get('total');
+  if (total === undefined || r.total === 0) throw new Error(`strace -c printed no total: ${readFileSync(file, 'utf8')}`);
+  calls.delete('total');
+  const top = [...calls].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([name, n]): [string, number] => [name, n / r.total]);
+  return { perRequest: total / r.total, top, requests: r.total };
+}
+
+/** User + system CPU time of a process in milliseconds (/proc/PID/stat, clock ticks of 10 ms); `sys`: system time alone. */
+function cpuMs(pid: number, sys = false): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  return (((sys ? 0 : Number(fields[11])) + Number(fields[12])) * 1000) / 100;
 }
 
 function rssKiB(pid: number): number {
@@ -179,6 +216,7 @@ async function main(): Promise<void> {
     const results: Record<string, Record<number, LoadResult>> = { direct: {}, haproxy: {}, zonegate: {} };
     // CPU time the proxy process spent (user + system, µs) during the measured loads: robust to noise.
     const cpu: Record<string, Record<number, number>> = { haproxy: {}, zonegate: {} };
+    const sys: Record<string, Record<number, number>> = { haproxy: {}, zonegate: {} }; // the kernel's share
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     for (const conns of [1, 32]) {
       const rounds: Record<string, LoadResult[]> = { direct: [], haproxy: [], zonegate: [] };
@@ -186,8 +224,10 @@ async function main(): Promise<void> {
         for (const [name, port, pid] of [['direct', server.port, undefined], ['haproxy', haproxy?.port, haproxy?.child.pid], ['zonegate', zonegate.port, zonegate.child.pid]] as const) {
           if (port === undefined) continue;
           const cpu0 = pid === undefined ? 0 : cpuMs(pid);
+          const sys0 = pid === undefined ? 0 : cpuMs(pid, true);
           const r = await load(port, conns);
           if (pid !== undefined) cpu[name][conns] = (cpu[name][conns] ?? 0) + (cpuMs(pid) - cpu0) * 1000;
+          if (pid !== undefined) sys[name][conns] = (sys[name][conns] ?? 0) + (cpuMs(pid, true) - sys0) * 1000;
           rounds[name].push(r);
           console.log(`${name.padEnd(8)} ${String(conns).padStart(2)} conn, round ${round + 1}: ${Math.round(r.rate)} req/s, p50 ${r.p50.toFixed(0)} µs, p99 ${r.p99.toFixed(0)} µs${r.errors ? `, ${r.errors} errors` : ''}`);
         }
@@ -198,7 +238,7 @@ async function main(): Promise<void> {
         const seconds = rs.reduce((a, r) => a + r.seconds, 0);
         results[name][conns] = {
           connections: conns, requests, seconds, rate: requests / seconds,
-          p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), errors: rs.reduce((a, r) => a + r.errors, 0),
+          p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), errors: rs.reduce((a, r) => a + r.errors, 0), total: rs.reduce((a, r) => a + r.total, 0),
         };
       }
     }
@@ -209,6 +249,9 @@ async function main(): Promise<void> {
     const zRss = await rssWithIdle(fresh.port, fresh.child.pid!, 500);
     const zLoaded = await rssWithIdle(zonegate.port, zonegate.child.pid!, 500);
     const hRss = haproxy ? await rssWithIdle(haproxy.port, haproxy.child.pid!, 500) : undefined;
+    // System calls per request at one connection, each proxy traced alone over the same load.
+    const zSys = await syscallsPerRequest(zonegate.child.pid!, dir, () => load(zonegate.port, 1));
+    const hSys = haproxy && zSys ? await syscallsPerRequest(haproxy.child.pid!, dir, () => load(haproxy.port, 1)) : null;
 
     const rows: BenchRow[] = [];
     for (const conns of [1, 32]) {
@@ -220,10 +263,12 @@ async function main(): Promise<void> {
         // The load generator counts requests only inside its measuring window; the CPU counter also
         // covers the warm-up, so divide by every request the proxy served (requests / window share).
         const served = (r: LoadResult): number => r.requests * (1 + (WARMUP_MS * ROUNDS) / 1000 / r.seconds);
-        rows.push({ what: `proxy CPU per request (user+sys), ${conns} conn`, value: cpu.zonegate[conns] / served(z), unit: 'µs', peer: 'HAProxy', peerValue: cpu.haproxy[conns] / served(h), better: 'lower' });
+        rows.push({ what: `proxy CPU per request (user+sys), ${conns} conn`, value: cpu.zonegate[conns] / served(z), unit: 'µs', peer: 'HAProxy', peerValue: cpu.haproxy[conns] / served(h), better: 'lower', goal: conns === 1 ? '≤ 1.5× HAProxy' : undefined });
+        rows.push({ what: `  of which in the kernel (sys), ${conns} conn`, value: sys.zonegate[conns] / served(z), unit: 'µs', peer: 'HAProxy', peerValue: sys.haproxy[conns] / served(h), better: 'lower' });
       }
       if (h) rows.push({ what: `added p99 over direct, ${conns} conn`, value: Math.max(1, z.p99 - d.p99), unit: 'µs', peer: 'HAProxy', peerValue: Math.max(1, h.p99 - d.p99), better: 'lower', goal: '≤ 1.2× HAProxy' });
     }
+    if (zSys) rows.push({ what: 'system calls per request (strace -c -f over the same load), 1 conn', value: zSys.perRequest, unit: 'calls', peer: hSys ? 'HAProxy' : undefined, peerValue: hSys?.perRequest, better: 'lower' });
     rows.push({ what: `resident memory, 500 idle connections (fresh proxy; ${zBase.toFixed(1)} MiB with none)`, value: zRss, unit: 'MiB', peer: hRss !== undefined ? 'HAProxy' : undefined, peerValue: hRss, better: 'lower', goal: '< 80 MiB (whole gateway)' });
     rows.push({ what: 'resident memory, 500 idle connections (after the load runs)', value: zLoaded, unit: 'MiB', peer: hRss !== undefined ? 'HAProxy' : undefined, peerValue: hRss, better: 'lower' });
     printTable('Modbus/TCP proxy: FC 3 one-register round trips, closed loop', rows, [
@@ -231,6 +276,9 @@ async function main(): Promise<void> {
       `zonegate: createModbusProxy with the real IndexDecider (1,001 conduits), every request parsed, decided and audited; audit sink: ${process.env.ZG_BENCH_AUDIT === 'ring' ? 'builds each AuditEvent and keeps the last 4,096 alive in a ring' : 'builds each AuditEvent, reads it and drops it'} (no serialisation, no disk).`,
       'HAProxy 2.6, mode tcp, nbthread 1, no logging; it opens an upstream connection per client at once, zonegate on the first allowed request (idle connections have none).',
       haproxy ? '' : 'HAProxy not installed: its column is empty.',
+      ...[['zonegate', zSys], ['HAProxy', hSys]].filter((x): x is [string, SyscallCount] => x[1] !== null).map(([name, c]) =>
+        `${name} system calls per request by kind (${c.requests.toLocaleString('en-US')} requests traced): ${c.top.map(([k, n]) => `${k} ${n.toFixed(2)}`).join(', ')}.`),
+      zSys ? '' : 'strace not installed (build/setup-deps.sh installs it): no system-call row.',
     ].filter(Boolean));
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');

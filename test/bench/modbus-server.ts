@@ -23,6 +23,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   errors: number;
+  /** Every response received, the warm-up's included (what the proxy served while the load ran). */
+  total: number;
 }
 
 /**
@@ -33,6 +35,7 @@ export function runLoad(o: { port: number; connections: number; durationMs: numb
   const samples = new Float64Array(4_000_000);
   let n = 0;
   let requests = 0;
+  let total = 0;
   let errors = 0;
   const t0 = process.hrtime.bigint();
   const nowUs = (): number => Number(process.hrtime.bigint() - t0) / 1000;
@@ -66,6 +69,7 @@ export function runLoad(o: { port: number; connections: number; durationMs: numb
         if (pending < 6 || pending < 6 + acc.readUInt16BE(4)) return;
         if ((acc[7] & 0x80) !== 0) errors++;
         pending = 0;
+        total++;
         const t = nowUs();
         if (t >= warmUs && t < endUs) {
           if (n < samples.length) samples[n++] = t - sentAt;
@@ -87,7 +91,7 @@ export function runLoad(o: { port: number; connections: number; durationMs: numb
         stopped = true;
         for (const s of sockets) s.destroy();
         const p = percentiles(samples.subarray(0, n));
-        resolve({ connections: o.connections, requests, seconds: o.durationMs / 1000, rate: requests / (o.durationMs / 1000), p50: p.p50, p99: p.p99, errors });
+        resolve({ connections: o.connections, requests, seconds: o.durationMs / 1000, rate: requests / (o.durationMs / 1000), p50: p.p50, p99: p.p99, errors, total });
       }, o.warmupMs + o.durationMs + 20);
     };
     for (let i = 0; i < o.connections; i++) one(i);

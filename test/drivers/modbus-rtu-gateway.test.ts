@@ -5,6 +5,7 @@
  * and replies for the wrong unit. Skips, saying why, without socat or pymodbus's serial support.
  */
 import { test } from 'uvu';
+import { createServer, type AddressInfo } from 'node:net';
 import * as assert from 'uvu/assert';
 import { createRtuGateway, type RtuGateway } from '../../drivers/modbus-rtu';
 import { openSerial, type SerialPort } from '../../drivers/modbus-rtu/serial';
@@ -168,6 +169,25 @@ test('malformed CRCs, torn frames and replies from the wrong unit are dropped: 0
     dev.port.close();
     await gw.stop();
     await pty.stop();
+  }
+});
+
+test('a listen that fails releases the serial line it opened (a retry can open it again)', async () => {
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  let closed = 0;
+  const fake: SerialPort = { on: () => undefined, write: () => undefined, close: () => { closed++; } };
+  const gw = createRtuGateway({
+    listen: { host: '127.0.0.1', port: (taken.address() as AddressInfo).port }, line: { device: '/dev/null', baud: BAUD, parity: 'none', stopBits: 1 },
+    asset: 'meters', servicePort: 502, decider, audit: { record: () => undefined }, now: () => Date.now(), open: async () => fake,
+  });
+  try {
+    let err: NodeJS.ErrnoException | undefined;
+    try { await gw.start(new AbortController().signal); } catch (e) { err = e as NodeJS.ErrnoException; }
+    assert.is(err?.code, 'EADDRINUSE');
+    assert.is(closed, 1);
+  } finally {
+    await new Promise((r) => taken.close(r));
   }
 });
 

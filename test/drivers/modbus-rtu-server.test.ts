@@ -97,4 +97,21 @@ test('a pymodbus RTU master reads and writes through the policy; a denied write 
   }
 });
 
+test('stop() twice (the abort signal, then the runtime) closes once and audits one stop', async () => {
+  let closed = 0;
+  const events: AuditEvent[] = [];
+  const decider = new IndexDecider(compile(parsePolicy(POLICY, { file: 'p.yaml' }), { version: '1' }));
+  const srv = createRtuServer({
+    line: { device: '/dev/null', baud: BAUD, parity: 'none', stopBits: 1 }, identity: 'scada-master', asset: 'plc-1', servicePort: 502,
+    upstream: { host: '127.0.0.1', port: 1 }, decider, audit: { record: (e) => { events.push(e); } }, now: () => Date.now(),
+    open: async () => ({ on: () => undefined, write: () => undefined, close: () => { closed++; } }),
+  });
+  const ac = new AbortController();
+  await srv.start(ac.signal);
+  ac.abort();
+  await srv.stop();
+  assert.is(closed, 1);
+  assert.equal(events.filter((e) => e.kind === 'driver' && e.message === 'stopped').length, 1);
+});
+
 test.run();

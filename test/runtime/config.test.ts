@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, loadConfig, type GatewayConfig } from '../../runtime/config';
-import { resolveListeners, resolveListenersLenient } from '../../runtime/config/resolve-listeners';
+import { parseConfig, loadConfig, listenLabel, type GatewayConfig } from '../../runtime/config';
+import { resolveListeners, resolveListenersLenient, upstreamLabel } from '../../runtime/config/resolve-listeners';
 import { splitIssuePath } from '../../runtime/config/blocks';
 import { parseHostPort } from '../../runtime/config/host-port';
 import { ZonegateError, formatIssue } from '../../policy/errors';
@@ -93,7 +93,7 @@ listeners:
     'gw.yaml:8:7: listeners[3].listen: port must be 0..65535, got 70000',
     'gw.yaml:9:65: listeners[4].upstream: "bad host" is neither an IP address nor a host name',
     'gw.yaml:10:7: listeners[5].listen: only IPv6 addresses go in brackets, got [10.0.0.1]',
-    'gw.yaml:11:48: listeners[6].service: must be one of modbus, tcp, dnp3, got "iec104"',
+    'gw.yaml:11:48: listeners[6].service: must be one of modbus, tcp, dnp3, modbus-rtu-gateway, modbus-rtu, got "iec104"',
   ]);
 });
 
@@ -114,7 +114,7 @@ limits: { perSourceMax: 0 }
     "gw.yaml:1:1: stateDir: required field 'stateDir' is missing",
     'gw.yaml:5:7: listeners[1].listen: duplicate listen address 127.0.0.1:15020 (also listeners[0])',
     "gw.yaml:6:5: listeners[2].asset: required field 'asset' is missing",
-    "gw.yaml:6:5: listeners[2].service: required field 'service' is missing (modbus, dnp3 or tcp)",
+    "gw.yaml:6:5: listeners[2].service: required field 'service' is missing (modbus, dnp3, tcp, modbus-rtu-gateway or modbus-rtu)",
     'gw.yaml:7:8: log.level: must be one of debug, info, warn, error, got "loud"',
     'gw.yaml:8:13: timeouts.idleMs: a duration in milliseconds must be 0..86400000, got -1',
     'gw.yaml:8:25: timeouts.connectMs: must be a duration in milliseconds (an integer 0..86400000), got the string "3s"',
@@ -269,6 +269,91 @@ listeners:
   assert.equal(none.specs.map((s) => s.key), ['127.0.0.1:15020 plc-1 modbus/502 -> 127.0.0.1:16020', '127.0.0.1:15021 plc-9 modbus/502 -> 127.0.0.1:16021']);
   assert.equal(none.specs[0].key, withDoc.specs[0].key, 'same key with and without a policy: the listener is kept when the first bundle arrives');
   assert.equal(none.problems.map((p) => [p.asset, p.started]), [['plc-8', false], ['historian', false]]);
+});
+
+const RTU_POLICY = parsePolicy(`
+site: lab
+zones: [{ id: control, networks: [10.10.1.0/24], securityLevel: 3 }]
+assets:
+  - { id: meters, zone: control, address: 10.10.1.50, kind: serial-gateway, services: [{ protocol: modbus, port: 502 }] }
+  - { id: plc-1, zone: control, address: 10.10.1.20, kind: plc, services: [{ protocol: modbus, port: 502 }] }
+identities: [{ id: scada-master, kind: device, zone: control }]
+conduits: []
+`, { file: 'policy.yaml' });
+
+test('RTU listeners: modbus-rtu-gateway (TCP in, serial line out) and modbus-rtu (serial masters in, TCP out) with line defaults', () => {
+  const c = parseConfig(`device: gw-01
+site: lab
+stateDir: s
+listeners:
+  - listen: 127.0.0.1:1502
+    asset: meters
+    service: modbus-rtu-gateway
+    serial: { device: /dev/ttyUSB0, baud: 19200, parity: even, stopBits: 1, dataBits: 8, responseMs: 500 }
+  - asset: plc-1
+    service: modbus-rtu
+    identity: scada-master
+    serial: { device: /dev/ttyAMA0, baud: 9600, parity: none, stopBits: 2, interFrameMs: 10 }
+`, { file: 'gw.yaml' });
+  assert.equal(c.listeners.map((l) => [l.service, listenLabel(l), l.serial, l.identity]), [
+    ['modbus-rtu-gateway', '127.0.0.1:1502', { device: '/dev/ttyUSB0', baud: 19200, parity: 'even', stopBits: 1, responseMs: 500, turnaroundMs: 100 }, undefined],
+    ['modbus-rtu', 'serial:/dev/ttyAMA0', { device: '/dev/ttyAMA0', baud: 9600, parity: 'none', stopBits: 2, interFrameMs: 10, responseMs: 1000, turnaroundMs: 100 }, 'scada-master'],
+  ]);
+  const r = resolveListeners(c, RTU_POLICY);
+  assert.equal(r.map((l) => [l.servicePort, upstreamLabel(l), l.upstreamFromPolicy, l.key]), [
+    [502, 'serial:/dev/ttyUSB0', false, '127.0.0.1:1502 meters modbus-rtu-gateway/502 -> serial:/dev/ttyUSB0 19200/even/1/-/500/100'],
+    [502, '10.10.1.20:502', true, 'serial:/dev/ttyAMA0 plc-1 modbus-rtu/502 -> 10.10.1.20:502 9600/none/2/10/1000/100 as scada-master'],
+  ]);
+  // Without a policy: the gateway side needs no upstream, the master side does.
+  const none = resolveListenersLenient(c, null);
+  assert.equal(none.specs.map((l) => l.service), ['modbus-rtu-gateway']);
+  assert.equal(none.problems.map((p) => [p.listen, p.started]), [['serial:/dev/ttyAMA0', false]]);
+});
+
+test('RTU listeners: every mistake located at file:line:col', () => {
+  const e = errorOf(() => parseConfig(`device: gw-01
+site: lab
+stateDir: s
+listeners:
+  - { listen: 127.0.0.1:1502, asset: meters, service: modbus-rtu-gateway }
+  - { listen: 127.0.0.1:1503, asset: meters, service: modbus-rtu-gateway, upstream: 10.0.0.1:502, serial: { device: ttyUSB0, baud: 14400, parity: mark, stopBits: 3, dataBits: 7, interFrameMs: 1, speed: 9600 } }
+  - { listen: 127.0.0.1:1504, asset: plc-1, service: modbus-rtu, serial: { device: /dev/ttyS1, baud: 9600 } }
+  - { asset: plc-1, service: modbus-rtu, identity: "bad id", serial: { device: /dev/ttyS1, baud: 9600 } }
+  - { listen: 127.0.0.1:1505, asset: plc-1, service: modbus, identity: scada-master, serial: { device: /dev/ttyS2, baud: 9600 } }
+`, { file: 'gw.yaml' }));
+  assert.is(e.code, 'ERR_CONFIG_INVALID');
+  assert.equal(lines(e), [
+    "gw.yaml:5:5: listeners[0].serial: required field 'serial' is missing (a modbus-rtu-gateway listener needs { device, baud, parity, stopBits })",
+    "gw.yaml:6:196: listeners[1].serial.speed: unknown field 'speed'",
+    'gw.yaml:6:109: listeners[1].serial.device: must be an absolute path (e.g. /dev/ttyUSB0), got "ttyUSB0"',
+    'gw.yaml:6:126: listeners[1].serial.baud: must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, got 14400',
+    'gw.yaml:6:139: listeners[1].serial.parity: must be one of none, even, odd, got "mark"',
+    'gw.yaml:6:153: listeners[1].serial.stopBits: must be 1 or 2, got 3',
+    'gw.yaml:6:166: listeners[1].serial.dataBits: Modbus RTU characters have 8 data bits, got 7',
+    'gw.yaml:6:179: listeners[1].serial.interFrameMs: a duration in milliseconds must be 2..1000, got 1',
+    "gw.yaml:6:75: listeners[1].upstream: a modbus-rtu-gateway's upstream is its serial line (serial.device): remove 'upstream'",
+    "gw.yaml:7:7: listeners[2].listen: a modbus-rtu listener listens on its serial device (serial.device), not on an address: remove 'listen'",
+    "gw.yaml:7:5: listeners[2].identity: required field 'identity' is missing",
+    "gw.yaml:8:42: listeners[3].identity: 'bad id' is not a valid id: use letters, digits and - _ . : @ (starting with a letter or digit, at most 128)",
+    'gw.yaml:9:86: listeners[4].serial: only modbus-rtu-gateway and modbus-rtu listeners have a serial line, not modbus',
+    "gw.yaml:9:62: listeners[4].identity: only a modbus-rtu listener names the identity of its masters (a modbus listener's clients are known by address)",
+  ]);
+  // One listener per serial line; an unknown identity is refused against the policy.
+  const e2 = errorOf(() => parseConfig(`device: gw-01
+site: lab
+stateDir: s
+listeners:
+  - { listen: 127.0.0.1:1502, asset: meters, service: modbus-rtu-gateway, serial: { device: /dev/ttyS1, baud: 9600 } }
+  - { asset: plc-1, service: modbus-rtu, identity: scada-master, serial: { device: /dev/ttyS1, baud: 9600 } }
+`, { file: 'gw.yaml' }));
+  assert.equal(lines(e2), ['gw.yaml:6:76: listeners[1].serial.device: serial device /dev/ttyS1 is already used by listeners[0]']);
+  const c = parseConfig(`device: gw-01
+site: lab
+stateDir: s
+listeners:
+  - { asset: plc-1, service: modbus-rtu, identity: scada-mastr, serial: { device: /dev/ttyS1, baud: 9600 } }
+`, { file: 'gw.yaml' });
+  assert.equal(lines(errorOf(() => resolveListeners(c, RTU_POLICY))), ["gw.yaml:5:42: listeners[0].identity: the policy has no identity 'scada-mastr' (did you mean 'scada-master'?)"]);
 });
 
 test('the examples load: the lab config (policyFile) and the signed one (trustRoot, mqtt, audit)', async () => {
