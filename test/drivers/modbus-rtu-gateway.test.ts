@@ -37,9 +37,9 @@ const missing = socatMissing() ?? rtuServerMissing();
 const decider = new IndexDecider(compile(parsePolicy(POLICY, { file: 'p.yaml' }), { version: '1' }));
 const events: AuditEvent[] = [];
 
-async function gatewayOn(device: string, responseMs: number): Promise<RtuGateway> {
+async function gatewayOn(device: string, responseMs: number, interFrameMs?: number): Promise<RtuGateway> {
   const gw = createRtuGateway({
-    listen: { host: '127.0.0.1', port: 0 }, line: { device, baud: BAUD, parity: 'none', stopBits: 1 },
+    listen: { host: '127.0.0.1', port: 0 }, line: { device, baud: BAUD, parity: 'none', stopBits: 1, ...(interFrameMs ? { interFrameMs } : {}) },
     asset: 'meters', servicePort: 502, decider, audit: { record: (e) => { events.push(e); } }, now: () => Date.now(),
     timeouts: { responseMs },
   });
@@ -123,7 +123,9 @@ async function handDevice(pty: PtyPair): Promise<{ port: SerialPort; frames: Buf
 test('malformed CRCs, torn frames and replies from the wrong unit are dropped: 0B for that transaction only', async () => {
   if (socatMissing()) { console.log(`  skip: ${socatMissing()}`); return; }
   const pty = await ptyPair();
-  const gw = await gatewayOn(pty.a, 400);
+  // The hand-driven device writes a reply in two calls: a 100 ms frame gap (the config's
+  // interFrameMs) keeps a busy test process from tearing it (3.5 characters at 115200 is 2 ms).
+  const gw = await gatewayOn(pty.a, 400, 100);
   const dev = await handDevice(pty);
   const c = await RawClient.open(gw.address().port);
   try {
