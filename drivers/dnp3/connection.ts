@@ -67,7 +67,18 @@ export class Dnp3Connection implements LinkFrameHandler {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.resume());
     socket.on('error', () => { /* 'close' follows */ });
-    socket.on('close', () => this.close('client closed the connection'));
+    socket.on('close', () => this.onClientClose());
+  }
+
+  /** The master closed: a frame or fragment it started and never finished is a length lie, audited. */
+  private onClientClose(): void {
+    if (this.closedFlag) return;
+    const inFrame = this.link.partialBytes, inFragment = this.reasm.held;
+    if (inFrame > 0 || inFragment > 0) {
+      this.ctx.stats.malformed++;
+      this.audit('malformed', inFrame > 0 ? `connection closed inside a link frame (${inFrame} bytes of it received)` : `connection closed inside an application fragment (${inFragment} bytes of it received)`);
+    }
+    this.close('client closed the connection');
   }
 
   /** Requests forwarded and not yet answered (0 or 1: a DNP3 master has one at a time). */
