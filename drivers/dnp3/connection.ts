@@ -42,8 +42,6 @@ class UpstreamSide implements LinkFrameHandler {
 export class Dnp3Connection implements LinkFrameHandler {
   private readonly link = new LinkSplitter(this);
   private readonly reasm: Reassembler;
-  private readonly req: AppFragment;
-  private readonly resp: AppFragment;
   private up: UpstreamSide | null = null;
   /** The request waiting for its response: function, sequence, when forwarded (0: none). */
   private outFn = -1;
@@ -60,8 +58,6 @@ export class Dnp3Connection implements LinkFrameHandler {
 
   constructor(private readonly ctx: Dnp3Context, readonly socket: Socket, readonly src: string, readonly srcPort: number, private readonly scope: Scope) {
     this.reasm = new Reassembler(ctx.maxFragment);
-    this.req = new AppFragment(ctx.maxFragment);
-    this.resp = new AppFragment(ctx.maxFragment);
     this.lastActivity = ctx.now();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -122,7 +118,7 @@ export class Dnp3Connection implements LinkFrameHandler {
     stats.requests++;
     this.requests++;
     const now = ctx.now();
-    const f = this.req;
+    const f = ctx.fragment;
     const problem = parseFragment(data, 0, len, f);
     const fields = auditFields(f, source, destination);
     let decision: Decision;
@@ -233,7 +229,7 @@ export class Dnp3Connection implements LinkFrameHandler {
 
   private onResponse(data: Buffer, len: number, frames: Buffer[], outstation: number, master: number): void {
     const ctx = this.ctx;
-    const f = this.resp;
+    const f = ctx.fragment;
     let problem = parseFragment(data, 0, len, f);
     if (problem === null && (!f.known || !f.isResponse)) problem = `function ${f.fn} from the outstation is not a response`;
     if (problem !== null) {

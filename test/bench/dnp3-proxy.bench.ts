@@ -308,6 +308,27 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Resident MiB of a process while n idle client connections are open to `port`. */
+async function rssWithIdle(port: number, pid: number, n: number): Promise<number> {
+  const sockets: Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    sockets.push(await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
+      s.on('error', reject);
+    }));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const rss = rssKiB(pid);
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  return rss / 1024;
+}
+
 async function main(): Promise<void> {
   const m = micro();
   printTable('DNP3: parse and decide a 2 KiB fragment', m.rows, m.notes);
@@ -319,7 +340,9 @@ async function main(): Promise<void> {
   self = copy;
   try {
     const server = await spawnReady(process.execPath, [self, '--role', 'server']);
-    const zonegate = await spawnReady(process.execPath, [self, '--role', 'proxy', String(server.port)]);
+    // ZG_BENCH_PROF=DIR: the proxy process writes a V8 CPU profile there (on SIGTERM at the end).
+    const prof = process.env.ZG_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.ZG_BENCH_PROF] : [];
+    const zonegate = await spawnReady(process.execPath, [...prof, self, '--role', 'proxy', String(server.port)]);
     const haproxy = await startHaproxy(server.port, dir);
     const results: Record<string, Record<number, LoadResult>> = { direct: {}, haproxy: {}, zonegate: {} };
     const cpu: Record<string, Record<number, number>> = { haproxy: {}, zonegate: {} };
@@ -348,6 +371,11 @@ async function main(): Promise<void> {
         };
       }
     }
+    const fresh = await spawnReady(process.execPath, [self, '--role', 'proxy', String(server.port)]);
+    await new Promise((r) => setTimeout(r, 500));
+    const zBase = rssKiB(fresh.child.pid!) / 1024;
+    const zRss = await rssWithIdle(fresh.port, fresh.child.pid!, 500);
+    const hRss = haproxy ? await rssWithIdle(haproxy.port, haproxy.child.pid!, 500) : undefined;
     const rows: BenchRow[] = [];
     for (const conns of [1, 32]) {
       const d = results.direct[conns], h = results.haproxy[conns], z = results.zonegate[conns];
@@ -359,6 +387,7 @@ async function main(): Promise<void> {
         rows.push({ what: `proxy CPU per request (user+sys), ${conns} conn`, value: cpu.zonegate[conns] / served(z), unit: 'µs', peer: 'HAProxy', peerValue: cpu.haproxy[conns] / served(h), better: 'lower' });
       }
     }
+    rows.push({ what: `resident memory, 500 idle connections (fresh proxy; ${zBase.toFixed(1)} MiB with none)`, value: zRss, unit: 'MiB', peer: hRss !== undefined ? 'HAProxy' : undefined, peerValue: hRss, better: 'lower' });
     printTable('DNP3 proxy: integrity-poll round trips, closed loop', rows, [
       `${SECONDS} s per case in ${ROUNDS} interleaved rounds (each after ${WARMUP_MS} ms warm-up; rate over all rounds, p50/p99 the median round); outstation, load generator, proxy and HAProxy each in their own process on a shared 2-core machine (noisy).`,
       'Request: READ g60v2 g60v3 g60v4 g60v1 (17-byte link frame); response: 8 BI, 8 BO, 4 counters, 4 AI, 4 AO (one 160-byte link frame). The load generator checks every response (sequence, IIN2).',
