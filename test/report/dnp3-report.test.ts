@@ -17,6 +17,8 @@ import { createDnp3Proxy, FC } from '../../drivers/dnp3';
 import { startOutstation } from '../../runtime/lab/dnp3-outstation';
 import { connectMaster } from '../../runtime/lab/dnp3-master';
 import { makeKey, tempDir } from '../audit/helpers';
+import { recordRow } from '../../runtime/audit/query';
+import type { AuditRecord } from '../../runtime/audit/record';
 
 const POLICY = 'test/fixtures/policy/dnp3-substation.yaml';
 const SCADA = '127.10.0.2', HMI = '127.10.0.5';
@@ -88,6 +90,14 @@ test('history: DNP3 requests per function; every control and restart with source
   const html = renderHtml(r);
   assert.match(html, 'DNP3 controls, restarts, application, configuration and file operations');
   assert.match(html, '<td>direct-operate</td>');
+});
+
+test('audit show names a DNP3 request: function, link addresses, objects, control values', () => {
+  const rec = { v: 1, seq: 3, prev: new Uint8Array(32), kind: 'decision', at: 0, source: 'dnp3', src: HMI, srcPort: 4000, asset: 'rtu-7', port: 20000, protocol: 'dnp3',
+    decision: { decision: 'deny', conduit: null, reason: 'function-not-allowed', identity: 'hmi-1' },
+    dnp3: { function: 5, name: 'direct-operate', source: 1, destination: 10, seq: 0, objects: ['g12v1 q28 3'], points: [3], values: [129] } } as AuditRecord;
+  assert.is(recordRow(rec).operation, 'dnp3 direct-operate 1→10 g12v1 q28 3 = 129');
+  assert.is(recordRow({ ...rec, dnp3: { ...rec.dnp3!, function: 1, name: 'read', objects: ['g60v1 q06 all'], points: undefined, values: undefined } }).operation, 'dnp3 read 1→10 g60v1 q06 all');
 });
 
 test.run();
