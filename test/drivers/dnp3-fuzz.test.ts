@@ -9,17 +9,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
 import {
-  createDnp3Proxy, crob, dnpTime, encodeFragment, encodeLinkFrame, FC, LinkControl, putCrc,
+  createDnp3Proxy, crob, dnpTime, encodeFragment, encodeFrames, encodeLinkFrame, FC, LinkControl, putCrc,
   segmentFragment, type Dnp3Proxy, type HeaderSpec,
 } from '../../drivers/dnp3';
 import type { AuditEvent } from '../../drivers/types';
 import { startOutstation, type Outstation } from '../../runtime/lab/dnp3-outstation';
 import { connectMaster } from '../../runtime/lab/dnp3-master';
+import { Dnp3Stream } from '../../runtime/lab/dnp3-stream';
 import { mulberry32 } from '../helpers/prng';
 
 const FILE = 'test/fixtures/policy/dnp3-substation.yaml';
@@ -251,6 +252,49 @@ test('wrong CRCs, length lies, reassembly past the cap, count overruns, one-byte
   const poll = await after.integrityPoll();
   assert.equal(poll.objects, ['g1v2 0-7', 'g10v2 0-7', 'g20v1 0-3', 'g30v1 0-3', 'g40v1 0-3']);
   after.close();
+});
+
+test('a broken outstation: bad CRCs, count overruns, requests and garbage from upstream are audited and never reach the master', async () => {
+  // Answers each request with the next broken reply, then (last) a good one.
+  const good = (seq: number): Buffer => encodeFrames({ fragment: encodeFragment({ seq, fn: FC.RESPONSE, headers: [{ group: 30, variation: 1, qualifier: 0x00, start: 0, stop: 0, data: Buffer.from([1, 7, 0, 0, 0]) }] }), src: 10, dest: 1, fromMaster: false });
+  const broken: ((seq: number) => Buffer)[] = [
+    (seq) => { const b = good(seq); b[b.length - 3] ^= 0x40; return b; },                                        // data CRC
+    (seq) => encodeFrames({ fragment: encodeFragment({ seq, fn: FC.RESPONSE, headers: [{ group: 30, variation: 1, qualifier: 0x00, start: 0, stop: 40, data: Buffer.alloc(5) }] }), src: 10, dest: 1, fromMaster: false }), // 41 objects, 1 sent
+    (seq) => encodeFrames({ fragment: encodeFragment({ seq, fn: FC.DIRECT_OPERATE, headers: [{ group: 12, variation: 1, qualifier: 0x28, indices: [1], objects: [crob({ code: 0x81 })] }] }), src: 10, dest: 1, fromMaster: false }), // a request from the outstation
+    () => Buffer.from('not dnp3 at all'),
+  ];
+  let n = 0;
+  const rtu = createServer((s) => {
+    const stream = new Dnp3Stream({ fragment: (f) => { s.write(n < broken.length ? broken[n++](f.seq) : good(f.seq)); }, service: () => undefined, error: () => s.destroy() });
+    s.on('data', (d: Buffer) => stream.push(d));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => rtu.listen(0, '127.0.0.1', () => r()));
+  const seen: AuditEvent[] = [];
+  const p = createDnp3Proxy({
+    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: (rtu.address() as AddressInfo).port }, asset: 'rtu-7', servicePort: 20000,
+    decider: new IndexDecider(compile(parsePolicy(readFileSync(FILE, 'utf8'), { file: FILE }), { version: '1' })), audit: { record: (e) => { seen.push(e); } }, now: Date.now,
+  });
+  await p.start(new AbortController().signal);
+  try {
+    const m = await connectMaster({ host: '127.0.0.1', port: p.address().port, localAddress: SCADA, timeoutMs: 400 });
+    const got: string[] = [];
+    for (let i = 0; i < broken.length; i++) got.push(await m.request(FC.READ, [{ group: 30, variation: 1, qualifier: 0x00, start: 0, stop: 0 }]).then(() => 'answered', (e: Error) => e.message));
+    assert.ok(got.every((g) => g !== 'answered'), got.join('; '));
+    const ok = (await m.request(FC.READ, [{ group: 30, variation: 1, qualifier: 0x00, start: 0, stop: 0 }]))!;
+    assert.equal(ok.objects, ['g30v1 0-0'], 'the same master connection works once the outstation answers well');
+    m.close();
+    const upstream = seen.filter((e) => e.kind === 'malformed' && (e.detail as { direction?: string } | undefined)?.direction === 'upstream').map((e) => e.message);
+    assert.equal(upstream.length, 4, upstream.join('; '));
+    assert.match(upstream[0]!, 'link data CRC mismatch');
+    assert.match(upstream[1]!, 'overrun');
+    assert.match(upstream[2]!, 'is not a response');
+    assert.match(upstream[3]!, 'does not start with 05 64');
+    assert.not.ok(seen.some((e) => e.kind === 'driver' && /internal error/.test(e.message ?? '')));
+  } finally {
+    await p.stop();
+    await new Promise<void>((r) => rtu.close(() => r()));
+  }
 });
 
 test.run();
