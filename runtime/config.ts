@@ -74,7 +74,7 @@ export interface GatewayConfig {
   policyFile?: string;
   listeners: ListenerConfig[];
   log: { level: LogLevel; decisions: 'stdout' | 'none' };
-  /** frameMs: a Modbus request frame must be complete within this long after its first byte (slowloris). */
+  /** frameMs: a Modbus request frame (a DNP3 link frame and fragment) must be complete within this long after its first byte (slowloris). */
   timeouts: { idleMs: number; connectMs: number; responseMs: number; drainMs: number; frameMs: number };
   limits: { maxConnections: number; perSourceMax: number; auditRing: number };
   /** The raw blocks of the parts (mqtt, audit, console, nftables, trustRoot, telemetry), as written. */

@@ -493,7 +493,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const proxy = createDnp3Proxy({
         ...common, decider: (access?.decider ?? decider) as Dnp3Decider, ...(access ? { session: access.sessionFacts } : {}),
         servicePort: spec.servicePort, limits: (conduitId) => decider.conduit(conduitId)?.rateLimit,
-        timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs },
+        timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs, frameMs: cfg.timeouts.frameMs },
         maxConnections: cfg.limits.maxConnections, maxConnectionsPerSource: cfg.limits.perSourceMax,
       });
       return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };

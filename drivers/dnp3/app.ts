@@ -208,19 +208,36 @@ export function parseFragment(buf: Buffer, off: number, len: number, out: AppFra
           } else {
             if (count * per > remaining) return `g${g}v${v}: ${count} objects overrun the fragment`;
             const pointsHere = record && (indexSize !== 0 || (withData && (g === CROB_GROUP || g === ANALOG_OUTPUT_GROUP) && lo >= 0));
-            if (pointsHere && out.points + count > out.ptIndex.length) return 'too many points';
-            for (let i = 0; i < count; i++) {
-              let idx = lo >= 0 ? lo + i : -1;
-              if (indexSize !== 0) idx = uint(buf, off + at, indexSize);
-              const dataAt = at + indexSize;
-              if (pointsHere) {
-                const k = out.points++;
-                out.ptIndex[k] = idx;
-                out.ptData[k] = size > 0 ? dataAt : -1;
-                out.ptValue[k] = size > 0 ? controlValue(buf, off + dataAt, g, v) : NaN;
+            if (pointsHere) {
+              // Hot: a control request's points (up to a fragment of CROBs); locals, no calls for the common shapes.
+              if (out.points + count > out.ptIndex.length) return 'too many points';
+              const ptIndex = out.ptIndex, ptData = out.ptData, ptValue = out.ptValue;
+              const crobCode = g === CROB_GROUP && size > 0 && v <= 2;
+              const valued = size > 0 && (g === CROB_GROUP || g === ANALOG_OUTPUT_GROUP);
+              let k = out.points;
+              for (let i = 0; i < count; i++, k++) {
+                const p0 = off + at;
+                const idx = indexSize === 0 ? lo + i : indexSize === 1 ? buf[p0] : indexSize === 2 ? buf[p0] | (buf[p0 + 1] << 8) : uint(buf, p0, indexSize);
+                const dataAt = at + indexSize;
+                ptIndex[k] = idx;
+                ptData[k] = size > 0 ? dataAt : -1;
+                ptValue[k] = crobCode ? buf[off + dataAt] : valued ? controlValue(buf, off + dataAt, g, v) : NaN;
+                if (idx < minIdx) minIdx = idx;
+                if (idx > maxIdx) maxIdx = idx;
+                at += per;
               }
-              if (indexSize !== 0) { if (idx < minIdx) minIdx = idx; if (idx > maxIdx) maxIdx = idx; }
-              at += per;
+              out.points = k;
+            } else if (indexSize !== 0) {
+              // A response's index-prefixed objects: only the index range is kept.
+              for (let i = 0; i < count; i++) {
+                const p0 = off + at;
+                const idx = indexSize === 1 ? buf[p0] : indexSize === 2 ? buf[p0] | (buf[p0 + 1] << 8) : uint(buf, p0, indexSize);
+                if (idx < minIdx) minIdx = idx;
+                if (idx > maxIdx) maxIdx = idx;
+                at += per;
+              }
+            } else {
+              at += count * per;
             }
           }
         }

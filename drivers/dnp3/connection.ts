@@ -42,8 +42,6 @@ class UpstreamSide implements LinkFrameHandler {
 export class Dnp3Connection implements LinkFrameHandler {
   private readonly link = new LinkSplitter(this);
   private readonly reasm: Reassembler;
-  private readonly req: AppFragment;
-  private readonly resp: AppFragment;
   private up: UpstreamSide | null = null;
   /** The request waiting for its response: function, sequence, when forwarded (0: none). */
   private outFn = -1;
@@ -60,14 +58,23 @@ export class Dnp3Connection implements LinkFrameHandler {
 
   constructor(private readonly ctx: Dnp3Context, readonly socket: Socket, readonly src: string, readonly srcPort: number, private readonly scope: Scope) {
     this.reasm = new Reassembler(ctx.maxFragment);
-    this.req = new AppFragment(ctx.maxFragment);
-    this.resp = new AppFragment(ctx.maxFragment);
     this.lastActivity = ctx.now();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.resume());
     socket.on('error', () => { /* 'close' follows */ });
-    socket.on('close', () => this.close('client closed the connection'));
+    socket.on('close', () => this.onClientClose());
+  }
+
+  /** The master closed: a frame or fragment it started and never finished is a length lie, audited. */
+  private onClientClose(): void {
+    if (this.closedFlag) return;
+    const inFrame = this.link.partialBytes, inFragment = this.reasm.held;
+    if (inFrame > 0 || inFragment > 0) {
+      this.ctx.stats.malformed++;
+      this.audit('malformed', inFrame > 0 ? `connection closed inside a link frame (${inFrame} bytes of it received)` : `connection closed inside an application fragment (${inFragment} bytes of it received)`);
+    }
+    this.close('client closed the connection');
   }
 
   /** Requests forwarded and not yet answered (0 or 1: a DNP3 master has one at a time). */
@@ -111,7 +118,7 @@ export class Dnp3Connection implements LinkFrameHandler {
     stats.requests++;
     this.requests++;
     const now = ctx.now();
-    const f = this.req;
+    const f = ctx.fragment;
     const problem = parseFragment(data, 0, len, f);
     const fields = auditFields(f, source, destination);
     let decision: Decision;
@@ -222,7 +229,7 @@ export class Dnp3Connection implements LinkFrameHandler {
 
   private onResponse(data: Buffer, len: number, frames: Buffer[], outstation: number, master: number): void {
     const ctx = this.ctx;
-    const f = this.resp;
+    const f = ctx.fragment;
     let problem = parseFragment(data, 0, len, f);
     if (problem === null && (!f.known || !f.isResponse)) problem = `function ${f.fn} from the outstation is not a response`;
     if (problem !== null) {

@@ -6,6 +6,7 @@ import type { RateLimitStore } from '../modbus-tcp/rate-limit';
 import type { SelectStore } from './select-store';
 import type { Dnp3Decider, Dnp3ProxyStats } from './types';
 import type { Dnp3Connection } from './connection';
+import type { AppFragment } from './app';
 
 export interface Dnp3Context {
   readonly name: string;
@@ -25,6 +26,12 @@ export interface Dnp3Context {
   readonly maxFragment: number;
   readonly maxBufferedBytes: number;
   readonly stats: Dnp3ProxyStats;
+  /**
+   * The one parsed-fragment record every connection uses, both directions (~66 KiB of typed
+   * arrays at the default maxFragment: one per connection would cost that per idle connection).
+   * Safe because a fragment is parsed, decided, audited and answered in one synchronous call.
+   */
+  readonly fragment: AppFragment;
   /** Until when the outstation counts as unreachable (frames are not sent). */
   upstreamDownUntil: number;
   emit(event: AuditEvent): void;

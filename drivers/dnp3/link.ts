@@ -8,7 +8,7 @@
  * stream (at most 292 bytes, a maximal frame), the frame is checked and its user data copied
  * out without the CRCs into another fixed buffer, and the handler gets a reused LinkFrame.
  */
-import { crcOk, putCrc } from './crc';
+import { copyCrcOk, crcOk, putCrc } from './crc';
 
 export const LINK_START_0 = 0x05;
 export const LINK_START_1 = 0x64;
@@ -76,7 +76,8 @@ export class LinkSplitter {
     let i = from;
     while (i < end && !this.dead) {
       const take = Math.min(this.need - this.have, end - i);
-      raw.set(chunk.subarray(i, i + take), this.have);
+      if (take <= 32) for (let k = 0; k < take; k++) raw[this.have + k] = chunk[i + k]; // short: no subarray
+      else raw.set(chunk.subarray(i, i + take), this.have);
       this.have += take;
       i += take;
       if (this.have < this.need) break;
@@ -126,8 +127,7 @@ export class LinkSplitter {
     let out = 0;
     while (out < n) {
       const block = Math.min(16, n - out);
-      if (!crcOk(raw, at, at + block)) return `link data CRC mismatch in block ${out >> 4}`;
-      raw.copy(f.data, out, at, at + block);
+      if (!copyCrcOk(raw, at, at + block, f.data, out)) return `link data CRC mismatch in block ${out >> 4}`;
       out += block;
       at += block + 2;
     }

@@ -7,6 +7,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { AuditEvent } from '../types';
 import { RateLimitStore } from '../modbus-tcp/rate-limit';
+import { AppFragment } from './app';
 import { Dnp3Connection } from './connection';
 import type { Dnp3Context } from './context';
 import { SelectStore } from './select-store';
@@ -69,7 +70,7 @@ export function createDnp3Proxy(options: Dnp3ProxyOptions): Dnp3Proxy {
     connectMs: positive('timeouts.connectMs', t.connectMs, 3_000),
     maxFragment,
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 64 * 1024),
-    stats, upstreamDownUntil: 0, emit,
+    stats, fragment: new AppFragment(maxFragment), upstreamDownUntil: 0, emit,
     closed(conn) {
       if (!connections.delete(conn)) return;
       stats.connections = connections.size;

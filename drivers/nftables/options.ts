@@ -4,7 +4,7 @@
  */
 import type { PolicyDocument, Protocol } from '../../policy/types';
 
-/** One proxy listener on the gateway that stands for one asset service (the Modbus or TCP proxy). */
+/** One proxy listener on the gateway that stands for one asset service (the Modbus, DNP3 or TCP proxy). */
 export interface ProxyListener {
   /** The policy asset id. */
   asset: string;

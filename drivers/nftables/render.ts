@@ -18,7 +18,7 @@
  *                   conduit (source set → destination → port); policy drop
  *   output          quarantine; loopback; management chain (MQTT to the broker)
  *
- * Fail closed: a conduit whose conditions the kernel cannot check (Modbus function filters,
+ * Fail closed: a conduit whose conditions the kernel cannot check (Modbus or DNP3 filters,
  * edge authentication, grants, schedules, rate limits) gets no forward rule unless its asset
  * service has a proxy; it is listed in `skipped` with the reason.
  *
@@ -73,6 +73,7 @@ interface Restriction { test(c: Conduit): boolean; reason: string }
 /** What only a proxy can check (policy/types.ts Conduit): kept in one table. */
 const NEEDS_PROXY: readonly Restriction[] = [
   { test: (c) => c.protocol === 'modbus' && c.allow !== undefined, reason: 'Modbus function/unit/address filter' },
+  { test: (c) => c.protocol === 'dnp3' && c.dnp3 !== undefined, reason: 'DNP3 function/object/point filter' },
   { test: (c) => c.requires.edgeAuth, reason: 'edge authentication' },
   { test: (c) => c.requires.grant, reason: 'a signed grant' },
   { test: (c) => c.schedule !== undefined, reason: 'a schedule' },

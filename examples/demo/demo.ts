@@ -18,6 +18,8 @@ import { DemoModbusClient, type ModbusReply } from './modbus-client';
 import { applyRuleset } from '../../drivers/nftables/apply';
 import { readCounters } from '../../drivers/nftables/counters';
 import { DemoWebClient } from './web-login';
+import { connectMaster } from '../../runtime/lab/dnp3-master';
+import { FC, Iin2 } from '../../drivers/dnp3';
 import { canConnect, parseBrokerUrl, startMosquitto, useExternalBroker, type ChildControl, type DemoBroker } from './broker';
 
 const root = resolve(__dirname, '..');
@@ -100,7 +102,8 @@ function showDecision(line: string): void {
   try { ev = JSON.parse(line); } catch { return; }
   if (ev.kind === 'decision' && ev.decision) {
     const d = ev.decision;
-    const op = ev.modbus ? `fc${ev.modbus.function} unit ${ev.modbus.unit} ${ev.modbus.address}+${ev.modbus.count}${ev.modbus.values ? ` = ${JSON.stringify(ev.modbus.values)}` : ''}` : (ev.message ?? 'connect');
+    const op = ev.modbus ? `fc${ev.modbus.function} unit ${ev.modbus.unit} ${ev.modbus.address}+${ev.modbus.count}${ev.modbus.values ? ` = ${JSON.stringify(ev.modbus.values)}` : ''}`
+      : ev.dnp3 ? `dnp3 ${ev.dnp3.name} ${ev.dnp3.source}→${ev.dnp3.destination} ${ev.dnp3.objects.join(' ')}${ev.dnp3.values ? ` = ${JSON.stringify(ev.dnp3.values)}` : ''}` : (ev.message ?? 'connect');
     const who = d.identity ?? ev.src;
     const verdict = d.decision === 'allow' ? (d.monitor ? yellow('ALLOW (monitor)') : green('ALLOW')) : red('DENY ');
     say(dim('   gateway ▸ ') + `${verdict} ${who} → ${ev.asset} ${op} ${dim(`${d.conduit ?? d.reason}${d.reason && d.conduit ? ` (${d.reason})` : ''} · ${ev.policyVersion ?? ''}`)}`);
@@ -199,7 +202,7 @@ async function main(): Promise<void> {
   check(r.code === 0, 'policy v1 signed (the signer refuses a policy that fails its own tests)');
 
   // ── 3. Broker, PLCs and a gateway that starts with nothing ────────────────────────────────
-  title('A broker, two PLC simulators and a gateway that starts with no policy at all');
+  title('A broker, two PLC simulators, a DNP3 RTU and a gateway that starts with no policy at all');
   if (args.broker === undefined && !mosquittoBin) throw new Error('mosquitto is not installed: run `make demo` as root once (it installs Debian packages), apt-get install mosquitto, or give a broker: make demo BROKER=mqtt://host:port');
   broker = args.broker !== undefined
     ? await useExternalBroker({ url: args.broker, site: 'substation-12', children: childControl, log: (l) => say(dim(`   ${l}`)) })
@@ -210,7 +213,10 @@ async function main(): Promise<void> {
   const collector = startChild('collector', process.execPath, [cli, 'fleet', 'audit', 'collect', '--broker', brokerUrl, '--site', 'substation-12', '--out', collected]);
   const plcPorts = [await freePort(), await freePort()];
   for (const p of plcPorts) startChild(`plc-${p}`, process.execPath, [cli, 'lab', 'plc', '--listen', `127.0.0.1:${p}`]);
+  const rtuPort = await freePort();
+  startChild('rtu', process.execPath, [cli, 'lab', 'rtu', '--dnp3', '--listen', `127.0.0.1:${rtuPort}`]);
   const gwPorts = [await freePort(), await freePort()];
+  const gwDnp3 = await freePort();
   const webPort = await freePort();
   const state = join(work, 'state');
   const gatewayYaml = join(work, 'gateway.yaml');
@@ -221,10 +227,11 @@ async function main(): Promise<void> {
     'listeners:',
     `  - { listen: 127.0.0.1:${gwPorts[0]}, asset: plc-feeder-1, service: modbus, upstream: 127.0.0.1:${plcPorts[0]} }`,
     `  - { listen: 127.0.0.1:${gwPorts[1]}, asset: plc-feeder-2, service: modbus, upstream: 127.0.0.1:${plcPorts[1]} }`,
+    `  - { listen: 127.0.0.1:${gwDnp3}, asset: rtu-1, service: dnp3, upstream: 127.0.0.1:${rtuPort} }`,
     `console: { web: { listen: "127.0.0.1:${webPort}" } }`,
     '',
   ].join('\n'));
-  say(dim(`   broker ${broker.description}; PLCs on 127.0.0.1:${plcPorts.join(', ')}; gateway listeners 127.0.0.1:${gwPorts.join(', ')}; login page https://127.0.0.1:${webPort}/`));
+  say(dim(`   broker ${broker.description}; PLCs on 127.0.0.1:${plcPorts.join(', ')}, the RTU (DNP3 outstation) on 127.0.0.1:${rtuPort}; gateway listeners 127.0.0.1:${[...gwPorts, gwDnp3].join(', ')}; login page https://127.0.0.1:${webPort}/`));
   const startGateway = () => startChild('gateway', process.execPath, [cli, 'run', '--config', gatewayYaml], showDecision);
   let gateway = startGateway();
   await waitFor('the gateway to listen', async () => existsSync(join(state, 'status.json')) || (await canConnect('127.0.0.1', gwPorts[0])));
@@ -241,7 +248,7 @@ async function main(): Promise<void> {
   zonegate(['fleet', 'status', '--broker', brokerUrl, '--site', 'substation-12'], { show: true });
 
   // ── 5. Traffic ────────────────────────────────────────────────────────────────────────────
-  title('The HMI reads feeder values; other requests are refused');
+  title('The HMI reads feeder values and polls the RTU over DNP3; other requests are refused');
   const hmi2 = await DemoModbusClient.open({ host: '127.0.0.1', port: gwPorts[0], localAddress: '127.10.0.5' });
   let rep = await hmi2.readInput(1, 0, 3);
   check(rep.ok, `HMI reads feeder-1 current, voltage, oil temperature: ${describe(rep)}`);
@@ -260,6 +267,12 @@ async function main(): Promise<void> {
   check(state1 === 'closed', 'a malformed frame (protocol id 7) closes only that connection');
   rep = await hmi2.readHolding(1, 0, 2);
   check(rep.ok, `the HMI's own connection is untouched: ${describe(rep)}`);
+  const master = await connectMaster({ host: '127.0.0.1', port: gwDnp3, localAddress: '127.10.0.5', timeoutMs: 5000 });
+  const poll = await master.integrityPoll().catch((e: Error) => e);
+  check(!(poll instanceof Error) && poll.fn === FC.RESPONSE && (poll.iin & 0xff) === 0, `the HMI's DNP3 integrity poll of the RTU: ${poll instanceof Error ? poll.message : poll.objects.join(', ')}`);
+  const trip = await master.operate({ index: 3, code: 0x81, sbo: false }).catch((e: Error) => e);
+  check(!(trip instanceof Error) && (trip.iin & Iin2.NO_FUNC_CODE_SUPPORT) !== 0, `the HMI's DIRECT_OPERATE (trip breaker 3) is refused by the gateway, IIN2 "function code not supported"; the RTU never sees it`);
+  master.close();
 
   // ── 6. Offline ────────────────────────────────────────────────────────────────────────────
   title('The broker goes away; enforcement goes on, even across a gateway restart');

@@ -6,6 +6,7 @@
  */
 import type { Conduit, DecisionRequest, PolicyDocument, PolicyTest, Schedule } from '../types';
 import { modbusFunctionName } from '../modbus';
+import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef, type Dnp3RequestSpec } from '../dnp3';
 import { formatRange } from '../ranges';
 
 type Data = string | number | boolean | null | Data[] | { [k: string]: Data | undefined };
@@ -37,6 +38,38 @@ function scheduleData(s: Schedule): Data {
   return { days: s.days, from: hm(s.from), to: hm(s.to), tz: s.tz };
 }
 
+const objectRef = (o: Dnp3ObjectRef): string => `g${o.group}${o.variation ? `v${o.variation}` : ''}`;
+const CROB_NAME = new Map(Object.entries(CROB_OPERATIONS).map(([name, code]) => [code, name]));
+
+/** A dnp3 conduit's `allow` as policy/dnp3-allow.ts reads it (names for functions and controls). */
+function dnp3AllowData(a: Dnp3Allow): Record<string, Data> {
+  const out: Record<string, Data> = { functions: a.functions.map(dnp3FunctionName) };
+  if (a.masters) out.masters = a.masters;
+  if (a.outstations) out.outstations = a.outstations;
+  if (Array.isArray(a.objects)) out.objects = a.objects.map(objectRef);
+  else if (a.objects) {
+    const per: Record<string, Data> = {};
+    for (const k of Object.keys(a.objects)) per[dnp3FunctionName(Number(k))] = a.objects[k].map(objectRef);
+    out.objects = per;
+  }
+  if (a.points) {
+    const pts: Record<string, Data> = {};
+    for (const g of Object.keys(a.points)) pts[g] = a.points[g].map(formatRange);
+    out.points = pts;
+  }
+  if (a.values) out.values = { min: a.values.min, max: a.values.max };
+  if (a.controls) out.controls = a.controls.map((c) => CROB_NAME.get(c) ?? c);
+  if (a.unsolicited !== undefined) out.unsolicited = a.unsolicited;
+  return out;
+}
+
+function dnp3RequestData(r: Dnp3RequestSpec): Data {
+  return {
+    function: dnp3FunctionName(r.function), source: r.source, destination: r.destination,
+    objects: r.objects?.map((o) => ({ group: o.group, variation: o.variation, start: o.start, stop: o.stop, indices: o.indices, values: o.values, control: o.control === undefined ? undefined : CROB_NAME.get(o.control) ?? o.control })),
+  };
+}
+
 /** A conduit as the document writes it (defaults left out). */
 export function conduitData(c: Conduit): Record<string, Data | undefined> {
   const from: Record<string, Data> = {};
@@ -54,6 +87,7 @@ export function conduitData(c: Conduit): Record<string, Data | undefined> {
     if (c.allow.addresses) allow.addresses = c.allow.addresses.map(formatRange);
     out.allow = allow;
   }
+  if (c.protocol === 'dnp3' && c.dnp3) out.allow = dnp3AllowData(c.dnp3);
   if (c.requires.edgeAuth || c.requires.grant) out.requires = { edgeAuth: c.requires.edgeAuth, grant: c.requires.grant };
   if (c.schedule) out.schedule = scheduleData(c.schedule);
   if (c.mode === 'monitor') out.mode = 'monitor';
@@ -66,9 +100,10 @@ function requestData(r: DecisionRequest): Data {
     from: typeof r.from === 'string' ? r.from : { ip: r.from.ip },
     to: typeof r.to === 'string' ? r.to : { ip: r.to.ip, port: r.to.port },
     // A request with `modbus` is a Modbus request; say the protocol only when that does not.
-    protocol: r.modbus === undefined ? r.protocol : undefined,
+    protocol: r.modbus === undefined && r.dnp3 === undefined ? r.protocol : undefined,
     port: r.port,
     modbus: r.modbus ? { function: r.modbus.function, unit: r.modbus.unit, address: r.modbus.address, count: r.modbus.count } : undefined,
+    dnp3: r.dnp3 ? dnp3RequestData(r.dnp3) : undefined,
     at: r.at === undefined ? undefined : typeof r.at === 'number' ? new Date(r.at).toISOString() : r.at,
     session: r.session as Data | undefined,
   };

@@ -32,6 +32,8 @@ import { updateImportCommand, updateStatusCommand, updateCommitCommand } from '.
 import { labPlcCommand } from './lab-plc';
 import { labClientCommand } from './lab-client';
 import { labPolicyCommand } from './lab-policy';
+import { labRtuCommand } from './lab-rtu';
+import { labMasterCommand } from './lab-master';
 import { versionCommand } from './version';
 
 export const commands: readonly Command[] = [
@@ -70,5 +72,7 @@ export const commands: readonly Command[] = [
   labPlcCommand,
   labClientCommand,
   labPolicyCommand,
+  labRtuCommand,
+  labMasterCommand,
   versionCommand,
 ];

@@ -11,6 +11,14 @@ export interface Counter { allow: number; deny: number; monitor: number }
 
 export interface HistoryEvent { at: number; seq: number; who: string; what: string; detail: string }
 
+export interface Dnp3OperationEvent {
+  at: number; seq: number; source: string; identity: string | null; function: string; links: string; objects: string[];
+  points: number[]; values: number[]; decision: 'allow' | 'deny'; detail: string;
+}
+
+/** DNP3 function codes that act on the outstation (IEEE 1815 table 4-1): SELECT..DIRECT_OPERATE_NO_ACK, restarts, application and configuration, files. */
+const isDnp3Operation = (fn: number): boolean => (fn >= 3 && fn <= 6) || (fn >= 13 && fn <= 19) || (fn >= 25 && fn <= 31);
+
 export interface TimeBucket { start: number; allow: number; deny: number }
 
 export interface History {
@@ -19,7 +27,7 @@ export interface History {
   records: number;
   /**
    * Decisions. `allow` counts allowed requests (decisions on a protocol operation, e.g. one Modbus
-   * function); allowed connection-level decisions (a Modbus connection opened, a TCP conduit
+   * function or one DNP3 request); allowed connection-level decisions (a Modbus connection opened, a TCP conduit
    * connection) are counted apart in `allowedConnections`. `deny` counts every denial.
    */
   decisions: Counter;
@@ -39,6 +47,12 @@ export interface History {
   malformed: number;
   summarisedDenials: number;
   timeline: { bucketMs: number; buckets: TimeBucket[] };
+  /**
+   * DNP3 requests (and unsolicited responses) decided: per function, and every control,
+   * restart, application, configuration and file operation (the first 200), allowed or refused,
+   * with who sent it, the link addresses, objects, points and values. Null without DNP3 records.
+   */
+  dnp3: { perFunction: { function: string; allow: number; deny: number }[]; operations: Dnp3OperationEvent[]; operationCount: number } | null;
   /** `pinned`: checkpoints were checked against a device key given or kept beside the log, not the log's own claim. */
   verify: { ok: boolean; pinned: boolean; records: number; firstSeq: number | null; lastSeq: number | null; checkpoints: number; key: string | null; error: string | null; gaps: number } | null;
 }
@@ -72,6 +86,9 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
   const gaps: History['gaps'] = [];
   let malformed = 0;
   let summarised = 0;
+  const dnp3Functions = new Map<string, { allow: number; deny: number }>();
+  const dnp3Operations: Dnp3OperationEvent[] = [];
+  let dnp3OperationCount = 0;
   // A loop, not Math.min(...): a log holds millions of records, more than a call's arguments.
   let first = Infinity, last = -Infinity;
   for (const r of inRange) { if (r.at < first) first = r.at; if (r.at > last) last = r.at; }
@@ -101,10 +118,26 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
 
   for (const r of inRange) {
     const d = r.decision;
+    if (r.kind === 'decision' && d && r.dnp3 !== undefined) {
+      const q = r.dnp3;
+      const f = dnp3Functions.get(q.name) ?? { allow: 0, deny: 0 };
+      if (d.decision === 'allow') f.allow++; else f.deny++;
+      dnp3Functions.set(q.name, f);
+      if (isDnp3Operation(q.function)) {
+        dnp3OperationCount++;
+        if (dnp3Operations.length < EVENT_CAP) {
+          dnp3Operations.push({
+            at: r.at, seq: r.seq, source: src(r), identity: d.identity ?? null, function: q.name, links: `${q.source} → ${q.destination}`, objects: q.objects,
+            points: q.points ?? [], values: (q.values ?? []).filter((v) => v === v), decision: d.decision,
+            detail: d.decision === 'allow' ? (d.conduit ?? '') : `${d.reason ?? 'denied'}${r.message ? `: ${r.message}` : ''}`,
+          });
+        }
+      }
+    }
     if (r.kind === 'decision' && d) {
       if (d.decision === 'allow') {
         // A decision without an operation is connection-level: not a request.
-        if (r.modbus === undefined) allowedConnections++;
+        if (r.modbus === undefined && r.dnp3 === undefined) allowedConnections++;
         else decisions.allow++;
         if (d.monitor) decisions.monitor++;
         const c = conduits.get(d.conduit ?? '(none)') ?? { allow: 0, monitor: 0 };
@@ -164,6 +197,10 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     perAsset: [...assets.entries()].map(([asset, a]) => ({ asset, ...a })).sort((a, b) => (a.asset < b.asset ? -1 : 1)),
     logins, activations, breakGlass, grants, gaps, malformed, summarisedDenials: summarised,
     timeline: { bucketMs, buckets: tl },
+    dnp3: dnp3Functions.size === 0 ? null : {
+      perFunction: [...dnp3Functions.entries()].map(([fn, c]) => ({ function: fn, ...c })).sort((a, b) => b.allow + b.deny - a.allow - a.deny || (a.function < b.function ? -1 : 1)),
+      operations: dnp3Operations, operationCount: dnp3OperationCount,
+    },
     verify: v && {
       ok: v.ok, pinned: v.key?.source === 'pinned', records: v.records, firstSeq: v.firstSeq, lastSeq: v.lastSeq, checkpoints: v.checkpoints,
       key: v.key ? `${v.key.hex.slice(0, 16)}… (${v.key.source})` : null,

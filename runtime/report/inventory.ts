@@ -7,6 +7,7 @@
  */
 import type { Conduit, PolicyDocument, Weekday } from '../../policy/types';
 import { modbusFunctionName } from '../../policy/modbus';
+import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef } from '../../policy/dnp3';
 
 export interface ZoneEntry {
   id: string;
@@ -28,8 +29,10 @@ export interface PathEntry {
   toZones: string[];
   protocol: string;
   ports: string;
-  /** Modbus: function names, units, address ranges; tcp: whole connections. */
+  /** Modbus: function names, units, address ranges; DNP3: function names, link addresses, point ranges; tcp: whole connections. */
   operations: { functions: string[]; units: string; addresses: string } | null;
+  /** DNP3 paths: what else the conduit's allow block narrows (objects, controls, values, unsolicited). */
+  dnp3: Dnp3PathOperations | null;
   /** Edge login, signed grant, schedule, mode, rate limit, in words. */
   requirements: string[];
   edgeAuth: boolean;
@@ -40,6 +43,21 @@ export interface PathEntry {
   vendor: boolean;
   /** Crosses from a lower to a higher security level zone. */
   inbound: boolean;
+}
+
+export interface Dnp3PathOperations {
+  functions: string[];
+  /** `masters 1 → outstations 10`, or `any`. */
+  links: string;
+  /** Objects allowed, with every function or per function (`read: g1, g30v1`). */
+  objects: string[];
+  /** Point indices per group (`g12 0-7`), `any` when none is narrowed. */
+  points: string;
+  /** CROB operations allowed (names), `any`. */
+  controls: string;
+  /** Analog output values allowed, `any`. */
+  values: string;
+  unsolicited: boolean;
 }
 
 /** IEC 62443 conduit: the paths between one pair of zones. */
@@ -69,7 +87,7 @@ export interface Inventory {
   vendorPaths: PathEntry[];
   quarantine: string[];
   onExpiry: string;
-  counts: { zones: number; assets: number; identities: number; conduits: number; modbusPaths: number; tcpPaths: number; monitorPaths: number };
+  counts: { zones: number; assets: number; identities: number; conduits: number; modbusPaths: number; dnp3Paths: number; tcpPaths: number; monitorPaths: number };
 }
 
 const DAY_ORDER: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -88,6 +106,31 @@ function days(ds: Weekday[]): string {
 function ranges(rs: { start: number; end: number }[] | undefined): string {
   if (!rs) return 'any';
   return rs.map((r) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`)).join(', ');
+}
+
+const objectRef = (o: Dnp3ObjectRef): string => `g${o.group}${o.variation ? `v${o.variation}` : ''}`;
+const CROB_NAMES = new Map(Object.entries(CROB_OPERATIONS).map(([name, code]) => [code, name]));
+
+/** A DNP3 conduit's allow block in words (undefined: every well-formed request). */
+export function dnp3Operations(a: Dnp3Allow | undefined): Dnp3PathOperations {
+  if (a === undefined) return { functions: ['any well-formed request'], links: 'any', objects: ['any'], points: 'any', controls: 'any', values: 'any', unsolicited: true };
+  const links = a.masters === undefined && a.outstations === undefined ? 'any'
+    : `masters ${a.masters?.join(', ') ?? 'any'} → outstations ${a.outstations?.join(', ') ?? 'any'}`;
+  let objects: string[];
+  if (a.objects === undefined) objects = ['any'];
+  else if (Array.isArray(a.objects)) objects = [a.objects.map(objectRef).join(', ')];
+  else {
+    const per = a.objects;
+    objects = Object.keys(per).map(Number).sort((x, y) => x - y).map((fn) => `${dnp3FunctionName(fn)}: ${per[String(fn)].map(objectRef).join(', ')}`);
+  }
+  const points = a.points === undefined || Object.keys(a.points).length === 0 ? 'any'
+    : Object.keys(a.points).sort().map((g) => `${g} ${ranges(a.points![g])}`).join('; ');
+  return {
+    functions: a.functions.map((f) => `${dnp3FunctionName(f)} (${f})`), links, objects, points,
+    controls: a.controls === undefined ? 'any' : a.controls.map((c) => CROB_NAMES.get(c) ?? `0x${c.toString(16)}`).join(', '),
+    values: a.values === undefined ? 'any' : `${a.values.min}..${a.values.max}`,
+    unsolicited: a.unsolicited === true,
+  };
 }
 
 /** Builds the inventory of a validated policy. */
@@ -124,6 +167,7 @@ export function buildInventory(doc: PolicyDocument): Inventory {
     if (rateLimit) requirements.push(`rate limit ${rateLimit}`);
     if (requirements.length === 0) requirements.push('source address only');
     const vendor = c.from.identities.some((i) => vendorIds.has(i)) || c.from.roles.some((r) => vendorRoles.has(r));
+    const dnp3 = dnp3Operations(c.protocol === 'dnp3' ? c.dnp3 : undefined);
     const fromLevels = [...fromZones].map((z) => level.get(z)).filter((x): x is number => x !== undefined);
     const toLevels = [...toZones].map((z) => level.get(z)).filter((x): x is number => x !== undefined);
     return {
@@ -131,7 +175,8 @@ export function buildInventory(doc: PolicyDocument): Inventory {
       protocol: c.protocol, ports: c.ports ? c.ports.join(', ') : 'asset services',
       operations: c.protocol === 'modbus'
         ? { functions: c.allow ? c.allow.functions.map((f) => `${modbusFunctionName(f)} (${f})`) : ['any well-formed request'], units: c.allow?.units ? c.allow.units.join(', ') : 'any', addresses: ranges(c.allow?.addresses) }
-        : null,
+        : c.protocol === 'dnp3' ? { functions: dnp3.functions, units: dnp3.links, addresses: dnp3.points } : null,
+      dnp3: c.protocol === 'dnp3' ? dnp3 : null,
       requirements, edgeAuth: c.requires.edgeAuth, grant: c.requires.grant, schedule, mode: c.mode, rateLimit, vendor,
       inbound: toLevels.length > 0 && (fromLevels.length === 0 || Math.min(...fromLevels) < Math.max(...toLevels)),
     };
@@ -157,7 +202,7 @@ export function buildInventory(doc: PolicyDocument): Inventory {
     onExpiry: doc.settings.onExpiry,
     counts: {
       zones: doc.zones.length, assets: doc.assets.length, identities: doc.identities.length, conduits: doc.conduits.length,
-      modbusPaths: paths.filter((p) => p.protocol === 'modbus').length, tcpPaths: paths.filter((p) => p.protocol === 'tcp').length,
+      modbusPaths: paths.filter((p) => p.protocol === 'modbus').length, dnp3Paths: paths.filter((p) => p.protocol === 'dnp3').length, tcpPaths: paths.filter((p) => p.protocol === 'tcp').length,
       monitorPaths: paths.filter((p) => p.mode === 'monitor').length,
     },
   };

@@ -18,7 +18,7 @@ export function renderMarkdown(r: ComplianceReport): string {
   out.push(`Site **${inv.site}** · generated ${isoTime(r.generatedAt)} · policy ${r.policy.source} \`${r.policy.file}\`${r.policy.version ? ` version ${r.policy.version}` : ''} (sha256 \`${r.policy.sha256.slice(0, 16)}…\`)`);
   if (r.audit) out.push(`Audit log \`${r.audit.dir}\`${r.audit.device ? ` (device ${r.audit.device})` : ''} · period ${isoTime(r.period.from)} to ${isoTime(r.period.to)}`);
   out.push('');
-  out.push(`${inv.counts.zones} zones, ${inv.counts.assets} assets, ${inv.counts.identities} identities, ${inv.counts.conduits} allowed paths (${inv.counts.modbusPaths} Modbus, ${inv.counts.tcpPaths} TCP${inv.counts.monitorPaths ? `, ${inv.counts.monitorPaths} in monitor mode` : ''}). Everything else is denied.`, '');
+  out.push(`${inv.counts.zones} zones, ${inv.counts.assets} assets, ${inv.counts.identities} identities, ${inv.counts.conduits} allowed paths (${inv.counts.modbusPaths} Modbus, ${inv.counts.dnp3Paths ? `${inv.counts.dnp3Paths} DNP3, ` : ''}${inv.counts.tcpPaths} TCP${inv.counts.monitorPaths ? `, ${inv.counts.monitorPaths} in monitor mode` : ''}). Everything else is denied.`, '');
 
   out.push('## 1. Zones (IEC 62443-3-2 ZCR 3)', '');
   out.push(table(['Zone', 'SL-T', 'Networks', 'Gateway interfaces', 'Assets', 'Identities', 'Description'],
@@ -33,6 +33,14 @@ export function renderMarkdown(r: ComplianceReport): string {
   out.push('## 3. Allowed paths, operations and authentication', '');
   out.push(table(['Path', 'From', 'To', 'Protocol / ports', 'Operations', 'Units', 'Addresses', 'Requirements'],
     inv.paths.map((p) => [p.conduit, p.from.join(', '), p.to.join(', '), `${p.protocol} ${p.ports}`, p.operations ? p.operations.functions.join(', ') : 'whole TCP connections', p.operations?.units ?? '-', p.operations?.addresses ?? '-', p.requirements.join('; ')])));
+
+  const dnp3Paths = inv.paths.filter((p) => p.dnp3 !== null);
+  if (dnp3Paths.length) {
+    out.push('### DNP3 operations per path', '');
+    out.push('Each DNP3 request is decided on its own: function, link addresses, objects, control points and values. SELECT-before-OPERATE is enforced per identity; refused requests are answered by the gateway and never reach the outstation.', '');
+    out.push(table(['Path', 'Functions', 'Link addresses', 'Objects', 'Points', 'Controls', 'Analog output values', 'Unsolicited'],
+      dnp3Paths.map((p) => { const d = p.dnp3!; return [p.conduit, d.functions.join(', '), d.links, d.objects.join('; '), d.points, d.controls, d.values, d.unsolicited ? 'relayed' : 'dropped']; })));
+  }
 
   out.push('## 4. Electronic access points (NERC CIP-005 R1)', '');
   out.push('Each gateway interface at a zone boundary is an electronic access point: inbound traffic is denied unless a path below allows it (CIP-005 R1.3), and every decision is logged.', '');
@@ -57,6 +65,12 @@ export function renderMarkdown(r: ComplianceReport): string {
     out.push('### Top denied sources', '', table(['Source', 'Identity', 'Denied', 'Reasons'], h.topDeniedSources.map((s) => [s.source, s.identity ?? '', s.deny, s.reasons.join(', ')])));
     out.push(`### Per source${h.perSourceCount > h.perSource.length ? ` (the ${h.perSource.length} busiest of ${h.perSourceCount})` : ''}`, '', table(['Source', 'Identity', 'Allowed', 'Denied'], h.perSource.map((s) => [s.source, s.identity ?? '', s.allow, s.deny])));
     out.push('### Per asset', '', table(['Asset', 'Allowed', 'Denied'], h.perAsset.map((a) => [a.asset, a.allow, a.deny])));
+    if (h.dnp3) {
+      out.push('### DNP3 requests per function', '', table(['Function', 'Allowed', 'Denied'], h.dnp3.perFunction.map((f) => [f.function, f.allow, f.deny])));
+      out.push(`### DNP3 controls, restarts, application, configuration and file operations${h.dnp3.operationCount > h.dnp3.operations.length ? ` (the first ${h.dnp3.operations.length} of ${h.dnp3.operationCount})` : ''}`, '',
+        table(['Time', 'Seq', 'Source', 'Identity', 'Function', 'Link', 'Objects', 'Points', 'Values', 'Decision', 'Path or reason'],
+          h.dnp3.operations.map((e) => [isoTime(e.at), e.seq, e.source, e.identity ?? '', e.function, e.links, e.objects.join(', '), e.points.join(', '), e.values.join(', '), e.decision, e.detail])));
+    }
     out.push(`### Logins (${h.logins.ok} successful, ${h.logins.failed} failed)`, '', table(['Time', 'Seq', 'User', 'Event', 'Detail'], h.logins.events.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));
     out.push('### Policy bundle activations', '', table(['Time', 'Seq', 'By', 'Event', 'Detail'], h.activations.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));
     out.push('### Break-glass', '', table(['Time', 'Seq', 'User', 'Event', 'Detail'], h.breakGlass.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));

@@ -5,7 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
@@ -18,12 +20,12 @@ const FILE = 'test/fixtures/policy/dnp3-substation.yaml';
 const text = readFileSync(FILE, 'utf8');
 const SCADA = '127.10.0.2', HMI = '127.10.0.5', ENG = '127.10.0.7';
 
-async function setup(policyText = text): Promise<{ rtu: Outstation; proxy: Dnp3Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
+async function setup(policyText = text, extra: { maxConnectionsPerSource?: number } = {}): Promise<{ rtu: Outstation; proxy: Dnp3Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
   const rtu = await startOutstation({ host: '127.0.0.1', port: 0, tickMs: 0 });
   const events: AuditEvent[] = [];
   const proxy = createDnp3Proxy({
     listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-7', servicePort: 20000,
-    decider: new IndexDecider(compile(parsePolicy(policyText, { file: FILE }), { version: '7' })), audit: { record: (e) => { events.push(e); } }, now: Date.now,
+    decider: new IndexDecider(compile(parsePolicy(policyText, { file: FILE }), { version: '7' })), audit: { record: (e) => { events.push(e); } }, now: Date.now, ...extra,
   });
   const ac = new AbortController();
   await proxy.start(ac.signal);
@@ -138,6 +140,26 @@ test('a bad CRC closes only its own connection, audited as malformed; a bad frag
   assert.equal(s.rtu.received, [FC.READ]);
   good.close();
   await s.done();
+});
+
+test('idle connections are cheap: no per-connection parse record (500 connections, a few KiB each)', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const s = await setup(text, { maxConnectionsPerSource: 1000 });
+  const memory = (): number => { gc(); gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+  const before = memory();
+  const sockets = await Promise.all(Array.from({ length: 500 }, () => new Promise<Socket>((resolve, reject) => {
+    const c = connect({ host: '127.0.0.1', port: s.port, localAddress: SCADA }, () => resolve(c));
+    c.on('error', reject);
+  })));
+  try {
+    await until(() => s.proxy.stats.connections === 500, '500 connections');
+    const perConnection = (memory() - before) / 500;
+    assert.ok(perConnection < 24 * 1024, `${Math.round(perConnection / 1024)} KiB per idle connection (client and proxy sockets in this process)`);
+  } finally {
+    for (const c of sockets) c.destroy();
+    await s.done();
+  }
 });
 
 test.run();

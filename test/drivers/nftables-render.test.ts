@@ -94,6 +94,25 @@ test('a proxied conduit becomes a DNAT of the asset service to the listener, and
   assert.ok(r.skipped.some((s) => s.conduit === 'hmi-reads-feeder' && /listens on IPv4; asset address fd00:10::20 is not redirected/.test(s.reason)));
 });
 
+test('DNP3: the outstation\'s port 20000 is DNATed to the dnp3 listener; a DNP3 filter without a listener fails closed', () => {
+  const doc = substation();
+  doc.assets.push({ id: 'rtu-dnp3', zone: 'control', addresses: ['10.10.1.30'], kind: 'rtu', services: [{ protocol: 'dnp3', port: 20000 }] });
+  doc.conduits.push(
+    conduit({ id: 'scada-operates', from: { identities: ['hmi-1'], roles: [], zones: [] }, to: { assets: ['rtu-dnp3'], zones: [] }, protocol: 'dnp3', dnp3: { functions: [1, 3, 4], points: { g12: [{ start: 0, end: 7 }] } } }),
+    conduit({ id: 'eng-any-dnp3', from: { identities: ['eng-ws'], roles: [], zones: [] }, to: { assets: ['rtu-dnp3'], zones: [] }, protocol: 'dnp3' }),
+  );
+  const proxied = renderRuleset({ ...baseOptions(doc), proxies: [...baseOptions().proxies!, { asset: 'rtu-dnp3', port: 20000, protocol: 'dnp3', listen: { host: '10.20.0.1', port: 20001 } }] });
+  assert.ok(chain(proxied.text, 'nat_prerouting').includes('ip daddr 10.10.1.30 tcp dport 20000 counter dnat ip to 10.20.0.1:20001 comment "proxy rtu-dnp3:20000 conduits eng-any-dnp3 scada-operates"'), chain(proxied.text, 'nat_prerouting').join('\n'));
+  assert.ok(chain(proxied.text, 'input').includes('ip saddr { 10.10.1.5, 10.20.3.4 } ip daddr 10.20.0.1 tcp dport 20001 counter accept comment "proxy listener rtu-dnp3:20000"'), chain(proxied.text, 'input').join('\n'));
+  assert.not.match(proxied.text, /conduit scada-operates|conduit eng-any-dnp3/);
+  assert.ok(['eng-any-dnp3', 'scada-operates'].every((c) => proxied.conduits.proxied.includes(c)));
+  // No listener: a conduit with DNP3 rules gets no forward rule (only the proxy can check them).
+  const plain = renderRuleset(baseOptions(doc));
+  assert.ok(plain.skipped.some((s) => s.conduit === 'scada-operates' && s.reason === 'needs a proxy for DNP3 function/object/point filter; no proxy listener for its destination'), JSON.stringify(plain.skipped));
+  assert.not.match(plain.text, /conduit scada-operates/);
+  assert.not.match(chain(plain.text, 'nat_prerouting').join('\n'), /20000/);
+});
+
 test('plain conduits: forward accepts by source set, destination and port, named by conduit id', () => {
   const r = renderRuleset(baseOptions());
   const fwd = chain(r.text, 'forward');

@@ -42,6 +42,14 @@ test('the emitter writes a document that parses back to itself (the example subs
   assert.match(text, /  # a comment\n  - id: hmi-reads-feeders\n/);
 });
 
+test('the emitter keeps a DNP3 conduit\'s allow block and DNP3 test requests (a dropped block would allow every request)', () => {
+  const doc = parsePolicy(readFileSync('test/fixtures/policy/dnp3-substation.yaml', 'utf8'));
+  const back = parsePolicy(emitPolicyYaml(doc, { header: [], conduit: new Map() }));
+  const norm = (d: typeof doc) => ({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) });
+  assert.equal(JSON.parse(JSON.stringify(norm(back))), JSON.parse(JSON.stringify(norm(doc))));
+  assert.ok(back.conduits.every((c) => c.dnp3 !== undefined));
+});
+
 test('from audit logs with --from: narrows what base conduits allowed, adds the rest, prints the diff', async () => {
   await writeAudit(p('audit'), traffic());
   const out = p('learnt.yaml');

@@ -33,7 +33,7 @@ test.after(() => rmSync(BIN, { recursive: true, force: true }));
 test('the example policy is valid: exit 0 and a one-line summary', () => {
   const r = zonegate('policy', 'check', 'examples/substation.yaml');
   assert.is(r.code, 0, r.stderr);
-  assert.is(r.stdout.trim(), 'ok: site substation-12, 5 zones, 11 assets, 9 identities, 11 conduits, 25 tests');
+  assert.is(r.stdout.trim(), 'ok: site substation-12, 5 zones, 11 assets, 9 identities, 11 conduits, 26 tests');
   assert.is(r.stderr, '');
 });
 
@@ -58,7 +58,7 @@ test('--json: ok, file, issues and summary', () => {
   const good = zonegate('policy', 'check', 'examples/substation.yaml', '--json');
   assert.is(good.code, 0);
   const g = JSON.parse(good.stdout);
-  assert.equal(g, { ok: true, file: 'examples/substation.yaml', issues: [], warnings: [], summary: { site: 'substation-12', zones: 5, assets: 11, identities: 9, conduits: 11, tests: 25 } });
+  assert.equal(g, { ok: true, file: 'examples/substation.yaml', issues: [], warnings: [], summary: { site: 'substation-12', zones: 5, assets: 11, identities: 9, conduits: 11, tests: 26 } });
   const bad = zonegate('policy', 'check', BROKEN, '--json');
   assert.is(bad.code, 1);
   const b = JSON.parse(bad.stdout);

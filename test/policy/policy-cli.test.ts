@@ -33,15 +33,15 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 test('policy test: the example substation passes all its tests', () => {
   const r = run('policy', 'test', 'examples/substation.yaml', '--at', '2026-01-13T16:00:00Z');
   assert.is(r.code, 0, r.out + r.err);
-  assert.match(r.out, /25 tests in examples\/substation\.yaml: 25 passed, 0 failed/);
+  assert.match(r.out, /26 tests in examples\/substation\.yaml: 26 passed, 0 failed/);
   assert.match(r.out, /ok {4}tests\[0\] HMI reads feeder status/);
   const j = run('policy', 'test', 'examples/substation.yaml', '--json', '--at', '2026-01-13T16:00:00Z');
   assert.is(j.code, 0);
   const doc = JSON.parse(j.out);
   assert.is(doc.ok, true);
-  assert.is(doc.passed, 25);
-  assert.is(doc.results[17].decided.monitor, true);
-  assert.is(doc.results[17].decided.reason, 'address-out-of-range');
+  assert.is(doc.passed, 26);
+  assert.is(doc.results[18].decided.monitor, true);
+  assert.is(doc.results[18].decided.reason, 'address-out-of-range');
 });
 
 test('policy test: failures print request, expectation and decision; exit 1', () => {
