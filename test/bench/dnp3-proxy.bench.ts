@@ -117,7 +117,7 @@ async function runProxyRole(upstreamPort: number): Promise<void> {
 function runLoad(o: { port: number; connections: number; durationMs: number; warmupMs: number }): Promise<LoadResult> {
   const polls = Array.from({ length: 16 }, (_, seq) => integrityPoll(seq));
   const samples = new Float64Array(4_000_000);
-  let n = 0, requests = 0, errors = 0;
+  let n = 0, requests = 0, errors = 0, total = 0;
   const t0 = process.hrtime.bigint();
   const nowUs = (): number => Number(process.hrtime.bigint() - t0) / 1000;
   let warmUs = Infinity, endUs = Infinity, stopped = false, open = 0, started = false;
@@ -135,6 +135,7 @@ function runLoad(o: { port: number; connections: number; durationMs: number; war
           if (f.fn !== FC.RESPONSE || f.seq !== seq || (f.iin & 0xff) !== 0) errors++;
           if ((f.control & AppControl.FIN) === 0) return;
           const t = nowUs();
+          total++;
           if (t >= warmUs && t < endUs) { if (n < samples.length) samples[n++] = t - sentAt; requests++; }
           if (!stopped) send();
         },
@@ -156,7 +157,7 @@ function runLoad(o: { port: number; connections: number; durationMs: number; war
         stopped = true;
         for (const s of sockets) s.destroy();
         const p = percentiles(samples.subarray(0, n));
-        resolve({ connections: o.connections, requests, seconds: o.durationMs / 1000, rate: requests / (o.durationMs / 1000), p50: p.p50, p99: p.p99, errors });
+        resolve({ connections: o.connections, requests, seconds: o.durationMs / 1000, rate: requests / (o.durationMs / 1000), p50: p.p50, p99: p.p99, errors, total });
       }, o.warmupMs + o.durationMs + 20);
     };
     for (let i = 0; i < o.connections; i++) one(i);
@@ -367,7 +368,7 @@ async function main(): Promise<void> {
         const seconds = rs.reduce((a, r) => a + r.seconds, 0);
         results[name][conns] = {
           connections: conns, requests, seconds, rate: requests / seconds,
-          p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), errors: rs.reduce((a, r) => a + r.errors, 0),
+          p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), errors: rs.reduce((a, r) => a + r.errors, 0), total: rs.reduce((a, r) => a + r.total, 0),
         };
       }
     }
