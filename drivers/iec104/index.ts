@@ -1,0 +1,14 @@
+/**
+ * The IEC 60870-5-104 driver: the codec (APCI framing, ASDUs). The proxy comes later.
+ */
+export {
+  ApciSplitter, ApciFrame, ApciFormat, UFunction, uFunctionName, encodeIFrame, encodeSFrame, encodeUFrame,
+  APCI_START, APCI_BYTES, APDU_MIN_LENGTH, APDU_MAX_LENGTH, APDU_MAX_BYTES, ASDU_MAX_BYTES, SEQ_MODULO,
+  type ApciHandler, type ApciSplitterOptions, type ApciFormatCode, type UFunctionCode,
+} from './apci';
+export { TypeId, Cause, elementSize, typeKnown, typeName, SEGMENT } from './type-ids';
+export { Asdu, parseAsdu, commandKind, CommandKind, ASDU_MAX_OBJECTS, ASDU_HEADER_BYTES, IOA_BYTES, IOA_MAX, type AsduFault, type CommandKindCode } from './asdu';
+export {
+  encodeAsdu, answerAsdu, sco, dco, rco, setpointNormalized, setpointScaled, setpointFloat, bitstring, measuredFloat, siq, qoi, cp56, element,
+  type AsduSpec, type CommandOptions, type SetpointOptions,
+} from './encode';
