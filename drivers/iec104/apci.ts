@@ -101,7 +101,7 @@ export class ApciSplitter {
       raw.set(chunk.subarray(i, i + take), this.have);
       this.have += take;
       i += take;
-      if (this.have === 1 && raw[0] !== APCI_START) { this.fail(`APDU does not start with 68 (got ${hex(raw[0])})`); break; }
+      if (this.need === 2 && raw[0] !== APCI_START) { this.fail(`APDU does not start with 68 (got ${hex(raw[0])})`); break; }
       if (this.have < this.need) continue;
       if (this.need === 2) {
         const len = raw[1];
