@@ -12,3 +12,4 @@ export {
   encodeAsdu, answerAsdu, sco, dco, rco, setpointNormalized, setpointScaled, setpointFloat, bitstring, measuredFloat, siq, qoi, cp56, element,
   type AsduSpec, type CommandOptions, type SetpointOptions,
 } from './encode';
+export { typeClass, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, type Iec104Class } from './classes';
