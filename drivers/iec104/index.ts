@@ -13,3 +13,4 @@ export {
   type AsduSpec, type CommandOptions, type SetpointOptions,
 } from './encode';
 export { typeClass, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, type Iec104Class } from './classes';
+export { ApciWindow, type WindowOptions, type WindowDue } from './window';
