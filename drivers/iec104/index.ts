@@ -15,3 +15,4 @@ export {
 export { typeClass, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, type Iec104Class } from './classes';
 export { ApciWindow, type WindowOptions, type WindowDue } from './window';
 export { auditFields, AUDIT_MAX_OBJECTS, type Iec104AuditFields } from './audit-fields';
+export { Iec104SelectStore } from './select-store';
