@@ -16,3 +16,4 @@ export { typeClass, controlDirection, timeTaggedCommand, selectable, IEC104_CLAS
 export { ApciWindow, type WindowOptions, type WindowDue } from './window';
 export { auditFields, AUDIT_MAX_OBJECTS, type Iec104AuditFields } from './audit-fields';
 export { Iec104SelectStore } from './select-store';
+export { refusalAsdu, refusalCause, type Iec104Refusal } from './answers';
