@@ -126,7 +126,7 @@ function theirs(p: ScapyApdu): Record<string, unknown> {
 test('zonegate encodes, scapy decodes: every APDU of the conversation reads the same', () => {
   if (SKIP) { console.log(`  skipped: ${SKIP}`); return; }
   const all = conversation().flatMap((w) => apdus(w.bytes));
-  assert.is(all.length, 26);
+  assert.is(all.length, 30);
   const seen = py(DECODE, JSON.stringify(all.map((b) => b.toString('hex')))) as ScapyApdu[];
   assert.is(seen.length, all.length);
   all.forEach((b, k) => assert.equal(theirs(seen[k]), ours(b), `APDU ${k}: ${b.toString('hex')}`));

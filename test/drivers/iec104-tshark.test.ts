@@ -108,8 +108,9 @@ test('encoder → pcap → tshark: APCI and ASDU fields equal zonegate\'s parse,
   w.write(pcap);
   assert.is(problems(pcap), '');
   const a = ours(conv), b = theirs(pcap);
-  assert.is(a.apci.length, 26);
-  assert.is(a.asdu.length, 15);
+  assert.is(a.apci.length, 30);
+  assert.is(a.asdu.length, 19);
+  assert.equal(a.asdu.filter((x) => x.neg === 1).map((x) => x.cause), [7, 46, 47]);
   assert.equal(a.apci.filter((x) => x.format === ApciFormat.U).map((x) => x.u), [0x01, 0x02, 0x10, 0x20, 0x10, 0x20, 0x04, 0x08]);
   assert.equal(a.asdu.find((x) => x.type === TypeId.M_ME_NC_1 && x.sq === 1)?.ioa, [100, 101, 102, 103]);
   assert.equal(a.asdu.find((x) => x.type === TypeId.C_SE_NC_1 && x.neg === 1)?.cmd, [110.5, 0, 1]);

@@ -3,10 +3,10 @@
  * is `c`, the RTU `s`), for the outside oracles (tshark, scapy): STARTDT, TESTFR, S-frames, a
  * general interrogation with measured values (SQ=0 and SQ=1), a time-tagged single point, single
  * command select and execute, a double command, a set-point refused with a negative
- * confirmation, a scaled set-point with the test bit, STOPDT.
+ * confirmation, the gateway's refusals of an unknown CA and IOA (causes 46, 47), a scaled set-point with the test bit, STOPDT.
  */
 import {
-  UFunction, TypeId, Cause, encodeUFrame, encodeSFrame, encodeIFrame, encodeAsdu, answerAsdu,
+  UFunction, TypeId, Cause, encodeUFrame, encodeSFrame, encodeIFrame, encodeAsdu, answerAsdu, refusalAsdu,
   qoi, sco, dco, setpointFloat, setpointScaled, measuredFloat, siq, cp56, element, type AsduSpec,
 } from '../../drivers/iec104';
 
@@ -56,6 +56,16 @@ export function conversation(): { from: Dir; bytes: Buffer }[] {
   got.s++;
   send('s', encodeIFrame({ sendSeq: seq.s++, recvSeq: got.s, asdu: answerAsdu(sp, { cause: Cause.ACTIVATION_CON, negative: true }) }));
   got.c++;
+  // The gateway's refusals of an unknown common address (46) and an unknown IOA (47).
+  for (const [req, kind] of [
+    [encodeAsdu({ typeId: TypeId.C_SC_NA_1, cause: Cause.ACTIVATION, ca: 99, objects: [{ ioa: 4001, element: sco(0) }] }), 'unknown-ca'],
+    [encodeAsdu({ typeId: TypeId.C_DC_NA_1, cause: Cause.ACTIVATION, ca: 1, objects: [{ ioa: 9999, element: dco(1) }] }), 'unknown-ioa'],
+  ] as const) {
+    send('c', encodeIFrame({ sendSeq: seq.c++, recvSeq: got.c, asdu: req }));
+    got.s++;
+    send('s', encodeIFrame({ sendSeq: seq.s++, recvSeq: got.s, asdu: refusalAsdu(req, kind)! }));
+    got.c++;
+  }
   send('c', i('c', { typeId: TypeId.C_SE_NB_1, cause: Cause.ACTIVATION, test: true, ca: 1, objects: [{ ioa: 5002, element: setpointScaled(-1200, { ql: 3 }) }] }));
   send('s', encodeSFrame({ recvSeq: got.s }));
   send('c', encodeSFrame({ recvSeq: got.c }));
