@@ -98,7 +98,8 @@ export class ApciSplitter {
     let i = from;
     while (i < end && !this.dead) {
       const take = Math.min(this.need - this.have, end - i);
-      raw.set(chunk.subarray(i, i + take), this.have);
+      if (take < 64) for (let k = 0; k < take; k++) raw[this.have + k] = chunk[i + k]; // no view object for short copies
+      else raw.set(chunk.subarray(i, i + take), this.have);
       this.have += take;
       i += take;
       if (this.need === 2 && raw[0] !== APCI_START) { this.fail(`APDU does not start with 68 (got ${hex(raw[0])})`); break; }
