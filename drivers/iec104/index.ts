@@ -17,3 +17,4 @@ export { ApciWindow, type WindowOptions, type WindowDue } from './window';
 export { auditFields, AUDIT_MAX_OBJECTS, type Iec104AuditFields } from './audit-fields';
 export { Iec104SelectStore } from './select-store';
 export { refusalAsdu, refusalCause, type Iec104Refusal } from './answers';
+export { ApduReader, type ApduReaderHandler, type ApduReaderOptions } from './reader';
