@@ -2,12 +2,13 @@
 // ZG_FUZZ_SEED to replay): valid conversations are mutated (byte flips, length lies, count
 // changes, truncations) and cut at random points; the splitter and the ASDU parser must never
 // throw, and must agree with a straightforward whole-buffer reference on which APDUs are read,
-// where the stream turns malformed, and every ASDU field and fault.
+// where the stream turns malformed, and every ASDU field and fault. The APCI window is run
+// through random sends, acknowledgements, sequence gaps and window overruns against a list model.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  ApciSplitter, Asdu, parseAsdu, encodeAsdu, encodeIFrame, encodeSFrame, encodeUFrame, UFunction, TypeId,
-  qoi, sco, setpointFloat, measuredFloat, siq, cp56, element,
+  ApciWindow, ApciSplitter, Asdu, parseAsdu, encodeAsdu, encodeIFrame, encodeSFrame, encodeUFrame, UFunction, TypeId,
+  qoi, sco, setpointFloat, measuredFloat, siq, cp56, element, type ApciFrame,
 } from '../../drivers/iec104';
 import { mulberry32 } from '../helpers/prng';
 import { refAsdu, refSplit, type RefAsdu } from '../helpers/iec104-reference';
@@ -89,6 +90,52 @@ test('APCI splitter agrees with the reference on 5,000 mutated streams cut at ra
     if (want.malformed) malformed++;
   }
   assert.ok(malformed > 500, `many streams turn malformed (${malformed})`);
+});
+
+test('APCI window agrees with a list model on 2,000 random runs of sends, acks, gaps and overruns (some across the wrap)', () => {
+  const frame = (b: Buffer): ApciFrame => { let f: ApciFrame | undefined; new ApciSplitter({ onApdu: (x) => { f = x; return false; }, onApciMalformed: (m) => { throw new Error(m); } }).push(b); return f!; };
+  const asdu = SAMPLES[0];
+  let refusals = 0;
+  for (let run = 0; run < 2_000; run++) {
+    const k = 1 + int(12);
+    const w = new ApciWindow({ role: 'controlled', k, w: Math.max(1, Math.floor((2 * k) / 3)) }, 0);
+    assert.is(w.received(frame(encodeUFrame(UFunction.STARTDT_ACT)), 0), null);
+    // The model: the sequence numbers sent and not acknowledged, in order; V(S); V(R).
+    // Every 400th run starts 10 frames before the 15-bit wrap, both ways.
+    if (run % 400 === 0) {
+      const s1 = frame(encodeSFrame({ recvSeq: 0 }));
+      for (let n = 0; n < 32758; n++) { w.sendI(0); s1.recvSeq = w.vs; assert.is(w.received(s1, 0), null); }
+      const i1 = frame(encodeIFrame({ sendSeq: 0, recvSeq: 0, asdu }));
+      for (let n = 0; n < 32758; n++) { i1.sendSeq = w.vr; i1.recvSeq = w.vs; assert.is(w.received(i1, 0), null); }
+    }
+    let vs = w.vs, vr = w.vr;
+    const unacked: number[] = [];
+    for (let step = 0; step < 40; step++) {
+      const r = int(3);
+      if (r === 0) {
+        assert.is(w.canSend, unacked.length < k);
+        if (unacked.length < k) { assert.is(w.sendI(0).sendSeq, vs); unacked.push(vs); vs = (vs + 1) & 0x7fff; }
+        continue;
+      }
+      const nr = int(2) === 0 ? [vs, ...unacked][int(unacked.length + 1)] : (vs + int(5) - 2) & 0x7fff;
+      const okNr = nr === vs || unacked.includes(nr);
+      if (r === 1) {
+        const got = w.received(frame(encodeSFrame({ recvSeq: nr })), 0);
+        assert.is(got === null, okNr, `S N(R)=${nr} V(S)=${vs} unacked=${unacked.join(',')}: ${got}`);
+        if (!okNr) { refusals++; break; }
+      } else {
+        const ns = int(3) === 0 ? (vr + int(5) - 2) & 0x7fff : vr;
+        const got = w.received(frame(encodeIFrame({ sendSeq: ns, recvSeq: nr, asdu })), 0);
+        assert.is(got === null, ns === vr && okNr, `I N(S)=${ns} V(R)=${vr} N(R)=${nr}: ${got}`);
+        if (got !== null) { refusals++; break; }
+        vr = (vr + 1) & 0x7fff;
+      }
+      while (unacked.length > 0 && unacked[0] !== nr) unacked.shift();
+      if (nr === vs) unacked.length = 0;
+      assert.is(w.unacknowledged, unacked.length);
+    }
+  }
+  assert.ok(refusals > 200, `gaps and bad acknowledgements were tried (${refusals})`);
 });
 
 test.run();
