@@ -1,5 +1,8 @@
 /**
- * The IEC 60870-5-104 driver: the codec (APCI framing, ASDUs). The proxy comes later.
+ * The IEC 60870-5-104 driver, first slice: the codec (APCI framing, ASDUs, encoders), the type
+ * table and decision classes, the APCI window of one side, the reader that composes them, the
+ * select-before-execute store, the gateway's negative answers and the audit field. The proxy,
+ * its policy and the daemon wiring come in a later slice (issue 17).
  */
 export {
   ApciSplitter, ApciFrame, ApciFormat, UFunction, uFunctionName, encodeIFrame, encodeSFrame, encodeUFrame,
