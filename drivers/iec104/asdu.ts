@@ -80,9 +80,10 @@ export class Asdu {
 /**
  * Parses bytes[from .. end) (one ASDU, as an I-format APDU carries it) into `out`. Returns true
  * when it is well formed; otherwise false with out.fault and out.message set. Never throws on
- * input bytes; out's header fields are set as far as they were read (for a negative answer).
+ * input bytes (a range outside `bytes` is a programmer error: TypeError); out's header fields are set as far as they were read (for a negative answer).
  */
 export function parseAsdu(bytes: Uint8Array, out: Asdu, from = 0, end = bytes.length): boolean {
+  if (!(from >= 0 && from <= end && end <= bytes.length)) throw new TypeError(`parseAsdu: range ${from}..${end} is outside the ${bytes.length} bytes given`);
   const len = end - from;
   out.count = 0;
   out.command = CommandKind.NONE;

@@ -318,6 +318,7 @@ test('ASDU, hostile: a parse at an offset reads only bytes[from .. end)', () => 
   assert.ok(parseAsdu(frame, a, 6), a.message);
   assert.equal([a.typeId, a.ca, a.count], [100, 7, 1]);
   assert.not.ok(parseAsdu(frame, a, 6, frame.length - 1));
+  assert.throws(() => parseAsdu(frame, a, 6, frame.length + 1), /range 6\.\.17 is outside the 16 bytes given/);
 });
 
 test('encodeAsdu: refuses specs the standard cannot carry', () => {
