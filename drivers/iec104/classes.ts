@@ -6,6 +6,13 @@
  *   bitstring 51, 64; interrogation 100; counter-interrogation 101; read 102; clock-sync 103;
  *   reset-process 105; test 107; parameter 110..113; file-transfer 120..127.
  * A type id 104 does not define (type-ids.ts) has no class: it is refused as unknown (cause 44).
+ *
+ * The causes a controlling station sends with each class in control direction (IEC 60870-5-101
+ * section 7.3.2..7.3.6 and IEC 60870-5-104 section 7.2.3; the same set a station such as
+ * lib60870's accepts before answering cause 45): activation 6 and deactivation 8 for commands,
+ * set-points, bitstrings, interrogations and parameter activation; activation only for clock
+ * synchronisation, reset process, test and parameter loading; request 5 for read; file transfer
+ * 13, and 5 for a directory call. Anything else from the master is an unknown cause (45).
  */
 import { typeKnown } from './type-ids';
 
@@ -26,6 +33,11 @@ const RANGES: ReadonlyArray<readonly [number, number, Iec104Class]> = [
 
 /** Every class, in the order above (for policy validation and the report). */
 export const IEC104_CLASSES: readonly Iec104Class[] = Object.freeze([...new Set(RANGES.map((r) => r[2]))]);
+
+const CONTROL_CAUSES: Readonly<Record<Iec104Class, readonly number[]>> = Object.freeze({
+  monitor: [], command: [6, 8], setpoint: [6, 8], bitstring: [6, 8], interrogation: [6, 8], 'counter-interrogation': [6, 8],
+  read: [5], 'clock-sync': [6], 'reset-process': [6], test: [6], parameter: [6], 'file-transfer': [5, 13],
+});
 
 const byType: (Iec104Class | undefined)[] = new Array<Iec104Class | undefined>(256).fill(undefined);
 for (const [a, b, c] of RANGES) for (let t = a; t <= b; t++) if (typeKnown(t)) byType[t] = c;
@@ -50,4 +62,15 @@ export function timeTaggedCommand(typeId: number): boolean {
 export function selectable(typeId: number): boolean {
   const c = typeClass(typeId);
   return c === 'command' || c === 'setpoint';
+}
+
+/**
+ * Whether a controlling station may send the type with this cause (bits 5..0 of the COT). Monitor
+ * types never come from the master; P_AC_NA_1 (113) also takes deactivation (8).
+ */
+export function controlCauseAllowed(typeId: number, cause: number): boolean {
+  const c = typeClass(typeId);
+  if (c === undefined) return false;
+  if (typeId === 113 && cause === 8) return true;
+  return CONTROL_CAUSES[c].includes(cause);
 }

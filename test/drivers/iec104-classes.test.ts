@@ -2,7 +2,7 @@
 // class the issue lists, unknown types have none.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { typeClass, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, typeKnown, typeName } from '../../drivers/iec104';
+import { typeClass, controlCauseAllowed, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, typeKnown, typeName } from '../../drivers/iec104';
 
 const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
@@ -40,6 +40,16 @@ test('direction, time tags and select/execute', () => {
   assert.not.ok(controlDirection(2));
   assert.equal(range(45, 127).filter(timeTaggedCommand), [58, 59, 60, 61, 62, 63, 64, 107]);
   assert.equal(range(0, 255).filter(selectable), [45, 46, 47, 48, 49, 50, 58, 59, 60, 61, 62, 63]);
+});
+
+test('causes a controlling station may send, per type', () => {
+  const allowed = (t: number): number[] => range(0, 63).filter((c) => controlCauseAllowed(t, c));
+  for (const t of [45, 46, 47, 48, 49, 50, 51, 58, 59, 60, 61, 62, 63, 64, 100, 101]) assert.equal(allowed(t), [6, 8], typeName(t));
+  assert.equal(allowed(102), [5]);
+  for (const t of [103, 105, 107, 110, 111, 112]) assert.equal(allowed(t), [6], typeName(t));
+  assert.equal(allowed(113), [6, 8]);
+  for (const t of range(120, 127)) assert.equal(allowed(t), [5, 13], typeName(t));
+  for (const t of [1, 13, 30, 70, 2, 104, 200]) assert.equal(allowed(t), [], `type ${t}`);
 });
 
 test.run();
