@@ -74,3 +74,12 @@ export function controlCauseAllowed(typeId: number, cause: number): boolean {
   if (typeId === 113 && cause === 8) return true;
   return CONTROL_CAUSES[c].includes(cause);
 }
+
+/**
+ * Whether the type addresses the whole station and so carries IOA 0 (interrogation 100, counter
+ * interrogation 101, clock sync 103, reset process 105, test 107; IEC 60870-5-101 7.3.4): another
+ * IOA is answered cause 47, unknown IOA, as stations do.
+ */
+export function stationWide(typeId: number): boolean {
+  return typeId === 100 || typeId === 101 || typeId === 103 || typeId === 105 || typeId === 107;
+}

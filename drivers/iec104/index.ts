@@ -15,7 +15,7 @@ export {
   encodeAsdu, answerAsdu, sco, dco, rco, setpointNormalized, setpointScaled, setpointFloat, bitstring, measuredFloat, siq, qoi, cp56, element,
   type AsduSpec, type CommandOptions, type SetpointOptions,
 } from './encode';
-export { typeClass, controlCauseAllowed, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, type Iec104Class } from './classes';
+export { typeClass, controlCauseAllowed, stationWide, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, type Iec104Class } from './classes';
 export { ApciWindow, type WindowOptions, type WindowDue } from './window';
 export { auditFields, AUDIT_MAX_OBJECTS, type Iec104AuditFields } from './audit-fields';
 export { Iec104SelectStore } from './select-store';

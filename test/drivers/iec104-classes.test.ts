@@ -2,7 +2,7 @@
 // class the issue lists, unknown types have none.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { typeClass, controlCauseAllowed, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, typeKnown, typeName } from '../../drivers/iec104';
+import { typeClass, controlCauseAllowed, stationWide, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, typeKnown, typeName } from '../../drivers/iec104';
 
 const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
@@ -39,6 +39,7 @@ test('direction, time tags and select/execute', () => {
   assert.ok(controlDirection(100));
   assert.not.ok(controlDirection(2));
   assert.equal(range(45, 127).filter(timeTaggedCommand), [58, 59, 60, 61, 62, 63, 64, 107]);
+  assert.equal(range(0, 255).filter(stationWide), [100, 101, 103, 105, 107]);
   assert.equal(range(0, 255).filter(selectable), [45, 46, 47, 48, 49, 50, 58, 59, 60, 61, 62, 63]);
 });
 
