@@ -32,6 +32,7 @@ checks=(
   "tshark with the dnp3 dissector and modbus fields (DNP3 oracle, policy learn --pcap)|{ tshark -G protocols 2>/dev/null || true; } | grep -q \$'\\tdnp3\$' && { tshark -G fields 2>/dev/null || true; } | grep -q \$'\\tmodbus.func_code\\t'|tshark"
   "text2pcap and mergecap (tests write captures)|have text2pcap && have mergecap|wireshark-common"
   "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer, StartAsyncSerialServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext; import serial, serial_asyncio'|python3-pymodbus python3-serial python3-serial-asyncio"
+  "scapy with the IEC 60870-5-104 layer (IEC 104 oracle)|$py -c 'import scapy.contrib.scada.iec104'|python3-scapy"
 )
 
 check_all() {

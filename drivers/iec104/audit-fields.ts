@@ -1,0 +1,54 @@
+/**
+ * The `iec104` field of audit records: what an ASDU asked or reported, short enough for every
+ * decision: type (id and name) and its decision class, cause with the P/N and test bits,
+ * originator, common address, the IOAs (at most AUDIT_MAX_OBJECTS listed, `count` says how many
+ * there were), and for commands and set-points the values, qualifiers and S/E bits. The daemon's
+ * AuditEvent gains this field when the proxy is wired (issue 17, later slice).
+ */
+import { CommandKind, type Asdu } from './asdu';
+import { typeClass, type Iec104Class } from './classes';
+import { typeName } from './type-ids';
+
+/** Objects listed per record at most. */
+export const AUDIT_MAX_OBJECTS = 64;
+
+export interface Iec104AuditFields {
+  type: number;
+  name: string;
+  /** The decision class; absent for a type 104 does not define. */
+  class?: Iec104Class;
+  cause: number;
+  negative: boolean;
+  test: boolean;
+  originator: number;
+  ca: number;
+  sq: boolean;
+  /** Information objects in the ASDU (the lists below hold at most AUDIT_MAX_OBJECTS). */
+  count: number;
+  ioa: number[];
+  /** Commands and set-points: the commanded value per object (null for NaN, which JSON cannot carry). */
+  values?: (number | null)[];
+  /** Commands: QU; set-points: QL. */
+  qualifiers?: number[];
+  /** Commands and set-points: true for select, false for execute. */
+  select?: boolean[];
+}
+
+/** The audit `iec104` field of a parsed ASDU (call before the record is reused). */
+export function auditFields(a: Asdu): Iec104AuditFields {
+  const n = Math.min(a.count, AUDIT_MAX_OBJECTS);
+  const out: Iec104AuditFields = {
+    type: a.typeId, name: typeName(a.typeId), cause: a.cause, negative: a.negative, test: a.test,
+    originator: a.originator, ca: a.ca, sq: a.sq, count: a.count, ioa: Array.from(a.ioa.subarray(0, n)),
+  };
+  const c = typeClass(a.typeId);
+  if (c !== undefined) out.class = c;
+  if (a.command !== CommandKind.NONE) {
+    out.values = Array.from(a.value.subarray(0, n), (v) => (Number.isFinite(v) ? v : null));
+    if (a.command !== CommandKind.BITSTRING) {
+      out.qualifiers = Array.from(a.qualifier.subarray(0, n));
+      out.select = Array.from(a.select.subarray(0, n), (s) => s === 1);
+    }
+  }
+  return out;
+}
