@@ -6,6 +6,7 @@
  */
 import type { Conduit, DecisionRequest, PolicyDocument, PolicyTest, Schedule } from '../types';
 import { modbusFunctionName } from '../modbus';
+import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef, type Dnp3RequestSpec } from '../dnp3';
 import { formatRange } from '../ranges';
 
 type Data = string | number | boolean | null | Data[] | { [k: string]: Data | undefined };
@@ -54,6 +55,7 @@ export function conduitData(c: Conduit): Record<string, Data | undefined> {
     if (c.allow.addresses) allow.addresses = c.allow.addresses.map(formatRange);
     out.allow = allow;
   }
+  if (c.dnp3) out.allow = dnp3AllowData(c.dnp3);
   if (c.requires.edgeAuth || c.requires.grant) out.requires = { edgeAuth: c.requires.edgeAuth, grant: c.requires.grant };
   if (c.schedule) out.schedule = scheduleData(c.schedule);
   if (c.mode === 'monitor') out.mode = 'monitor';
@@ -61,14 +63,50 @@ export function conduitData(c: Conduit): Record<string, Data | undefined> {
   return out;
 }
 
+const objectRef = (o: Dnp3ObjectRef): string => (o.variation === 0 ? `g${o.group}` : `g${o.group}v${o.variation}`);
+const CROB_NAMES = new Map(Object.entries(CROB_OPERATIONS).map(([k, v]) => [v, k]));
+
+/** A dnp3 conduit's `allow` in the document form (policy/dnp3-allow.ts reads it back). */
+export function dnp3AllowData(a: Dnp3Allow): Data {
+  const out: Record<string, Data | undefined> = { functions: a.functions.map(dnp3FunctionName) };
+  if (a.masters) out.masters = a.masters;
+  if (a.outstations) out.outstations = a.outstations;
+  if (Array.isArray(a.objects)) out.objects = a.objects.map(objectRef);
+  else if (a.objects) {
+    const per: Record<string, Data> = {};
+    for (const k of Object.keys(a.objects).sort((x, y) => Number(x) - Number(y))) per[dnp3FunctionName(Number(k))] = a.objects[k].map(objectRef);
+    out.objects = per;
+  }
+  if (a.points) {
+    const per: Record<string, Data> = {};
+    for (const k of Object.keys(a.points)) per[k] = a.points[k].map((r) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`));
+    out.points = per;
+  }
+  if (a.values) out.values = { min: a.values.min, max: a.values.max };
+  if (a.controls) out.controls = a.controls.map((c) => CROB_NAMES.get(c) ?? String(c));
+  if (a.unsolicited !== undefined) out.unsolicited = a.unsolicited;
+  return out;
+}
+
+function dnp3RequestData(d: Dnp3RequestSpec): Data {
+  return {
+    function: dnp3FunctionName(d.function), source: d.source, destination: d.destination,
+    objects: d.objects?.map((o) => ({
+      group: o.group, variation: o.variation, start: o.start, stop: o.stop, indices: o.indices, values: o.values,
+      control: o.control === undefined ? undefined : CROB_NAMES.get(o.control) ?? o.control,
+    })),
+  };
+}
+
 function requestData(r: DecisionRequest): Data {
   const out: Record<string, Data | undefined> = {
     from: typeof r.from === 'string' ? r.from : { ip: r.from.ip },
     to: typeof r.to === 'string' ? r.to : { ip: r.to.ip, port: r.to.port },
     // A request with `modbus` is a Modbus request; say the protocol only when that does not.
-    protocol: r.modbus === undefined ? r.protocol : undefined,
+    protocol: r.modbus === undefined && r.dnp3 === undefined ? r.protocol : undefined,
     port: r.port,
     modbus: r.modbus ? { function: r.modbus.function, unit: r.modbus.unit, address: r.modbus.address, count: r.modbus.count } : undefined,
+    dnp3: r.dnp3 ? dnp3RequestData(r.dnp3) : undefined,
     at: r.at === undefined ? undefined : typeof r.at === 'number' ? new Date(r.at).toISOString() : r.at,
     session: r.session as Data | undefined,
   };

@@ -176,6 +176,7 @@ export class PolicyLearner {
           id, from: { identities: [who], roles: [], zones: [] }, to: { assets: [g.asset], zones: [] }, protocol: g.handler.policyProtocol,
           ...(b.fields.ports ? { ports: b.fields.ports } : {}),
           ...(b.fields.allow ? { allow: b.fields.allow } : {}),
+          ...(b.fields.dnp3 ? { dnp3: b.fields.dnp3 } : {}),
           requires: { edgeAuth: false, grant: false }, mode: 'enforce',
         });
         comments.set(id, [`${b.count === g.count ? describe(g) : `${b.count.toLocaleString('en-US')} of ${describe(g)}`}`]);

@@ -57,7 +57,9 @@ Reads every decision in the audit logs under DIR (a gateway in monitor mode, or 
 policy, records what it sees) and every Modbus/TCP request in the captures (through tshark), and
 writes a policy allowing exactly that: one identity per source address (named as --from names it),
 per source, asset and protocol the Modbus functions, units and address ranges seen (reads and
-writes as separate conduits; ranges closer than --slack registers merged), TCP ports, a comment on
+writes as separate conduits; ranges closer than --slack registers merged), the DNP3 functions, link
+addresses, objects per function, point indices, analog output values and CROB operations (reads and
+controls apart; unsolicited responses), TCP ports, a comment on
 each conduit (requests, first and last seen) and embedded tests: one allow from real traffic per
 conduit and denies just outside each learnt range. The output passes \`policy check\` and
 \`policy test\`. Malformed, rate-limited and quarantined requests are not learnt.
