@@ -23,7 +23,7 @@ import { CROB_CODE_MASK, CROB_OPERATIONS, dnp3Function } from '../dnp3';
 import type { ScopeState } from '../decide';
 import { decideDnp3 } from '../dnp3-decide';
 import { mergeRanges, mergeWithin } from '../ranges';
-import type { LearntBlock, Observation, OperationLearner, ProtocolHandler } from './observed';
+import { boundaryProbes, type LearntBlock, type Observation, type OperationLearner, type ProtocolHandler } from './observed';
 
 /** The audit record's `dnp3` field (drivers/types.ts AuditEvent['dnp3']). */
 export interface Dnp3Fields {
@@ -221,9 +221,8 @@ class Dnp3Learner implements OperationLearner {
         const variations = [...g.objects.entries()].flatMap(([f, s]) => [...s].filter((k) => k >> 8 === grp).map((k) => ({ f, v: k & 255 })));
         const pick = variations.find((x) => !READS.has(x.f)) ?? variations[0];
         if (!pick) continue;
-        for (const r of rs) {
-          for (const index of [r.start - 1, r.end + 1]) {
-            if (index < 0 || index > 0xffffffff) continue;
+        {
+          for (const index of boundaryProbes(rs, 0xffffffff)) {
             const o: Dnp3RequestObject = { group: grp, variation: pick.v, indices: [index] };
             if (grp === ANALOG_OUTPUT && allow.values) o.values = [allow.values.min];
             if (grp === CROB && allow.controls) o.control = allow.controls[0];

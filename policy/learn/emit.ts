@@ -4,7 +4,7 @@
  * observed), grouped under a comment per asset. The text parses back (policy/parse.ts) into the
  * same document; policy learn checks that before it writes anything.
  */
-import type { Conduit, DecisionRequest, PolicyDocument, PolicyTest, Schedule } from '../types';
+import type { Asset, Conduit, DecisionRequest, Identity, PolicyDocument, PolicyTest, Schedule, Zone } from '../types';
 import { modbusFunctionName } from '../modbus';
 import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef, type Dnp3RequestSpec } from '../dnp3';
 import { formatRange } from '../ranges';
@@ -117,6 +117,22 @@ export function testData(t: PolicyTest): Data {
   return { name: t.name, request: requestData(t.request), expect: t.expect, conduit: t.conduit, reason: t.reason };
 }
 
+const zoneData = (z: Zone): Data => ({ id: z.id, networks: z.networks, interfaces: z.interfaces.length ? z.interfaces : undefined, securityLevel: z.securityLevel, description: z.description });
+const assetData = (a: Asset): Data => ({ id: a.id, zone: a.zone, addresses: a.addresses, kind: a.kind, services: a.services.map((s) => ({ protocol: s.protocol, port: s.port, name: s.name })), description: a.description });
+const identityData = (i: Identity): Data => ({ id: i.id, kind: i.kind, zone: i.zone, addresses: i.addresses.length ? i.addresses : undefined, roles: i.roles.length ? i.roles : undefined, description: i.description });
+
+/**
+ * The document as the plain data emitPolicyYaml writes (the same item builders, without the
+ * text): what policy learn validates when the text is too large to parse back cheaply.
+ */
+export function policyData(doc: PolicyDocument): Data {
+  return {
+    site: doc.site, zones: doc.zones.map(zoneData), assets: doc.assets.map(assetData), identities: doc.identities.map(identityData),
+    conduits: doc.conduits.map((c) => conduitData(c) as Data), quarantine: doc.quarantine, settings: { onExpiry: doc.settings.onExpiry },
+    tests: doc.tests.map(testData),
+  };
+}
+
 /** Comments to place in the text: a header, one above each conduit, one above each asset's group. */
 export interface EmitComments {
   header: string[];
@@ -130,20 +146,17 @@ const comment = (lines: readonly string[], indent = ''): string[] => lines.map((
 /** The YAML text of a document. */
 export function emitPolicyYaml(doc: PolicyDocument, comments: EmitComments): string {
   const out: string[] = [...comment(comments.header), `site: ${scalar(doc.site)}`, '', 'zones:'];
-  for (const z of doc.zones) out.push(`  - ${flow({ id: z.id, networks: z.networks, interfaces: z.interfaces.length ? z.interfaces : undefined, securityLevel: z.securityLevel, description: z.description })}`);
+  for (const z of doc.zones) out.push(`  - ${flow(zoneData(z))}`);
   out.push('', 'assets:');
-  for (const a of doc.assets) {
-    out.push(`  - ${flow({ id: a.id, zone: a.zone, addresses: a.addresses, kind: a.kind, services: a.services.map((s) => ({ protocol: s.protocol, port: s.port, name: s.name })), description: a.description })}`);
-  }
+  for (const a of doc.assets) out.push(`  - ${flow(assetData(a))}`);
   out.push('', doc.identities.length ? 'identities:' : 'identities: []');
-  for (const i of doc.identities) {
-    out.push(`  - ${flow({ id: i.id, kind: i.kind, zone: i.zone, addresses: i.addresses.length ? i.addresses : undefined, roles: i.roles.length ? i.roles : undefined, description: i.description })}`);
-  }
+  for (const i of doc.identities) out.push(`  - ${flow(identityData(i))}`);
   out.push('', doc.conduits.length ? 'conduits:' : 'conduits: []');
   const groups = new Map<string, Conduit[]>();
   for (const c of doc.conduits) {
     const key = c.to.assets[0] ?? `zone ${c.to.zones[0] ?? ''}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
+    const g = groups.get(key);
+    if (g) g.push(c); else groups.set(key, [c]);
   }
   for (const key of [...groups.keys()].sort()) {
     out.push(...comment([`── ${comments.assetTitle ? comments.assetTitle(key) : key} ──`], '  '));

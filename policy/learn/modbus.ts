@@ -9,7 +9,7 @@ import type { ScopeState } from '../decide';
 import { decideModbus } from '../decide';
 import { modbusFunction, modbusFunctionName } from '../modbus';
 import { mergeRanges, mergeWithin } from '../ranges';
-import type { LearntBlock, Observation, OperationLearner, ProtocolHandler } from './observed';
+import { boundaryProbes, type LearntBlock, type Observation, type OperationLearner, type ProtocolHandler } from './observed';
 
 type Access = 'read' | 'write' | 'read-write' | 'diagnostic';
 const ACCESS_ORDER: Access[] = ['read', 'write', 'read-write', 'diagnostic'];
@@ -90,15 +90,11 @@ class ModbusLearner implements OperationLearner {
       const ranges = mergeWithin(g.rangeList(), slack);
       const allow: ModbusAllow = { functions, units };
       if (ranges.length > 0) allow.addresses = ranges;
-      // Boundary probes: the first address-carrying function just below and above each range.
+      // Boundary probes: the first address-carrying function just outside the ranges (observed.ts).
       const probeFn = functions.find((fn) => { const s = modbusFunction(fn)?.shape; return s !== undefined && s !== 'none' && s !== 'read-write'; });
       const probes: Record<string, unknown>[] = [];
       if (probeFn !== undefined) {
-        for (const r of ranges) {
-          for (const address of [r.start - 1, r.end + 1]) {
-            if (address >= 0 && address <= 65535) probes.push({ modbus: { function: probeFn, unit: units[0], address, count: 1 } });
-          }
-        }
+        for (const address of boundaryProbes(ranges, 65535)) probes.push({ modbus: { function: probeFn, unit: units[0], address, count: 1 } });
       }
       return { suffix: access, fields: { allow }, example: g.example ?? {}, probes, count: g.count };
     });

@@ -45,6 +45,18 @@ export interface OperationLearner {
   blocks(slack: number): LearntBlock[];
 }
 
+/**
+ * The addresses (indices) a block's boundary deny tests probe: just below the lowest range, just
+ * above the highest, and both sides of the first gap: at most 4 per conduit, so that a conduit
+ * learnt from scattered traffic (hundreds of ranges) does not bury the policy in tests.
+ */
+export function boundaryProbes(ranges: readonly { start: number; end: number }[], max: number): number[] {
+  if (ranges.length === 0) return [];
+  const out = [ranges[0].start - 1, ranges[ranges.length - 1].end + 1];
+  if (ranges.length > 1) out.push(ranges[0].end + 1, ranges[1].start - 1);
+  return [...new Set(out)].filter((a) => a >= 0 && a <= max).sort((a, b) => a - b);
+}
+
 /** One learnt conduit's protocol part. */
 export interface LearntBlock {
   /** Appended to the conduit id (`read`, `write`, ... or '' for a single block). */

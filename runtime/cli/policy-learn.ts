@@ -15,7 +15,11 @@ import { parsePolicy } from '../../policy/parse';
 import { diffPolicies } from '../../policy/diff';
 import { renderDiffMarkdown } from '../../policy/diff-render';
 import { PolicyLearner, type LearnResult } from '../../policy/learn/learn';
-import { emitPolicyYaml } from '../../policy/learn/emit';
+import { emitPolicyYaml, policyData } from '../../policy/learn/emit';
+import { validatePolicy } from '../../policy/validate';
+
+/** Largest learnt text parsed back as a whole (bytes). */
+export const PARSE_BACK_MAX = 1 << 20;
 import type { PolicyDocument } from '../../policy/types';
 import { loadPolicyFile } from '../policy-file';
 import { findAuditFolders, streamAuditRecords } from '../audit/query';
@@ -34,18 +38,26 @@ function intOption(v: unknown, flag: string, min: number, max: number): number |
 /** Emits the document, keeping only the tests it passes (a learnt probe another conduit allows is dropped). */
 function checkedText(r: LearnResult, header: string[]): { text: string; doc: PolicyDocument; dropped: string[] } {
   const emit = (doc: PolicyDocument): string => emitPolicyYaml(doc, { header, conduit: r.comments });
-  const first = parsePolicy(emit(r.doc), { file: '(learnt policy)' });
+  const firstText = emit(r.doc);
+  // Parse the text back (the whole reader: YAML, then validation) when it is of a size a person
+  // reads; a larger one (thousands of conduits) costs the YAML parser ~100 bytes of heap per byte
+  // of text, so its data is validated instead (the text is that data in flow style, quoted as JSON
+  // where a plain scalar would not read back the same; test/learn/learn.test.ts round-trips it).
+  const first = firstText.length <= PARSE_BACK_MAX ? parsePolicy(firstText, { file: '(learnt policy)' })
+    : validatePolicy(JSON.parse(JSON.stringify(policyData(r.doc))) as unknown, { file: '(learnt policy)' });
   const index = compile(first);
   const dropped: string[] = [];
+  const keep: boolean[] = [];
   const tests = r.doc.tests.filter((t, i) => {
     const d = decide(index, first.tests[i].request, Date.now());
     const ok = d.decision === t.expect && (t.conduit === undefined || d.conduit === t.conduit) && (t.reason === undefined || d.reason === t.reason);
     if (!ok) dropped.push(`${JSON.stringify(t.request)} expect ${t.expect}: decided ${d.decision} (${d.conduit ?? d.reason})`);
+    keep.push(ok);
     return ok;
   });
-  const doc = { ...r.doc, tests };
-  const text = emit(doc);
-  return { text, doc: parsePolicy(text, { file: '(learnt policy)' }), dropped };
+  // The text without the dropped tests parses to `first` without them (checked once above).
+  const text = dropped.length ? emit({ ...r.doc, tests }) : firstText;
+  return { text, doc: { ...first, tests: first.tests.filter((_, i) => keep[i]) }, dropped };
 }
 
 export const policyLearnCommand: Command = {
@@ -61,7 +73,7 @@ writes as separate conduits; ranges closer than --slack registers merged), the D
 addresses, objects per function, point indices, analog output values and CROB operations (reads and
 controls apart; unsolicited responses), TCP ports, a comment on
 each conduit (requests, first and last seen) and embedded tests: one allow from real traffic per
-conduit and denies just outside each learnt range. The output passes \`policy check\` and
+conduit and denies just outside the learnt ranges (below, above, the first gap). The output passes \`policy check\` and
 \`policy test\`. Malformed, rate-limited and quarantined requests are not learnt.
 
 --from POLICY starts from a policy: its zones, assets and identities are kept, conduits that

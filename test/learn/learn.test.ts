@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parsePolicy } from '../../policy/parse';
-import { emitPolicyYaml } from '../../policy/learn/emit';
+import { emitPolicyYaml, policyData } from '../../policy/learn/emit';
+import { validatePolicy } from '../../policy/validate';
+import { PolicyLearner } from '../../policy/learn/learn';
 import { parseTsharkLine } from '../../runtime/cli/pcap-modbus';
 import type { AuditEvent } from '../../drivers/types';
 import { cli, FIX, writeAudit, monday, modbusEvent, tcpEvent, D } from './helpers';
@@ -40,6 +42,25 @@ test('the emitter writes a document that parses back to itself (the example subs
   const norm = (d: typeof doc) => ({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) });
   assert.equal(JSON.parse(JSON.stringify(norm(back))), JSON.parse(JSON.stringify(norm(doc))));
   assert.match(text, /  # a comment\n  - id: hmi-reads-feeders\n/);
+});
+
+test('the data a large learnt policy is validated from is the document the text reads back as', () => {
+  const doc = parsePolicy(readFileSync('examples/substation.yaml', 'utf8'));
+  const text = emitPolicyYaml(doc, { header: [], conduit: new Map() });
+  const fromData = validatePolicy(JSON.parse(JSON.stringify(policyData(doc))));
+  const norm = (d: typeof doc) => JSON.parse(JSON.stringify({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) }));
+  assert.equal(norm(fromData), norm(parsePolicy(text)));
+});
+
+test('scattered traffic: ranges stay exact, but a conduit gets at most 4 boundary deny tests (below, above, the first gap)', () => {
+  const base = parsePolicy(readFileSync(`${FIX}/plant-v1.yaml`, 'utf8'));
+  const l = new PolicyLearner({ site: 's', base });
+  for (let i = 0; i < 200; i++) l.add(modbusEvent(monday('09:00') + i, NEW, 'plc-1', D.deny('no-conduit', null), 3, i * 10, 2) as never);
+  const r = l.result();
+  const c = r.doc.conduits.find((x) => x.id === 'host-127-70-0-77-to-plc-1-read')!;
+  assert.is(c.allow!.addresses!.length, 200);
+  const probes = r.doc.tests.filter((t) => t.expect === 'deny' && t.request.to === 'plc-1' && typeof t.request.from !== 'string' && t.request.from.ip === NEW);
+  assert.equal(probes.map((t) => t.request.modbus!.address), [2, 9, 1992]);
 });
 
 test('from audit logs with --from: narrows what base conduits allowed, adds the rest, prints the diff', async () => {
