@@ -121,6 +121,19 @@ const zoneData = (z: Zone): Data => ({ id: z.id, networks: z.networks, interface
 const assetData = (a: Asset): Data => ({ id: a.id, zone: a.zone, addresses: a.addresses, kind: a.kind, services: a.services.map((s) => ({ protocol: s.protocol, port: s.port, name: s.name })), description: a.description });
 const identityData = (i: Identity): Data => ({ id: i.id, kind: i.kind, zone: i.zone, addresses: i.addresses.length ? i.addresses : undefined, roles: i.roles.length ? i.roles : undefined, description: i.description });
 
+/** Conduits grouped by the first asset they name (or zone), groups and conduits sorted: the text's order. */
+function groupConduits(conduits: readonly Conduit[]): Map<string, Conduit[]> {
+  const groups = new Map<string, Conduit[]>();
+  for (const c of conduits) {
+    const key = c.to.assets[0] ?? `zone ${c.to.zones[0] ?? ''}`;
+    const g = groups.get(key);
+    if (g) g.push(c); else groups.set(key, [c]);
+  }
+  const out = new Map<string, Conduit[]>();
+  for (const key of [...groups.keys()].sort()) out.set(key, (groups.get(key) as Conduit[]).sort((a, b) => a.id.localeCompare(b.id)));
+  return out;
+}
+
 /**
  * The document as the plain data emitPolicyYaml writes (the same item builders, without the
  * text): what policy learn validates when the text is too large to parse back cheaply.
@@ -128,7 +141,7 @@ const identityData = (i: Identity): Data => ({ id: i.id, kind: i.kind, zone: i.z
 export function policyData(doc: PolicyDocument): Data {
   return {
     site: doc.site, zones: doc.zones.map(zoneData), assets: doc.assets.map(assetData), identities: doc.identities.map(identityData),
-    conduits: doc.conduits.map((c) => conduitData(c) as Data), quarantine: doc.quarantine, settings: { onExpiry: doc.settings.onExpiry },
+    conduits: [...groupConduits(doc.conduits).values()].flat().map((c) => conduitData(c) as Data), quarantine: doc.quarantine, settings: { onExpiry: doc.settings.onExpiry },
     tests: doc.tests.map(testData),
   };
 }
@@ -152,15 +165,10 @@ export function emitPolicyYaml(doc: PolicyDocument, comments: EmitComments): str
   out.push('', doc.identities.length ? 'identities:' : 'identities: []');
   for (const i of doc.identities) out.push(`  - ${flow(identityData(i))}`);
   out.push('', doc.conduits.length ? 'conduits:' : 'conduits: []');
-  const groups = new Map<string, Conduit[]>();
-  for (const c of doc.conduits) {
-    const key = c.to.assets[0] ?? `zone ${c.to.zones[0] ?? ''}`;
-    const g = groups.get(key);
-    if (g) g.push(c); else groups.set(key, [c]);
-  }
-  for (const key of [...groups.keys()].sort()) {
+  const groups = groupConduits(doc.conduits);
+  for (const [key, list] of groups) {
     out.push(...comment([`── ${comments.assetTitle ? comments.assetTitle(key) : key} ──`], '  '));
-    for (const c of (groups.get(key) as Conduit[]).sort((a, b) => a.id.localeCompare(b.id))) {
+    for (const c of list) {
       out.push(...comment(comments.conduit.get(c.id) ?? [], '  '));
       const entries = Object.entries(conduitData(c)).filter(([, v]) => v !== undefined);
       entries.forEach(([k, v], n) => out.push(`${n === 0 ? '  - ' : '    '}${k}: ${flow(v as Data)}`));

@@ -18,8 +18,8 @@ import { PolicyLearner, type LearnResult } from '../../policy/learn/learn';
 import { emitPolicyYaml, policyData } from '../../policy/learn/emit';
 import { validatePolicy } from '../../policy/validate';
 
-/** Largest learnt text parsed back as a whole (bytes). */
-export const PARSE_BACK_MAX = 1 << 20;
+/** Largest learnt text parsed back as a whole (bytes; tests lower it). */
+export const learnLimits = { parseBackMax: 1 << 20 };
 import type { PolicyDocument } from '../../policy/types';
 import { loadPolicyFile } from '../policy-file';
 import { findAuditFolders, streamAuditRecords } from '../audit/query';
@@ -35,6 +35,15 @@ function intOption(v: unknown, flag: string, min: number, max: number): number |
   return n;
 }
 
+/** The data as the text reads back: fields left undefined are absent (one copy, no JSON text in between). */
+function withoutUndefined(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutUndefined);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x);
+  return out;
+}
+
 /** Emits the document, keeping only the tests it passes (a learnt probe another conduit allows is dropped). */
 function checkedText(r: LearnResult, header: string[]): { text: string; doc: PolicyDocument; dropped: string[] } {
   const emit = (doc: PolicyDocument): string => emitPolicyYaml(doc, { header, conduit: r.comments });
@@ -43,8 +52,8 @@ function checkedText(r: LearnResult, header: string[]): { text: string; doc: Pol
   // reads; a larger one (thousands of conduits) costs the YAML parser ~100 bytes of heap per byte
   // of text, so its data is validated instead (the text is that data in flow style, quoted as JSON
   // where a plain scalar would not read back the same; test/learn/learn.test.ts round-trips it).
-  const first = firstText.length <= PARSE_BACK_MAX ? parsePolicy(firstText, { file: '(learnt policy)' })
-    : validatePolicy(JSON.parse(JSON.stringify(policyData(r.doc))) as unknown, { file: '(learnt policy)' });
+  const first = firstText.length <= learnLimits.parseBackMax ? parsePolicy(firstText, { file: '(learnt policy)' })
+    : validatePolicy(withoutUndefined(policyData(r.doc)), { file: '(learnt policy)' });
   const index = compile(first);
   const dropped: string[] = [];
   const keep: boolean[] = [];
