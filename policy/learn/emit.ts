@@ -158,6 +158,11 @@ const comment = (lines: readonly string[], indent = ''): string[] => lines.map((
 
 /** The YAML text of a document. */
 export function emitPolicyYaml(doc: PolicyDocument, comments: EmitComments): string {
+  return `${emitPolicyLines(doc, comments).join('\n')}\n`;
+}
+
+/** The YAML text of a document as lines (written out in chunks by policy learn: no one large string). */
+export function emitPolicyLines(doc: PolicyDocument, comments: EmitComments): string[] {
   const out: string[] = [...comment(comments.header), `site: ${scalar(doc.site)}`, '', 'zones:'];
   for (const z of doc.zones) out.push(`  - ${flow(zoneData(z))}`);
   out.push('', 'assets:');
@@ -177,5 +182,5 @@ export function emitPolicyYaml(doc: PolicyDocument, comments: EmitComments): str
   out.push('', `quarantine: ${flow(doc.quarantine)}`, `settings: ${flow({ onExpiry: doc.settings.onExpiry })}`);
   out.push('', doc.tests.length ? 'tests:' : 'tests: []');
   for (const t of doc.tests) out.push(`  - ${flow(testData(t))}`);
-  return `${out.join('\n')}\n`;
+  return out;
 }

@@ -15,7 +15,7 @@ import { parsePolicy } from '../../policy/parse';
 import { diffPolicies } from '../../policy/diff';
 import { renderDiffMarkdown } from '../../policy/diff-render';
 import { PolicyLearner, type LearnResult } from '../../policy/learn/learn';
-import { emitPolicyYaml, policyData } from '../../policy/learn/emit';
+import { emitPolicyLines, policyData } from '../../policy/learn/emit';
 import { validatePolicy } from '../../policy/validate';
 
 /** Largest learnt text parsed back as a whole (bytes; tests lower it). */
@@ -35,25 +35,30 @@ function intOption(v: unknown, flag: string, min: number, max: number): number |
   return n;
 }
 
-/** The data as the text reads back: fields left undefined are absent (one copy, no JSON text in between). */
-function withoutUndefined(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(withoutUndefined);
+/** Drops fields left undefined, in place (the data as the text reads back, without a copy). */
+function dropUndefined(v: unknown): unknown {
+  if (Array.isArray(v)) { for (const x of v) dropUndefined(x); return v; }
   if (v === null || typeof v !== 'object') return v;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x);
-  return out;
+  const rec = v as Record<string, unknown>;
+  for (const k of Object.keys(rec)) { if (rec[k] === undefined) delete rec[k]; else dropUndefined(rec[k]); }
+  return v;
 }
 
-/** Emits the document, keeping only the tests it passes (a learnt probe another conduit allows is dropped). */
-function checkedText(r: LearnResult, header: string[]): { text: string; doc: PolicyDocument; dropped: string[] } {
-  const emit = (doc: PolicyDocument): string => emitPolicyYaml(doc, { header, conduit: r.comments });
-  const firstText = emit(r.doc);
-  // Parse the text back (the whole reader: YAML, then validation) when it is of a size a person
-  // reads; a larger one (thousands of conduits) costs the YAML parser ~100 bytes of heap per byte
-  // of text, so its data is validated instead (the text is that data in flow style, quoted as JSON
-  // where a plain scalar would not read back the same; test/learn/learn.test.ts round-trips it).
-  const first = firstText.length <= learnLimits.parseBackMax ? parsePolicy(firstText, { file: '(learnt policy)' })
-    : validatePolicy(withoutUndefined(policyData(r.doc)), { file: '(learnt policy)' });
+const chars = (lines: readonly string[]): number => lines.reduce((n, l) => n + l.length + 1, 0);
+
+/**
+ * Emits the document, keeping only the tests it passes (a learnt probe another conduit allows is
+ * dropped), and checks what it will write: parsed back (the whole reader: YAML, then validation)
+ * when the text is of a size a person reads; a larger one (thousands of conduits) would cost the
+ * YAML parser ~100 bytes of heap per byte of text, so its data is validated instead (the text is
+ * that data in flow style, quoted as JSON where a plain scalar would not read back the same;
+ * test/learn/learn.test.ts checks both paths agree).
+ */
+function checkedLines(r: LearnResult, header: string[]): { lines: string[]; doc: PolicyDocument; dropped: string[] } {
+  const emit = (doc: PolicyDocument): string[] => emitPolicyLines(doc, { header, conduit: r.comments });
+  let lines = emit(r.doc);
+  const first = chars(lines) <= learnLimits.parseBackMax ? parsePolicy(`${lines.join('\n')}\n`, { file: '(learnt policy)' })
+    : validatePolicy(dropUndefined(policyData(r.doc)), { file: '(learnt policy)' });
   const index = compile(first);
   const dropped: string[] = [];
   const keep: boolean[] = [];
@@ -64,9 +69,17 @@ function checkedText(r: LearnResult, header: string[]): { text: string; doc: Pol
     keep.push(ok);
     return ok;
   });
-  // The text without the dropped tests parses to `first` without them (checked once above).
-  const text = dropped.length ? emit({ ...r.doc, tests }) : firstText;
-  return { text, doc: { ...first, tests: first.tests.filter((_, i) => keep[i]) }, dropped };
+  // The text without the dropped tests reads back as `first` without them (checked once above).
+  if (dropped.length) lines = emit({ ...r.doc, tests });
+  return { lines, doc: { ...first, tests: first.tests.filter((_, i) => keep[i]) }, dropped };
+}
+
+/** Writes lines to `file` in chunks. */
+async function writeLines(file: string, lines: readonly string[]): Promise<void> {
+  const fh = await fsp.open(file, 'w');
+  try {
+    for (let i = 0; i < lines.length; i += 4096) await fh.write(`${lines.slice(i, i + 4096).join('\n')}\n`);
+  } finally { await fh.close(); }
 }
 
 export const policyLearnCommand: Command = {
@@ -131,8 +144,8 @@ assets' addresses; a capture names addresses, which become assets of their own.`
       `Learnt by \`zonegate policy learn\` from ${r.stats.learnt.toLocaleString('en-US')} request(s) in ${sources.length} source(s)${base ? `, starting from ${String(o.from)}` : ''}.`,
       'It allows what was observed and nothing else: review every conduit before enforcing it.',
     ];
-    const { text, doc, dropped } = checkedText(r, header);
-    await fsp.writeFile(o.out, text);
+    const { lines, doc, dropped } = checkedLines(r, header);
+    await writeLines(o.out, lines);
     const diff = base ? diffPolicies(base, doc) : undefined;
     const summary = { ok: true, out: o.out, site, ...r.stats, conduits: doc.conduits.length, tests: doc.tests.length, droppedTests: dropped, ...(diff ? { diff } : {}) };
     if (ctx.json) { ctx.printJson(summary); return 0; }

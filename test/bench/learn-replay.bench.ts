@@ -12,7 +12,7 @@
  * Run: node build/run-bench.mjs learn-replay
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
@@ -154,8 +154,11 @@ async function child(mode: string, args: string[]): Promise<Record<string, numbe
   throw new Error(`unknown mode ${mode}`);
 }
 
+/** The V8 flags the installed `zonegate` runs the CLI with (build/node-flags, as make install and the .deb do). */
+const CLI_FLAGS = readFileSync('build/node-flags', 'utf8').trim().split(/\s+/);
+
 function runChild(mode: string, args: string[]): Record<string, number> {
-  const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], mode, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [...process.execArgv, ...CLI_FLAGS, process.argv[1], mode, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${mode} child failed (${r.status ?? r.signal}): ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, number>;
 }
@@ -213,7 +216,7 @@ async function main(): Promise<void> {
     printTable('Replay and learn over a recorded log (issue 18)', rows, [
       `log: ${N.toLocaleString('en-US')} decisions in ${du} MiB of 4 MiB segments (written in ${writeSecs.toFixed(1)} s); replay re-decided ${replay.replayed.toLocaleString('en-US')}, ${replay.breaks.toLocaleString('en-US')} would break; policy load+compile ${replay.compileSecs.toFixed(2)} s of the replay`,
       `learn read ${learn.learnt.toLocaleString('en-US')} requests: ${first.conduits.toLocaleString('en-US')} conduits from the inventory, ${learn.conduits.toLocaleString('en-US')} (narrowed and added) from the policy`,
-      `each measurement in its own process; ${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at the end`,
+      `each measurement in its own process, with the installed CLI's node flags (${CLI_FLAGS.join(' ')}); ${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at the end`,
     ]);
   } finally {
     if (!keep) rmSync(root, { recursive: true, force: true });
