@@ -1,6 +1,6 @@
 /**
  * `zonegate policy learn --audit DIR [--audit DIR2] [--pcap FILE] --site SITE --out FILE
- * [--slack N] [--from POLICY] [--modbus-port N] [--since T]`: the smallest policy that allows
+ * [--slack N] [--from POLICY] [--modbus-port N] [--dnp3-port N] [--since T]`: the smallest policy that allows
  * everything observed (policy/learn/learn.ts), written as readable YAML that passes `policy check`
  * and `policy test` (checked here before anything is written). With --from, prints what it adds
  * and narrows as a `policy diff`.
@@ -25,6 +25,7 @@ import { loadPolicyFile } from '../policy-file';
 import { findAuditFolders, streamAuditRecords } from '../audit/query';
 import { parseTimeOption } from './parse-time';
 import { readPcapModbus } from './pcap-modbus';
+import { readPcapDnp3 } from './pcap-dnp3';
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
 
@@ -85,10 +86,10 @@ async function writeLines(file: string, lines: readonly string[]): Promise<void>
 export const policyLearnCommand: Command = {
   path: ['policy', 'learn'],
   summary: 'propose the smallest policy that allows the traffic recorded (audit logs) or captured (pcap)',
-  usage: 'policy learn --audit DIR [--audit DIR2] [--pcap FILE] --site SITE --out FILE [--slack N] [--from POLICY] [--modbus-port N] [--since T] [--json]',
+  usage: 'policy learn --audit DIR [--audit DIR2] [--pcap FILE] --site SITE --out FILE [--slack N] [--from POLICY] [--modbus-port N] [--dnp3-port N] [--since T] [--json]',
   description: `
 Reads every decision in the audit logs under DIR (a gateway in monitor mode, or before its first
-policy, records what it sees) and every Modbus/TCP request in the captures (through tshark), and
+policy, records what it sees) and every Modbus/TCP and DNP3 request in the captures (read through tshark), and
 writes a policy allowing exactly that: one identity per source address (named as --from names it),
 per source, asset and protocol the Modbus functions, units and address ranges seen (reads and
 writes as separate conduits; ranges closer than --slack registers merged), the DNP3 functions, link
@@ -104,12 +105,13 @@ policy diff. Audit records name assets by id, so learning from audit logs needs 
 assets' addresses; a capture names addresses, which become assets of their own.`,
   options: {
     audit: { type: 'string', multiple: true, value: 'DIR', description: 'an audit folder, state folder or collected fleet folder' },
-    pcap: { type: 'string', multiple: true, value: 'FILE', description: 'a capture file (pcap/pcapng) with Modbus/TCP traffic' },
+    pcap: { type: 'string', multiple: true, value: 'FILE', description: 'a capture file (pcap/pcapng) with Modbus/TCP or DNP3 traffic' },
     site: { type: 'string', value: 'SITE', description: "the site of the learnt policy (default: --from's)" },
     out: { type: 'string', value: 'FILE', description: 'where to write the learnt policy (YAML)' },
     slack: { type: 'string', value: 'N', description: 'merge address ranges less than N registers apart (default 0)' },
     from: { type: 'string', value: 'POLICY', description: 'start from this policy: propose additions and narrowings' },
     'modbus-port': { type: 'string', multiple: true, value: 'N', description: 'with --pcap: Modbus/TCP on this port too (502 always)' },
+    'dnp3-port': { type: 'string', multiple: true, value: 'N', description: 'with --pcap: DNP3 on this port too (20000 always)' },
     since: { type: 'string', value: 'T', description: 'only audit records at or after T (7d, ISO time)' },
   },
   positionals: { min: 0, max: 0 },
@@ -121,6 +123,7 @@ assets' addresses; a capture names addresses, which become assets of their own.`
     if (typeof o.out !== 'string') throw usageError('--out FILE is required');
     const slack = intOption(o.slack, '--slack', 0, 65535) ?? 0;
     const ports = strings(o['modbus-port']).map((p) => intOption(p, '--modbus-port', 1, 65535) as number);
+    const dnp3Ports = strings(o['dnp3-port']).map((p) => intOption(p, '--dnp3-port', 1, 65535) as number);
     const since = typeof o.since === 'string' ? parseTimeOption(o.since, { flag: '--since', now: Date.now(), durations: 'past' }) : undefined;
     const base = typeof o.from === 'string' ? (await loadPolicyFile(o.from)).doc : undefined;
     const site = typeof o.site === 'string' ? o.site : base?.site;
@@ -135,7 +138,13 @@ assets' addresses; a capture names addresses, which become assets of their own.`
         sources.push(f);
       }
     }
-    for (const file of pcaps) { await readPcapModbus(file, ports, (obs) => learner.add(obs)); sources.push(file); }
+    let brokenStreams = 0;
+    for (const file of pcaps) {
+      await readPcapModbus(file, ports, (obs) => learner.add(obs));
+      brokenStreams += (await readPcapDnp3(file, dnp3Ports, (obs) => learner.add(obs))).brokenStreams;
+      sources.push(file);
+    }
+    if (brokenStreams > 0) ctx.err(`note: ${brokenStreams} DNP3 stream(s) in the capture stopped being DNP3 (bad CRC or framing); learnt up to there`);
     const r = learner.result();
     if (r.unknownAssets.length) {
       throw new ZonegateError('ERR_USAGE', `the audit records name asset(s) ${r.unknownAssets.join(', ')} whose addresses no policy gives: learn with --from POLICY (the policy that declares them)`);

@@ -10,7 +10,9 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppFragment, parseFragment, encodeFragment, crob, analogOutput, auditFields, CrobCode, type HeaderSpec } from '../../drivers/dnp3';
+import { spawnSync } from 'node:child_process';
+import { AppFragment, parseFragment, encodeFragment, encodeFrames, crob, analogOutput, auditFields, CrobCode, type HeaderSpec } from '../../drivers/dnp3';
+import { PcapWriter } from '../helpers/pcap';
 import type { AuditEvent } from '../../drivers/types';
 import type { Decision } from '../../policy/types';
 import { parseHeaderText, dnp3OperationOf } from '../../policy/learn/dnp3';
@@ -160,6 +162,36 @@ test('learn without --from: a dnp3 conduit per source, reads and controls apart'
   assert.is((await cli('policy', 'test', out)).code, 0);
   const rep = JSON.parse((await cli('policy', 'replay', out, '--audit', dir, '--json')).out);
   assert.is(rep.breaks, 0);
+});
+
+const HAVE_TSHARK = spawnSync('tshark', ['-v'], { encoding: 'utf8' }).status === 0;
+
+test('learn from a capture (tshark follows TCP; the driver framing and parser read DNP3): a request split over two segments, responses ignored', async () => {
+  if (!HAVE_TSHARK) { console.log('  skipped: tshark is not installed (build/setup-deps.sh installs it)'); return; }
+  const w = new PcapWriter({ client: { ip: '127.10.0.2', port: 40001 }, server: { ip: '127.10.1.30', port: 20000 } });
+  const req = (fn: number, headers: HeaderSpec[]) => encodeFrames({ fragment: encodeFragment({ fn, seq: 1, headers }), src: 1, dest: 10, fromMaster: true });
+  w.add('c', req(1, class0()));
+  w.add('s', encodeFrames({ fragment: encodeFragment({ fn: 129, seq: 1, iin: 0, headers: [] }), src: 10, dest: 1, fromMaster: false }));
+  const op = req(5, trip(3));
+  w.add('c', op.subarray(0, 7));
+  w.add('c', op.subarray(7));
+  w.add('c', req(5, trip(4, CrobCode.LATCH_ON)));
+  const pcap = p('grid.pcap');
+  w.write(pcap);
+  const out = p('from-pcap.yaml');
+  const r = await cli('policy', 'learn', '--pcap', pcap, '--site', 'grid', '--out', out, '--json');
+  assert.is(r.code, 0, r.out + r.err);
+  assert.is(JSON.parse(r.out).learnt, 3);
+  const doc = parsePolicy(readFileSync(out, 'utf8'));
+  assert.equal(doc.assets.map((a) => [a.id, a.addresses, a.services]), [['asset-127-10-1-30', ['127.10.1.30'], [{ protocol: 'dnp3', port: 20000 }]]]);
+  const control = doc.conduits.find((c) => c.id === 'host-127-10-0-2-to-asset-127-10-1-30-dnp3-control')!;
+  assert.ok(control, readFileSync(out, 'utf8'));
+  assert.equal(control.dnp3!.functions, [5]);
+  assert.equal(control.dnp3!.controls, [CrobCode.LATCH_ON, CrobCode.TRIP_PULSE_ON]);
+  assert.equal({ ...control.dnp3!.points }, { g12: [{ start: 3, end: 4 }] });
+  assert.ok(doc.conduits.find((c) => c.id === 'host-127-10-0-2-to-asset-127-10-1-30-dnp3-read'));
+  const t = await cli('policy', 'test', out);
+  assert.is(t.code, 0, t.out + t.err);
 });
 
 test.run();
