@@ -5,7 +5,7 @@
  * same document; policy learn checks that before it writes anything.
  */
 import type { Asset, Conduit, DecisionRequest, Identity, PolicyDocument, PolicyTest, Schedule, Zone } from '../types';
-import { modbusFunctionName } from '../modbus';
+import { modbusFunctionName, modbusSubFunctionName } from '../modbus';
 import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef, type Dnp3RequestSpec } from '../dnp3';
 import { formatRange } from '../ranges';
 
@@ -50,9 +50,24 @@ export function conduitData(c: Conduit): Record<string, Data | undefined> {
   const out: Record<string, Data | undefined> = { id: c.id, description: c.description, from, to, protocol: c.protocol };
   if (c.ports) out.ports = c.ports;
   if (c.allow) {
-    const allow: Record<string, Data> = { functions: c.allow.functions.map(modbusFunctionName) };
+    const allow: Record<string, Data> = { functions: [...c.allow.functions.map(modbusFunctionName), ...(c.allow.subFunctions ?? []).map((x) => modbusSubFunctionName(x.fn, x.sub))] };
     if (c.allow.units) allow.units = c.allow.units;
     if (c.allow.addresses) allow.addresses = c.allow.addresses.map(formatRange);
+    if (c.allow.values) {
+      const v: Record<string, Data> = {};
+      for (const r of c.allow.values) {
+        const bounds = `${r.min}..${r.max}`;
+        // The short form reads as uint16, or int16 when a bound is negative; anything else says its type.
+        const short = (r.type === 'uint16' && r.min >= 0) || (r.type === 'int16' && r.min < 0);
+        v[formatRange(r)] = short ? bounds : r.type === 'uint16' || r.type === 'int16' ? { type: r.type, range: bounds } : { type: r.type, range: bounds, order: r.order };
+      }
+      allow.values = v;
+    }
+    if (c.allow.coils) {
+      const k: Record<string, Data> = {};
+      for (const r of c.allow.coils) k[formatRange(r)] = r.on && r.off ? ['on', 'off'] : r.on ? 'on' : 'off';
+      allow.coils = k;
+    }
     out.allow = allow;
   }
   if (c.dnp3) out.allow = dnp3AllowData(c.dnp3);
@@ -60,6 +75,7 @@ export function conduitData(c: Conduit): Record<string, Data | undefined> {
   if (c.schedule) out.schedule = scheduleData(c.schedule);
   if (c.mode === 'monitor') out.mode = 'monitor';
   if (c.rateLimit) out.rateLimit = { perSecond: c.rateLimit.perSecond, burst: c.rateLimit.burst };
+  if (c.writeRateLimit) out.writeRateLimit = { perSecond: c.writeRateLimit.perSecond, burst: c.writeRateLimit.burst };
   return out;
 }
 

@@ -89,6 +89,10 @@ export function narrowConduit(c: Conduit, blocks: readonly LearntBlock[]): { con
     if (u.length) allow.units = u; else if (was.units) allow.units = was.units;
     if (!anyAddressFree && ranges.length) allow.addresses = intersect(mergeRanges(ranges), was.addresses ?? ALL);
     else if (was.addresses) allow.addresses = was.addresses;
+    // Write bounds, coil states and sub-functions are restrictions of their own: kept as they were.
+    if (was.values) allow.values = was.values;
+    if (was.coils) allow.coils = was.coils;
+    if (was.subFunctions) allow.subFunctions = was.subFunctions;
     out.allow = allow;
   } else if (c.protocol === 'dnp3') {
     const learnt = blocks.map((b) => b.fields.dnp3).filter((a): a is Dnp3Allow => a !== undefined);

@@ -26,7 +26,8 @@ export interface Observation {
   asset?: string;
   port?: number;
   protocol?: string;
-  modbus?: { function: number; unit: number; address: number; count: number };
+  /** `values`: what a write carried (registers, coil states 0/1, FC 22's and/or masks), as the proxy audits it. */
+  modbus?: { function: number; unit: number; address: number; count: number; values?: number[] };
   /** DNP3: the driver's audit fields (drivers/dnp3/audit-fields.ts; read by dnp3.ts). */
   dnp3?: { function: number; source: number; destination: number; objects: string[]; points?: number[]; values?: number[] };
   detail?: Record<string, unknown>;

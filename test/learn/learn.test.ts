@@ -69,6 +69,46 @@ test('a learnt policy too large to parse back is validated from its data: same o
   assert.is((await cli('policy', 'test', p('big.yaml'))).code, 0);
 });
 
+test('write bounds, coil states, sub-functions and writeRateLimit survive the emitter and --from narrowing', async () => {
+  const file = `${FIX}/plant-bounds.yaml`;
+  const doc = parsePolicy(readFileSync(file, 'utf8'));
+  const norm = (d: typeof doc) => JSON.parse(JSON.stringify({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) }));
+  assert.equal(norm(parsePolicy(emitPolicyYaml(doc, { header: [], conduit: new Map() }))), norm(doc));
+  await writeAudit(p('audit-bounds'), [
+    { ...modbusEvent(monday('09:00'), '10.10.0.20', 'plc-1', D.allow('eng-setpoints', 'eng-1'), 6, 1005, 1), modbus: { function: 6, unit: 1, address: 1005, count: 1, values: [300] } },
+    modbusEvent(monday('09:01'), '10.10.0.5', 'plc-1', D.allow('hmi-diag', 'hmi-1'), 3, 0, 4),
+  ]);
+  const r = await cli('policy', 'learn', '--audit', p('audit-bounds'), '--from', file, '--out', p('bounds.yaml'));
+  assert.is(r.code, 0, r.out + r.err);
+  const learnt = parsePolicy(readFileSync(p('bounds.yaml'), 'utf8'));
+  const eng = learnt.conduits.find((c) => c.id === 'eng-setpoints')!;
+  assert.equal(eng.allow!.functions, [6]);
+  assert.equal(eng.allow!.values, doc.conduits[1].allow!.values);
+  assert.equal(eng.allow!.coils, doc.conduits[1].allow!.coils);
+  assert.equal(eng.writeRateLimit, { perSecond: 5, burst: 2 });
+  assert.equal(learnt.conduits.find((c) => c.id === 'hmi-diag')!.allow!.subFunctions, [{ fn: 8, sub: 0 }, { fn: 43, sub: 14 }]);
+});
+
+test('replay checks recorded write values against write bounds and coil states (the PDU rebuilt from the audited values)', async () => {
+  const file = `${FIX}/plant-bounds.yaml`;
+  const w = (at: string, fn: number, address: number, count: number, values: number[], conduit = 'eng-setpoints') =>
+    ({ ...modbusEvent(monday(at), '10.10.0.20', 'plc-1', D.allow(conduit, 'eng-1'), fn, address, count), modbus: { function: fn, unit: 1, address, count, values } });
+  await writeAudit(p('audit-values'), [
+    w('09:00', 6, 1005, 1, [300]), w('09:01', 16, 1000, 3, [1, 2, 500]), w('09:02', 15, 0, 3, [0, 0, 0]),
+    w('09:03', 5, 11, 1, [1]), w('09:04', 22, 1001, 1, [0x0000, 0x0012]),
+  ]);
+  const same = await cli('policy', 'replay', file, '--audit', p('audit-values'), '--json');
+  assert.is(same.code, 0, same.out);
+  assert.is(JSON.parse(same.out).unchanged, 5);
+  // Tighter bounds: 0-200 on 1000-1019, coils 11-12 off only.
+  writeFileSync(p('tighter.yaml'), readFileSync(file, 'utf8').replace('"1000-1019": "0-500"', '"1000-1019": "0-200"').replace('"11-12": on', '"11-12": off'));
+  const r = await cli('policy', 'replay', p('tighter.yaml'), '--audit', p('audit-values'), '--json');
+  assert.is(r.code, 1);
+  const j = JSON.parse(r.out);
+  assert.is(j.breaks, 3);
+  assert.equal(j.flips[0].reasons, { 'value-out-of-range': 3 });
+});
+
 test('scattered traffic: ranges stay exact, but a conduit gets at most 4 boundary deny tests (below, above, the first gap)', () => {
   const base = parsePolicy(readFileSync(`${FIX}/plant-v1.yaml`, 'utf8'));
   const l = new PolicyLearner({ site: 's', base });
