@@ -43,6 +43,25 @@ test('DNP3 conduits: functions, link addresses, objects, points, values, control
   assert.equal(diffPolicies(a, a).changes, []);
 });
 
+test('Modbus write bounds, coil states, sub-functions and writeRateLimit: a removed bound widens, a tighter one narrows', () => {
+  const text = readFileSync(`${FIX}/plant-bounds.yaml`, 'utf8');
+  const a = parsePolicy(text);
+  const b = parsePolicy(text
+    .replace('"1000-1019": "0-500"', '"1000-1019": "0-200"')
+    .replace('        "1020-1021": "-100..100"\n', '')
+    .replace('"11-12": on', '"11-12": [on, off]')
+    .replace(', read-device-identification]', ']')
+    .replace('writeRateLimit: { perSecond: 5, burst: 2 }', 'writeRateLimit: { perSecond: 10, burst: 2 }'));
+  const key = diffPolicies(a, b).changes.map((c) => `${c.effect} ${c.id} ${c.what} ${c.detail}`).sort();
+  assert.equal(key, [
+    'changes eng-setpoints writeRateLimit 5/s burst 2 → 10/s burst 2',
+    'narrows eng-setpoints values 1000-1019: uint16 0..500 → uint16 0..200',
+    'narrows hmi-diag functions - encapsulated-interface-transport/read-device-identification',
+    'widens eng-setpoints coils 11-12: on → on, off',
+    'widens eng-setpoints values - 1020-1021: int16 -100..100',
+  ]);
+});
+
 test('the same policy has no change', () => {
   const d = diffPolicies(v1, v1);
   assert.equal(d.changes, []);
