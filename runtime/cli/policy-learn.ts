@@ -22,7 +22,8 @@ import { validatePolicy } from '../../policy/validate';
 export const learnLimits = { parseBackMax: 1 << 20 };
 import type { PolicyDocument } from '../../policy/types';
 import { loadPolicyFile } from '../policy-file';
-import { findAuditFolders, streamAuditRecords } from '../audit/query';
+import { findAuditFolders } from '../audit/query';
+import { forEachAuditRecord } from './replay-audit';
 import { parseTimeOption } from './parse-time';
 import { readPcapModbus } from './pcap-modbus';
 import { readPcapDnp3 } from './pcap-dnp3';
@@ -134,7 +135,7 @@ assets' addresses; a capture names addresses, which become assets of their own.`
       const folders = await findAuditFolders(dir).catch((e: Error) => { throw new ZonegateError('ERR_FILE', `cannot read audit folder ${dir}: ${e.message}`, { cause: e }); });
       if (folders.length === 0) throw new ZonegateError('ERR_FILE', `${dir} holds no audit segments (audit-*.seg)`);
       for (const f of folders) {
-        for await (const batch of streamAuditRecords(f, { since })) for (const r of batch) learner.add(r);
+        await forEachAuditRecord(f, (r) => learner.add(r), { since, signal: ctx.signal });
         sources.push(f);
       }
     }

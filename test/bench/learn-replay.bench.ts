@@ -24,7 +24,7 @@ import { ReplayEngine } from '../../policy/learn/replay';
 import { AuditLog } from '../../runtime/audit/log';
 import { rawFromPublicKey } from '../../runtime/audit/checkpoint';
 import { streamAuditRecords } from '../../runtime/audit/query';
-import { replayAuditFolders } from '../../runtime/cli/replay-audit';
+import { forEachAuditRecord, replayAuditFolders } from '../../runtime/cli/replay-audit';
 import { runCli } from '../../runtime/cli/framework';
 import { commands } from '../../runtime/cli/commands';
 import { loadPolicyFile } from '../../runtime/policy-file';
@@ -122,7 +122,7 @@ async function child(mode: string, args: string[]): Promise<Record<string, numbe
   if (mode === 'read') {
     const t = now(), c = cpuSecs();
     let n = 0;
-    for await (const batch of streamAuditRecords(args[0])) n += batch.length;
+    await forEachAuditRecord(args[0], () => { n++; });
     return { secs: now() - t, cpu: cpuSecs() - c, records: n, rss: rssMiB() };
   }
   if (mode === 'replay') {
