@@ -8,6 +8,8 @@
 import type { AddressRange, Asset, Conduit, Identity, PolicyDocument, Schedule, Zone } from './types';
 import { MODBUS_FUNCTIONS, modbusFunctionName } from './modbus';
 import { formatRanges, subtractRanges } from './ranges';
+import { diffDnp3Allow, dnp3Summary } from './diff-dnp3';
+import { diffModbusRestrictions } from './diff-values';
 
 export type ChangeEffect = 'widens' | 'narrows' | 'changes';
 export type ChangeArea = 'site' | 'zone' | 'asset' | 'identity' | 'conduit' | 'quarantine' | 'settings' | 'tests';
@@ -101,7 +103,8 @@ function diffConduit(o: Conduit, n: Conduit, out: PolicyChange[]): void {
     if (pa.length) add('ports', 'widens', `+ ${list(pa)}`, `${scope} on port ${list(pa)} now allowed`);
     if (pr.length) add('ports', 'narrows', `- ${list(pr)}`, `${scope} on port ${list(pr)} no longer allowed`);
   }
-  if (o.protocol === 'modbus' && n.protocol === 'modbus') diffAllow(o, n, add, scope);
+  if (o.protocol === 'modbus' && n.protocol === 'modbus') { diffAllow(o, n, add, scope); diffModbusRestrictions(o, n, add, scope); }
+  if (o.protocol === 'dnp3' && n.protocol === 'dnp3') diffDnp3Allow(o.dnp3, n.dnp3, add, scope);
   const req = (r: Conduit['requires']): string[] => [r.edgeAuth ? 'edgeAuth' : '', r.grant ? 'grant' : ''].filter(Boolean);
   const ra = minus(req(n.requires), req(o.requires)), rr = minus(req(o.requires), req(n.requires));
   if (ra.length) add('requires', 'narrows', `+ ${list(ra)}`, `${scope} without ${ra.map((x) => (x === 'grant' ? 'a grant' : 'a login at the edge')).join(' and ')} no longer allowed`);
@@ -239,6 +242,7 @@ export function conduitSummary(c: Conduit): string {
       if (c.allow.addresses) parts.push(`at ${formatRanges(c.allow.addresses)}`);
     }
   }
+  if (c.protocol === 'dnp3') parts.push(dnp3Summary(c.dnp3));
   if (c.ports) parts.push(`port ${list(c.ports)}`);
   else if (c.protocol === 'tcp') parts.push("on the assets' service ports");
   if (c.schedule) parts.push(describeSchedule(c.schedule));

@@ -4,8 +4,8 @@
  * observed), grouped under a comment per asset. The text parses back (policy/parse.ts) into the
  * same document; policy learn checks that before it writes anything.
  */
-import type { Conduit, DecisionRequest, PolicyDocument, PolicyTest, Schedule } from '../types';
-import { modbusFunctionName } from '../modbus';
+import type { Asset, Conduit, DecisionRequest, Identity, PolicyDocument, PolicyTest, Schedule, Zone } from '../types';
+import { modbusFunctionName, modbusSubFunctionName } from '../modbus';
 import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef, type Dnp3RequestSpec } from '../dnp3';
 import { formatRange } from '../ranges';
 
@@ -38,38 +38,6 @@ function scheduleData(s: Schedule): Data {
   return { days: s.days, from: hm(s.from), to: hm(s.to), tz: s.tz };
 }
 
-const objectRef = (o: Dnp3ObjectRef): string => `g${o.group}${o.variation ? `v${o.variation}` : ''}`;
-const CROB_NAME = new Map(Object.entries(CROB_OPERATIONS).map(([name, code]) => [code, name]));
-
-/** A dnp3 conduit's `allow` as policy/dnp3-allow.ts reads it (names for functions and controls). */
-function dnp3AllowData(a: Dnp3Allow): Record<string, Data> {
-  const out: Record<string, Data> = { functions: a.functions.map(dnp3FunctionName) };
-  if (a.masters) out.masters = a.masters;
-  if (a.outstations) out.outstations = a.outstations;
-  if (Array.isArray(a.objects)) out.objects = a.objects.map(objectRef);
-  else if (a.objects) {
-    const per: Record<string, Data> = {};
-    for (const k of Object.keys(a.objects)) per[dnp3FunctionName(Number(k))] = a.objects[k].map(objectRef);
-    out.objects = per;
-  }
-  if (a.points) {
-    const pts: Record<string, Data> = {};
-    for (const g of Object.keys(a.points)) pts[g] = a.points[g].map(formatRange);
-    out.points = pts;
-  }
-  if (a.values) out.values = { min: a.values.min, max: a.values.max };
-  if (a.controls) out.controls = a.controls.map((c) => CROB_NAME.get(c) ?? c);
-  if (a.unsolicited !== undefined) out.unsolicited = a.unsolicited;
-  return out;
-}
-
-function dnp3RequestData(r: Dnp3RequestSpec): Data {
-  return {
-    function: dnp3FunctionName(r.function), source: r.source, destination: r.destination,
-    objects: r.objects?.map((o) => ({ group: o.group, variation: o.variation, start: o.start, stop: o.stop, indices: o.indices, values: o.values, control: o.control === undefined ? undefined : CROB_NAME.get(o.control) ?? o.control })),
-  };
-}
-
 /** A conduit as the document writes it (defaults left out). */
 export function conduitData(c: Conduit): Record<string, Data | undefined> {
   const from: Record<string, Data> = {};
@@ -82,9 +50,24 @@ export function conduitData(c: Conduit): Record<string, Data | undefined> {
   const out: Record<string, Data | undefined> = { id: c.id, description: c.description, from, to, protocol: c.protocol };
   if (c.ports) out.ports = c.ports;
   if (c.allow) {
-    const allow: Record<string, Data> = { functions: c.allow.functions.map(modbusFunctionName) };
+    const allow: Record<string, Data> = { functions: [...c.allow.functions.map(modbusFunctionName), ...(c.allow.subFunctions ?? []).map((x) => modbusSubFunctionName(x.fn, x.sub))] };
     if (c.allow.units) allow.units = c.allow.units;
     if (c.allow.addresses) allow.addresses = c.allow.addresses.map(formatRange);
+    if (c.allow.values) {
+      const v: Record<string, Data> = {};
+      for (const r of c.allow.values) {
+        const bounds = `${r.min}..${r.max}`;
+        // The short form reads as uint16, or int16 when a bound is negative; anything else says its type.
+        const short = (r.type === 'uint16' && r.min >= 0) || (r.type === 'int16' && r.min < 0);
+        v[formatRange(r)] = short ? bounds : r.type === 'uint16' || r.type === 'int16' ? { type: r.type, range: bounds } : { type: r.type, range: bounds, order: r.order };
+      }
+      allow.values = v;
+    }
+    if (c.allow.coils) {
+      const k: Record<string, Data> = {};
+      for (const r of c.allow.coils) k[formatRange(r)] = r.on && r.off ? ['on', 'off'] : r.on ? 'on' : 'off';
+      allow.coils = k;
+    }
     out.allow = allow;
   }
   if (c.protocol === 'dnp3' && c.dnp3) out.allow = dnp3AllowData(c.dnp3);
@@ -92,7 +75,43 @@ export function conduitData(c: Conduit): Record<string, Data | undefined> {
   if (c.schedule) out.schedule = scheduleData(c.schedule);
   if (c.mode === 'monitor') out.mode = 'monitor';
   if (c.rateLimit) out.rateLimit = { perSecond: c.rateLimit.perSecond, burst: c.rateLimit.burst };
+  if (c.writeRateLimit) out.writeRateLimit = { perSecond: c.writeRateLimit.perSecond, burst: c.writeRateLimit.burst };
   return out;
+}
+
+const objectRef = (o: Dnp3ObjectRef): string => (o.variation === 0 ? `g${o.group}` : `g${o.group}v${o.variation}`);
+const CROB_NAMES = new Map(Object.entries(CROB_OPERATIONS).map(([k, v]) => [v, k]));
+
+/** A dnp3 conduit's `allow` in the document form (policy/dnp3-allow.ts reads it back). */
+export function dnp3AllowData(a: Dnp3Allow): Data {
+  const out: Record<string, Data | undefined> = { functions: a.functions.map(dnp3FunctionName) };
+  if (a.masters) out.masters = a.masters;
+  if (a.outstations) out.outstations = a.outstations;
+  if (Array.isArray(a.objects)) out.objects = a.objects.map(objectRef);
+  else if (a.objects) {
+    const per: Record<string, Data> = {};
+    for (const k of Object.keys(a.objects).sort((x, y) => Number(x) - Number(y))) per[dnp3FunctionName(Number(k))] = a.objects[k].map(objectRef);
+    out.objects = per;
+  }
+  if (a.points) {
+    const per: Record<string, Data> = {};
+    for (const k of Object.keys(a.points)) per[k] = a.points[k].map((r) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`));
+    out.points = per;
+  }
+  if (a.values) out.values = { min: a.values.min, max: a.values.max };
+  if (a.controls) out.controls = a.controls.map((c) => CROB_NAMES.get(c) ?? String(c));
+  if (a.unsolicited !== undefined) out.unsolicited = a.unsolicited;
+  return out;
+}
+
+function dnp3RequestData(d: Dnp3RequestSpec): Data {
+  return {
+    function: dnp3FunctionName(d.function), source: d.source, destination: d.destination,
+    objects: d.objects?.map((o) => ({
+      group: o.group, variation: o.variation, start: o.start, stop: o.stop, indices: o.indices, values: o.values,
+      control: o.control === undefined ? undefined : CROB_NAMES.get(o.control) ?? o.control,
+    })),
+  };
 }
 
 function requestData(r: DecisionRequest): Data {
@@ -114,6 +133,35 @@ export function testData(t: PolicyTest): Data {
   return { name: t.name, request: requestData(t.request), expect: t.expect, conduit: t.conduit, reason: t.reason };
 }
 
+const zoneData = (z: Zone): Data => ({ id: z.id, networks: z.networks, interfaces: z.interfaces.length ? z.interfaces : undefined, securityLevel: z.securityLevel, description: z.description });
+const assetData = (a: Asset): Data => ({ id: a.id, zone: a.zone, addresses: a.addresses, kind: a.kind, services: a.services.map((s) => ({ protocol: s.protocol, port: s.port, name: s.name })), description: a.description });
+const identityData = (i: Identity): Data => ({ id: i.id, kind: i.kind, zone: i.zone, addresses: i.addresses.length ? i.addresses : undefined, roles: i.roles.length ? i.roles : undefined, description: i.description });
+
+/** Conduits grouped by the first asset they name (or zone), groups and conduits sorted: the text's order. */
+function groupConduits(conduits: readonly Conduit[]): Map<string, Conduit[]> {
+  const groups = new Map<string, Conduit[]>();
+  for (const c of conduits) {
+    const key = c.to.assets[0] ?? `zone ${c.to.zones[0] ?? ''}`;
+    const g = groups.get(key);
+    if (g) g.push(c); else groups.set(key, [c]);
+  }
+  const out = new Map<string, Conduit[]>();
+  for (const key of [...groups.keys()].sort()) out.set(key, (groups.get(key) as Conduit[]).sort((a, b) => a.id.localeCompare(b.id)));
+  return out;
+}
+
+/**
+ * The document as the plain data emitPolicyYaml writes (the same item builders, without the
+ * text): what policy learn validates when the text is too large to parse back cheaply.
+ */
+export function policyData(doc: PolicyDocument): Data {
+  return {
+    site: doc.site, zones: doc.zones.map(zoneData), assets: doc.assets.map(assetData), identities: doc.identities.map(identityData),
+    conduits: [...groupConduits(doc.conduits).values()].flat().map((c) => conduitData(c) as Data), quarantine: doc.quarantine, settings: { onExpiry: doc.settings.onExpiry },
+    tests: doc.tests.map(testData),
+  };
+}
+
 /** Comments to place in the text: a header, one above each conduit, one above each asset's group. */
 export interface EmitComments {
   header: string[];
@@ -126,25 +174,22 @@ const comment = (lines: readonly string[], indent = ''): string[] => lines.map((
 
 /** The YAML text of a document. */
 export function emitPolicyYaml(doc: PolicyDocument, comments: EmitComments): string {
+  return `${emitPolicyLines(doc, comments).join('\n')}\n`;
+}
+
+/** The YAML text of a document as lines (written out in chunks by policy learn: no one large string). */
+export function emitPolicyLines(doc: PolicyDocument, comments: EmitComments): string[] {
   const out: string[] = [...comment(comments.header), `site: ${scalar(doc.site)}`, '', 'zones:'];
-  for (const z of doc.zones) out.push(`  - ${flow({ id: z.id, networks: z.networks, interfaces: z.interfaces.length ? z.interfaces : undefined, securityLevel: z.securityLevel, description: z.description })}`);
+  for (const z of doc.zones) out.push(`  - ${flow(zoneData(z))}`);
   out.push('', 'assets:');
-  for (const a of doc.assets) {
-    out.push(`  - ${flow({ id: a.id, zone: a.zone, addresses: a.addresses, kind: a.kind, services: a.services.map((s) => ({ protocol: s.protocol, port: s.port, name: s.name })), description: a.description })}`);
-  }
+  for (const a of doc.assets) out.push(`  - ${flow(assetData(a))}`);
   out.push('', doc.identities.length ? 'identities:' : 'identities: []');
-  for (const i of doc.identities) {
-    out.push(`  - ${flow({ id: i.id, kind: i.kind, zone: i.zone, addresses: i.addresses.length ? i.addresses : undefined, roles: i.roles.length ? i.roles : undefined, description: i.description })}`);
-  }
+  for (const i of doc.identities) out.push(`  - ${flow(identityData(i))}`);
   out.push('', doc.conduits.length ? 'conduits:' : 'conduits: []');
-  const groups = new Map<string, Conduit[]>();
-  for (const c of doc.conduits) {
-    const key = c.to.assets[0] ?? `zone ${c.to.zones[0] ?? ''}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
-  }
-  for (const key of [...groups.keys()].sort()) {
+  const groups = groupConduits(doc.conduits);
+  for (const [key, list] of groups) {
     out.push(...comment([`── ${comments.assetTitle ? comments.assetTitle(key) : key} ──`], '  '));
-    for (const c of (groups.get(key) as Conduit[]).sort((a, b) => a.id.localeCompare(b.id))) {
+    for (const c of list) {
       out.push(...comment(comments.conduit.get(c.id) ?? [], '  '));
       const entries = Object.entries(conduitData(c)).filter(([, v]) => v !== undefined);
       entries.forEach(([k, v], n) => out.push(`${n === 0 ? '  - ' : '    '}${k}: ${flow(v as Data)}`));
@@ -153,5 +198,5 @@ export function emitPolicyYaml(doc: PolicyDocument, comments: EmitComments): str
   out.push('', `quarantine: ${flow(doc.quarantine)}`, `settings: ${flow({ onExpiry: doc.settings.onExpiry })}`);
   out.push('', doc.tests.length ? 'tests:' : 'tests: []');
   for (const t of doc.tests) out.push(`  - ${flow(testData(t))}`);
-  return `${out.join('\n')}\n`;
+  return out;
 }

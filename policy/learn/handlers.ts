@@ -1,12 +1,14 @@
 /**
  * The protocols replay and learning know, by the `protocol` their drivers record. A new driver
- * (DNP3, IEC 60870-5-104) adds its ProtocolHandler here.
+ * (IEC 60870-5-104 next) adds its ProtocolHandler here.
  */
 import type { ProtocolHandler } from './observed';
 import { modbusHandler } from './modbus';
 import { tcpHandler } from './tcp';
+import { dnp3Handler } from './dnp3';
 
 export const PROTOCOL_HANDLERS: ReadonlyMap<string, ProtocolHandler> = new Map([
   [modbusHandler.recordProtocol, modbusHandler],
   [tcpHandler.recordProtocol, tcpHandler],
+  [dnp3Handler.recordProtocol, dnp3Handler],
 ]);

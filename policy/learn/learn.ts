@@ -152,9 +152,8 @@ export class PolicyLearner {
     let narrowed = 0, unchanged = 0;
     const conduits: Conduit[] = [];
     for (const c of base?.conduits ?? []) {
-      const seen = [...this.narrow.entries()].filter(([id]) => id === c.id).map(([, g]) => g);
-      if (seen.length === 0) { conduits.push(c); comments.set(c.id, ['no traffic seen: kept as it was (review)']); unchanged++; continue; }
-      const g = seen[0];
+      const g = this.narrow.get(c.id);
+      if (g === undefined) { conduits.push(c); comments.set(c.id, ['no traffic seen: kept as it was (review)']); unchanged++; continue; }
       const blocks = g.learner.blocks(slack);
       const n = narrowConduit(c, blocks);
       if (n.changed) narrowed++; else unchanged++;
@@ -176,6 +175,7 @@ export class PolicyLearner {
           id, from: { identities: [who], roles: [], zones: [] }, to: { assets: [g.asset], zones: [] }, protocol: g.handler.policyProtocol,
           ...(b.fields.ports ? { ports: b.fields.ports } : {}),
           ...(b.fields.allow ? { allow: b.fields.allow } : {}),
+          ...(b.fields.dnp3 ? { dnp3: b.fields.dnp3 } : {}),
           requires: { edgeAuth: false, grant: false }, mode: 'enforce',
         });
         comments.set(id, [`${b.count === g.count ? describe(g) : `${b.count.toLocaleString('en-US')} of ${describe(g)}`}`]);

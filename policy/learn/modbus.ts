@@ -6,10 +6,10 @@
  */
 import type { AddressRange, ModbusAllow } from '../types';
 import type { ScopeState } from '../decide';
-import { decideModbus } from '../decide';
+import { decideModbus, decideOperation } from '../decide';
 import { modbusFunction, modbusFunctionName } from '../modbus';
 import { mergeRanges, mergeWithin } from '../ranges';
-import type { LearntBlock, Observation, OperationLearner, ProtocolHandler } from './observed';
+import { boundaryProbes, type LearntBlock, type Observation, type OperationLearner, type ProtocolHandler } from './observed';
 
 type Access = 'read' | 'write' | 'read-write' | 'diagnostic';
 const ACCESS_ORDER: Access[] = ['read', 'write', 'read-write', 'diagnostic'];
@@ -29,6 +29,47 @@ function rangeOf(fn: number, address: number, count: number): AddressRange | und
     return { start: address, end: address + count - 1 };
   }
   return { start: address, end: address };
+}
+
+/**
+ * The request PDU of a recorded write, rebuilt from its audited values (Modbus Application
+ * Protocol 6.5, 6.6, 6.11, 6.12, 6.16, 6.17), so that write bounds and coil states are checked as
+ * the proxy checked them; null when the record has no values or they do not fit the request.
+ */
+export function writePdu(fn: number, address: number, count: number, values: readonly number[] | undefined, w?: { address: number; count: number }): Uint8Array | null {
+  const f = modbusFunction(fn);
+  if (!f || !Array.isArray(values)) return null;
+  const coils = f.table === 'coils';
+  const u16 = (b: number[], x: number): void => { b.push((x >> 8) & 0xff, x & 0xff); };
+  const b: number[] = [fn];
+  switch (f.shape) {
+    case 'single':
+      if (values.length !== 1) return null;
+      u16(b, address); u16(b, coils ? (values[0] ? 0xff00 : 0) : values[0]);
+      break;
+    case 'multiple': {
+      if (values.length !== count || count < 1) return null;
+      u16(b, address); u16(b, count);
+      if (coils) {
+        const bytes = new Array<number>((count + 7) >> 3).fill(0);
+        values.forEach((v, i) => { if (v) bytes[i >> 3] |= 1 << (i & 7); });
+        b.push(bytes.length, ...bytes);
+      } else { b.push(2 * count); for (const v of values) u16(b, v); }
+      break;
+    }
+    case 'mask':
+      if (values.length !== 2) return null;
+      u16(b, address); u16(b, values[0]); u16(b, values[1]);
+      break;
+    case 'read-write':
+      if (!w || values.length !== w.count || w.count < 1) return null;
+      u16(b, address); u16(b, count); u16(b, w.address); u16(b, w.count); b.push(2 * w.count);
+      for (const v of values) u16(b, v);
+      break;
+    default:
+      return null;
+  }
+  return Uint8Array.from(b);
 }
 
 class AccessGroup {
@@ -90,15 +131,11 @@ class ModbusLearner implements OperationLearner {
       const ranges = mergeWithin(g.rangeList(), slack);
       const allow: ModbusAllow = { functions, units };
       if (ranges.length > 0) allow.addresses = ranges;
-      // Boundary probes: the first address-carrying function just below and above each range.
+      // Boundary probes: the first address-carrying function just outside the ranges (observed.ts).
       const probeFn = functions.find((fn) => { const s = modbusFunction(fn)?.shape; return s !== undefined && s !== 'none' && s !== 'read-write'; });
       const probes: Record<string, unknown>[] = [];
       if (probeFn !== undefined) {
-        for (const r of ranges) {
-          for (const address of [r.start - 1, r.end + 1]) {
-            if (address >= 0 && address <= 65535) probes.push({ modbus: { function: probeFn, unit: units[0], address, count: 1 } });
-          }
-        }
+        for (const address of boundaryProbes(ranges, 65535)) probes.push({ modbus: { function: probeFn, unit: units[0], address, count: 1 } });
       }
       return { suffix: access, fields: { allow }, example: g.example ?? {}, probes, count: g.count };
     });
@@ -113,6 +150,10 @@ export const modbusHandler: ProtocolHandler = {
     const m = obs.modbus;
     if (!m) return null;
     const w = writeRange(obs);
+    const pdu = writePdu(m.function, m.address, m.count, m.values, w);
+    if (pdu !== null) {
+      return decideOperation(scope, { fn: m.function, unit: m.unit, address: m.address, count: m.count, writeAddress: w?.address ?? 0, writeCount: w?.count ?? 0, pdu, pduOffset: 0, pduLength: pdu.length }, at);
+    }
     return w ? decideModbus(scope, m.function, m.unit, m.address, m.count, at, w.address, w.count)
       : decideModbus(scope, m.function, m.unit, m.address, m.count, at);
   },

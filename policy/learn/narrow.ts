@@ -7,6 +7,64 @@ import type { AddressRange, Conduit, ModbusAllow } from '../types';
 import { MODBUS_FUNCTIONS } from '../modbus';
 import { mergeRanges, subtractRanges } from '../ranges';
 import type { LearntBlock } from './observed';
+import type { Dnp3Allow, Dnp3ObjectRef, Dnp3Range } from '../dnp3';
+
+const sorted = (xs: Iterable<number>): number[] => [...new Set(xs)].sort((a, b) => a - b);
+const within = (xs: number[] | undefined, was: number[] | undefined): number[] | undefined => {
+  if (xs === undefined) return was;
+  const kept = was === undefined ? xs : xs.filter((x) => was.includes(x));
+  return kept.length ? kept : was;
+};
+
+const usesGroup = (a: Dnp3Allow, g: number): boolean => a.objects === undefined
+  || (Array.isArray(a.objects) ? a.objects : Object.values(a.objects).flat()).some((r) => r.group === g);
+
+/**
+ * A dnp3 conduit's allow narrowed to the learnt blocks (traffic it allowed): every field is the
+ * union of what was learnt, kept inside what the conduit allowed (a field learning left open keeps
+ * the conduit's own restriction), so the result never allows more than the conduit did.
+ */
+function narrowDnp3(was: Dnp3Allow | undefined, learnt: readonly Dnp3Allow[]): Dnp3Allow {
+  const functions = sorted(learnt.flatMap((a) => a.functions)).filter((f) => was === undefined || f === 0 || was.functions.includes(f));
+  const out: Dnp3Allow = { functions: functions.length ? functions : was?.functions ?? [0] };
+  const masters = within(learnt.every((a) => a.masters) ? sorted(learnt.flatMap((a) => a.masters ?? [])) : undefined, was?.masters);
+  if (masters) out.masters = masters;
+  const outstations = within(learnt.every((a) => a.outstations) ? sorted(learnt.flatMap((a) => a.outstations ?? [])) : undefined, was?.outstations);
+  if (outstations) out.outstations = outstations;
+  // Objects per function, as learnt (every object seen was allowed by the conduit then).
+  if (learnt.every((a) => a.objects !== undefined && !Array.isArray(a.objects))) {
+    const per: Record<string, Dnp3ObjectRef[]> = {};
+    for (const a of learnt) for (const [k, refs] of Object.entries(a.objects as Record<string, Dnp3ObjectRef[]>)) {
+      if (!out.functions.includes(Number(k))) continue;
+      const seen = new Set((per[k] ?? []).map((r) => (r.group << 8) | r.variation));
+      per[k] = [...(per[k] ?? []), ...refs.filter((r) => !seen.has((r.group << 8) | r.variation))];
+    }
+    out.objects = per;
+  } else if (was?.objects !== undefined) out.objects = was.objects;
+  // Points: learnt groups intersected with the conduit's; its other restricted groups kept.
+  const points: Record<string, Dnp3Range[]> = {};
+  const groups = new Set([...Object.keys(was?.points ?? {}), ...learnt.flatMap((a) => Object.keys(a.points ?? {}))]);
+  for (const g of [...groups].sort()) {
+    // A block that used the group without restricting its indices (a read of all points) leaves it open.
+    const using = learnt.filter((a) => a.points?.[g] !== undefined || usesGroup(a, Number(g.slice(1))));
+    const seen = using.length > 0 && using.every((a) => a.points?.[g] !== undefined) ? mergeRanges(using.flatMap((a) => a.points?.[g] ?? [])) : undefined;
+    const base = was?.points?.[g];
+    const r = seen && base ? intersect(seen, base) : seen ?? base;
+    if (r && r.length) points[g] = r;
+  }
+  if (Object.keys(points).length) out.points = points;
+  const vs = learnt.map((a) => a.values).filter((v): v is { min: number; max: number } => v !== undefined);
+  if (vs.length) {
+    const min = Math.max(Math.min(...vs.map((v) => v.min)), was?.values?.min ?? -Infinity);
+    const max = Math.min(Math.max(...vs.map((v) => v.max)), was?.values?.max ?? Infinity);
+    if (min <= max) out.values = { min, max };
+  } else if (was?.values) out.values = was.values;
+  const controls = within(learnt.some((a) => a.controls) ? sorted(learnt.flatMap((a) => a.controls ?? [])) : undefined, was?.controls);
+  if (controls) out.controls = controls;
+  const uns = learnt.some((a) => a.unsolicited === true) && (was === undefined || was.unsolicited === true);
+  if (uns) out.unsolicited = true;
+  return out;
+}
 
 const intersect = (a: readonly AddressRange[], b: readonly AddressRange[]): AddressRange[] => subtractRanges(a, subtractRanges(a, b));
 const ALL: AddressRange[] = [{ start: 0, end: 65535 }];
@@ -31,7 +89,14 @@ export function narrowConduit(c: Conduit, blocks: readonly LearntBlock[]): { con
     if (u.length) allow.units = u; else if (was.units) allow.units = was.units;
     if (!anyAddressFree && ranges.length) allow.addresses = intersect(mergeRanges(ranges), was.addresses ?? ALL);
     else if (was.addresses) allow.addresses = was.addresses;
+    // Write bounds, coil states and sub-functions are restrictions of their own: kept as they were.
+    if (was.values) allow.values = was.values;
+    if (was.coils) allow.coils = was.coils;
+    if (was.subFunctions) allow.subFunctions = was.subFunctions;
     out.allow = allow;
+  } else if (c.protocol === 'dnp3') {
+    const learnt = blocks.map((b) => b.fields.dnp3).filter((a): a is Dnp3Allow => a !== undefined);
+    if (learnt.length) out.dnp3 = narrowDnp3(c.dnp3, learnt);
   } else {
     const ports = new Set<number>();
     for (const b of blocks) b.fields.ports?.forEach((p) => ports.add(p));

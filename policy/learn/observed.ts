@@ -10,8 +10,8 @@
  * (`decision.identity`) but not whether a grant was active, so replay assumes the session as it was
  * (logged in, grant active) and reports grant changes only through `policy diff`.
  *
- * Each protocol a driver inspects registers one ProtocolHandler (modbus.ts, tcp.ts here; DNP3 and
- * IEC 104 add theirs when their drivers land); records of a protocol without one are counted as
+ * Each protocol a driver inspects registers one ProtocolHandler (modbus.ts, tcp.ts, dnp3.ts here;
+ * IEC 104 adds its own when its driver lands); records of a protocol without one are counted as
  * skipped, never guessed at.
  */
 import type { Conduit, Decision, Protocol } from '../types';
@@ -26,7 +26,10 @@ export interface Observation {
   asset?: string;
   port?: number;
   protocol?: string;
-  modbus?: { function: number; unit: number; address: number; count: number };
+  /** `values`: what a write carried (registers, coil states 0/1, FC 22's and/or masks), as the proxy audits it. */
+  modbus?: { function: number; unit: number; address: number; count: number; values?: number[] };
+  /** DNP3: the driver's audit fields (drivers/dnp3/audit-fields.ts; read by dnp3.ts). */
+  dnp3?: { function: number; source: number; destination: number; objects: string[]; points?: number[]; values?: number[] };
   detail?: Record<string, unknown>;
   decision?: { decision: 'allow' | 'deny'; conduit: string | null; reason: string | null; identity: string | null; monitor?: boolean };
   message?: string;
@@ -43,12 +46,24 @@ export interface OperationLearner {
   blocks(slack: number): LearntBlock[];
 }
 
+/**
+ * The addresses (indices) a block's boundary deny tests probe: just below the lowest range, just
+ * above the highest, and both sides of the first gap: at most 4 per conduit, so that a conduit
+ * learnt from scattered traffic (hundreds of ranges) does not bury the policy in tests.
+ */
+export function boundaryProbes(ranges: readonly { start: number; end: number }[], max: number): number[] {
+  if (ranges.length === 0) return [];
+  const out = [ranges[0].start - 1, ranges[ranges.length - 1].end + 1];
+  if (ranges.length > 1) out.push(ranges[0].end + 1, ranges[1].start - 1);
+  return [...new Set(out)].filter((a) => a >= 0 && a <= max).sort((a, b) => a - b);
+}
+
 /** One learnt conduit's protocol part. */
 export interface LearntBlock {
   /** Appended to the conduit id (`read`, `write`, ... or '' for a single block). */
   suffix: string;
   /** The conduit's protocol-specific fields (normalised as validate.ts makes them). */
-  fields: Partial<Pick<Conduit, 'allow' | 'ports'>>;
+  fields: Partial<Pick<Conduit, 'allow' | 'ports' | 'dnp3'>>;
   /** A request (its protocol part: `modbus: {...}`, `port`) that real traffic made. */
   example: Record<string, unknown>;
   /** Requests just outside what was learnt (policy test `expect: deny`). */

@@ -70,8 +70,11 @@ export interface ReplayOptions {
   handlers?: ReadonlyMap<string, ProtocolHandler>;
 }
 
-/** Reasons that were not the policy's answer then (rate limit, unparseable frames): not replayed. */
-const NOT_POLICY = new Set(['rate-limited', 'malformed']);
+/**
+ * Reasons that were not the policy's answer then (rate limit, unparseable frames, a DNP3 operate
+ * without its select, which the driver checks after the policy allowed it): not replayed.
+ */
+const NOT_POLICY = new Set(['rate-limited', 'malformed', 'select-required']);
 
 export function describeRecorded(d: NonNullable<Observation['decision']>): string {
   if (d.decision === 'allow') return d.monitor ? `allow by ${d.conduit} (monitor: would deny ${d.reason})` : `allow by ${d.conduit}`;

@@ -7,7 +7,11 @@
 import { ZonegateError } from '../../policy/errors';
 import type { PolicyIndex } from '../../policy/compile';
 import { ReplayEngine, type ReplayReport } from '../../policy/learn/replay';
-import { findAuditFolders, streamAuditRecords } from '../audit/query';
+import * as fsp from 'node:fs/promises';
+import { findAuditFolders } from '../audit/query';
+import { readFrame } from '../audit/frame';
+import { decodeRecord, type AuditRecord } from '../audit/record';
+import { sortSegments } from '../audit/segment';
 
 export interface AuditReplay {
   report: ReplayReport;
@@ -30,11 +34,28 @@ export async function replayAuditFolders(index: PolicyIndex, dirs: readonly stri
     if (found.length === 0) throw new ZonegateError('ERR_FILE', `${dir} holds no audit segments (audit-*.seg)`);
     folders.push(...found);
   }
-  for (const folder of folders) {
-    for await (const batch of streamAuditRecords(folder, { since: opts.since, problems })) {
-      if (opts.signal?.aborted) throw new ZonegateError('ERR_USAGE', 'interrupted');
-      for (let i = 0; i < batch.length; i++) engine.add(batch[i]);
+  for (const folder of folders) await forEachAuditRecord(folder, (r) => engine.add(r), { since: opts.since, problems, signal: opts.signal });
+  return { report: engine.report(), folders, problems };
+}
+
+/**
+ * Every record of an audit folder handed to `each` as it is decoded, one segment read at a time
+ * (streamAuditRecords without its per-segment batch: a record is garbage once `each` returns, so
+ * it dies young instead of being promoted with a whole segment's batch; learning a million records
+ * peaks lower). A bad frame ends the segment and is noted in `problems`.
+ */
+export async function forEachAuditRecord(dir: string, each: (r: AuditRecord) => void, opts: { since?: number; problems?: string[]; signal?: AbortSignal } = {}): Promise<void> {
+  for (const seg of sortSegments(dir, await fsp.readdir(dir))) {
+    if (opts.signal?.aborted) throw new ZonegateError('ERR_USAGE', 'interrupted');
+    const bytes = await fsp.readFile(seg.path);
+    let offset = 0;
+    while (offset < bytes.length) {
+      const fr = readFrame(bytes, offset);
+      if (!fr.ok) { opts.problems?.push(`${seg.path} offset ${offset}: ${fr.message}`); break; }
+      let r: AuditRecord;
+      try { r = decodeRecord(fr.payload); } catch (e) { opts.problems?.push(`${seg.path} offset ${offset}: ${(e as Error).message}`); break; }
+      offset = fr.next;
+      if (opts.since === undefined || r.at >= opts.since) each(r);
     }
   }
-  return { report: engine.report(), folders, problems };
 }

@@ -18,6 +18,50 @@ test('range helpers: difference and merging within a slack', () => {
   assert.equal(mergeWithin([{ start: 0, end: 1 }, { start: 3, end: 3 }], 0), [{ start: 0, end: 1 }, { start: 3, end: 3 }]);
 });
 
+test('DNP3 conduits: functions, link addresses, objects, points, values, controls and unsolicited widened or narrowed', () => {
+  const text = readFileSync('test/fixtures/policy/dnp3-substation.yaml', 'utf8');
+  const a = parsePolicy(text);
+  const b = parsePolicy(text
+    .replace('functions: [read, select, operate, direct-operate, enable-unsolicited, disable-unsolicited, delay-measure, write]', 'functions: [read, select, operate, direct-operate, enable-unsolicited, disable-unsolicited, delay-measure, write, cold-restart]')
+    .replace('masters: [1]', 'masters: [1, 2]')
+    .replace('points: { g12: ["0-7"] }', 'points: { g12: ["0-3", "8-9"] }')
+    .replace('controls: [pulse-on, latch-on, latch-off, trip, close]', 'controls: [pulse-on, latch-on, latch-off, close]')
+    .replace('      unsolicited: true\n', '')
+    .replace('values: { min: 0, max: 100 }', 'values: { min: 0, max: 200 }')
+    .replace('allow: { functions: [read], objects: [g1, g30, g60] }', 'allow: { functions: [read], objects: [g1, g30, g60, g40] }'));
+  const key = diffPolicies(a, b).changes.map((c) => `${c.effect} ${c.id} ${c.what} ${c.detail}`).sort();
+  assert.equal(key, [
+    'narrows scada-polls-and-operates controls - trip',
+    'narrows scada-polls-and-operates points g12 - 4-7',
+    'narrows scada-polls-and-operates unsolicited true → false',
+    'widens eng-sets-outputs values 0..100 → 0..200',
+    'widens hmi-reads objects + read g40',
+    'widens scada-polls-and-operates functions + cold-restart',
+    'widens scada-polls-and-operates masters + 2',
+    'widens scada-polls-and-operates points g12 + 8-9',
+  ]);
+  assert.equal(diffPolicies(a, a).changes, []);
+});
+
+test('Modbus write bounds, coil states, sub-functions and writeRateLimit: a removed bound widens, a tighter one narrows', () => {
+  const text = readFileSync(`${FIX}/plant-bounds.yaml`, 'utf8');
+  const a = parsePolicy(text);
+  const b = parsePolicy(text
+    .replace('"1000-1019": "0-500"', '"1000-1019": "0-200"')
+    .replace('        "1020-1021": "-100..100"\n', '')
+    .replace('"11-12": on', '"11-12": [on, off]')
+    .replace(', read-device-identification]', ']')
+    .replace('writeRateLimit: { perSecond: 5, burst: 2 }', 'writeRateLimit: { perSecond: 10, burst: 2 }'));
+  const key = diffPolicies(a, b).changes.map((c) => `${c.effect} ${c.id} ${c.what} ${c.detail}`).sort();
+  assert.equal(key, [
+    'changes eng-setpoints writeRateLimit 5/s burst 2 → 10/s burst 2',
+    'narrows eng-setpoints values 1000-1019: uint16 0..500 → uint16 0..200',
+    'narrows hmi-diag functions - encapsulated-interface-transport/read-device-identification',
+    'widens eng-setpoints coils 11-12: on → on, off',
+    'widens eng-setpoints values - 1020-1021: int16 -100..100',
+  ]);
+});
+
 test('the same policy has no change', () => {
   const d = diffPolicies(v1, v1);
   assert.equal(d.changes, []);

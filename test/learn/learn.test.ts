@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parsePolicy } from '../../policy/parse';
-import { emitPolicyYaml } from '../../policy/learn/emit';
+import { emitPolicyYaml, policyData } from '../../policy/learn/emit';
+import { validatePolicy } from '../../policy/validate';
+import { PolicyLearner } from '../../policy/learn/learn';
+import { learnLimits } from '../../runtime/cli/policy-learn';
 import { parseTsharkLine } from '../../runtime/cli/pcap-modbus';
 import type { AuditEvent } from '../../drivers/types';
 import { cli, FIX, writeAudit, monday, modbusEvent, tcpEvent, D } from './helpers';
@@ -48,6 +51,81 @@ test('the emitter keeps a DNP3 conduit\'s allow block and DNP3 test requests (a 
   const norm = (d: typeof doc) => ({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) });
   assert.equal(JSON.parse(JSON.stringify(norm(back))), JSON.parse(JSON.stringify(norm(doc))));
   assert.ok(back.conduits.every((c) => c.dnp3 !== undefined));
+});
+
+test('the data a large learnt policy is validated from is the document the text reads back as', () => {
+  const doc = parsePolicy(readFileSync('examples/substation.yaml', 'utf8'));
+  const text = emitPolicyYaml(doc, { header: [], conduit: new Map() });
+  const fromData = validatePolicy(JSON.parse(JSON.stringify(policyData(doc))));
+  const norm = (d: typeof doc) => JSON.parse(JSON.stringify({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) }));
+  assert.equal(norm(fromData), norm(parsePolicy(text)));
+});
+
+test('a learnt policy too large to parse back is validated from its data: same output, same checks', async () => {
+  await writeAudit(p('audit-big'), traffic());
+  const small = await cli('policy', 'learn', '--audit', p('audit-big'), '--from', `${FIX}/plant-v1.yaml`, '--out', p('small.yaml'), '--json');
+  const was = learnLimits.parseBackMax;
+  learnLimits.parseBackMax = 0;
+  try {
+    const big = await cli('policy', 'learn', '--audit', p('audit-big'), '--from', `${FIX}/plant-v1.yaml`, '--out', p('big.yaml'), '--json');
+    assert.is(big.code, 0, big.out + big.err);
+    assert.equal(JSON.parse(big.out).diff, JSON.parse(small.out).diff);
+    assert.is(JSON.parse(big.out).tests, JSON.parse(small.out).tests);
+  } finally { learnLimits.parseBackMax = was; }
+  const strip = (t: string) => t.replace(/^# Learnt by.*\n/, '');
+  assert.is(strip(readFileSync(p('big.yaml'), 'utf8')), strip(readFileSync(p('small.yaml'), 'utf8')));
+  assert.is((await cli('policy', 'test', p('big.yaml'))).code, 0);
+});
+
+test('write bounds, coil states, sub-functions and writeRateLimit survive the emitter and --from narrowing', async () => {
+  const file = `${FIX}/plant-bounds.yaml`;
+  const doc = parsePolicy(readFileSync(file, 'utf8'));
+  const norm = (d: typeof doc) => JSON.parse(JSON.stringify({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) }));
+  assert.equal(norm(parsePolicy(emitPolicyYaml(doc, { header: [], conduit: new Map() }))), norm(doc));
+  await writeAudit(p('audit-bounds'), [
+    { ...modbusEvent(monday('09:00'), '10.10.0.20', 'plc-1', D.allow('eng-setpoints', 'eng-1'), 6, 1005, 1), modbus: { function: 6, unit: 1, address: 1005, count: 1, values: [300] } },
+    modbusEvent(monday('09:01'), '10.10.0.5', 'plc-1', D.allow('hmi-diag', 'hmi-1'), 3, 0, 4),
+  ]);
+  const r = await cli('policy', 'learn', '--audit', p('audit-bounds'), '--from', file, '--out', p('bounds.yaml'));
+  assert.is(r.code, 0, r.out + r.err);
+  const learnt = parsePolicy(readFileSync(p('bounds.yaml'), 'utf8'));
+  const eng = learnt.conduits.find((c) => c.id === 'eng-setpoints')!;
+  assert.equal(eng.allow!.functions, [6]);
+  assert.equal(eng.allow!.values, doc.conduits[1].allow!.values);
+  assert.equal(eng.allow!.coils, doc.conduits[1].allow!.coils);
+  assert.equal(eng.writeRateLimit, { perSecond: 5, burst: 2 });
+  assert.equal(learnt.conduits.find((c) => c.id === 'hmi-diag')!.allow!.subFunctions, [{ fn: 8, sub: 0 }, { fn: 43, sub: 14 }]);
+});
+
+test('replay checks recorded write values against write bounds and coil states (the PDU rebuilt from the audited values)', async () => {
+  const file = `${FIX}/plant-bounds.yaml`;
+  const w = (at: string, fn: number, address: number, count: number, values: number[], conduit = 'eng-setpoints') =>
+    ({ ...modbusEvent(monday(at), '10.10.0.20', 'plc-1', D.allow(conduit, 'eng-1'), fn, address, count), modbus: { function: fn, unit: 1, address, count, values } });
+  await writeAudit(p('audit-values'), [
+    w('09:00', 6, 1005, 1, [300]), w('09:01', 16, 1000, 3, [1, 2, 500]), w('09:02', 15, 0, 3, [0, 0, 0]),
+    w('09:03', 5, 11, 1, [1]), w('09:04', 22, 1001, 1, [0x0000, 0x0012]),
+  ]);
+  const same = await cli('policy', 'replay', file, '--audit', p('audit-values'), '--json');
+  assert.is(same.code, 0, same.out);
+  assert.is(JSON.parse(same.out).unchanged, 5);
+  // Tighter bounds: 0-200 on 1000-1019, coils 11-12 off only.
+  writeFileSync(p('tighter.yaml'), readFileSync(file, 'utf8').replace('"1000-1019": "0-500"', '"1000-1019": "0-200"').replace('"11-12": on', '"11-12": off'));
+  const r = await cli('policy', 'replay', p('tighter.yaml'), '--audit', p('audit-values'), '--json');
+  assert.is(r.code, 1);
+  const j = JSON.parse(r.out);
+  assert.is(j.breaks, 3);
+  assert.equal(j.flips[0].reasons, { 'value-out-of-range': 3 });
+});
+
+test('scattered traffic: ranges stay exact, but a conduit gets at most 4 boundary deny tests (below, above, the first gap)', () => {
+  const base = parsePolicy(readFileSync(`${FIX}/plant-v1.yaml`, 'utf8'));
+  const l = new PolicyLearner({ site: 's', base });
+  for (let i = 0; i < 200; i++) l.add(modbusEvent(monday('09:00') + i, NEW, 'plc-1', D.deny('no-conduit', null), 3, i * 10, 2) as never);
+  const r = l.result();
+  const c = r.doc.conduits.find((x) => x.id === 'host-127-70-0-77-to-plc-1-read')!;
+  assert.is(c.allow!.addresses!.length, 200);
+  const probes = r.doc.tests.filter((t) => t.expect === 'deny' && t.request.to === 'plc-1' && typeof t.request.from !== 'string' && t.request.from.ip === NEW);
+  assert.equal(probes.map((t) => t.request.modbus!.address), [2, 9, 1992]);
 });
 
 test('from audit logs with --from: narrows what base conduits allowed, adds the rest, prints the diff', async () => {
