@@ -149,11 +149,20 @@ test('libmodbus unit-test-client passes through the proxy every assertion it pas
     proxy.stop = () => p.stop();
     await p.start(new AbortController().signal);
     const port = p.address().port;
-    const via = await runSuite(server, build(dir, 'client', port), serverPort, port);
+    const viaClient = build(dir, 'client', port);
+    const via = await runSuite(server, viaClient, serverPort, port);
     const lines = [...direct.passed.keys()];
     const byteTimeout = lines.filter((line) => /^1\/2 Too small byte timeout/.test(sourceLine(line)));
-    const lost = lines.filter((line) => (via.passed.get(line) ?? 0) < direct.passed.get(line)! && !byteTimeout.includes(line));
-    assert.equal(lost.map((l) => `${l}: ${via.failed.get(l) ?? 'not reached'}`), [], `assertions lost through the proxy:\n${via.output.slice(-3000)}`);
+    const lostIn = (r: Run) => lines.filter((line) => (r.passed.get(line) ?? 0) < direct.passed.get(line)! && !byteTimeout.includes(line));
+    let lost = lostIn(via);
+    if (lost.length > 0) {
+      // The suite has timing assertions (server sleeps, response timeouts) that a loaded machine can
+      // miss once; a defect loses its assertion every time, so a second run through the proxy decides.
+      console.log(`  through the proxy, first run missed line(s) ${lost.join(', ')}; running it again`);
+      const again = await runSuite(server, viaClient, serverPort, port);
+      lost = lost.filter((l) => lostIn(again).includes(l));
+    }
+    assert.equal(lost.map((l) => `${l}: ${via.failed.get(l) ?? 'not reached'} (${sourceLine(l).split('\n')[0].slice(0, 60)})`), [], `assertions lost through the proxy twice:\n${via.output.slice(-3000)}`);
     console.log(`  libmodbus ${readVersion()}: ${direct.total} assertions passed directly, ${via.total} through the proxy (${byteTimeout.filter((l) => !via.passed.has(l)).length} byte-timeout assertion lost by whole-frame relaying)`);
   } finally {
     await proxy.stop();
