@@ -129,19 +129,26 @@ export async function findAuditFolders(dir: string): Promise<string[]> {
  * segment at the first bad frame and adds a line to `problems`.
  */
 export async function* streamAuditRecords(dir: string, opts: { since?: number; problems?: string[] } = {}): AsyncGenerator<AuditRecord[]> {
-  const segs = sortSegments(dir, await fsp.readdir(dir));
-  for (const seg of segs) {
-    const bytes = await fsp.readFile(seg.path);
+  for (const seg of sortSegments(dir, await fsp.readdir(dir))) {
     const batch: AuditRecord[] = [];
-    let offset = 0;
-    while (offset < bytes.length) {
-      const fr = readFrame(bytes, offset);
-      if (!fr.ok) { opts.problems?.push(`${seg.path} offset ${offset}: ${fr.message}`); break; }
-      let r: AuditRecord;
-      try { r = decodeRecord(fr.payload); } catch (e) { opts.problems?.push(`${seg.path} offset ${offset}: ${(e as Error).message}`); break; }
-      offset = fr.next;
-      if (opts.since === undefined || r.at >= opts.since) batch.push(r);
-    }
+    await eachSegmentRecord(seg.path, opts, (r) => { batch.push(r); });
     if (batch.length > 0) yield batch;
+  }
+}
+
+/**
+ * Calls `each` with every record of one segment file (from `since` on), in order. Stops at the
+ * first bad frame or record and adds a line to `problems`.
+ */
+export async function eachSegmentRecord(path: string, opts: { since?: number; problems?: string[] }, each: (r: AuditRecord) => void): Promise<void> {
+  const bytes = await fsp.readFile(path);
+  let offset = 0;
+  while (offset < bytes.length) {
+    const fr = readFrame(bytes, offset);
+    if (!fr.ok) { opts.problems?.push(`${path} offset ${offset}: ${fr.message}`); return; }
+    let r: AuditRecord;
+    try { r = decodeRecord(fr.payload); } catch (e) { opts.problems?.push(`${path} offset ${offset}: ${(e as Error).message}`); return; }
+    offset = fr.next;
+    if (opts.since === undefined || r.at >= opts.since) each(r);
   }
 }

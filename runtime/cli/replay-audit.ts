@@ -8,9 +8,8 @@ import { ZonegateError } from '../../policy/errors';
 import type { PolicyIndex } from '../../policy/compile';
 import { ReplayEngine, type ReplayReport } from '../../policy/learn/replay';
 import * as fsp from 'node:fs/promises';
-import { findAuditFolders } from '../audit/query';
-import { readFrame } from '../audit/frame';
-import { decodeRecord, type AuditRecord } from '../audit/record';
+import { eachSegmentRecord, findAuditFolders } from '../audit/query';
+import type { AuditRecord } from '../audit/record';
 import { sortSegments } from '../audit/segment';
 
 export interface AuditReplay {
@@ -47,15 +46,6 @@ export async function replayAuditFolders(index: PolicyIndex, dirs: readonly stri
 export async function forEachAuditRecord(dir: string, each: (r: AuditRecord) => void, opts: { since?: number; problems?: string[]; signal?: AbortSignal } = {}): Promise<void> {
   for (const seg of sortSegments(dir, await fsp.readdir(dir))) {
     if (opts.signal?.aborted) throw new ZonegateError('ERR_USAGE', 'interrupted');
-    const bytes = await fsp.readFile(seg.path);
-    let offset = 0;
-    while (offset < bytes.length) {
-      const fr = readFrame(bytes, offset);
-      if (!fr.ok) { opts.problems?.push(`${seg.path} offset ${offset}: ${fr.message}`); break; }
-      let r: AuditRecord;
-      try { r = decodeRecord(fr.payload); } catch (e) { opts.problems?.push(`${seg.path} offset ${offset}: ${(e as Error).message}`); break; }
-      offset = fr.next;
-      if (opts.since === undefined || r.at >= opts.since) each(r);
-    }
+    await eachSegmentRecord(seg.path, opts, each);
   }
 }

@@ -16,8 +16,8 @@
  *    every 16-byte block) and transport reassembly in front. Goal: parse + decide < 5 µs.
  * Run: node build/run-bench.mjs dnp3   (ZG_BENCH_SECONDS overrides 3 s per case; ZG_BENCH_MICRO_ONLY=1: part 2 only)
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +30,7 @@ import { IndexDecider } from '../../policy/decider';
 import type { Conduit, PolicyDocument } from '../../policy/types';
 import { Dnp3Stream } from '../../runtime/lab/dnp3-stream';
 import { percentiles, printTable, type BenchRow } from './report';
+import { spawnReady, startHaproxy } from './peers';
 import type { LoadResult } from './modbus-server';
 
 const SECONDS = Number(process.env.ZG_BENCH_SECONDS ?? 3);
@@ -244,56 +245,6 @@ function micro(): { rows: BenchRow[]; notes: string[] } {
 let self = process.argv[1];
 const children: ChildProcess[] = [];
 
-function spawnReady(cmd: string, args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function waitListening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect({ host: '127.0.0.1', port }, () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
-
-async function startHaproxy(upstreamPort: number, dir: string): Promise<{ child: ChildProcess; port: number } | null> {
-  if (spawnSync('haproxy', ['-v']).error) return null;
-  const port = await freePort();
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, [
-    'global', '  nbthread 1', '  maxconn 4000', '',
-    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '',
-    'frontend fe', `  bind 127.0.0.1:${port}`, '  default_backend be', '',
-    'backend be', `  server rtu 127.0.0.1:${upstreamPort}`, '',
-  ].join('\n'));
-  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  await waitListening(port);
-  return { child, port };
-}
-
 async function load(port: number, connections: number): Promise<LoadResult> {
   const child = spawn(process.execPath, [self, '--role', 'load', String(port), String(connections), String((SECONDS * 1000) / ROUNDS), String(WARMUP_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -340,11 +291,11 @@ async function main(): Promise<void> {
   copyFileSync(self, copy);
   self = copy;
   try {
-    const server = await spawnReady(process.execPath, [self, '--role', 'server']);
+    const server = await spawnReady(children, process.execPath, [self, '--role', 'server']);
     // ZG_BENCH_PROF=DIR: the proxy process writes a V8 CPU profile there (on SIGTERM at the end).
     const prof = process.env.ZG_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.ZG_BENCH_PROF] : [];
-    const zonegate = await spawnReady(process.execPath, [...prof, self, '--role', 'proxy', String(server.port)]);
-    const haproxy = await startHaproxy(server.port, dir);
+    const zonegate = await spawnReady(children, process.execPath, [...prof, self, '--role', 'proxy', String(server.port)]);
+    const haproxy = await startHaproxy(children, server.port, dir, 'rtu');
     const results: Record<string, Record<number, LoadResult>> = { direct: {}, haproxy: {}, zonegate: {} };
     const cpu: Record<string, Record<number, number>> = { haproxy: {}, zonegate: {} };
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -372,7 +323,7 @@ async function main(): Promise<void> {
         };
       }
     }
-    const fresh = await spawnReady(process.execPath, [self, '--role', 'proxy', String(server.port)]);
+    const fresh = await spawnReady(children, process.execPath, [self, '--role', 'proxy', String(server.port)]);
     await new Promise((r) => setTimeout(r, 500));
     const zBase = rssKiB(fresh.child.pid!) / 1024;
     const zRss = await rssWithIdle(fresh.port, fresh.child.pid!, 500);

@@ -13,8 +13,8 @@
  * Run: node build/run-bench.mjs modbus-proxy   (ZG_BENCH_SECONDS overrides 3 s per case)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createModbusProxy } from '../../drivers/modbus-tcp';
@@ -23,6 +23,7 @@ import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
 import type { Conduit, PolicyDocument } from '../../policy/types';
 import { printTable, type BenchRow } from './report';
+import { spawnReady, startHaproxy } from './peers';
 import { runBenchServer, runLoad, type LoadResult } from './modbus-server';
 
 /** Seconds per case, measured as ROUNDS interleaved rounds. */
@@ -80,56 +81,6 @@ async function runProxyRole(upstreamPort: number): Promise<void> {
 // .out/test/bench while we measure. The copy stays under the project so node_modules resolve.
 let self = process.argv[1];
 const children: ChildProcess[] = [];
-
-function spawnReady(cmd: string, args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function waitListening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect({ host: '127.0.0.1', port }, () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
-
-async function startHaproxy(upstreamPort: number, dir: string): Promise<{ child: ChildProcess; port: number } | null> {
-  if (spawnSync('haproxy', ['-v']).error) return null;
-  const port = await freePort();
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, [
-    'global', '  nbthread 1', '  maxconn 4000', '',
-    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '',
-    'frontend fe', `  bind 127.0.0.1:${port}`, '  default_backend be', '',
-    'backend be', `  server plc 127.0.0.1:${upstreamPort}`, '',
-  ].join('\n'));
-  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  await waitListening(port);
-  return { child, port };
-}
 
 async function load(port: number, connections: number, durationMs = (SECONDS * 1000) / ROUNDS): Promise<LoadResult> {
   const child = spawn(process.execPath, [self, '--role', 'load', String(port), String(connections), String(durationMs), String(WARMUP_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -208,9 +159,9 @@ async function main(): Promise<void> {
   copyFileSync(self, copy);
   self = copy;
   try {
-    const server = await spawnReady(process.execPath, [self, '--role', 'server']);
-    const zonegate = await spawnReady(process.execPath, [self, '--role', 'proxy', String(server.port)]);
-    const haproxy = await startHaproxy(server.port, dir);
+    const server = await spawnReady(children, process.execPath, [self, '--role', 'server']);
+    const zonegate = await spawnReady(children, process.execPath, [self, '--role', 'proxy', String(server.port)]);
+    const haproxy = await startHaproxy(children, server.port, dir, 'plc');
     // Interleaved rounds (direct, HAProxy, zonegate, direct, ...) so that the noise of a shared
     // machine falls on all three alike; rate = all requests / all time, p50/p99 = median of rounds.
     const results: Record<string, Record<number, LoadResult>> = { direct: {}, haproxy: {}, zonegate: {} };
@@ -243,7 +194,7 @@ async function main(): Promise<void> {
       }
     }
     // Memory: a fresh proxy process, as a gateway sits between polls (the loaded one keeps heap it grew).
-    const fresh = await spawnReady(process.execPath, [self, '--role', 'proxy', String(server.port)]);
+    const fresh = await spawnReady(children, process.execPath, [self, '--role', 'proxy', String(server.port)]);
     await new Promise((r) => setTimeout(r, 500));
     const zBase = rssKiB(fresh.child.pid!) / 1024;
     const zRss = await rssWithIdle(fresh.port, fresh.child.pid!, 500);
