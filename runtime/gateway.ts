@@ -71,6 +71,7 @@ import { parseRequest } from '../policy/request';
 import { describeDecision } from './cli/policy-test';
 // The status file format is the one `zonegate status` reads (runtime/cli/status.ts re-exports it).
 import { writeStatusFile, STATUS_FILE } from './telemetry/status-file';
+import { clockAlarmMessage, clockBehind, type ClockFloor } from './clock-check';
 import { createAuditUploader, type AuditUploader } from './audit/upload';
 import { createTelemetrySampler, type TelemetrySampler } from './telemetry/sampler';
 import { sampleTelemetry } from './telemetry/sample';
@@ -410,7 +411,17 @@ export function createGateway(options: GatewayOptions): Gateway {
    * activation) and, when it changed, announces it and schedules the listeners, nftables and the
    * status file. Returns whether it changed.
    */
+  /** The `clock` alarm: raised while the clock is behind the active bundle's signing time. */
+  function checkClock(): void {
+    const active = store?.status().active;
+    const floors: ClockFloor[] = active ? [{ what: `the signing time of policy bundle v${active.version}`, at: active.issuedAt }] : [];
+    const behind = clockBehind(now(), floors);
+    if (behind) raise('clock', 'warning', clockAlarmMessage(now(), behind));
+    else clear('clock');
+  }
+
   function applyEffective(opts: { reconcile: boolean }): boolean {
+    checkClock();
     const eff = chooseEffective(filePolicy);
     decider.setIndex(eff.index);
     decider.setExpired(eff.expired);

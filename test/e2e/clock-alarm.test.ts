@@ -1,0 +1,49 @@
+/**
+ * The `clock` alarm (issue 20 item 3): a gateway whose clock is behind the signing time of the
+ * bundle it enforces (a Pi without a real-time clock, booted offline) says so in status() and in
+ * `zonegate status`, and the alarm clears once the time is set. The clock is the gateway's
+ * injected `now`, moved by the test; everything else is real (signed bundle, store, status file).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createGateway } from '../../runtime/gateway';
+import { clockBehind, CLOCK_SLACK_MS } from '../../runtime/clock-check';
+import { makeLab, signedConfig, modbusUpstream, labPolicy, cli, waitFor, type Cleanup } from './helpers';
+
+const cleanups: Cleanup[] = [];
+test.after.each(async () => { while (cleanups.length) { try { await cleanups.pop()!(); } catch { /* keep cleaning */ } } });
+
+test('clockBehind: the latest floor the clock is behind by more than the slack, else null', () => {
+  const floors = [{ what: 'a', at: 1_000_000_000 }, { what: 'b', at: 2_000_000_000 }];
+  assert.is(clockBehind(2_000_000_000, floors), null);
+  assert.is(clockBehind(2_000_000_000 - CLOCK_SLACK_MS + 1, floors), null, 'within the slack');
+  assert.is(clockBehind(1_500_000_000, floors)?.what, 'b');
+  assert.is(clockBehind(0, floors)?.what, 'b', 'the latest floor is named');
+  assert.is(clockBehind(0, []), null);
+});
+
+test('a clock behind the active bundle\'s signing time raises `clock` in status and `zonegate status`; setting the time clears it', async () => {
+  const lab = await makeLab();
+  cleanups.push(() => lab.remove());
+  const upstreamPort = await modbusUpstream(cleanups);
+  lab.write('gateway.yaml', signedConfig({ upstreamPort }));
+  const b = await lab.sign('v1', labPolicy({ writes: false, tag: 'clock' }), 1);
+  assert.is((await cli('bundle', 'import', b, '--config', lab.config)).code, 0);
+  let skew = -3 * 86_400_000; // booted offline three days in the past
+  const gw = createGateway({
+    configFile: lab.config, now: () => Date.now() + skew, expiryCheckMs: 50,
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined }, writeLine: () => undefined,
+  });
+  await gw.start(new AbortController().signal);
+  cleanups.push(() => gw.stop());
+  const alarm = gw.status().alarms.find((a) => a.id === 'clock');
+  assert.ok(alarm, JSON.stringify(gw.status().alarms));
+  assert.is(alarm!.severity, 'warning');
+  assert.match(alarm!.message, /is behind the signing time of policy bundle v1 \(/);
+  assert.is(gw.status().policy.enforcement, 'enforcing', 'still enforcing the verified bundle');
+  await waitFor(async () => /ALARM warning: the clock/.test((await cli('status', '--config', lab.config)).out), 'the alarm in zonegate status');
+  skew = 0; // NTP came back
+  await waitFor(() => !gw.status().alarms.some((a) => a.id === 'clock'), 'the clock alarm to clear');
+});
+
+test.run();
