@@ -367,12 +367,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   // One alarm model: every part's alarms live here (ids `audit:*`, `store:*`, `nftables`, `disk-full`,
   // ...), status.json shows them, and the MQTT status publishes exactly the ones active now
   // (publishedAlarms), refreshed whenever one is raised or cleared.
+  // status.json follows every change at once (one write per turn of the event loop), so
+  // `zonegate status` never shows an alarm's older message while the fleet sees the new one.
+  let statusSoon = false;
+  const writeStatusSoon = () => {
+    if (statusSoon || state !== 'running') return;
+    statusSoon = true;
+    setImmediate(() => { statusSoon = false; if (state === 'running') void writeStatus(); });
+  };
   const raise = (id: string, severity: Alarm['severity'], message: string) => {
     const a = alarms.get(id);
-    if (!a) { alarms.set(id, { id, severity, message, since: now() }); sync?.refreshStatus(); }
-    else { a.message = message; a.severity = severity; }
+    if (!a) { alarms.set(id, { id, severity, message, since: now() }); sync?.refreshStatus(); writeStatusSoon(); }
+    else if (a.message !== message || a.severity !== severity) { a.message = message; a.severity = severity; writeStatusSoon(); }
   };
-  const clear = (id: string) => { if (alarms.delete(id)) sync?.refreshStatus(); };
+  const clear = (id: string) => { if (alarms.delete(id)) { sync?.refreshStatus(); writeStatusSoon(); } };
   /** Disk full as the audit log (a failed write) and the status file (written in place) see it. */
   const diskFull = { audit: null as string | null, status: null as string | null };
   const updateDiskFull = () => {

@@ -3,6 +3,8 @@
  * bundle it enforces (a Pi without a real-time clock, booted offline) says so in status() and in
  * `zonegate status`, and the alarm clears once the time is set. The clock is the gateway's
  * injected `now`, moved by the test; everything else is real (signed bundle, store, status file).
+ * The status file is written on every alarm change, not only every statusIntervalMs (turned off
+ * here): the fleet and `zonegate status` never disagree about an alarm for an interval.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -31,7 +33,8 @@ test('a clock behind the active bundle\'s signing time raises `clock` in status 
   assert.is((await cli('bundle', 'import', b, '--config', lab.config)).code, 0);
   let skew = -3 * 86_400_000; // booted offline three days in the past
   const gw = createGateway({
-    configFile: lab.config, now: () => Date.now() + skew, expiryCheckMs: 50,
+    // No periodic status writes during the test: status.json must follow each alarm change by itself.
+    configFile: lab.config, now: () => Date.now() + skew, expiryCheckMs: 50, statusIntervalMs: 3_600_000,
     log: { info: () => undefined, warn: () => undefined, error: () => undefined }, writeLine: () => undefined,
   });
   await gw.start(new AbortController().signal);
@@ -44,6 +47,7 @@ test('a clock behind the active bundle\'s signing time raises `clock` in status 
   await waitFor(async () => /ALARM warning: the clock/.test((await cli('status', '--config', lab.config)).out), 'the alarm in zonegate status');
   skew = 0; // NTP came back
   await waitFor(() => !gw.status().alarms.some((a) => a.id === 'clock'), 'the clock alarm to clear');
+  await waitFor(async () => !/ALARM warning: the clock/.test((await cli('status', '--config', lab.config)).out), 'the alarm gone from zonegate status', 5000);
 });
 
 test.run();
