@@ -20,10 +20,14 @@ const it = reason ? test.skip : test;
 const conduit = (c: Partial<Conduit> & Pick<Conduit, 'id' | 'from' | 'to' | 'protocol'>): Conduit =>
   ({ requires: { edgeAuth: false, grant: false }, mode: 'enforce', ...c });
 
-/** v1: Modbus through the proxy for hmi-1, port 8080 for the enterprise zone, rogue quarantined. v2 adds port 9999. */
+/**
+ * v1: Modbus (502) and DNP3 (20000) through their proxies for hmi-1, port 8080 for the enterprise
+ * zone, rogue quarantined. v2 adds port 9999.
+ */
 function policy(version: 1 | 2, quarantine = ['rogue']): PolicyDocument {
   const conduits: Conduit[] = [
     conduit({ id: 'hmi-modbus', from: { identities: ['hmi-1'], roles: [], zones: [] }, to: { assets: ['plc-1'], zones: [] }, protocol: 'modbus', allow: { functions: [3] } }),
+    conduit({ id: 'hmi-dnp3', from: { identities: ['hmi-1'], roles: [], zones: [] }, to: { assets: ['plc-1'], zones: [] }, protocol: 'dnp3', dnp3: { functions: [1] } }),
     conduit({ id: 'enterprise-web', from: { identities: [], roles: [], zones: ['enterprise'] }, to: { assets: ['plc-1'], zones: [] }, protocol: 'tcp', ports: [8080] }),
   ];
   if (version === 2) conduits.push(conduit({ id: 'hmi-extra', from: { identities: ['hmi-1'], roles: [], zones: [] }, to: { assets: ['plc-1'], zones: [] }, protocol: 'tcp', ports: [9999] }));
@@ -33,7 +37,7 @@ function policy(version: 1 | 2, quarantine = ['rogue']): PolicyDocument {
       { id: 'enterprise', networks: ['10.20.0.0/24', 'fd00:20::/64'], interfaces: ['ent0'], securityLevel: 1 },
       { id: 'control', networks: ['10.10.1.0/24', 'fd00:10::/64'], interfaces: ['ctl0'], securityLevel: 3 },
     ],
-    assets: [{ id: 'plc-1', zone: 'control', addresses: ['10.10.1.20', 'fd00:10::20'], kind: 'plc', services: [{ protocol: 'modbus', port: 502 }, { protocol: 'tcp', port: 8080 }] }],
+    assets: [{ id: 'plc-1', zone: 'control', addresses: ['10.10.1.20', 'fd00:10::20'], kind: 'plc', services: [{ protocol: 'modbus', port: 502 }, { protocol: 'dnp3', port: 20000 }, { protocol: 'tcp', port: 8080 }] }],
     identities: [
       { id: 'hmi-1', kind: 'device', zone: 'enterprise', addresses: ['10.20.0.10', 'fd00:20::10'], roles: [] },
       { id: 'rogue', kind: 'device', zone: 'enterprise', addresses: ['10.20.0.66'], roles: [] },
@@ -47,7 +51,10 @@ function policy(version: 1 | 2, quarantine = ['rogue']): PolicyDocument {
 
 const options = (version: 1 | 2, quarantine?: string[]): RenderOptions => ({
   doc: policy(version, quarantine),
-  proxies: [{ asset: 'plc-1', port: 502, protocol: 'modbus', listen: { host: '10.20.0.1', port: 15020 } }],
+  proxies: [
+    { asset: 'plc-1', port: 502, protocol: 'modbus', listen: { host: '10.20.0.1', port: 15020 } },
+    { asset: 'plc-1', port: 20000, protocol: 'dnp3', listen: { host: '10.20.0.1', port: 15021 } },
+  ],
   management: { tcpPorts: [8443] },
 });
 
@@ -55,6 +62,7 @@ let lab: Lab | undefined;
 let site: Site;
 let plc: NsProcess;
 let proxy: NsProcess;
+let dnp3Proxy: NsProcess;
 let work: string;
 
 interface ClientResult { ok: boolean; greeting?: string; echo?: string; error?: string }
@@ -71,10 +79,12 @@ test.before(async () => {
   lab = createLab();
   work = mkdtempSync(join(tmpdir(), 'zgt-nft-'));
   site = buildSite(lab);
-  plc = lab.node(site.ctl, programs.server, { ports: [502, 8080, 9999] });
+  plc = lab.node(site.ctl, programs.server, { ports: [502, 8080, 9999, 20000] });
   proxy = lab.node(site.gw, programs.proxy, { listen: { host: '10.20.0.1', port: 15020 }, upstream: { host: '10.10.1.20', port: 502 } });
+  dnp3Proxy = lab.node(site.gw, programs.proxy, { listen: { host: '10.20.0.1', port: 15021 }, upstream: { host: '10.10.1.20', port: 20000 } });
   await plc.waitFor((l) => l === 'ready');
   await proxy.waitFor((l) => l === 'ready');
+  await dnp3Proxy.waitFor((l) => l === 'ready');
   await applyRuleset(renderRuleset(options(1)).text, { netns: site.gw, keepDir: join(work, 'kept') });
 });
 
@@ -87,6 +97,15 @@ it('the allowed path goes through the proxy: the PLC sees the gateway, not the c
   const r = await connect('10.10.1.20', 502);
   assert.equal(r, { ok: true, greeting: 'hello 10.10.1.1', echo: 'ping' });
   await proxy.waitFor((l) => l === 'proxied 10.20.0.10', 2000);
+});
+
+it('DNP3 (20000) is redirected to its own proxy listener, never forwarded to the outstation directly', async () => {
+  // The relay stands in for the DNP3 proxy (what it does with frames is tested elsewhere): the
+  // point is the DNAT of 20000 to its listener, and no forward path around it.
+  assert.equal(await connect('10.10.1.20', 20000), { ok: true, greeting: 'hello 10.10.1.1', echo: 'ping' });
+  await dnp3Proxy.waitFor((l) => l === 'proxied 10.20.0.10', 2000);
+  await allDropped(['10.10.1.21', 20000], ['fd00:10::20', 20000], ['10.10.1.20', 20000, '10.20.0.66']);
+  assert.not.ok(plc.lines.some((l) => /^conn 20000 (10\.20\.|fd00:20:)/.test(l)), `the outstation saw a client directly: ${plc.lines.join(' / ')}`);
 });
 
 it('a direct connection that bypasses the proxy is dropped', async () => {
