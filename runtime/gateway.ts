@@ -120,6 +120,8 @@ export interface GatewayOptions {
   statusIntervalMs?: number;
   /** How often the store's expiry is checked; 0 never (tests call checkExpiry()). Default 30,000 ms. */
   expiryCheckMs?: number;
+  /** How often a serial device that went away (an RTU listener's adapter unplugged) is tried again. Default 2,000 ms. */
+  serialReopenMs?: number;
   /**
    * A signed runtime update was installed into the other slot: the daemon stops and exits so that
    * systemd starts the new slot (runtime/cli/run.ts exits with UPDATE_RESTART_EXIT_CODE). Without
@@ -506,7 +508,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };
     }
-    const rtu = buildRtuDriver(spec, { decider: common.decider, audit: sink, now, log: (line) => log.warn(line) }); // serial lines (drivers/modbus-rtu)
+    const rtu = buildRtuDriver(spec, { // serial lines (drivers/modbus-rtu)
+      decider: common.decider, audit: sink, now, log: (line) => log.warn(line),
+      ...(options.serialReopenMs !== undefined ? { reopenMs: options.serialReopenMs } : {}),
+      onLine: (up, why) => {
+        if (up) clear(`serial-lost:${spec.key}`);
+        else raise(`serial-lost:${spec.key}`, 'critical', `serial device ${spec.serial?.device} (listener ${listenLabel(spec)}, ${spec.asset}) is gone (${why}); requests on it are refused until it is back, tried every ${options.serialReopenMs ?? 2000} ms`);
+      },
+    });
     if (rtu) return rtu;
     if (spec.service === 'dnp3') { // drivers/dnp3: same limits and timeouts as Modbus
       const proxy = createDnp3Proxy({
@@ -581,6 +590,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     l.status.state = 'stopped';
     listeners.delete(l.spec.key);
     clear(`listener-failed:${l.spec.key}`);
+    clear(`serial-lost:${l.spec.key}`);
     void bus.emit('listener-down', { key: l.spec.key });
   }
 

@@ -16,6 +16,10 @@ export interface RtuDriverDeps {
   now: () => number;
   /** The daemon's warn log (line and upstream trouble, rate-limited by the drivers). */
   log: (line: string) => void;
+  /** The serial device went away (up false, why) or is open again: the daemon raises and clears its alarm. */
+  onLine?: (up: boolean, why?: string) => void;
+  /** How often a lost device is tried again (default 2,000 ms). */
+  reopenMs?: number;
 }
 
 const SERIAL_OPEN = Symbol('serial-open');

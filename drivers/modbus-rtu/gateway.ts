@@ -13,7 +13,7 @@ import { ModbusRequest } from '../modbus-tcp/pdu';
 import { exceptionAdu, ModbusException } from '../modbus-tcp/exception';
 import { decideRequest, type RequestContext } from './decide-request';
 import { RtuLine, type LineWaiter, type RtuLineStats } from './line';
-import { openSerial, type SerialLine, type SerialPort } from './serial';
+import { openReopening, openSerial, type ReopeningPort, type SerialLine, type SerialPort } from './serial';
 import { LimitedLog } from '../log-limit';
 
 export interface RtuGatewayOptions {
@@ -35,6 +35,10 @@ export interface RtuGatewayOptions {
   name?: string;
   /** The daemon's log for line trouble (timeouts, bad CRCs, stray replies), rate-limited here; the audit log keeps every one. */
   log?: (line: string) => void;
+  /** The device went away (`down`, with why) or is open again (`up`): the daemon's alarm. */
+  onLine?: (up: boolean, why?: string) => void;
+  /** How often a lost device is tried again (default 2,000 ms). */
+  reopenMs?: number;
 }
 
 export interface RtuGateway extends Driver {
@@ -65,6 +69,10 @@ class GatewayClient implements MbapFrameHandler, LineWaiter {
     if ('exception' in v) {
       this.gw.denied++;
       this.socket.write(exceptionAdu(tid, unit, fn, v.exception));
+      return true;
+    }
+    if (!this.gw.port!.up) { // the adapter is gone: the path to the units is unavailable (not a unit's silence)
+      this.socket.write(exceptionAdu(tid, unit, fn, ModbusException.GatewayPathUnavailable));
       return true;
     }
     if (!this.gw.line!.enqueue(this, tagOf(tid, unit, fn), unit, buf, off + 7, off + len)) {
@@ -107,6 +115,7 @@ class GatewayClient implements MbapFrameHandler, LineWaiter {
 
 class GatewayCore {
   line: RtuLine | null = null;
+  port: ReopeningPort | null = null;
   readonly clients = new Set<GatewayClient>();
   denied = 0;
   malformed = 0;
@@ -157,11 +166,16 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
     },
     async start(signal: AbortSignal): Promise<void> {
       if (server !== null) throw new TypeError(`${name}: start() called twice`);
-      const port = await (o.open ?? openSerial)(o.line);
+      const say = (m: string) => { core.event('connection', m); limited?.say(`${name} ${o.line.device}: ${m}`); };
+      const port = await openReopening(o.line, o.open ?? openSerial, {
+        down: (why) => { core.event('driver', `serial device lost: ${why}; requests answered 0x0A until it is back`); o.log?.(`${name} ${o.line.device}: serial device lost (${why}); retrying`); o.onLine?.(false, why); },
+        up: () => { core.event('driver', 'serial device open again'); o.log?.(`${name} ${o.line.device}: serial device open again`); o.onLine?.(true); },
+      }, o.reopenMs);
+      core.port = port;
       const t = o.timeouts ?? {};
       core.line = new RtuLine(port, o.line, {
         responseMs: t.responseMs ?? 1_000, turnaroundMs: t.turnaroundMs ?? 100, maxQueue: o.maxQueue ?? 32,
-        onEvent: (m) => { core.event('connection', m); limited?.say(`${name} ${o.line.device}: ${m}`); },
+        onEvent: say,
       });
       const srv = createServer({ noDelay: true }, accept);
       server = srv;
@@ -173,6 +187,7 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
       } catch (e) { // the line is released: a retry (or another listener) can open it
         core.line.close();
         core.line = null;
+        core.port = null;
         throw e;
       }
       bound = srv.address() as AddressInfo;
@@ -187,6 +202,7 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
       for (const c of [...core.clients]) c.close('gateway stopped');
       core.line?.close();
       core.line = null;
+      core.port = null;
       await closed;
       limited?.flush();
       core.event('driver', 'stopped');

@@ -5,6 +5,6 @@
  */
 export { createRtuGateway, type RtuGateway, type RtuGatewayOptions } from './gateway';
 export { crc16, crcValid, rtuFrame } from './crc';
-export { openSerial, sttyArgs, BAUD_RATES, type SerialLine, type SerialPort } from './serial';
+export { openSerial, openReopening, sttyArgs, BAUD_RATES, type SerialLine, type SerialPort, type ReopeningPort, type LineStateEvents } from './serial';
 export { interFrameMs, rtuRequestLength, rtuResponseLength } from './rtu-frame';
 export { createRtuServer, type RtuServer, type RtuServerOptions } from './server';

@@ -33,6 +33,8 @@ export function sttyArgs(line: SerialLine): string[] {
 export interface SerialPort {
   on(event: 'data', fn: (chunk: Buffer) => void): void;
   on(event: 'error', fn: (err: Error) => void): void;
+  /** The device went away (a USB adapter unplugged, the other end of a pty closed): once. */
+  on(event: 'lost', fn: (why: string) => void): void;
   write(b: Buffer): void;
   close(): void;
 }
@@ -52,10 +54,21 @@ export async function openSerial(line: SerialLine): Promise<SerialPort> {
     wfd = openSync(line.device, flags);
     const input = new ReadStream(rfd);
     const output = new WriteStream(wfd);
-    let closed = false;
+    let closed = false, lost: string | null = null;
+    const lostFns: Array<(why: string) => void> = [];
+    const lose = (why: string) => {
+      if (closed || lost !== null) return;
+      lost = why;
+      for (const fn of lostFns) fn(why);
+    };
+    // A tty whose device is gone reads end-of-file (a pty) or fails with EIO/ENXIO (a USB adapter).
+    input.on('end', () => lose('the device closed (end of input)'));
+    input.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EIO' || e.code === 'ENXIO' || e.code === 'ENODEV') lose(`the device failed (${e.code})`); });
+    output.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EIO' || e.code === 'ENXIO' || e.code === 'ENODEV') lose(`the device failed (${e.code})`); });
     return {
-      on(event: 'data' | 'error', fn: (x: never) => void): void {
+      on(event: 'data' | 'error' | 'lost', fn: (x: never) => void): void {
         if (event === 'data') input.on('data', fn as (c: Buffer) => void);
+        else if (event === 'lost') lostFns.push(fn as (why: string) => void);
         else { input.on('error', fn as (e: Error) => void); output.on('error', fn as (e: Error) => void); }
       },
       write(b: Buffer): void { if (!closed) output.write(b); },
@@ -71,4 +84,75 @@ export async function openSerial(line: SerialLine): Promise<SerialPort> {
     if (wfd >= 0) closeSync(wfd);
     throw e;
   }
+}
+
+/** What a line that reopens itself tells its owner. */
+export interface LineStateEvents {
+  /** The device went away; requests are refused until it is back. */
+  down(why: string): void;
+  /** The device is open again. */
+  up(): void;
+}
+
+/** A serial port that reopens its device after losing it; `up` says whether it is open now. */
+export interface ReopeningPort extends SerialPort {
+  readonly up: boolean;
+}
+
+/**
+ * Opens `line` (a failure here fails the caller's start, as a bad listen address does) and keeps
+ * it open: when the device goes away (the adapter unplugged, the cable's USB end pulled) the port
+ * is closed, `down` is told once, and the device path is tried again every `retryMs` until it
+ * opens (`up`). Data and error handlers stay attached across reopenings; writes while down are
+ * dropped (the caller refuses requests while `up` is false).
+ */
+export async function openReopening(
+  line: SerialLine, open: (line: SerialLine) => Promise<SerialPort>, events: LineStateEvents, retryMs = 2_000,
+): Promise<ReopeningPort> {
+  const dataFns: Array<(c: Buffer) => void> = [], errorFns: Array<(e: Error) => void> = [], lostFns: Array<(why: string) => void> = [];
+  let current: SerialPort | null = null;
+  let closed = false;
+  let timer: NodeJS.Timeout | null = null;
+  const attach = (p: SerialPort) => {
+    current = p;
+    p.on('data', (c) => { if (current === p) for (const fn of dataFns) fn(c); });
+    p.on('error', (e) => { if (current === p) for (const fn of errorFns) fn(e); });
+    p.on('lost', (why) => {
+      if (current !== p || closed) return;
+      current = null;
+      p.close();
+      for (const fn of lostFns) fn(why);
+      events.down(why);
+      retry();
+    });
+  };
+  const retry = () => {
+    timer = setTimeout(() => {
+      timer = null;
+      if (closed) return;
+      open(line).then((p) => {
+        if (closed) { p.close(); return; }
+        attach(p);
+        events.up();
+      }, () => { if (!closed) retry(); });
+    }, retryMs);
+    timer.unref();
+  };
+  attach(await open(line));
+  return {
+    get up() { return current !== null; },
+    on(event: 'data' | 'error' | 'lost', fn: (x: never) => void): void {
+      if (event === 'data') dataFns.push(fn as (c: Buffer) => void);
+      else if (event === 'lost') lostFns.push(fn as (why: string) => void);
+      else errorFns.push(fn as (e: Error) => void);
+    },
+    write(b: Buffer): void { current?.write(b); },
+    close(): void {
+      closed = true;
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      current?.close();
+      current = null;
+    },
+  };
 }

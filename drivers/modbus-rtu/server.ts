@@ -16,7 +16,7 @@ import { rtuFrame } from './crc';
 import { decideRequest, type RequestContext } from './decide-request';
 import { RtuReceiver } from './receiver';
 import { bitsPerChar, interFrameMs, rtuRequestLength } from './rtu-frame';
-import { openSerial, type SerialLine, type SerialPort } from './serial';
+import { openReopening, openSerial, type SerialLine, type SerialPort } from './serial';
 import { LimitedLog } from '../log-limit';
 
 export interface RtuServerOptions {
@@ -36,6 +36,10 @@ export interface RtuServerOptions {
   name?: string;
   /** The daemon's log for trouble (upstream timeouts, stray replies, dropped serial frames), rate-limited here; the audit log keeps every one. */
   log?: (line: string) => void;
+  /** The device went away (`down`, with why) or is open again (`up`): the daemon's alarm. */
+  onLine?: (up: boolean, why?: string) => void;
+  /** How often a lost device is tried again (default 2,000 ms). */
+  reopenMs?: number;
 }
 
 export interface RtuServer extends Driver {
@@ -167,7 +171,10 @@ export function createRtuServer(o: RtuServerOptions): RtuServer {
     get stats() { return core?.stats ?? stats; },
     async start(signal: AbortSignal): Promise<void> {
       if (port !== null) throw new TypeError(`${name}: start() called twice`);
-      port = await (o.open ?? openSerial)(o.line);
+      port = await openReopening(o.line, o.open ?? openSerial, {
+        down: (why) => { core?.event('driver', `serial device lost: ${why}; retrying`); o.log?.(`${name} ${o.line.device}: serial device lost (${why}); retrying`); o.onLine?.(false, why); },
+        up: () => { receiver?.reset(); core?.event('driver', 'serial device open again'); o.log?.(`${name} ${o.line.device}: serial device open again`); o.onLine?.(true); },
+      }, o.reopenMs);
       const c = new Core(ctx, o, port);
       core = c;
       receiver = new RtuReceiver({

@@ -19,19 +19,35 @@ export function rtuServerMissing(): string | null {
   return r.status === 0 ? null : `${DEBIAN_PYTHON} lacks pymodbus with serial support (apt install python3-pymodbus python3-serial python3-serial-asyncio)`;
 }
 
-export interface PtyPair { a: string; b: string; stop(): Promise<void> }
+export interface PtyPair {
+  a: string; b: string;
+  stop(): Promise<void>;
+  /** Ends socat: both ptys go away as an unplugged USB adapter does (reads end, writes fail EIO). */
+  unplug(): Promise<void>;
+  /** A new pair at the same two paths (the adapter plugged back in). */
+  replug(): Promise<void>;
+}
 
 /** Two linked ptys: what is written to `a` is read from `b` and back. */
 export async function ptyPair(): Promise<PtyPair> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-pty-'));
   const a = join(dir, 'a'), b = join(dir, 'b');
-  const child = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
-  const deadline = Date.now() + 10_000;
-  while (!(existsSync(a) && existsSync(b))) {
-    if (Date.now() > deadline || child.exitCode !== null) { child.kill('SIGKILL'); throw new Error('socat did not create the pty pair'); }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { a, b, stop: async () => { await stopChild(child); rmSync(dir, { recursive: true, force: true }); } };
+  const start = async (): Promise<ChildProcess> => {
+    const child = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    while (!(existsSync(a) && existsSync(b))) {
+      if (Date.now() > deadline || child.exitCode !== null) { child.kill('SIGKILL'); throw new Error('socat did not create the pty pair'); }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return child;
+  };
+  let child = await start();
+  return {
+    a, b,
+    stop: async () => { await stopChild(child); rmSync(dir, { recursive: true, force: true }); },
+    unplug: () => stopChild(child),
+    replug: async () => { child = await start(); },
+  };
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

@@ -4,7 +4,9 @@
  * serial RTU server on the far end; `service: modbus-rtu` takes pymodbus's serial client as the RTU
  * master on a second pty pair and forwards to pymodbus's Modbus/TCP server. On each, an allowed
  * read and a denied write, audited and counted in the status. Skips, saying why, without socat or
- * pymodbus's serial support. A serial device that cannot be opened stops the start, located.
+ * pymodbus's serial support. A serial device that cannot be opened stops the start, located; one
+ * that goes away while running (socat ended: the ptys vanish as an unplugged USB adapter does)
+ * raises an alarm, requests get 0x0A at once, and the line works again when the device is back.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,6 +17,7 @@ import { ZonegateError, formatIssue } from '../../policy/errors';
 import { DEBIAN_PYTHON, RawClient, adu, pdus, pymodbusMissing, startPymodbusServer, type ClientResult } from '../helpers/modbus';
 import { ptyPair, rtuServerMissing, socatMissing, startRtuServer } from '../helpers/serial';
 import { labDir } from './gateway-fixtures';
+import { waitFor } from '../e2e/helpers';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 test.after.each(async () => { while (cleanups.length) { try { await cleanups.pop()!(); } catch { /* keep cleaning */ } } });
@@ -160,6 +163,54 @@ test('a serial device that cannot be opened stops the start, located at serial.d
   const issues = (err as ZonegateError).issues.map(formatIssue);
   assert.is(issues.length, 1, issues.join('\n'));
   assert.is(issues[0], `${lab.config}:9:15: listeners[0].serial.device: cannot open the serial device: ${join(lab.dir, 'no-such-tty')}: no such device`);
+});
+
+test('a serial adapter unplugged while running: alarm, 0x0A at once, and the line back by itself once it is plugged in again', async () => {
+  const missing = socatMissing() ?? pymodbusMissing() ?? rtuServerMissing();
+  if (missing) { console.log(`  skip: ${missing}`); return; }
+  const line = await ptyPair();
+  cleanups.push(() => line.stop());
+  let meters = await startRtuServer(line.b, BAUD);
+  cleanups.push(() => meters.stop());
+  const lab = labDir();
+  cleanups.push(() => lab.remove());
+  lab.write('policy.yaml', POLICY);
+  lab.write('gateway.yaml', `device: gw-rtu
+site: lab
+stateDir: ./state
+policyFile: policy.yaml
+listeners:
+  - listen: 127.0.0.1:0
+    asset: meters
+    service: modbus-rtu-gateway
+    serial: { device: ${line.a}, baud: ${BAUD}, parity: none, stopBits: 1, responseMs: 500 }
+`);
+  const lines: string[] = [];
+  const log = { info: (m: string) => lines.push(`info ${m}`), warn: (m: string) => lines.push(`warn ${m}`), error: (m: string) => lines.push(`error ${m}`) };
+  const gw: Gateway = createGateway({ configFile: lab.config, log, writeLine: () => undefined, serialReopenMs: 100 });
+  await gw.start(new AbortController().signal);
+  cleanups.push(() => gw.stop());
+  const c = await RawClient.open(Number(gw.status().listeners[0].address!.split(':').pop()));
+  cleanups.push(() => c.close());
+  assert.equal((await c.request(adu(1, 1, pdus.read(3, 10, 2))))!.registers, [1010, 1011]);
+
+  await meters.stop();
+  await line.unplug();
+  const lost = () => gw.status().alarms.find((a) => a.id.startsWith('serial-lost:'));
+  await waitFor(() => lost() !== undefined, 'the serial-lost alarm');
+  assert.is(lost()!.severity, 'critical');
+  assert.is(lost()!.message, `serial device ${line.a} (listener 127.0.0.1:0, meters) is gone (the device closed (end of input)); requests on it are refused until it is back, tried every 100 ms`);
+  assert.is((await c.request(adu(2, 1, pdus.read(3, 10, 2))))!.exception, 0x0a, 'the path is unavailable: answered at once, not after a timeout');
+  assert.is(gw.status().listeners[0].stats?.transactions, 1, 'nothing went onto a line that is not there');
+
+  await line.replug();
+  meters = await startRtuServer(line.b, BAUD);
+  await waitFor(() => lost() === undefined, 'the alarm to clear once the device is back');
+  assert.equal((await c.request(adu(3, 1, pdus.read(3, 10, 2))))!.registers, [1010, 1011], 'the same client connection works again');
+  assert.ok(lines.some((l) => l.includes(`${line.a}: serial device lost (the device closed (end of input)); retrying`)), lines.join('\n'));
+  assert.ok(lines.some((l) => l.includes(`${line.a}: serial device open again`)), lines.join('\n'));
+  const driver = gw.audit.recent().filter((e) => e.kind === 'driver' && /serial device/.test(e.message ?? '')).map((e) => e.message);
+  assert.equal(driver, ['serial device lost: the device closed (end of input); requests answered 0x0A until it is back', 'serial device open again']);
 });
 
 test.run();
