@@ -4,12 +4,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Decider, SessionFacts } from '../../policy/types';
 import type { AuditSink, Driver } from '../types';
+import type { SweepTimers } from '../proxy-listener';
 
-/** Timers the proxy uses for its periodic sweep (injected so tests can drive time). */
-export interface SweepTimers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
+export type { SweepTimers };
 
 /** A decider that answers DNP3 questions (IndexDecider and the runtime's session decider do). */
 export type Dnp3Decider = Decider & Required<Pick<Decider, 'dnp3'>>;

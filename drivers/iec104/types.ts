@@ -1,0 +1,91 @@
+/**
+ * The options and live statistics of the IEC 104 proxy driver.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Decider, SessionFacts } from '../../policy/types';
+import type { AuditSink, Driver } from '../types';
+import type { SweepTimers } from '../proxy-listener';
+
+/** A decider that answers IEC 104 questions (IndexDecider and the runtime's session decider do). */
+export type Iec104Decider = Decider & Required<Pick<Decider, 'iec104'>>;
+
+export interface Iec104ProxyOptions {
+  /** Where controlling stations (masters) connect. Port 0 picks a free port (see address()). */
+  listen: { host: string; port: number };
+  /** The controlled station (RTU) behind the proxy. */
+  upstream: { host: string; port: number };
+  /** The asset id of the station and its IEC 104 service port (2404): the decisions' destination. */
+  asset: string;
+  servicePort: number;
+  decider: Iec104Decider;
+  audit: AuditSink;
+  /** Per-conduit ASDU rate limit, applied per client source address. Undefined = unlimited. */
+  limits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
+  /** What the runtime knows about the person behind a source (edge authentication, grants). */
+  session?: (sourceIp: string) => SessionFacts | undefined;
+  timeouts?: {
+    /** A started APDU must be complete within this (slowloris). Default 5,000 ms. */
+    frameMs?: number;
+    /** Connecting to the station must succeed within this. Default 3,000 ms. */
+    connectMs?: number;
+    /** An execute must follow its select within this. Default 10,000 ms. */
+    selectMs?: number;
+    /** stop(): how long I-frames not yet acknowledged may still be. Default 1,000 ms. */
+    drainMs?: number;
+    /** IEC 60870-5-104 5.5 timers, kept on both sides: t1 15,000, t2 10,000, t3 20,000 ms. */
+    t1Ms?: number;
+    t2Ms?: number;
+    t3Ms?: number;
+  };
+  /** The k and w windows, both sides (defaults 12 and 8). */
+  k?: number;
+  w?: number;
+  /** ASDUs held per direction while the receiving side's k window is full (default 64); past it the connection closes. */
+  maxQueued?: number;
+  /** Open client connections at most (default 1,000), and per source address (default 64). */
+  maxConnections?: number;
+  maxConnectionsPerSource?: number;
+  /** Bytes queued toward a slow peer before reading pauses (default 64 KiB). */
+  maxBufferedBytes?: number;
+  /** Rate-limit buckets kept at most (default 10,000). */
+  maxRateBuckets?: number;
+  /** Epoch milliseconds. */
+  now: () => number;
+  /** How often deadlines are checked (default 250 ms), and the timers used (default global). */
+  sweepMs?: number;
+  timers?: SweepTimers;
+  /** Driver name in audit records and the runtime's bus. Default `iec104`. */
+  name?: string;
+}
+
+/** Live counters (they only grow, except `connections`). */
+export interface Iec104ProxyStats {
+  connections: number;
+  accepted: number;
+  refused: number;
+  /** ASDUs from the master, each decided. */
+  requests: number;
+  allowed: number;
+  denied: number;
+  monitored: number;
+  rateLimited: number;
+  /** Broken framing or sequence from the master (each closed a connection) and unknown types (each answered 44). */
+  malformed: number;
+  /** ASDUs forwarded to the station, and relayed from it to the master. */
+  forwarded: number;
+  relayed: number;
+  /** ASDUs from the station that did not parse (dropped, acknowledged). */
+  upstreamMalformed: number;
+  upstreamFailures: number;
+  /** Connections closed because a peer did not acknowledge within t1. */
+  t1Expired: number;
+  /** Connections closed because a direction's queue passed maxQueued. */
+  queueOverflows: number;
+  droppedAudit: number;
+}
+
+export interface Iec104Proxy extends Driver {
+  address(): AddressInfo;
+  readonly stats: Readonly<Iec104ProxyStats>;
+  sweep(): void;
+}

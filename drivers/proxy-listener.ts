@@ -1,0 +1,188 @@
+/**
+ * The listening half the protocol proxies share (DNP3 drivers/dnp3/proxy.ts, IEC 104
+ * drivers/iec104/proxy.ts): accept a client, cap connections (in all and per source address),
+ * decide the connection, audit it, hand the socket to the protocol's connection, sweep every
+ * connection's deadlines on a timer, and stop by draining. Promises: a connection the decider
+ * refused is closed before one byte is read; an audit sink that throws is counted, not fatal.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Decider, Decision, Protocol, Scope, SessionFacts } from '../policy/types';
+import type { AuditEvent, AuditSink } from './types';
+
+/** Timers the proxy uses for its periodic sweep (injected so tests can drive time). */
+export interface SweepTimers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+/** The counters the listener keeps (the protocol's stats extend them). */
+export interface ListenerStats { connections: number; accepted: number; refused: number; denied: number; droppedAudit: number }
+
+/** What the listener needs of a protocol connection. */
+export interface ProxiedConnection {
+  readonly src: string;
+  /** Requests forwarded and not yet answered (stop() waits for them up to drainMs). */
+  readonly inFlight: number;
+  sweep(now: number): void;
+  drain(): void;
+  close(why: string): void;
+}
+
+export interface ProxyListenerOptions<C extends ProxiedConnection> {
+  name: string;
+  protocol: Protocol;
+  listen: { host: string; port: number };
+  upstream: { host: string; port: number };
+  asset: string;
+  servicePort: number;
+  decider: Decider;
+  audit: AuditSink;
+  session?: (sourceIp: string) => SessionFacts | undefined;
+  now: () => number;
+  timers?: SweepTimers;
+  sweepMs: number;
+  drainMs: number;
+  maxConnections: number;
+  maxConnectionsPerSource: number;
+  stats: ListenerStats;
+  /** Builds the protocol's connection of an allowed client. */
+  open(socket: Socket, src: string, srcPort: number, scope: Scope, decision: Decision): C;
+  /** Sweeps what the connections share (rate buckets, selects), after the connections. */
+  sweepShared?(now: number): void;
+}
+
+export interface ProxyListener<C extends ProxiedConnection> {
+  emit(event: AuditEvent): void;
+  /** A connection closed: forget it. */
+  closed(conn: C): void;
+  sweep(): void;
+  address(): AddressInfo;
+  start(signal: AbortSignal): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) as the IPv4 address the policy names. */
+export function plainAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** A positive finite number option, or the fallback when undefined; TypeError otherwise. */
+export function positiveOption(who: string, name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${who}: ${name} must be a positive number, got ${String(value)}`);
+  return value;
+}
+
+export function createProxyListener<C extends ProxiedConnection>(o: ProxyListenerOptions<C>): ProxyListener<C> {
+  const { name, now, stats, decider, audit, listen, upstream } = o;
+  const timers = o.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
+  const connections = new Set<C>();
+  const perSource = new Map<string, number>();
+  const base = { source: name, asset: o.asset, port: o.servicePort, protocol: o.protocol };
+  let server: Server | null = null;
+  let bound: AddressInfo | null = null;
+  let sweepHandle: unknown = null;
+  let stopping: Promise<void> | null = null;
+
+  const emit = (event: AuditEvent): void => {
+    try { audit.record(event); } catch { stats.droppedAudit++; }
+  };
+
+  const refuse = (socket: Socket, src: string, srcPort: number, message: string): void => {
+    stats.refused++;
+    emit({ kind: 'connection', at: now(), ...base, src, srcPort, message });
+    socket.on('error', () => undefined);
+    socket.destroy();
+  };
+
+  const accept = (socket: Socket): void => {
+    const src = plainAddress(socket.remoteAddress);
+    const srcPort = socket.remotePort ?? 0;
+    if (stopping !== null) return refuse(socket, src, srcPort, 'refused: proxy stopping');
+    if (connections.size >= o.maxConnections) return refuse(socket, src, srcPort, `refused: ${o.maxConnections} connections open (maxConnections)`);
+    const fromSource = perSource.get(src) ?? 0;
+    if (fromSource >= o.maxConnectionsPerSource) return refuse(socket, src, srcPort, `refused: ${o.maxConnectionsPerSource} connections open from ${src} (maxConnectionsPerSource)`);
+    const at = now();
+    let resolved;
+    try {
+      resolved = decider.connect({ sourceIp: src, asset: o.asset, port: o.servicePort, protocol: o.protocol, session: o.session?.(src) }, at);
+    } catch (err) {
+      return refuse(socket, src, srcPort, `refused: decider failed (${err instanceof Error ? err.message : String(err)})`);
+    }
+    const { scope, decision } = resolved;
+    emit({ kind: 'decision', at, ...base, decision, policyVersion: scope.policyVersion, src, srcPort, message: 'connect' });
+    if (decision.decision !== 'allow') {
+      stats.denied++;
+      return refuse(socket, src, srcPort, `refused: ${decision.reason ?? 'denied'}`);
+    }
+    stats.accepted++;
+    perSource.set(src, fromSource + 1);
+    const conn = o.open(socket, src, srcPort, scope, decision);
+    connections.add(conn);
+    stats.connections = connections.size;
+    emit({
+      kind: 'connection', at, ...base, policyVersion: scope.policyVersion, src, srcPort, message: 'open',
+      detail: { conduit: decision.conduit, identity: decision.identity, monitor: decision.monitor === true },
+    });
+  };
+
+  const sweep = (): void => {
+    const at = now();
+    for (const conn of connections) conn.sweep(at);
+    o.sweepShared?.(at);
+  };
+
+  const stop = (): Promise<void> => {
+    if (stopping !== null) return stopping;
+    stopping = (async () => {
+      const srv = server;
+      const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
+      for (const conn of connections) conn.drain();
+      const deadline = Date.now() + o.drainMs; // shutdown, not the hot path: real time
+      while (Date.now() < deadline && [...connections].some((c) => c.inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
+      for (const conn of [...connections]) conn.close('proxy stopped');
+      if (sweepHandle !== null) timers.clearInterval(sweepHandle);
+      sweepHandle = null;
+      await closed;
+      emit({ kind: 'driver', at: now(), ...base, message: 'stopped', detail: { ...stats } });
+    })();
+    return stopping;
+  };
+
+  return {
+    emit,
+    closed(conn: C): void {
+      if (!connections.delete(conn)) return;
+      stats.connections = connections.size;
+      const left = (perSource.get(conn.src) ?? 1) - 1;
+      if (left <= 0) perSource.delete(conn.src); else perSource.set(conn.src, left);
+    },
+    sweep,
+    address(): AddressInfo {
+      if (bound === null) throw new TypeError(`${name}: address() called before start() resolved`);
+      return bound;
+    },
+    start(signal: AbortSignal): Promise<void> {
+      if (server !== null) return Promise.reject(new TypeError(`${name}: start() called twice`));
+      if (signal.aborted) return Promise.resolve();
+      const srv = createServer({ noDelay: true }, accept);
+      server = srv;
+      return new Promise<void>((resolve, reject) => {
+        const onError = (err: Error): void => { server = null; reject(err); };
+        srv.once('error', onError);
+        srv.listen({ host: listen.host, port: listen.port }, () => {
+          srv.off('error', onError);
+          srv.on('error', (err) => emit({ kind: 'driver', at: now(), source: name, message: `listener error: ${err.message}` }));
+          bound = srv.address() as AddressInfo;
+          sweepHandle = timers.setInterval(sweep, o.sweepMs);
+          (sweepHandle as { unref?: () => void } | null)?.unref?.();
+          emit({ kind: 'driver', at: now(), ...base, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}` });
+          signal.addEventListener('abort', () => { void stop(); }, { once: true });
+          resolve();
+        });
+      });
+    },
+    stop,
+  };
+}
