@@ -132,6 +132,24 @@ test('decisions: the decider over an operation the driver fills, and monitor mod
   assert.equal({ ...m }, { decision: 'allow', conduit: 'hmi-interrogates', reason: 'function-not-allowed', identity: 'hmi-1', monitor: true });
 });
 
+test('edge authentication and grants: a vendor conduit opens only after login and with a grant', () => {
+  const vendor = text
+    .replace('  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }', '  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }\n  - { id: acme, kind: vendor, roles: [vendor] }')
+    .replace('tests:', `  - id: vendor-sets-points
+    from: { roles: [vendor] }
+    to: { assets: [rtu-104] }
+    protocol: iec104
+    requires: { edgeAuth: true, grant: true }
+    allow: { types: [setpoint], ioas: ["2000-2003"] }
+tests:`);
+  const vi = compile(parsePolicy(vendor, { file: FILE }));
+  const ask = (session: unknown) => decide(vi, req({ from: { ip: '127.10.0.66' }, to: 'rtu-104', iec104: { type: 'C_SE_NC_1', ioa: 2000, value: 5 }, session }), 0);
+  assert.is(ask({ identity: 'acme', edgeAuth: false }).reason, 'edge-auth-required');
+  assert.is(ask({ identity: 'acme', edgeAuth: true }).reason, 'grant-required');
+  const ok = ask({ identity: 'acme', edgeAuth: true, grant: ['vendor-sets-points'] });
+  assert.equal([ok.decision, ok.conduit, ok.identity], ['allow', 'vendor-sets-points', 'acme']);
+});
+
 test('embedded tests pass; a wrong expectation fails with its decision', () => {
   assert.equal(runPolicyTests(index, doc.tests, 0), []);
   const wrong = parsePolicy(text.replace('reason: value-out-of-range', 'reason: address-out-of-range'), { file: FILE });
