@@ -137,6 +137,36 @@ test('a sequence gap closes only its own connection; monitor mode forwards what 
   await s.done();
 });
 
+test('the timers on a clock the test turns: t3 idle sends the master TESTFR act, t1 closes a master that never answers', async () => {
+  let clock = 1_000_000;
+  const rtu = await startIec104Rtu({ host: '127.0.0.1', port: 0, tickMs: 0 });
+  const events: AuditEvent[] = [];
+  const proxy = createIec104Proxy({
+    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-104', servicePort: 2404,
+    decider: new IndexDecider(compile(parsePolicy(text, { file: FILE }))), audit: { record: (e) => { events.push(e); } }, now: () => clock,
+    timers: { setInterval: () => null, clearInterval: () => undefined },
+  });
+  await proxy.start(new AbortController().signal);
+  const c = connect({ host: '127.0.0.1', port: proxy.address().port, localAddress: HMI });
+  let got = Buffer.alloc(0);
+  c.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
+  const closed = new Promise((r) => c.once('close', r));
+  await new Promise((r) => c.once('connect', r));
+  c.write(encodeUFrame(UFunction.STARTDT_ACT));
+  const STARTDT_CON = encodeUFrame(UFunction.STARTDT_CON), TESTFR_ACT = encodeUFrame(UFunction.TESTFR_ACT);
+  await until(() => got.includes(STARTDT_CON), 'STARTDT con relayed from the RTU');
+  clock += 20_000; // t3
+  proxy.sweep();
+  await until(() => got.includes(TESTFR_ACT), 'TESTFR act after t3');
+  clock += 15_000; // t1 on the unanswered TESTFR act
+  proxy.sweep();
+  await closed;
+  assert.ok(events.some((e) => e.kind === 'connection' && e.message === 'master: t1 expired: the peer did not acknowledge'), events.map((e) => e.message).join('\n'));
+  assert.is(proxy.stats.t1Expired, 1);
+  await proxy.stop();
+  await rtu.close();
+});
+
 test('a connection the policy refuses is closed before the RTU is dialled', async () => {
   const s = await setup();
   const c = connect({ host: '127.0.0.1', port: s.port, localAddress: '127.10.0.99' });
