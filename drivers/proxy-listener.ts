@@ -15,6 +15,49 @@ export interface SweepTimers {
   clearInterval(handle: unknown): void;
 }
 
+/** The options every protocol proxy takes (DNP3 and IEC 104 add their timeouts and limits). */
+export interface ProxyBaseOptions<D extends Decider> {
+  /** Where masters connect. Port 0 picks a free port (see address()). */
+  listen: { host: string; port: number };
+  /** The outstation or station (RTU, relay, IED) behind the proxy. */
+  upstream: { host: string; port: number };
+  /** The asset id of the station and its service port: the decisions' destination. */
+  asset: string;
+  servicePort: number;
+  decider: D;
+  audit: AuditSink;
+  /** Per-conduit request rate limit, applied per client source address. Undefined = unlimited. */
+  limits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
+  /** What the runtime knows about the person behind a source (edge authentication, grants). */
+  session?: (sourceIp: string) => SessionFacts | undefined;
+  /** Open client connections at most (default 1,000), and per source address (default 64). */
+  maxConnections?: number;
+  maxConnectionsPerSource?: number;
+  /** Bytes queued toward a slow peer before reading pauses (default 64 KiB). */
+  maxBufferedBytes?: number;
+  /** Rate-limit buckets kept at most (default 10,000). */
+  maxRateBuckets?: number;
+  /** Epoch milliseconds. */
+  now: () => number;
+  /** How often deadlines are checked (default 250 ms), and the timers used (default global). */
+  sweepMs?: number;
+  timers?: SweepTimers;
+  /** Driver name in audit records and the runtime's bus (default: the protocol). */
+  name?: string;
+}
+
+/** Checks what every proxy needs, first (TypeError naming `who`); `ask` is the decider method the protocol calls. */
+export function checkProxyOptions(who: string, options: ProxyBaseOptions<Decider>, ask: 'dnp3' | 'iec104'): void {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${who}: options required`);
+  const { listen, upstream, decider, audit } = options;
+  if (!listen || typeof listen.host !== 'string' || !Number.isInteger(listen.port)) throw new TypeError(`${who}: listen {host, port} required`);
+  if (!upstream || typeof upstream.host !== 'string' || !Number.isInteger(upstream.port)) throw new TypeError(`${who}: upstream {host, port} required`);
+  if (typeof options.asset !== 'string' || !Number.isInteger(options.servicePort)) throw new TypeError(`${who}: asset and servicePort required`);
+  if (!decider || typeof decider[ask] !== 'function' || typeof decider.connect !== 'function') throw new TypeError(`${who}: a decider with ${ask}() required`);
+  if (!audit || typeof audit.record !== 'function') throw new TypeError(`${who}: audit sink required`);
+  if (typeof options.now !== 'function') throw new TypeError(`${who}: now() required`);
+}
+
 /** The counters the listener keeps (the protocol's stats extend them). */
 export interface ListenerStats { connections: number; accepted: number; refused: number; denied: number; droppedAudit: number }
 

@@ -5,7 +5,7 @@
  * decision, malformed frame and connection event goes to the audit sink.
  */
 import { RateLimitStore } from '../modbus-tcp/rate-limit';
-import { createProxyListener, positiveOption } from '../proxy-listener';
+import { checkProxyOptions, createProxyListener, positiveOption } from '../proxy-listener';
 import { AppFragment } from './app';
 import { Dnp3Connection } from './connection';
 import type { Dnp3Context } from './context';
@@ -21,14 +21,8 @@ const positive = (name: string, value: number | undefined, fallback: number): nu
  * connection; memory per connection is bounded by maxFragment and maxBufferedBytes.
  */
 export function createDnp3Proxy(options: Dnp3ProxyOptions): Dnp3Proxy {
-  if (options === null || typeof options !== 'object') throw new TypeError('createDnp3Proxy: options required');
+  checkProxyOptions('createDnp3Proxy', options, 'dnp3');
   const { listen, upstream, decider, audit } = options;
-  if (!listen || typeof listen.host !== 'string' || !Number.isInteger(listen.port)) throw new TypeError('createDnp3Proxy: listen {host, port} required');
-  if (!upstream || typeof upstream.host !== 'string' || !Number.isInteger(upstream.port)) throw new TypeError('createDnp3Proxy: upstream {host, port} required');
-  if (typeof options.asset !== 'string' || !Number.isInteger(options.servicePort)) throw new TypeError('createDnp3Proxy: asset and servicePort required');
-  if (!decider || typeof decider.dnp3 !== 'function' || typeof decider.connect !== 'function') throw new TypeError('createDnp3Proxy: a decider with dnp3() required');
-  if (!audit || typeof audit.record !== 'function') throw new TypeError('createDnp3Proxy: audit sink required');
-  if (typeof options.now !== 'function') throw new TypeError('createDnp3Proxy: now() required');
   const t = options.timeouts ?? {};
   const name = options.name ?? 'dnp3';
   const now = options.now;

@@ -6,7 +6,7 @@
  * connection event goes to the audit sink.
  */
 import { RateLimitStore } from '../modbus-tcp/rate-limit';
-import { createProxyListener, positiveOption } from '../proxy-listener';
+import { checkProxyOptions, createProxyListener, positiveOption } from '../proxy-listener';
 import { Iec104Connection } from './connection';
 import type { Iec104Context } from './context';
 import { Iec104SelectStore } from './select-store';
@@ -22,14 +22,8 @@ const positive = (name: string, value: number | undefined, fallback: number): nu
  * direction, maxBufferedBytes).
  */
 export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
-  if (options === null || typeof options !== 'object') throw new TypeError('createIec104Proxy: options required');
+  checkProxyOptions('createIec104Proxy', options, 'iec104');
   const { listen, upstream, decider, audit } = options;
-  if (!listen || typeof listen.host !== 'string' || !Number.isInteger(listen.port)) throw new TypeError('createIec104Proxy: listen {host, port} required');
-  if (!upstream || typeof upstream.host !== 'string' || !Number.isInteger(upstream.port)) throw new TypeError('createIec104Proxy: upstream {host, port} required');
-  if (typeof options.asset !== 'string' || !Number.isInteger(options.servicePort)) throw new TypeError('createIec104Proxy: asset and servicePort required');
-  if (!decider || typeof decider.iec104 !== 'function' || typeof decider.connect !== 'function') throw new TypeError('createIec104Proxy: a decider with iec104() required');
-  if (!audit || typeof audit.record !== 'function') throw new TypeError('createIec104Proxy: audit sink required');
-  if (typeof options.now !== 'function') throw new TypeError('createIec104Proxy: now() required');
   const t = options.timeouts ?? {};
   const name = options.name ?? 'iec104';
   const now = options.now;

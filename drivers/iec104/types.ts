@@ -2,27 +2,14 @@
  * The options and live statistics of the IEC 104 proxy driver.
  */
 import type { AddressInfo } from 'node:net';
-import type { Decider, SessionFacts } from '../../policy/types';
-import type { AuditSink, Driver } from '../types';
-import type { SweepTimers } from '../proxy-listener';
+import type { Decider } from '../../policy/types';
+import type { Driver } from '../types';
+import type { ProxyBaseOptions } from '../proxy-listener';
 
 /** A decider that answers IEC 104 questions (IndexDecider and the runtime's session decider do). */
 export type Iec104Decider = Decider & Required<Pick<Decider, 'iec104'>>;
 
-export interface Iec104ProxyOptions {
-  /** Where controlling stations (masters) connect. Port 0 picks a free port (see address()). */
-  listen: { host: string; port: number };
-  /** The controlled station (RTU) behind the proxy. */
-  upstream: { host: string; port: number };
-  /** The asset id of the station and its IEC 104 service port (2404): the decisions' destination. */
-  asset: string;
-  servicePort: number;
-  decider: Iec104Decider;
-  audit: AuditSink;
-  /** Per-conduit ASDU rate limit, applied per client source address. Undefined = unlimited. */
-  limits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
-  /** What the runtime knows about the person behind a source (edge authentication, grants). */
-  session?: (sourceIp: string) => SessionFacts | undefined;
+export interface Iec104ProxyOptions extends ProxyBaseOptions<Iec104Decider> {
   timeouts?: {
     /** A started APDU must be complete within this (slowloris). Default 5,000 ms. */
     frameMs?: number;
@@ -42,20 +29,6 @@ export interface Iec104ProxyOptions {
   w?: number;
   /** ASDUs held per direction while the receiving side's k window is full (default 64); past it the connection closes. */
   maxQueued?: number;
-  /** Open client connections at most (default 1,000), and per source address (default 64). */
-  maxConnections?: number;
-  maxConnectionsPerSource?: number;
-  /** Bytes queued toward a slow peer before reading pauses (default 64 KiB). */
-  maxBufferedBytes?: number;
-  /** Rate-limit buckets kept at most (default 10,000). */
-  maxRateBuckets?: number;
-  /** Epoch milliseconds. */
-  now: () => number;
-  /** How often deadlines are checked (default 250 ms), and the timers used (default global). */
-  sweepMs?: number;
-  timers?: SweepTimers;
-  /** Driver name in audit records and the runtime's bus. Default `iec104`. */
-  name?: string;
 }
 
 /** Live counters (they only grow, except `connections`). */
