@@ -72,21 +72,14 @@ export interface ProxiedConnection {
 }
 
 export interface ProxyListenerOptions<C extends ProxiedConnection> {
+  /** Names the creator in option errors (`createDnp3Proxy`). */
+  who: string;
   name: string;
   protocol: Protocol;
-  listen: { host: string; port: number };
-  upstream: { host: string; port: number };
-  asset: string;
-  servicePort: number;
-  decider: Decider;
-  audit: AuditSink;
-  session?: (sourceIp: string) => SessionFacts | undefined;
-  now: () => number;
-  timers?: SweepTimers;
-  sweepMs: number;
-  drainMs: number;
-  maxConnections: number;
-  maxConnectionsPerSource: number;
+  /** The proxy's own options, checked (checkProxyOptions); sweepMs, maxConnections and maxConnectionsPerSource are read here. */
+  options: ProxyBaseOptions<Decider>;
+  /** stop(): how long requests in flight may still finish (default 1,000 ms). */
+  drainMs: number | undefined;
   stats: ListenerStats;
   /** Builds the protocol's connection of an allowed client. */
   open(socket: Socket, src: string, srcPort: number, scope: Scope, decision: Decision): C;
@@ -118,11 +111,18 @@ export function positiveOption(who: string, name: string, value: number | undefi
 }
 
 export function createProxyListener<C extends ProxiedConnection>(o: ProxyListenerOptions<C>): ProxyListener<C> {
-  const { name, now, stats, decider, audit, listen, upstream } = o;
-  const timers = o.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
+  const { name, stats } = o;
+  const { now, decider, audit, listen, upstream } = o.options;
+  const positive = (what: string, value: number | undefined, fallback: number): number => positiveOption(o.who, what, value, fallback);
+  const sweepMs = positive('sweepMs', o.options.sweepMs, 250);
+  const drainMs = positive('timeouts.drainMs', o.drainMs, 1_000);
+  const maxConnections = positive('maxConnections', o.options.maxConnections, 1_000);
+  const maxPerSource = positive('maxConnectionsPerSource', o.options.maxConnectionsPerSource, 64);
+  const asset = o.options.asset, servicePort = o.options.servicePort;
+  const timers = o.options.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
   const connections = new Set<C>();
   const perSource = new Map<string, number>();
-  const base = { source: name, asset: o.asset, port: o.servicePort, protocol: o.protocol };
+  const base = { source: name, asset, port: servicePort, protocol: o.protocol };
   let server: Server | null = null;
   let bound: AddressInfo | null = null;
   let sweepHandle: unknown = null;
@@ -143,13 +143,13 @@ export function createProxyListener<C extends ProxiedConnection>(o: ProxyListene
     const src = plainAddress(socket.remoteAddress);
     const srcPort = socket.remotePort ?? 0;
     if (stopping !== null) return refuse(socket, src, srcPort, 'refused: proxy stopping');
-    if (connections.size >= o.maxConnections) return refuse(socket, src, srcPort, `refused: ${o.maxConnections} connections open (maxConnections)`);
+    if (connections.size >= maxConnections) return refuse(socket, src, srcPort, `refused: ${maxConnections} connections open (maxConnections)`);
     const fromSource = perSource.get(src) ?? 0;
-    if (fromSource >= o.maxConnectionsPerSource) return refuse(socket, src, srcPort, `refused: ${o.maxConnectionsPerSource} connections open from ${src} (maxConnectionsPerSource)`);
+    if (fromSource >= maxPerSource) return refuse(socket, src, srcPort, `refused: ${maxPerSource} connections open from ${src} (maxConnectionsPerSource)`);
     const at = now();
     let resolved;
     try {
-      resolved = decider.connect({ sourceIp: src, asset: o.asset, port: o.servicePort, protocol: o.protocol, session: o.session?.(src) }, at);
+      resolved = decider.connect({ sourceIp: src, asset, port: servicePort, protocol: o.protocol, session: o.options.session?.(src) }, at);
     } catch (err) {
       return refuse(socket, src, srcPort, `refused: decider failed (${err instanceof Error ? err.message : String(err)})`);
     }
@@ -182,7 +182,7 @@ export function createProxyListener<C extends ProxiedConnection>(o: ProxyListene
       const srv = server;
       const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
       for (const conn of connections) conn.drain();
-      const deadline = Date.now() + o.drainMs; // shutdown, not the hot path: real time
+      const deadline = Date.now() + drainMs; // shutdown, not the hot path: real time
       while (Date.now() < deadline && [...connections].some((c) => c.inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
       for (const conn of [...connections]) conn.close('proxy stopped');
       if (sweepHandle !== null) timers.clearInterval(sweepHandle);
@@ -218,7 +218,7 @@ export function createProxyListener<C extends ProxiedConnection>(o: ProxyListene
           srv.off('error', onError);
           srv.on('error', (err) => emit({ kind: 'driver', at: now(), source: name, message: `listener error: ${err.message}` }));
           bound = srv.address() as AddressInfo;
-          sweepHandle = timers.setInterval(sweep, o.sweepMs);
+          sweepHandle = timers.setInterval(sweep, sweepMs);
           (sweepHandle as { unref?: () => void } | null)?.unref?.();
           emit({ kind: 'driver', at: now(), ...base, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}` });
           signal.addEventListener('abort', () => { void stop(); }, { once: true });

@@ -22,7 +22,7 @@ const positive = (name: string, value: number | undefined, fallback: number): nu
  */
 export function createDnp3Proxy(options: Dnp3ProxyOptions): Dnp3Proxy {
   checkProxyOptions('createDnp3Proxy', options, 'dnp3');
-  const { listen, upstream, decider, audit } = options;
+  const { upstream, decider } = options;
   const t = options.timeouts ?? {};
   const name = options.name ?? 'dnp3';
   const now = options.now;
@@ -35,12 +35,7 @@ export function createDnp3Proxy(options: Dnp3ProxyOptions): Dnp3Proxy {
     upstreamTimeouts: 0, upstreamFailures: 0, idleClosed: 0, droppedAudit: 0,
   };
   const listener = createProxyListener<Dnp3Connection>({
-    name, protocol: 'dnp3', listen, upstream, asset: options.asset, servicePort: options.servicePort, decider, audit,
-    session: options.session, now, timers: options.timers, stats,
-    sweepMs: positive('sweepMs', options.sweepMs, 250),
-    drainMs: positive('timeouts.drainMs', t.drainMs, 1_000),
-    maxConnections: positive('maxConnections', options.maxConnections, 1_000),
-    maxConnectionsPerSource: positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 64),
+    who: 'createDnp3Proxy', name, protocol: 'dnp3', options, drainMs: t.drainMs, stats,
     open: (socket, src, srcPort, scope) => new Dnp3Connection(ctx, socket, src, srcPort, scope),
     sweepShared(at) {
       if (ctx.rate.buckets > 0) ctx.rate.prune(at);

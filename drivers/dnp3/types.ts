@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Decider } from '../../policy/types';
 import type { Driver } from '../types';
-import type { ProxyBaseOptions, SweepTimers } from '../proxy-listener';
+import type { ListenerStats, ProxyBaseOptions, SweepTimers } from '../proxy-listener';
 
 export type { SweepTimers };
 
@@ -31,13 +31,9 @@ export interface Dnp3ProxyOptions extends ProxyBaseOptions<Dnp3Decider> {
 }
 
 /** Live counters (they only grow, except `connections`). */
-export interface Dnp3ProxyStats {
-  connections: number;
-  accepted: number;
-  refused: number;
+export interface Dnp3ProxyStats extends ListenerStats {
   requests: number;
   allowed: number;
-  denied: number;
   monitored: number;
   rateLimited: number;
   /** Link or transport errors (each closed a connection) and malformed fragments (each answered). */
@@ -56,7 +52,6 @@ export interface Dnp3ProxyStats {
   upstreamTimeouts: number;
   upstreamFailures: number;
   idleClosed: number;
-  droppedAudit: number;
 }
 
 export interface Dnp3Proxy extends Driver {

@@ -23,7 +23,7 @@ const positive = (name: string, value: number | undefined, fallback: number): nu
  */
 export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
   checkProxyOptions('createIec104Proxy', options, 'iec104');
-  const { listen, upstream, decider, audit } = options;
+  const { upstream, decider } = options;
   const t = options.timeouts ?? {};
   const name = options.name ?? 'iec104';
   const now = options.now;
@@ -33,12 +33,7 @@ export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
     forwarded: 0, relayed: 0, upstreamMalformed: 0, upstreamFailures: 0, t1Expired: 0, queueOverflows: 0, droppedAudit: 0,
   };
   const listener = createProxyListener<Iec104Connection>({
-    name, protocol: 'iec104', listen, upstream, asset: options.asset, servicePort: options.servicePort, decider, audit,
-    session: options.session, now, timers: options.timers, stats,
-    sweepMs: positive('sweepMs', options.sweepMs, 250),
-    drainMs: positive('timeouts.drainMs', t.drainMs, 1_000),
-    maxConnections: positive('maxConnections', options.maxConnections, 1_000),
-    maxConnectionsPerSource: positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 64),
+    who: 'createIec104Proxy', name, protocol: 'iec104', options, drainMs: t.drainMs, stats,
     open: (socket, src, srcPort, scope) => new Iec104Connection(ctx, socket, src, srcPort, scope),
     sweepShared(at) {
       if (ctx.rate.buckets > 0) ctx.rate.prune(at);

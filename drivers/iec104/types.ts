@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Decider } from '../../policy/types';
 import type { Driver } from '../types';
-import type { ProxyBaseOptions } from '../proxy-listener';
+import type { ListenerStats, ProxyBaseOptions } from '../proxy-listener';
 
 /** A decider that answers IEC 104 questions (IndexDecider and the runtime's session decider do). */
 export type Iec104Decider = Decider & Required<Pick<Decider, 'iec104'>>;
@@ -32,14 +32,10 @@ export interface Iec104ProxyOptions extends ProxyBaseOptions<Iec104Decider> {
 }
 
 /** Live counters (they only grow, except `connections`). */
-export interface Iec104ProxyStats {
-  connections: number;
-  accepted: number;
-  refused: number;
+export interface Iec104ProxyStats extends ListenerStats {
   /** ASDUs from the master, each decided. */
   requests: number;
   allowed: number;
-  denied: number;
   monitored: number;
   rateLimited: number;
   /** Broken framing or sequence from the master (each closed a connection) and unknown types (each answered 44). */
@@ -54,7 +50,6 @@ export interface Iec104ProxyStats {
   t1Expired: number;
   /** Connections closed because a direction's queue passed maxQueued. */
   queueOverflows: number;
-  droppedAudit: number;
 }
 
 export interface Iec104Proxy extends Driver {
