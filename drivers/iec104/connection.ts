@@ -162,7 +162,8 @@ export class Iec104Connection {
     if (fn === UFunction.TESTFR_ACT) this.up.sendU(UFunction.TESTFR_CON);
     else if (fn === UFunction.STARTDT_CON || fn === UFunction.STOPDT_CON) {
       this.client.sendU(fn);
-      if (fn === UFunction.STARTDT_CON) this.up.flush();
+      // Data transfer (re)started: what waited for either window goes now.
+      if (fn === UFunction.STARTDT_CON) { this.up.flush(); this.client.flush(); }
     }
   }
 
