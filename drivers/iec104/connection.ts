@@ -12,8 +12,9 @@
  * Station → proxy: ASDUs (monitor direction, confirmations, terminations) are relayed to the
  * master; one that does not parse is audited and dropped. Counted, not audited one by one:
  * spontaneous data is the bulk of a 104 link.
- * Select before execute: a forwarded select (S/E = 1, cause 6) is remembered per identity; an
- * execute is marked `selected` when it matches (select-store.ts) before the policy decides.
+ * Select before execute: a forwarded select (S/E = 1, cause 6) is remembered per identity (and
+ * forgotten when the station refuses it); an execute is marked `selected` when it matches
+ * (select-store.ts) before the policy decides.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Decision, Scope } from '../../policy/types';
@@ -167,8 +168,12 @@ export class Iec104Connection {
     }
   }
 
-  private onUpstreamAsdu(_a: Asdu, f: ApciFrame): void {
+  private onUpstreamAsdu(a: Asdu, f: ApciFrame): void {
     this.up.flush();
+    // The station refused a select: forget it, so that no execute passes on its strength.
+    if (a.negative && a.cause === Cause.ACTIVATION_CON && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING && a.select[0] === 1) {
+      this.ctx.selects.cancel(this.scope.identity ?? this.src, a);
+    }
     if (!this.client.sendAsdu(f.raw.subarray(6, f.rawLength))) { this.overflow('master'); return; }
     this.ctx.stats.relayed++;
     this.up.ackIfDue();

@@ -43,6 +43,8 @@ export interface Iec104Master {
   command(spec: CommandSpec): Promise<ReceivedAsdu>;
   /** Select, then (when the select was confirmed positively) execute: both confirmations. */
   selectExecute(spec: Omit<CommandSpec, 'select'>): Promise<ReceivedAsdu[]>;
+  /** STOPDT act/con, then STARTDT act/con: the link stopped and started again. */
+  restart(): Promise<void>;
   /** Sends an ASDU as it is; resolves with the first ASDU of the same type answering it. */
   send(asdu: Uint8Array): Promise<ReceivedAsdu>;
   close(): void;
@@ -75,6 +77,7 @@ export async function connectIec104Master(opts: { host: string; port: number; lo
   const received: ReceivedAsdu[] = [];
   const waiters: { pred: (r: ReceivedAsdu) => boolean; resolve: (r: ReceivedAsdu) => void }[] = [];
   let started: (() => void) | null = null;
+  let stopped: (() => void) | null = null;
   let broken: Error | null = null;
   const failAll = (err: Error): void => { broken = err; };
   const take = (r: ReceivedAsdu): void => {
@@ -90,6 +93,7 @@ export async function connectIec104Master(opts: { host: string; port: number; lo
       u: (fn) => {
         if (fn === UFunction.TESTFR_ACT) side.sendU(UFunction.TESTFR_CON);
         else if (fn === UFunction.STARTDT_CON) { side.flush(); started?.(); }
+        else if (fn === UFunction.STOPDT_CON) stopped?.();
       },
       s: () => side.flush(),
       asdu: (a) => take(plain(a)),
@@ -109,11 +113,13 @@ export async function connectIec104Master(opts: { host: string; port: number; lo
     socket.once('connect', () => { socket.off('error', reject); resolve(); });
   });
   socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('lab master: no STARTDT con')), timeoutMs);
-    started = () => { clearTimeout(t); resolve(); };
-    side.sendU(UFunction.STARTDT_ACT);
+  const u = (act: typeof UFunction.STARTDT_ACT | typeof UFunction.STOPDT_ACT): Promise<void> => new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`lab master: no ${act === UFunction.STARTDT_ACT ? 'STARTDT' : 'STOPDT'} con`)), timeoutMs);
+    const done = (): void => { clearTimeout(t); resolve(); };
+    if (act === UFunction.STARTDT_ACT) started = done; else stopped = done;
+    side.sendU(act);
   });
+  await u(UFunction.STARTDT_ACT);
 
   const next = (pred: (r: ReceivedAsdu) => boolean, what: string): Promise<ReceivedAsdu> => new Promise((resolve, reject) => {
     if (broken) { reject(broken); return; }
@@ -140,6 +146,10 @@ export async function connectIec104Master(opts: { host: string; port: number; lo
       return received.slice(from);
     },
     command,
+    async restart() {
+      await u(UFunction.STOPDT_ACT);
+      await u(UFunction.STARTDT_ACT);
+    },
     async selectExecute(spec) {
       const sel = await command({ ...spec, select: true });
       if (sel.negative) return [sel];

@@ -90,6 +90,19 @@ test('denied ASDUs are answered locally with the P/N bit; the RTU never sees the
   await s.done();
 });
 
+test('a select the RTU refuses is forgotten: the execute that follows is refused by the gateway, not sent', async () => {
+  const s = await setup();
+  const m = await connectIec104Master({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const sel = await m.command({ type: TypeId.C_DC_NA_1, ioa: 1002, value: 3, select: true });
+  assert.equal([sel.cause, sel.negative], [Cause.ACTIVATION_CON, true], 'DCS 3 is not permitted: the RTU refuses the select');
+  const exe = await m.command({ type: TypeId.C_DC_NA_1, ioa: 1002, value: 3 });
+  assert.equal([exe.cause, exe.negative], [Cause.ACTIVATION_CON, true]);
+  assert.equal(s.rtu.received, ['C_DC_NA_1 act 1002'], 'only the select reached the RTU');
+  assert.is(s.events.filter((e) => e.decision?.reason === 'select-required').length, 1);
+  m.close();
+  await s.done();
+});
+
 test("the master's window never stalls: 100 refused commands, each answered, the link still up", async () => {
   const s = await setup();
   const hmi = await connectIec104Master({ host: '127.0.0.1', port: s.port, localAddress: HMI });
@@ -105,13 +118,16 @@ test("the master's window never stalls: 100 refused commands, each answered, the
   await s.done();
 });
 
-test('spontaneous data from the RTU is relayed to the master', async () => {
+test('spontaneous data from the RTU is relayed to the master; STOPDT and STARTDT pass through and the link carries on', async () => {
   const s = await setup();
   const m = await connectIec104Master({ host: '127.0.0.1', port: s.port, localAddress: HMI });
   await m.interrogate();
   s.rtu.tick();
   await until(() => m.received.some((r) => r.cause === Cause.SPONTANEOUS), 'spontaneous measured values');
   assert.ok(s.proxy.stats.relayed >= 4);
+  await m.restart();
+  const gi = await m.interrogate();
+  assert.is(gi.at(-1)!.cause, Cause.ACTIVATION_TERM, 'an interrogation after STOPDT and STARTDT');
   m.close();
   await s.done();
 });
