@@ -92,7 +92,7 @@ export interface Inventory {
   vendorPaths: PathEntry[];
   quarantine: string[];
   onExpiry: string;
-  counts: { zones: number; assets: number; identities: number; conduits: number; modbusPaths: number; dnp3Paths: number; tcpPaths: number; monitorPaths: number };
+  counts: { zones: number; assets: number; identities: number; conduits: number; modbusPaths: number; dnp3Paths: number; iec104Paths: number; tcpPaths: number; monitorPaths: number };
 }
 
 const DAY_ORDER: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -215,7 +215,7 @@ export function buildInventory(doc: PolicyDocument): Inventory {
     onExpiry: doc.settings.onExpiry,
     counts: {
       zones: doc.zones.length, assets: doc.assets.length, identities: doc.identities.length, conduits: doc.conduits.length,
-      modbusPaths: paths.filter((p) => p.protocol === 'modbus').length, dnp3Paths: paths.filter((p) => p.protocol === 'dnp3').length, tcpPaths: paths.filter((p) => p.protocol === 'tcp').length,
+      modbusPaths: paths.filter((p) => p.protocol === 'modbus').length, dnp3Paths: paths.filter((p) => p.protocol === 'dnp3').length, iec104Paths: paths.filter((p) => p.protocol === 'iec104').length, tcpPaths: paths.filter((p) => p.protocol === 'tcp').length,
       monitorPaths: paths.filter((p) => p.mode === 'monitor').length,
     },
   };
