@@ -19,7 +19,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Decision, Scope } from '../../policy/types';
 import type { AuditEvent, AuditKind } from '../types';
-import { UFunction, type ApciFrame } from './apci';
+import { APCI_BYTES, UFunction, type ApciFrame } from './apci';
 import { CommandKind, type Asdu } from './asdu';
 import { auditFields } from './audit-fields';
 import { refusalAsdu, refusalForReason, type Iec104Refusal } from './answers';
@@ -126,7 +126,7 @@ export class Iec104Connection {
     if (decision.monitor === true) stats.monitored++;
     if (isSelect) ctx.selects.select(who, a, now);
     else if (a.cause === Cause.DEACTIVATION && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING) ctx.selects.cancel(who, a);
-    if (!this.up.sendAsdu(f.raw.subarray(6, f.rawLength))) { this.overflow('station'); return; }
+    if (!this.up.sendAsdu(f.asdu())) { this.overflow('station'); return; }
     stats.forwarded++;
     this.client.ackIfDue();
     this.backpressure();
@@ -144,7 +144,7 @@ export class Iec104Connection {
   }
 
   private refuse(f: ApciFrame, kind: Iec104Refusal): void {
-    const answer = refusalAsdu(f.raw, kind, 6, f.rawLength);
+    const answer = refusalAsdu(f.raw, kind, APCI_BYTES, f.rawLength);
     if (answer !== null && !this.client.sendAsdu(answer)) { this.overflow('master'); return; }
     this.client.ackIfDue();
   }
@@ -174,7 +174,7 @@ export class Iec104Connection {
     if (a.negative && a.cause === Cause.ACTIVATION_CON && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING && a.select[0] === 1) {
       this.ctx.selects.cancel(this.scope.identity ?? this.src, a);
     }
-    if (!this.client.sendAsdu(f.raw.subarray(6, f.rawLength))) { this.overflow('master'); return; }
+    if (!this.client.sendAsdu(f.asdu())) { this.overflow('master'); return; }
     this.ctx.stats.relayed++;
     this.up.ackIfDue();
     this.backpressure();

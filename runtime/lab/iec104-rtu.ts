@@ -73,8 +73,8 @@ export async function startIec104Rtu(opts: Iec104RtuOptions): Promise<Iec104Rtu>
           else if (fn === UFunction.TESTFR_ACT) side.sendU(UFunction.TESTFR_CON);
         },
         s: () => side.flush(),
-        asdu: (a, f) => { side.flush(); answer(side, a, f.raw.subarray(6, f.rawLength), selects); side.ackIfDue(); },
-        refused: (a, f) => { if (a.fault === 'unknown-type') side.sendAsdu(answerAsdu(f.raw.subarray(6, f.rawLength), { cause: Cause.UNKNOWN_TYPE, negative: true })); else socket.destroy(); },
+        asdu: (a, f) => { side.flush(); answer(side, a, f.asdu(), selects); side.ackIfDue(); },
+        refused: (a, f) => { if (a.fault === 'unknown-type') side.sendAsdu(answerAsdu(f.asdu(), { cause: Cause.UNKNOWN_TYPE, negative: true })); else socket.destroy(); },
         closed: () => socket.destroy(),
       },
     });
