@@ -18,7 +18,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -31,7 +31,7 @@ import type { Conduit, PolicyDocument } from '../../policy/types';
 import { Dnp3Stream } from '../../runtime/lab/dnp3-stream';
 import { percentiles, printTable, type BenchRow } from './report';
 import { spawnReady, startHaproxy } from './peers';
-import { measurePaths } from './proxy-paths';
+import { closedLoop, measurePaths } from './proxy-paths';
 import type { LoadResult } from './modbus-server';
 
 const SECONDS = Number(process.env.ZG_BENCH_SECONDS ?? 3);
@@ -118,51 +118,19 @@ async function runProxyRole(upstreamPort: number): Promise<void> {
 /** Closed loop: each connection sends an integrity poll, waits for the whole response fragment, sends the next. */
 function runLoad(o: { port: number; connections: number; durationMs: number; warmupMs: number }): Promise<LoadResult> {
   const polls = Array.from({ length: 16 }, (_, seq) => integrityPoll(seq));
-  const samples = new Float64Array(4_000_000);
-  let n = 0, requests = 0, errors = 0, total = 0;
-  const t0 = process.hrtime.bigint();
-  const nowUs = (): number => Number(process.hrtime.bigint() - t0) / 1000;
-  let warmUs = Infinity, endUs = Infinity, stopped = false, open = 0, started = false;
-  const kicks: (() => void)[] = [];
-  const sockets: Socket[] = [];
-  return new Promise((resolve) => {
-    const one = (index: number): void => {
-      const s = connect({ host: '127.0.0.1', port: o.port });
-      s.setNoDelay(true);
-      sockets.push(s);
-      let seq = index & 15, sentAt = 0;
-      const send = (): void => { seq = (seq + 1) & 15; sentAt = nowUs(); s.write(polls[seq]); };
-      const stream = new Dnp3Stream({
-        fragment: (f) => {
-          if (f.fn !== FC.RESPONSE || f.seq !== seq || (f.iin & 0xff) !== 0) errors++;
-          if ((f.control & AppControl.FIN) === 0) return;
-          const t = nowUs();
-          total++;
-          if (t >= warmUs && t < endUs) { if (n < samples.length) samples[n++] = t - sentAt; requests++; }
-          if (!stopped) send();
-        },
-        service: () => undefined,
-        error: () => { errors++; },
-      });
-      s.on('connect', () => { open++; if (open === o.connections) start(); });
-      s.on('data', (d: Buffer) => stream.push(d));
-      s.on('error', () => { errors++; });
-      kicks.push(send);
-    };
-    const start = (): void => {
-      if (started) return;
-      started = true;
-      warmUs = nowUs() + o.warmupMs * 1000;
-      endUs = warmUs + o.durationMs * 1000;
-      for (const k of kicks) k();
-      setTimeout(() => {
-        stopped = true;
-        for (const s of sockets) s.destroy();
-        const p = percentiles(samples.subarray(0, n));
-        resolve({ connections: o.connections, requests, seconds: o.durationMs / 1000, rate: requests / (o.durationMs / 1000), p50: p.p50, p99: p.p99, errors, total });
-      }, o.warmupMs + o.durationMs + 20);
-    };
-    for (let i = 0; i < o.connections; i++) one(i);
+  return closedLoop(o, (s, index, loop) => {
+    let seq = index & 15;
+    const stream = new Dnp3Stream({
+      fragment: (f) => {
+        if (f.fn !== FC.RESPONSE || f.seq !== seq || (f.iin & 0xff) !== 0) loop.error();
+        if ((f.control & AppControl.FIN) !== 0) loop.answered();
+      },
+      service: () => undefined,
+      error: () => loop.error(),
+    });
+    s.on('connect', () => loop.ready());
+    s.on('data', (d: Buffer) => stream.push(d));
+    return () => { seq = (seq + 1) & 15; s.write(polls[seq]); };
   });
 }
 

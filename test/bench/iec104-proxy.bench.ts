@@ -14,7 +14,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -24,9 +24,9 @@ import { Side } from '../../drivers/iec104/side';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
 import type { Conduit, PolicyDocument } from '../../policy/types';
-import { percentiles, printTable } from './report';
+import { printTable } from './report';
 import { spawnReady, startHaproxy } from './peers';
-import { measurePaths } from './proxy-paths';
+import { closedLoop, measurePaths } from './proxy-paths';
 import type { LoadResult } from './modbus-server';
 
 const SECONDS = Number(process.env.ZG_BENCH_SECONDS ?? 3);
@@ -112,57 +112,26 @@ function runLoad(o: { port: number; connections: number; durationMs: number; war
     ? encodeAsdu({ typeId: TypeId.C_IC_NA_1, cause: Cause.ACTIVATION, ca: CA, objects: [{ ioa: 0, element: qoi() }] })
     : encodeAsdu({ typeId: TypeId.C_SC_NA_1, cause: Cause.ACTIVATION, ca: CA, objects: [{ ioa: 7, element: sco(1) }] });
   const lastCause = gi ? Cause.ACTIVATION_TERM : Cause.ACTIVATION_CON;
-  const samples = new Float64Array(4_000_000);
-  let n = 0, requests = 0, errors = 0, total = 0;
-  const t0 = process.hrtime.bigint();
-  const nowUs = (): number => Number(process.hrtime.bigint() - t0) / 1000;
-  let warmUs = Infinity, endUs = Infinity, stopped = false, open = 0, started = false;
-  const kicks: (() => void)[] = [];
-  const sockets: Socket[] = [];
-  return new Promise((resolve) => {
-    const one = (): void => {
-      const s = connect({ host: '127.0.0.1', port: o.port });
-      s.setNoDelay(true);
-      sockets.push(s);
-      let sentAt = 0;
-      const side: Side = new Side(s, {
-        role: 'controlling', window: {}, maxQueued: 1024, now: Date.now,
-        handler: {
-          u: (fn) => { if (fn === UFunction.STARTDT_CON) { open++; if (open === o.connections) start(); } else if (fn === UFunction.TESTFR_ACT) side.sendU(UFunction.TESTFR_CON); },
-          s: () => side.flush(),
-          asdu: (a) => {
-            side.flush();
-            if (a.negative) errors++;
-            if (a.typeId !== request[0] || a.cause !== lastCause) { side.ackIfDue(); return; }
-            const t = nowUs();
-            total++;
-            if (t >= warmUs && t < endUs) { if (n < samples.length) samples[n++] = t - sentAt; requests++; }
-            if (!stopped) send(); else side.ackIfDue();
-          },
-          refused: () => { errors++; },
-          closed: () => { errors++; },
+  return closedLoop(o, (s, _index, loop) => {
+    const side: Side = new Side(s, {
+      role: 'controlling', window: {}, maxQueued: 1024, now: Date.now,
+      handler: {
+        u: (fn) => { if (fn === UFunction.STARTDT_CON) loop.ready(); else if (fn === UFunction.TESTFR_ACT) side.sendU(UFunction.TESTFR_CON); },
+        s: () => side.flush(),
+        asdu: (a) => {
+          side.flush();
+          if (a.negative) loop.error();
+          // The next request's I-frame carries the acknowledgement; between, S-frames at w.
+          if (a.typeId === request[0] && a.cause === lastCause) loop.answered();
+          side.ackIfDue();
         },
-      });
-      const send = (): void => { sentAt = nowUs(); side.sendAsdu(request); };
-      s.on('connect', () => side.sendU(UFunction.STARTDT_ACT));
-      s.on('data', (d: Buffer) => side.reader.push(d));
-      s.on('error', () => { errors++; });
-      kicks.push(send);
-    };
-    const start = (): void => {
-      if (started) return;
-      started = true;
-      warmUs = nowUs() + o.warmupMs * 1000;
-      endUs = warmUs + o.durationMs * 1000;
-      for (const k of kicks) k();
-      setTimeout(() => {
-        stopped = true;
-        for (const s of sockets) s.destroy();
-        const p = percentiles(samples.subarray(0, n));
-        resolve({ connections: o.connections, requests, seconds: o.durationMs / 1000, rate: requests / (o.durationMs / 1000), p50: p.p50, p99: p.p99, errors, total });
-      }, o.warmupMs + o.durationMs + 20);
-    };
-    for (let i = 0; i < o.connections; i++) one();
+        refused: () => loop.error(),
+        closed: () => loop.error(),
+      },
+    });
+    s.on('connect', () => side.sendU(UFunction.STARTDT_ACT));
+    s.on('data', (d: Buffer) => side.reader.push(d));
+    return () => { side.sendAsdu(request); };
   });
 }
 

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import type { BenchRow } from './report';
+import { percentiles, type BenchRow } from './report';
 import type { LoadResult } from './modbus-server';
 
 export interface PathsOptions {
@@ -112,4 +112,62 @@ export async function measurePaths(o: PathsOptions): Promise<{ rows: BenchRow[];
   }
   rows.push({ what: `resident memory, 500 idle connections (fresh proxy; ${zBase.toFixed(1)} MiB with none)`, value: zRss, unit: 'MiB', peer: hRss !== undefined ? 'HAProxy' : undefined, peerValue: hRss, better: 'lower' });
   return { rows, errors };
+}
+
+/** What a closed-loop connection tells the loop (closedLoop). */
+export interface LoopHooks {
+  /** The connection can send (connected, or its link started). */
+  ready(): void;
+  /** Its exchange completed: timed, counted, and the next one sent. */
+  answered(): void;
+  /** Something was wrong (a bad answer, a socket error): counted. */
+  error(): void;
+}
+
+/**
+ * The load generator's loop: `connections` sockets to 127.0.0.1:port, each with one exchange
+ * outstanding; `wire` sets one socket up and returns its send(). Timing starts once every
+ * connection is ready, after warmupMs, for durationMs.
+ */
+export function closedLoop(o: { port: number; connections: number; durationMs: number; warmupMs: number }, wire: (s: Socket, index: number, hooks: LoopHooks) => () => void): Promise<LoadResult> {
+  const samples = new Float64Array(4_000_000);
+  let n = 0, requests = 0, errors = 0, total = 0;
+  const t0 = process.hrtime.bigint();
+  const nowUs = (): number => Number(process.hrtime.bigint() - t0) / 1000;
+  let warmUs = Infinity, endUs = Infinity, stopped = false, open = 0, started = false;
+  const kicks: (() => void)[] = [];
+  const sockets: Socket[] = [];
+  return new Promise((resolve) => {
+    const start = (): void => {
+      if (started) return;
+      started = true;
+      warmUs = nowUs() + o.warmupMs * 1000;
+      endUs = warmUs + o.durationMs * 1000;
+      for (const k of kicks) k();
+      setTimeout(() => {
+        stopped = true;
+        for (const s of sockets) s.destroy();
+        const p = percentiles(samples.subarray(0, n));
+        resolve({ connections: o.connections, requests, seconds: o.durationMs / 1000, rate: requests / (o.durationMs / 1000), p50: p.p50, p99: p.p99, errors, total });
+      }, o.warmupMs + o.durationMs + 20);
+    };
+    for (let i = 0; i < o.connections; i++) {
+      const s = connect({ host: '127.0.0.1', port: o.port });
+      s.setNoDelay(true);
+      sockets.push(s);
+      let sentAt = 0;
+      const send = wire(s, i, {
+        ready: () => { open++; if (open === o.connections) start(); },
+        answered: () => {
+          const t = nowUs();
+          total++;
+          if (t >= warmUs && t < endUs) { if (n < samples.length) samples[n++] = t - sentAt; requests++; }
+          if (!stopped) { sentAt = nowUs(); send(); }
+        },
+        error: () => { errors++; },
+      });
+      s.on('error', () => { errors++; });
+      kicks.push(() => { sentAt = nowUs(); send(); });
+    }
+  });
 }
