@@ -4,6 +4,7 @@
  * handed in; they never reach for the runtime.
  */
 import type { Decision } from '../policy/types';
+import type { Iec104AuditFields } from './iec104/audit-fields';
 
 export type AuditKind =
   | 'decision'        // a connection or protocol operation was decided
@@ -42,6 +43,11 @@ export interface AuditEvent {
    * `g12v1 q28 3-9 x2`, and the points and values of controls (CROB control codes, g41 values).
    */
   dnp3?: { function: number; name: string; source: number; destination: number; seq: number; objects: string[]; points?: number[]; values?: number[]; iin?: number };
+  /**
+   * IEC 104 ASDU (drivers/iec104/audit-fields.ts): type and class, cause with P/N and test bits,
+   * originator, common address, IOAs, and the values, qualifiers and S/E bits of commands.
+   */
+  iec104?: Iec104AuditFields;
   /** Free-form short message (malformed reason, connection event). */
   message?: string;
   /** Anything else worth keeping, plain JSON data. */

@@ -224,3 +224,20 @@ export function checkId(v: string, path: PathLike, out: IssueList): boolean {
   out.add(path, `'${q(v)}' is not a valid id: use letters, digits and - _ . : @ (starting with a letter or digit, at most 128)`);
   return false;
 }
+
+/** An optional `{ min, max }` of finite numbers with min <= max (value bounds); undefined with issues otherwise. */
+export function readMinMax(rec: Record<string, unknown>, key: string, path: Path, out: IssueList): { min: number; max: number } | undefined {
+  if (!has(rec, key) || rec[key] === undefined) return undefined;
+  const vr = readObject(rec[key], [...path, key], ['min', 'max'], out, 'a mapping { min, max }');
+  if (!vr) return undefined;
+  const num = (k: string): number | undefined => {
+    const x = get(vr, k);
+    if (typeof x === 'number' && Number.isFinite(x)) return x;
+    out.add([...path, key, k], `must be a number, got ${describe(x)}`);
+    return undefined;
+  };
+  const min = num('min'), max = num('max');
+  if (min === undefined || max === undefined) return undefined;
+  if (min > max) { out.add([...path, key], `min ${min} is above max ${max}`); return undefined; }
+  return { min, max };
+}

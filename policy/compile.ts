@@ -72,13 +72,15 @@ import type { Decision, DenyReason } from './types';
 import { parseCidr, parseIp, ipv4ToUint32, formatIp, type Cidr } from './net';
 import { ZoneClock, weekdayMask } from './schedule';
 import { compileDnp3Rules, type Dnp3Rules } from './dnp3-decide';
+import { compileIec104Rules, type Iec104Rules } from './iec104-decide';
 import { ValueTablesBuilder, type ValueTables } from './values';
 
 /** Protocols as integers: the index of each in this list. */
-export const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3'];
+export const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3', 'iec104'];
 export const PROTO_MODBUS = 0;
 export const PROTO_TCP = 1;
 export const PROTO_DNP3 = 2;
+export const PROTO_IEC104 = 3;
 /** Per-destination tables are indexed destination * N_PROTO + protocol. */
 export const N_PROTO = PROTOCOLS.length;
 
@@ -170,6 +172,8 @@ export interface IndexTables {
   readonly clock: ZoneClock;
   /** Per conduit: compiled DNP3 rules, null for other protocols or no `allow` (dnp3-decide.ts). */
   readonly dnp3: readonly (Dnp3Rules | null)[];
+  /** Per conduit: compiled IEC 104 rules, null for other protocols or no `allow` (iec104-decide.ts). */
+  readonly iec104: readonly (Iec104Rules | null)[];
   /** Decision objects by source identity number + 1 (0 = no identity), made lazily. */
   readonly decisions: (DecisionCache | undefined)[];
 }
@@ -527,6 +531,7 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
     rangeStart: Int32Array.from(starts), rangeEnd: Int32Array.from(ends),
     clock,
     dnp3: compileDnp3Rules(doc.conduits),
+    iec104: compileIec104Rules(doc.conduits),
     decisions: new Array(nI + 1).fill(undefined),
   };
   return {

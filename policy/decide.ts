@@ -16,6 +16,8 @@ import { parseIp, ipv4ToUint32, formatIp, cidrContains, type IpAddr } from './ne
 import { windowOpen } from './schedule';
 import { decideDnp3 } from './dnp3-decide';
 import { dnp3Operation } from './dnp3-request';
+import { decideIec104 } from './iec104-decide';
+import { iec104Operation } from './iec104-request';
 import {
   PROTOCOLS, PROTO_MODBUS, PROTO_TCP, N_PROTO, R_ADDRESS, R_EDGE_AUTH, R_FUNCTION, R_GRANT, R_MALFORMED, R_NO_CONDUIT,
   R_PORT, R_QUARANTINED, R_SCHEDULE, R_UNIT, R_UNKNOWN_DEST, R_VALUE,
@@ -377,7 +379,7 @@ export function requestSpecs(request: DecisionRequest): { source: SourceSpec; de
       ip: typeof to === 'string' ? undefined : to.ip,
       port: (typeof to === 'string' ? undefined : to.port) ?? request.port,
       protocol: request.protocol,
-      hasOp: request.modbus !== undefined || request.dnp3 !== undefined,
+      hasOp: request.modbus !== undefined || request.dnp3 !== undefined || request.iec104 !== undefined,
     },
   };
 }
@@ -403,6 +405,7 @@ export function decide(index: PolicyIndex, request: DecisionRequest, nowMs?: num
   const { source, dest } = requestSpecs(request);
   const scope = resolveScope(new ScopeState(), index, source, dest);
   if (request.dnp3 !== undefined) return decideDnp3(scope, dnp3Operation(request.dnp3), at);
+  if (request.iec104 !== undefined) return decideIec104(scope, iec104Operation(request.iec104), at);
   const op = request.modbus;
   // A Modbus operation is only looked at on a modbus request (the parser refuses modbus + tcp).
   if (op === undefined || request.protocol === 'tcp') return decideConnect(scope, at);

@@ -11,6 +11,8 @@ import { ScopeState, decideConnect, decideModbus, decideOperation, resolveScope 
 import type { PolicyIndex } from './compile';
 import { decideDnp3 } from './dnp3-decide';
 import type { Dnp3Operation } from './dnp3';
+import { decideIec104 } from './iec104-decide';
+import type { Iec104Operation } from './iec104';
 
 /** The decider over whichever compiled index is active. */
 export class IndexDecider implements Decider {
@@ -87,6 +89,14 @@ export class IndexDecider implements Decider {
     if (this.index === null) return this.noPolicy;
     if (this.expired) return this.expiredPolicy;
     return decideDnp3(s, op, nowMs);
+  }
+
+  iec104(scope: Scope, op: Iec104Operation, nowMs: number): Decision {
+    const s = scope as ScopeState;
+    if (s.index !== this.index) this.resolve(s);
+    if (this.index === null) return this.noPolicy;
+    if (this.expired) return this.expiredPolicy;
+    return decideIec104(s, op, nowMs);
   }
 
   /** The connection-level decision again (e.g. a TCP conduit re-checked after activation). */

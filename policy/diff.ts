@@ -9,6 +9,7 @@ import type { AddressRange, Asset, Conduit, Identity, PolicyDocument, Schedule, 
 import { MODBUS_FUNCTIONS, modbusFunctionName } from './modbus';
 import { formatRanges, subtractRanges } from './ranges';
 import { diffDnp3Allow, dnp3Summary } from './diff-dnp3';
+import { diffIec104Allow, iec104Summary } from './diff-iec104';
 import { diffModbusRestrictions } from './diff-values';
 
 export type ChangeEffect = 'widens' | 'narrows' | 'changes';
@@ -105,6 +106,7 @@ function diffConduit(o: Conduit, n: Conduit, out: PolicyChange[]): void {
   }
   if (o.protocol === 'modbus' && n.protocol === 'modbus') { diffAllow(o, n, add, scope); diffModbusRestrictions(o, n, add, scope); }
   if (o.protocol === 'dnp3' && n.protocol === 'dnp3') diffDnp3Allow(o.dnp3, n.dnp3, add, scope);
+  if (o.protocol === 'iec104' && n.protocol === 'iec104') diffIec104Allow(o.iec104, n.iec104, add, scope);
   const req = (r: Conduit['requires']): string[] => [r.edgeAuth ? 'edgeAuth' : '', r.grant ? 'grant' : ''].filter(Boolean);
   const ra = minus(req(n.requires), req(o.requires)), rr = minus(req(o.requires), req(n.requires));
   if (ra.length) add('requires', 'narrows', `+ ${list(ra)}`, `${scope} without ${ra.map((x) => (x === 'grant' ? 'a grant' : 'a login at the edge')).join(' and ')} no longer allowed`);
@@ -243,6 +245,7 @@ export function conduitSummary(c: Conduit): string {
     }
   }
   if (c.protocol === 'dnp3') parts.push(dnp3Summary(c.dnp3));
+  if (c.protocol === 'iec104') parts.push(iec104Summary(c.iec104));
   if (c.ports) parts.push(`port ${list(c.ports)}`);
   else if (c.protocol === 'tcp') parts.push("on the assets' service ports");
   if (c.schedule) parts.push(describeSchedule(c.schedule));

@@ -13,7 +13,7 @@
  *     unsolicited: true                         # relay unsolicited responses (default false)
  */
 import type { Path } from './check';
-import { IssueList, checkInt, describe, didYouMean, get, has, isRecord, q, readBoolean, readObject } from './check';
+import { IssueList, checkInt, describe, didYouMean, get, has, isRecord, q, readBoolean, readMinMax, readObject } from './check';
 import { CROB_OPERATIONS, DNP3_FUNCTIONS, dnp3FunctionCode, type Dnp3Allow, type Dnp3ObjectRef, type Dnp3Range } from './dnp3';
 import { mergeRanges, parseAddressRange } from './validate';
 
@@ -133,22 +133,8 @@ export function readDnp3Allow(v: unknown, path: Path, out: IssueList): Dnp3Allow
     }
   }
 
-  if (has(rec, 'values') && rec.values !== undefined) {
-    const vr = readObject(rec.values, [...path, 'values'], ['min', 'max'], out, 'a mapping { min, max }');
-    if (vr) {
-      const num = (k: string): number | undefined => {
-        const x = get(vr, k);
-        if (typeof x === 'number' && Number.isFinite(x)) return x;
-        out.add([...path, 'values', k], `must be a number, got ${describe(x)}`);
-        return undefined;
-      };
-      const min = num('min'), max = num('max');
-      if (min !== undefined && max !== undefined) {
-        if (min > max) out.add([...path, 'values'], `min ${min} is above max ${max}`);
-        else allow.values = { min, max };
-      }
-    }
-  }
+  const values = readMinMax(rec, 'values', path, out);
+  if (values) allow.values = values;
 
   if (has(rec, 'controls') && rec.controls !== undefined) {
     const items = list(rec.controls, [...path, 'controls'], out);

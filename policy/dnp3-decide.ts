@@ -20,9 +20,9 @@
 import type { Conduit, Decision } from './types';
 import { DENY_REASONS } from './types';
 import { CROB_CODE_MASK, dnp3Function, type Dnp3Operation, type Dnp3Range } from './dnp3';
-import { windowOpen } from './schedule';
 // compile.ts imports this file: only functions from it (used at call time), no constants.
-import { allowDecision, denyDecision, monitorDecision, type DecisionCache, type IndexTables, type PolicyIndex } from './compile';
+import { denyDecision, type DecisionCache, type PolicyIndex } from './compile';
+import { decideStaged } from './staged-decide';
 import type { ScopeState } from './decide';
 
 const R = (r: (typeof DENY_REASONS)[number]): number => DENY_REASONS.indexOf(r);
@@ -166,28 +166,5 @@ export function decideDnp3(scope: ScopeState, op: Dnp3Operation, nowMs: number):
   if (scope.pre !== null) return scope.pre;
   if (!dnp3Valid(op.fn)) return denyDecision(scope.cache as DecisionCache, R_MALFORMED);
   if (scope.cands.length === 0) return scope.empty as Decision;
-  const index = scope.index as PolicyIndex;
-  const t: IndexTables = index.t;
-  const rules = t.dnp3;
-  const cands = scope.cands;
-  let best = -1, bestStage = -1, mon = -1, monStage = -1, monAt = -1;
-  for (let i = 0; i < cands.length; i++) {
-    const c = cands[i];
-    let stage: number;
-    const tz = t.cSchedTz[c];
-    if (tz >= 0 && !windowOpen(t.cSchedDays[c], t.cSchedFrom[c], t.cSchedTo[c], t.clock.weekMinute(tz, nowMs))) stage = 0;
-    else if (t.cEdgeAuth[c] === 1 && !scope.edgeAuth) stage = 1;
-    else if (t.cGrant[c] === 1 && !scope.grantAll && (scope.grant === null || scope.grant[c] === 0)) stage = 2;
-    else {
-      stage = dnp3Stage(rules[c], op);
-      if (stage < 0) {
-        const d = scope.allowAt[i];
-        return d !== undefined ? d : (scope.allowAt[i] = allowDecision(scope.candCache[i], index, c));
-      }
-    }
-    if (stage > bestStage) { best = c; bestStage = stage; }
-    if (t.cMonitor[c] === 1 && stage > monStage) { mon = c; monStage = stage; monAt = i; }
-  }
-  if (mon >= 0) return monitorDecision(scope.candCache[monAt], index, mon, STAGE_REASON[monStage]);
-  return best >= 0 ? denyDecision(scope.cache as DecisionCache, STAGE_REASON[bestStage]) : (scope.empty as Decision);
+  return decideStaged(scope, (scope.index as PolicyIndex).t.dnp3, dnp3Stage, op, STAGE_REASON, nowMs);
 }

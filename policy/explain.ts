@@ -12,6 +12,8 @@ import { encodeRequestPdu } from './request-pdu';
 import { windowOpen } from './schedule';
 import { dnp3Stage, dnp3StageReason } from './dnp3-decide';
 import { dnp3Operation } from './dnp3-request';
+import { iec104Stage, iec104StageReason } from './iec104-decide';
+import { iec104Operation } from './iec104-request';
 import { PROTOCOLS, type PolicyIndex } from './compile';
 import { decide, destConduits, destConduitsAnyPort, requestSpecs, requestTime, resolveDest, resolveSource, sourceMatch } from './decide';
 
@@ -67,6 +69,7 @@ export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: nu
     ? [wAddress, wAddress + wCount - 1] : null;
   const grant = request.session?.grant;
   const dnp3op = request.dnp3 !== undefined ? dnp3Operation(request.dnp3) : null;
+  const iec104op = request.iec104 !== undefined ? iec104Operation(request.iec104) : null;
   const pdu = op ? encodeRequestPdu(fn, op) : null;
   const sub = pdu === null ? -1 : pduSubFunction(pdu, 0, pdu.length);
 
@@ -80,6 +83,7 @@ export function explain(index: PolicyIndex, request: DecisionRequest, nowMs?: nu
     if (t.cEdgeAuth[c] === 1 && request.session?.edgeAuth !== true) return 'edge-auth-required';
     if (t.cGrant[c] === 1 && !(grant === true || (Array.isArray(grant) && grant.includes(index.conduits[c].id)))) return 'grant-required';
     if (dnp3op !== null) { const st = dnp3Stage(t.dnp3[c], dnp3op); return st < 0 ? null : dnp3StageReason(st); }
+    if (iec104op !== null) { const st = iec104Stage(t.iec104[c], iec104op); return st < 0 ? null : iec104StageReason(st); }
     if (!op || t.cAllowAll[c] === 1) return null;
     if (fn < 0 || (t.cFunctions[c * 8 + (fn >>> 5)] & (1 << (fn & 31))) === 0) return 'function-not-allowed';
     if (subFunctionRestricted(t.values, c, fn) && !subFunctionAllowed(t.values, c, fn, sub)) return 'function-not-allowed';

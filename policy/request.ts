@@ -13,15 +13,16 @@ import { modbusFunction, modbusFunctionCode, MODBUS_FUNCTIONS } from './modbus';
 import { subFunctionCode } from './request-pdu';
 import { normalizeIp } from './net';
 import { readDnp3Request } from './dnp3-request';
+import { readIec104Request } from './iec104-request';
 import {
   IssueList, q, readObject, readString, readBoolean, checkInt, describe, didYouMean, has, get,
 } from './check';
 import type { Path } from './check';
 
-const REQUEST_FIELDS = ['from', 'to', 'protocol', 'port', 'modbus', 'dnp3', 'at', 'session'] as const;
+const REQUEST_FIELDS = ['from', 'to', 'protocol', 'port', 'modbus', 'dnp3', 'iec104', 'at', 'session'] as const;
 const MODBUS_FIELDS = ['function', 'unit', 'address', 'count', 'writeAddress', 'writeCount', 'subFunction', 'values'] as const;
 const SESSION_FIELDS = ['edgeAuth', 'identity', 'grant'] as const;
-const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3'];
+const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3', 'iec104'];
 
 /** Parses a request; `path` prefixes issue paths (default `request`). Never throws on bad input. */
 export function parseRequest(raw: unknown, path = 'request'): { request?: DecisionRequest; issues: Issue[] } {
@@ -148,7 +149,7 @@ export function readRequest(raw: unknown, path: Path, out: IssueList): DecisionR
   if (has(rec, 'protocol')) {
     const p = rec.protocol;
     if (typeof p === 'string' && (PROTOCOLS as readonly string[]).includes(p)) req.protocol = p as Protocol;
-    else out.add([...path, 'protocol'], `must be 'modbus', 'dnp3' or 'tcp', got ${describe(p)}${typeof p === 'string' ? didYouMean(p, PROTOCOLS) : ''}`);
+    else out.add([...path, 'protocol'], `must be 'modbus', 'dnp3', 'iec104' or 'tcp', got ${describe(p)}${typeof p === 'string' ? didYouMean(p, PROTOCOLS) : ''}`);
   }
   if (has(rec, 'port')) req.port = checkInt(rec.port, [...path, 'port'], out, { min: 1, max: 65535, name: 'a port' });
   if (has(rec, 'modbus')) {
@@ -160,6 +161,11 @@ export function readRequest(raw: unknown, path: Path, out: IssueList): DecisionR
     req.dnp3 = readDnp3Request(rec.dnp3, [...path, 'dnp3'], out);
     if (req.modbus !== undefined || (req.protocol !== undefined && req.protocol !== 'dnp3')) out.add([...path, 'dnp3'], "a request with 'dnp3' says protocol: dnp3 and has no 'modbus'");
     else req.protocol = 'dnp3';
+  }
+  if (has(rec, 'iec104')) { // IEC 104 (iec104-request.ts)
+    req.iec104 = readIec104Request(rec.iec104, [...path, 'iec104'], out);
+    if (req.modbus !== undefined || req.dnp3 !== undefined || (req.protocol !== undefined && req.protocol !== 'iec104')) out.add([...path, 'iec104'], "a request with 'iec104' says protocol: iec104 and has no 'modbus' or 'dnp3'");
+    else req.protocol = 'iec104';
   }
   if (has(rec, 'at')) req.at = readAt(rec.at, [...path, 'at'], out);
   if (has(rec, 'session')) req.session = readSession(rec.session, [...path, 'session'], out);

@@ -5,8 +5,9 @@
  */
 
 import type { Dnp3Allow, Dnp3Operation, Dnp3RequestSpec } from './dnp3';
+import type { Iec104Allow, Iec104Operation, Iec104RequestSpec } from './iec104';
 
-export type Protocol = 'modbus' | 'tcp' | 'dnp3';
+export type Protocol = 'modbus' | 'tcp' | 'dnp3' | 'iec104';
 export type IdentityKind = 'device' | 'user' | 'service' | 'vendor';
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 
@@ -102,6 +103,8 @@ export interface Conduit {
   allow?: ModbusAllow;
   /** DNP3 operations allowed (a dnp3 conduit's `allow`); undefined on a dnp3 conduit = every well-formed request. */
   dnp3?: Dnp3Allow;
+  /** IEC 104 ASDUs allowed (an iec104 conduit's `allow`); undefined on an iec104 conduit = every well-formed ASDU. */
+  iec104?: Iec104Allow;
   requires: { edgeAuth: boolean; grant: boolean };
   schedule?: Schedule;
   /** `monitor`: allow, but record what would have been denied (commissioning). */
@@ -158,13 +161,15 @@ export type DenyReason =
   | 'policy-expired'
   // DNP3 (policy/dnp3-decide.ts); value-out-of-range above is shared with Modbus write bounds
   | 'object-not-allowed'
-  | 'select-required';
+  | 'select-required'
+  // IEC 104 (policy/iec104-decide.ts)
+  | 'cause-not-allowed';
 
 export const DENY_REASONS: readonly DenyReason[] = [
   'no-conduit', 'function-not-allowed', 'unit-not-allowed', 'address-out-of-range', 'value-out-of-range', 'port-not-allowed',
   'outside-schedule', 'edge-auth-required', 'grant-required', 'quarantined', 'malformed', 'rate-limited',
   'unknown-destination', 'no-policy', 'policy-expired',
-  'object-not-allowed', 'select-required',
+  'object-not-allowed', 'select-required', 'cause-not-allowed',
 ];
 
 /**
@@ -189,6 +194,8 @@ export interface DecisionRequest {
   };
   /** A DNP3 request (policy/dnp3-request.ts); says protocol: dnp3. */
   dnp3?: Dnp3RequestSpec;
+  /** An IEC 104 ASDU (policy/iec104-request.ts); says protocol: iec104. */
+  iec104?: Iec104RequestSpec;
   /** ISO 8601 time or epoch milliseconds; default now. */
   at?: string | number;
   session?: SessionFacts;
@@ -277,6 +284,8 @@ export interface Decider {
   modbus(scope: Scope, fn: number, unit: number, address: number, count: number, nowMs: number, writeAddress?: number, writeCount?: number): Decision;
   /** One DNP3 request (or, with fn 130, an unsolicited response): see policy/dnp3-decide.ts. */
   dnp3?(scope: Scope, op: Dnp3Operation, nowMs: number): Decision;
+  /** One control-direction IEC 104 ASDU: see policy/iec104-decide.ts. */
+  iec104?(scope: Scope, op: Iec104Operation, nowMs: number): Decision;
   /**
    * One Modbus request with its PDU: like modbus(), and the sub-function and the values written
    * are checked too (modbus() knows neither: a conduit that allows only some sub-functions, or

@@ -28,6 +28,7 @@ import {
 import type { Path, PathLike } from './check';
 import { readRequest } from './request';
 import { readDnp3Allow } from './dnp3-allow';
+import { readIec104Allow } from './iec104-allow';
 
 /** Where the document came from, for issue positions. */
 export interface ValidateOptions {
@@ -52,7 +53,7 @@ const RATE_FIELDS = ['perSecond', 'burst'];
 const SETTINGS_FIELDS = ['onExpiry'];
 const TEST_FIELDS = ['name', 'request', 'expect', 'conduit', 'reason'];
 
-const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3'];
+const PROTOCOLS: readonly Protocol[] = ['modbus', 'tcp', 'dnp3', 'iec104'];
 const KINDS: readonly IdentityKind[] = ['device', 'user', 'service', 'vendor'];
 const WEEK: readonly Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const DAY_WORDS: Readonly<Record<string, readonly Weekday[]>> = Object.assign(Object.create(null) as Record<string, readonly Weekday[]>, {
@@ -121,24 +122,25 @@ function* runChecksSteps(raw: unknown, opts: ValidateOptions): Generator<void, {
 }
 
 /** Splits an address range text ("0-99", "5") or number into an interval; undefined with an issue otherwise. */
-export function parseAddressRange(v: unknown, path: PathLike, out: IssueList): AddressRange | undefined {
+export function parseAddressRange(v: unknown, path: PathLike, out: IssueList, bound: { min: number; max: number; name: string } = ADDRESS_RANGE): AddressRange | undefined {
+  const expected = `must be ${bound.name} ${bound.min}..${bound.max} or a range like "0-99"`;
   if (typeof v === 'number') {
-    const n = checkInt(v, path, out, ADDRESS_RANGE);
+    const n = checkInt(v, path, out, bound);
     return n === undefined ? undefined : { start: n, end: n };
   }
   if (typeof v === 'string') {
-    const m = /^\s*(\d{1,6})\s*(?:-\s*(\d{1,6})\s*)?$/.exec(v);
+    const m = /^\s*(\d{1,8})\s*(?:-\s*(\d{1,8})\s*)?$/.exec(v);
     if (!m) {
-      out.add(path, `must be an address 0..65535 or a range like "0-99", got ${describe(v)}`);
+      out.add(path, `${expected}, got ${describe(v)}`);
       return undefined;
     }
     const start = Number(m[1]);
     const end = m[2] === undefined ? start : Number(m[2]);
-    if (start > 65535 || end > 65535) { out.add(path, `address range "${v}" goes past 65535`); return undefined; }
+    if (start > bound.max || end > bound.max) { out.add(path, `address range "${v}" goes past ${bound.max}`); return undefined; }
     if (start > end) { out.add(path, `address range "${v}" is empty: ${start} is after ${end} (did you mean "${end}-${start}"?)`); return undefined; }
     return { start, end };
   }
-  out.add(path, `must be an address 0..65535 or a range like "0-99", got ${describe(v)}`);
+  out.add(path, `${expected}, got ${describe(v)}`);
   return undefined;
 }
 
@@ -414,7 +416,7 @@ class PolicyChecker {
     if (p === undefined) return undefined;
     if ((PROTOCOLS as readonly string[]).includes(p)) return p as Protocol;
     const hint = didYouMean(p, PROTOCOLS);
-    this.out.add([...path, 'protocol'], `protocol must be 'modbus', 'dnp3' or 'tcp', got '${q(p)}'${hint || " (other TCP protocols, e.g. https, are 'tcp' with a port)"}`);
+    this.out.add([...path, 'protocol'], `protocol must be 'modbus', 'dnp3', 'iec104' or 'tcp', got '${q(p)}'${hint || " (other TCP protocols, e.g. https, are 'tcp' with a port)"}`);
     return undefined;
   }
 
@@ -532,8 +534,11 @@ class PolicyChecker {
     // used to mean every operation (writes and diagnostics included), silently.
     let allow: ModbusAllow | undefined;
     let dnp3: Conduit['dnp3'];
+    let iec104: Conduit['iec104'];
     if (has(rec, 'allow') && rec.allow !== undefined && protocol === 'dnp3') {
       dnp3 = readDnp3Allow(rec.allow, [...path, 'allow'], out);
+    } else if (has(rec, 'allow') && rec.allow !== undefined && protocol === 'iec104') {
+      iec104 = readIec104Allow(rec.allow, [...path, 'allow'], out);
     } else if (has(rec, 'allow') && rec.allow !== undefined) {
       if (protocol === 'tcp') {
         out.add([...path, 'allow'], "'allow' lists Modbus operations; a tcp conduit allows whole connections (remove it, or use protocol: modbus)");
@@ -605,6 +610,7 @@ class PolicyChecker {
     if (ports !== undefined) conduit.ports = ports;
     if (allow !== undefined) conduit.allow = allow;
     if (dnp3 !== undefined) conduit.dnp3 = dnp3;
+    if (iec104 !== undefined) conduit.iec104 = iec104;
     if (schedule !== undefined) conduit.schedule = schedule;
     if (rateLimit !== undefined) conduit.rateLimit = rateLimit;
     if (writeRateLimit !== undefined) conduit.writeRateLimit = writeRateLimit;

@@ -28,8 +28,8 @@ export { formatHostPort } from './config/host-port';
 export type { SerialConfig } from './config/serial';
 
 /** modbus-rtu-gateway: Modbus/TCP clients onto an RTU serial line; modbus-rtu: RTU masters on a serial line onto a Modbus/TCP upstream. */
-export type ListenerService = 'modbus' | 'tcp' | 'dnp3' | 'modbus-rtu-gateway' | 'modbus-rtu';
-const SERVICES = ['modbus', 'tcp', 'dnp3', 'modbus-rtu-gateway', 'modbus-rtu'] as const;
+export type ListenerService = 'modbus' | 'tcp' | 'dnp3' | 'iec104' | 'modbus-rtu-gateway' | 'modbus-rtu';
+const SERVICES = ['modbus', 'tcp', 'dnp3', 'iec104', 'modbus-rtu-gateway', 'modbus-rtu'] as const;
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** One listener as written (the asset and service are checked against the policy later). */
@@ -131,7 +131,7 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
   const asset = readString(rec, 'asset', path, out, { required: true });
   if (asset !== undefined) checkId(asset, [...path, 'asset'], out);
   const service = readEnum(rec, 'service', path, SERVICES, out);
-  if (!has(rec, 'service')) out.add([...path, 'service'], "required field 'service' is missing (modbus, dnp3, tcp, modbus-rtu-gateway or modbus-rtu)");
+  if (!has(rec, 'service')) out.add([...path, 'service'], "required field 'service' is missing (modbus, dnp3, iec104, tcp, modbus-rtu-gateway or modbus-rtu)");
   const serialService = service === 'modbus-rtu-gateway' || rtuMaster;
   let serial: SerialConfig | undefined;
   if (has(rec, 'serial') && !serialService && service !== undefined) out.add([...path, 'serial'], `only modbus-rtu-gateway and modbus-rtu listeners have a serial line, not ${service}`);

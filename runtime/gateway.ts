@@ -41,6 +41,7 @@ import type { PolicyDocument } from '../policy/types';
 import type { AuditEvent, AuditSink, Driver } from '../drivers/types';
 import { createModbusProxy } from '../drivers/modbus-tcp';
 import { createDnp3Proxy, type Dnp3Decider } from '../drivers/dnp3';
+import { createIec104Proxy, type Iec104Decider } from '../drivers/iec104';
 import { createTcpConduit } from '../drivers/tcp-conduit';
 import { buildRtuDriver, isSerialOpenError } from './rtu-drivers';
 import { renderRuleset } from '../drivers/nftables/render';
@@ -522,6 +523,15 @@ export function createGateway(options: GatewayOptions): Gateway {
         ...common, decider: (access?.decider ?? decider) as Dnp3Decider, ...(access ? { session: access.sessionFacts } : {}),
         servicePort: spec.servicePort, limits: (conduitId) => decider.conduit(conduitId)?.rateLimit,
         timeouts: { idleMs: cfg.timeouts.idleMs, connectMs: cfg.timeouts.connectMs, upstreamMs: cfg.timeouts.responseMs, drainMs: cfg.timeouts.drainMs, frameMs: cfg.timeouts.frameMs },
+        maxConnections: cfg.limits.maxConnections, maxConnectionsPerSource: cfg.limits.perSourceMax,
+      });
+      return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };
+    }
+    if (spec.service === 'iec104') { // drivers/iec104: the link's own t1/t2/t3 keep it alive; frame, connect and drain as Modbus
+      const proxy = createIec104Proxy({
+        ...common, decider: (access?.decider ?? decider) as Iec104Decider, ...(access ? { session: access.sessionFacts } : {}),
+        servicePort: spec.servicePort, limits: (conduitId) => decider.conduit(conduitId)?.rateLimit,
+        timeouts: { connectMs: cfg.timeouts.connectMs, drainMs: cfg.timeouts.drainMs, frameMs: cfg.timeouts.frameMs },
         maxConnections: cfg.limits.maxConnections, maxConnectionsPerSource: cfg.limits.perSourceMax,
       });
       return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };

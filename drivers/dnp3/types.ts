@@ -2,32 +2,16 @@
  * The options and live statistics of the DNP3 proxy driver.
  */
 import type { AddressInfo } from 'node:net';
-import type { Decider, SessionFacts } from '../../policy/types';
-import type { AuditSink, Driver } from '../types';
+import type { Decider } from '../../policy/types';
+import type { Driver } from '../types';
+import type { ListenerStats, ProxyBaseOptions, SweepTimers } from '../proxy-listener';
 
-/** Timers the proxy uses for its periodic sweep (injected so tests can drive time). */
-export interface SweepTimers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
+export type { SweepTimers };
 
 /** A decider that answers DNP3 questions (IndexDecider and the runtime's session decider do). */
 export type Dnp3Decider = Decider & Required<Pick<Decider, 'dnp3'>>;
 
-export interface Dnp3ProxyOptions {
-  /** Where masters connect. Port 0 picks a free port (see address()). */
-  listen: { host: string; port: number };
-  /** The outstation (RTU, relay, IED) behind the proxy. */
-  upstream: { host: string; port: number };
-  /** The asset id of the outstation and its DNP3 service port: the decisions' destination. */
-  asset: string;
-  servicePort: number;
-  decider: Dnp3Decider;
-  audit: AuditSink;
-  /** Per-conduit request rate limit, applied per client source address. Undefined = unlimited. */
-  limits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
-  /** What the runtime knows about the person behind a source (edge authentication, grants). */
-  session?: (sourceIp: string) => SessionFacts | undefined;
+export interface Dnp3ProxyOptions extends ProxyBaseOptions<Dnp3Decider> {
   timeouts?: {
     /** A started link frame or fragment must be complete within this (slowloris). Default 5,000 ms. */
     frameMs?: number;
@@ -42,32 +26,14 @@ export interface Dnp3ProxyOptions {
     /** stop(): how long outstanding requests may still finish. Default 1,000 ms. */
     drainMs?: number;
   };
-  /** Open client connections at most (default 1,000), and per source address (default 64). */
-  maxConnections?: number;
-  maxConnectionsPerSource?: number;
   /** Largest application fragment reassembled, either direction (default 2,048 bytes). */
   maxFragment?: number;
-  /** Bytes queued toward a slow peer before reading pauses (default 64 KiB). */
-  maxBufferedBytes?: number;
-  /** Rate-limit buckets kept at most (default 10,000). */
-  maxRateBuckets?: number;
-  /** Epoch milliseconds. */
-  now: () => number;
-  /** How often deadlines are checked (default 250 ms), and the timers used (default global). */
-  sweepMs?: number;
-  timers?: SweepTimers;
-  /** Driver name in audit records and the runtime's bus. Default `dnp3`. */
-  name?: string;
 }
 
 /** Live counters (they only grow, except `connections`). */
-export interface Dnp3ProxyStats {
-  connections: number;
-  accepted: number;
-  refused: number;
+export interface Dnp3ProxyStats extends ListenerStats {
   requests: number;
   allowed: number;
-  denied: number;
   monitored: number;
   rateLimited: number;
   /** Link or transport errors (each closed a connection) and malformed fragments (each answered). */
@@ -86,7 +52,6 @@ export interface Dnp3ProxyStats {
   upstreamTimeouts: number;
   upstreamFailures: number;
   idleClosed: number;
-  droppedAudit: number;
 }
 
 export interface Dnp3Proxy extends Driver {

@@ -14,6 +14,7 @@
 import { ASDU_HEADER_BYTES } from './asdu';
 import { answerAsdu } from './encode';
 import { Cause } from './type-ids';
+import type { DenyReason } from '../../policy/types';
 
 export type Iec104Refusal = 'denied' | 'unknown-type' | 'unknown-cause' | 'unknown-ca' | 'unknown-ioa';
 
@@ -39,4 +40,19 @@ export function refusalAsdu(asdu: Uint8Array, kind: Iec104Refusal, from = 0, end
   if (end - from < ASDU_HEADER_BYTES) return null;
   const received = asdu.subarray(from, end);
   return answerAsdu(received, { cause: refusalCause(kind, received[2] & 0x3f), negative: true });
+}
+
+/**
+ * The refusal a deny reason is answered with: the policy's common address, cause and IOA checks
+ * answer as a station does for what it does not have (46, 45, 47); every other deny (a type the
+ * conduit does not allow, a value out of bounds, an execute without its select, schedule,
+ * edge authentication, grant, rate limit, no conduit) is a negative confirmation (cause 7/9).
+ */
+export function refusalForReason(reason: DenyReason | null): Iec104Refusal {
+  switch (reason) {
+    case 'unit-not-allowed': return 'unknown-ca';
+    case 'cause-not-allowed': return 'unknown-cause';
+    case 'address-out-of-range': return 'unknown-ioa';
+    default: return 'denied';
+  }
 }

@@ -72,6 +72,11 @@ export class Asdu {
   readonly qualifier = new Uint8Array(ASDU_MAX_OBJECTS);
   /** S/E bit: 1 select, 0 execute (0 for bitstrings, which have none). */
   readonly select = new Uint8Array(ASDU_MAX_OBJECTS);
+  /**
+   * Set by the proxy, not the parser: whether this execute matches live selects of the same
+   * identity for every object (select-store.ts), for the policy's selectBeforeExecute.
+   */
+  selected = false;
   /** When parseAsdu returned false: why, and a message naming the offending field. */
   fault: AsduFault = 'malformed';
   message = '';

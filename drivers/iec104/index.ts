@@ -19,5 +19,7 @@ export { typeClass, controlCauseAllowed, stationWide, controlDirection, timeTagg
 export { ApciWindow, type WindowOptions, type WindowDue } from './window';
 export { auditFields, AUDIT_MAX_OBJECTS, type Iec104AuditFields } from './audit-fields';
 export { Iec104SelectStore } from './select-store';
-export { refusalAsdu, refusalCause, type Iec104Refusal } from './answers';
+export { refusalAsdu, refusalCause, refusalForReason, type Iec104Refusal } from './answers';
 export { ApduReader, type ApduReaderHandler, type ApduReaderOptions } from './reader';
+export { createIec104Proxy } from './proxy';
+export type { Iec104Proxy, Iec104ProxyOptions, Iec104ProxyStats, Iec104Decider } from './types';

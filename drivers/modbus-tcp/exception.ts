@@ -49,6 +49,8 @@ export const EXCEPTION_FOR_REASON: Readonly<Record<DenyReason, number>> = Object
   // DNP3 reasons (a Modbus request never gets them)
   'object-not-allowed': ModbusException.IllegalFunction,
   'select-required': ModbusException.IllegalFunction,
+  // IEC 104 reason
+  'cause-not-allowed': ModbusException.IllegalFunction,
 });
 
 /** The exception code for a deny reason (01 for a reason this table does not know). */

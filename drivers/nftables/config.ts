@@ -105,7 +105,7 @@ export function parseNftablesConfig(raw: unknown, path = 'nftables'): { config?:
         else if (isObject(p.listen) && typeof p.listen.host === 'string' && Number.isInteger(p.listen.port)) listen = { host: p.listen.host, port: p.listen.port as number };
         if (!listen) { issues.push({ path: `${pp}.listen`, message: 'must be "HOST:PORT", "[V6]:PORT" or { host, port }' }); return; }
         const entry: ProxyListener = { asset: p.asset, port: p.port as number, listen };
-        if (p.protocol === 'modbus' || p.protocol === 'tcp' || p.protocol === 'dnp3') entry.protocol = p.protocol;
+        if (p.protocol === 'modbus' || p.protocol === 'tcp' || p.protocol === 'dnp3' || p.protocol === 'iec104') entry.protocol = p.protocol;
         if (typeof p.address === 'string') entry.address = p.address;
         out.push(entry);
       });

@@ -74,6 +74,7 @@ interface Restriction { test(c: Conduit): boolean; reason: string }
 const NEEDS_PROXY: readonly Restriction[] = [
   { test: (c) => c.protocol === 'modbus' && c.allow !== undefined, reason: 'Modbus function/unit/address filter' },
   { test: (c) => c.protocol === 'dnp3' && c.dnp3 !== undefined, reason: 'DNP3 function/object/point filter' },
+  { test: (c) => c.protocol === 'iec104' && c.iec104 !== undefined, reason: 'IEC 104 type/address/cause filter' },
   { test: (c) => c.requires.edgeAuth, reason: 'edge authentication' },
   { test: (c) => c.requires.grant, reason: 'a signed grant' },
   { test: (c) => c.schedule !== undefined, reason: 'a schedule' },

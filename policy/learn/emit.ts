@@ -7,6 +7,8 @@
 import type { Asset, Conduit, DecisionRequest, Identity, PolicyDocument, PolicyTest, Schedule, Zone } from '../types';
 import { modbusFunctionName, modbusSubFunctionName } from '../modbus';
 import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef, type Dnp3RequestSpec } from '../dnp3';
+import type { Iec104Allow, Iec104RequestSpec } from '../iec104';
+import { typeName } from '../iec104-types';
 import { formatRange } from '../ranges';
 
 type Data = string | number | boolean | null | Data[] | { [k: string]: Data | undefined };
@@ -71,6 +73,7 @@ export function conduitData(c: Conduit): Record<string, Data | undefined> {
     out.allow = allow;
   }
   if (c.protocol === 'dnp3' && c.dnp3) out.allow = dnp3AllowData(c.dnp3);
+  if (c.protocol === 'iec104' && c.iec104) out.allow = iec104AllowData(c.iec104);
   if (c.requires.edgeAuth || c.requires.grant) out.requires = { edgeAuth: c.requires.edgeAuth, grant: c.requires.grant };
   if (c.schedule) out.schedule = scheduleData(c.schedule);
   if (c.mode === 'monitor') out.mode = 'monitor';
@@ -104,6 +107,21 @@ export function dnp3AllowData(a: Dnp3Allow): Data {
   return out;
 }
 
+/** An iec104 conduit's `allow` in the document form (policy/iec104-allow.ts reads it back): types by name. */
+export function iec104AllowData(a: Iec104Allow): Data {
+  const out: Record<string, Data | undefined> = { types: a.types.map(typeName) };
+  if (a.commonAddresses) out.commonAddresses = a.commonAddresses;
+  if (a.ioas) out.ioas = a.ioas.map((r) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`));
+  if (a.causes) out.causes = a.causes;
+  if (a.values) out.values = { min: a.values.min, max: a.values.max };
+  if (a.selectBeforeExecute !== undefined) out.selectBeforeExecute = a.selectBeforeExecute;
+  return out;
+}
+
+function iec104RequestData(d: Iec104RequestSpec): Data {
+  return { type: typeName(d.type), cause: d.cause, ca: d.ca, ioas: d.ioas, values: d.values, select: d.select, selected: d.selected };
+}
+
 function dnp3RequestData(d: Dnp3RequestSpec): Data {
   return {
     function: dnp3FunctionName(d.function), source: d.source, destination: d.destination,
@@ -119,10 +137,11 @@ function requestData(r: DecisionRequest): Data {
     from: typeof r.from === 'string' ? r.from : { ip: r.from.ip },
     to: typeof r.to === 'string' ? r.to : { ip: r.to.ip, port: r.to.port },
     // A request with `modbus` is a Modbus request; say the protocol only when that does not.
-    protocol: r.modbus === undefined && r.dnp3 === undefined ? r.protocol : undefined,
+    protocol: r.modbus === undefined && r.dnp3 === undefined && r.iec104 === undefined ? r.protocol : undefined,
     port: r.port,
     modbus: r.modbus ? { function: r.modbus.function, unit: r.modbus.unit, address: r.modbus.address, count: r.modbus.count } : undefined,
     dnp3: r.dnp3 ? dnp3RequestData(r.dnp3) : undefined,
+    iec104: r.iec104 ? iec104RequestData(r.iec104) : undefined,
     at: r.at === undefined ? undefined : typeof r.at === 'number' ? new Date(r.at).toISOString() : r.at,
     session: r.session as Data | undefined,
   };

@@ -176,6 +176,7 @@ export class PolicyLearner {
           ...(b.fields.ports ? { ports: b.fields.ports } : {}),
           ...(b.fields.allow ? { allow: b.fields.allow } : {}),
           ...(b.fields.dnp3 ? { dnp3: b.fields.dnp3 } : {}),
+          ...(b.fields.iec104 ? { iec104: b.fields.iec104 } : {}),
           requires: { edgeAuth: false, grant: false }, mode: 'enforce',
         });
         comments.set(id, [`${b.count === g.count ? describe(g) : `${b.count.toLocaleString('en-US')} of ${describe(g)}`}`]);

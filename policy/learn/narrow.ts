@@ -8,6 +8,7 @@ import { MODBUS_FUNCTIONS } from '../modbus';
 import { mergeRanges, subtractRanges } from '../ranges';
 import type { LearntBlock } from './observed';
 import type { Dnp3Allow, Dnp3ObjectRef, Dnp3Range } from '../dnp3';
+import type { Iec104Allow } from '../iec104';
 
 const sorted = (xs: Iterable<number>): number[] => [...new Set(xs)].sort((a, b) => a - b);
 const within = (xs: number[] | undefined, was: number[] | undefined): number[] | undefined => {
@@ -18,6 +19,37 @@ const within = (xs: number[] | undefined, was: number[] | undefined): number[] |
 
 const usesGroup = (a: Dnp3Allow, g: number): boolean => a.objects === undefined
   || (Array.isArray(a.objects) ? a.objects : Object.values(a.objects).flat()).some((r) => r.group === g);
+
+/**
+ * An iec104 conduit's allow narrowed to the learnt blocks, inside what it allowed: types, common
+ * addresses and IOAs seen (a block that saw only station-wide types keeps the conduit's IOAs),
+ * set-point bounds; causes and selectBeforeExecute are restrictions of their own, kept.
+ */
+function narrowIec104(was: Iec104Allow | undefined, learnt: readonly Iec104Allow[]): Iec104Allow {
+  const types = sorted(learnt.flatMap((a) => a.types)).filter((t) => was === undefined || was.types.includes(t));
+  const out: Iec104Allow = { types: types.length ? types : was?.types ?? [100] };
+  const cas = within(sorted(learnt.flatMap((a) => a.commonAddresses ?? [])), was?.commonAddresses);
+  if (cas && cas.length) out.commonAddresses = cas;
+  const seen = learnt.flatMap((a) => a.ioas ?? []);
+  const ioas = seen.length ? intersect(mergeRanges(seen), was?.ioas ?? ALL_IOAS) : was?.ioas;
+  if (ioas && ioas.length) out.ioas = ioas;
+  if (was?.causes) out.causes = was.causes;
+  const values = narrowBounds(learnt, was?.values);
+  if (values) out.values = values;
+  if (was?.selectBeforeExecute !== undefined) out.selectBeforeExecute = was.selectBeforeExecute;
+  return out;
+}
+const ALL_IOAS = [{ start: 0, end: 0xffffff }];
+
+type Bounds = { min: number; max: number };
+/** Learnt value bounds kept inside the conduit's: `was` when nothing was learnt, undefined when they do not meet. */
+function narrowBounds(learnt: readonly { values?: Bounds }[], was: Bounds | undefined): Bounds | undefined {
+  const vs = learnt.map((a) => a.values).filter((v): v is Bounds => v !== undefined);
+  if (vs.length === 0) return was;
+  const min = Math.max(Math.min(...vs.map((v) => v.min)), was?.min ?? -Infinity);
+  const max = Math.min(Math.max(...vs.map((v) => v.max)), was?.max ?? Infinity);
+  return min <= max ? { min, max } : undefined;
+}
 
 /**
  * A dnp3 conduit's allow narrowed to the learnt blocks (traffic it allowed): every field is the
@@ -53,12 +85,8 @@ function narrowDnp3(was: Dnp3Allow | undefined, learnt: readonly Dnp3Allow[]): D
     if (r && r.length) points[g] = r;
   }
   if (Object.keys(points).length) out.points = points;
-  const vs = learnt.map((a) => a.values).filter((v): v is { min: number; max: number } => v !== undefined);
-  if (vs.length) {
-    const min = Math.max(Math.min(...vs.map((v) => v.min)), was?.values?.min ?? -Infinity);
-    const max = Math.min(Math.max(...vs.map((v) => v.max)), was?.values?.max ?? Infinity);
-    if (min <= max) out.values = { min, max };
-  } else if (was?.values) out.values = was.values;
+  const values = narrowBounds(learnt, was?.values);
+  if (values) out.values = values;
   const controls = within(learnt.some((a) => a.controls) ? sorted(learnt.flatMap((a) => a.controls ?? [])) : undefined, was?.controls);
   if (controls) out.controls = controls;
   const uns = learnt.some((a) => a.unsolicited === true) && (was === undefined || was.unsolicited === true);
@@ -97,6 +125,9 @@ export function narrowConduit(c: Conduit, blocks: readonly LearntBlock[]): { con
   } else if (c.protocol === 'dnp3') {
     const learnt = blocks.map((b) => b.fields.dnp3).filter((a): a is Dnp3Allow => a !== undefined);
     if (learnt.length) out.dnp3 = narrowDnp3(c.dnp3, learnt);
+  } else if (c.protocol === 'iec104') {
+    const learnt = blocks.map((b) => b.fields.iec104).filter((a): a is Iec104Allow => a !== undefined);
+    if (learnt.length) out.iec104 = narrowIec104(c.iec104, learnt);
   } else {
     const ports = new Set<number>();
     for (const b of blocks) b.fields.ports?.forEach((p) => ports.add(p));

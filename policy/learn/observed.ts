@@ -10,9 +10,8 @@
  * (`decision.identity`) but not whether a grant was active, so replay assumes the session as it was
  * (logged in, grant active) and reports grant changes only through `policy diff`.
  *
- * Each protocol a driver inspects registers one ProtocolHandler (modbus.ts, tcp.ts, dnp3.ts here;
- * IEC 104 adds its own when its driver lands); records of a protocol without one are counted as
- * skipped, never guessed at.
+ * Each protocol a driver inspects registers one ProtocolHandler (modbus.ts, tcp.ts, dnp3.ts,
+ * iec104.ts here); records of a protocol without one are counted as skipped, never guessed at.
  */
 import type { Conduit, Decision, Protocol } from '../types';
 import type { ScopeState } from '../decide';
@@ -30,6 +29,8 @@ export interface Observation {
   modbus?: { function: number; unit: number; address: number; count: number; values?: number[] };
   /** DNP3: the driver's audit fields (drivers/dnp3/audit-fields.ts; read by dnp3.ts). */
   dnp3?: { function: number; source: number; destination: number; objects: string[]; points?: number[]; values?: number[] };
+  /** IEC 104: the driver's audit fields (drivers/iec104/audit-fields.ts; read by iec104.ts). */
+  iec104?: { type: number; cause: number; ca: number; count: number; ioa: number[]; values?: (number | null)[]; select?: boolean[] };
   detail?: Record<string, unknown>;
   decision?: { decision: 'allow' | 'deny'; conduit: string | null; reason: string | null; identity: string | null; monitor?: boolean };
   message?: string;
@@ -63,7 +64,7 @@ export interface LearntBlock {
   /** Appended to the conduit id (`read`, `write`, ... or '' for a single block). */
   suffix: string;
   /** The conduit's protocol-specific fields (normalised as validate.ts makes them). */
-  fields: Partial<Pick<Conduit, 'allow' | 'ports' | 'dnp3'>>;
+  fields: Partial<Pick<Conduit, 'allow' | 'ports' | 'dnp3' | 'iec104'>>;
   /** A request (its protocol part: `modbus: {...}`, `port`) that real traffic made. */
   example: Record<string, unknown>;
   /** Requests just outside what was learnt (policy test `expect: deny`). */

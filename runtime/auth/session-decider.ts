@@ -75,6 +75,11 @@ export function createSessionDecider(options: SessionDeciderOptions): SessionDec
       if (m !== undefined && m.blocked) return deny(scope);
       return inner.dnp3 ? inner.dnp3(scope, op, nowMs) : deny(scope);
     },
+    iec104(scope, op, nowMs) {
+      const m = refresh(scope);
+      if (m !== undefined && m.blocked) return deny(scope);
+      return inner.iec104 ? inner.iec104(scope, op, nowMs) : deny(scope);
+    },
     operation(scope, op, nowMs) {
       const m = refresh(scope);
       if (m !== undefined && m.blocked) return deny(scope);

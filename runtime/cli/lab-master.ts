@@ -3,6 +3,7 @@ import { usageError } from './framework';
 import { connectMaster, type MasterResponse } from '../lab/dnp3-master';
 import { parseHostPort } from '../lab/host-port';
 import { Iin2 } from '../../drivers/dnp3';
+import { runIec104Master } from './lab-iec104';
 
 const IIN2_NAMES: [number, string][] = [
   [Iin2.NO_FUNC_CODE_SUPPORT, 'function code not supported'], [Iin2.OBJECT_UNKNOWN, 'object unknown'], [Iin2.PARAMETER_ERROR, 'parameter error'],
@@ -15,18 +16,26 @@ function describe(r: MasterResponse): { ok: boolean; text: string } {
   return { ok: true, text: r.objects.length ? r.objects.join(', ') : 'done' };
 }
 
-/** `zonegate lab master --dnp3`: one DNP3 exchange from a lab source address. */
+/** `zonegate lab master --dnp3` / `--iec104`: one DNP3 or IEC 104 exchange from a lab source address. */
 export const labMasterCommand: Command = {
   path: ['lab', 'master'],
-  summary: 'send a DNP3 integrity poll, class poll or control from a chosen source address (labs and demos)',
-  usage: 'lab master --dnp3 --to HOST:PORT [--from ADDRESS] [--address N] [--outstation N] (--poll | --class 1|2|3 | --operate INDEX[=trip|close|pulse-on|latch-on|latch-off] [--direct] | --analog INDEX=VALUE [--direct]) [--json]',
+  summary: 'send a DNP3 poll or control, or an IEC 104 interrogation, command or set-point, from a chosen source address (labs and demos)',
+  usage: 'lab master --dnp3 --to HOST:PORT [--from ADDRESS] [--address N] [--outstation N] (--poll | --class 1|2|3 | --operate INDEX[=trip|close|pulse-on|latch-on|latch-off] [--direct] | --analog INDEX=VALUE [--direct]) [--json]\n       lab master --iec104 --to HOST:PORT [--from ADDRESS] [--ca N] (--interrogate | --command IOA=0|1 [--direct] | --setpoint IOA=VALUE [--direct]) [--json]',
   description: `Binds ADDRESS (in the loopback lab 127.x.y.z stands for the policy's 10.x.y.z), connects to
 HOST:PORT (a gateway's dnp3 listener or an outstation) and runs one exchange: an integrity poll
 (class 1, 2, 3 then 0), a class poll, a CROB control (select then operate, or --direct) or an
 analog output (g41v2). Prints the response's objects, or the IIN2 bits a refusal carries. Exit 0
-when answered without IIN2 error bits, 1 when refused or the connection failed.`,
+when answered without IIN2 error bits, 1 when refused or the connection failed.
+With --iec104 (a gateway's iec104 listener or an RTU): STARTDT, then a general interrogation, a
+single command (C_SC_NA_1) or a short-float set-point (C_SE_NC_1), select then execute unless
+--direct. Prints the ASDUs received, or the refusal (a negative confirmation, causes 44-47).`,
   options: {
-    dnp3: { type: 'boolean', description: 'speak DNP3 (required)' },
+    dnp3: { type: 'boolean', description: 'speak DNP3' },
+    iec104: { type: 'boolean', description: 'speak IEC 60870-5-104' },
+    ca: { type: 'string', value: 'N', description: 'with --iec104: the common address (default 1)' },
+    interrogate: { type: 'boolean', description: 'with --iec104: general interrogation' },
+    command: { type: 'string', value: 'IOA=0|1', description: 'with --iec104: a single command' },
+    setpoint: { type: 'string', value: 'IOA=VALUE', description: 'with --iec104: a short-float set-point' },
     to: { type: 'string', value: 'HOST:PORT', description: 'where to connect, e.g. 127.0.0.1:20000' },
     from: { type: 'string', value: 'ADDRESS', description: 'source address to bind, e.g. 127.10.0.5' },
     address: { type: 'string', value: 'N', description: 'the master\'s link address (default 1)' },
@@ -41,7 +50,8 @@ when answered without IIN2 error bits, 1 when refused or the connection failed.`
   json: true,
   async run(ctx) {
     const o = ctx.options;
-    if (o.dnp3 !== true) throw usageError('--dnp3 is required (the lab master speaks DNP3 over TCP)');
+    if ((o.dnp3 === true) === (o.iec104 === true)) throw usageError('--dnp3 or --iec104 is required (the protocol the lab master speaks over TCP)');
+    if (o.iec104 === true) return runIec104Master(ctx);
     if (typeof o.to !== 'string') throw usageError('--to HOST:PORT is required');
     const { host, port } = parseHostPort(o.to, '--to');
     const int = (name: string, v: unknown, fallback: number, max: number): number => {

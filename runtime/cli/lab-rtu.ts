@@ -2,24 +2,33 @@ import type { Command } from './framework';
 import { usageError } from './framework';
 import { startOutstation } from '../lab/dnp3-outstation';
 import { parseHostPort } from '../lab/host-port';
+import { runIec104Rtu } from './lab-iec104';
 
-/** `zonegate lab rtu --dnp3`: a DNP3 outstation for labs, demos and the DNP3 driver's tests. */
+/** `zonegate lab rtu --dnp3` / `--iec104`: a DNP3 outstation or an IEC 104 RTU for labs, demos and the drivers' tests. */
 export const labRtuCommand: Command = {
   path: ['lab', 'rtu'],
-  summary: 'run a DNP3 outstation (RTU) simulator over TCP (labs and demos)',
-  usage: 'lab rtu --dnp3 --listen HOST:PORT [--address N] [--tick MS]',
+  summary: 'run a DNP3 outstation or IEC 104 RTU simulator over TCP (labs and demos)',
+  usage: 'lab rtu (--dnp3 [--address N] | --iec104 [--ca N]) --listen HOST:PORT [--tick MS]',
   description: `An IEEE 1815 outstation: 8 binary inputs, 8 binary outputs (CROB g12), 4 counters, 4 analog
 inputs and 4 analog outputs (g41) whose inputs change every --tick ms (events in class 1,
 unsolicited responses once a master enables them), select-before-operate and direct operate,
-time sync, restart IIN. Runs in the foreground until interrupted; prints one line when listening.`,
+time sync, restart IIN.
+With --iec104, an IEC 60870-5-104 controlled station (common address --ca, default 1): single
+points IOA 100-107, measured values IOA 200-203 that change every --tick ms and are sent
+spontaneously, general interrogation, read, single/double commands on IOA 1000-1007 and
+set-points on IOA 2000-2003 with select/execute, clock sync and test; the rest is refused with
+causes 44-47. Runs in the foreground until interrupted; prints one line when listening.`,
   options: {
-    dnp3: { type: 'boolean', description: 'speak DNP3 (the only protocol of this simulator; required)' },
+    dnp3: { type: 'boolean', description: 'speak DNP3' },
+    iec104: { type: 'boolean', description: 'speak IEC 60870-5-104' },
+    ca: { type: 'string', value: 'N', description: 'with --iec104: the common address (default 1)' },
     listen: { type: 'string', value: 'HOST:PORT', description: 'address to listen on, e.g. 127.0.0.1:20000' },
     address: { type: 'string', value: 'N', description: 'the outstation\'s link address (default 10)' },
     tick: { type: 'string', value: 'MS', description: 'how often the inputs change (default 1000; 0: never)' },
   },
   async run(ctx) {
-    if (ctx.options.dnp3 !== true) throw usageError('--dnp3 is required (the RTU simulator speaks DNP3 over TCP)');
+    if ((ctx.options.dnp3 === true) === (ctx.options.iec104 === true)) throw usageError('--dnp3 or --iec104 is required (the protocol the RTU simulator speaks over TCP)');
+    if (ctx.options.iec104 === true) return runIec104Rtu(ctx);
     if (typeof ctx.options.listen !== 'string') throw usageError('--listen HOST:PORT is required');
     const { host, port } = parseHostPort(ctx.options.listen, '--listen');
     const num = (name: string, fallback: number, max: number): number => {

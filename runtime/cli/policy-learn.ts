@@ -95,7 +95,8 @@ writes a policy allowing exactly that: one identity per source address (named as
 per source, asset and protocol the Modbus functions, units and address ranges seen (reads and
 writes as separate conduits; ranges closer than --slack registers merged), the DNP3 functions, link
 addresses, objects per function, point indices, analog output values and CROB operations (reads and
-controls apart; unsolicited responses), TCP ports, a comment on
+controls apart; unsolicited responses), the IEC 104 types, common addresses, IOAs and
+set-point values (from audit logs), TCP ports, a comment on
 each conduit (requests, first and last seen) and embedded tests: one allow from real traffic per
 conduit and denies just outside the learnt ranges (below, above, the first gap). The output passes \`policy check\` and
 \`policy test\`. Malformed, rate-limited and quarantined requests are not learnt.

@@ -20,8 +20,9 @@ Reads every decision recorded in the audit logs under DIR (a gateway's audit or 
 folder of collected device logs as \`fleet audit collect\` writes them) and decides it again under
 NEW at the time it was made. Decisions that flip are grouped by conduit, source and asset with
 counts and examples: allow→deny is what NEW would break (requests monitor mode let through count
-as allowed), deny→allow what it would open. Modbus, DNP3 and TCP conduit decisions are replayed;
-rate-limited and malformed requests, and DNP3 operates denied for a missing select, are not.
+as allowed), deny→allow what it would open. Modbus, DNP3, IEC 104 and TCP conduit decisions are
+replayed; rate-limited and malformed requests, DNP3 operates and IEC 104 executes denied for a
+missing select, and IEC 104 ASDUs with more IOAs than the record lists, are not.
 Exit 0 when nothing allowed would be denied, 1 otherwise (or on bad input), 2 usage.`,
   options: {
     audit: { type: 'string', multiple: true, value: 'DIR', description: 'an audit folder, state folder or collected fleet folder' },

@@ -140,7 +140,7 @@ export function resolveListenersLenient(config: GatewayConfig, doc: PolicyDocume
       continue;
     }
     const protocol = policyProtocol(l.service);
-    const servicePort = l.port ?? (protocol === 'modbus' ? 502 : protocol === 'dnp3' ? 20000 : upstream.port);
+    const servicePort = l.port ?? (protocol === 'modbus' ? 502 : protocol === 'dnp3' ? 20000 : protocol === 'iec104' ? 2404 : upstream.port);
     if (why) problems.push({ index: l.index, listen, asset: l.asset, message: why, started: true });
     specs.push(resolved(l, servicePort, upstream, false));
   }

@@ -16,6 +16,14 @@ export interface Dnp3OperationEvent {
   points: number[]; values: number[]; decision: 'allow' | 'deny'; detail: string;
 }
 
+export interface Iec104OperationEvent {
+  at: number; seq: number; source: string; identity: string | null; type: string; cause: string; ca: number; ioa: string;
+  values: string; se: string; decision: 'allow' | 'deny'; detail: string;
+}
+
+/** IEC 104 classes that act on the station: commands, set-points, bitstrings, reset, parameters, file transfer. */
+const IEC104_OPERATIONS = new Set(['command', 'setpoint', 'bitstring', 'reset-process', 'parameter', 'file-transfer']);
+
 /** DNP3 function codes that act on the outstation (IEEE 1815 table 4-1): SELECT..DIRECT_OPERATE_NO_ACK, restarts, application and configuration, files. */
 const isDnp3Operation = (fn: number): boolean => (fn >= 3 && fn <= 6) || (fn >= 13 && fn <= 19) || (fn >= 25 && fn <= 31);
 
@@ -53,6 +61,12 @@ export interface History {
    * with who sent it, the link addresses, objects, points and values. Null without DNP3 records.
    */
   dnp3: { perFunction: { function: string; allow: number; deny: number }[]; operations: Dnp3OperationEvent[]; operationCount: number } | null;
+  /**
+   * IEC 104 ASDUs from masters decided: per type, and every command, set-point, bitstring, reset,
+   * parameter and file operation (the first 200), with who sent it, common address, IOAs, values
+   * and select/execute. Null without IEC 104 records.
+   */
+  iec104: { perType: { type: string; allow: number; deny: number }[]; operations: Iec104OperationEvent[]; operationCount: number } | null;
   /** `pinned`: checkpoints were checked against a device key given or kept beside the log, not the log's own claim. */
   verify: { ok: boolean; pinned: boolean; records: number; firstSeq: number | null; lastSeq: number | null; checkpoints: number; key: string | null; error: string | null; gaps: number } | null;
 }
@@ -89,6 +103,9 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
   const dnp3Functions = new Map<string, { allow: number; deny: number }>();
   const dnp3Operations: Dnp3OperationEvent[] = [];
   let dnp3OperationCount = 0;
+  const iec104Types = new Map<string, { allow: number; deny: number }>();
+  const iec104Operations: Iec104OperationEvent[] = [];
+  let iec104OperationCount = 0;
   // A loop, not Math.min(...): a log holds millions of records, more than a call's arguments.
   let first = Infinity, last = -Infinity;
   for (const r of inRange) { if (r.at < first) first = r.at; if (r.at > last) last = r.at; }
@@ -134,10 +151,27 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
         }
       }
     }
+    if (r.kind === 'decision' && d && r.iec104 !== undefined) {
+      const q = r.iec104;
+      const t = iec104Types.get(q.name) ?? { allow: 0, deny: 0 };
+      if (d.decision === 'allow') t.allow++; else t.deny++;
+      iec104Types.set(q.name, t);
+      if (q.class !== undefined && IEC104_OPERATIONS.has(q.class)) {
+        iec104OperationCount++;
+        if (iec104Operations.length < EVENT_CAP) {
+          iec104Operations.push({
+            at: r.at, seq: r.seq, source: src(r), identity: d.identity ?? null, type: q.name, cause: `${q.cause}${q.negative ? ' P/N' : ''}${q.test ? ' T' : ''}`, ca: q.ca,
+            ioa: q.ioa.join(', ') + (q.count > q.ioa.length ? ` (+${q.count - q.ioa.length})` : ''), values: (q.values ?? []).map((v) => (v === null ? 'NaN' : String(v))).join(', '),
+            se: q.select ? [...new Set(q.select.map((x) => (x ? 'select' : 'execute')))].join('/') : '', decision: d.decision,
+            detail: d.decision === 'allow' ? (d.conduit ?? '') : `${d.reason ?? 'denied'}${r.message ? `: ${r.message}` : ''}`,
+          });
+        }
+      }
+    }
     if (r.kind === 'decision' && d) {
       if (d.decision === 'allow') {
         // A decision without an operation is connection-level: not a request.
-        if (r.modbus === undefined && r.dnp3 === undefined) allowedConnections++;
+        if (r.modbus === undefined && r.dnp3 === undefined && r.iec104 === undefined) allowedConnections++;
         else decisions.allow++;
         if (d.monitor) decisions.monitor++;
         const c = conduits.get(d.conduit ?? '(none)') ?? { allow: 0, monitor: 0 };
@@ -200,6 +234,10 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     dnp3: dnp3Functions.size === 0 ? null : {
       perFunction: [...dnp3Functions.entries()].map(([fn, c]) => ({ function: fn, ...c })).sort((a, b) => b.allow + b.deny - a.allow - a.deny || (a.function < b.function ? -1 : 1)),
       operations: dnp3Operations, operationCount: dnp3OperationCount,
+    },
+    iec104: iec104Types.size === 0 ? null : {
+      perType: [...iec104Types.entries()].map(([type, c]) => ({ type, ...c })).sort((a, b) => b.allow + b.deny - a.allow - a.deny || (a.type < b.type ? -1 : 1)),
+      operations: iec104Operations, operationCount: iec104OperationCount,
     },
     verify: v && {
       ok: v.ok, pinned: v.key?.source === 'pinned', records: v.records, firstSeq: v.firstSeq, lastSeq: v.lastSeq, checkpoints: v.checkpoints,

@@ -8,6 +8,8 @@
 import type { Conduit, PolicyDocument, Weekday } from '../../policy/types';
 import { modbusFunctionName } from '../../policy/modbus';
 import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef } from '../../policy/dnp3';
+import type { Iec104Allow } from '../../policy/iec104';
+import { typeName } from '../../policy/iec104-types';
 
 export interface ZoneEntry {
   id: string;
@@ -29,7 +31,10 @@ export interface PathEntry {
   toZones: string[];
   protocol: string;
   ports: string;
-  /** Modbus: function names, units, address ranges; DNP3: function names, link addresses, point ranges; tcp: whole connections. */
+  /**
+   * Modbus: function names, units, address ranges; DNP3: function names, link addresses, point
+   * ranges; IEC 104: type names, common addresses, IOA ranges; tcp: whole connections.
+   */
   operations: { functions: string[]; units: string; addresses: string } | null;
   /** DNP3 paths: what else the conduit's allow block narrows (objects, controls, values, unsolicited). */
   dnp3: Dnp3PathOperations | null;
@@ -87,7 +92,7 @@ export interface Inventory {
   vendorPaths: PathEntry[];
   quarantine: string[];
   onExpiry: string;
-  counts: { zones: number; assets: number; identities: number; conduits: number; modbusPaths: number; dnp3Paths: number; tcpPaths: number; monitorPaths: number };
+  counts: { zones: number; assets: number; identities: number; conduits: number; modbusPaths: number; dnp3Paths: number; iec104Paths: number; tcpPaths: number; monitorPaths: number };
 }
 
 const DAY_ORDER: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -110,6 +115,13 @@ function ranges(rs: { start: number; end: number }[] | undefined): string {
 
 const objectRef = (o: Dnp3ObjectRef): string => `g${o.group}${o.variation ? `v${o.variation}` : ''}`;
 const CROB_NAMES = new Map(Object.entries(CROB_OPERATIONS).map(([name, code]) => [code, name]));
+
+/** An IEC 104 conduit's allow block in words (undefined: every well-formed ASDU). */
+function iec104Operations(a: Iec104Allow | undefined): { functions: string[]; units: string; addresses: string } {
+  if (a === undefined) return { functions: ['any well-formed ASDU'], units: 'any', addresses: 'any' };
+  const extra = [a.values ? `set-points ${a.values.min}..${a.values.max}` : '', a.selectBeforeExecute ? 'select before execute' : ''].filter(Boolean);
+  return { functions: [...a.types.map((t) => `${typeName(t)} (${t})`), ...extra], units: a.commonAddresses ? `CA ${a.commonAddresses.join(', ')}` : 'any', addresses: ranges(a.ioas) };
+}
 
 /** A DNP3 conduit's allow block in words (undefined: every well-formed request). */
 export function dnp3Operations(a: Dnp3Allow | undefined): Dnp3PathOperations {
@@ -175,7 +187,8 @@ export function buildInventory(doc: PolicyDocument): Inventory {
       protocol: c.protocol, ports: c.ports ? c.ports.join(', ') : 'asset services',
       operations: c.protocol === 'modbus'
         ? { functions: c.allow ? c.allow.functions.map((f) => `${modbusFunctionName(f)} (${f})`) : ['any well-formed request'], units: c.allow?.units ? c.allow.units.join(', ') : 'any', addresses: ranges(c.allow?.addresses) }
-        : c.protocol === 'dnp3' ? { functions: dnp3.functions, units: dnp3.links, addresses: dnp3.points } : null,
+        : c.protocol === 'dnp3' ? { functions: dnp3.functions, units: dnp3.links, addresses: dnp3.points }
+          : c.protocol === 'iec104' ? iec104Operations(c.iec104) : null,
       dnp3: c.protocol === 'dnp3' ? dnp3 : null,
       requirements, edgeAuth: c.requires.edgeAuth, grant: c.requires.grant, schedule, mode: c.mode, rateLimit, vendor,
       inbound: toLevels.length > 0 && (fromLevels.length === 0 || Math.min(...fromLevels) < Math.max(...toLevels)),
@@ -202,7 +215,7 @@ export function buildInventory(doc: PolicyDocument): Inventory {
     onExpiry: doc.settings.onExpiry,
     counts: {
       zones: doc.zones.length, assets: doc.assets.length, identities: doc.identities.length, conduits: doc.conduits.length,
-      modbusPaths: paths.filter((p) => p.protocol === 'modbus').length, dnp3Paths: paths.filter((p) => p.protocol === 'dnp3').length, tcpPaths: paths.filter((p) => p.protocol === 'tcp').length,
+      modbusPaths: paths.filter((p) => p.protocol === 'modbus').length, dnp3Paths: paths.filter((p) => p.protocol === 'dnp3').length, iec104Paths: paths.filter((p) => p.protocol === 'iec104').length, tcpPaths: paths.filter((p) => p.protocol === 'tcp').length,
       monitorPaths: paths.filter((p) => p.mode === 'monitor').length,
     },
   };

@@ -1,6 +1,6 @@
 /** What a compliance report holds: the policy inventory and, when an audit folder was given, its history. */
 import type { Inventory } from './inventory';
-import type { History } from './history';
+import type { History, Iec104OperationEvent } from './history';
 
 export interface ComplianceReport {
   title: string;
@@ -17,4 +17,10 @@ export interface ComplianceReport {
 /** ISO time without milliseconds, UTC; '-' for null. */
 export function isoTime(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The columns of the IEC 104 operations table, and one row (both renderers). */
+export const IEC104_COLUMNS = ['Time', 'Seq', 'Source', 'Identity', 'Type', 'Cause', 'CA', 'IOA', 'Values', 'S/E', 'Decision', 'Path or reason'];
+export function iec104Row(e: Iec104OperationEvent): (string | number)[] {
+  return [isoTime(e.at), e.seq, e.source, e.identity ?? '', e.type, e.cause, e.ca, e.ioa, e.values, e.se, e.decision, e.detail];
 }

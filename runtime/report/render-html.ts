@@ -3,7 +3,7 @@
  * inline SVG, no scripts and no external resources (it opens offline, prints, and archives).
  */
 import { decisionsChartSvg } from './chart-svg';
-import { isoTime, type ComplianceReport } from './model';
+import { IEC104_COLUMNS, iec104Row, isoTime, type ComplianceReport } from './model';
 
 /** HTML-escapes text. */
 export function escapeHtml(s: unknown): string {
@@ -129,6 +129,11 @@ export function renderHtml(r: ComplianceReport): string {
       o.push(`<h3>DNP3 controls, restarts, application, configuration and file operations${h.dnp3.operationCount > h.dnp3.operations.length ? ` <span class="note">the first ${h.dnp3.operations.length} of ${h.dnp3.operationCount}</span>` : ''}</h3>`
         + table(['Time', 'Seq', 'Source', 'Identity', 'Function', 'Link', 'Objects', 'Points', 'Values', 'Decision', 'Path or reason'],
           h.dnp3.operations.map((e) => [isoTime(e.at), e.seq, e.source, e.identity ?? '', e.function, e.links, e.objects.join(', '), e.points.join(', '), e.values.join(', '), e.decision, e.detail])));
+    }
+    if (h.iec104) {
+      o.push('<h3>IEC 104 ASDUs per type</h3>' + table(['Type', 'Allowed', 'Denied'], h.iec104.perType.map((t) => [t.type, t.allow, t.deny])));
+      o.push(`<h3>IEC 104 commands, set-points, resets, parameters and file operations${h.iec104.operationCount > h.iec104.operations.length ? ` <span class="note">the first ${h.iec104.operations.length} of ${h.iec104.operationCount}</span>` : ''}</h3>`
+        + table(IEC104_COLUMNS, h.iec104.operations.map(iec104Row)));
     }
     o.push('<h3>Gaps in the log</h3>' + table(['Seq', 'Time', 'Reason', 'Records lost', 'Range'], h.gaps.map((g) => [g.seq, isoTime(g.at), g.reason, g.count, g.range ?? '–'])));
   }

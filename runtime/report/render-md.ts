@@ -1,5 +1,5 @@
 /** The compliance report as Markdown (GitHub-flavoured tables). */
-import { isoTime, type ComplianceReport } from './model';
+import { IEC104_COLUMNS, iec104Row, isoTime, type ComplianceReport } from './model';
 
 function cell(v: unknown): string {
   return String(v ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -18,7 +18,7 @@ export function renderMarkdown(r: ComplianceReport): string {
   out.push(`Site **${inv.site}** · generated ${isoTime(r.generatedAt)} · policy ${r.policy.source} \`${r.policy.file}\`${r.policy.version ? ` version ${r.policy.version}` : ''} (sha256 \`${r.policy.sha256.slice(0, 16)}…\`)`);
   if (r.audit) out.push(`Audit log \`${r.audit.dir}\`${r.audit.device ? ` (device ${r.audit.device})` : ''} · period ${isoTime(r.period.from)} to ${isoTime(r.period.to)}`);
   out.push('');
-  out.push(`${inv.counts.zones} zones, ${inv.counts.assets} assets, ${inv.counts.identities} identities, ${inv.counts.conduits} allowed paths (${inv.counts.modbusPaths} Modbus, ${inv.counts.dnp3Paths ? `${inv.counts.dnp3Paths} DNP3, ` : ''}${inv.counts.tcpPaths} TCP${inv.counts.monitorPaths ? `, ${inv.counts.monitorPaths} in monitor mode` : ''}). Everything else is denied.`, '');
+  out.push(`${inv.counts.zones} zones, ${inv.counts.assets} assets, ${inv.counts.identities} identities, ${inv.counts.conduits} allowed paths (${inv.counts.modbusPaths} Modbus, ${inv.counts.dnp3Paths ? `${inv.counts.dnp3Paths} DNP3, ` : ''}${inv.counts.iec104Paths ? `${inv.counts.iec104Paths} IEC 104, ` : ''}${inv.counts.tcpPaths} TCP${inv.counts.monitorPaths ? `, ${inv.counts.monitorPaths} in monitor mode` : ''}). Everything else is denied.`, '');
 
   out.push('## 1. Zones (IEC 62443-3-2 ZCR 3)', '');
   out.push(table(['Zone', 'SL-T', 'Networks', 'Gateway interfaces', 'Assets', 'Identities', 'Description'],
@@ -70,6 +70,11 @@ export function renderMarkdown(r: ComplianceReport): string {
       out.push(`### DNP3 controls, restarts, application, configuration and file operations${h.dnp3.operationCount > h.dnp3.operations.length ? ` (the first ${h.dnp3.operations.length} of ${h.dnp3.operationCount})` : ''}`, '',
         table(['Time', 'Seq', 'Source', 'Identity', 'Function', 'Link', 'Objects', 'Points', 'Values', 'Decision', 'Path or reason'],
           h.dnp3.operations.map((e) => [isoTime(e.at), e.seq, e.source, e.identity ?? '', e.function, e.links, e.objects.join(', '), e.points.join(', '), e.values.join(', '), e.decision, e.detail])));
+    }
+    if (h.iec104) {
+      out.push('### IEC 104 ASDUs per type', '', table(['Type', 'Allowed', 'Denied'], h.iec104.perType.map((t) => [t.type, t.allow, t.deny])));
+      out.push(`### IEC 104 commands, set-points, resets, parameters and file operations${h.iec104.operationCount > h.iec104.operations.length ? ` (the first ${h.iec104.operations.length} of ${h.iec104.operationCount})` : ''}`, '',
+        table(IEC104_COLUMNS, h.iec104.operations.map(iec104Row)));
     }
     out.push(`### Logins (${h.logins.ok} successful, ${h.logins.failed} failed)`, '', table(['Time', 'Seq', 'User', 'Event', 'Detail'], h.logins.events.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));
     out.push('### Policy bundle activations', '', table(['Time', 'Seq', 'By', 'Event', 'Detail'], h.activations.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));

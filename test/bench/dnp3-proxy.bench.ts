@@ -16,9 +16,9 @@
  *    every 16-byte block) and transport reassembly in front. Goal: parse + decide < 5 µs.
  * Run: node build/run-bench.mjs dnp3   (ZG_BENCH_SECONDS overrides 3 s per case; ZG_BENCH_MICRO_ONLY=1: part 2 only)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -31,6 +31,7 @@ import type { Conduit, PolicyDocument } from '../../policy/types';
 import { Dnp3Stream } from '../../runtime/lab/dnp3-stream';
 import { percentiles, printTable, type BenchRow } from './report';
 import { spawnReady, startHaproxy } from './peers';
+import { closedLoop, measurePaths } from './proxy-paths';
 import type { LoadResult } from './modbus-server';
 
 const SECONDS = Number(process.env.ZG_BENCH_SECONDS ?? 3);
@@ -117,51 +118,19 @@ async function runProxyRole(upstreamPort: number): Promise<void> {
 /** Closed loop: each connection sends an integrity poll, waits for the whole response fragment, sends the next. */
 function runLoad(o: { port: number; connections: number; durationMs: number; warmupMs: number }): Promise<LoadResult> {
   const polls = Array.from({ length: 16 }, (_, seq) => integrityPoll(seq));
-  const samples = new Float64Array(4_000_000);
-  let n = 0, requests = 0, errors = 0, total = 0;
-  const t0 = process.hrtime.bigint();
-  const nowUs = (): number => Number(process.hrtime.bigint() - t0) / 1000;
-  let warmUs = Infinity, endUs = Infinity, stopped = false, open = 0, started = false;
-  const kicks: (() => void)[] = [];
-  const sockets: Socket[] = [];
-  return new Promise((resolve) => {
-    const one = (index: number): void => {
-      const s = connect({ host: '127.0.0.1', port: o.port });
-      s.setNoDelay(true);
-      sockets.push(s);
-      let seq = index & 15, sentAt = 0;
-      const send = (): void => { seq = (seq + 1) & 15; sentAt = nowUs(); s.write(polls[seq]); };
-      const stream = new Dnp3Stream({
-        fragment: (f) => {
-          if (f.fn !== FC.RESPONSE || f.seq !== seq || (f.iin & 0xff) !== 0) errors++;
-          if ((f.control & AppControl.FIN) === 0) return;
-          const t = nowUs();
-          total++;
-          if (t >= warmUs && t < endUs) { if (n < samples.length) samples[n++] = t - sentAt; requests++; }
-          if (!stopped) send();
-        },
-        service: () => undefined,
-        error: () => { errors++; },
-      });
-      s.on('connect', () => { open++; if (open === o.connections) start(); });
-      s.on('data', (d: Buffer) => stream.push(d));
-      s.on('error', () => { errors++; });
-      kicks.push(send);
-    };
-    const start = (): void => {
-      if (started) return;
-      started = true;
-      warmUs = nowUs() + o.warmupMs * 1000;
-      endUs = warmUs + o.durationMs * 1000;
-      for (const k of kicks) k();
-      setTimeout(() => {
-        stopped = true;
-        for (const s of sockets) s.destroy();
-        const p = percentiles(samples.subarray(0, n));
-        resolve({ connections: o.connections, requests, seconds: o.durationMs / 1000, rate: requests / (o.durationMs / 1000), p50: p.p50, p99: p.p99, errors, total });
-      }, o.warmupMs + o.durationMs + 20);
-    };
-    for (let i = 0; i < o.connections; i++) one(i);
+  return closedLoop(o, (s, index, loop) => {
+    let seq = index & 15;
+    const stream = new Dnp3Stream({
+      fragment: (f) => {
+        if (f.fn !== FC.RESPONSE || f.seq !== seq || (f.iin & 0xff) !== 0) loop.error();
+        if ((f.control & AppControl.FIN) !== 0) loop.answered();
+      },
+      service: () => undefined,
+      error: () => loop.error(),
+    });
+    s.on('connect', () => loop.ready());
+    s.on('data', (d: Buffer) => stream.push(d));
+    return () => { seq = (seq + 1) & 15; s.write(polls[seq]); };
   });
 }
 
@@ -245,42 +214,6 @@ function micro(): { rows: BenchRow[]; notes: string[] } {
 let self = process.argv[1];
 const children: ChildProcess[] = [];
 
-async function load(port: number, connections: number): Promise<LoadResult> {
-  const child = spawn(process.execPath, [self, '--role', 'load', String(port), String(connections), String((SECONDS * 1000) / ROUNDS), String(WARMUP_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  await new Promise((r) => child.on('exit', r));
-  const m = /RESULT (.*)/.exec(out);
-  if (!m) throw new Error(`load generator failed: ${out}`);
-  return JSON.parse(m[1]) as LoadResult;
-}
-
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
-
-/** Resident MiB of a process while n idle client connections are open to `port`. */
-async function rssWithIdle(port: number, pid: number, n: number): Promise<number> {
-  const sockets: Socket[] = [];
-  for (let i = 0; i < n; i++) {
-    sockets.push(await new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
-      s.on('error', reject);
-    }));
-  }
-  await new Promise((r) => setTimeout(r, 500));
-  const rss = rssKiB(pid);
-  for (const s of sockets) s.destroy();
-  await new Promise((r) => setTimeout(r, 200));
-  return rss / 1024;
-}
-
 async function main(): Promise<void> {
   const m = micro();
   printTable('DNP3: parse and decide a 2 KiB fragment', m.rows, m.notes);
@@ -296,50 +229,10 @@ async function main(): Promise<void> {
     const prof = process.env.ZG_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.ZG_BENCH_PROF] : [];
     const zonegate = await spawnReady(children, process.execPath, [...prof, self, '--role', 'proxy', String(server.port)]);
     const haproxy = await startHaproxy(children, server.port, dir, 'rtu');
-    const results: Record<string, Record<number, LoadResult>> = { direct: {}, haproxy: {}, zonegate: {} };
-    const cpu: Record<string, Record<number, number>> = { haproxy: {}, zonegate: {} };
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    let errors = 0;
-    for (const conns of [1, 32]) {
-      const rounds: Record<string, LoadResult[]> = { direct: [], haproxy: [], zonegate: [] };
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const [name, port, pid] of [['direct', server.port, undefined], ['haproxy', haproxy?.port, haproxy?.child.pid], ['zonegate', zonegate.port, zonegate.child.pid]] as const) {
-          if (port === undefined) continue;
-          const cpu0 = pid === undefined ? 0 : cpuMs(pid);
-          const r = await load(port, conns);
-          if (pid !== undefined) cpu[name][conns] = (cpu[name][conns] ?? 0) + (cpuMs(pid) - cpu0) * 1000;
-          rounds[name].push(r);
-          errors += r.errors;
-          console.log(`${name.padEnd(8)} ${String(conns).padStart(2)} conn, round ${round + 1}: ${Math.round(r.rate)} req/s, p50 ${r.p50.toFixed(0)} µs, p99 ${r.p99.toFixed(0)} µs${r.errors ? `, ${r.errors} errors` : ''}`);
-        }
-      }
-      for (const [name, rs] of Object.entries(rounds)) {
-        if (rs.length === 0) continue;
-        const requests = rs.reduce((a, r) => a + r.requests, 0);
-        const seconds = rs.reduce((a, r) => a + r.seconds, 0);
-        results[name][conns] = {
-          connections: conns, requests, seconds, rate: requests / seconds,
-          p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), errors: rs.reduce((a, r) => a + r.errors, 0), total: rs.reduce((a, r) => a + r.total, 0),
-        };
-      }
-    }
-    const fresh = await spawnReady(children, process.execPath, [self, '--role', 'proxy', String(server.port)]);
-    await new Promise((r) => setTimeout(r, 500));
-    const zBase = rssKiB(fresh.child.pid!) / 1024;
-    const zRss = await rssWithIdle(fresh.port, fresh.child.pid!, 500);
-    const hRss = haproxy ? await rssWithIdle(haproxy.port, haproxy.child.pid!, 500) : undefined;
-    const rows: BenchRow[] = [];
-    for (const conns of [1, 32]) {
-      const d = results.direct[conns], h = results.haproxy[conns], z = results.zonegate[conns];
-      rows.push({ what: `req/s, ${conns} conn (direct = limit: ${Math.round(d.rate).toLocaleString('en-US')})`, value: z.rate, unit: 'req/s', peer: h ? 'HAProxy' : undefined, peerValue: h?.rate, better: 'higher', goal: 'Modbus proxy\'s ratio to HAProxy' });
-      rows.push({ what: `p50 latency, ${conns} conn (direct ${d.p50.toFixed(0)} µs)`, value: z.p50, unit: 'µs', peer: h ? 'HAProxy' : undefined, peerValue: h?.p50, better: 'lower' });
-      rows.push({ what: `p99 latency, ${conns} conn (direct ${d.p99.toFixed(0)} µs)`, value: z.p99, unit: 'µs', peer: h ? 'HAProxy' : undefined, peerValue: h?.p99, better: 'lower' });
-      if (h) {
-        const served = (r: LoadResult): number => r.requests * (1 + (WARMUP_MS * ROUNDS) / 1000 / r.seconds);
-        rows.push({ what: `proxy CPU per request (user+sys), ${conns} conn`, value: cpu.zonegate[conns] / served(z), unit: 'µs', peer: 'HAProxy', peerValue: cpu.haproxy[conns] / served(h), better: 'lower' });
-      }
-    }
-    rows.push({ what: `resident memory, 500 idle connections (fresh proxy; ${zBase.toFixed(1)} MiB with none)`, value: zRss, unit: 'MiB', peer: hRss !== undefined ? 'HAProxy' : undefined, peerValue: hRss, better: 'lower' });
+    const { rows, errors } = await measurePaths({
+      self, serverPort: server.port, zonegate, haproxy, seconds: SECONDS, rounds: ROUNDS, warmupMs: WARMUP_MS,
+      freshProxy: () => spawnReady(children, process.execPath, [self, '--role', 'proxy', String(server.port)]),
+    });
     printTable('DNP3 proxy: integrity-poll round trips, closed loop', rows, [
       `${SECONDS} s per case in ${ROUNDS} interleaved rounds (each after ${WARMUP_MS} ms warm-up; rate over all rounds, p50/p99 the median round); outstation, load generator, proxy and HAProxy each in their own process on a shared 2-core machine (noisy).`,
       'Request: READ g60v2 g60v3 g60v4 g60v1 (17-byte link frame); response: 8 BI, 8 BO, 4 counters, 4 AI, 4 AO (one 160-byte link frame). The load generator checks every response (sequence, IIN2).',

@@ -9,7 +9,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
@@ -22,6 +22,7 @@ import { startOutstation, type Outstation } from '../../runtime/lab/dnp3-outstat
 import { connectMaster } from '../../runtime/lab/dnp3-master';
 import { Dnp3Stream } from '../../runtime/lab/dnp3-stream';
 import { mulberry32 } from '../helpers/prng';
+import { fuzzSender, malformedByConnection, type Sent } from '../helpers/proxy-fuzz';
 
 const FILE = 'test/fixtures/policy/dnp3-substation.yaml';
 const SCADA = '127.10.0.2', ENG = '127.10.0.7';
@@ -137,36 +138,7 @@ function plan(kind: Kind): Plan {
   return { kind, stream: Buffer.concat(parts), oneByte: kind === 'one-byte', proxyCloses };
 }
 
-/** A fuzz connection as the client saw it: its local port and the how-manieth connection from that port. */
-interface Sent { port: number; nth: number }
-const fromPort = new Map<number, number>();
-
-/** Sends a plan's stream from the SCADA address; resolves once the connection closed. */
-function send(port: number, p: Plan): Promise<Sent> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port, localAddress: SCADA });
-    const sent: Sent = { port: 0, nth: 0 };
-    s.on('error', () => undefined);
-    s.on('data', () => undefined);
-    s.on('close', () => resolve(sent));
-    s.on('connect', () => {
-      // Ports are reused once the proxy closed first: the k-th connection from a port is the k-th the proxy accepted from it.
-      sent.port = s.localPort ?? 0;
-      sent.nth = fromPort.get(sent.port) ?? 0;
-      fromPort.set(sent.port, sent.nth + 1);
-      let at = 0;
-      const next = (): void => {
-        if (s.destroyed) return;
-        if (at >= p.stream.length) { if (!p.proxyCloses) s.end(); return; }
-        const n = p.oneByte ? 1 : 1 + int(rnd() < 0.3 ? 8 : 300);
-        s.write(p.stream.subarray(at, at + n));
-        at += n;
-        setImmediate(next);
-      };
-      next();
-    });
-  });
-}
+const sender = fuzzSender(rnd);
 
 let rtu: Outstation;
 let proxy: Dnp3Proxy;
@@ -207,7 +179,7 @@ test('wrong CRCs, length lies, reassembly past the cap, count overruns, one-byte
   const sent = new Array<Sent>(plans.length);
   let next = 0;
   await Promise.all(Array.from({ length: 12 }, async () => {
-    while (next < plans.length) { const i = next++; sent[i] = await send(port, plans[i]); }
+    while (next < plans.length) { const i = next++; sent[i] = await sender.send(port, SCADA, plans[i].stream, plans[i]); }
   }));
   fuzzing = false;
   await poller;
@@ -215,18 +187,7 @@ test('wrong CRCs, length lies, reassembly past the cap, count overruns, one-byte
   for (let i = 0; i < 200 && proxy.stats.connections > 0; i++) await new Promise((r) => setTimeout(r, 20));
 
   // The proxy's records per connection: each starts with its connect decision.
-  const malformedBy = new Map<string, AuditEvent[]>();
-  const accepted = new Map<number, number>();
-  for (const e of events) {
-    if (e.src !== SCADA) continue;
-    const p = e.srcPort ?? 0;
-    if (e.kind === 'decision' && e.message === 'connect') { accepted.set(p, (accepted.get(p) ?? 0) + 1); continue; }
-    if (!(e.kind === 'malformed' || e.decision?.reason === 'malformed')) continue;
-    const key = `${p}/${(accepted.get(p) ?? 1) - 1}`;
-    const l = malformedBy.get(key) ?? [];
-    l.push(e);
-    malformedBy.set(key, l);
-  }
+  const malformedBy = malformedByConnection(events, SCADA);
   const byKind = new Map<Kind, number>();
   plans.forEach((p, i) => {
     const found = malformedBy.get(`${sent[i].port}/${sent[i].nth}`) ?? [];

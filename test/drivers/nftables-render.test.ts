@@ -113,6 +113,25 @@ test('DNP3: the outstation\'s port 20000 is DNATed to the dnp3 listener; a DNP3 
   assert.not.match(chain(plain.text, 'nat_prerouting').join('\n'), /20000/);
 });
 
+test('IEC 104: the RTU\'s port 2404 is DNATed to the iec104 listener; an IEC 104 filter without a listener fails closed', () => {
+  const doc = substation();
+  doc.assets.push({ id: 'rtu-104', zone: 'control', addresses: ['10.10.1.40'], kind: 'rtu', services: [{ protocol: 'iec104', port: 2404 }] });
+  doc.conduits.push(
+    conduit({ id: 'scada-switches', from: { identities: ['hmi-1'], roles: [], zones: [] }, to: { assets: ['rtu-104'], zones: [] }, protocol: 'iec104', iec104: { types: [45, 100], commonAddresses: [1], ioas: [{ start: 1000, end: 1007 }] } }),
+    conduit({ id: 'eng-any-104', from: { identities: ['eng-ws'], roles: [], zones: [] }, to: { assets: ['rtu-104'], zones: [] }, protocol: 'iec104' }),
+  );
+  const proxied = renderRuleset({ ...baseOptions(doc), proxies: [...baseOptions().proxies!, { asset: 'rtu-104', port: 2404, protocol: 'iec104', listen: { host: '10.20.0.1', port: 2405 } }] });
+  assert.ok(chain(proxied.text, 'nat_prerouting').includes('ip daddr 10.10.1.40 tcp dport 2404 counter dnat ip to 10.20.0.1:2405 comment "proxy rtu-104:2404 conduits eng-any-104 scada-switches"'), chain(proxied.text, 'nat_prerouting').join('\n'));
+  assert.ok(chain(proxied.text, 'input').includes('ip saddr { 10.10.1.5, 10.20.3.4 } ip daddr 10.20.0.1 tcp dport 2405 counter accept comment "proxy listener rtu-104:2404"'), chain(proxied.text, 'input').join('\n'));
+  assert.not.match(proxied.text, /conduit scada-switches|conduit eng-any-104/);
+  assert.ok(['eng-any-104', 'scada-switches'].every((c) => proxied.conduits.proxied.includes(c)));
+  // No listener: a conduit with IEC 104 rules gets no forward rule (only the proxy can check them).
+  const plain = renderRuleset(baseOptions(doc));
+  assert.ok(plain.skipped.some((s) => s.conduit === 'scada-switches' && s.reason === 'needs a proxy for IEC 104 type/address/cause filter; no proxy listener for its destination'), JSON.stringify(plain.skipped));
+  assert.not.match(plain.text, /conduit scada-switches/);
+  assert.not.match(chain(plain.text, 'nat_prerouting').join('\n'), /2404/);
+});
+
 test('plain conduits: forward accepts by source set, destination and port, named by conduit id', () => {
   const r = renderRuleset(baseOptions());
   const fwd = chain(r.text, 'forward');

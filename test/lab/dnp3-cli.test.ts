@@ -57,7 +57,7 @@ test('lab rtu --dnp3 serves; lab master --dnp3 polls and operates it, directly a
 test('usage errors exit 2 and say what is missing', async () => {
   const noFlag = await cli(['lab', 'rtu', '--listen', '127.0.0.1:0']);
   assert.is(noFlag.code, 2);
-  assert.match(noFlag.err, '--dnp3 is required');
+  assert.match(noFlag.err, '--dnp3 or --iec104 is required');
   const two = await cli(['lab', 'master', '--dnp3', '--to', '127.0.0.1:1', '--poll', '--class', '1']);
   assert.is(two.code, 2);
   assert.match(two.err, 'give exactly one of --poll, --class, --operate and --analog');

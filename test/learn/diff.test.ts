@@ -43,6 +43,29 @@ test('DNP3 conduits: functions, link addresses, objects, points, values, control
   assert.equal(diffPolicies(a, a).changes, []);
 });
 
+test('IEC 104 conduits: types, common addresses, IOAs, causes, values and select before execute widened or narrowed', () => {
+  const text = readFileSync('test/fixtures/policy/iec104-substation.yaml', 'utf8');
+  const a = parsePolicy(text);
+  const b = parsePolicy(text
+    .replace('types: [interrogation, counter-interrogation, clock-sync, test, C_SC_NA_1, C_DC_NA_1, C_DC_TA_1]', 'types: [interrogation, counter-interrogation, clock-sync, test, C_SC_NA_1, C_DC_NA_1, reset-process]')
+    .replace('      ioas: ["1000-1007"]\n      selectBeforeExecute: true\n', '      ioas: ["1000-1003", "1010"]\n')
+    .replace('commonAddresses: [1]\n      ioas: ["2000-2003"]', 'commonAddresses: [1, 2]\n      ioas: ["2000-2003"]')
+    .replace('causes: [activation, request]', 'causes: [activation, request, deactivation]')
+    .replace('values: { min: 0, max: 100 }', 'values: { min: 10, max: 100 }'));
+  const key = diffPolicies(a, b).changes.map((c) => `${c.effect} ${c.id} ${c.what} ${c.detail}`).sort();
+  assert.equal(key, [
+    'narrows eng-sets-points values 0..100 → 10..100',
+    'narrows scada-switches ioas - 1004-1007',
+    'narrows scada-switches types - C_DC_TA_1',
+    'widens eng-sets-points causes + deactivation',
+    'widens eng-sets-points commonAddresses + 2',
+    'widens scada-switches ioas + 1010',
+    'widens scada-switches selectBeforeExecute true → false',
+    'widens scada-switches types + C_RP_NA_1',
+  ]);
+  assert.equal(diffPolicies(a, a).changes, []);
+});
+
 test('Modbus write bounds, coil states, sub-functions and writeRateLimit: a removed bound widens, a tighter one narrows', () => {
   const text = readFileSync(`${FIX}/plant-bounds.yaml`, 'utf8');
   const a = parsePolicy(text);

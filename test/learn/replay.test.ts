@@ -28,7 +28,7 @@ function traffic(): AuditEvent[] {
   ev.push(modbusEvent(monday('11:00'), SCADA, 'plc-1', D.deny('no-conduit', null), 3, 5, 1));            // v2: opens
   ev.push(modbusEvent(monday('11:01'), HMI, 'plc-1', D.deny('rate-limited', 'hmi-1'), 3, 10, 2));        // not replayed
   ev.push({ kind: 'connection', at: monday('11:02'), source: 'modbus-tcp', src: HMI, asset: 'plc-1', port: 502, protocol: 'modbus', message: 'open' });
-  ev.push({ ...modbusEvent(monday('11:03'), HMI, 'plc-1', D.allow('x', 'hmi-1'), 3, 1, 1), protocol: 'iec104', modbus: undefined });
+  ev.push({ ...modbusEvent(monday('11:03'), HMI, 'plc-1', D.allow('x', 'hmi-1'), 3, 1, 1), protocol: 'iec61850', modbus: undefined });
   ev.push({ kind: 'decision', at: monday('11:04'), source: 'modbus-tcp', decision: D.allow('hmi-reads-plc', 'hmi-1'), src: HMI, asset: 'plc-1', port: 502, protocol: 'modbus', message: 'connect' });
   return ev;
 }
@@ -44,7 +44,7 @@ test('replay under v2: breaks and opens grouped, exit 1', async () => {
   assert.is(j.unchanged, 7);
   assert.is(j.breaks, 5);
   assert.is(j.opens, 1);
-  assert.equal(j.skipped, { 'not a decision': 3, 'rate-limited then': 1, 'no replayer for protocol iec104': 1 });
+  assert.equal(j.skipped, { 'not a decision': 3, 'rate-limited then': 1, 'no replayer for protocol iec61850': 1 });
   const g = (c: string, s: string, a: string) => j.flips.find((f: { conduit: string; source: string; asset: string }) => f.conduit === c && f.source === s && f.asset === a);
   const hmi = g('hmi-reads-plc', 'hmi-1', 'plc-1');
   assert.is(hmi.direction, 'allow→deny');

@@ -54,9 +54,9 @@ test('a generated 2,000-conduit site: deep-equal indexes, compiled in many slice
 
 test('compileSteps throws what compile throws', () => {
   const doc = validatePolicy(sitePolicy({ conduits: 3 }));
-  const bad = { ...doc, conduits: [...doc.conduits, { ...doc.conduits[0], id: 'x', protocol: 'iec104' as never }] };
-  assert.throws(() => compile(bad), (e: Error) => e instanceof TypeError && /conduit x: unknown protocol iec104/.test(e.message));
-  assert.throws(() => stepwise(bad, 'v'), (e: Error) => e instanceof TypeError && /conduit x: unknown protocol iec104/.test(e.message));
+  const bad = { ...doc, conduits: [...doc.conduits, { ...doc.conduits[0], id: 'x', protocol: 'iec61850' as never }] };
+  assert.throws(() => compile(bad), (e: Error) => e instanceof TypeError && /conduit x: unknown protocol iec61850/.test(e.message));
+  assert.throws(() => stepwise(bad, 'v'), (e: Error) => e instanceof TypeError && /conduit x: unknown protocol iec61850/.test(e.message));
 });
 
 test.run();

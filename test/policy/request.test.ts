@@ -37,7 +37,7 @@ test('every problem is reported with its path', () => {
   ].sort().filter((p) => p !== 'request.modbus'));
   assert.match(byPath['request.from.ip'], /must be an IPv4 or IPv6 address, got the string "10\.0\.0\.300"/);
   assert.match(byPath['request.to.port'], /a port must be 1\.\.65535, got 70000/);
-  assert.match(byPath['request.protocol'], /must be 'modbus', 'dnp3' or 'tcp', got the string "udp"/);
+  assert.match(byPath['request.protocol'], /must be 'modbus', 'dnp3', 'iec104' or 'tcp', got the string "udp"/);
   assert.match(byPath['request.modbus.function'], /unknown Modbus function 'read-colis' \(did you mean 'read-coils'\?\)/);
   assert.match(byPath['request.modbus.unit'], /a unit id must be 0\.\.255, got 256/);
   assert.match(byPath['request.modbus.address'], /an address must be 0\.\.65535, got -1/);

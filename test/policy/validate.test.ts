@@ -198,7 +198,7 @@ test('unknown Modbus function names and codes', () => {
 });
 
 test('protocol must be modbus or tcp', () => {
-  expectOne(BASE.replace('protocol: tcp, port: 443', 'protocol: https, port: 443'), { path: 'assets[1].services[0].protocol', message: /protocol must be 'modbus', 'dnp3' or 'tcp', got 'https' \(other TCP protocols/, at: 'protocol: https' });
+  expectOne(BASE.replace('protocol: tcp, port: 443', 'protocol: https, port: 443'), { path: 'assets[1].services[0].protocol', message: /protocol must be 'modbus', 'dnp3', 'iec104' or 'tcp', got 'https' \(other TCP protocols/, at: 'protocol: https' });
   expectOne(BASE.replace('protocol: modbus\n', 'protocol: modbsu\n'), { path: 'conduits[0].protocol', message: /got 'modbsu' \(did you mean 'modbus'\?\)/, at: 'protocol: modbsu' });
 });
 

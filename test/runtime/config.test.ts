@@ -83,7 +83,7 @@ listeners:
   - { listen: "127.0.0.1:70000", asset: plc-1, service: modbus }
   - { listen: "127.0.0.1:15021", asset: plc-1, service: modbus, upstream: "bad host:502" }
   - { listen: "[10.0.0.1]:15022", asset: plc-1, service: modbus }
-  - { listen: "127.0.0.1:15023", asset: plc-1, service: iec104 }
+  - { listen: "127.0.0.1:15023", asset: plc-1, service: iec6185 }
 `;
   const e = errorOf(() => parseConfig(cfg, { file: 'gw.yaml' }));
   assert.equal(lines(e), [
@@ -93,7 +93,7 @@ listeners:
     'gw.yaml:8:7: listeners[3].listen: port must be 0..65535, got 70000',
     'gw.yaml:9:65: listeners[4].upstream: "bad host" is neither an IP address nor a host name',
     'gw.yaml:10:7: listeners[5].listen: only IPv6 addresses go in brackets, got [10.0.0.1]',
-    'gw.yaml:11:48: listeners[6].service: must be one of modbus, tcp, dnp3, modbus-rtu-gateway, modbus-rtu, got "iec104"',
+    'gw.yaml:11:48: listeners[6].service: must be one of modbus, tcp, dnp3, iec104, modbus-rtu-gateway, modbus-rtu, got "iec6185"',
   ]);
 });
 
@@ -114,7 +114,7 @@ limits: { perSourceMax: 0 }
     "gw.yaml:1:1: stateDir: required field 'stateDir' is missing",
     'gw.yaml:5:7: listeners[1].listen: duplicate listen address 127.0.0.1:15020 (also listeners[0])',
     "gw.yaml:6:5: listeners[2].asset: required field 'asset' is missing",
-    "gw.yaml:6:5: listeners[2].service: required field 'service' is missing (modbus, dnp3, tcp, modbus-rtu-gateway or modbus-rtu)",
+    "gw.yaml:6:5: listeners[2].service: required field 'service' is missing (modbus, dnp3, iec104, tcp, modbus-rtu-gateway or modbus-rtu)",
     'gw.yaml:7:8: log.level: must be one of debug, info, warn, error, got "loud"',
     'gw.yaml:8:13: timeouts.idleMs: a duration in milliseconds must be 0..86400000, got -1',
     'gw.yaml:8:25: timeouts.connectMs: must be a duration in milliseconds (an integer 0..86400000), got the string "3s"',

@@ -1,0 +1,231 @@
+/**
+ * The listening half the protocol proxies share (DNP3 drivers/dnp3/proxy.ts, IEC 104
+ * drivers/iec104/proxy.ts): accept a client, cap connections (in all and per source address),
+ * decide the connection, audit it, hand the socket to the protocol's connection, sweep every
+ * connection's deadlines on a timer, and stop by draining. Promises: a connection the decider
+ * refused is closed before one byte is read; an audit sink that throws is counted, not fatal.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Decider, Decision, Protocol, Scope, SessionFacts } from '../policy/types';
+import type { AuditEvent, AuditSink } from './types';
+
+/** Timers the proxy uses for its periodic sweep (injected so tests can drive time). */
+export interface SweepTimers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+/** The options every protocol proxy takes (DNP3 and IEC 104 add their timeouts and limits). */
+export interface ProxyBaseOptions<D extends Decider> {
+  /** Where masters connect. Port 0 picks a free port (see address()). */
+  listen: { host: string; port: number };
+  /** The outstation or station (RTU, relay, IED) behind the proxy. */
+  upstream: { host: string; port: number };
+  /** The asset id of the station and its service port: the decisions' destination. */
+  asset: string;
+  servicePort: number;
+  decider: D;
+  audit: AuditSink;
+  /** Per-conduit request rate limit, applied per client source address. Undefined = unlimited. */
+  limits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
+  /** What the runtime knows about the person behind a source (edge authentication, grants). */
+  session?: (sourceIp: string) => SessionFacts | undefined;
+  /** Open client connections at most (default 1,000), and per source address (default 64). */
+  maxConnections?: number;
+  maxConnectionsPerSource?: number;
+  /** Bytes queued toward a slow peer before reading pauses (default 64 KiB). */
+  maxBufferedBytes?: number;
+  /** Rate-limit buckets kept at most (default 10,000). */
+  maxRateBuckets?: number;
+  /** Epoch milliseconds. */
+  now: () => number;
+  /** How often deadlines are checked (default 250 ms), and the timers used (default global). */
+  sweepMs?: number;
+  timers?: SweepTimers;
+  /** Driver name in audit records and the runtime's bus (default: the protocol). */
+  name?: string;
+}
+
+/** Checks what every proxy needs, first (TypeError naming `who`); `ask` is the decider method the protocol calls. */
+export function checkProxyOptions(who: string, options: ProxyBaseOptions<Decider>, ask: 'dnp3' | 'iec104'): void {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${who}: options required`);
+  const { listen, upstream, decider, audit } = options;
+  if (!listen || typeof listen.host !== 'string' || !Number.isInteger(listen.port)) throw new TypeError(`${who}: listen {host, port} required`);
+  if (!upstream || typeof upstream.host !== 'string' || !Number.isInteger(upstream.port)) throw new TypeError(`${who}: upstream {host, port} required`);
+  if (typeof options.asset !== 'string' || !Number.isInteger(options.servicePort)) throw new TypeError(`${who}: asset and servicePort required`);
+  if (!decider || typeof decider[ask] !== 'function' || typeof decider.connect !== 'function') throw new TypeError(`${who}: a decider with ${ask}() required`);
+  if (!audit || typeof audit.record !== 'function') throw new TypeError(`${who}: audit sink required`);
+  if (typeof options.now !== 'function') throw new TypeError(`${who}: now() required`);
+}
+
+/** The counters the listener keeps (the protocol's stats extend them). */
+export interface ListenerStats { connections: number; accepted: number; refused: number; denied: number; droppedAudit: number }
+
+/** What the listener needs of a protocol connection. */
+export interface ProxiedConnection {
+  readonly src: string;
+  /** Requests forwarded and not yet answered (stop() waits for them up to drainMs). */
+  readonly inFlight: number;
+  sweep(now: number): void;
+  drain(): void;
+  close(why: string): void;
+}
+
+export interface ProxyListenerOptions<C extends ProxiedConnection> {
+  /** Names the creator in option errors (`createDnp3Proxy`). */
+  who: string;
+  name: string;
+  protocol: Protocol;
+  /** The proxy's own options, checked (checkProxyOptions); sweepMs, maxConnections and maxConnectionsPerSource are read here. */
+  options: ProxyBaseOptions<Decider>;
+  /** stop(): how long requests in flight may still finish (default 1,000 ms). */
+  drainMs: number | undefined;
+  stats: ListenerStats;
+  /** Builds the protocol's connection of an allowed client. */
+  open(socket: Socket, src: string, srcPort: number, scope: Scope, decision: Decision): C;
+  /** Sweeps what the connections share (rate buckets, selects), after the connections. */
+  sweepShared?(now: number): void;
+}
+
+export interface ProxyListener<C extends ProxiedConnection> {
+  emit(event: AuditEvent): void;
+  /** A connection closed: forget it. */
+  closed(conn: C): void;
+  sweep(): void;
+  address(): AddressInfo;
+  start(signal: AbortSignal): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) as the IPv4 address the policy names. */
+export function plainAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** A positive finite number option, or the fallback when undefined; TypeError otherwise. */
+export function positiveOption(who: string, name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${who}: ${name} must be a positive number, got ${String(value)}`);
+  return value;
+}
+
+export function createProxyListener<C extends ProxiedConnection>(o: ProxyListenerOptions<C>): ProxyListener<C> {
+  const { name, stats } = o;
+  const { now, decider, audit, listen, upstream } = o.options;
+  const positive = (what: string, value: number | undefined, fallback: number): number => positiveOption(o.who, what, value, fallback);
+  const sweepMs = positive('sweepMs', o.options.sweepMs, 250);
+  const drainMs = positive('timeouts.drainMs', o.drainMs, 1_000);
+  const maxConnections = positive('maxConnections', o.options.maxConnections, 1_000);
+  const maxPerSource = positive('maxConnectionsPerSource', o.options.maxConnectionsPerSource, 64);
+  const asset = o.options.asset, servicePort = o.options.servicePort;
+  const timers = o.options.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
+  const connections = new Set<C>();
+  const perSource = new Map<string, number>();
+  const base = { source: name, asset, port: servicePort, protocol: o.protocol };
+  let server: Server | null = null;
+  let bound: AddressInfo | null = null;
+  let sweepHandle: unknown = null;
+  let stopping: Promise<void> | null = null;
+
+  const emit = (event: AuditEvent): void => {
+    try { audit.record(event); } catch { stats.droppedAudit++; }
+  };
+
+  const refuse = (socket: Socket, src: string, srcPort: number, message: string): void => {
+    stats.refused++;
+    emit({ kind: 'connection', at: now(), ...base, src, srcPort, message });
+    socket.on('error', () => undefined);
+    socket.destroy();
+  };
+
+  const accept = (socket: Socket): void => {
+    const src = plainAddress(socket.remoteAddress);
+    const srcPort = socket.remotePort ?? 0;
+    if (stopping !== null) return refuse(socket, src, srcPort, 'refused: proxy stopping');
+    if (connections.size >= maxConnections) return refuse(socket, src, srcPort, `refused: ${maxConnections} connections open (maxConnections)`);
+    const fromSource = perSource.get(src) ?? 0;
+    if (fromSource >= maxPerSource) return refuse(socket, src, srcPort, `refused: ${maxPerSource} connections open from ${src} (maxConnectionsPerSource)`);
+    const at = now();
+    let resolved;
+    try {
+      resolved = decider.connect({ sourceIp: src, asset, port: servicePort, protocol: o.protocol, session: o.options.session?.(src) }, at);
+    } catch (err) {
+      return refuse(socket, src, srcPort, `refused: decider failed (${err instanceof Error ? err.message : String(err)})`);
+    }
+    const { scope, decision } = resolved;
+    emit({ kind: 'decision', at, ...base, decision, policyVersion: scope.policyVersion, src, srcPort, message: 'connect' });
+    if (decision.decision !== 'allow') {
+      stats.denied++;
+      return refuse(socket, src, srcPort, `refused: ${decision.reason ?? 'denied'}`);
+    }
+    stats.accepted++;
+    perSource.set(src, fromSource + 1);
+    const conn = o.open(socket, src, srcPort, scope, decision);
+    connections.add(conn);
+    stats.connections = connections.size;
+    emit({
+      kind: 'connection', at, ...base, policyVersion: scope.policyVersion, src, srcPort, message: 'open',
+      detail: { conduit: decision.conduit, identity: decision.identity, monitor: decision.monitor === true },
+    });
+  };
+
+  const sweep = (): void => {
+    const at = now();
+    for (const conn of connections) conn.sweep(at);
+    o.sweepShared?.(at);
+  };
+
+  const stop = (): Promise<void> => {
+    if (stopping !== null) return stopping;
+    stopping = (async () => {
+      const srv = server;
+      const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
+      for (const conn of connections) conn.drain();
+      const deadline = Date.now() + drainMs; // shutdown, not the hot path: real time
+      while (Date.now() < deadline && [...connections].some((c) => c.inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
+      for (const conn of [...connections]) conn.close('proxy stopped');
+      if (sweepHandle !== null) timers.clearInterval(sweepHandle);
+      sweepHandle = null;
+      await closed;
+      emit({ kind: 'driver', at: now(), ...base, message: 'stopped', detail: { ...stats } });
+    })();
+    return stopping;
+  };
+
+  return {
+    emit,
+    closed(conn: C): void {
+      if (!connections.delete(conn)) return;
+      stats.connections = connections.size;
+      const left = (perSource.get(conn.src) ?? 1) - 1;
+      if (left <= 0) perSource.delete(conn.src); else perSource.set(conn.src, left);
+    },
+    sweep,
+    address(): AddressInfo {
+      if (bound === null) throw new TypeError(`${name}: address() called before start() resolved`);
+      return bound;
+    },
+    start(signal: AbortSignal): Promise<void> {
+      if (server !== null) return Promise.reject(new TypeError(`${name}: start() called twice`));
+      if (signal.aborted) return Promise.resolve();
+      const srv = createServer({ noDelay: true }, accept);
+      server = srv;
+      return new Promise<void>((resolve, reject) => {
+        const onError = (err: Error): void => { server = null; reject(err); };
+        srv.once('error', onError);
+        srv.listen({ host: listen.host, port: listen.port }, () => {
+          srv.off('error', onError);
+          srv.on('error', (err) => emit({ kind: 'driver', at: now(), source: name, message: `listener error: ${err.message}` }));
+          bound = srv.address() as AddressInfo;
+          sweepHandle = timers.setInterval(sweep, sweepMs);
+          (sweepHandle as { unref?: () => void } | null)?.unref?.();
+          emit({ kind: 'driver', at: now(), ...base, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}` });
+          signal.addEventListener('abort', () => { void stop(); }, { once: true });
+          resolve();
+        });
+      });
+    },
+    stop,
+  };
+}

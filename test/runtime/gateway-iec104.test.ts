@@ -1,0 +1,69 @@
+// A gateway (createGateway, as `zonegate run` builds it) with an iec104 listener in front of the
+// lab RTU (runtime/lab/iec104-rtu.ts, our own codec-based station: Debian packages none): the
+// SCADA master's interrogation and select/execute pass, the HMI's command is answered by the
+// gateway with a negative activation confirmation and never reaches the RTU, status carries the
+// driver's counters, the audit records carry the iec104 field, and the config's timeouts.frameMs
+// reaches the driver. (Monitor mode is tested on the proxy: test/drivers/iec104-proxy.test.ts.)
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { createGateway } from '../../runtime/gateway';
+import { startIec104Rtu } from '../../runtime/lab/iec104-rtu';
+import { connectIec104Master } from '../../runtime/lab/iec104-master';
+import { Cause } from '../../drivers/iec104';
+import { labDir } from './gateway-fixtures';
+
+test('iec104 listener: interrogation and select/execute allowed, a denied command answered locally, frameMs from the config', async () => {
+  const lab = labDir();
+  const rtu = await startIec104Rtu({ host: '127.0.0.1', port: 0, tickMs: 0 });
+  lab.write('policy.yaml', readFileSync('test/fixtures/policy/iec104-substation.yaml', 'utf8'));
+  lab.write('gateway.yaml', `device: gw-test
+site: substation-12
+stateDir: ./state
+policyFile: policy.yaml
+listeners:
+  - { listen: 127.0.0.1:0, asset: rtu-104, service: iec104, upstream: 127.0.0.1:${rtu.address().port} }
+timeouts: { drainMs: 200, frameMs: 300 }
+`);
+  const lines: string[] = [];
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const gw = createGateway({ configFile: lab.config, log: quiet, writeLine: (c) => lines.push(...c.trim().split('\n')) });
+  await gw.start(new AbortController().signal);
+  try {
+    const l = gw.status().listeners.find((x) => x.service === 'iec104')!;
+    assert.equal([l.asset, l.servicePort, l.state], ['rtu-104', 2404, 'up']);
+    const port = Number(l.address!.split(':').pop());
+    const scada = await connectIec104Master({ host: '127.0.0.1', port, localAddress: '127.10.0.2' });
+    const gi = await scada.interrogate();
+    assert.equal(gi.map((r) => [r.name, r.cause]), [['C_IC_NA_1', 7], ['M_SP_NA_1', 20], ['M_ME_NC_1', 20], ['C_IC_NA_1', 10]]);
+    const [sel, exe] = await scada.selectExecute({ ioa: 1001, value: 1 });
+    assert.equal([sel.negative, exe.negative], [false, false]);
+    scada.close();
+    const hmi = await connectIec104Master({ host: '127.0.0.1', port, localAddress: '127.10.0.5' });
+    const cmd = await hmi.command({ ioa: 1003, value: 1 });
+    assert.equal([cmd.cause, cmd.negative], [Cause.ACTIVATION_CON, true]);
+    hmi.close();
+    for (let i = 0; i < 200 && rtu.operated.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(rtu.operated, ['C_SC_NA_1 1001 1'], 'the RTU never saw the HMI command');
+    // Half an APDU, then nothing.
+    const slow = connect({ host: '127.0.0.1', port, localAddress: '127.10.0.2' });
+    slow.on('error', () => undefined);
+    const closed = new Promise<void>((r) => slow.on('close', () => r()));
+    slow.on('connect', () => slow.write(Buffer.from([0x68, 0x04, 0x07])));
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 4_000))]);
+    const events = lines.map((x) => { try { return JSON.parse(x) as { kind?: string; message?: string; iec104?: { name: string; ioa: number[] }; decision?: { decision: string; reason?: string } }; } catch { return {}; } });
+    assert.ok(events.some((e) => e.kind === 'malformed' && e.message === 'APDU not completed within 300 ms'), lines.filter((x) => x.includes('malformed')).join('\n') || 'no malformed record');
+    assert.equal(events.filter((e) => e.iec104).map((e) => [e.iec104!.name, e.iec104!.ioa, e.decision!.decision]), [
+      ['C_IC_NA_1', [0], 'allow'], ['C_SC_NA_1', [1001], 'allow'], ['C_SC_NA_1', [1001], 'allow'], ['C_SC_NA_1', [1003], 'deny'],
+    ]);
+    const stats = gw.status().listeners.find((x) => x.service === 'iec104')!.stats as Record<string, number>;
+    assert.equal([stats.allowed, stats.denied, stats.forwarded], [3, 1, 3]);
+  } finally {
+    await gw.stop();
+    await rtu.close();
+    lab.remove();
+  }
+});
+
+test.run();
