@@ -8,7 +8,7 @@ import type { AddressRange, ModbusAllow } from '../types';
 import type { ScopeState } from '../decide';
 import { decideModbus, decideOperation } from '../decide';
 import { modbusFunction, modbusFunctionName } from '../modbus';
-import { mergeRanges, mergeWithin } from '../ranges';
+import { mergeWithin } from '../ranges';
 import { boundaryProbes, type LearntBlock, type Observation, type OperationLearner, type ProtocolHandler } from './observed';
 
 type Access = 'read' | 'write' | 'read-write' | 'diagnostic';
@@ -72,25 +72,59 @@ export function writePdu(fn: number, address: number, count: number, values: rea
   return Uint8Array.from(b);
 }
 
+/**
+ * The addresses an access group touched: sorted, disjoint, non-adjacent inclusive intervals as
+ * pairs in one Int32Array, merged as they are added (what mergeRanges makes of the raw ranges).
+ * A million records over ten thousand sources and assets keep a few intervals each, not a set
+ * entry per distinct request.
+ */
+export class IntervalList {
+  private a = new Int32Array(4);
+  private n = 0;
+
+  add(start: number, end: number): void {
+    const a = this.a;
+    // The first interval whose end reaches start - 1 (it may merge), by binary search.
+    let lo = 0, hi = this.n;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (a[2 * mid + 1] < start - 1) lo = mid + 1; else hi = mid; }
+    // Intervals lo..j-1 overlap or touch [start, end]: replace them with their union.
+    let j = lo;
+    let s = start, e = end;
+    while (j < this.n && a[2 * j] <= end + 1) { if (a[2 * j] < s) s = a[2 * j]; if (a[2 * j + 1] > e) e = a[2 * j + 1]; j++; }
+    const removed = j - lo;
+    if (removed === 1) { a[2 * lo] = s; a[2 * lo + 1] = e; return; }
+    if (removed === 0) {
+      if (2 * (this.n + 1) > a.length) { const b = new Int32Array(a.length * 2); b.set(a); this.a = b; }
+      this.a.copyWithin(2 * lo + 2, 2 * lo, 2 * this.n);
+      this.n++;
+    } else {
+      a.copyWithin(2 * lo + 2, 2 * j, 2 * this.n);
+      this.n -= removed - 1;
+    }
+    this.a[2 * lo] = s;
+    this.a[2 * lo + 1] = e;
+  }
+
+  list(): AddressRange[] {
+    const out: AddressRange[] = [];
+    for (let i = 0; i < this.n; i++) out.push({ start: this.a[2 * i], end: this.a[2 * i + 1] });
+    return out;
+  }
+}
+
 class AccessGroup {
   functions = new Set<number>();
   units = new Set<number>();
-  /** Distinct ranges as start * 65536 + end, compacted by merging when it grows. */
-  ranges = new Set<number>();
+  ranges = new IntervalList();
   count = 0;
   example: Record<string, unknown> | null = null;
 
   addRange(r: AddressRange | undefined): void {
-    if (!r) return;
-    this.ranges.add(r.start * 65536 + r.end);
-    if (this.ranges.size > 4096) {
-      const merged = mergeRanges(this.rangeList());
-      this.ranges = new Set(merged.map((x) => x.start * 65536 + x.end));
-    }
+    if (r) this.ranges.add(r.start, r.end);
   }
 
   rangeList(): AddressRange[] {
-    return [...this.ranges].map((k) => ({ start: Math.floor(k / 65536), end: k % 65536 }));
+    return this.ranges.list();
   }
 }
 
