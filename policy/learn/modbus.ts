@@ -7,7 +7,7 @@
 import type { AddressRange, ModbusAllow } from '../types';
 import type { ScopeState } from '../decide';
 import { decideModbus, decideOperation } from '../decide';
-import { modbusFunction, modbusFunctionName } from '../modbus';
+import { modbusFunction, modbusFunctionName, modbusSubFunctionName } from '../modbus';
 import { mergeWithin } from '../ranges';
 import { boundaryProbes, type LearntBlock, type Observation, type OperationLearner, type ProtocolHandler } from './observed';
 
@@ -70,6 +70,18 @@ export function writePdu(fn: number, address: number, count: number, values: rea
       return null;
   }
   return Uint8Array.from(b);
+}
+
+/**
+ * The request PDU of a recorded FC 08 / FC 43 request, as far as the decision reads it: the
+ * function code and the audited sub-function (6.8: two bytes, then a data word; 6.19: the MEI
+ * type, then its two bytes); null for other functions, or when the record has no sub-function
+ * (recorded before the drivers audited it: decided without, as then).
+ */
+export function subFunctionPdu(fn: number, sub: unknown): Uint8Array | null {
+  const n = modbusFunction(fn)?.subFunctionBytes;
+  if (n === undefined || typeof sub !== 'number' || !Number.isInteger(sub) || sub < 0 || sub >= 1 << (8 * n)) return null;
+  return n === 1 ? Uint8Array.of(fn, sub, 0, 0) : Uint8Array.of(fn, sub >> 8, sub & 0xff, 0, 0);
 }
 
 /**
@@ -184,7 +196,7 @@ export const modbusHandler: ProtocolHandler = {
     const m = obs.modbus;
     if (!m) return null;
     const w = writeRange(obs);
-    const pdu = writePdu(m.function, m.address, m.count, m.values, w);
+    const pdu = writePdu(m.function, m.address, m.count, m.values, w) ?? subFunctionPdu(m.function, m.sub);
     if (pdu !== null) {
       return decideOperation(scope, { fn: m.function, unit: m.unit, address: m.address, count: m.count, writeAddress: w?.address ?? 0, writeCount: w?.count ?? 0, pdu, pduOffset: 0, pduLength: pdu.length }, at);
     }
@@ -195,7 +207,8 @@ export const modbusHandler: ProtocolHandler = {
     const m = obs.modbus;
     if (!m) return 'connect';
     const w = writeRange(obs);
-    return `${modbusFunctionName(m.function)} unit ${m.unit} @${m.address}${m.count > 1 ? `+${m.count}` : ''}${w ? ` write @${w.address}+${w.count}` : ''}`;
+    const name = subFunctionPdu(m.function, m.sub) !== null ? modbusSubFunctionName(m.function, m.sub as number) : modbusFunctionName(m.function);
+    return `${name} unit ${m.unit} @${m.address}${m.count > 1 ? `+${m.count}` : ''}${w ? ` write @${w.address}+${w.count}` : ''}`;
   },
   newLearner: () => new ModbusLearner(),
 };
