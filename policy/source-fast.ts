@@ -236,14 +236,14 @@ class FastReader {
     return v;
   }
 
-  /** A scalar or flow collection on the current line (flow collections span lines at the top only). */
-  private inline(parent: number): unknown {
+  /** A scalar or a flow collection (which may go on over lines indented past `parent`). */
+  private inline(parent: number, inFlow = false): unknown {
     const c = this.t.charCodeAt(this.pos);
     if (c === LBRACK || c === LBRACE) return this.flow(parent);
     this.node();
     if (c === DQ) return this.doubleQuoted();
     if (c === SQ) return this.singleQuoted();
-    return resolvePlain(this.plainBlock());
+    return resolvePlain(this.plain(inFlow));
   }
 
   /**
@@ -281,39 +281,24 @@ class FastReader {
     return -1;
   }
 
-  /** A plain scalar in block context, to the end of the line or a comment. */
-  private plainBlock(): string {
+  /**
+   * A plain scalar: in block context to the end of the line or a comment (a `: ` inside is a
+   * mapping in a value, the full reader's error); in flow context also to a flow indicator or `: `.
+   */
+  private plain(inFlow: boolean): string {
     const t = this.t;
     const start = this.pos;
     const c = t.charCodeAt(start);
-    if (isIndicator(c) || (c === DASH && this.blankAt(start + 1))) giveUp();
-    let i = start;
+    if (isIndicator(c) || (c === DASH && (this.blankAt(start + 1) || (inFlow && isFlowIndicator(t.charCodeAt(start + 1)))))) giveUp();
     let end = start;
-    for (; i < t.length; i++) {
+    for (let i = start; i < t.length; i++) {
       const x = t.charCodeAt(i);
-      if (x === LF) break;
+      if (x === LF || (inFlow && isFlowIndicator(x))) break;
       if (x === SP) { if (t.charCodeAt(i + 1) === HASH) break; continue; }
-      if (x === COLON && this.blankAt(i + 1)) giveUp(); // a mapping inside a value: the full reader's error
-      end = i + 1;
-    }
-    if (end === start) giveUp();
-    this.pos = end;
-    return t.slice(start, end);
-  }
-
-  /** A plain scalar in flow context: ends at a flow indicator, `: `, ` #` or the end of the line. */
-  private plainFlow(): string {
-    const t = this.t;
-    const start = this.pos;
-    const c = t.charCodeAt(start);
-    if (isIndicator(c) || (c === DASH && (this.blankAt(start + 1) || isFlowIndicator(t.charCodeAt(start + 1))))) giveUp();
-    let i = start;
-    let end = start;
-    for (; i < t.length; i++) {
-      const x = t.charCodeAt(i);
-      if (x === LF || isFlowIndicator(x)) break;
-      if (x === SP) { if (t.charCodeAt(i + 1) === HASH) break; continue; }
-      if (x === COLON && (this.blankAt(i + 1) || isFlowIndicator(t.charCodeAt(i + 1)))) break;
+      if (x === COLON && (this.blankAt(i + 1) || (inFlow && isFlowIndicator(t.charCodeAt(i + 1))))) {
+        if (inFlow) break;
+        giveUp();
+      }
       end = i + 1;
     }
     if (end === start) giveUp();
@@ -377,7 +362,7 @@ class FastReader {
     }
   }
 
-  /** Spaces, and at the top (parent -1) line breaks and comments, inside a flow collection. */
+  /** Spaces, line breaks and comments inside a flow collection (content lines indented past `parent`). */
   private flowSpace(parent: number): void {
     const t = this.t;
     for (;;) {
@@ -406,15 +391,6 @@ class FastReader {
     }
   }
 
-  private flowValue(parent: number): unknown {
-    const c = this.t.charCodeAt(this.pos);
-    if (c === LBRACK || c === LBRACE) return this.flow(parent);
-    this.node();
-    if (c === DQ) return this.doubleQuoted();
-    if (c === SQ) return this.singleQuoted();
-    return resolvePlain(this.plainFlow());
-  }
-
   private flow(parent: number): unknown {
     const t = this.t;
     const isSeq = t.charCodeAt(this.pos) === LBRACK;
@@ -430,7 +406,7 @@ class FastReader {
       const c = t.charCodeAt(this.pos);
       if (c === COMMA || c === RBRACK || c === RBRACE) giveUp(); // an empty entry
       if (isSeq) {
-        list.push(this.flowValue(parent));
+        list.push(this.inline(parent, true));
         this.flowSpace(parent);
         if (t.charCodeAt(this.pos) === COLON) giveUp(); // a pair inside a sequence
       } else {
@@ -438,7 +414,7 @@ class FastReader {
         if (c === DQ) key = this.doubleQuoted();
         else if (c === SQ) key = this.singleQuoted();
         else if (c === LBRACK || c === LBRACE) return giveUp();
-        else key = keyOf(resolvePlain(this.plainFlow()));
+        else key = keyOf(resolvePlain(this.plain(true)));
         if (key.length > MAX_KEY) giveUp();
         while (t.charCodeAt(this.pos) === SP) this.pos++;
         if (t.charCodeAt(this.pos) !== COLON) giveUp(); // a key without a value
@@ -447,7 +423,7 @@ class FastReader {
         this.flowSpace(parent);
         const v = t.charCodeAt(this.pos);
         if (v === COMMA || v === RBRACE || v === RBRACK || this.pos >= t.length) giveUp(); // an empty value
-        map[key] = this.flowValue(parent);
+        map[key] = this.inline(parent, true);
         this.flowSpace(parent);
       }
       const x = t.charCodeAt(this.pos);
