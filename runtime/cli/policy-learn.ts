@@ -37,15 +37,6 @@ function intOption(v: unknown, flag: string, min: number, max: number): number |
   return n;
 }
 
-/** Drops fields left undefined, in place (the data as the text reads back, without a copy). */
-function dropUndefined(v: unknown): unknown {
-  if (Array.isArray(v)) { for (const x of v) dropUndefined(x); return v; }
-  if (v === null || typeof v !== 'object') return v;
-  const rec = v as Record<string, unknown>;
-  for (const k of Object.keys(rec)) { if (rec[k] === undefined) delete rec[k]; else dropUndefined(rec[k]); }
-  return v;
-}
-
 const chars = (lines: readonly string[]): number => lines.reduce((n, l) => n + l.length + 1, 0);
 
 /**
@@ -64,7 +55,7 @@ function checkedLines(r: LearnResult, header: string[]): { lines: string[]; doc:
   if (chars(lines) <= learnLimits.parseBackMax) first = parsePolicy(`${lines.join('\n')}\n`, { file: '(learnt policy)' });
   else {
     lines = undefined;
-    first = validatePolicy(dropUndefined(policyData(r.doc)), { file: '(learnt policy)' });
+    first = validatePolicy(policyData(r.doc), { file: '(learnt policy)' });
   }
   const index = compile(first);
   const dropped: string[] = [];
