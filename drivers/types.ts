@@ -35,8 +35,11 @@ export interface AuditEvent {
   asset?: string;
   port?: number;
   protocol?: string;
-  /** Modbus operation: function code, unit, address, count, and for writes the values written. */
-  modbus?: { function: number; unit: number; address: number; count: number; values?: number[] };
+  /**
+   * Modbus operation: function code, unit, address, count, for writes the values written, and for
+   * FC 08 / FC 43 the sub-function (diagnostics code, MEI type) the request carried.
+   */
+  modbus?: { function: number; unit: number; address: number; count: number; values?: number[]; sub?: number };
   /**
    * DNP3 operation (drivers/dnp3/audit-fields.ts): function code and name, link addresses (source:
    * the master, destination: the outstation), application sequence, object headers as

@@ -5,7 +5,7 @@
  */
 import type { Decider, Decision, Scope } from '../../policy/types';
 import type { AuditEvent } from '../types';
-import { ModbusRequest, parseRequestPdu, requestWriteValues } from '../modbus-tcp/pdu';
+import { ModbusRequest, parseRequestPdu, requestAuditFields } from '../modbus-tcp/pdu';
 import { exceptionForReason, ModbusException } from '../modbus-tcp/exception';
 
 const MALFORMED_VALUE: Decision = Object.freeze({ decision: 'deny', conduit: null, reason: 'malformed', identity: null });
@@ -34,7 +34,7 @@ export function decideRequest(ctx: RequestContext, scope: Scope, req: ModbusRequ
   ctx.emit({
     kind: 'decision', at: now, source: ctx.name, decision, policyVersion: scope.policyVersion,
     src: peer.src, srcPort: peer.srcPort, asset: ctx.asset, port: ctx.servicePort, protocol: 'modbus',
-    modbus: { function: req.fn, unit, address: req.address, count: req.count, values: req.writes ? requestWriteValues(buf, pdu, len, req) : undefined },
+    modbus: requestAuditFields(buf, pdu, len, req, unit),
     message: decision.monitor === true ? `monitor: would deny (${decision.reason})` : req.invalid ?? undefined,
     detail: req.writeCount !== 0 ? { writeAddress: req.writeAddress, writeCount: req.writeCount } : undefined,
   });

@@ -18,7 +18,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Decision, Scope } from '../../policy/types';
 import type { AuditEvent, AuditKind } from '../types';
 import { MbapSplitter, type MbapFrameHandler } from './mbap';
-import { ModbusRequest, parseRequestPdu, requestWriteValues } from './pdu';
+import { ModbusRequest, parseRequestPdu, requestAuditFields } from './pdu';
 import { exceptionAdu, exceptionForReason, ModbusException } from './exception';
 import type { RateLimitStore, TokenBucket } from './rate-limit';
 import type { ModbusProxyStats } from './types';
@@ -227,10 +227,7 @@ export class ClientConnection implements MbapFrameHandler {
       asset: ctx.asset,
       port: ctx.servicePort,
       protocol: 'modbus',
-      modbus: {
-        function: fn, unit, address: req.address, count: req.count,
-        values: req.writes ? requestWriteValues(buf, off + 7, len - 7, req) : undefined,
-      },
+      modbus: requestAuditFields(buf, off + 7, len - 7, req, unit),
       message: decision.monitor === true ? `monitor: would deny (${decision.reason})`
         : req.invalid !== null ? req.invalid : undefined,
       detail: req.writeCount !== 0 ? { writeAddress: req.writeAddress, writeCount: req.writeCount } : undefined,

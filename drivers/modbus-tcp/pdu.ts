@@ -3,8 +3,9 @@
  * The shape of each function comes from the one table in policy/modbus.ts; this file only knows
  * how each shape lays out its bytes. Parsing reads the frame in place into a reused record.
  */
-import { modbusFunction } from '../../policy/modbus';
+import { modbusFunction, pduSubFunction } from '../../policy/modbus';
 import type { ModbusOperation } from '../../policy/types';
+import type { AuditEvent } from '../types';
 
 /** One parsed request; a connection reuses one instance for every frame (the decider reads it as a ModbusOperation). */
 export class ModbusRequest implements ModbusOperation {
@@ -118,6 +119,22 @@ export function parseRequestPdu(buf: Buffer, pdu: number, pduLength: number, out
     default: // 'none': diagnostics, identification, file records: no address to check here
       return null;
   }
+}
+
+/**
+ * A request's `modbus` audit fields, as both Modbus drivers record them: function, unit, address,
+ * count; the values a write carries; and `sub`, FC 08's diagnostics sub-function (Modbus
+ * Application Protocol 6.8) or FC 43's MEI type (6.19), only for those (replay re-decides
+ * sub-function conduits from it). Call only after parseRequestPdu accepted the frame.
+ */
+export function requestAuditFields(buf: Buffer, pdu: number, pduLength: number, req: ModbusRequest, unit: number): NonNullable<AuditEvent['modbus']> {
+  const m: NonNullable<AuditEvent['modbus']> = {
+    function: req.fn, unit, address: req.address, count: req.count,
+    values: req.writes ? requestWriteValues(buf, pdu, pduLength, req) : undefined,
+  };
+  const sub = pduSubFunction(buf, pdu, pduLength);
+  if (sub >= 0) m.sub = sub;
+  return m;
 }
 
 /**

@@ -7,8 +7,8 @@
 import type { AddressRange, ModbusAllow } from '../types';
 import type { ScopeState } from '../decide';
 import { decideModbus, decideOperation } from '../decide';
-import { modbusFunction, modbusFunctionName } from '../modbus';
-import { mergeRanges, mergeWithin } from '../ranges';
+import { modbusFunction, modbusFunctionName, modbusSubFunctionName } from '../modbus';
+import { mergeWithin } from '../ranges';
 import { boundaryProbes, type LearntBlock, type Observation, type OperationLearner, type ProtocolHandler } from './observed';
 
 type Access = 'read' | 'write' | 'read-write' | 'diagnostic';
@@ -72,25 +72,71 @@ export function writePdu(fn: number, address: number, count: number, values: rea
   return Uint8Array.from(b);
 }
 
+/**
+ * The request PDU of a recorded FC 08 / FC 43 request, as far as the decision reads it: the
+ * function code and the audited sub-function (6.8: two bytes, then a data word; 6.19: the MEI
+ * type, then its two bytes); null for other functions, or when the record has no sub-function
+ * (recorded before the drivers audited it: decided without, as then).
+ */
+export function subFunctionPdu(fn: number, sub: unknown): Uint8Array | null {
+  const n = modbusFunction(fn)?.subFunctionBytes;
+  if (n === undefined || typeof sub !== 'number' || !Number.isInteger(sub) || sub < 0 || sub >= 1 << (8 * n)) return null;
+  return n === 1 ? Uint8Array.of(fn, sub, 0, 0) : Uint8Array.of(fn, sub >> 8, sub & 0xff, 0, 0);
+}
+
+/**
+ * The addresses an access group touched: sorted, disjoint, non-adjacent inclusive intervals as
+ * pairs in one Int32Array, merged as they are added (what mergeRanges makes of the raw ranges).
+ * A million records over ten thousand sources and assets keep a few intervals each, not a set
+ * entry per distinct request.
+ */
+export class IntervalList {
+  private a = new Int32Array(4);
+  private n = 0;
+
+  add(start: number, end: number): void {
+    const a = this.a;
+    // The first interval whose end reaches start - 1 (it may merge), by binary search.
+    let lo = 0, hi = this.n;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (a[2 * mid + 1] < start - 1) lo = mid + 1; else hi = mid; }
+    // Intervals lo..j-1 overlap or touch [start, end]: replace them with their union.
+    let j = lo;
+    let s = start, e = end;
+    while (j < this.n && a[2 * j] <= end + 1) { if (a[2 * j] < s) s = a[2 * j]; if (a[2 * j + 1] > e) e = a[2 * j + 1]; j++; }
+    const removed = j - lo;
+    if (removed === 1) { a[2 * lo] = s; a[2 * lo + 1] = e; return; }
+    if (removed === 0) {
+      if (2 * (this.n + 1) > a.length) { const b = new Int32Array(a.length * 2); b.set(a); this.a = b; }
+      this.a.copyWithin(2 * lo + 2, 2 * lo, 2 * this.n);
+      this.n++;
+    } else {
+      a.copyWithin(2 * lo + 2, 2 * j, 2 * this.n);
+      this.n -= removed - 1;
+    }
+    this.a[2 * lo] = s;
+    this.a[2 * lo + 1] = e;
+  }
+
+  list(): AddressRange[] {
+    const out: AddressRange[] = [];
+    for (let i = 0; i < this.n; i++) out.push({ start: this.a[2 * i], end: this.a[2 * i + 1] });
+    return out;
+  }
+}
+
 class AccessGroup {
   functions = new Set<number>();
   units = new Set<number>();
-  /** Distinct ranges as start * 65536 + end, compacted by merging when it grows. */
-  ranges = new Set<number>();
+  ranges = new IntervalList();
   count = 0;
   example: Record<string, unknown> | null = null;
 
   addRange(r: AddressRange | undefined): void {
-    if (!r) return;
-    this.ranges.add(r.start * 65536 + r.end);
-    if (this.ranges.size > 4096) {
-      const merged = mergeRanges(this.rangeList());
-      this.ranges = new Set(merged.map((x) => x.start * 65536 + x.end));
-    }
+    if (r) this.ranges.add(r.start, r.end);
   }
 
   rangeList(): AddressRange[] {
-    return [...this.ranges].map((k) => ({ start: Math.floor(k / 65536), end: k % 65536 }));
+    return this.ranges.list();
   }
 }
 
@@ -150,7 +196,7 @@ export const modbusHandler: ProtocolHandler = {
     const m = obs.modbus;
     if (!m) return null;
     const w = writeRange(obs);
-    const pdu = writePdu(m.function, m.address, m.count, m.values, w);
+    const pdu = writePdu(m.function, m.address, m.count, m.values, w) ?? subFunctionPdu(m.function, m.sub);
     if (pdu !== null) {
       return decideOperation(scope, { fn: m.function, unit: m.unit, address: m.address, count: m.count, writeAddress: w?.address ?? 0, writeCount: w?.count ?? 0, pdu, pduOffset: 0, pduLength: pdu.length }, at);
     }
@@ -161,7 +207,8 @@ export const modbusHandler: ProtocolHandler = {
     const m = obs.modbus;
     if (!m) return 'connect';
     const w = writeRange(obs);
-    return `${modbusFunctionName(m.function)} unit ${m.unit} @${m.address}${m.count > 1 ? `+${m.count}` : ''}${w ? ` write @${w.address}+${w.count}` : ''}`;
+    const name = subFunctionPdu(m.function, m.sub) !== null ? modbusSubFunctionName(m.function, m.sub as number) : modbusFunctionName(m.function);
+    return `${name} unit ${m.unit} @${m.address}${m.count > 1 ? `+${m.count}` : ''}${w ? ` write @${w.address}+${w.count}` : ''}`;
   },
   newLearner: () => new ModbusLearner(),
 };

@@ -25,8 +25,11 @@ export interface Observation {
   asset?: string;
   port?: number;
   protocol?: string;
-  /** `values`: what a write carried (registers, coil states 0/1, FC 22's and/or masks), as the proxy audits it. */
-  modbus?: { function: number; unit: number; address: number; count: number; values?: number[] };
+  /**
+   * `values`: what a write carried (registers, coil states 0/1, FC 22's and/or masks); `sub`: FC 08's
+   * diagnostics sub-function or FC 43's MEI type; both as the proxy audits them.
+   */
+  modbus?: { function: number; unit: number; address: number; count: number; values?: number[]; sub?: number };
   /** DNP3: the driver's audit fields (drivers/dnp3/audit-fields.ts; read by dnp3.ts). */
   dnp3?: { function: number; source: number; destination: number; objects: string[]; points?: number[]; values?: number[] };
   /** IEC 104: the driver's audit fields (drivers/iec104/audit-fields.ts; read by iec104.ts). */

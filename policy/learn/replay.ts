@@ -85,7 +85,14 @@ function describeNow(d: Decision): string {
   return describeRecorded(d);
 }
 
-interface CachedScope { scope: ScopeState; device: string | null }
+interface CachedScope {
+  port: number | undefined;
+  protocol: string;
+  scope: ScopeState;
+  device: string | null;
+  /** Scopes as a person logged in at the edge, by identity. */
+  persons?: Map<string, ScopeState>;
+}
 
 /** Re-decides observations one at a time (add) and reports the flips (report). */
 export class ReplayEngine {
@@ -93,7 +100,9 @@ export class ReplayEngine {
   private readonly maxGroups: number;
   private readonly maxExamples: number;
   private readonly handlers: ReadonlyMap<string, ProtocolHandler>;
-  private readonly scopes = new Map<string, CachedScope>();
+  /** Resolved scopes by source, then asset (a short list per port and protocol): no key string built per record. */
+  private readonly scopes = new Map<string, Map<string, CachedScope[]>>();
+  private scopeCount = 0;
   private readonly groups = new Map<string, ReplayFlip>();
   private readonly r: ReplayReport = { records: 0, replayed: 0, unchanged: 0, breaks: 0, opens: 0, skipped: {}, from: null, to: null, flips: [], ungrouped: 0 };
 
@@ -111,28 +120,33 @@ export class ReplayEngine {
   /** The scope for a source and destination, resolved once; with the recorded person when the source had one. */
   private scopeFor(obs: Observation, h: ProtocolHandler): ScopeState {
     const src = obs.src as string, asset = obs.asset as string;
-    const key = `${src}|${asset}|${obs.port ?? ''}|${h.policyProtocol}`;
-    let c = this.scopes.get(key);
+    let byAsset = this.scopes.get(src);
+    if (byAsset === undefined) { byAsset = new Map(); this.scopes.set(src, byAsset); }
+    let list = byAsset.get(asset);
+    if (list === undefined) { list = []; byAsset.set(asset, list); }
+    let c: CachedScope | undefined;
+    for (const x of list) if (x.port === obs.port && x.protocol === h.policyProtocol) { c = x; break; }
     if (c === undefined) {
       const scope = resolveScope(new ScopeState(), this.index, { ip: src, fromIdentity: undefined, session: undefined },
         { asset, ip: undefined, port: obs.port, protocol: h.policyProtocol, hasOp: false });
-      c = { scope, device: scope.device };
-      this.scopes.set(key, c);
+      c = { port: obs.port, protocol: h.policyProtocol, scope, device: scope.device };
+      list.push(c);
+      this.scopeCount++;
     }
     // A person logged in at the edge was named by the decision; decide again as that person.
     const who = obs.decision?.identity ?? null;
     if (who === null || who === c.device) return c.scope;
     const n = this.index.t.identityIndex.get(who);
     if (n === undefined || this.index.doc.identities[n].kind === 'device' || this.index.doc.identities[n].kind === 'service') return c.scope;
-    const pkey = `${key}|${who}`;
-    let p = this.scopes.get(pkey);
+    c.persons ??= new Map();
+    let p = c.persons.get(who);
     if (p === undefined) {
-      const scope = resolveScope(new ScopeState(), this.index, { ip: src, fromIdentity: undefined, session: { identity: who, edgeAuth: true, grant: true } },
+      p = resolveScope(new ScopeState(), this.index, { ip: src, fromIdentity: undefined, session: { identity: who, edgeAuth: true, grant: true } },
         { asset, ip: undefined, port: obs.port, protocol: h.policyProtocol, hasOp: false });
-      p = { scope, device: scope.device };
-      this.scopes.set(pkey, p);
+      c.persons.set(who, p);
+      this.scopeCount++;
     }
-    return p.scope;
+    return p;
   }
 
   /** Re-decides one observation (any record may be given; what is not a decision is skipped). */
@@ -144,7 +158,7 @@ export class ReplayEngine {
     const h = this.handlers.get(obs.protocol ?? '');
     if (h === undefined) { this.skip(`no replayer for protocol ${obs.protocol ?? '(none)'}`); return; }
     if (typeof obs.src !== 'string' || typeof obs.asset !== 'string') { this.skip('no source or asset'); return; }
-    if (this.scopes.size > 200_000) this.scopes.clear();
+    if (this.scopeCount > 200_000) { this.scopes.clear(); this.scopeCount = 0; }
     const scope = this.scopeFor(obs, h);
     let now: Decision | null;
     if (h.isOperation(obs)) now = h.decideOperation(scope, obs, obs.at);

@@ -85,6 +85,9 @@ export type RecordBody = Omit<AuditRecord, 'v' | 'seq' | 'prev'>;
 // Plain CBOR: no cbor-x record extension, byte strings untagged (RFC 8949 §3.1 major type 2).
 const codec = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, variableMapSize: true } as ConstructorParameters<typeof Encoder>[0]);
 
+// The same profile, byte strings copied out of the input instead of viewed in it (decodeRecord's `copyBytes`).
+const copyingCodec = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, variableMapSize: true, copyBuffers: true } as ConstructorParameters<typeof Encoder>[0]);
+
 /** Encodes a record payload. The caller keeps the returned bytes: they are what gets hashed. */
 export function encodeRecord(body: RecordBody, seq: number, prev: Uint8Array): Buffer {
   const rec: Record<string, unknown> = { v: RECORD_VERSION, seq, prev };
@@ -98,11 +101,15 @@ export function encodeRecord(body: RecordBody, seq: number, prev: Uint8Array): B
 /** Why a payload is not a record. */
 export class RecordDecodeError extends Error {}
 
-/** Decodes and shape-checks a payload; throws RecordDecodeError when it is not a version-1 record. */
-export function decodeRecord(payload: Uint8Array): AuditRecord {
+/**
+ * Decodes and shape-checks a payload; throws RecordDecodeError when it is not a version-1 record.
+ * Its byte strings (`prev`) are views of `payload` unless `copyBytes` (a reader that reuses its
+ * buffer for the next segment).
+ */
+export function decodeRecord(payload: Uint8Array, opts: { copyBytes?: boolean } = {}): AuditRecord {
   let value: unknown;
   try {
-    value = codec.decode(payload);
+    value = (opts.copyBytes ? copyingCodec : codec).decode(payload);
   } catch (e) {
     throw new RecordDecodeError(`payload is not CBOR: ${(e as Error).message}`);
   }

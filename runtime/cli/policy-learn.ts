@@ -37,15 +37,6 @@ function intOption(v: unknown, flag: string, min: number, max: number): number |
   return n;
 }
 
-/** Drops fields left undefined, in place (the data as the text reads back, without a copy). */
-function dropUndefined(v: unknown): unknown {
-  if (Array.isArray(v)) { for (const x of v) dropUndefined(x); return v; }
-  if (v === null || typeof v !== 'object') return v;
-  const rec = v as Record<string, unknown>;
-  for (const k of Object.keys(rec)) { if (rec[k] === undefined) delete rec[k]; else dropUndefined(rec[k]); }
-  return v;
-}
-
 const chars = (lines: readonly string[]): number => lines.reduce((n, l) => n + l.length + 1, 0);
 
 /**
@@ -58,9 +49,14 @@ const chars = (lines: readonly string[]): number => lines.reduce((n, l) => n + l
  */
 function checkedLines(r: LearnResult, header: string[]): { lines: string[]; doc: PolicyDocument; dropped: string[] } {
   const emit = (doc: PolicyDocument): string[] => emitPolicyLines(doc, { header, conduit: r.comments });
-  let lines = emit(r.doc);
-  const first = chars(lines) <= learnLimits.parseBackMax ? parsePolicy(`${lines.join('\n')}\n`, { file: '(learnt policy)' })
-    : validatePolicy(dropUndefined(policyData(r.doc)), { file: '(learnt policy)' });
+  // A large policy's lines are emitted only once its data has been checked (not both held at once).
+  let lines: string[] | undefined = emit(r.doc);
+  let first: PolicyDocument;
+  if (chars(lines) <= learnLimits.parseBackMax) first = parsePolicy(`${lines.join('\n')}\n`, { file: '(learnt policy)' });
+  else {
+    lines = undefined;
+    first = validatePolicy(policyData(r.doc), { file: '(learnt policy)' });
+  }
   const index = compile(first);
   const dropped: string[] = [];
   const keep: boolean[] = [];
@@ -73,7 +69,32 @@ function checkedLines(r: LearnResult, header: string[]): { lines: string[]; doc:
   });
   // The text without the dropped tests reads back as `first` without them (checked once above).
   if (dropped.length) lines = emit({ ...r.doc, tests });
-  return { lines, doc: { ...first, tests: first.tests.filter((_, i) => keep[i]) }, dropped };
+  return { lines: lines ?? emit(r.doc), doc: { ...first, tests: first.tests.filter((_, i) => keep[i]) }, dropped };
+}
+
+/**
+ * Reads every source into a PolicyLearner and returns its result: the learner (a summary per
+ * source × asset) and the base policy's index are garbage once this returns, before the output
+ * is built.
+ */
+async function learnFrom(o: { site: string; base?: PolicyDocument; slack: number; audits: string[]; pcaps: string[]; ports: number[]; dnp3Ports: number[]; since?: number; signal: AbortSignal }): Promise<{ r: LearnResult; sources: string[]; brokenStreams: number }> {
+  const learner = new PolicyLearner({ site: o.site, base: o.base, baseIndex: o.base ? compile(o.base) : undefined, slack: o.slack });
+  const sources: string[] = [];
+  for (const dir of o.audits) {
+    const folders = await findAuditFolders(dir).catch((e: Error) => { throw new ZonegateError('ERR_FILE', `cannot read audit folder ${dir}: ${e.message}`, { cause: e }); });
+    if (folders.length === 0) throw new ZonegateError('ERR_FILE', `${dir} holds no audit segments (audit-*.seg)`);
+    for (const f of folders) {
+      await forEachAuditRecord(f, (r) => learner.add(r), { since: o.since, signal: o.signal });
+      sources.push(f);
+    }
+  }
+  let brokenStreams = 0;
+  for (const file of o.pcaps) {
+    await readPcapModbus(file, o.ports, (obs) => learner.add(obs));
+    brokenStreams += (await readPcapDnp3(file, o.dnp3Ports, (obs) => learner.add(obs))).brokenStreams;
+    sources.push(file);
+  }
+  return { r: learner.result(), sources, brokenStreams };
 }
 
 /** Writes lines to `file` in chunks. */
@@ -130,24 +151,8 @@ assets' addresses; a capture names addresses, which become assets of their own.`
     const base = typeof o.from === 'string' ? (await loadPolicyFile(o.from)).doc : undefined;
     const site = typeof o.site === 'string' ? o.site : base?.site;
     if (site === undefined) throw usageError('--site SITE is required (or --from POLICY)');
-    const learner = new PolicyLearner({ site, base, baseIndex: base ? compile(base) : undefined, slack });
-    const sources: string[] = [];
-    for (const dir of audits) {
-      const folders = await findAuditFolders(dir).catch((e: Error) => { throw new ZonegateError('ERR_FILE', `cannot read audit folder ${dir}: ${e.message}`, { cause: e }); });
-      if (folders.length === 0) throw new ZonegateError('ERR_FILE', `${dir} holds no audit segments (audit-*.seg)`);
-      for (const f of folders) {
-        await forEachAuditRecord(f, (r) => learner.add(r), { since, signal: ctx.signal });
-        sources.push(f);
-      }
-    }
-    let brokenStreams = 0;
-    for (const file of pcaps) {
-      await readPcapModbus(file, ports, (obs) => learner.add(obs));
-      brokenStreams += (await readPcapDnp3(file, dnp3Ports, (obs) => learner.add(obs))).brokenStreams;
-      sources.push(file);
-    }
+    const { r, sources, brokenStreams } = await learnFrom({ site, base, slack, audits, pcaps, ports, dnp3Ports, since, signal: ctx.signal });
     if (brokenStreams > 0) ctx.err(`note: ${brokenStreams} DNP3 stream(s) in the capture stopped being DNP3 (bad CRC or framing); learnt up to there`);
-    const r = learner.result();
     if (r.unknownAssets.length) {
       throw new ZonegateError('ERR_USAGE', `the audit records name asset(s) ${r.unknownAssets.join(', ')} whose addresses no policy gives: learn with --from POLICY (the policy that declares them)`);
     }

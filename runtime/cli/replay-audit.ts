@@ -8,7 +8,7 @@ import { ZonegateError } from '../../policy/errors';
 import type { PolicyIndex } from '../../policy/compile';
 import { ReplayEngine, type ReplayReport } from '../../policy/learn/replay';
 import * as fsp from 'node:fs/promises';
-import { eachSegmentRecord, findAuditFolders } from '../audit/query';
+import { eachSegmentRecord, findAuditFolders, SegmentBuffer } from '../audit/query';
 import type { AuditRecord } from '../audit/record';
 import { sortSegments } from '../audit/segment';
 
@@ -41,11 +41,13 @@ export async function replayAuditFolders(index: PolicyIndex, dirs: readonly stri
  * Every record of an audit folder handed to `each` as it is decoded, one segment read at a time
  * (streamAuditRecords without its per-segment batch: a record is garbage once `each` returns, so
  * it dies young instead of being promoted with a whole segment's batch; learning a million records
- * peaks lower). A bad frame ends the segment and is noted in `problems`.
+ * peaks lower), the segments read into one reused buffer. A bad frame ends the segment and is
+ * noted in `problems`.
  */
 export async function forEachAuditRecord(dir: string, each: (r: AuditRecord) => void, opts: { since?: number; problems?: string[]; signal?: AbortSignal } = {}): Promise<void> {
+  const buffer = new SegmentBuffer();
   for (const seg of sortSegments(dir, await fsp.readdir(dir))) {
     if (opts.signal?.aborted) throw new ZonegateError('ERR_USAGE', 'interrupted');
-    await eachSegmentRecord(seg.path, opts, each);
+    await eachSegmentRecord(seg.path, { ...opts, buffer }, each);
   }
 }

@@ -78,6 +78,11 @@ test('diagnostics: return-query-data is forwarded, force-listen-only-mode is ref
   assert.equal([listen?.fn, listen?.exception], [0x88, 0x01]);
   const d = decisions().slice(before).map((e) => [e.decision?.decision, e.decision?.reason]);
   assert.equal(d, [['allow', null], ['deny', 'function-not-allowed']]);
+  // The sub-function is in the audit record (replay re-decides from it); other functions carry none.
+  const mei = await client.request(adu(6, 1, [43, 14, 1, 0]));
+  assert.equal([mei?.fn, mei?.exception], [0xab, 0x01]);
+  assert.equal(decisions().slice(before).map((e) => [e.modbus?.function, e.modbus?.sub]), [[8, 0], [8, 4], [43, 14]]);
+  assert.ok(decisions().filter((e) => e.modbus?.function === 16).every((e) => e.modbus !== undefined && !('sub' in e.modbus)));
 });
 
 test('writes have their own rate limit (burst 3, one of them spent above was refused before the bucket); reads go on', async () => {

@@ -117,6 +117,25 @@ test('replay checks recorded write values against write bounds and coil states (
   assert.equal(j.flips[0].reasons, { 'value-out-of-range': 3 });
 });
 
+test('replay re-decides FC 08 / FC 43 by the audited sub-function: a sub-function conduit is no false break, a dropped one breaks', async () => {
+  const file = `${FIX}/plant-bounds.yaml`;
+  // As drivers/modbus-tcp audits them (requestAuditFields): hmi-diag allows 08/0000 and 43/14 only.
+  const diag = (at: string, fn: number, sub: number) =>
+    ({ ...modbusEvent(monday(at), '10.10.0.5', 'plc-1', D.allow('hmi-diag', 'hmi-1'), fn, 0, 0), modbus: { function: fn, unit: 1, address: 0, count: 0, sub } });
+  await writeAudit(p('audit-subs'), [diag('09:00', 8, 0), diag('09:01', 8, 0), diag('09:02', 43, 14)]);
+  const same = await cli('policy', 'replay', file, '--audit', p('audit-subs'), '--json');
+  assert.is(same.code, 0, same.out);
+  assert.equal([JSON.parse(same.out).unchanged, JSON.parse(same.out).breaks], [3, 0]);
+  // Without diagnostics/return-query-data the two FC 08 requests break, named by their sub-function.
+  writeFileSync(p('no-diag.yaml'), readFileSync(file, 'utf8').replace('diagnostics/return-query-data, ', ''));
+  const r = await cli('policy', 'replay', p('no-diag.yaml'), '--audit', p('audit-subs'), '--json');
+  assert.is(r.code, 1, r.out);
+  const j = JSON.parse(r.out);
+  assert.equal([j.breaks, j.unchanged], [2, 1]);
+  assert.equal(j.flips[0].reasons, { 'function-not-allowed': 2 });
+  assert.match(j.flips[0].examples[0].operation, /^diagnostics\/return-query-data unit 1/);
+});
+
 test('scattered traffic: ranges stay exact, but a conduit gets at most 4 boundary deny tests (below, above, the first gap)', () => {
   const base = parsePolicy(readFileSync(`${FIX}/plant-v1.yaml`, 'utf8'));
   const l = new PolicyLearner({ site: 's', base });
