@@ -5,7 +5,7 @@
  * same document; policy learn checks that before it writes anything.
  */
 import type { Asset, Conduit, DecisionRequest, Identity, PolicyDocument, PolicyTest, Schedule, Zone } from '../types';
-import { modbusFunctionName, modbusSubFunctionName } from '../modbus';
+import { modbusFunction, modbusFunctionName, modbusSubFunctionName } from '../modbus';
 import { CROB_OPERATIONS, dnp3FunctionName, type Dnp3Allow, type Dnp3ObjectRef, type Dnp3RequestSpec } from '../dnp3';
 import type { Iec104Allow, Iec104RequestSpec } from '../iec104';
 import { typeName } from '../iec104-types';
@@ -132,6 +132,12 @@ function dnp3RequestData(d: Dnp3RequestSpec): Data {
   };
 }
 
+/** Every field a Modbus test request may carry (a dropped subFunction or values would test another request). */
+function modbusRequestData(m: NonNullable<DecisionRequest['modbus']>): Data {
+  const sub = typeof m.subFunction === 'number' && typeof m.function === 'number' ? subFunctionName(m.function, m.subFunction) : m.subFunction;
+  return { function: m.function, unit: m.unit, address: m.address, count: m.count, writeAddress: m.writeAddress, writeCount: m.writeCount, subFunction: sub, values: m.values };
+}
+
 function requestData(r: DecisionRequest): Data {
   const out: Record<string, Data | undefined> = {
     from: typeof r.from === 'string' ? r.from : { ip: r.from.ip },
@@ -139,7 +145,7 @@ function requestData(r: DecisionRequest): Data {
     // A request with `modbus` is a Modbus request; say the protocol only when that does not.
     protocol: r.modbus === undefined && r.dnp3 === undefined && r.iec104 === undefined ? r.protocol : undefined,
     port: r.port,
-    modbus: r.modbus ? { function: r.modbus.function, unit: r.modbus.unit, address: r.modbus.address, count: r.modbus.count } : undefined,
+    modbus: r.modbus ? modbusRequestData(r.modbus) : undefined,
     dnp3: r.dnp3 ? dnp3RequestData(r.dnp3) : undefined,
     iec104: r.iec104 ? iec104RequestData(r.iec104) : undefined,
     at: r.at === undefined ? undefined : typeof r.at === 'number' ? new Date(r.at).toISOString() : r.at,
@@ -233,4 +239,9 @@ export function emitPolicyLines(doc: PolicyDocument, comments: EmitComments): st
   out.push('', doc.tests.length ? 'tests:' : 'tests: []');
   for (const t of doc.tests) out.push(`  - ${flow(testData(t))}`);
   return out;
+}
+
+/** A sub-function's name in its function's table (what a reader of the test recognises), else its code. */
+function subFunctionName(fn: number, sub: number): string | number {
+  return modbusFunction(fn)?.subFunctions?.find((x) => x.code === sub)?.name ?? sub;
 }

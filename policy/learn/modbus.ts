@@ -126,6 +126,8 @@ export class IntervalList {
 
 class AccessGroup {
   functions = new Set<number>();
+  /** FC 08 / FC 43 requests recorded with their sub-function: `fn << 16 | sub` (learnt one by one). */
+  subs = new Set<number>();
   units = new Set<number>();
   ranges = new IntervalList();
   count = 0;
@@ -153,14 +155,18 @@ class ModbusLearner implements OperationLearner {
     let g = this.groups.get(access);
     if (!g) { g = new AccessGroup(); this.groups.set(access, g); }
     g.count++;
-    g.functions.add(m.function);
+    // A sub-function the record names is learnt alone (`diagnostics/return-query-data`), not the
+    // whole function; records from before the drivers audited it learn the function, as then.
+    if (subFunctionPdu(m.function, m.sub) !== null) g.subs.add(m.function * 0x10000 + (m.sub as number));
+    else g.functions.add(m.function);
     g.units.add(m.unit);
     g.addRange(rangeOf(m.function, m.address, m.count));
     const w = writeRange(obs);
     if (w) g.addRange(rangeOf(m.function, w.address, w.count));
     // FC 23 cannot be written as a policy test request (no write range there): no example for it.
     if (g.example === null && f.shape !== 'read-write') {
-      g.example = { modbus: { function: m.function, unit: m.unit, address: m.address, count: Math.max(1, m.count) } };
+      const sub = subFunctionPdu(m.function, m.sub) !== null ? { subFunction: m.sub as number } : {};
+      g.example = { modbus: { function: m.function, unit: m.unit, address: m.address, count: Math.max(1, m.count), ...sub } };
     }
   }
 
@@ -176,12 +182,19 @@ class ModbusLearner implements OperationLearner {
       const units = [...g.units].sort((a, b) => a - b);
       const ranges = mergeWithin(g.rangeList(), slack);
       const allow: ModbusAllow = { functions, units };
+      const subFunctions = [...g.subs].sort((a, b) => a - b).map((x) => ({ fn: Math.floor(x / 0x10000), sub: x % 0x10000 })).filter((x) => !g.functions.has(x.fn));
+      if (subFunctions.length > 0) allow.subFunctions = subFunctions;
       if (ranges.length > 0) allow.addresses = ranges;
       // Boundary probes: the first address-carrying function just outside the ranges (observed.ts).
       const probeFn = functions.find((fn) => { const s = modbusFunction(fn)?.shape; return s !== undefined && s !== 'none' && s !== 'read-write'; });
       const probes: Record<string, unknown>[] = [];
       if (probeFn !== undefined) {
         for (const address of boundaryProbes(ranges, 65535)) probes.push({ modbus: { function: probeFn, unit: units[0], address, count: 1 } });
+      }
+      // And per function learnt only through some sub-functions, the first one it did not see.
+      for (const fn of new Set(subFunctions.map((x) => x.fn))) {
+        const other = modbusFunction(fn)?.subFunctions?.find((x) => !subFunctions.some((y) => y.fn === fn && y.sub === x.code));
+        if (other) probes.push({ modbus: { function: fn, unit: units[0] ?? 1, address: 0, count: 1, subFunction: other.code } });
       }
       return { suffix: access, fields: { allow }, example: g.example ?? {}, probes, count: g.count };
     });

@@ -102,25 +102,34 @@ export function narrowConduit(c: Conduit, blocks: readonly LearntBlock[]): { con
   const out: Conduit = { ...c };
   if (c.protocol === 'modbus') {
     const fns = new Set<number>(), units = new Set<number>();
+    const subs: { fn: number; sub: number }[] = [];
     const ranges: AddressRange[] = [];
     let anyAddressFree = false;
     for (const b of blocks) {
       const a = b.fields.allow;
       if (!a) continue;
       a.functions.forEach((f) => fns.add(f));
+      if (a.subFunctions) subs.push(...a.subFunctions);
       a.units?.forEach((u) => units.add(u));
       if (a.addresses) ranges.push(...a.addresses); else if (a.functions.length) anyAddressFree = true;
     }
     const was: ModbusAllow = c.allow ?? { functions: MODBUS_FUNCTIONS.map((f) => f.code) };
     const allow: ModbusAllow = { functions: was.functions.filter((f) => fns.has(f)) };
+    // Sub-functions: a whole FC 08/43 the traffic used only through some sub-functions narrows to
+    // those; listed ones stay when seen, or when their function was seen in records without one.
+    const seen = (fn: number, sub: number) => subs.some((x) => x.fn === fn && x.sub === sub);
+    const narrowedSubs = [
+      ...subs.filter((x) => was.functions.includes(x.fn) && !fns.has(x.fn)),
+      ...(was.subFunctions ?? []).filter((x) => seen(x.fn, x.sub) || fns.has(x.fn)),
+    ].filter((x, i, all) => all.findIndex((y) => y.fn === x.fn && y.sub === x.sub) === i).sort((x, y) => x.fn - y.fn || x.sub - y.sub);
     const u = [...units].filter((x) => was.units === undefined || was.units.includes(x)).sort((x, y) => x - y);
     if (u.length) allow.units = u; else if (was.units) allow.units = was.units;
     if (!anyAddressFree && ranges.length) allow.addresses = intersect(mergeRanges(ranges), was.addresses ?? ALL);
     else if (was.addresses) allow.addresses = was.addresses;
-    // Write bounds, coil states and sub-functions are restrictions of their own: kept as they were.
+    // Write bounds and coil states are restrictions of their own: kept as they were.
     if (was.values) allow.values = was.values;
     if (was.coils) allow.coils = was.coils;
-    if (was.subFunctions) allow.subFunctions = was.subFunctions;
+    if (narrowedSubs.length) allow.subFunctions = narrowedSubs;
     out.allow = allow;
   } else if (c.protocol === 'dnp3') {
     const learnt = blocks.map((b) => b.fields.dnp3).filter((a): a is Dnp3Allow => a !== undefined);

@@ -79,12 +79,22 @@ test('a learnt policy too large to parse back is validated from its data: same o
 
 test('write bounds, coil states, sub-functions and writeRateLimit survive the emitter and --from narrowing', async () => {
   const file = `${FIX}/plant-bounds.yaml`;
-  const doc = parsePolicy(readFileSync(file, 'utf8'));
+  // With embedded tests that carry a sub-function, values and an FC 23 write range (the emitter
+  // dropped those fields: the re-emitted test then checked another request).
+  const doc = parsePolicy(`${readFileSync(file, 'utf8')}tests:
+  - { request: { from: hmi-1, to: plc-1, modbus: { function: 8, unit: 1, subFunction: return-query-data } }, expect: allow }
+  - { request: { from: hmi-1, to: plc-1, modbus: { function: 8, unit: 1, subFunction: 4 } }, expect: deny }
+  - { request: { from: eng-1, to: plc-1, modbus: { function: 6, unit: 1, address: 1005, values: [9000] } }, expect: deny }
+  - { request: { from: eng-1, to: plc-1, modbus: { function: 23, unit: 1, address: 1000, count: 2, writeAddress: 1005, writeCount: 1, values: [7] } }, expect: deny }
+`);
   const norm = (d: typeof doc) => JSON.parse(JSON.stringify({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) }));
   assert.equal(norm(parsePolicy(emitPolicyYaml(doc, { header: [], conduit: new Map() }))), norm(doc));
   await writeAudit(p('audit-bounds'), [
     { ...modbusEvent(monday('09:00'), '10.10.0.20', 'plc-1', D.allow('eng-setpoints', 'eng-1'), 6, 1005, 1), modbus: { function: 6, unit: 1, address: 1005, count: 1, values: [300] } },
     modbusEvent(monday('09:01'), '10.10.0.5', 'plc-1', D.allow('hmi-diag', 'hmi-1'), 3, 0, 4),
+    // Listed sub-functions stay when the traffic used them (unused ones are narrowed away, below).
+    { ...modbusEvent(monday('09:02'), '10.10.0.5', 'plc-1', D.allow('hmi-diag', 'hmi-1'), 8, 0, 0), modbus: { function: 8, unit: 1, address: 0, count: 0, sub: 0 } },
+    { ...modbusEvent(monday('09:03'), '10.10.0.5', 'plc-1', D.allow('hmi-diag', 'hmi-1'), 43, 0, 0), modbus: { function: 43, unit: 1, address: 0, count: 0, sub: 14 } },
   ]);
   const r = await cli('policy', 'learn', '--audit', p('audit-bounds'), '--from', file, '--out', p('bounds.yaml'));
   assert.is(r.code, 0, r.out + r.err);
@@ -134,6 +144,38 @@ test('replay re-decides FC 08 / FC 43 by the audited sub-function: a sub-functio
   assert.equal([j.breaks, j.unchanged], [2, 1]);
   assert.equal(j.flips[0].reasons, { 'function-not-allowed': 2 });
   assert.match(j.flips[0].examples[0].operation, /^diagnostics\/return-query-data unit 1/);
+});
+
+test('sub-functions are learnt one by one: a whole FC 08/43 narrows to the ones seen, a first policy allows only those and tests one it did not see', async () => {
+  const file = `${FIX}/plant-bounds.yaml`;
+  writeFileSync(p('whole-diag.yaml'), readFileSync(file, 'utf8').replace('diagnostics/return-query-data, read-device-identification', 'diagnostics, encapsulated-interface-transport'));
+  const diag = (at: string, fn: number, sub: number) =>
+    ({ ...modbusEvent(monday(at), '10.10.0.5', 'plc-1', D.allow('hmi-diag', 'hmi-1'), fn, 0, 0), modbus: { function: fn, unit: 1, address: 0, count: 0, sub } });
+  await writeAudit(p('audit-learn-subs'), [
+    diag('09:00', 8, 0), diag('09:01', 8, 0x0b), diag('09:02', 43, 14),
+    modbusEvent(monday('09:03'), '10.10.0.5', 'plc-1', D.allow('hmi-diag', 'hmi-1'), 3, 0, 4),
+  ]);
+  const subs = [{ fn: 8, sub: 0 }, { fn: 8, sub: 0x0b }, { fn: 43, sub: 14 }];
+  const narrowed = await cli('policy', 'learn', '--audit', p('audit-learn-subs'), '--from', p('whole-diag.yaml'), '--out', p('subs-from.yaml'));
+  assert.is(narrowed.code, 0, narrowed.out + narrowed.err);
+  const hmi = parsePolicy(readFileSync(p('subs-from.yaml'), 'utf8')).conduits.find((c) => c.id === 'hmi-diag')!;
+  assert.equal([hmi.allow!.functions, hmi.allow!.subFunctions], [[3], subs], 'FC 08 and FC 43 narrowed to the sub-functions used');
+  assert.is((await cli('policy', 'test', p('subs-from.yaml'))).code, 0);
+  assert.is((await cli('policy', 'replay', p('subs-from.yaml'), '--audit', p('audit-learn-subs'))).code, 0, 'nothing recorded breaks');
+
+  // A new source (no conduit yet): learning proposes a conduit of its own, with the same shape.
+  const fresh = (at: string, fn: number, sub: number) =>
+    ({ ...modbusEvent(monday(at), '10.10.0.99', 'plc-1', D.deny('no-conduit', null), fn, 0, 0), modbus: { function: fn, unit: 1, address: 0, count: 0, sub } });
+  await writeAudit(p('audit-learn-subs-new'), [fresh('09:00', 8, 0), fresh('09:01', 8, 0x0b), fresh('09:02', 43, 14)]);
+  const added = await cli('policy', 'learn', '--audit', p('audit-learn-subs-new'), '--from', p('whole-diag.yaml'), '--out', p('subs-added.yaml'));
+  assert.is(added.code, 0, added.out + added.err);
+  const doc = parsePolicy(readFileSync(p('subs-added.yaml'), 'utf8'));
+  const learnt = doc.conduits.find((c) => c.id !== 'hmi-diag' && c.allow?.subFunctions)!;
+  assert.ok(learnt, readFileSync(p('subs-added.yaml'), 'utf8'));
+  assert.equal([learnt.allow!.functions, learnt.allow!.subFunctions], [[], subs]);
+  const denyProbes = doc.tests.filter((t) => t.expect === 'deny' && t.request.modbus?.subFunction !== undefined).map((t) => [t.request.modbus!.function, t.request.modbus!.subFunction]);
+  assert.equal(denyProbes, [[8, 1], [43, 13]], `one sub-function not seen, per function: ${readFileSync(p('subs-added.yaml'), 'utf8').split('tests:')[1]}`);
+  assert.is((await cli('policy', 'test', p('subs-added.yaml'))).code, 0);
 });
 
 test('scattered traffic: ranges stay exact, but a conduit gets at most 4 boundary deny tests (below, above, the first gap)', () => {
