@@ -46,7 +46,14 @@ conduits:
     allow: { functions: [read-holding-registers], units: [1], addresses: ["0-99"] }
 `;
 
-function config(o: { gatewayDevice: string; masterDevice: string; plcPort: number }): string {
+/** The gateway config: the modbus-rtu-gateway listener, and the modbus-rtu one when a master line is given. */
+function config(o: { gatewayDevice: string; master?: { device: string; plcPort: number } }): string {
+  const master = o.master ? `  - asset: plc-1
+    service: modbus-rtu
+    identity: scada-master
+    upstream: 127.0.0.1:${o.master.plcPort}
+    serial: { device: ${o.master.device}, baud: ${BAUD}, parity: none, stopBits: 1 }
+` : '';
   return `device: gw-rtu
 site: lab
 stateDir: ./state
@@ -56,12 +63,7 @@ listeners:
     asset: meters
     service: modbus-rtu-gateway
     serial: { device: ${o.gatewayDevice}, baud: ${BAUD}, parity: none, stopBits: 1, responseMs: 500 }
-  - asset: plc-1
-    service: modbus-rtu
-    identity: scada-master
-    upstream: 127.0.0.1:${o.plcPort}
-    serial: { device: ${o.masterDevice}, baud: ${BAUD}, parity: none, stopBits: 1 }
-timeouts: { drainMs: 200 }
+${master}timeouts: { drainMs: 200 }
 `;
 }
 
@@ -90,7 +92,7 @@ test('a gateway config with both RTU listeners: allowed reads pass, denied write
   const lab = labDir();
   cleanups.push(() => lab.remove());
   lab.write('policy.yaml', POLICY);
-  lab.write('gateway.yaml', config({ gatewayDevice: meterLine.a, masterDevice: masterLine.a, plcPort: plc.port }));
+  lab.write('gateway.yaml', config({ gatewayDevice: meterLine.a, master: { device: masterLine.a, plcPort: plc.port } }));
   const lines: string[] = [];
   const decisions: string[] = [];
   const log = { info: (m: string) => lines.push(`info ${m}`), warn: (m: string) => lines.push(`warn ${m}`), error: (m: string) => lines.push(`error ${m}`) };
@@ -152,7 +154,7 @@ test('a serial device that cannot be opened stops the start, located at serial.d
   const lab = labDir();
   cleanups.push(() => lab.remove());
   lab.write('policy.yaml', POLICY);
-  lab.write('gateway.yaml', config({ gatewayDevice: join(lab.dir, 'no-such-tty'), masterDevice: join(lab.dir, 'no-such-tty-2'), plcPort: 1502 }));
+  lab.write('gateway.yaml', config({ gatewayDevice: join(lab.dir, 'no-such-tty'), master: { device: join(lab.dir, 'no-such-tty-2'), plcPort: 1502 } }));
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const gw = createGateway({ configFile: lab.config, log, writeLine: () => undefined });
   cleanups.push(() => gw.stop());
@@ -175,16 +177,7 @@ test('a serial adapter unplugged while running: alarm, 0x0A at once, and the lin
   const lab = labDir();
   cleanups.push(() => lab.remove());
   lab.write('policy.yaml', POLICY);
-  lab.write('gateway.yaml', `device: gw-rtu
-site: lab
-stateDir: ./state
-policyFile: policy.yaml
-listeners:
-  - listen: 127.0.0.1:0
-    asset: meters
-    service: modbus-rtu-gateway
-    serial: { device: ${line.a}, baud: ${BAUD}, parity: none, stopBits: 1, responseMs: 500 }
-`);
+  lab.write('gateway.yaml', config({ gatewayDevice: line.a }));
   const lines: string[] = [];
   const log = { info: (m: string) => lines.push(`info ${m}`), warn: (m: string) => lines.push(`warn ${m}`), error: (m: string) => lines.push(`error ${m}`) };
   const gw: Gateway = createGateway({ configFile: lab.config, log, writeLine: () => undefined, serialReopenMs: 100 });
