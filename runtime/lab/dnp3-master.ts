@@ -27,8 +27,10 @@ export interface MasterResponse {
   iin: number;
   /** `g30v1 0-3` per object header. */
   objects: string[];
-  /** The fragment's bytes. */
+  /** The fragment's bytes (of a multi-fragment response: every fragment's, one after the other). */
   bytes: Buffer;
+  /** How many fragments the response came in. */
+  fragments: number;
 }
 
 export interface Dnp3Master {
@@ -50,7 +52,7 @@ export interface Dnp3Master {
 function summary(f: AppFragment, bytes: Buffer): MasterResponse {
   const objects: string[] = [];
   for (let h = 0; h < f.headers; h++) objects.push(`g${f.group[h]}v${f.variation[h]}${f.lo[h] >= 0 ? ` ${f.lo[h]}-${f.hi[h]}` : ''}`);
-  return { fn: f.fn, seq: f.seq, iin: f.iin, objects, bytes };
+  return { fn: f.fn, seq: f.seq, iin: f.iin, objects, bytes, fragments: 1 };
 }
 
 export async function connectMaster(opts: MasterOptions): Promise<Dnp3Master> {
@@ -59,7 +61,8 @@ export async function connectMaster(opts: MasterOptions): Promise<Dnp3Master> {
   await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
   socket.setNoDelay(true);
   let seq = 0;
-  let waiting: { seq: number; resolve: (r: MasterResponse) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | null = null;
+  // `seq` is the request's until the first fragment came; then the next fragment's (`got` so far).
+  let waiting: { seq: number; resolve: (r: MasterResponse) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; got: MasterResponse | null } | null = null;
   const unsolicited: MasterResponse[] = [], wire: { from: 'c' | 's'; bytes: Buffer }[] = [];
   const write = (b: Buffer): void => { wire.push({ from: 'c', bytes: b }); socket.write(b); };
   const fail = (e: Error): void => { const w = waiting; waiting = null; if (w) { clearTimeout(w.timer); w.reject(e); } };
@@ -72,7 +75,13 @@ export async function connectMaster(opts: MasterOptions): Promise<Dnp3Master> {
         return;
       }
       const w = waiting;
-      if (w && f.seq === w.seq) { waiting = null; clearTimeout(w.timer); w.resolve(r); }
+      const fir = (f.control & AppControl.FIR) !== 0;
+      if (!w || f.seq !== w.seq || fir !== (w.got === null)) return;
+      // A response in several fragments (IEEE 1815 8.2.2): confirm each that asks, resolve on FIN.
+      if ((f.control & AppControl.CON) !== 0) write(encodeFrames({ fragment: Buffer.from([AppControl.FIR | AppControl.FIN | f.seq, FC.CONFIRM]), src: self, dest: outstation, fromMaster: true }));
+      const got: MasterResponse = w.got === null ? r : { ...r, seq: w.got.seq, objects: [...w.got.objects, ...r.objects], bytes: Buffer.concat([w.got.bytes, r.bytes]), fragments: w.got.fragments + 1 };
+      if ((f.control & AppControl.FIN) === 0) { w.got = got; w.seq = (f.seq + 1) & 0x0f; return; }
+      waiting = null; clearTimeout(w.timer); w.resolve(got);
     },
     service: () => undefined,
     error: (m) => { fail(new Error(`bad frame from the outstation: ${m}`)); socket.destroy(); },
@@ -90,7 +99,7 @@ export async function connectMaster(opts: MasterOptions): Promise<Dnp3Master> {
     if (noAnswer) { write(encodeFrames({ fragment, src: self, dest: outstation, fromMaster: true })); return Promise.resolve(null); }
     return new Promise<MasterResponse>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error(`no response to function ${fn} within ${timeoutMs} ms`)), timeoutMs);
-      waiting = { seq: s, resolve, reject, timer };
+      waiting = { seq: s, resolve, reject, timer, got: null };
       write(encodeFrames({ fragment, src: self, dest: outstation, fromMaster: true }));
     });
   };

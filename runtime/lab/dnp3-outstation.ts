@@ -4,7 +4,10 @@
  * and 2), counters 0-3 that count, binary outputs 0-7 (CROB g12v1, status g10v2) and analog
  * outputs 0-3 (g41, status g40v1), select-before-operate with a select timeout, time sync (g50v1
  * write), clearing the restart IIN (g80v1 write), delay measurement, unsolicited responses once
- * enabled. Everything else is answered IIN2 NO_FUNC_CODE_SUPPORT.
+ * enabled. Everything else is answered IIN2 NO_FUNC_CODE_SUPPORT. A response larger than one
+ * fragment (2,048 bytes, or `maxFragment`) goes out in several, whole object headers each: every
+ * fragment but the last asks for a confirmation, and the next one leaves only when it came
+ * (IEEE 1815 8.2.2: FIR on the first, FIN on the last, sequence numbers counting up).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
@@ -22,6 +25,8 @@ export interface OutstationOptions {
   tickMs?: number;
   selectMs?: number;
   now?: () => number;
+  /** The largest response fragment (default 2,048: IEEE 1815's default fragment size). */
+  maxFragment?: number;
 }
 
 export interface Outstation {
@@ -40,7 +45,11 @@ export interface Outstation {
   close(): Promise<void>;
 }
 
-interface Peer { socket: Socket; master: number; unsolicited: boolean; unsSeq: number; select: { bytes: Buffer; at: number } | null }
+interface Peer {
+  socket: Socket; master: number; unsolicited: boolean; unsSeq: number; select: { bytes: Buffer; at: number } | null;
+  /** A multi-fragment response: the fragments still to send once the master confirms `seq`. */
+  rest: { seq: number; fragments: Buffer[] } | null;
+}
 
 export async function startOutstation(opts: OutstationOptions): Promise<Outstation> {
   const self = opts.address ?? 10;
@@ -69,10 +78,35 @@ export async function startOutstation(opts: OutstationOptions): Promise<Outstati
     }
     return out;
   };
+  const maxFragment = opts.maxFragment ?? 2048;
+  /** The headers in groups that each fit one fragment (whole headers; one too big stays alone). */
+  const pack = (headers: HeaderSpec[]): HeaderSpec[][] => {
+    const groups: HeaderSpec[][] = [[]];
+    let size = 4; // control, function, IIN
+    for (const h of headers) {
+      const hs = encodeFragment({ fn: FC.RESPONSE, headers: [h] }).length - 4;
+      if (size + hs > maxFragment && groups[groups.length - 1].length > 0) { groups.push([]); size = 4; }
+      groups[groups.length - 1].push(h);
+      size += hs;
+    }
+    return groups;
+  };
   const send = (p: Peer, fn: number, seq: number, headers: HeaderSpec[], extraIin = 0, uns = false): void => {
-    const control = AppControl.FIR | AppControl.FIN | (uns ? AppControl.UNS | AppControl.CON : 0) | (seq & 0x0f);
-    const fragment = encodeFragment({ control, fn, iin: iin() | extraIin, headers });
-    p.socket.write(encodeFrames({ fragment, src: self, dest: p.master, fromMaster: false }));
+    const groups = uns ? [headers] : pack(headers);
+    const fragments = groups.map((hs, i) => {
+      const last = i === groups.length - 1;
+      const control = (i === 0 ? AppControl.FIR : 0) | (last ? AppControl.FIN : AppControl.CON) | (uns ? AppControl.UNS | AppControl.CON : 0) | ((seq + i) & 0x0f);
+      return encodeFrames({ fragment: encodeFragment({ control, fn, iin: iin() | extraIin, headers: hs }), src: self, dest: p.master, fromMaster: false });
+    });
+    p.socket.write(fragments[0]);
+    p.rest = fragments.length > 1 ? { seq: seq & 0x0f, fragments: fragments.slice(1) } : null;
+  };
+  /** The master confirmed fragment `seq` of a multi-fragment response: the next one goes. */
+  const confirmed = (p: Peer, seq: number): void => {
+    if (p.rest === null || seq !== p.rest.seq) return;
+    const next = p.rest.fragments.shift()!;
+    p.rest = p.rest.fragments.length > 0 ? { seq: (seq + 1) & 0x0f, fragments: p.rest.fragments } : null;
+    p.socket.write(next);
   };
 
   const apply = (f: AppFragment, bytes: Buffer, execute: boolean): { headers: HeaderSpec[] } => {
@@ -104,7 +138,7 @@ export async function startOutstation(opts: OutstationOptions): Promise<Outstati
     received.push(f.fn);
     const seq = f.seq;
     switch (f.fn) {
-      case FC.CONFIRM: return;
+      case FC.CONFIRM: return confirmed(p, seq);
       case FC.READ: {
         const out: HeaderSpec[] = [];
         for (let h = 0; h < f.headers; h++) {
@@ -140,7 +174,7 @@ export async function startOutstation(opts: OutstationOptions): Promise<Outstati
   };
 
   const server: Server = createServer((socket) => {
-    const p: Peer = { socket, master: 1, unsolicited: false, unsSeq: 0, select: null };
+    const p: Peer = { socket, master: 1, unsolicited: false, unsSeq: 0, select: null, rest: null };
     peers.add(p);
     const stream = new Dnp3Stream({
       fragment: (f, bytes, src, dest) => { if (dest !== self) return; p.master = src; onRequest(p, f, bytes); },

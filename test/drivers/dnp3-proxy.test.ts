@@ -20,8 +20,8 @@ const FILE = 'test/fixtures/policy/dnp3-substation.yaml';
 const text = readFileSync(FILE, 'utf8');
 const SCADA = '127.10.0.2', HMI = '127.10.0.5', ENG = '127.10.0.7';
 
-async function setup(policyText = text, extra: { maxConnectionsPerSource?: number } = {}): Promise<{ rtu: Outstation; proxy: Dnp3Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
-  const rtu = await startOutstation({ host: '127.0.0.1', port: 0, tickMs: 0 });
+async function setup(policyText = text, extra: { maxConnectionsPerSource?: number } = {}, maxFragment?: number): Promise<{ rtu: Outstation; proxy: Dnp3Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
+  const rtu = await startOutstation({ host: '127.0.0.1', port: 0, tickMs: 0, ...(maxFragment !== undefined ? { maxFragment } : {}) });
   const events: AuditEvent[] = [];
   const proxy = createDnp3Proxy({
     listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-7', servicePort: 20000,
@@ -55,6 +55,24 @@ test('integrity poll and SBO of a breaker pass; audit names function, objects, p
   assert.equal(ops[2].dnp3!.objects, ['g12v1 q28 3']);
   assert.equal([ops[2].dnp3!.points, ops[2].dnp3!.values, ops[2].dnp3!.source, ops[2].dnp3!.destination], [[3], [0x81], 1, 10]);
   assert.is(ops[2].policyVersion, '7');
+  m.close();
+  await s.done();
+});
+
+test('a response in several fragments passes whole: each confirmed by the master through the proxy, the next sent after it', async () => {
+  // 40-byte fragments: the class 0 poll's five object headers go out one or two a fragment, as a
+  // larger outstation's 2,048-byte fragments would for a big point list.
+  const s = await setup(text, {}, 40);
+  const m = await connectMaster({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const poll = await m.integrityPoll();
+  assert.equal(poll.objects, ['g1v2 0-7', 'g10v2 0-7', 'g20v1 0-3', 'g30v1 0-3', 'g40v1 0-3']);
+  assert.ok(poll.fragments >= 3, `${poll.fragments} fragments`);
+  assert.equal(s.rtu.received, [FC.READ, ...Array(poll.fragments - 1).fill(FC.CONFIRM)], 'every confirmation reached the outstation');
+  const ds = s.events.filter((e) => e.kind === 'decision' && e.dnp3);
+  assert.equal(ds.map((e) => [e.dnp3!.name, e.decision!.decision]), [['read', 'allow'], ...Array(poll.fragments - 1).fill(['confirm', 'allow'])]);
+  assert.is(s.proxy.stats.unexpectedResponses, 0);
+  // And the connection goes on: a control after the long response.
+  assert.is((await m.operate({ index: 1, code: 0x81 })).iin & 0xff, 0);
   m.close();
   await s.done();
 });
