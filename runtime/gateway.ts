@@ -418,19 +418,24 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   /**
-   * Makes the effective policy the decider's (synchronously: the store calls this from inside its
-   * activation) and, when it changed, announces it and schedules the listeners, nftables and the
-   * status file. Returns whether it changed.
+   * The `clock` alarm: raised while the clock is behind a time it cannot be before: the active
+   * bundle's signing time, or the last audit record written before this start.
    */
-  /** The `clock` alarm: raised while the clock is behind the active bundle's signing time. */
   function checkClock(): void {
     const active = store?.status().active;
     const floors: ClockFloor[] = active ? [{ what: `the signing time of policy bundle v${active.version}`, at: active.issuedAt }] : [];
+    const lastAudit = auditLog?.lastRecordAtOpen ?? null;
+    if (lastAudit !== null) floors.push({ what: 'the last audit record written before this start', at: lastAudit });
     const behind = clockBehind(now(), floors);
     if (behind) raise('clock', 'warning', clockAlarmMessage(now(), behind));
     else clear('clock');
   }
 
+  /**
+   * Makes the effective policy the decider's (synchronously: the store calls this from inside its
+   * activation) and, when it changed, announces it and schedules the listeners, nftables and the
+   * status file. Returns whether it changed.
+   */
   function applyEffective(opts: { reconcile: boolean }): boolean {
     checkClock();
     const eff = chooseEffective(filePolicy);
@@ -751,6 +756,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           }
         },
       });
+      checkClock(); // the log's last record is a floor for the clock
     } else {
       log.warn('audit.enabled is false: decisions are kept in memory only (no durable audit log)');
     }

@@ -202,6 +202,7 @@ export class AuditLog implements AuditSink {
   private lastFsyncAt: number | null = null;
   private lastCheckpointSeq: number | null = null;
   private recoveredBytes = 0;
+  private lastAtOpen: number | null = null;
   /** Damaged committed records recovery kept (recover.ts); cleared when their segment is evicted. */
   private damage: AuditDamage | null = null;
   private readonly alarms = new Map<AuditAlarmCode, AuditAlarm>();
@@ -253,8 +254,12 @@ export class AuditLog implements AuditSink {
     return log;
   }
 
+  /** The time of the last record the log held when it was opened (null for a new log): a clock floor. */
+  get lastRecordAtOpen(): number | null { return this.lastAtOpen; }
+
   private async recover(): Promise<void> {
     const r = await recoverAuditDir(this.fs, this.dir);
+    this.lastAtOpen = r.lastAt;
     this.segments = r.segments;
     this.uploaded = r.uploaded;
     this.nextSeq = r.nextSeq;

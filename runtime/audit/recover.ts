@@ -41,6 +41,8 @@ export interface Recovered {
   nextSeq: number;
   head: Buffer;
   lastKind: string | null;
+  /** The time of the last record recovered (null without one): the clock check's floor. */
+  lastAt: number | null;
   /** Records after the last checkpoint in the last segment (at least 1 when it does not end with one). */
   sinceCheckpoint: number;
   /** An open read-write fd on the last segment when the log can append to it; null starts a new segment. */
@@ -76,7 +78,7 @@ async function keepTail(fs: AuditFs, path: string, bytes: Buffer): Promise<void>
 export async function recoverAuditDir(fs: AuditFs, dir: string): Promise<Recovered> {
   await fs.mkdirp(dir);
   const names = await fs.readdir(dir);
-  const out: Recovered = { segments: [], uploaded: -1, nextSeq: 0, head: GENESIS_PREV, lastKind: null, sinceCheckpoint: 0, fd: null, recoveredBytes: 0, damage: null, clean: true };
+  const out: Recovered = { segments: [], uploaded: -1, nextSeq: 0, head: GENESIS_PREV, lastKind: null, lastAt: null, sinceCheckpoint: 0, fd: null, recoveredBytes: 0, damage: null, clean: true };
   if (names.includes('uploaded')) {
     const n = Number((await fs.readFile(join(dir, 'uploaded'))).toString('utf8').trim());
     if (Number.isSafeInteger(n) && n >= -1) out.uploaded = n;
@@ -103,6 +105,7 @@ export async function recoverAuditDir(fs: AuditFs, dir: string): Promise<Recover
         out.nextSeq = (top?.seq ?? lastGoodSeq) + 1;
         out.head = top?.hash ?? (good.length > 0 ? good[good.length - 1].hash : GENESIS_PREV);
         out.lastKind = top?.kind ?? null;
+        out.lastAt = good.length > 0 ? recordAt(good[good.length - 1].record) : null;
         out.sinceCheckpoint = out.lastKind === 'checkpoint' ? 0 : 1;
         out.clean = false;
         return out;
@@ -137,10 +140,16 @@ export async function recoverAuditDir(fs: AuditFs, dir: string): Promise<Recover
     out.nextSeq = tail.seq + 1;
     out.head = tail.hash;
     out.lastKind = tail.record.kind;
+    out.lastAt = recordAt(tail.record);
     let since = 0;
     for (let i = good.length - 1; i >= 0 && good[i].record.kind !== 'checkpoint'; i--) since++;
     out.sinceCheckpoint = since;
     break;
   }
   return out;
+}
+
+/** A record's time when it has a usable one. */
+function recordAt(record: { at?: unknown }): number | null {
+  return typeof record.at === 'number' && Number.isFinite(record.at) ? record.at : null;
 }

@@ -50,4 +50,23 @@ test('a clock behind the active bundle\'s signing time raises `clock` in status 
   await waitFor(async () => !/ALARM warning: the clock/.test((await cli('status', '--config', lab.config)).out), 'the alarm gone from zonegate status', 5000);
 });
 
+test('a gateway restarted with its clock behind its own audit log (no bundle yet) raises `clock`, naming the log', async () => {
+  const lab = await makeLab();
+  cleanups.push(() => lab.remove());
+  const upstreamPort = await modbusUpstream(cleanups);
+  lab.write('gateway.yaml', signedConfig({ upstreamPort }));
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const first = createGateway({ configFile: lab.config, log: quiet, writeLine: () => undefined, statusIntervalMs: 0 });
+  await first.start(new AbortController().signal);
+  assert.not.ok(first.status().alarms.some((a) => a.id === 'clock'), 'a new log is no floor');
+  await first.stop(); // the log's last record: now
+  const again = createGateway({ configFile: lab.config, now: () => Date.now() - 86_400_000, log: quiet, writeLine: () => undefined, statusIntervalMs: 0 });
+  await again.start(new AbortController().signal);
+  cleanups.push(() => again.stop());
+  const alarm = again.status().alarms.find((a) => a.id === 'clock');
+  assert.ok(alarm, JSON.stringify(again.status().alarms));
+  assert.match(alarm!.message, /is behind the last audit record written before this start \(/);
+  assert.is(again.status().policy.enforcement, 'no-policy', 'no bundle: the log alone said it');
+});
+
 test.run();
