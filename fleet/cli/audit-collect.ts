@@ -2,20 +2,13 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from '../../runtime/cli/framework';
 import { usageError } from '../../runtime/cli/framework';
+import { hostPortOption } from '../../runtime/cli/host-port-option';
 import { ZonegateError } from '../../policy/errors';
 import { idProblem } from '../../runtime/sync/topics';
 import { startCollector } from '../audit-collect-mqtt';
 import type { CollectorAlert } from '../audit-collect';
 import { createJsonLinesSink, createSyslogSink, type ClosableSink } from '../siem';
 import { brokerFromOptions, brokerOptionSpecs, parseDuration } from './broker-options';
-
-/** `HOST:PORT` or `[V6]:PORT` → host and port; ERR_USAGE otherwise. */
-export function parseHostPort(text: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) throw usageError(`${what}: expected HOST:PORT, got ${JSON.stringify(text)}`);
-  return { host: m[1] ?? m[2], port };
-}
 
 export const fleetAuditCollectCommand: Command = {
   path: ['fleet', 'audit', 'collect'],
@@ -69,7 +62,7 @@ a batch. Exit 1 when any batch was refused.`,
 
     const sinks: ClosableSink[] = [];
     if (s('syslog')) {
-      const { host, port } = parseHostPort(s('syslog') as string, '--syslog');
+      const { host, port } = hostPortOption(s('syslog') as string, '--syslog');
       let tls: { ca?: Buffer } | undefined;
       if (o['syslog-tls'] === true) {
         const caFile = s('syslog-ca') ?? s('ca');

@@ -1,7 +1,7 @@
 import type { Command } from './framework';
 import { usageError } from './framework';
 import { labModbusRequest, type LabRequest } from '../lab/modbus-client';
-import { parseHostPort } from '../lab/host-port';
+import { hostPortOption } from './host-port-option';
 
 function int(s: string, what: string, max: number): number {
   const n = /^\d+$/.test(s) ? Number(s) : NaN;
@@ -43,7 +43,7 @@ it was refused (a Modbus exception, or the connection closed).`,
   json: true,
   async run(ctx) {
     if (typeof ctx.options.to !== 'string') throw usageError('--to HOST:PORT is required');
-    const { host, port } = parseHostPort(ctx.options.to, '--to');
+    const { host, port } = hostPortOption(ctx.options.to, '--to');
     const unit = typeof ctx.options.unit === 'string' ? int(ctx.options.unit, '--unit', 255) : 1;
     const timeoutMs = typeof ctx.options.timeout === 'string' ? int(ctx.options.timeout, '--timeout', 600_000) : 5000;
     const req = request(ctx.options.read, ctx.options.write);

@@ -7,7 +7,7 @@ import type { CommandContext } from './framework';
 import { usageError } from './framework';
 import { startIec104Rtu } from '../lab/iec104-rtu';
 import { connectIec104Master, type Iec104Master, type ReceivedAsdu } from '../lab/iec104-master';
-import { parseHostPort } from '../lab/host-port';
+import { hostPortOption } from './host-port-option';
 import { Cause, TypeId } from '../../drivers/iec104';
 
 function int(name: string, v: unknown, fallback: number, max: number): number {
@@ -20,7 +20,7 @@ function int(name: string, v: unknown, fallback: number, max: number): number {
 /** `lab rtu --iec104 --listen HOST:PORT [--ca N] [--tick MS]`. */
 export async function runIec104Rtu(ctx: CommandContext): Promise<number> {
   if (typeof ctx.options.listen !== 'string') throw usageError('--listen HOST:PORT is required');
-  const { host, port } = parseHostPort(ctx.options.listen, '--listen');
+  const { host, port } = hostPortOption(ctx.options.listen, '--listen', { allowZero: true });
   const rtu = await startIec104Rtu({ host, port, ca: int('ca', ctx.options.ca, 1, 65535), tickMs: int('tick', ctx.options.tick, 1000, 3_600_000) });
   const a = rtu.address();
   ctx.out(`iec104 rtu listening on ${a.address}:${a.port}`);
@@ -39,7 +39,7 @@ const line = (r: ReceivedAsdu): string => `${r.name} cause ${r.cause}${r.negativ
 export async function runIec104Master(ctx: CommandContext): Promise<number> {
   const o = ctx.options;
   if (typeof o.to !== 'string') throw usageError('--to HOST:PORT is required');
-  const { host, port } = parseHostPort(o.to, '--to');
+  const { host, port } = hostPortOption(o.to, '--to');
   const chosen = ['interrogate', 'command', 'setpoint'].filter((k) => o[k] !== undefined && o[k] !== false);
   if (chosen.length !== 1) throw usageError('give exactly one of --interrogate, --command and --setpoint');
   const ca = int('ca', o.ca, 1, 65535);

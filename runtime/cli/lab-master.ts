@@ -1,7 +1,7 @@
 import type { Command } from './framework';
 import { usageError } from './framework';
 import { connectMaster, type MasterResponse } from '../lab/dnp3-master';
-import { parseHostPort } from '../lab/host-port';
+import { hostPortOption } from './host-port-option';
 import { Iin2 } from '../../drivers/dnp3';
 import { runIec104Master } from './lab-iec104';
 
@@ -53,7 +53,7 @@ single command (C_SC_NA_1) or a short-float set-point (C_SE_NC_1), select then e
     if ((o.dnp3 === true) === (o.iec104 === true)) throw usageError('--dnp3 or --iec104 is required (the protocol the lab master speaks over TCP)');
     if (o.iec104 === true) return runIec104Master(ctx);
     if (typeof o.to !== 'string') throw usageError('--to HOST:PORT is required');
-    const { host, port } = parseHostPort(o.to, '--to');
+    const { host, port } = hostPortOption(o.to, '--to');
     const int = (name: string, v: unknown, fallback: number, max: number): number => {
       if (typeof v !== 'string') return fallback;
       const n = /^\d+$/.test(v) ? Number(v) : NaN;

@@ -1,7 +1,7 @@
 import type { Command } from './framework';
 import { usageError } from './framework';
 import { startPlcSim } from '../lab/plc-sim';
-import { parseHostPort } from '../lab/host-port';
+import { hostPortOption } from './host-port-option';
 
 /** `zonegate lab plc`: a PLC simulator for labs, demos and commissioning dry runs. */
 export const labPlcCommand: Command = {
@@ -18,7 +18,7 @@ Runs in the foreground until interrupted; prints one line when listening.`,
   async run(ctx) {
     const listen = ctx.options.listen;
     if (typeof listen !== 'string') throw usageError('--listen HOST:PORT is required');
-    const { host, port } = parseHostPort(listen, '--listen');
+    const { host, port } = hostPortOption(listen, '--listen', { allowZero: true });
     const units = ((ctx.options.unit as string[] | undefined) ?? []).map((u) => {
       const n = Number(u);
       if (!Number.isInteger(n) || n < 0 || n > 255) throw usageError(`--unit ${u}: a unit id is 0..255`);

@@ -1,7 +1,7 @@
 import type { Command } from './framework';
 import { usageError } from './framework';
 import { startOutstation } from '../lab/dnp3-outstation';
-import { parseHostPort } from '../lab/host-port';
+import { hostPortOption } from './host-port-option';
 import { runIec104Rtu } from './lab-iec104';
 
 /** `zonegate lab rtu --dnp3` / `--iec104`: a DNP3 outstation or an IEC 104 RTU for labs, demos and the drivers' tests. */
@@ -30,7 +30,7 @@ causes 44-47. Runs in the foreground until interrupted; prints one line when lis
     if ((ctx.options.dnp3 === true) === (ctx.options.iec104 === true)) throw usageError('--dnp3 or --iec104 is required (the protocol the RTU simulator speaks over TCP)');
     if (ctx.options.iec104 === true) return runIec104Rtu(ctx);
     if (typeof ctx.options.listen !== 'string') throw usageError('--listen HOST:PORT is required');
-    const { host, port } = parseHostPort(ctx.options.listen, '--listen');
+    const { host, port } = hostPortOption(ctx.options.listen, '--listen', { allowZero: true });
     const num = (name: string, fallback: number, max: number): number => {
       const v = ctx.options[name];
       if (typeof v !== 'string') return fallback;

@@ -14,7 +14,8 @@ import { encodeAuditBatch } from '../../runtime/audit/upload-batch';
 import { verifyAuditDir } from '../../runtime/audit/verify';
 import { deviceTopic } from '../../runtime/sync/topics';
 import { runCli } from '../../runtime/cli/framework';
-import { fleetAuditCollectCommand, parseHostPort } from '../../fleet/cli/audit-collect';
+import { fleetAuditCollectCommand } from '../../fleet/cli/audit-collect';
+import { hostPortOption } from '../../runtime/cli/host-port-option';
 import { createSyslogSink, escapeSdValue, formatSyslog } from '../../fleet/siem';
 import { startMosquitto, skipReason, type Mosquitto } from '../helpers/mosquitto';
 import { observer, waitFor } from '../sync/helpers';
@@ -85,9 +86,12 @@ test.after(async () => {
 
 test('syslog helpers: SD escaping, HOST:PORT parsing', () => {
   assert.is(escapeSdValue('a"b\\c]d'), 'a\\"b\\\\c\\]d');
-  assert.equal(parseHostPort('127.0.0.1:6514', 'x'), { host: '127.0.0.1', port: 6514 });
-  assert.equal(parseHostPort('[::1]:514', 'x'), { host: '::1', port: 514 });
-  try { parseHostPort('nope', '--syslog'); assert.unreachable(); } catch (e) { assert.match((e as Error).message, '--syslog: expected HOST:PORT'); }
+  assert.equal(hostPortOption('127.0.0.1:6514', 'x'), { host: '127.0.0.1', port: 6514 });
+  assert.equal(hostPortOption('[::1]:514', 'x'), { host: '::1', port: 514 });
+  assert.equal(hostPortOption('siem.example:6514', 'x'), { host: 'siem.example', port: 6514 });
+  try { hostPortOption('nope', '--syslog'); assert.unreachable(); } catch (e) { assert.match((e as Error).message, '--syslog: must be HOST:PORT'); }
+  try { hostPortOption('::1:514', '--syslog'); assert.unreachable(); } catch (e) { assert.match((e as Error).message, 'an IPv6 address must be written in brackets: [::1]:514'); }
+  try { hostPortOption('127.0.0.1:0', '--syslog'); assert.unreachable(); } catch (e) { assert.match((e as Error).message, 'port must be 1..65535'); }
 });
 
 test('collect: stores, verifies, forwards syslog + JSON lines; exits when idle', async () => {
