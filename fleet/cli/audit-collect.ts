@@ -8,7 +8,8 @@ import { idProblem } from '../../runtime/sync/topics';
 import { startCollector } from '../audit-collect-mqtt';
 import type { CollectorAlert } from '../audit-collect';
 import { createJsonLinesSink, createSyslogSink, type ClosableSink } from '../siem';
-import { brokerFromOptions, brokerOptionSpecs, parseDuration } from './broker-options';
+import { brokerFromOptions, brokerOptionSpecs } from './broker-options';
+import { parseDurationOption } from '../../runtime/cli/parse-time';
 
 export const fleetAuditCollectCommand: Command = {
   path: ['fleet', 'audit', 'collect'],
@@ -57,7 +58,7 @@ a batch. Exit 1 when any batch was refused.`,
     if (o.once === true && s('until-idle')) throw usageError('--once and --until-idle exclude each other');
     if (o['syslog-tls'] === true && !s('syslog')) throw usageError('--syslog-tls needs --syslog HOST:PORT');
     if (s('jsonl') === '-' && ctx.json) throw usageError("--jsonl - and --json both write to stdout");
-    const idleMs = o.once === true ? 2000 : s('until-idle') ? parseDuration(s('until-idle') as string, '--until-idle') : null;
+    const idleMs = o.once === true ? 2000 : s('until-idle') ? parseDurationOption(s('until-idle') as string, '--until-idle') : null;
     const broker = { ...brokerFromOptions(ctx), clientId: s('client-id') };
 
     const sinks: ClosableSink[] = [];

@@ -21,11 +21,3 @@ export function brokerFromOptions(ctx: CommandContext): BrokerOptions {
   return { url, username: s('username'), passwordFile: s('password-file'), ca: s('ca'), cert: s('cert'), key: s('key') };
 }
 
-/** `30s`, `1.5s`, `500ms`, `2m`, `1h` or plain seconds → ms; ERR_USAGE otherwise. */
-export function parseDuration(text: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw usageError(`${what}: not a duration: ${JSON.stringify(text)} (e.g. 30s, 500ms, 2m)`);
-  const n = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[m[2] ?? 's'];
-  if (!(n > 0) || n > 86_400_000) throw usageError(`${what}: must be more than 0 and at most 24h`);
-  return Math.round(n);
-}

@@ -6,7 +6,8 @@ import { ZonegateError } from '../../policy/errors';
 import { INBOUND_KINDS, idProblem, type InboundKind } from '../../runtime/sync/topics';
 import { closeBroker, connectBroker } from '../broker';
 import { formatProgress, publishBundle } from '../publish';
-import { brokerFromOptions, brokerOptionSpecs, parseDuration } from './broker-options';
+import { brokerFromOptions, brokerOptionSpecs } from './broker-options';
+import { parseDurationOption } from '../../runtime/cli/parse-time';
 
 export const fleetPublishCommand: Command = {
   path: ['fleet', 'publish'],
@@ -39,7 +40,7 @@ status carries its sha256), showing progress on stderr; exit 1 on timeout, namin
       wait = Number(o.wait);
       if (!Number.isInteger(wait) || wait < 1) throw usageError(`--wait: not a positive integer: ${o.wait}`);
     }
-    const timeoutMs = typeof o.timeout === 'string' ? parseDuration(o.timeout, '--timeout') : 30_000;
+    const timeoutMs = typeof o.timeout === 'string' ? parseDurationOption(o.timeout, '--timeout') : 30_000;
     const kindOpt = typeof o['topic-kind'] === 'string' ? o['topic-kind'] : undefined;
     if (kindOpt !== undefined && !(INBOUND_KINDS as readonly string[]).includes(kindOpt)) {
       throw usageError(`--topic-kind must be one of ${INBOUND_KINDS.join(', ')}`);

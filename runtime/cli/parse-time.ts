@@ -16,7 +16,29 @@ export interface TimeOptionContext {
   durations: DurationDirection;
 }
 
-const UNIT_MS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86_400e3, w: 7 * 86_400e3 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86_400e3, w: 7 * 86_400e3 };
+
+/**
+ * `30s`, `500ms`, `2w` (and `1.5h` with `fractions`) → ms, a bare number in `bareUnit` when given;
+ * null when it is not one.
+ */
+function readDuration(s: string, o: { bareUnit?: string; fractions?: boolean } = {}): number | null {
+  const m = /^(\d+(\.\d+)?)\s*(ms|s|m|h|d|w)?$/.exec(s);
+  if (!m || (m[2] !== undefined && o.fractions !== true) || (m[3] === undefined && o.bareUnit === undefined)) return null;
+  const n = Number(m[1]) * UNIT_MS[m[3] ?? o.bareUnit!];
+  return Number.isFinite(n) ? Math.round(n) : null;
+}
+
+/**
+ * A span (`--timeout 30s`, `--until-idle 500ms`; a bare number is seconds) → ms, more than 0 and at
+ * most `maxMs` (default 24 h). ERR_USAGE naming the option otherwise.
+ */
+export function parseDurationOption(text: string, flag: string, maxMs = 86_400_000): number {
+  const n = readDuration(text.trim(), { bareUnit: 's', fractions: true });
+  if (n === null) throw usageError(`${flag}: not a duration: ${JSON.stringify(text)} (e.g. 30s, 500ms, 2m)`);
+  if (!(n > 0) || n > maxMs) throw usageError(`${flag}: must be more than 0 and at most ${maxMs / 3_600_000}h`);
+  return n;
+}
 
 /**
  * `now`; an ISO 8601 time (`2026-03-01T10:00:00Z`); a date (`2026-03-01`, UTC midnight); epoch
@@ -26,10 +48,10 @@ const UNIT_MS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86_400e
 export function parseTimeOption(text: string, ctx: TimeOptionContext): number {
   const s = text.trim();
   if (s === 'now') return ctx.now;
-  const d = /^(\d+)\s*([smhdw])$/.exec(s);
-  if (d) {
-    const t = ctx.now + (ctx.durations === 'future' ? 1 : -1) * Number(d[1]) * UNIT_MS[d[2]];
-    if (Number(d[1]) > 0 && Number.isSafeInteger(t)) return t;
+  const d = readDuration(s);
+  if (d !== null) {
+    const t = ctx.now + (ctx.durations === 'future' ? 1 : -1) * d;
+    if (d > 0 && Number.isSafeInteger(t)) return t;
   }
   if (/^\d{10,}$/.test(s) && Number.isSafeInteger(Number(s))) return Number(s);
   if (/^\d{4}-\d{2}-\d{2}$/.test(s)) {

@@ -1,7 +1,7 @@
 // parseTimeOption: the one reader of time options (audit show, report, fleet grant/sign/...).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseTimeOption } from '../../runtime/cli/parse-time';
+import { parseDurationOption, parseTimeOption } from '../../runtime/cli/parse-time';
 import { ZonegateError } from '../../policy/errors';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -31,6 +31,15 @@ test('anything else is a usage error naming the flag and the accepted spellings'
     assert.instance(e, ZonegateError, `rejects ${JSON.stringify(bad)}`);
     assert.is((e as ZonegateError).code, 'ERR_USAGE');
     assert.match((e as Error).message, `--since: cannot read the time '${bad}': use now, an ISO 8601 time`);
+  }
+});
+
+test('a span option (--timeout, --until-idle): units, fractions, bare seconds; a usage error naming the flag otherwise', () => {
+  assert.equal(['30s', '1.5s', '500ms', '2m', '1h', '12'].map((t) => parseDurationOption(t, '--timeout')), [30_000, 1_500, 500, 120_000, 3_600_000, 12_000]);
+  for (const [bad, why] of [['soon', 'not a duration: "soon"'], ['0s', 'must be more than 0 and at most 24h'], ['25h', 'must be more than 0 and at most 24h'], ['-2s', 'not a duration']]) {
+    const e = (() => { try { parseDurationOption(bad, '--timeout'); } catch (err) { return err; } return undefined; })();
+    assert.is((e as ZonegateError).code, 'ERR_USAGE', bad);
+    assert.match((e as Error).message, `--timeout: ${why}`);
   }
 });
 
