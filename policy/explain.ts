@@ -17,6 +17,12 @@ import { iec104Operation } from './iec104-request';
 import { PROTOCOLS, type PolicyIndex } from './compile';
 import { decide, destConduits, destConduitsAnyPort, requestSpecs, requestTime, resolveDest, resolveSource, sourceMatch } from './decide';
 
+/** `allow by X`, `deny (reason)`, `allow by X (monitor mode: would deny, reason)`: one line for people. */
+export function describeDecision(d: Decision): string {
+  if (d.decision === 'allow') return d.monitor ? `allow by ${d.conduit} (monitor mode: would deny, ${d.reason})` : `allow by ${d.conduit}`;
+  return `deny (${d.reason})`;
+}
+
 /** One conduit that leads to the destination over the request's protocol. */
 export interface ConduitVerdict {
   conduit: string;

@@ -69,7 +69,7 @@ import { createCommandHandler } from './commands/command-handler';
 import { attachAccess, type Access, type AccessChange, type AccessStatus } from './auth/attach-access';
 import { explain as explainRequest } from '../policy/explain';
 import { parseRequest } from '../policy/request';
-import { describeDecision } from './cli/policy-test';
+import { describeDecision } from '../policy/explain';
 // The status file format is the one `zonegate status` reads (runtime/cli/status.ts re-exports it).
 import { writeStatusFile, STATUS_FILE } from './telemetry/status-file';
 import { clockAlarmMessage, clockBehind, type ClockFloor } from './clock-check';

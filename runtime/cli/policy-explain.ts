@@ -13,7 +13,7 @@ import type { Explanation } from '../../policy/explain';
 import { parseRequest } from '../../policy/request';
 import { didYouMean } from '../../policy/check';
 import { loadPolicyFile } from '../policy-file';
-import { describeDecision } from './policy-test';
+import { describeDecision } from '../../policy/explain';
 
 export const policyExplainCommand: Command = {
   path: ['policy', 'explain'],

@@ -9,6 +9,7 @@ import { compile } from '../../policy/compile';
 import { decide } from '../../policy/decide';
 import type { Decision, PolicyTest } from '../../policy/types';
 import { loadPolicyFile } from '../policy-file';
+import { describeDecision } from '../../policy/explain';
 
 /** One embedded test's outcome. */
 export interface PolicyTestResult {
@@ -20,12 +21,6 @@ export interface PolicyTestResult {
   decided: Decision | null;
   /** Set when the request could not be decided at all. */
   error?: string;
-}
-
-/** `allow by X`, `deny (reason)`, `allow by X (monitor: would deny reason)`. */
-export function describeDecision(d: Decision): string {
-  if (d.decision === 'allow') return d.monitor ? `allow by ${d.conduit} (monitor mode: would deny, ${d.reason})` : `allow by ${d.conduit}`;
-  return `deny (${d.reason})`;
 }
 
 function describeExpected(t: PolicyTest): string {
