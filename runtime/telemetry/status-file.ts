@@ -9,7 +9,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GatewayStatus } from '../gateway';
+import type { GatewayStatus } from '../gateway-status';
 import type { UploadStatus } from '../audit/upload';
 import type { TelemetrySummary } from './summary';
 

@@ -5,7 +5,7 @@
  * watchdog, a ping within the watchdog interval.
  */
 import { loadConfig } from '../config';
-import type { GatewayStatus } from '../gateway';
+import type { GatewayStatus } from '../gateway-status';
 import type { SdNotify } from '../sd-notify';
 import { installRoot } from './install-root';
 import { startTrialGuard, type HealthCheck, type TrialGuard } from './trial-guard';
