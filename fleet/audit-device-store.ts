@@ -13,6 +13,7 @@ import { scanSegment } from '../runtime/audit/scan';
 import { segmentName, sortSegments } from '../runtime/audit/segment';
 import { publicKeyFromRaw } from '../runtime/audit/checkpoint';
 import { parseDevicePublicKey } from '../runtime/device-key';
+import { fsyncDir, writeFileAtomic } from '../runtime/write-atomic';
 
 export const PINNED_KEY_FILE = 'pinned-key.pub';
 export const REFUSED_DIR = 'refused';
@@ -73,7 +74,7 @@ export class DeviceAuditStore {
   /** Pins the device key (raw 32 bytes), writing it as SPKI PEM. */
   async pinKey(raw: Uint8Array): Promise<void> {
     const pem = publicKeyFromRaw(raw).export({ format: 'pem', type: 'spki' }) as string;
-    await writeAtomic(this.dir, PINNED_KEY_FILE, Buffer.from(pem));
+    await writeFileAtomic(this.dir, PINNED_KEY_FILE, Buffer.from(pem));
     this.state.key = Buffer.from(raw);
   }
 
@@ -95,7 +96,7 @@ export class DeviceAuditStore {
     if (this.state.firstSeq < 0) this.state.firstSeq = o.firstSeq;
     this.state.lastSeq = o.firstSeq + o.payloads.length - 1;
     this.state.lastHash = o.lastHash;
-    if (o.checkpoint) await writeAtomic(this.dir, 'checkpoint.latest', o.checkpoint);
+    if (o.checkpoint) await writeFileAtomic(this.dir, 'checkpoint.latest', o.checkpoint);
   }
 
   /** Keeps a refused batch as evidence: the exact bytes and a JSON note of why. Returns the path. */
@@ -111,20 +112,6 @@ export class DeviceAuditStore {
   async close(): Promise<void> {
     if (this.fh !== null) { await this.fh.close(); this.fh = null; }
   }
-}
-
-/** Temp file, fsync, rename, fsync of the folder (style.md: files that must survive power loss). */
-async function writeAtomic(dir: string, name: string, data: Buffer): Promise<void> {
-  const tmp = join(dir, `${name}.tmp`);
-  const fh = await fsp.open(tmp, 'w', 0o600);
-  try { await fh.write(data, 0, data.length, 0); await fh.sync(); } finally { await fh.close(); }
-  await fsp.rename(tmp, join(dir, name));
-  await fsyncDir(dir);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
 }
 
 /** Reads `<keyDir>/<device>.pub` (SPKI PEM or 64 hex digits); null when absent. */

@@ -9,6 +9,7 @@ import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZonegateError } from '../policy/errors';
 import { rawFromPublicKey } from './audit/checkpoint';
+import { writeFileAtomic } from './write-atomic';
 
 export const DEVICE_KEY_FILE = 'device-key.pem';
 export const DEVICE_PUBLIC_KEY_FILE = 'device-key.pub';
@@ -52,13 +53,13 @@ export async function loadOrCreateDeviceKey(options: { stateDir: string }): Prom
     const pubPath = join(options.stateDir, DEVICE_PUBLIC_KEY_FILE);
     const pubPem = publicKey.export({ format: 'pem', type: 'spki' }) as string;
     const onDisk = await fsp.readFile(pubPath, 'utf8').catch(() => null);
-    if (onDisk !== pubPem) await writeAtomic(options.stateDir, DEVICE_PUBLIC_KEY_FILE, pubPem, 0o644);
+    if (onDisk !== pubPem) await writeFileAtomic(options.stateDir, DEVICE_PUBLIC_KEY_FILE, pubPem, 0o644);
     return describe(privateKey, publicKey, false);
   }
   await fsp.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  await writeAtomic(options.stateDir, DEVICE_KEY_FILE, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
-  await writeAtomic(options.stateDir, DEVICE_PUBLIC_KEY_FILE, publicKey.export({ format: 'pem', type: 'spki' }) as string, 0o644);
+  await writeFileAtomic(options.stateDir, DEVICE_KEY_FILE, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
+  await writeFileAtomic(options.stateDir, DEVICE_PUBLIC_KEY_FILE, publicKey.export({ format: 'pem', type: 'spki' }) as string, 0o644);
   return describe(privateKey, publicKey, true);
 }
 
@@ -85,20 +86,4 @@ export function parseDevicePublicKey(text: string, source: string): Buffer {
 function describe(privateKey: KeyObject, publicKey: KeyObject, created: boolean): DeviceKey {
   const publicRaw = rawFromPublicKey(publicKey);
   return { privateKey, publicKey, publicRaw, keyId: createHash('sha256').update(publicRaw).digest('hex').slice(0, 16), created };
-}
-
-async function writeAtomic(dir: string, name: string, text: string, mode: number): Promise<void> {
-  const final = join(dir, name);
-  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  const fh = await fsp.open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(text);
-    await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, final);
-  const d = await fsp.open(dir, 'r');
-  try { await d.sync(); } finally { await d.close(); }
 }

@@ -1,5 +1,5 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { Command } from './framework';
 import { usageError } from './framework';
 import { formatIssue } from '../../policy/errors';
@@ -7,6 +7,7 @@ import { parseSource } from '../../policy/source';
 import { checkPolicy } from '../../policy/validate';
 import { readPolicyText } from '../policy-file';
 import { labPolicyCopy } from '../lab/lab-policy';
+import { writeFileAtomic } from '../write-atomic';
 
 /** `zonegate lab policy FILE --out FILE`: the loopback lab copy of a site policy. */
 export const labPolicyCommand: Command = {
@@ -31,8 +32,7 @@ at 10.10.0.5. The copy is checked before it is written (same checks as \`policy 
       return 1;
     }
     await mkdir(dirname(ctx.options.out), { recursive: true });
-    await writeFile(`${ctx.options.out}.tmp`, text);
-    await rename(`${ctx.options.out}.tmp`, ctx.options.out);
+    await writeFileAtomic(dirname(ctx.options.out), basename(ctx.options.out), text, 0o644);
     ctx.out(`lab copy of ${src} written to ${ctx.options.out} (10.x.y.z -> 127.x.y.z)`);
     return 0;
   },

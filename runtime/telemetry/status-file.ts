@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { GatewayStatus } from '../gateway-status';
 import type { UploadStatus } from '../audit/upload';
 import type { TelemetrySummary } from './summary';
+import { writeFileAtomic } from '../write-atomic';
 
 export const STATUS_FILE = 'status.json';
 export const STATUS_FILE_SCHEMA = 1;
@@ -57,25 +58,14 @@ export async function writeStatusFile(stateDir: string, status: DaemonStatus, o:
   const size = Math.max(STATUS_RESERVE_BYTES, Math.ceil((json.length * 2) / 4096) * 4096);
   const data = Buffer.alloc(size, 0x20);
   json.copy(data);
-  const tmp = join(stateDir, `.${STATUS_FILE}.${process.pid}.tmp`);
   try {
-    const fh = await fsp.open(tmp, 'w', 0o644);
-    try {
-      await fh.write(data, 0, data.length, 0);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, final);
+    await writeFileAtomic(stateDir, STATUS_FILE, data, 0o644);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
     if (!NO_SPACE.has(code)) throw e;
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
     await overwriteInPlace(final, json);
     return { mode: 'in-place', error: `${code}: ${(e as Error).message}` };
   }
-  const dir = await fsp.open(stateDir, 'r');
-  try { await dir.sync(); } finally { await dir.close(); }
   return { mode: 'atomic', error: null };
 }
 
