@@ -9,7 +9,7 @@ import type { MemoryAuditStats } from './memory-audit';
 import type { PolicyStoreStatus } from './store/policy-store';
 import type { AuditStatus } from './audit/log';
 import type { SyncStatus } from './sync/mqtt-sync';
-import type { AccessStatus } from './auth/attach-access';
+import type { AccessStatus } from './access/attach-access';
 import type { UpdateReceiver } from './update/update-receiver';
 import type { UpdateStatus } from './update/update-status';
 
@@ -114,6 +114,6 @@ export interface GatewayStatus {
   update?: (UpdateStatus & { receiver: ReturnType<UpdateReceiver['status']> | null }) | null;
   /** Where this status is written. */
   statusFile?: string | null;
-  /** Edge sessions, grants, break-glass, login page (runtime/auth/attach-access.ts); null before start. */
+  /** Edge sessions, grants, break-glass, login page (runtime/access/attach-access.ts); null before start. */
   access?: AccessStatus | null;
 }

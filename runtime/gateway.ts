@@ -10,7 +10,7 @@
  *                                                             │
  *   audit tee: durable AuditLog (<stateDir>/audit) + memory ring + stdout lines ◄──┘
  *   MQTT sync (runtime/sync) → store.accept, grants → access.acceptGrant;  nftables on every activation;
- *   access (runtime/auth/attach-access.ts): users, edge sessions, grants, consoles, login page;
+ *   access (runtime/access/attach-access.ts): users, edge sessions, grants, consoles, login page;
  *     drivers decide through access.decider (session facts), TCP conduits re-check on `session-changed`;
  *   <stateDir>/status.json every 5 s and on every activation;  event bus (bus.ts)
  *
@@ -66,7 +66,7 @@ import { createMqttSync, type MqttSync } from './sync/mqtt-sync';
 import { syncConnection } from './sync/connect-options';
 import { storeHandlers, storeState } from './sync/store-binding';
 import { createCommandHandler } from './commands/command-handler';
-import { attachAccess, type Access, type AccessChange } from './auth/attach-access';
+import { attachAccess, type Access, type AccessChange } from './access/attach-access';
 import { describeDecision, explain as explainRequest } from '../policy/explain';
 import { parseRequest } from '../policy/request';
 // The status file format is the one `zonegate status` reads (runtime/cli/status.ts re-exports it).
@@ -761,7 +761,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   /**
-   * Users, edge sessions, grants, consoles and the login page (runtime/auth/attach-access.ts).
+   * Users, edge sessions, grants, consoles and the login page (runtime/access/attach-access.ts).
    * Always attached (grants and edge sessions work whenever the policy needs them); the login page,
    * serial line and socket start only when the config's `console:` block names them.
    */

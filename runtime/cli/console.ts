@@ -19,7 +19,7 @@ import { FsBlobStore } from '../store/fs-blob-store';
 import { TrustStore } from '../store/trust-store';
 import { PolicyStore } from '../store/policy-store';
 import { signalDaemon } from '../store/daemon-signal';
-import { attachAccess } from '../auth/attach-access';
+import { attachAccess } from '../access/attach-access';
 import { parseAccessConfig } from '../auth/access-config';
 import { runConsole } from '../console/shell';
 import { openSerial } from '../console/serial';

@@ -7,7 +7,7 @@
 import { ZonegateError } from '../../policy/errors';
 import type { TrustRoot } from '../../policy/bundle/types';
 import { FsBlobStore } from '../store/fs-blob-store';
-import type { Access } from '../auth/attach-access';
+import type { Access } from '../access/attach-access';
 import { openCommandAcceptor, type CommandAcceptor } from './accept-command';
 
 export interface CommandHandlerOptions {

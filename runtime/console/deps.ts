@@ -1,6 +1,6 @@
 /**
  * What the console is handed: small provider functions over the gateway's parts, so that the
- * shell has no knowledge of how the gateway is built (attachAccess in runtime/auth/attach-access.ts
+ * shell has no knowledge of how the gateway is built (attachAccess in runtime/access/attach-access.ts
  * builds them from the real parts; tests build them by hand).
  */
 import type { AuditEvent, AuditSink } from '../../drivers/types';

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createMemoryAudit } from '../../runtime/memory-audit';
-import { attachAccess, type Access } from '../../runtime/auth/attach-access';
+import { attachAccess, type Access } from '../../runtime/access/attach-access';
 import { createLoginServer } from '../../runtime/web/login-server';
 import { hashPassword } from '../../runtime/auth/password';
 import { createSemaphore } from '../../runtime/auth/semaphore';
