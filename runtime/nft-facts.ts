@@ -4,7 +4,7 @@
  * input.ts) lets it in. One home for the daemon and `zonegate nft render --config`.
  */
 import type { RenderOptions } from '../drivers/nftables/options';
-import { parseAccessConfig } from './auth/access-config';
+import { parseAccessConfig } from './config/access';
 import type { GatewayConfig } from './config';
 
 /** `render` with the console's login page port in management.tcpPorts (unchanged when there is none). */

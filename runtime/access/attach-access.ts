@@ -23,7 +23,7 @@ import { createSessionTable, type SessionChange, type SessionTable } from '../au
 import { createSessionDecider, type InnerDecider, type SessionDecider } from '../auth/session-decider';
 import { acceptBundleUsers } from '../auth/bundle-users';
 import { loadOrCreateBoxKey } from '../auth/box-key';
-import { parseAccessConfig, type AccessConfig } from '../auth/access-config';
+import { parseAccessConfig, type AccessConfig } from '../config/access';
 import { GrantStore, type AcceptGrantResult } from '../grants/grant-store';
 import { openLocalQuarantine, type LocalQuarantine } from '../console/local-quarantine';
 import { createBreakGlass, type BreakGlass, type BreakGlassState } from '../console/break-glass';

@@ -20,7 +20,7 @@ import { TrustStore } from '../store/trust-store';
 import { PolicyStore } from '../store/policy-store';
 import { signalDaemon } from '../store/daemon-signal';
 import { attachAccess } from '../access/attach-access';
-import { parseAccessConfig } from '../auth/access-config';
+import { parseAccessConfig } from '../config/access';
 import { runConsole } from '../console/shell';
 import { openSerial } from '../console/serial';
 import { listenConsoleSocket } from '../console/socket';

@@ -6,16 +6,16 @@
  *   audit: { enabled?, maxBytes?, segmentBytes?, flushDelayMs?, checkpointIntervalMs? }   durable audit log, on by default
  *   mqtt: { url, clientId?, username?, passwordFile?, ca?, cert?, key?, keepalive?, maxPayloadBytes? }
  *   nftables: { enabled?, table?, counters?, keepDir?, zoneInterfaces?, management?, proxies? }
- *   console: { idleMinutes?, serial?, socket?, web?, login?, breakGlass? }   (runtime/auth/access-config.ts)
+ *   console: { idleMinutes?, serial?, socket?, web?, login?, breakGlass? }   (config/access.ts)
  *
  * Paths are resolved against the config file's folder (absolute paths stay as they are).
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { Issue } from '../../policy/errors';
-import { parseMqttConfig, type MqttConfig } from '../sync/config';
+import { parseMqttConfig, type MqttConfig } from './mqtt';
 import { parseNftablesConfig, type NftablesConfig } from '../../drivers/nftables/config';
 import { ZonegateError } from '../../policy/errors';
-import { parseAccessConfig } from '../auth/access-config';
+import { parseAccessConfig } from './access';
 
 /** The durable audit log's settings (runtime/audit/log.ts defaults when absent). */
 export interface AuditConfig {

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { deviceTopic, siteTopic, siteFilter, parseTopic, gatewaySubscriptions, idProblem, TOPIC_KINDS } from '../../runtime/sync/topics';
 import { createBackoff } from '../../runtime/sync/backoff';
 import { parseStatus, encodeStatus, type StatusDocument } from '../../runtime/sync/status';
-import { parseMqttConfig } from '../../runtime/sync/config';
+import { parseMqttConfig } from '../../runtime/config/mqtt';
 import { mqttClientOptions, syncConnection } from '../../runtime/sync/connect-options';
 
 test('topics: builders, parser and the subscription list', () => {

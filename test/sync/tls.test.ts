@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { startMosquitto, skipReason, freePort, type Mosquitto } from '../helpers/mosquitto';
-import { parseMqttConfig } from '../../runtime/sync/config';
+import { parseMqttConfig } from '../../runtime/config/mqtt';
 import { mqttClientOptions } from '../../runtime/sync/connect-options';
 import { createMqttSync, type MqttSync } from '../../runtime/sync/mqtt-sync';
 import { deviceTopic } from '../../runtime/sync/topics';
