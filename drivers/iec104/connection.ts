@@ -7,7 +7,8 @@
  * are sent on to the station unchanged (new APCI); denied ones are answered locally with the
  * ASDU mirrored back, P/N set, cause 7/9 or 44..47 (answers.ts), and the station never sees
  * them. Both are acknowledged to the master like any I-frame, so its k window never stalls.
- * An unknown type is answered cause 44; broken framing or sequence closes the connection.
+ * An unknown type is answered cause 44; broken framing or sequence, or more than k I-frames
+ * unacknowledged (a master overrunning its own window, window.ts), closes the connection.
  * STARTDT/STOPDT act are passed to the station and its con back; TESTFR is answered per side.
  * Station → proxy: ASDUs (monitor direction, confirmations, terminations) are relayed to the
  * master; one that does not parse is audited and dropped. Counted, not audited one by one:

@@ -9,7 +9,11 @@
  * one per side and tests can drive it without clocks.
  *
  * Checks on received frames (5.1): an I-frame's N(S) must equal V(R); every N(R) (I and S) must
- * lie between the last acknowledged and V(S); I-frames only while data transfer is started.
+ * lie between the last acknowledged and V(S); I-frames only while data transfer is started; and
+ * (5.5, k) the peer never has more than k I-frames unacknowledged: an I-frame that arrives when k
+ * of the peer's frames are already past the last acknowledgement it can have seen overruns its
+ * window. What it can have seen: the acknowledgements sent before the bytes in hand were read
+ * (readBegins/readEnds bracket one read); without brackets, every acknowledgement sent.
  * A violation returns a message and changes nothing: the standard's answer is to close the
  * connection.
  */
@@ -42,6 +46,9 @@ export class ApciWindow {
   acked = 0;
   /** V(R) as we last told the peer (in an I- or S-frame). */
   ackSent = 0;
+  /** The last V(R) the peer can have seen when it sent what is being read (see readBegins). */
+  private ackVisible = 0;
+  private reading = false;
   started = false;
   /** Send times of the outstanding I-frames, by a running count of frames sent (mod k). */
   private readonly sentAt: Float64Array;
@@ -79,6 +86,9 @@ export class ApciWindow {
     if (f.format === ApciFormat.I) {
       if (!this.started) return `I-format APDU N(S)=${f.sendSeq} while data transfer is stopped`;
       if (f.sendSeq !== this.vr) return `I-format APDU N(S)=${f.sendSeq}, expected ${this.vr} (sequence gap or repeat)`;
+      if (diff(this.vr, this.ackVisible) >= this.k) {
+        return `I-format APDU N(S)=${f.sendSeq} overruns the k window: ${this.k} I-frames already unacknowledged (last acknowledgement N(R)=${this.ackVisible})`;
+      }
     }
     const problem = this.acknowledge(f.recvSeq, f.format === ApciFormat.I ? 'I' : 'S');
     if (problem !== null || f.format !== ApciFormat.I) return problem;
@@ -131,7 +141,24 @@ export class ApciWindow {
 
   private sentAck(): void {
     this.ackSent = this.vr;
+    if (!this.reading) this.ackVisible = this.vr;
     this.t2Deadline = Infinity;
+  }
+
+  /**
+   * Bytes read from the peer are about to be handled: they were sent before the peer could see
+   * any acknowledgement we send while handling them, so the k check counts from the last one
+   * sent before now until readEnds().
+   */
+  readBegins(): void {
+    this.reading = true;
+    this.ackVisible = this.ackSent;
+  }
+
+  /** The read is handled: acknowledgements sent during it are visible to what the peer sends next. */
+  readEnds(): void {
+    this.reading = false;
+    this.ackVisible = this.ackSent;
   }
 
   /** What is due at `now`, most urgent first: t1 expired (close), an ack (t2 or w), an idle test (t3). */
