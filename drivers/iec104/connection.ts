@@ -15,7 +15,8 @@
  * spontaneous data is the bulk of a 104 link.
  * Select before execute: a forwarded select (S/E = 1, cause 6) is remembered per identity (and
  * forgotten when the station refuses it); an execute is marked `selected` when it matches
- * (select-store.ts) before the policy decides.
+ * (select-store.ts) before the policy decides, and consumes the select only once it is allowed
+ * and forwarded: a refused execute (denied, rate-limited) leaves it for a retry.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Decision, Scope } from '../../policy/types';
@@ -108,7 +109,7 @@ export class Iec104Connection {
     const activation = a.cause === Cause.ACTIVATION && selectable(a.typeId) && a.command !== CommandKind.NONE;
     let isSelect = activation;
     for (let i = 0; i < a.count && isSelect; i++) isSelect = a.select[i] === 1;
-    a.selected = activation && !isSelect && ctx.selects.execute(who, a, now);
+    a.selected = activation && !isSelect && ctx.selects.matches(who, a, now);
     let decision = ctx.decider.iec104(this.scope, a, now);
     if (decision.decision === 'allow' && ctx.limits !== undefined && decision.conduit !== null) {
       const limit = ctx.limits(decision.conduit);
@@ -128,6 +129,7 @@ export class Iec104Connection {
     if (isSelect) ctx.selects.select(who, a, now);
     else if (a.cause === Cause.DEACTIVATION && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING) ctx.selects.cancel(who, a);
     if (!this.up.sendAsdu(f.asdu())) { this.overflow('station'); return; }
+    if (a.selected) ctx.selects.cancel(who, a); // the execute is on its way: its selects are spent
     stats.forwarded++;
     this.client.ackIfDue();
     this.backpressure();
