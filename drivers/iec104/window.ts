@@ -29,6 +29,12 @@ export interface WindowOptions {
   t3Ms?: number;
 }
 
+/** k, w and the timers of one link (IEC 60870-5-104:2006 5.5, 9.6). */
+export interface Iec104Link { k: number; w: number; t1Ms: number; t2Ms: number; t3Ms: number }
+
+/** The standard's defaults: k 12, w 8, t1 15 s, t2 10 s, t3 20 s. */
+export const IEC104_LINK_DEFAULTS: Readonly<Iec104Link> = Object.freeze({ k: 12, w: 8, t1Ms: 15_000, t2Ms: 10_000, t3Ms: 20_000 });
+
 /** What the clock says is due (see due()). */
 export type WindowDue = 'none' | 't1-expired' | 'send-ack' | 'send-testfr';
 
@@ -58,11 +64,12 @@ export class ApciWindow {
   private testSentAt = NaN;
 
   constructor(private readonly options: WindowOptions, now: number) {
-    this.k = options.k ?? 12;
-    this.w = options.w ?? 8;
-    this.t1 = options.t1Ms ?? 15_000;
-    this.t2 = options.t2Ms ?? 10_000;
-    this.t3 = options.t3Ms ?? 20_000;
+    const d = IEC104_LINK_DEFAULTS;
+    this.k = options.k ?? d.k;
+    this.w = options.w ?? d.w;
+    this.t1 = options.t1Ms ?? d.t1Ms;
+    this.t2 = options.t2Ms ?? d.t2Ms;
+    this.t3 = options.t3Ms ?? d.t3Ms;
     if (!Number.isInteger(this.k) || this.k < 1 || this.k > 32767) throw new TypeError(`ApciWindow: k ${this.k} is not in 1..32767`);
     if (!Number.isInteger(this.w) || this.w < 1 || this.w > this.k) throw new TypeError(`ApciWindow: w ${this.w} is not in 1..k (${this.k})`);
     if (!(this.t2 < this.t1)) throw new TypeError(`ApciWindow: t2 ${this.t2} ms must be below t1 ${this.t1} ms`);

@@ -3,7 +3,7 @@
 // SCADA master's interrogation and select/execute pass, the HMI's command is answered by the
 // gateway with a negative activation confirmation and never reaches the RTU, status carries the
 // driver's counters, the audit records carry the iec104 field, and the config's timeouts.frameMs
-// reaches the driver. (Monitor mode is tested on the proxy: test/drivers/iec104-proxy.test.ts.)
+// and the listener's iec104 link settings (k) reach the driver. (Monitor mode is tested on the proxy: test/drivers/iec104-proxy.test.ts.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { createGateway } from '../../runtime/gateway';
 import { startIec104Rtu } from '../../runtime/lab/iec104-rtu';
 import { connectIec104Master } from '../../runtime/lab/iec104-master';
-import { Cause } from '../../drivers/iec104';
+import { Cause, TypeId, encodeAsdu, encodeIFrame, encodeUFrame, qoi, UFunction } from '../../drivers/iec104';
 import { labDir } from './gateway-fixtures';
 
 test('iec104 listener: interrogation and select/execute allowed, a denied command answered locally, frameMs from the config', async () => {
@@ -59,6 +59,44 @@ timeouts: { drainMs: 200, frameMs: 300 }
     ]);
     const stats = gw.status().listeners.find((x) => x.service === 'iec104')!.stats as Record<string, number>;
     assert.equal([stats.allowed, stats.denied, stats.forwarded], [3, 1, 3]);
+  } finally {
+    await gw.stop();
+    await rtu.close();
+    lab.remove();
+  }
+});
+
+test("the listener's iec104 k reaches the driver: three I-frames in one write overrun k 2", async () => {
+  const lab = labDir();
+  const rtu = await startIec104Rtu({ host: '127.0.0.1', port: 0, tickMs: 0 });
+  lab.write('policy.yaml', readFileSync('test/fixtures/policy/iec104-substation.yaml', 'utf8'));
+  lab.write('gateway.yaml', `device: gw-test
+site: substation-12
+stateDir: ./state
+policyFile: policy.yaml
+listeners:
+  - { listen: 127.0.0.1:0, asset: rtu-104, service: iec104, upstream: 127.0.0.1:${rtu.address().port}, iec104: { k: 2, w: 1, t1Ms: 5000, t2Ms: 2000 } }
+timeouts: { drainMs: 200 }
+`);
+  const lines: string[] = [];
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const gw = createGateway({ configFile: lab.config, log: quiet, writeLine: (c) => lines.push(...c.trim().split('\n')) });
+  await gw.start(new AbortController().signal);
+  try {
+    const l = gw.status().listeners.find((x) => x.service === 'iec104')!;
+    const port = Number(l.address!.split(':').pop());
+    const gi = encodeAsdu({ typeId: TypeId.C_IC_NA_1, cause: Cause.ACTIVATION, ca: 1, objects: [{ ioa: 0, element: qoi() }] });
+    const s = connect({ host: '127.0.0.1', port, localAddress: '127.10.0.2' });
+    s.on('error', () => undefined);
+    s.on('data', () => undefined);
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.on('connect', () => s.write(Buffer.concat([encodeUFrame(UFunction.STARTDT_ACT), ...[0, 1, 2].map((n) => encodeIFrame({ sendSeq: n, recvSeq: 0, asdu: gi }))])));
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 4_000))]);
+    const events = lines.map((x) => { try { return JSON.parse(x) as { kind?: string; message?: string }; } catch { return {}; } });
+    assert.ok(events.some((e) => e.kind === 'malformed' && e.message === 'I-format APDU N(S)=2 overruns the k window: 2 I-frames already unacknowledged (last acknowledgement N(R)=0)'),
+      lines.filter((x) => x.includes('malformed')).join('\n') || 'no malformed record');
+    const stats = gw.status().listeners.find((x) => x.service === 'iec104')!.stats as Record<string, number>;
+    assert.equal([stats.requests, stats.malformed], [2, 1]);
   } finally {
     await gw.stop();
     await rtu.close();
