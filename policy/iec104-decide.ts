@@ -118,3 +118,18 @@ export function decideIec104(scope: ScopeState, op: Iec104Operation, nowMs: numb
   if (scope.cands.length === 0) return scope.empty as Decision;
   return decideStaged(scope, (scope.index as PolicyIndex).t.iec104, iec104Stage, op, STAGE_REASON, nowMs);
 }
+
+/**
+ * Station direction: whether an ASDU the station sends with common address `ca` may reach the
+ * master of this scope: some candidate conduit allows that CA (no `allow`, no `commonAddresses`,
+ * or listing it). A scope decided in advance (unknown destination, quarantine) allows none.
+ */
+export function iec104StationCa(scope: ScopeState, ca: number): boolean {
+  if (scope.pre !== null) return scope.pre.decision === 'allow';
+  const rules = (scope.index as PolicyIndex).t.iec104;
+  for (let i = 0; i < scope.cands.length; i++) {
+    const r = rules[scope.cands[i]];
+    if (r === null || r.cas === null || r.cas.has(ca)) return true;
+  }
+  return false;
+}

@@ -11,8 +11,10 @@
  * unacknowledged (a master overrunning its own window, window.ts), closes the connection.
  * STARTDT/STOPDT act are passed to the station and its con back; TESTFR is answered per side.
  * Station → proxy: ASDUs (monitor direction, confirmations, terminations) are relayed to the
- * master; one that does not parse is audited and dropped. Counted, not audited one by one:
- * spontaneous data is the bulk of a 104 link.
+ * master; one that does not parse, or a control-direction type that answers nothing the master
+ * sent through this connection (station-check.ts), is audited as malformed and dropped; one whose
+ * common address no conduit of the master allows is audited as denied and dropped. Relayed ones
+ * are counted, not audited one by one: spontaneous data is the bulk of a 104 link.
  * Select before execute: a forwarded select (S/E = 1, cause 6) is remembered per identity (and
  * forgotten when the station refuses it); an execute is marked `selected` when it matches
  * (select-store.ts) before the policy decides, and consumes the select only once it is allowed
@@ -28,6 +30,7 @@ import { refusalAsdu, refusalForReason, type Iec104Refusal } from './answers';
 import { selectable } from './classes';
 import { Cause } from './type-ids';
 import { Side } from './side';
+import { Iec104StationCheck } from './station-check';
 import type { Iec104Context } from './context';
 
 const MALFORMED: Decision = Object.freeze({ decision: 'deny', conduit: null, reason: 'malformed', identity: null });
@@ -41,6 +44,7 @@ export class Iec104Connection {
   private partialSince = 0;
   private paused = false;
   private asdus = 0;
+  private readonly station = new Iec104StationCheck();
   closedFlag = false;
 
   constructor(private readonly ctx: Iec104Context, socket: Socket, readonly src: string, readonly srcPort: number, private readonly scope: Scope) {
@@ -130,6 +134,7 @@ export class Iec104Connection {
     else if (a.cause === Cause.DEACTIVATION && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING) ctx.selects.cancel(who, a);
     if (!this.up.sendAsdu(f.asdu())) { this.overflow('station'); return; }
     if (a.selected) ctx.selects.cancel(who, a); // the execute is on its way: its selects are spent
+    this.station.forwarded(a);
     stats.forwarded++;
     this.client.ackIfDue();
     this.backpressure();
@@ -173,6 +178,21 @@ export class Iec104Connection {
 
   private onUpstreamAsdu(a: Asdu, f: ApciFrame): void {
     this.up.flush();
+    const ctx = this.ctx;
+    const problem = this.station.problem(a);
+    if (problem !== null) {
+      ctx.stats.upstreamMalformed++;
+      this.audit('malformed', `upstream: ${problem}`, { direction: 'upstream', iec104: auditFields(a) });
+      this.up.ackIfDue();
+      return;
+    }
+    if (!ctx.decider.iec104Station(this.scope, a.ca)) {
+      ctx.stats.upstreamDenied++;
+      const denied: Decision = { decision: 'deny', conduit: null, reason: 'unit-not-allowed', identity: this.scope.identity };
+      this.emitDecision(ctx.now(), denied, a, `from the station: common address ${a.ca} is not one a conduit of this master allows: dropped`);
+      this.up.ackIfDue();
+      return;
+    }
     // The station refused a select: forget it, so that no execute passes on its strength.
     if (a.negative && a.cause === Cause.ACTIVATION_CON && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING && a.select[0] === 1) {
       this.ctx.selects.cancel(this.scope.identity ?? this.src, a);

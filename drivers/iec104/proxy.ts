@@ -30,7 +30,7 @@ export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
 
   const stats: Iec104ProxyStats = {
     connections: 0, accepted: 0, refused: 0, requests: 0, allowed: 0, denied: 0, monitored: 0, rateLimited: 0, malformed: 0,
-    forwarded: 0, relayed: 0, upstreamMalformed: 0, upstreamFailures: 0, t1Expired: 0, queueOverflows: 0, droppedAudit: 0,
+    forwarded: 0, relayed: 0, upstreamMalformed: 0, upstreamDenied: 0, upstreamFailures: 0, t1Expired: 0, queueOverflows: 0, droppedAudit: 0,
   };
   const listener = createProxyListener<Iec104Connection>({
     who: 'createIec104Proxy', name, protocol: 'iec104', options, drainMs: t.drainMs, stats,
