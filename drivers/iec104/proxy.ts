@@ -2,7 +2,9 @@
  * The IEC 104 proxy driver: listens for controlling stations in front of one RTU's IEC
  * 60870-5-104 service, decides every connection and every ASDU the master sends against the
  * policy, forwards what is allowed to the station and answers what is denied itself with a
- * negative confirmation (connection.ts, answers.ts). Every decision, malformed frame and
+ * negative confirmation (connection.ts, answers.ts). What the station sends is relayed when it is
+ * of monitor direction or answers what the master sent, with a common address the master's
+ * conduits allow (station-check.ts), else dropped. Every decision, malformed frame and
  * connection event goes to the audit sink.
  */
 import { RateLimitStore } from '../modbus-tcp/rate-limit';
