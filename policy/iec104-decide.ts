@@ -17,7 +17,7 @@
  */
 import type { Conduit, Decision } from './types';
 import { DENY_REASONS } from './types';
-import type { Iec104Operation } from './iec104';
+import type { Iec104Operation, Iec104StationVerdict } from './iec104';
 import { controlCauseAllowed, selectable, stationWide, typeClass } from './iec104-classes';
 // compile.ts imports this file: only functions from it (used at call time), no constants.
 import { denyDecision, type DecisionCache, type PolicyIndex } from './compile';
@@ -121,15 +121,20 @@ export function decideIec104(scope: ScopeState, op: Iec104Operation, nowMs: numb
 
 /**
  * Station direction: whether an ASDU the station sends with common address `ca` may reach the
- * master of this scope: some candidate conduit allows that CA (no `allow`, no `commonAddresses`,
- * or listing it). A scope decided in advance (unknown destination, quarantine) allows none.
+ * master of this scope: 'allow' when some candidate conduit allows that CA (no `allow`, no
+ * `commonAddresses`, or listing it); else 'monitor' when a candidate is in monitor mode (relay,
+ * audit what would be denied); else 'deny'. A scope decided in advance (unknown destination,
+ * quarantine) allows none.
  */
-export function iec104StationCa(scope: ScopeState, ca: number): boolean {
-  if (scope.pre !== null) return scope.pre.decision === 'allow';
-  const rules = (scope.index as PolicyIndex).t.iec104;
+export function iec104StationCa(scope: ScopeState, ca: number): Iec104StationVerdict {
+  if (scope.pre !== null) return scope.pre.decision === 'allow' ? 'allow' : 'deny';
+  const t = (scope.index as PolicyIndex).t;
+  let monitor = false;
   for (let i = 0; i < scope.cands.length; i++) {
-    const r = rules[scope.cands[i]];
-    if (r === null || r.cas === null || r.cas.has(ca)) return true;
+    const c = scope.cands[i];
+    const r = t.iec104[c];
+    if (r === null || r.cas === null || r.cas.has(ca)) return 'allow';
+    if (t.cMonitor[c] === 1) monitor = true;
   }
-  return false;
+  return monitor ? 'monitor' : 'deny';
 }

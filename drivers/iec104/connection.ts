@@ -186,12 +186,13 @@ export class Iec104Connection {
       this.up.ackIfDue();
       return;
     }
-    if (!ctx.decider.iec104Station(this.scope, a.ca)) {
-      ctx.stats.upstreamDenied++;
-      const denied: Decision = { decision: 'deny', conduit: null, reason: 'unit-not-allowed', identity: this.scope.identity };
-      this.emitDecision(ctx.now(), denied, a, `from the station: common address ${a.ca} is not one a conduit of this master allows: dropped`);
-      this.up.ackIfDue();
-      return;
+    const verdict = ctx.decider.iec104Station(this.scope, a.ca);
+    if (verdict !== 'allow') {
+      const monitor = verdict === 'monitor';
+      const d: Decision = { decision: monitor ? 'allow' : 'deny', conduit: null, reason: 'unit-not-allowed', identity: this.scope.identity, ...(monitor ? { monitor: true } : {}) };
+      const why = `common address ${a.ca} is not one a conduit of this master allows`;
+      this.emitDecision(ctx.now(), d, a, monitor ? `monitor: would deny (unit-not-allowed) from the station: ${why}` : `from the station: ${why}: dropped`);
+      if (!monitor) { ctx.stats.upstreamDenied++; this.up.ackIfDue(); return; }
     }
     // The station refused a select: forget it, so that no execute passes on its strength.
     if (a.negative && a.cause === Cause.ACTIVATION_CON && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING && a.select[0] === 1) {

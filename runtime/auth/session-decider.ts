@@ -82,8 +82,8 @@ export function createSessionDecider(options: SessionDeciderOptions): SessionDec
     },
     iec104Station(scope, ca) {
       const m = refresh(scope);
-      if (m !== undefined && m.blocked) return false;
-      return inner.iec104Station ? inner.iec104Station(scope, ca) : false;
+      if (m !== undefined && m.blocked) return 'deny';
+      return inner.iec104Station ? inner.iec104Station(scope, ca) : 'deny';
     },
     operation(scope, op, nowMs) {
       const m = refresh(scope);

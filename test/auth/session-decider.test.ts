@@ -85,11 +85,11 @@ test('IEC 104 station direction through the session decider: the inner answer, n
   const text = readFileSync('test/fixtures/policy/iec104-substation.yaml', 'utf8');
   const r = rig(new IndexDecider(compile(parsePolicy(text, { file: 'iec104-substation.yaml' }), { version: '1' })));
   const { scope } = r.decider.connect({ sourceIp: '127.10.0.2', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, r.clock.t);
-  assert.equal([1, 2].map((ca) => r.decider.iec104Station!(scope, ca)), [true, false]);
+  assert.equal([1, 2].map((ca) => r.decider.iec104Station!(scope, ca)), ['allow', 'deny']);
   r.q.add('scada-1');
-  assert.is(r.decider.iec104Station!(scope, 1), false);
+  assert.is(r.decider.iec104Station!(scope, 1), 'deny');
   r.q.remove('scada-1');
-  assert.is(r.decider.iec104Station!(scope, 1), true);
+  assert.is(r.decider.iec104Station!(scope, 1), 'allow');
 });
 
 test('break-glass sessions carry a grant for every conduit; sessions expire and are replaced per address', () => {

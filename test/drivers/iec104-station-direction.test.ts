@@ -17,6 +17,7 @@ import type { AuditEvent } from '../../drivers/types';
 import { connectIec104Master } from '../../runtime/lab/iec104-master';
 
 const FILE = 'test/fixtures/policy/iec104-substation.yaml';
+const TEXT = readFileSync(FILE, 'utf8');
 const SCADA = '127.10.0.2';
 
 /** A station that answers any ASDU as an interrogation, with uninvited ASDUs around the real answer. */
@@ -53,17 +54,24 @@ async function rawStation(): Promise<{ port: number; close: () => Promise<void> 
   return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => { server.close(() => r()); }) };
 }
 
-test('station direction: monitor types of allowed common addresses and answers to what the master sent pass; the rest is dropped and audited', async () => {
+async function through(policyText: string, fn: (port: number, events: AuditEvent[], stats: () => Record<string, number>) => Promise<void>): Promise<void> {
   const station = await rawStation();
   const events: AuditEvent[] = [];
   const proxy = createIec104Proxy({
     listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: station.port }, asset: 'rtu-104', servicePort: 2404,
-    decider: new IndexDecider(compile(parsePolicy(readFileSync(FILE, 'utf8'), { file: FILE }), { version: '1' })),
+    decider: new IndexDecider(compile(parsePolicy(policyText, { file: FILE }), { version: '1' })),
     audit: { record: (e) => { events.push(e); } }, now: Date.now,
   });
   await proxy.start(new AbortController().signal);
-  try {
-    const m = await connectIec104Master({ host: '127.0.0.1', port: proxy.address().port, localAddress: SCADA });
+  try { await fn(proxy.address().port, events, () => ({ ...proxy.stats })); } finally {
+    await proxy.stop();
+    await station.close();
+  }
+}
+
+test('station direction: monitor types of allowed common addresses and answers to what the master sent pass; the rest is dropped and audited', async () => {
+  await through(TEXT, async (port, events, stats) => {
+    const m = await connectIec104Master({ host: '127.0.0.1', port, localAddress: SCADA });
     const gi = await m.interrogate(1);
     assert.equal(gi.map((r) => [r.name, r.cause, r.ca]), [['C_IC_NA_1', 7, 1], ['M_SP_NA_1', 20, 1], ['C_IC_NA_1', 10, 1]]);
     assert.equal(m.received.map((r) => r.name), ['C_IC_NA_1', 'M_SP_NA_1', 'C_IC_NA_1'], 'nothing else reached the master');
@@ -77,12 +85,24 @@ test('station direction: monitor types of allowed common addresses and answers t
     assert.equal(denied.map((e) => [e.decision!.reason, e.iec104!.name, e.iec104!.ca, e.message]), [
       ['unit-not-allowed', 'M_SP_NA_1', 2, 'from the station: common address 2 is not one a conduit of this master allows: dropped'],
     ]);
-    const s = proxy.stats;
+    const s = stats();
     assert.equal([s.relayed, s.upstreamMalformed, s.upstreamDenied, s.forwarded], [3, 2, 1, 1]);
-  } finally {
-    await proxy.stop();
-    await station.close();
-  }
+  });
+});
+
+test('station direction under a monitor-mode conduit: the common address it would deny is relayed and audited as such', async () => {
+  const watched = TEXT.replace('    allow:\n      types: [interrogation, counter-interrogation', '    mode: monitor\n    allow:\n      types: [interrogation, counter-interrogation');
+  await through(watched, async (port, events, stats) => {
+    const m = await connectIec104Master({ host: '127.0.0.1', port, localAddress: SCADA });
+    await m.interrogate(1);
+    assert.equal(m.received.map((r) => [r.name, r.ca]), [['C_IC_NA_1', 1], ['M_SP_NA_1', 1], ['M_SP_NA_1', 2], ['C_IC_NA_1', 1]]);
+    m.close();
+    const watchedOnes = events.filter((e) => e.kind === 'decision' && e.decision?.monitor === true && e.decision.reason === 'unit-not-allowed');
+    assert.equal(watchedOnes.map((e) => [e.decision!.decision, e.iec104!.ca, e.message]), [
+      ['allow', 2, 'monitor: would deny (unit-not-allowed) from the station: common address 2 is not one a conduit of this master allows'],
+    ]);
+    assert.equal([stats().relayed, stats().upstreamDenied], [4, 0]);
+  });
 });
 
 test.run();
