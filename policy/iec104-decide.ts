@@ -17,7 +17,7 @@
  */
 import type { Conduit, Decision } from './types';
 import { DENY_REASONS } from './types';
-import type { Iec104Operation } from './iec104';
+import type { Iec104Operation, Iec104StationVerdict } from './iec104';
 import { controlCauseAllowed, selectable, stationWide, typeClass } from './iec104-classes';
 // compile.ts imports this file: only functions from it (used at call time), no constants.
 import { denyDecision, type DecisionCache, type PolicyIndex } from './compile';
@@ -117,4 +117,24 @@ export function decideIec104(scope: ScopeState, op: Iec104Operation, nowMs: numb
   if (!iec104Valid(op.typeId)) return denyDecision(scope.cache as DecisionCache, R_MALFORMED);
   if (scope.cands.length === 0) return scope.empty as Decision;
   return decideStaged(scope, (scope.index as PolicyIndex).t.iec104, iec104Stage, op, STAGE_REASON, nowMs);
+}
+
+/**
+ * Station direction: whether an ASDU the station sends with common address `ca` may reach the
+ * master of this scope: 'allow' when some candidate conduit allows that CA (no `allow`, no
+ * `commonAddresses`, or listing it); else 'monitor' when a candidate is in monitor mode (relay,
+ * audit what would be denied); else 'deny'. A scope decided in advance (unknown destination,
+ * quarantine) allows none.
+ */
+export function iec104StationCa(scope: ScopeState, ca: number): Iec104StationVerdict {
+  if (scope.pre !== null) return scope.pre.decision === 'allow' ? 'allow' : 'deny';
+  const t = (scope.index as PolicyIndex).t;
+  let monitor = false;
+  for (let i = 0; i < scope.cands.length; i++) {
+    const c = scope.cands[i];
+    const r = t.iec104[c];
+    if (r === null || r.cas === null || r.cas.has(ca)) return 'allow';
+    if (t.cMonitor[c] === 1) monitor = true;
+  }
+  return monitor ? 'monitor' : 'deny';
 }

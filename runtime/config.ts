@@ -6,7 +6,7 @@
  * (config/resolve-listeners.ts), because the policy is loaded after the config.
  *
  * Shape (extend, never rename):
- *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port?, serial?, identity? }],
+ *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port?, serial?, identity?, iec104? }],
  *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs, frameMs },
  *   limits: { maxConnections, perSourceMax, auditRing },
  *   trustRoot: { file }, audit: { enabled, maxBytes, segmentBytes, flushDelayMs, checkpointIntervalMs }, mqtt: { url, ... },
@@ -22,6 +22,8 @@ import { IssueList, checkId, checkInt, get, has, readList, readObject, readStrin
 import { parseHostPort, formatHostPort, type HostPort } from './config/host-port';
 import { parsePartBlocks, type PartBlocks } from './config/blocks';
 import { readSerial, type SerialConfig } from './config/serial';
+import { readIec104Link } from './config/iec104';
+import type { Iec104Link } from '../drivers/iec104/window';
 
 export type { HostPort } from './config/host-port';
 export { formatHostPort } from './config/host-port';
@@ -45,6 +47,8 @@ export interface ListenerConfig {
   serial?: SerialConfig;
   /** modbus-rtu: the policy identity of the master(s) on the line (a serial line has no address). */
   identity?: string;
+  /** iec104: the APCI k, w and t1/t2/t3 of both sides of each link, when written (defaults filled in; config/iec104.ts). */
+  iec104?: Iec104Link;
   /** Position in `listeners`, for messages. */
   index: number;
 }
@@ -88,7 +92,7 @@ export interface GatewayConfig {
 const TOP_KEYS = ['device', 'site', 'stateDir', 'policyFile', 'listeners', 'log', 'timeouts', 'limits'] as const;
 /** Accepted as mappings now, interpreted by later issues. */
 export const RESERVED_BLOCKS = ['mqtt', 'audit', 'console', 'nftables', 'trustRoot', 'telemetry', 'update'] as const;
-const LISTENER_KEYS = ['listen', 'asset', 'service', 'upstream', 'port', 'serial', 'identity'];
+const LISTENER_KEYS = ['listen', 'asset', 'service', 'upstream', 'port', 'serial', 'identity', 'iec104'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 export const DEFAULT_TIMEOUTS: Readonly<GatewayConfig['timeouts']> = Object.freeze({ idleMs: 600_000, connectMs: 5_000, responseMs: 5_000, drainMs: 5_000, frameMs: 5_000 });
@@ -140,6 +144,9 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
   const identity = readString(rec, 'identity', path, out, { required: rtuMaster });
   if (identity !== undefined && !rtuMaster && service !== undefined) out.add([...path, 'identity'], `only a modbus-rtu listener names the identity of its masters (a ${service} listener's clients are known by address)`);
   else if (identity !== undefined) checkId(identity, [...path, 'identity'], out);
+  let iec104: Iec104Link | undefined;
+  if (has(rec, 'iec104') && service !== 'iec104' && service !== undefined) out.add([...path, 'iec104'], `only iec104 listeners have IEC 104 link settings (k, w, t1Ms, t2Ms, t3Ms), not ${service}`);
+  else if (has(rec, 'iec104')) iec104 = readIec104Link(get(rec, 'iec104'), [...path, 'iec104'], out);
   if (service === 'modbus-rtu-gateway' && has(rec, 'upstream')) out.add([...path, 'upstream'], "a modbus-rtu-gateway's upstream is its serial line (serial.device): remove 'upstream'");
   let listen: HostPort | undefined;
   if (listenText !== undefined) {
@@ -157,7 +164,7 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
   if (out.count > before || !listen || !asset || !service) return undefined;
   return {
     listen, asset, service, index: i, ...(upstream ? { upstream } : {}), ...(port !== undefined ? { port } : {}),
-    ...(serial ? { serial } : {}), ...(identity !== undefined ? { identity } : {}),
+    ...(serial ? { serial } : {}), ...(identity !== undefined ? { identity } : {}), ...(iec104 ? { iec104 } : {}),
   };
 }
 

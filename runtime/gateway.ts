@@ -435,7 +435,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       const proxy = createIec104Proxy({
         ...common, decider: (access?.decider ?? decider) as Iec104Decider, ...(access ? { session: access.sessionFacts } : {}),
         servicePort: spec.servicePort, limits: (conduitId) => decider.conduit(conduitId)?.rateLimit,
-        timeouts: { connectMs: cfg.timeouts.connectMs, drainMs: cfg.timeouts.drainMs, frameMs: cfg.timeouts.frameMs },
+        timeouts: {
+          connectMs: cfg.timeouts.connectMs, drainMs: cfg.timeouts.drainMs, frameMs: cfg.timeouts.frameMs,
+          ...(spec.iec104 ? { t1Ms: spec.iec104.t1Ms, t2Ms: spec.iec104.t2Ms, t3Ms: spec.iec104.t3Ms } : {}),
+        },
+        ...(spec.iec104 ? { k: spec.iec104.k, w: spec.iec104.w } : {}),
         maxConnections: cfg.limits.maxConnections, maxConnectionsPerSource: cfg.limits.perSourceMax,
       });
       return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };

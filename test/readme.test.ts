@@ -16,6 +16,7 @@ import { createServer } from 'node:net';
 import { build } from 'esbuild';
 import { commands } from '../runtime/cli/commands';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, parseConfig } from '../runtime/config';
+import { IEC104_LINK_DEFAULTS } from '../drivers/iec104';
 import { startMosquitto, skipReason, type Mosquitto } from './helpers/mosquitto';
 
 const readme = readFileSync('README.md', 'utf8');
@@ -82,6 +83,15 @@ test("the README's serial-line listeners are valid", () => {
   assert.equal(c.listeners.map((l) => [l.service, l.serial?.device, l.identity]), [
     ['modbus-rtu-gateway', '/dev/ttyUSB0', undefined], ['modbus-rtu', '/dev/ttyAMA0', 'scada-master'],
   ]);
+});
+
+test("the README's IEC 104 link settings are valid and name the defaults", () => {
+  const at = readme.indexOf('### IEC 104 links');
+  const block = /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))![1];
+  const c = parseConfig(`device: gw-01\nsite: s\nstateDir: /var/lib/zonegate\n${block}`, { file: '/etc/zonegate/gateway.yaml' });
+  assert.equal(c.listeners.map((l) => [l.service, l.iec104]), [['iec104', { k: 24, w: 16, t1Ms: 30_000, t2Ms: 10_000, t3Ms: 60_000 }]]);
+  const d = IEC104_LINK_DEFAULTS;
+  assert.match(block, `# defaults: ${d.k}, ${d.w}, ${d.t1Ms}, ${d.t2Ms}, ${d.t3Ms}`);
 });
 
 test('every CLI command is in the README', () => {

@@ -7,14 +7,18 @@
  * are sent on to the station unchanged (new APCI); denied ones are answered locally with the
  * ASDU mirrored back, P/N set, cause 7/9 or 44..47 (answers.ts), and the station never sees
  * them. Both are acknowledged to the master like any I-frame, so its k window never stalls.
- * An unknown type is answered cause 44; broken framing or sequence closes the connection.
+ * An unknown type is answered cause 44; broken framing or sequence, or more than k I-frames
+ * unacknowledged (a master overrunning its own window, window.ts), closes the connection.
  * STARTDT/STOPDT act are passed to the station and its con back; TESTFR is answered per side.
  * Station → proxy: ASDUs (monitor direction, confirmations, terminations) are relayed to the
- * master; one that does not parse is audited and dropped. Counted, not audited one by one:
- * spontaneous data is the bulk of a 104 link.
+ * master; one that does not parse, or a control-direction type that answers nothing the master
+ * sent through this connection (station-check.ts), is audited as malformed and dropped; one whose
+ * common address no conduit of the master allows is audited as denied and dropped. Relayed ones
+ * are counted, not audited one by one: spontaneous data is the bulk of a 104 link.
  * Select before execute: a forwarded select (S/E = 1, cause 6) is remembered per identity (and
  * forgotten when the station refuses it); an execute is marked `selected` when it matches
- * (select-store.ts) before the policy decides.
+ * (select-store.ts) before the policy decides, and consumes the select only once it is allowed
+ * and forwarded: a refused execute (denied, rate-limited) leaves it for a retry.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Decision, Scope } from '../../policy/types';
@@ -26,6 +30,7 @@ import { refusalAsdu, refusalForReason, type Iec104Refusal } from './answers';
 import { selectable } from './classes';
 import { Cause } from './type-ids';
 import { Side } from './side';
+import { Iec104StationCheck } from './station-check';
 import type { Iec104Context } from './context';
 
 const MALFORMED: Decision = Object.freeze({ decision: 'deny', conduit: null, reason: 'malformed', identity: null });
@@ -39,6 +44,7 @@ export class Iec104Connection {
   private partialSince = 0;
   private paused = false;
   private asdus = 0;
+  private readonly station = new Iec104StationCheck();
   closedFlag = false;
 
   constructor(private readonly ctx: Iec104Context, socket: Socket, readonly src: string, readonly srcPort: number, private readonly scope: Scope) {
@@ -107,7 +113,7 @@ export class Iec104Connection {
     const activation = a.cause === Cause.ACTIVATION && selectable(a.typeId) && a.command !== CommandKind.NONE;
     let isSelect = activation;
     for (let i = 0; i < a.count && isSelect; i++) isSelect = a.select[i] === 1;
-    a.selected = activation && !isSelect && ctx.selects.execute(who, a, now);
+    a.selected = activation && !isSelect && ctx.selects.matches(who, a, now);
     let decision = ctx.decider.iec104(this.scope, a, now);
     if (decision.decision === 'allow' && ctx.limits !== undefined && decision.conduit !== null) {
       const limit = ctx.limits(decision.conduit);
@@ -127,6 +133,8 @@ export class Iec104Connection {
     if (isSelect) ctx.selects.select(who, a, now);
     else if (a.cause === Cause.DEACTIVATION && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING) ctx.selects.cancel(who, a);
     if (!this.up.sendAsdu(f.asdu())) { this.overflow('station'); return; }
+    if (a.selected) ctx.selects.cancel(who, a); // the execute is on its way: its selects are spent
+    this.station.forwarded(a);
     stats.forwarded++;
     this.client.ackIfDue();
     this.backpressure();
@@ -170,6 +178,22 @@ export class Iec104Connection {
 
   private onUpstreamAsdu(a: Asdu, f: ApciFrame): void {
     this.up.flush();
+    const ctx = this.ctx;
+    const problem = this.station.problem(a);
+    if (problem !== null) {
+      ctx.stats.upstreamMalformed++;
+      this.audit('malformed', `upstream: ${problem}`, { direction: 'upstream', iec104: auditFields(a) });
+      this.up.ackIfDue();
+      return;
+    }
+    const verdict = ctx.decider.iec104Station(this.scope, a.ca);
+    if (verdict !== 'allow') {
+      const monitor = verdict === 'monitor';
+      const d: Decision = { decision: monitor ? 'allow' : 'deny', conduit: null, reason: 'unit-not-allowed', identity: this.scope.identity, ...(monitor ? { monitor: true } : {}) };
+      const why = `common address ${a.ca} is not one a conduit of this master allows`;
+      this.emitDecision(ctx.now(), d, a, monitor ? `monitor: would deny (unit-not-allowed) from the station: ${why}` : `from the station: ${why}: dropped`);
+      if (!monitor) { ctx.stats.upstreamDenied++; this.up.ackIfDue(); return; }
+    }
     // The station refused a select: forget it, so that no execute passes on its strength.
     if (a.negative && a.cause === Cause.ACTIVATION_CON && a.command !== CommandKind.NONE && a.command !== CommandKind.BITSTRING && a.select[0] === 1) {
       this.ctx.selects.cancel(this.scope.identity ?? this.src, a);

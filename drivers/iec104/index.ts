@@ -16,7 +16,7 @@ export {
   type AsduSpec, type CommandOptions, type SetpointOptions,
 } from './encode';
 export { typeClass, controlCauseAllowed, stationWide, controlDirection, timeTaggedCommand, selectable, IEC104_CLASSES, type Iec104Class } from './classes';
-export { ApciWindow, type WindowOptions, type WindowDue } from './window';
+export { ApciWindow, IEC104_LINK_DEFAULTS, type Iec104Link, type WindowOptions, type WindowDue } from './window';
 export { auditFields, AUDIT_MAX_OBJECTS, type Iec104AuditFields } from './audit-fields';
 export { Iec104SelectStore } from './select-store';
 export { refusalAsdu, refusalCause, refusalForReason, type Iec104Refusal } from './answers';

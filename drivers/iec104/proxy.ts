@@ -2,7 +2,9 @@
  * The IEC 104 proxy driver: listens for controlling stations in front of one RTU's IEC
  * 60870-5-104 service, decides every connection and every ASDU the master sends against the
  * policy, forwards what is allowed to the station and answers what is denied itself with a
- * negative confirmation (connection.ts, answers.ts). Every decision, malformed frame and
+ * negative confirmation (connection.ts, answers.ts). What the station sends is relayed when it is
+ * of monitor direction or answers what the master sent, with a common address the master's
+ * conduits allow (station-check.ts), else dropped. Every decision, malformed frame and
  * connection event goes to the audit sink.
  */
 import { RateLimitStore } from '../modbus-tcp/rate-limit';
@@ -30,7 +32,7 @@ export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
 
   const stats: Iec104ProxyStats = {
     connections: 0, accepted: 0, refused: 0, requests: 0, allowed: 0, denied: 0, monitored: 0, rateLimited: 0, malformed: 0,
-    forwarded: 0, relayed: 0, upstreamMalformed: 0, upstreamFailures: 0, t1Expired: 0, queueOverflows: 0, droppedAudit: 0,
+    forwarded: 0, relayed: 0, upstreamMalformed: 0, upstreamDenied: 0, upstreamFailures: 0, t1Expired: 0, queueOverflows: 0, droppedAudit: 0,
   };
   const listener = createProxyListener<Iec104Connection>({
     who: 'createIec104Proxy', name, protocol: 'iec104', options, drainMs: t.drainMs, stats,

@@ -8,7 +8,8 @@
  *   refused(a, f) an I-format APDU in sequence whose ASDU did not parse: a.fault says whether it
  *                is of an unknown type (answer cause 44) or malformed; a.message says why
  *   closed(msg)  framing or sequence broken (bad start, length, control field, N(S) gap, N(R)
- *                of frames never sent, I-frames while stopped): the connection must close;
+ *                of frames never sent, I-frames while stopped, more than k I-frames
+ *                unacknowledged in one read): the connection must close;
  *                nothing is read after it.
  * The frames the gateway sends on this connection go through `window` (sendI/sendS/sentU) so
  * that the N(R) it receives is checked against them.
@@ -54,7 +55,10 @@ export class ApduReader {
 
   /** Feeds received bytes. */
   push(chunk: Uint8Array): void {
-    if (!this.done) this.splitter.push(chunk);
+    if (this.done) return;
+    // One read: the peer sent all of it before it could see an acknowledgement sent while handling it (k check).
+    this.window.readBegins();
+    try { this.splitter.push(chunk); } finally { this.window.readEnds(); }
   }
 
   private onApdu(f: ApciFrame): boolean {

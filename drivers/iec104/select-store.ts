@@ -2,9 +2,11 @@
  * Select-before-execute for IEC 104 commands and set-points (IEC 60870-5-101:2003 section 7.2.6.26,
  * the S/E bit of SCO, DCO, RCO and QOS): the selects each identity made, so that an execute is
  * forwarded only when, for every object, the same identity selected the same common address and
- * IOA with the same type, command value and qualifier within the select timeout. An execute
- * consumes its selects; a deactivation (cause 8) cancels them, and so may the proxy when the
- * station refuses a select. Bounded: the oldest entries go first when it is full.
+ * IOA with the same type, command value and qualifier within the select timeout. Only an
+ * execute that is allowed and forwarded consumes its selects (the proxy cancels them then): a
+ * refused one leaves them for a retry within the timeout. A deactivation (cause 8) cancels them,
+ * and so may the proxy when the station refuses a select. Bounded: the oldest entries go first
+ * when it is full.
  */
 import { CommandKind, type Asdu } from './asdu';
 
@@ -36,10 +38,11 @@ export class Iec104SelectStore {
   }
 
   /**
-   * Whether an execute (S/E = 0) matches a live select of this identity for every object; on a
-   * match the selects are consumed. NaN values never match (NaN is not equal to itself).
+   * Whether an execute (S/E = 0) matches a live select of this identity for every object. It
+   * consumes nothing (an expired select is forgotten): the caller cancels the selects once the
+   * execute is forwarded. NaN values never match (NaN is not equal to itself).
    */
-  execute(identity: string, a: Asdu, nowMs: number): boolean {
+  matches(identity: string, a: Asdu, nowMs: number): boolean {
     if (a.count === 0) return false;
     for (let i = 0; i < a.count; i++) {
       const key = Iec104SelectStore.key(identity, a.ca, a.ioa[i]);
@@ -48,11 +51,10 @@ export class Iec104SelectStore {
       if (nowMs - e.at > this.options.timeoutMs) { this.entries.delete(key); return false; }
       if (e.type !== a.typeId || e.value !== a.value[i] || e.qualifier !== a.qualifier[i]) return false;
     }
-    for (let i = 0; i < a.count; i++) this.entries.delete(Iec104SelectStore.key(identity, a.ca, a.ioa[i]));
     return true;
   }
 
-  /** Cancels this identity's selects of the ASDU's objects (a deactivation, or a refused select). */
+  /** Forgets this identity's selects of the ASDU's objects (an execute forwarded, a deactivation, a refused select). */
   cancel(identity: string, a: Asdu): void {
     for (let i = 0; i < a.count; i++) this.entries.delete(Iec104SelectStore.key(identity, a.ca, a.ioa[i]));
   }

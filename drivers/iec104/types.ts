@@ -7,7 +7,7 @@ import type { Driver } from '../types';
 import type { ListenerStats, ProxyBaseOptions } from '../proxy-listener';
 
 /** A decider that answers IEC 104 questions (IndexDecider and the runtime's session decider do). */
-export type Iec104Decider = Decider & Required<Pick<Decider, 'iec104'>>;
+export type Iec104Decider = Decider & Required<Pick<Decider, 'iec104' | 'iec104Station'>>;
 
 export interface Iec104ProxyOptions extends ProxyBaseOptions<Iec104Decider> {
   timeouts?: {
@@ -43,8 +43,10 @@ export interface Iec104ProxyStats extends ListenerStats {
   /** ASDUs forwarded to the station, and relayed from it to the master. */
   forwarded: number;
   relayed: number;
-  /** ASDUs from the station that did not parse (dropped, acknowledged). */
+  /** ASDUs from the station that did not parse, or of a control-direction type that answers nothing the master sent (dropped, acknowledged). */
   upstreamMalformed: number;
+  /** ASDUs from the station with a common address no conduit of the master's allows (dropped, acknowledged, audited as denied). */
+  upstreamDenied: number;
   upstreamFailures: number;
   /** Connections closed because a peer did not acknowledge within t1. */
   t1Expired: number;

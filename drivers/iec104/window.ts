@@ -9,7 +9,11 @@
  * one per side and tests can drive it without clocks.
  *
  * Checks on received frames (5.1): an I-frame's N(S) must equal V(R); every N(R) (I and S) must
- * lie between the last acknowledged and V(S); I-frames only while data transfer is started.
+ * lie between the last acknowledged and V(S); I-frames only while data transfer is started; and
+ * (5.5, k) the peer never has more than k I-frames unacknowledged: an I-frame that arrives when k
+ * of the peer's frames are already past the last acknowledgement it can have seen overruns its
+ * window. What it can have seen: the acknowledgements sent before the bytes in hand were read
+ * (readBegins/readEnds bracket one read); without brackets, every acknowledgement sent.
  * A violation returns a message and changes nothing: the standard's answer is to close the
  * connection.
  */
@@ -24,6 +28,12 @@ export interface WindowOptions {
   t2Ms?: number;
   t3Ms?: number;
 }
+
+/** k, w and the timers of one link (IEC 60870-5-104:2006 5.5, 9.6). */
+export interface Iec104Link { k: number; w: number; t1Ms: number; t2Ms: number; t3Ms: number }
+
+/** The standard's defaults: k 12, w 8, t1 15 s, t2 10 s, t3 20 s. */
+export const IEC104_LINK_DEFAULTS: Readonly<Iec104Link> = Object.freeze({ k: 12, w: 8, t1Ms: 15_000, t2Ms: 10_000, t3Ms: 20_000 });
 
 /** What the clock says is due (see due()). */
 export type WindowDue = 'none' | 't1-expired' | 'send-ack' | 'send-testfr';
@@ -42,6 +52,9 @@ export class ApciWindow {
   acked = 0;
   /** V(R) as we last told the peer (in an I- or S-frame). */
   ackSent = 0;
+  /** The last V(R) the peer can have seen when it sent what is being read (see readBegins). */
+  private ackVisible = 0;
+  private reading = false;
   started = false;
   /** Send times of the outstanding I-frames, by a running count of frames sent (mod k). */
   private readonly sentAt: Float64Array;
@@ -51,11 +64,12 @@ export class ApciWindow {
   private testSentAt = NaN;
 
   constructor(private readonly options: WindowOptions, now: number) {
-    this.k = options.k ?? 12;
-    this.w = options.w ?? 8;
-    this.t1 = options.t1Ms ?? 15_000;
-    this.t2 = options.t2Ms ?? 10_000;
-    this.t3 = options.t3Ms ?? 20_000;
+    const d = IEC104_LINK_DEFAULTS;
+    this.k = options.k ?? d.k;
+    this.w = options.w ?? d.w;
+    this.t1 = options.t1Ms ?? d.t1Ms;
+    this.t2 = options.t2Ms ?? d.t2Ms;
+    this.t3 = options.t3Ms ?? d.t3Ms;
     if (!Number.isInteger(this.k) || this.k < 1 || this.k > 32767) throw new TypeError(`ApciWindow: k ${this.k} is not in 1..32767`);
     if (!Number.isInteger(this.w) || this.w < 1 || this.w > this.k) throw new TypeError(`ApciWindow: w ${this.w} is not in 1..k (${this.k})`);
     if (!(this.t2 < this.t1)) throw new TypeError(`ApciWindow: t2 ${this.t2} ms must be below t1 ${this.t1} ms`);
@@ -79,6 +93,9 @@ export class ApciWindow {
     if (f.format === ApciFormat.I) {
       if (!this.started) return `I-format APDU N(S)=${f.sendSeq} while data transfer is stopped`;
       if (f.sendSeq !== this.vr) return `I-format APDU N(S)=${f.sendSeq}, expected ${this.vr} (sequence gap or repeat)`;
+      if (diff(this.vr, this.ackVisible) >= this.k) {
+        return `I-format APDU N(S)=${f.sendSeq} overruns the k window: ${this.k} I-frames already unacknowledged (last acknowledgement N(R)=${this.ackVisible})`;
+      }
     }
     const problem = this.acknowledge(f.recvSeq, f.format === ApciFormat.I ? 'I' : 'S');
     if (problem !== null || f.format !== ApciFormat.I) return problem;
@@ -131,7 +148,24 @@ export class ApciWindow {
 
   private sentAck(): void {
     this.ackSent = this.vr;
+    if (!this.reading) this.ackVisible = this.vr;
     this.t2Deadline = Infinity;
+  }
+
+  /**
+   * Bytes read from the peer are about to be handled: they were sent before the peer could see
+   * any acknowledgement we send while handling them, so the k check counts from the last one
+   * sent before now until readEnds().
+   */
+  readBegins(): void {
+    this.reading = true;
+    this.ackVisible = this.ackSent;
+  }
+
+  /** The read is handled: acknowledgements sent during it are visible to what the peer sends next. */
+  readEnds(): void {
+    this.reading = false;
+    this.ackVisible = this.ackSent;
   }
 
   /** What is due at `now`, most urgent first: t1 expired (close), an ack (t2 or w), an idle test (t3). */

@@ -9,6 +9,7 @@ import { IssueList, didYouMean } from '../../policy/check';
 import type { PolicyDocument } from '../../policy/types';
 import { listenLabel, policyProtocol, SERIAL_LISTEN, type GatewayConfig, type HostPort, type ListenerConfig, type ListenerService } from '../config';
 import type { SerialConfig } from './serial';
+import type { Iec104Link } from '../../drivers/iec104/window';
 import { formatHostPort } from './host-port';
 
 /** A listener ready to build a driver for. */
@@ -26,6 +27,8 @@ export interface ResolvedListener {
   /** The RTU line (modbus-rtu-gateway: its upstream; modbus-rtu: where it listens) and modbus-rtu's master identity. */
   serial?: SerialConfig;
   identity?: string;
+  /** iec104: the link's k, w and t1/t2/t3, when the config sets them. */
+  iec104?: Iec104Link;
   /** Identifies a listener across reloads: same key = same listener, left untouched. */
   key: string;
 }
@@ -35,14 +38,15 @@ export function upstreamLabel(l: { service: ListenerService; upstream: HostPort;
   return l.service === 'modbus-rtu-gateway' && l.serial ? `serial:${l.serial.device}` : formatHostPort(l.upstream);
 }
 
-/** The resolved listener with its key; the line settings and the master identity are part of it (a change restarts the listener). */
+/** The resolved listener with its key; the line settings, the master identity and the IEC 104 link settings are part of it (a change restarts the listener). */
 function resolved(l: ListenerConfig, servicePort: number, upstream: HostPort, upstreamFromPolicy: boolean): ResolvedListener {
-  const s = l.serial;
-  const line = s ? ` ${s.baud}/${s.parity}/${s.stopBits}/${s.interFrameMs ?? '-'}/${s.responseMs}/${s.turnaroundMs}${l.identity !== undefined ? ` as ${l.identity}` : ''}` : '';
+  const s = l.serial, a = l.iec104;
+  const line = (s ? ` ${s.baud}/${s.parity}/${s.stopBits}/${s.interFrameMs ?? '-'}/${s.responseMs}/${s.turnaroundMs}${l.identity !== undefined ? ` as ${l.identity}` : ''}` : '')
+    + (a ? ` k${a.k}/w${a.w}/t1 ${a.t1Ms}/t2 ${a.t2Ms}/t3 ${a.t3Ms}` : '');
   const spec = { service: l.service, listen: l.listen, upstream, ...(s ? { serial: s } : {}) };
   return {
     listen: l.listen, asset: l.asset, service: l.service, servicePort, upstream, upstreamFromPolicy, index: l.index,
-    ...(s ? { serial: s } : {}), ...(l.identity !== undefined ? { identity: l.identity } : {}),
+    ...(s ? { serial: s } : {}), ...(l.identity !== undefined ? { identity: l.identity } : {}), ...(a ? { iec104: a } : {}),
     key: `${listenLabel(spec)} ${l.asset} ${l.service}/${servicePort} -> ${upstreamLabel(spec)}${line}`,
   };
 }

@@ -8,6 +8,8 @@ import { createSessionDecider } from '../../runtime/auth/session-decider';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
 import { validatePolicy } from '../../policy/validate';
+import { parsePolicy } from '../../policy/parse';
+import { readFileSync } from 'node:fs';
 import { accessDecider, accessPolicy, auditSink } from './helpers';
 
 function rig(inner: IndexDecider = accessDecider()) {
@@ -77,6 +79,17 @@ test('a vendor needs edge auth and a grant; the grant can come and go under a li
   assert.is(read(r, scope).reason, 'grant-required');
   r.setGrants(undefined);
   assert.is(read(r, scope).reason, 'grant-required');
+});
+
+test('IEC 104 station direction through the session decider: the inner answer, none once the source is quarantined', () => {
+  const text = readFileSync('test/fixtures/policy/iec104-substation.yaml', 'utf8');
+  const r = rig(new IndexDecider(compile(parsePolicy(text, { file: 'iec104-substation.yaml' }), { version: '1' })));
+  const { scope } = r.decider.connect({ sourceIp: '127.10.0.2', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, r.clock.t);
+  assert.equal([1, 2].map((ca) => r.decider.iec104Station!(scope, ca)), ['allow', 'deny']);
+  r.q.add('scada-1');
+  assert.is(r.decider.iec104Station!(scope, 1), 'deny');
+  r.q.remove('scada-1');
+  assert.is(r.decider.iec104Station!(scope, 1), 'allow');
 });
 
 test('break-glass sessions carry a grant for every conduit; sessions expire and are replaced per address', () => {

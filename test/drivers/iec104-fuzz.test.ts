@@ -106,15 +106,16 @@ test('APCI window agrees with a list model on 2,000 random runs of sends, acks, 
       const s1 = frame(encodeSFrame({ recvSeq: 0 }));
       for (let n = 0; n < 32758; n++) { w.sendI(0); s1.recvSeq = w.vs; assert.is(w.received(s1, 0), null); }
       const i1 = frame(encodeIFrame({ sendSeq: 0, recvSeq: 0, asdu }));
-      for (let n = 0; n < 32758; n++) { i1.sendSeq = w.vr; i1.recvSeq = w.vs; assert.is(w.received(i1, 0), null); }
+      for (let n = 0; n < 32758; n++) { i1.sendSeq = w.vr; i1.recvSeq = w.vs; assert.is(w.received(i1, 0), null); w.sendS(); }
     }
     let vs = w.vs, vr = w.vr;
     const unacked: number[] = [];
+    let received = 0; // I-frames received since our last N(R) (sendI carries one)
     for (let step = 0; step < 40; step++) {
       const r = int(3);
       if (r === 0) {
         assert.is(w.canSend, unacked.length < k);
-        if (unacked.length < k) { assert.is(w.sendI(0).sendSeq, vs); unacked.push(vs); vs = (vs + 1) & 0x7fff; }
+        if (unacked.length < k) { assert.is(w.sendI(0).sendSeq, vs); unacked.push(vs); vs = (vs + 1) & 0x7fff; received = 0; }
         continue;
       }
       const nr = int(2) === 0 ? [vs, ...unacked][int(unacked.length + 1)] : (vs + int(5) - 2) & 0x7fff;
@@ -126,9 +127,10 @@ test('APCI window agrees with a list model on 2,000 random runs of sends, acks, 
       } else {
         const ns = int(3) === 0 ? (vr + int(5) - 2) & 0x7fff : vr;
         const got = w.received(frame(encodeIFrame({ sendSeq: ns, recvSeq: nr, asdu })), 0);
-        assert.is(got === null, ns === vr && okNr, `I N(S)=${ns} V(R)=${vr} N(R)=${nr}: ${got}`);
+        assert.is(got === null, ns === vr && received < k && okNr, `I N(S)=${ns} V(R)=${vr} N(R)=${nr} received ${received}: ${got}`);
         if (got !== null) { refusals++; break; }
         vr = (vr + 1) & 0x7fff;
+        received++;
       }
       while (unacked.length > 0 && unacked[0] !== nr) unacked.shift();
       if (nr === vs) unacked.length = 0;

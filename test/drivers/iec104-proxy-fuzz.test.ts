@@ -1,7 +1,8 @@
 // Fuzzing the IEC 104 proxy through real sockets (seeded PRNG; the seed is printed, set
 // ZG_FUZZ_SEED to replay): well-formed conversations (STARTDT, allowed and denied ASDUs with
 // their sequence numbers, S-frames, TESTFR) written whole, in random pieces or a byte at a
-// time, and broken ones: N(S) gaps and repeats, N(R) of frames never sent, I-frames before
+// time, and broken ones: N(S) gaps and repeats, window overruns (more than k I-frames in one
+// write, none acknowledged), N(R) of frames never sent, I-frames before
 // STARTDT, bad start bytes, APDU lengths out of range, ASDU object counts that do not fit,
 // unknown types, garbage, an APDU cut off by the close. Between the real policy engine, the lab
 // RTU and a lab master interrogating on its own connection the whole time: no crash, no internal
@@ -56,11 +57,13 @@ function conversation(n: number, asduOf: (i: number) => Buffer = () => asdu(), s
   return parts;
 }
 
-const KINDS = ['clean', 'one-byte', 'gap', 'bad-nr', 'stopped', 'start-byte', 'length', 'count', 'unknown-type', 'garbage', 'cut'] as const;
+const KINDS = ['clean', 'one-byte', 'gap', 'overrun', 'bad-nr', 'stopped', 'start-byte', 'length', 'count', 'unknown-type', 'garbage', 'cut'] as const;
 type Kind = typeof KINDS[number];
-const BAD = new Set<Kind>(['gap', 'bad-nr', 'stopped', 'start-byte', 'length', 'count', 'unknown-type', 'garbage', 'cut']);
+const BAD = new Set<Kind>(['gap', 'overrun', 'bad-nr', 'stopped', 'start-byte', 'length', 'count', 'unknown-type', 'garbage', 'cut']);
 
-interface Plan { kind: Kind; stream: Buffer; oneByte: boolean; proxyCloses: boolean }
+interface Plan { kind: Kind; stream: Buffer; oneByte: boolean; proxyCloses: boolean; whole: boolean }
+/** The proxy's k (the default): a master may have this many I-frames unacknowledged, not one more. */
+const K = 12;
 
 function plan(kind: Kind): Plan {
   const n = 1 + int(8);
@@ -69,6 +72,7 @@ function plan(kind: Kind): Plan {
   switch (kind) {
     case 'clean': case 'one-byte': parts = conversation(n); proxyCloses = false; break;
     case 'gap': { const at = int(n); parts = conversation(n + 1, undefined, (i) => (i > at ? i + 1 + int(3) : i)); break; }
+    case 'overrun': parts = conversation(K + 1 + int(4)); break;
     case 'bad-nr': parts = [...conversation(n), encodeSFrame({ recvSeq: 200 + int(1000) })]; break;
     case 'stopped': parts = conversation(n).slice(1); break;
     case 'start-byte': { parts = conversation(n); const last = Buffer.from(parts[parts.length - 1]); last[0] = 0x69 + int(100); parts[parts.length - 1] = last; break; }
@@ -78,7 +82,7 @@ function plan(kind: Kind): Plan {
     case 'garbage': parts = [Buffer.from(Array.from({ length: 1 + int(300) }, (_, i) => (i === 0 ? int(0x68) : int(256))))]; break;
     default: { parts = conversation(n); const last = parts[parts.length - 1]; parts[parts.length - 1] = last.subarray(0, 1 + int(last.length - 1)); proxyCloses = false; break; } // cut
   }
-  return { kind, stream: Buffer.concat(parts), oneByte: kind === 'one-byte', proxyCloses };
+  return { kind, stream: Buffer.concat(parts), oneByte: kind === 'one-byte', proxyCloses, whole: kind === 'overrun' };
 }
 
 const sender = fuzzSender(rnd);
@@ -101,7 +105,7 @@ test.after(async () => {
   await rtu.close();
 });
 
-test('sequence gaps, bad N(R), I-frames while stopped, framing and count lies, unknown types, garbage, one-byte splits: each bad stream audited, the rest unaffected', async () => {
+test('sequence gaps, window overruns, bad N(R), I-frames while stopped, framing and count lies, unknown types, garbage, one-byte splits: each bad stream audited, the rest unaffected', async () => {
   const port = proxy.address().port;
   const hmi = await connectIec104Master({ host: '127.0.0.1', port, localAddress: HMI });
   let fuzzing = true, interrogations = 0;
@@ -137,6 +141,7 @@ test('sequence gaps, bad N(R), I-frames while stopped, framing and count lies, u
       assert.is(found.length, 0, `${p.kind} stream (connection ${i}) has no malformed record: ${found.map((e) => e.message).join('; ')}`);
     }
     if (p.kind === 'gap') assert.ok(found.some((e) => /sequence gap or repeat/.test(e.message ?? '')), found.map((e) => e.message).join('; '));
+    if (p.kind === 'overrun') assert.ok(found.some((e) => e.kind === 'malformed' && /overruns the k window: 12 I-frames already unacknowledged/.test(e.message ?? '')), found.map((e) => e.message).join('; '));
     if (p.kind === 'stopped') assert.ok(found.some((e) => /while data transfer is stopped/.test(e.message ?? '')));
     if (p.kind === 'unknown-type') assert.ok(found.some((e) => e.kind === 'decision' && /not one IEC 60870-5-104 defines/.test(e.message ?? '')));
     if (p.kind === 'cut') assert.ok(found.some((e) => /connection closed inside an APDU/.test(e.message ?? '')));

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
-import { createIec104Proxy, Cause, TypeId, encodeAsdu, encodeIFrame, encodeUFrame, UFunction, qoi, type Iec104Proxy } from '../../drivers/iec104';
+import { createIec104Proxy, Cause, TypeId, encodeAsdu, encodeIFrame, encodeUFrame, UFunction, qoi, type Iec104Proxy, type Iec104ProxyOptions } from '../../drivers/iec104';
 import type { AuditEvent } from '../../drivers/types';
 import { startIec104Rtu, type Iec104Rtu } from '../../runtime/lab/iec104-rtu';
 import { connectIec104Master } from '../../runtime/lab/iec104-master';
@@ -21,12 +21,12 @@ const FILE = 'test/fixtures/policy/iec104-substation.yaml';
 const text = readFileSync(FILE, 'utf8');
 const SCADA = '127.10.0.2', HMI = '127.10.0.5', ENG = '127.10.0.7';
 
-async function setup(policyText = text): Promise<{ rtu: Iec104Rtu; proxy: Iec104Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
+async function setup(policyText = text, extra: Partial<Iec104ProxyOptions> = {}): Promise<{ rtu: Iec104Rtu; proxy: Iec104Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
   const rtu = await startIec104Rtu({ host: '127.0.0.1', port: 0, tickMs: 0 });
   const events: AuditEvent[] = [];
   const proxy = createIec104Proxy({
     listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-104', servicePort: 2404,
-    decider: new IndexDecider(compile(parsePolicy(policyText, { file: FILE }), { version: '7' })), audit: { record: (e) => { events.push(e); } }, now: Date.now,
+    decider: new IndexDecider(compile(parsePolicy(policyText, { file: FILE }), { version: '7' })), audit: { record: (e) => { events.push(e); } }, now: Date.now, ...extra,
   });
   await proxy.start(new AbortController().signal);
   return { rtu, proxy, events, port: proxy.address().port, done: async () => { await proxy.stop(); await rtu.close(); } };
@@ -99,6 +99,27 @@ test('a select the RTU refuses is forgotten: the execute that follows is refused
   assert.equal([exe.cause, exe.negative], [Cause.ACTIVATION_CON, true]);
   assert.equal(s.rtu.received, ['C_DC_NA_1 act 1002'], 'only the select reached the RTU');
   assert.is(s.events.filter((e) => e.decision?.reason === 'select-required').length, 1);
+  m.close();
+  await s.done();
+});
+
+test('a refused execute does not spend its select: the retry, once allowed, is forwarded', async () => {
+  let clock = 1_000_000;
+  const s = await setup(text, { now: () => clock, limits: () => ({ perSecond: 1, burst: 1 }) });
+  const m = await connectIec104Master({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+  const sel = await m.command({ ioa: 1003, value: 1, select: true });
+  assert.equal([sel.cause, sel.negative], [Cause.ACTIVATION_CON, false], 'the select passes (the one token)');
+  const refused = await m.command({ ioa: 1003, value: 1 });
+  assert.equal([refused.cause, refused.negative], [Cause.ACTIVATION_CON, true], 'the execute is rate-limited');
+  clock += 1_000;
+  const exe = await m.command({ ioa: 1003, value: 1 });
+  assert.equal([exe.cause, exe.negative], [Cause.ACTIVATION_CON, false], 'the retry matched the select the refusal left');
+  assert.equal(s.rtu.received, ['C_SC_NA_1 act 1003', 'C_SC_NA_1 act 1003'], 'the select and one execute reached the RTU');
+  assert.equal(s.events.filter((e) => e.kind === 'decision' && e.decision?.decision === 'deny').map((e) => e.decision!.reason), ['rate-limited']);
+  clock += 1_000;
+  const again = await m.command({ ioa: 1003, value: 1 });
+  assert.equal([again.cause, again.negative], [Cause.ACTIVATION_CON, true], 'the forwarded execute spent it');
+  assert.equal(s.events.filter((e) => e.decision?.reason === 'select-required').length, 1);
   m.close();
   await s.done();
 });

@@ -75,6 +75,23 @@ test('the k window: at most k unacknowledged I-frames, across the 15-bit wrap', 
   assert.ok(w.canSend);
 });
 
+test("the peer's k window: an I-frame past k unacknowledged is an overrun; acknowledgements count once the peer can have seen them", () => {
+  const w = started('controlled', { k: 3, w: 3 });
+  for (let n = 0; n < 3; n++) assert.is(w.received(I(n, 0), 0), null);
+  assert.is(w.received(I(3, 0), 0), 'I-format APDU N(S)=3 overruns the k window: 3 I-frames already unacknowledged (last acknowledgement N(R)=0)');
+  assert.is(w.vr, 3, 'the overrunning frame is not taken');
+  w.sendS();
+  assert.is(w.received(I(3, 0), 0), null, 'acknowledged outside a read: seen');
+  // Inside one read, an acknowledgement sent while handling it does not count for the rest of it.
+  w.readBegins();
+  assert.is(w.received(I(4, 0), 0), null);
+  assert.is(w.received(I(5, 0), 0), null);
+  assert.is(w.sendS(), 6);
+  assert.match(w.received(I(6, 0), 0) ?? '', /N\(S\)=6 overruns the k window: 3 I-frames already unacknowledged \(last acknowledgement N\(R\)=3\)/);
+  w.readEnds();
+  assert.is(w.received(I(6, 0), 0), null, 'the next read: the acknowledgement of 6 was there to see');
+});
+
 test('the w window: an ack is due after w I-frames received; sending I or S acknowledges', () => {
   const w = started('controlled', { k: 12, w: 3 });
   for (let n = 0; n < 2; n++) assert.is(w.received(I(n, 0), 0), null);

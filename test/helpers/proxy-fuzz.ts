@@ -9,8 +9,11 @@ import type { AuditEvent } from '../../drivers/types';
 export interface Sent { port: number; nth: number }
 
 export interface FuzzSender {
-  /** Sends `stream` from `localAddress`; resolves once the connection closed. `proxyCloses`: the client never ends it. */
-  send(port: number, localAddress: string, stream: Buffer, how: { oneByte: boolean; proxyCloses: boolean }): Promise<Sent>;
+  /**
+   * Sends `stream` from `localAddress`; resolves once the connection closed. `proxyCloses`: the
+   * client never ends it; `whole`: in one write (what must arrive in one read, e.g. a window overrun).
+   */
+  send(port: number, localAddress: string, stream: Buffer, how: { oneByte: boolean; proxyCloses: boolean; whole?: boolean }): Promise<Sent>;
 }
 
 export function fuzzSender(rnd: () => number): FuzzSender {
@@ -31,7 +34,7 @@ export function fuzzSender(rnd: () => number): FuzzSender {
           const next = (): void => {
             if (s.destroyed) return;
             if (at >= stream.length) { if (!how.proxyCloses) s.end(); return; }
-            const n = how.oneByte ? 1 : 1 + Math.floor(rnd() * (rnd() < 0.3 ? 8 : 300));
+            const n = how.whole === true ? stream.length : how.oneByte ? 1 : 1 + Math.floor(rnd() * (rnd() < 0.3 ? 8 : 300));
             s.write(stream.subarray(at, at + n));
             at += n;
             setImmediate(next);

@@ -132,6 +132,22 @@ test('decisions: the decider over an operation the driver fills, and monitor mod
   assert.equal({ ...m }, { decision: 'allow', conduit: 'hmi-interrogates', reason: 'function-not-allowed', identity: 'hmi-1', monitor: true });
 });
 
+test('station direction: a common address passes when a conduit of the scope allows it, monitor mode only watches; unknown sources and no policy allow none', () => {
+  const decider = new IndexDecider(index);
+  const scada = decider.connect({ sourceIp: '127.10.0.2', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
+  assert.equal([1, 2, 0xffff].map((ca) => decider.iec104Station(scada, ca)), ['allow', 'deny', 'deny'], 'scada-switches: commonAddresses [1]');
+  const hmi = decider.connect({ sourceIp: '127.10.0.5', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
+  assert.equal([1, 2].map((ca) => decider.iec104Station(hmi, ca)), ['allow', 'allow'], 'hmi-interrogates: no commonAddresses, every CA');
+  const stranger = decider.connect({ sourceIp: '127.10.0.99', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
+  assert.is(decider.iec104Station(stranger, 1), 'deny');
+  const watched = text.replace('    allow:\n      types: [interrogation, counter-interrogation', '    mode: monitor\n    allow:\n      types: [interrogation, counter-interrogation');
+  assert.not.equal(watched, text);
+  decider.setIndex(compile(parsePolicy(watched, { file: FILE })));
+  assert.equal([1, 2].map((ca) => decider.iec104Station(scada, ca)), ['allow', 'monitor'], 'a monitor-mode conduit: relay, audit what it would deny');
+  decider.setIndex(null);
+  assert.is(decider.iec104Station(scada, 1), 'deny');
+});
+
 test('edge authentication and grants: a vendor conduit opens only after login and with a grant', () => {
   const vendor = text
     .replace('  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }', '  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }\n  - { id: acme, kind: vendor, roles: [vendor] }')

@@ -22,6 +22,15 @@ identities: []
 conduits: []
 `, { file: 'policy.yaml' });
 
+const IEC104_POLICY = parsePolicy(`
+site: lab
+zones: [{ id: control, networks: [10.10.1.0/24], securityLevel: 3 }]
+assets:
+  - { id: rtu-1, zone: control, address: 10.10.1.30, kind: rtu, services: [{ protocol: iec104, port: 2404 }] }
+identities: []
+conduits: []
+`, { file: 'policy.yaml' });
+
 function errorOf(fn: () => unknown): ZonegateError {
   try { fn(); } catch (e) { if (e instanceof ZonegateError) return e; throw e; }
   throw new Error('expected a ZonegateError');
@@ -354,6 +363,51 @@ listeners:
   - { asset: plc-1, service: modbus-rtu, identity: scada-mastr, serial: { device: /dev/ttyS1, baud: 9600 } }
 `, { file: 'gw.yaml' });
   assert.equal(lines(errorOf(() => resolveListeners(c, RTU_POLICY))), ["gw.yaml:5:42: listeners[0].identity: the policy has no identity 'scada-mastr' (did you mean 'scada-master'?)"]);
+});
+
+test('iec104 listeners: k, w and t1/t2/t3 per listener, defaults filled in, part of the listener key', () => {
+  const c = parseConfig(`device: gw-01
+site: lab
+stateDir: s
+listeners:
+  - { listen: 127.0.0.1:2404, asset: rtu-1, service: iec104, upstream: 10.10.1.30:2404, iec104: { k: 24, w: 16, t1Ms: 30000, t3Ms: 60000 } }
+  - { listen: 127.0.0.1:2405, asset: rtu-1, service: iec104, upstream: 10.10.1.30:2404 }
+`, { file: 'gw.yaml' });
+  assert.equal(c.listeners.map((l) => l.iec104), [{ k: 24, w: 16, t1Ms: 30_000, t2Ms: 10_000, t3Ms: 60_000 }, undefined]);
+  const specs = resolveListeners(c, IEC104_POLICY);
+  assert.equal(specs.map((s) => [s.iec104?.k, s.key]), [
+    [24, '127.0.0.1:2404 rtu-1 iec104/2404 -> 10.10.1.30:2404 k24/w16/t1 30000/t2 10000/t3 60000'],
+    [undefined, '127.0.0.1:2405 rtu-1 iec104/2404 -> 10.10.1.30:2404'],
+  ]);
+});
+
+test('iec104 link settings: ranges, w <= k and t2 < t1 (counting the defaults), only on iec104 listeners, located at file:line:col', () => {
+  const e = errorOf(() => parseConfig(`device: gw-01
+site: lab
+stateDir: s
+listeners:
+  - { listen: 127.0.0.1:2404, asset: rtu-1, service: iec104, iec104: { k: 0, w: 40000, t1Ms: 500, t2Ms: 1.5, t3Ms: 172800001, t0Ms: 30000 } }
+  - { listen: 127.0.0.1:2405, asset: rtu-1, service: iec104, iec104: { k: 4 } }
+  - { listen: 127.0.0.1:2406, asset: rtu-1, service: iec104, iec104: { k: 4, w: 6, t1Ms: 5000 } }
+  - { listen: 127.0.0.1:2407, asset: rtu-1, service: iec104, iec104: { t1Ms: 20000, t2Ms: 20000 } }
+  - { listen: 127.0.0.1:2408, asset: rtu-1, service: tcp, iec104: { k: 4 } }
+  - { listen: 127.0.0.1:2409, asset: rtu-1, service: iec104, iec104: 12 }
+`, { file: 'gw.yaml' }));
+  assert.is(e.code, 'ERR_CONFIG_INVALID');
+  assert.equal(lines(e), [
+    "gw.yaml:5:127: listeners[0].iec104.t0Ms: unknown field 't0Ms' (did you mean 't1Ms'?)",
+    'gw.yaml:5:72: listeners[0].iec104.k: a count of I-format APDUs must be 1..32767, got 0',
+    'gw.yaml:5:78: listeners[0].iec104.w: a count of I-format APDUs must be 1..32767, got 40000',
+    'gw.yaml:5:88: listeners[0].iec104.t1Ms: a duration in milliseconds must be 1000..255000, got 500',
+    'gw.yaml:5:99: listeners[0].iec104.t2Ms: must be a duration in milliseconds (an integer 1000..255000), got number 1.5',
+    'gw.yaml:5:110: listeners[0].iec104.t3Ms: a duration in milliseconds must be 1000..172800000, got 172800001',
+    "gw.yaml:6:72: listeners[1].iec104.k: w 8 (the default) must not exceed k 4: the receiver acknowledges after at most w I-format APDUs, within the sender's k (IEC 60870-5-104 5.5)",
+    "gw.yaml:7:78: listeners[2].iec104.w: w 6 must not exceed k 4: the receiver acknowledges after at most w I-format APDUs, within the sender's k (IEC 60870-5-104 5.5)",
+    'gw.yaml:7:84: listeners[2].iec104.t1Ms: t2Ms 10000 (the default) must be below t1Ms 5000: acknowledgements (t2) must come before the sender gives up (t1) (IEC 60870-5-104 5.5)',
+    'gw.yaml:8:85: listeners[3].iec104.t2Ms: t2Ms 20000 must be below t1Ms 20000: acknowledgements (t2) must come before the sender gives up (t1) (IEC 60870-5-104 5.5)',
+    'gw.yaml:9:59: listeners[4].iec104: only iec104 listeners have IEC 104 link settings (k, w, t1Ms, t2Ms, t3Ms), not tcp',
+    'gw.yaml:10:62: listeners[5].iec104: must be a mapping { k, w, t1Ms, t2Ms, t3Ms }, got number 12',
+  ]);
 });
 
 test('the examples load: the lab config (policyFile) and the signed one (trustRoot, mqtt, audit)', async () => {

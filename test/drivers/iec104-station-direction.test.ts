@@ -1,0 +1,108 @@
+// What the station sends toward the master, checked by the proxy (drivers/iec104/station-check.ts
+// and the policy's common addresses): a raw station on loopback (the driver's own Side, so its
+// APCI is right) that answers a general interrogation with, besides the real answer, a monitor
+// ASDU of a common address the master's conduit does not allow, a command confirmation nobody
+// asked for, and a termination of a command never sent. The lab master sees only the real
+// answer; each refused ASDU is audited (malformed, or denied unit-not-allowed) and counted.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { parsePolicy } from '../../policy/parse';
+import { compile } from '../../policy/compile';
+import { IndexDecider } from '../../policy/decider';
+import { createIec104Proxy, encodeAsdu, answerAsdu, Cause, TypeId, UFunction, siq, sco, dco } from '../../drivers/iec104';
+import { Side } from '../../drivers/iec104/side';
+import type { AuditEvent } from '../../drivers/types';
+import { connectIec104Master } from '../../runtime/lab/iec104-master';
+
+const FILE = 'test/fixtures/policy/iec104-substation.yaml';
+const TEXT = readFileSync(FILE, 'utf8');
+const SCADA = '127.10.0.2';
+
+/** A station that answers any ASDU as an interrogation, with uninvited ASDUs around the real answer. */
+async function rawStation(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer((socket: Socket) => {
+    const side: Side = new Side(socket, {
+      role: 'controlled', window: {}, maxQueued: 64, now: Date.now,
+      handler: {
+        u: (fn) => {
+          if (fn !== UFunction.STARTDT_ACT) return;
+          side.sendU(UFunction.STARTDT_CON);
+          // Before anything was asked: the termination of a double command never sent.
+          side.sendAsdu(encodeAsdu({ typeId: TypeId.C_DC_NA_1, cause: Cause.ACTIVATION_TERM, ca: 1, objects: [{ ioa: 1002, element: dco(2) }] }));
+        },
+        s: () => side.flush(),
+        asdu: (_a, f) => {
+          const raw = f.asdu();
+          side.sendAsdu(answerAsdu(raw, { cause: Cause.ACTIVATION_CON, negative: false }));
+          side.sendAsdu(encodeAsdu({ typeId: TypeId.M_SP_NA_1, cause: Cause.INTERROGATED_STATION, ca: 1, objects: [{ ioa: 1000, element: siq(1) }] }));
+          side.sendAsdu(encodeAsdu({ typeId: TypeId.M_SP_NA_1, cause: Cause.SPONTANEOUS, ca: 2, objects: [{ ioa: 1000, element: siq(0) }] }));
+          side.sendAsdu(encodeAsdu({ typeId: TypeId.C_SC_NA_1, cause: Cause.ACTIVATION_CON, ca: 1, objects: [{ ioa: 1003, element: sco(1) }] }));
+          side.sendAsdu(answerAsdu(raw, { cause: Cause.ACTIVATION_TERM, negative: false }));
+          side.ackIfDue();
+        },
+        refused: () => socket.destroy(),
+        closed: () => socket.destroy(),
+      },
+    });
+    socket.on('data', (chunk: Buffer) => side.reader.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => side.close());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => { server.close(() => r()); }) };
+}
+
+async function through(policyText: string, fn: (port: number, events: AuditEvent[], stats: () => Record<string, number>) => Promise<void>): Promise<void> {
+  const station = await rawStation();
+  const events: AuditEvent[] = [];
+  const proxy = createIec104Proxy({
+    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: station.port }, asset: 'rtu-104', servicePort: 2404,
+    decider: new IndexDecider(compile(parsePolicy(policyText, { file: FILE }), { version: '1' })),
+    audit: { record: (e) => { events.push(e); } }, now: Date.now,
+  });
+  await proxy.start(new AbortController().signal);
+  try { await fn(proxy.address().port, events, () => ({ ...proxy.stats })); } finally {
+    await proxy.stop();
+    await station.close();
+  }
+}
+
+test('station direction: monitor types of allowed common addresses and answers to what the master sent pass; the rest is dropped and audited', async () => {
+  await through(TEXT, async (port, events, stats) => {
+    const m = await connectIec104Master({ host: '127.0.0.1', port, localAddress: SCADA });
+    const gi = await m.interrogate(1);
+    assert.equal(gi.map((r) => [r.name, r.cause, r.ca]), [['C_IC_NA_1', 7, 1], ['M_SP_NA_1', 20, 1], ['C_IC_NA_1', 10, 1]]);
+    assert.equal(m.received.map((r) => r.name), ['C_IC_NA_1', 'M_SP_NA_1', 'C_IC_NA_1'], 'nothing else reached the master');
+    m.close();
+    const malformed = events.filter((e) => e.kind === 'malformed').map((e) => e.message);
+    assert.equal(malformed, [
+      'upstream: C_DC_NA_1 cause 10 CA 1 from the station answers nothing the master sent through the gateway: dropped',
+      'upstream: C_SC_NA_1 cause 7 CA 1 from the station answers nothing the master sent through the gateway: dropped',
+    ]);
+    const denied = events.filter((e) => e.kind === 'decision' && e.decision?.decision === 'deny');
+    assert.equal(denied.map((e) => [e.decision!.reason, e.iec104!.name, e.iec104!.ca, e.message]), [
+      ['unit-not-allowed', 'M_SP_NA_1', 2, 'from the station: common address 2 is not one a conduit of this master allows: dropped'],
+    ]);
+    const s = stats();
+    assert.equal([s.relayed, s.upstreamMalformed, s.upstreamDenied, s.forwarded], [3, 2, 1, 1]);
+  });
+});
+
+test('station direction under a monitor-mode conduit: the common address it would deny is relayed and audited as such', async () => {
+  const watched = TEXT.replace('    allow:\n      types: [interrogation, counter-interrogation', '    mode: monitor\n    allow:\n      types: [interrogation, counter-interrogation');
+  await through(watched, async (port, events, stats) => {
+    const m = await connectIec104Master({ host: '127.0.0.1', port, localAddress: SCADA });
+    await m.interrogate(1);
+    assert.equal(m.received.map((r) => [r.name, r.ca]), [['C_IC_NA_1', 1], ['M_SP_NA_1', 1], ['M_SP_NA_1', 2], ['C_IC_NA_1', 1]]);
+    m.close();
+    const watchedOnes = events.filter((e) => e.kind === 'decision' && e.decision?.monitor === true && e.decision.reason === 'unit-not-allowed');
+    assert.equal(watchedOnes.map((e) => [e.decision!.decision, e.iec104!.ca, e.message]), [
+      ['allow', 2, 'monitor: would deny (unit-not-allowed) from the station: common address 2 is not one a conduit of this master allows'],
+    ]);
+    assert.equal([stats().relayed, stats().upstreamDenied], [4, 0]);
+  });
+});
+
+test.run();
