@@ -159,13 +159,16 @@ test('libmodbus unit-test-client passes through the proxy every assertion it pas
     let lost = lostIn(via);
     if (lost.length > 0) {
       // The suite has timing assertions (server sleeps, response timeouts) that a loaded machine can
-      // miss once; a defect loses its assertion every time, so a second run through the proxy decides.
-      console.log(`  through the proxy, first run missed line(s) ${lost.join(', ')}; running it again`);
-      const again = await runSuite(server, viaClient, serverPort, port);
-      lost = lost.filter((l) => lostIn(again).includes(l));
+      // miss (two suites side by side lost line 541, report slave id, twice in a row once in ten
+      // runs); a defect loses its assertion every time, so up to two more runs through the proxy decide.
+      for (let run = 2; run <= 3 && lost.length > 0; run++) {
+        console.log(`  through the proxy, run ${run - 1} missed line(s) ${lost.join(', ')}; running it again`);
+        const again = await runSuite(server, viaClient, serverPort, port);
+        lost = lost.filter((l) => lostIn(again).includes(l));
+      }
     }
     const named = lost.map((l) => `line ${l}: ${via.failed.get(l) ?? 'not reached'}`);
-    assert.equal(named, [], `assertions lost through the proxy twice: ${named.join('; ')}\n${via.output.slice(-3000)}`);
+    assert.equal(named, [], `assertions lost through the proxy in three runs: ${named.join('; ')}\n${via.output.slice(-3000)}`);
     console.log(`  libmodbus ${readVersion()}: ${direct.total} assertions passed directly, ${via.total} through the proxy (${byteTimeout.filter((l) => !via.passed.has(l)).length} byte-timeout assertion lost by whole-frame relaying)`);
   } finally {
     await proxy.stop();
