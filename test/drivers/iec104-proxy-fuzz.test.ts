@@ -96,6 +96,9 @@ test.before(async () => {
     listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-104', servicePort: 2404,
     decider: new IndexDecider(compile(parsePolicy(readFileSync(FILE, 'utf8'), { file: FILE }), { version: '1' })),
     audit: { record: (e) => { events.push(e); } }, now: Date.now, maxConnectionsPerSource: 1000,
+    // One-byte streams drip a byte per event-loop turn beside eleven other senders: under a second
+    // suite a stream can take longer than the default 5 s frame timeout, which is tested elsewhere.
+    timeouts: { frameMs: 120_000 },
   });
   await proxy.start(new AbortController().signal);
 });
