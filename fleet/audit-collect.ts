@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { ChainVerifier } from '../runtime/audit/verify';
 import { decodeRecord, hashPayload, toHex, type AuditRecord } from '../runtime/audit/record';
 import { decodeAuditBatch, type AuditBatch } from '../runtime/audit/upload-batch';
-import { parseTopic } from '../runtime/sync/topics';
+import { parseTopic } from '../protocol/mqtt/topics';
 import { DeviceAuditStore, readKeyDirKey } from './audit-device-store';
 
 /** One stored record as it is forwarded: its place in the chain and the exact payload. */

@@ -63,7 +63,7 @@ import { writePidFile, removePidFile } from './store/daemon-signal';
 import { AuditLog } from './audit/log';
 import { loadOrCreateDeviceKey } from './device-key';
 import { createMqttSync, type MqttSync } from './sync/mqtt-sync';
-import { syncConnection } from './sync/connect-options';
+import { syncConnection } from '../protocol/mqtt/connect-options';
 import { storeHandlers, storeState } from './sync/store-binding';
 import { createCommandHandler } from './commands/command-handler';
 import { attachAccess, type Access, type AccessChange } from './access/attach-access';

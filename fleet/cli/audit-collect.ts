@@ -4,7 +4,7 @@ import type { Command } from '../../runtime/cli/framework';
 import { usageError } from '../../runtime/cli/framework';
 import { hostPortOption } from '../../runtime/cli/host-port-option';
 import { ZonegateError } from '../../policy/errors';
-import { idProblem } from '../../runtime/sync/topics';
+import { idProblem } from '../../protocol/mqtt/topics';
 import { startCollector } from '../audit-collect-mqtt';
 import type { CollectorAlert } from '../audit-collect';
 import { createJsonLinesSink, createSyslogSink, type ClosableSink } from '../siem';

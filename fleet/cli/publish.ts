@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from '../../runtime/cli/framework';
 import { usageError } from '../../runtime/cli/framework';
 import { ZonegateError } from '../../policy/errors';
-import { INBOUND_KINDS, idProblem, type InboundKind } from '../../runtime/sync/topics';
+import { INBOUND_KINDS, idProblem, type InboundKind } from '../../protocol/mqtt/topics';
 import { closeBroker, connectBroker } from '../broker';
 import { formatProgress, publishBundle } from '../publish';
 import { brokerFromOptions, brokerOptionSpecs } from './broker-options';

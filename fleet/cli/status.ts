@@ -1,7 +1,7 @@
 /** `zonegate fleet status`: every gateway of a site, from the retained status messages. */
 import type { Command } from '../../runtime/cli/framework';
 import { usageError } from '../../runtime/cli/framework';
-import type { StatusDocument } from '../../runtime/sync/status';
+import type { StatusDocument } from '../../protocol/mqtt/status';
 import { closeBroker, connectBroker } from '../broker';
 import { collectFleetStatus, fleetJson, formatFleetTable, watchFleet } from '../status';
 import { brokerFromOptions, brokerOptionSpecs } from './broker-options';

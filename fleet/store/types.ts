@@ -5,7 +5,7 @@
  * search and the SIEM export.
  */
 import type { AuditRecord } from '../../runtime/audit/record';
-import type { StatusDocument } from '../../runtime/sync/status';
+import type { StatusDocument } from '../../protocol/mqtt/status';
 
 export type Decision = 'allow' | 'deny' | 'would-deny';
 

@@ -1,6 +1,6 @@
 /**
  * The audit upload protocol (protocol code: the gateway's uploader encodes, the fleet's collector
- * decodes). Both messages travel on the device's topics (runtime/sync/topics.ts):
+ * decodes). Both messages travel on the device's topics (protocol/mqtt/topics.ts):
  *
  *   zonegate/v1/<site>/<device>/audit      gateway → fleet, QoS 1, CBOR map (RFC 8949 §3.1)
  *       { v: 1, device, site, fromSeq, records: [bytes, ...] }
@@ -13,7 +13,7 @@
  * a reason instead.
  */
 import { Encoder } from 'cbor-x';
-import { TOPIC_KINDS } from '../sync/topics';
+import { TOPIC_KINDS } from '../../protocol/mqtt/topics';
 
 export const AUDIT_BATCH_VERSION = 1;
 

@@ -17,7 +17,7 @@
  */
 import type { AuditLog } from './log';
 import { decodeAuditAck, encodeAuditBatch } from './upload-batch';
-import { createBackoff, type Backoff, type BackoffOptions } from '../sync/backoff';
+import { createBackoff, type Backoff, type BackoffOptions } from '../../protocol/backoff';
 
 export interface UploadTimers {
   setTimeout(fn: () => void, ms: number): unknown;

@@ -1,5 +1,5 @@
 /**
- * The MQTT topics of runtime updates (design.md "MQTT"; same scheme as runtime/sync/topics.ts,
+ * The MQTT topics of runtime updates (design.md "MQTT"; same scheme as protocol/mqtt/topics.ts,
  * kept here until the sync's table gains the two kinds):
  *
  *   zonegate/v1/<site>/all/runtime          the signed runtime bundle (retained, QoS 1)
@@ -15,7 +15,7 @@ import { ZonegateError } from '../../policy/errors';
 import { decodeCbor } from '../../policy/bundle/decode-cbor';
 import { encodeCbor } from '../../policy/bundle/encode-cbor';
 import { isMap } from '../../policy/bundle/decode-envelope';
-import { TOPIC_ROOT, idProblem } from '../sync/topics';
+import { TOPIC_ROOT, idProblem } from '../../protocol/mqtt/topics';
 
 /** Bytes of package per chunk (the last may be shorter). */
 export const CHUNK_BYTES = 256 * 1024;

@@ -11,7 +11,7 @@ import { createAuditUploader } from '../../runtime/audit/upload';
 import { encodeAuditBatch } from '../../runtime/audit/upload-batch';
 import { verifyAuditDir } from '../../runtime/audit/verify';
 import { createMqttSync } from '../../runtime/sync/mqtt-sync';
-import { deviceTopic } from '../../runtime/sync/topics';
+import { deviceTopic } from '../../protocol/mqtt/topics';
 import { startCollector } from '../../fleet/audit-collect-mqtt';
 import { startMosquitto, skipReason } from '../helpers/mosquitto';
 import { fakeHandlers, observer, waitFor } from '../sync/helpers';

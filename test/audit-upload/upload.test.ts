@@ -15,7 +15,7 @@ import { verifyAuditDir } from '../../runtime/audit/verify';
 import { scanSegment } from '../../runtime/audit/scan';
 import { sortSegments } from '../../runtime/audit/segment';
 import { createMqttSync, type MqttSync } from '../../runtime/sync/mqtt-sync';
-import { deviceTopic } from '../../runtime/sync/topics';
+import { deviceTopic } from '../../protocol/mqtt/topics';
 import { startCollector, type CollectorConnection } from '../../fleet/audit-collect-mqtt';
 import type { CollectorAlert } from '../../fleet/audit-collect';
 import { startMosquitto, skipReason, type Mosquitto } from '../helpers/mosquitto';

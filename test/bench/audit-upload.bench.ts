@@ -9,7 +9,7 @@ import { createAuditUploader } from '../../runtime/audit/upload';
 import { encodeAuditBatch } from '../../runtime/audit/upload-batch';
 import { verifyAuditDir } from '../../runtime/audit/verify';
 import { createMqttSync } from '../../runtime/sync/mqtt-sync';
-import { deviceTopic } from '../../runtime/sync/topics';
+import { deviceTopic } from '../../protocol/mqtt/topics';
 import { createAuditCollector } from '../../fleet/audit-collect';
 import { startCollector } from '../../fleet/audit-collect-mqtt';
 import { startMosquitto, skipReason } from '../helpers/mosquitto';

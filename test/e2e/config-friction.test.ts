@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createGateway, type Gateway } from '../../runtime/gateway';
 import { ZonegateError, formatIssue } from '../../policy/errors';
 import { readAuditRecords } from '../../runtime/audit/query';
-import { parseStatus } from '../../runtime/sync/status';
+import { parseStatus } from '../../protocol/mqtt/status';
 import { startMosquitto, skipReason } from '../helpers/mosquitto';
 import { observer, subscribe, end } from '../sync/helpers';
 import { makeLab, signedConfig, modbusUpstream, labPolicy, waitFor, type Cleanup, type Lab } from './helpers';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { AuditLog, type CursorRecord } from '../../runtime/audit/log';
 import { encodeAuditBatch } from '../../runtime/audit/upload-batch';
 import { verifyAuditDir } from '../../runtime/audit/verify';
-import { deviceTopic } from '../../runtime/sync/topics';
+import { deviceTopic } from '../../protocol/mqtt/topics';
 import { createAuditCollector, type CollectorAlert } from '../../fleet/audit-collect';
 import { decisionEvent, makeKey, tempDir } from '../audit/helpers';
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { AuditLog } from '../../runtime/audit/log';
 import { encodeAuditBatch } from '../../runtime/audit/upload-batch';
 import { verifyAuditDir } from '../../runtime/audit/verify';
-import { deviceTopic } from '../../runtime/sync/topics';
+import { deviceTopic } from '../../protocol/mqtt/topics';
 import { runCli } from '../../runtime/cli/framework';
 import { fleetAuditCollectCommand } from '../../fleet/cli/audit-collect';
 import { hostPortOption } from '../../runtime/cli/host-port-option';

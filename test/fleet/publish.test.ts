@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { startMosquitto, skipReason, type Mosquitto } from '../helpers/mosquitto';
 import { createMqttSync, type MqttSync } from '../../runtime/sync/mqtt-sync';
-import type { GatewayState } from '../../runtime/sync/status';
+import type { GatewayState } from '../../protocol/mqtt/status';
 import { publishBundle, readBundleLabel, topicKindFor, formatProgress, wireBytes, type RolloutProgress } from '../../fleet/publish';
 import { trustFileJson } from '../../policy/bundle/trust-file';
 import { world } from '../bundle/fixtures';

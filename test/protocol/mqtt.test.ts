@@ -1,11 +1,11 @@
 /** The pure protocol pieces: topic table and id validation, backoff schedule, status parsing, config block. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { deviceTopic, siteTopic, siteFilter, parseTopic, gatewaySubscriptions, idProblem, TOPIC_KINDS } from '../../runtime/sync/topics';
-import { createBackoff } from '../../runtime/sync/backoff';
-import { parseStatus, encodeStatus, type StatusDocument } from '../../runtime/sync/status';
-import { parseMqttConfig } from '../../runtime/config/mqtt';
-import { mqttClientOptions, syncConnection } from '../../runtime/sync/connect-options';
+import { deviceTopic, siteTopic, siteFilter, parseTopic, gatewaySubscriptions, idProblem, TOPIC_KINDS } from '../../protocol/mqtt/topics';
+import { createBackoff } from '../../protocol/backoff';
+import { parseStatus, encodeStatus, type StatusDocument } from '../../protocol/mqtt/status';
+import { parseMqttConfig } from '../../protocol/mqtt/config';
+import { mqttClientOptions, syncConnection } from '../../protocol/mqtt/connect-options';
 
 test('topics: builders, parser and the subscription list', () => {
   assert.is(deviceTopic({ site: 's1', device: 'gw-1', kind: 'policy' }), 'zonegate/v1/s1/gw-1/policy');

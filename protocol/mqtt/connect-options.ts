@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
 import { ZonegateError } from '../../policy/errors';
-import type { MqttConfig } from '../config/mqtt';
+import type { MqttConfig } from './config';
 
 export interface ReadFile { (path: string): Buffer }
 
