@@ -8,7 +8,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { mqttConnect } from '../protocol/mqtt/mqtt-lib';
 import { ZonegateError } from '../policy/errors';
 import { mqttClientOptions } from '../protocol/mqtt/connect-options';
-import { encodeAuditAck } from '../runtime/audit/upload-batch';
+import { encodeAuditAck } from '../protocol/audit/upload-batch';
 import { deviceTopic, siteFilter, TOPIC_KINDS } from '../protocol/mqtt/topics';
 import { createAuditCollector, type AuditCollector, type AuditCollectorOptions, type BatchResult } from './audit-collect';
 import type { BrokerOptions } from './broker';

@@ -14,7 +14,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { recordJson, recordRow } from '../runtime/audit/query';
+import { recordJson, recordRow } from '../protocol/audit/query';
 import { createBackoff } from '../protocol/backoff';
 import type { CollectorAlert, ForwardedRecord, RecordSink } from './audit-collect';
 

@@ -8,7 +8,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZonegateError } from '../policy/errors';
-import { rawFromPublicKey } from './audit/checkpoint';
+import { rawFromPublicKey } from '../protocol/audit/checkpoint';
 import { writeFileAtomic } from './write-atomic';
 
 export const DEVICE_KEY_FILE = 'device-key.pem';

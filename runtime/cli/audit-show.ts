@@ -2,7 +2,7 @@
 import type { Command } from './framework';
 import { usageError } from './framework';
 import { parseTimeOption } from './parse-time';
-import { readAuditRecords, recordJson, recordRow, resolveAuditDir, type RecordFilter, type RecordRow } from '../audit/query';
+import { readAuditRecords, recordJson, recordRow, resolveAuditDir, type RecordFilter, type RecordRow } from '../../protocol/audit/query';
 
 export const auditShowCommand: Command = {
   path: ['audit', 'show'],

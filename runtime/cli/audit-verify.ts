@@ -2,8 +2,8 @@
 import * as fsp from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from './framework';
-import { verifyAuditDir, type VerifyReport } from '../audit/verify';
-import { resolveAuditDir } from '../audit/query';
+import { verifyAuditDir, type VerifyReport } from '../../protocol/audit/verify';
+import { resolveAuditDir } from '../../protocol/audit/query';
 import { parseDevicePublicKey, DEVICE_PUBLIC_KEY_FILE } from '../device-key';
 
 /** The key `fleet audit collect` pins per device, in OUT/DEVICE (fleet/audit-device-store.ts; runtime/ does not import fleet/). */

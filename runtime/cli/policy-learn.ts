@@ -22,7 +22,7 @@ import { validatePolicy } from '../../policy/validate';
 export const learnLimits = { parseBackMax: 1 << 20 };
 import type { PolicyDocument } from '../../policy/types';
 import { loadPolicyFile } from '../policy-file';
-import { findAuditFolders } from '../audit/query';
+import { findAuditFolders } from '../../protocol/audit/query';
 import { forEachAuditRecord } from './replay-audit';
 import { parseTimeOption } from './parse-time';
 import { readPcapModbus } from './pcap-modbus';

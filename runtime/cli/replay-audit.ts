@@ -8,9 +8,9 @@ import { ZonegateError } from '../../policy/errors';
 import type { PolicyIndex } from '../../policy/compile';
 import { ReplayEngine, type ReplayReport } from '../../policy/learn/replay';
 import * as fsp from 'node:fs/promises';
-import { eachSegmentRecord, findAuditFolders, SegmentBuffer } from '../audit/query';
-import type { AuditRecord } from '../audit/record';
-import { sortSegments } from '../audit/segment';
+import { eachSegmentRecord, findAuditFolders, SegmentBuffer } from '../../protocol/audit/query';
+import type { AuditRecord } from '../../protocol/audit/record';
+import { sortSegments } from '../../protocol/audit/segment';
 
 export interface AuditReplay {
   report: ReplayReport;

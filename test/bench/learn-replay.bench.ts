@@ -22,13 +22,13 @@ import type { Conduit, PolicyDocument } from '../../policy/types';
 import { emitPolicyYaml } from '../../policy/learn/emit';
 import { ReplayEngine } from '../../policy/learn/replay';
 import { AuditLog } from '../../runtime/audit/log';
-import { rawFromPublicKey } from '../../runtime/audit/checkpoint';
-import { streamAuditRecords } from '../../runtime/audit/query';
+import { rawFromPublicKey } from '../../protocol/audit/checkpoint';
+import { streamAuditRecords } from '../../protocol/audit/query';
 import { forEachAuditRecord, replayAuditFolders } from '../../runtime/cli/replay-audit';
 import { runCli } from '../../runtime/cli/framework';
 import { commands } from '../../runtime/cli/commands';
 import { loadPolicyFile } from '../../runtime/policy-file';
-import type { AuditRecord } from '../../runtime/audit/record';
+import type { AuditRecord } from '../../protocol/audit/record';
 import { printTable, type BenchRow } from './report';
 import { mulberry32 } from '../helpers/prng';
 

@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { once } from 'node:events';
 import { createGateway, type Gateway } from '../../runtime/gateway';
 import { ZonegateError, formatIssue } from '../../policy/errors';
-import { readAuditRecords } from '../../runtime/audit/query';
+import { readAuditRecords } from '../../protocol/audit/query';
 import { parseStatus } from '../../protocol/mqtt/status';
 import { startMosquitto, skipReason } from '../helpers/mosquitto';
 import { observer, subscribe, end } from '../sync/helpers';

@@ -15,7 +15,7 @@ import type { AuditEvent } from '../../drivers/types';
 import type { Decision } from '../../policy/types';
 import { AuditLog } from '../../runtime/audit/log';
 import { generateKeyPairSync } from 'node:crypto';
-import { rawFromPublicKey } from '../../runtime/audit/checkpoint';
+import { rawFromPublicKey } from '../../protocol/audit/checkpoint';
 
 /** Writes events through the real audit log (hash chain, frames, segments) into `dir`. */
 export async function writeAudit(dir: string, events: readonly AuditEvent[], segmentBytes?: number): Promise<void> {

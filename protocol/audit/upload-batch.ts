@@ -13,7 +13,7 @@
  * a reason instead.
  */
 import { Encoder } from 'cbor-x';
-import { TOPIC_KINDS } from '../../protocol/mqtt/topics';
+import { TOPIC_KINDS } from '../mqtt/topics';
 
 export const AUDIT_BATCH_VERSION = 1;
 

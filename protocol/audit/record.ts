@@ -26,7 +26,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Encoder } from 'cbor-x';
-import type { AuditEvent, AuditKind } from '../../drivers/types';
+import type { AuditEvent, AuditKind } from './event';
 
 export const RECORD_VERSION = 1;
 export const HASH_BYTES = 32;

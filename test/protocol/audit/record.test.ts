@@ -2,12 +2,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import nacl from 'tweetnacl';
 import { randomBytes } from 'node:crypto';
-import { crc32, crc32Reference } from '../../runtime/audit/crc32';
-import { encodeFrame, readFrame, MAX_PAYLOAD } from '../../runtime/audit/frame';
-import { decodeRecord, encodeRecord, GENESIS_PREV, hashPayload, checkpointMessage, RecordDecodeError } from '../../runtime/audit/record';
-import { signCheckpoint, verifyCheckpoint } from '../../runtime/audit/checkpoint';
-import { segmentName, parseSegmentName } from '../../runtime/audit/segment';
-import { decisionEvent, makeKey } from './helpers';
+import { crc32, crc32Reference } from '../../../protocol/audit/crc32';
+import { encodeFrame, readFrame, MAX_PAYLOAD } from '../../../protocol/audit/frame';
+import { decodeRecord, encodeRecord, GENESIS_PREV, hashPayload, checkpointMessage, RecordDecodeError } from '../../../protocol/audit/record';
+import { signCheckpoint, verifyCheckpoint } from '../../../protocol/audit/checkpoint';
+import { segmentName, parseSegmentName } from '../../../protocol/audit/segment';
+import { decisionEvent, makeKey } from '../../audit/helpers';
 
 test('crc32 known answers (IEEE 802.3)', () => {
   assert.is(crc32(Buffer.from('123456789')), 0xcbf43926);
