@@ -12,8 +12,8 @@ import { encodeFrame } from '../protocol/audit/frame';
 import { scanSegment } from '../protocol/audit/scan';
 import { segmentName, sortSegments } from '../protocol/audit/segment';
 import { publicKeyFromRaw } from '../protocol/audit/checkpoint';
-import { parseDevicePublicKey } from '../runtime/device-key';
-import { fsyncDir, writeFileAtomic } from '../runtime/write-atomic';
+import { parseDevicePublicKey } from '../protocol/device-public-key';
+import { fsyncDir, writeFileAtomic } from '../protocol/write-atomic';
 
 export const PINNED_KEY_FILE = 'pinned-key.pub';
 export const REFUSED_DIR = 'refused';

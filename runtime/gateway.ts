@@ -77,8 +77,8 @@ import { createTelemetrySampler, type TelemetrySampler } from './telemetry/sampl
 import { sampleTelemetry } from './telemetry/sample';
 import { summariseTelemetry } from './telemetry/summary';
 import { createUpdateReceiver, type UpdateReceiver } from './update/update-receiver';
-import { chunkTopic, runtimeTopic, CHUNK_MESSAGE_MAX_BYTES, RUNTIME_BUNDLE_MAX_BYTES } from './update/topics';
-import { packageArchOf } from './update/device-arch';
+import { chunkTopic, runtimeTopic, CHUNK_MESSAGE_MAX_BYTES, RUNTIME_BUNDLE_MAX_BYTES } from '../protocol/update/topics';
+import { packageArchOf } from '../protocol/update/device-arch';
 import { installRoot } from './update/install-root';
 import { auditUpdateOutcomes } from './update/audit-outcomes';
 import { readUpdateStatus, type UpdateStatus } from './update/update-status';

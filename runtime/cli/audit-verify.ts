@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Command } from './framework';
 import { verifyAuditDir, type VerifyReport } from '../../protocol/audit/verify';
 import { resolveAuditDir } from '../../protocol/audit/query';
-import { parseDevicePublicKey, DEVICE_PUBLIC_KEY_FILE } from '../device-key';
+import { parseDevicePublicKey, DEVICE_PUBLIC_KEY_FILE } from '../../protocol/device-public-key';
 
 /** The key `fleet audit collect` pins per device, in OUT/DEVICE (fleet/audit-device-store.ts; runtime/ does not import fleet/). */
 const PINNED_KEY_FILE = 'pinned-key.pub';

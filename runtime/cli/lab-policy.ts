@@ -7,7 +7,7 @@ import { parseSource } from '../../policy/source';
 import { checkPolicy } from '../../policy/validate';
 import { readPolicyText } from '../policy-file';
 import { labPolicyCopy } from '../lab/lab-policy';
-import { writeFileAtomic } from '../write-atomic';
+import { writeFileAtomic } from '../../protocol/write-atomic';
 
 /** `zonegate lab policy FILE --out FILE`: the loopback lab copy of a site policy. */
 export const labPolicyCommand: Command = {

@@ -14,10 +14,10 @@ import { signalDaemon } from '../store/daemon-signal';
 import { installUpdate } from '../update/install-update';
 import { commitTrial } from '../update/commit-trial';
 import { readUpdateStatus } from '../update/update-status';
-import { packageArchOf } from '../update/device-arch';
+import { packageArchOf } from '../../protocol/update/device-arch';
 import { installRoot } from '../update/install-root';
 import { openUpdateContext, stateDirOf } from '../update/open-update-context';
-import { RUNTIME_BUNDLE_MAX_BYTES } from '../update/topics';
+import { RUNTIME_BUNDLE_MAX_BYTES } from '../../protocol/update/topics';
 import { readCapped } from './bundle-verify';
 
 const common = {

@@ -15,7 +15,7 @@ import { validatePolicy } from '../../policy/validate';
 import { loadPolicyFile } from '../policy-file';
 import { readAuditRecords, resolveAuditDir } from '../../protocol/audit/query';
 import { verifyAuditDir } from '../../protocol/audit/verify';
-import { parseDevicePublicKey, DEVICE_PUBLIC_KEY_FILE } from '../device-key';
+import { parseDevicePublicKey, DEVICE_PUBLIC_KEY_FILE } from '../../protocol/device-public-key';
 import { buildInventory } from './inventory';
 import { buildHistory } from './history';
 import type { ComplianceReport } from './model';

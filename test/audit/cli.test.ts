@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, writeFileSync, statSync, chmodSync, mkdirSyn
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { AuditLog } from '../../runtime/audit/log';
-import { loadOrCreateDeviceKey, parseDevicePublicKey } from '../../runtime/device-key';
+import { loadOrCreateDeviceKey } from '../../runtime/device-key';
+import { parseDevicePublicKey } from '../../protocol/device-public-key';
 import { ZonegateError } from '../../policy/errors';
 import { decisionEvent, makeKey, tempDir } from './helpers';
 

@@ -18,7 +18,7 @@ import { publishBundle } from '../../fleet/publish';
 import { startCollector } from '../../fleet/audit-collect-mqtt';
 import { verifyAuditDir } from '../../protocol/audit/verify';
 import { readAuditRecords } from '../../protocol/audit/query';
-import { parseDevicePublicKey } from '../../runtime/device-key';
+import { parseDevicePublicKey } from '../../protocol/device-public-key';
 import { makeLab, signedConfig, modbusUpstream, labPolicy, waitFor, type Cleanup } from './helpers';
 
 const cleanups: Cleanup[] = [];

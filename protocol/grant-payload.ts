@@ -5,7 +5,7 @@
  * least `until`.
  */
 import { isIP } from 'node:net';
-import { ZonegateError } from '../../policy/errors';
+import { ZonegateError } from '../policy/errors';
 
 export interface Grant {
   id: string;

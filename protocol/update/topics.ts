@@ -15,7 +15,7 @@ import { ZonegateError } from '../../policy/errors';
 import { decodeCbor } from '../../policy/bundle/decode-cbor';
 import { encodeCbor } from '../../policy/bundle/encode-cbor';
 import { isMap } from '../../policy/bundle/decode-envelope';
-import { TOPIC_ROOT, idProblem } from '../../protocol/mqtt/topics';
+import { TOPIC_ROOT, idProblem } from '../mqtt/topics';
 
 /** Bytes of package per chunk (the last may be shorter). */
 export const CHUNK_BYTES = 256 * 1024;
