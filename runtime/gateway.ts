@@ -69,7 +69,7 @@ import { createCommandHandler } from './commands/command-handler';
 import { attachAccess, type Access, type AccessChange } from './access/attach-access';
 import { describeDecision, explain as explainRequest } from '../policy/explain';
 import { parseRequest } from '../policy/request';
-// The status file format is the one `zonegate status` reads (runtime/cli/status.ts re-exports it).
+// The status file format is the one `zonegate status` reads (cli/status.ts re-exports it).
 import { writeStatusFile, STATUS_FILE } from './telemetry/status-file';
 import { clockAlarmMessage, clockBehind, type ClockFloor } from './clock-check';
 import { createAuditUploader, type AuditUploader } from './audit/upload';
@@ -124,7 +124,7 @@ export interface GatewayOptions {
   serialReopenMs?: number;
   /**
    * A signed runtime update was installed into the other slot: the daemon stops and exits so that
-   * systemd starts the new slot (runtime/cli/run.ts exits with UPDATE_RESTART_EXIT_CODE). Without
+   * systemd starts the new slot (cli/run.ts exits with UPDATE_RESTART_EXIT_CODE). Without
    * it the gateway only logs that a restart is due.
    */
   restartForUpdate?: () => void;

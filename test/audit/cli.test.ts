@@ -25,7 +25,7 @@ function run(...args: string[]): { code: number; out: string; err: string } {
 
 test.before(async () => {
   await build({
-    entryPoints: ['runtime/cli/main.ts'], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    entryPoints: ['cli/main.ts'], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
     external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'], define: { ZONEGATE_VERSION: '"test"' }, logLevel: 'error',
     nodePaths: [join(process.cwd(), 'node_modules')],
   });

@@ -1,6 +1,6 @@
 /** Runs the CLI in this process (no bundle, no child): the exit code and what it printed. */
-import { runCli } from '../../runtime/cli/framework';
-import { commands } from '../../runtime/cli/commands';
+import { runCli } from '../../cli/framework';
+import { commands } from '../../cli/commands';
 
 export async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];

@@ -9,8 +9,8 @@ import { existsSync, readFileSync, statSync, writeFileSync, readdirSync, cpSync,
 import { join } from 'node:path';
 import { AuditLog } from '../../runtime/audit/log';
 import { readFrame } from '../../protocol/audit/frame';
-import { runCli } from '../../runtime/cli/framework';
-import { reportCommand } from '../../runtime/cli/report';
+import { runCli } from '../../cli/framework';
+import { reportCommand } from '../../cli/report';
 import { buildComplianceReport } from '../../runtime/report/build';
 import { buildHistory } from '../../runtime/report/history';
 import { renderMarkdown } from '../../runtime/report/render-md';
