@@ -6,7 +6,7 @@ import { statSync, chmodSync, readFileSync } from 'node:fs';
 const minify = process.argv.includes('--minify');
 const outfile = 'dist/zonegate.js';
 await build({
-  entryPoints: ['runtime/cli/main.ts'],
+  entryPoints: ['cli/main.ts'],
   outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
   external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'],
   banner: { js: '#!/usr/bin/env node' },

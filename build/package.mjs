@@ -40,7 +40,7 @@ mkdirSync(join(stage, 'share'), { recursive: true });
 
 // 1. The bundle (same entry and externals as build/bundle.mjs, minified).
 await build({
-  entryPoints: [join(root, 'runtime/cli/main.ts')],
+  entryPoints: [join(root, 'cli/main.ts')],
   outfile: join(stage, 'zonegate.js'), bundle: true, platform: 'node', format: 'cjs', target: 'node18',
   external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'],
   banner: { js: '#!/usr/bin/env node' },

@@ -5,11 +5,11 @@
  * the collector was away wait at the broker; the gateways also resend anything unacked.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { mqttConnect } from '../runtime/sync/mqtt-lib';
+import { mqttConnect } from '../protocol/mqtt/mqtt-lib';
 import { ZonegateError } from '../policy/errors';
-import { mqttClientOptions } from '../runtime/sync/connect-options';
-import { encodeAuditAck } from '../runtime/audit/upload-batch';
-import { deviceTopic, siteFilter, TOPIC_KINDS } from '../runtime/sync/topics';
+import { mqttClientOptions } from '../protocol/mqtt/connect-options';
+import { encodeAuditAck } from '../protocol/audit/upload-batch';
+import { deviceTopic, siteFilter, TOPIC_KINDS } from '../protocol/mqtt/topics';
 import { createAuditCollector, type AuditCollector, type AuditCollectorOptions, type BatchResult } from './audit-collect';
 import type { BrokerOptions } from './broker';
 

@@ -1,6 +1,6 @@
 /**
  * The fleet's audit collector (issue 5): receives the batches gateways upload on
- * `zonegate/v1/<site>/+/audit` (runtime/audit/upload-batch.ts), verifies them, stores every
+ * `zonegate/v1/<site>/+/audit` (protocol/audit/upload-batch.ts), verifies them, stores every
  * device's records exactly once in seq order (audit-device-store.ts), acknowledges on
  * `.../audit/ack` up to the highest contiguous verified seq, and forwards each stored record to
  * the SIEM sinks (siem.ts) with its chain position.
@@ -20,10 +20,10 @@
  * record edited in the middle of a batch is caught by its successor's prev within the batch.
  */
 import { join } from 'node:path';
-import { ChainVerifier } from '../runtime/audit/verify';
-import { decodeRecord, hashPayload, toHex, type AuditRecord } from '../runtime/audit/record';
-import { decodeAuditBatch, type AuditBatch } from '../runtime/audit/upload-batch';
-import { parseTopic } from '../runtime/sync/topics';
+import { ChainVerifier } from '../protocol/audit/verify';
+import { decodeRecord, hashPayload, toHex, type AuditRecord } from '../protocol/audit/record';
+import { decodeAuditBatch, type AuditBatch } from '../protocol/audit/upload-batch';
+import { parseTopic } from '../protocol/mqtt/topics';
 import { DeviceAuditStore, readKeyDirKey } from './audit-device-store';
 
 /** One stored record as it is forwarded: its place in the chain and the exact payload. */

@@ -1,6 +1,6 @@
 /**
  * The fleet's copy of one device's audit log: `<out>/<device>/`, laid out exactly like the
- * device's own audit folder (runtime/audit/FORMAT.md: `audit-<first seq>.seg` segments of frames,
+ * device's own audit folder (protocol/audit/FORMAT.md: `audit-<first seq>.seg` segments of frames,
  * `checkpoint.latest`), so `zonegate audit verify <out>/<device>` checks it. Records are appended
  * only after the collector verified them, in seq order, each seq once; every append is written
  * and fsynced before it is acknowledged to the device. Also keeps the pinned device key
@@ -8,12 +8,12 @@
  */
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeFrame } from '../runtime/audit/frame';
-import { scanSegment } from '../runtime/audit/scan';
-import { segmentName, sortSegments } from '../runtime/audit/segment';
-import { publicKeyFromRaw } from '../runtime/audit/checkpoint';
-import { parseDevicePublicKey } from '../runtime/device-key';
-import { fsyncDir, writeFileAtomic } from '../runtime/write-atomic';
+import { encodeFrame } from '../protocol/audit/frame';
+import { scanSegment } from '../protocol/audit/scan';
+import { segmentName, sortSegments } from '../protocol/audit/segment';
+import { publicKeyFromRaw } from '../protocol/audit/checkpoint';
+import { parseDevicePublicKey } from '../protocol/device-public-key';
+import { fsyncDir, writeFileAtomic } from '../protocol/write-atomic';
 
 export const PINNED_KEY_FILE = 'pinned-key.pub';
 export const REFUSED_DIR = 'refused';

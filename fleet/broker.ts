@@ -1,11 +1,11 @@
 /**
  * Connects the fleet manager's tools to the broker: MQTT 5, credentials and TLS files as the
- * gateway's `mqtt:` block names them (runtime/sync/connect-options.ts).
+ * gateway's `mqtt:` block names them (protocol/mqtt/connect-options.ts).
  */
 import type { MqttClient } from 'mqtt';
-import { mqttConnect } from '../runtime/sync/mqtt-lib';
+import { mqttConnect } from '../protocol/mqtt/mqtt-lib';
 import { ZonegateError } from '../policy/errors';
-import { mqttClientOptions } from '../runtime/sync/connect-options';
+import { mqttClientOptions } from '../protocol/mqtt/connect-options';
 
 export interface BrokerOptions {
   url: string;

@@ -1,12 +1,12 @@
 /**
  * Signs a time-boxed grant (or a revocation list) into a `grant` bundle on the fleet manager's
- * side. The payload is checked with the same parser a gateway runs (runtime/grants/grant-payload.ts)
+ * side. The payload is checked with the same parser a gateway runs (protocol/grant-payload.ts)
  * before signing. The bundle expires when the grant ends (or after `expiresAt` for revocations).
  */
 import { ZonegateError } from '../policy/errors';
 import { signBundle } from '../policy/bundle/sign';
 import type { SigningKey } from '../policy/bundle/types';
-import { parseGrantPayload } from '../runtime/grants/grant-payload';
+import { parseGrantPayload } from '../protocol/grant-payload';
 
 export interface SignGrantInput {
   site: string;

@@ -13,8 +13,8 @@ import { ZonegateError } from '../policy/errors';
 import { decodeCbor, decodeEnvelope } from '../policy/bundle';
 import { trustFileBytes } from '../policy/bundle/trust-file';
 import { isMap } from '../policy/bundle/decode-envelope';
-import { deviceTopic, idProblem, INBOUND_KINDS, parseTopic, siteFilter, siteTopic, TOPIC_KINDS, type InboundKind } from '../runtime/sync/topics';
-import { parseStatus, type StatusDocument } from '../runtime/sync/status';
+import { deviceTopic, idProblem, INBOUND_KINDS, parseTopic, siteFilter, siteTopic, TOPIC_KINDS, type InboundKind } from '../protocol/mqtt/topics';
+import { parseStatus, type StatusDocument } from '../protocol/mqtt/status';
 
 /** What the bundle says about itself: unverified, for choosing a topic and for display. */
 export interface BundleLabel {

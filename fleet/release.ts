@@ -1,15 +1,15 @@
 /**
  * Signs a runtime update on the fleet manager's side and publishes it: the bundle (type
  * `runtime`, signed by the trust root's delegated `runtime` keys) names the package's sha256,
- * size, architecture and version; the package itself goes out in chunks (runtime/update/topics.ts).
+ * size, architecture and version; the package itself goes out in chunks (protocol/update/topics.ts).
  */
 import { createHash } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { ZonegateError } from '../policy/errors';
 import { signBundle } from '../policy/bundle/sign';
 import type { SigningKey } from '../policy/bundle/types';
-import { PACKAGE_ARCHES } from '../runtime/update/device-arch';
-import { chunkTopic, encodeChunks, runtimeTopic } from '../runtime/update/topics';
+import { PACKAGE_ARCHES } from '../protocol/update/device-arch';
+import { chunkTopic, encodeChunks, runtimeTopic } from '../protocol/update/topics';
 
 export interface SignReleaseInput {
   /** The package file's bytes (dist/zonegate-<version>-linux-<arch>.tar.gz). */

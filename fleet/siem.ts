@@ -14,8 +14,8 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { recordJson, recordRow } from '../runtime/audit/query';
-import { createBackoff } from '../runtime/sync/backoff';
+import { recordJson, recordRow } from '../protocol/audit/query';
+import { createBackoff } from '../protocol/backoff';
 import type { CollectorAlert, ForwardedRecord, RecordSink } from './audit-collect';
 
 export const DEFAULT_PEN = 32473;

@@ -5,7 +5,6 @@
  * device validates exactly what the author wrote.
  */
 import { ZonegateError } from '../policy/errors';
-import { parseTimeOption } from '../runtime/cli/parse-time';
 import { parseSource } from '../policy/source';
 import type { ParsedSource, SourcePath, SourcePosition } from '../policy/source';
 import { validatePolicy } from '../policy/validate';
@@ -71,15 +70,4 @@ export function signPolicy(input: SignPolicyInput): { bytes: Uint8Array; doc: Po
 /** Reads policy text (YAML or JSON) into plain data and its locator (ERR_POLICY_PARSE on syntax errors). */
 export function policyData(text: string, file?: string): ParsedSource {
   return parseSource(text, { file });
-}
-
-/**
- * An expiry given as a duration from `now` (`30d`, `12h`, `90m`, `45s`, `2w`), an ISO 8601 time,
- * a date or epoch ms (runtime/cli/parse-time.ts); returns epoch ms. ERR_USAGE otherwise, and when
- * it is not in the future.
- */
-export function parseExpiry(text: string, now: number, flag = '--expires'): number {
-  const t = parseTimeOption(text, { flag, now, durations: 'future' });
-  if (t <= now) throw new ZonegateError('ERR_USAGE', `${flag} ${text} is not in the future`);
-  return t;
 }

@@ -1,12 +1,12 @@
 /**
  * The fleet's view of its gateways, read from the retained status messages on
- * `zonegate/v1/<site>/+/status` (runtime/sync/status.ts). A status counts only for the device
+ * `zonegate/v1/<site>/+/status` (protocol/mqtt/status.ts). A status counts only for the device
  * its topic names (the broker's ACL lets a device write only its own status topic).
  */
 import type { MqttClient } from 'mqtt';
 import { ZonegateError } from '../policy/errors';
-import { idProblem, parseTopic, siteFilter } from '../runtime/sync/topics';
-import { parseStatus, type StatusDocument } from '../runtime/sync/status';
+import { idProblem, parseTopic, siteFilter } from '../protocol/mqtt/topics';
+import { parseStatus, type StatusDocument } from '../protocol/mqtt/status';
 
 export interface WatchFleetOptions {
   client: MqttClient;

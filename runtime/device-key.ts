@@ -8,11 +8,11 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZonegateError } from '../policy/errors';
-import { rawFromPublicKey } from './audit/checkpoint';
-import { writeFileAtomic } from './write-atomic';
+import { rawFromPublicKey } from '../protocol/audit/checkpoint';
+import { writeFileAtomic } from '../protocol/write-atomic';
+import { DEVICE_PUBLIC_KEY_FILE } from '../protocol/device-public-key';
 
 export const DEVICE_KEY_FILE = 'device-key.pem';
-export const DEVICE_PUBLIC_KEY_FILE = 'device-key.pub';
 
 export interface DeviceKey {
   privateKey: KeyObject;
@@ -61,26 +61,6 @@ export async function loadOrCreateDeviceKey(options: { stateDir: string }): Prom
   await writeFileAtomic(options.stateDir, DEVICE_KEY_FILE, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
   await writeFileAtomic(options.stateDir, DEVICE_PUBLIC_KEY_FILE, publicKey.export({ format: 'pem', type: 'spki' }) as string, 0o644);
   return describe(privateKey, publicKey, true);
-}
-
-/**
- * Reads a device public key for verification: an SPKI PEM (device-key.pub), or 32 raw bytes as
- * 64 hex digits or base64. Throws ERR_USAGE naming the file when it is none of these.
- */
-export function parseDevicePublicKey(text: string, source: string): Buffer {
-  const t = text.trim();
-  if (t.startsWith('-----BEGIN')) {
-    try {
-      const k = createPublicKey(t);
-      if (k.asymmetricKeyType === 'ed25519') return rawFromPublicKey(k);
-    } catch { /* fall through to the error below */ }
-  } else if (/^[0-9a-fA-F]{64}$/.test(t)) {
-    return Buffer.from(t, 'hex');
-  } else {
-    const b = Buffer.from(t, 'base64');
-    if (b.length === 32) return b;
-  }
-  throw new ZonegateError('ERR_USAGE', `${source} is not an ed25519 public key (SPKI PEM, 64 hex digits or base64 of 32 bytes)`);
 }
 
 function describe(privateKey: KeyObject, publicKey: KeyObject, created: boolean): DeviceKey {

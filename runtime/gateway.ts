@@ -63,13 +63,13 @@ import { writePidFile, removePidFile } from './store/daemon-signal';
 import { AuditLog } from './audit/log';
 import { loadOrCreateDeviceKey } from './device-key';
 import { createMqttSync, type MqttSync } from './sync/mqtt-sync';
-import { syncConnection } from './sync/connect-options';
+import { syncConnection } from '../protocol/mqtt/connect-options';
 import { storeHandlers, storeState } from './sync/store-binding';
 import { createCommandHandler } from './commands/command-handler';
 import { attachAccess, type Access, type AccessChange } from './access/attach-access';
 import { describeDecision, explain as explainRequest } from '../policy/explain';
 import { parseRequest } from '../policy/request';
-// The status file format is the one `zonegate status` reads (runtime/cli/status.ts re-exports it).
+// The status file format is the one `zonegate status` reads (cli/status.ts re-exports it).
 import { writeStatusFile, STATUS_FILE } from './telemetry/status-file';
 import { clockAlarmMessage, clockBehind, type ClockFloor } from './clock-check';
 import { createAuditUploader, type AuditUploader } from './audit/upload';
@@ -77,8 +77,8 @@ import { createTelemetrySampler, type TelemetrySampler } from './telemetry/sampl
 import { sampleTelemetry } from './telemetry/sample';
 import { summariseTelemetry } from './telemetry/summary';
 import { createUpdateReceiver, type UpdateReceiver } from './update/update-receiver';
-import { chunkTopic, runtimeTopic, CHUNK_MESSAGE_MAX_BYTES, RUNTIME_BUNDLE_MAX_BYTES } from './update/topics';
-import { packageArchOf } from './update/device-arch';
+import { chunkTopic, runtimeTopic, CHUNK_MESSAGE_MAX_BYTES, RUNTIME_BUNDLE_MAX_BYTES } from '../protocol/update/topics';
+import { packageArchOf } from '../protocol/update/device-arch';
 import { installRoot } from './update/install-root';
 import { auditUpdateOutcomes } from './update/audit-outcomes';
 import { readUpdateStatus, type UpdateStatus } from './update/update-status';
@@ -124,7 +124,7 @@ export interface GatewayOptions {
   serialReopenMs?: number;
   /**
    * A signed runtime update was installed into the other slot: the daemon stops and exits so that
-   * systemd starts the new slot (runtime/cli/run.ts exits with UPDATE_RESTART_EXIT_CODE). Without
+   * systemd starts the new slot (cli/run.ts exits with UPDATE_RESTART_EXIT_CODE). Without
    * it the gateway only logs that a restart is due.
    */
   restartForUpdate?: () => void;

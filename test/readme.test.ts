@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { build } from 'esbuild';
-import { commands } from '../runtime/cli/commands';
+import { commands } from '../cli/commands';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, parseConfig } from '../runtime/config';
 import { IEC104_LINK_DEFAULTS } from '../drivers/iec104';
 import { startMosquitto, skipReason, type Mosquitto } from './helpers/mosquitto';
@@ -125,7 +125,7 @@ test.before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'zg-readme-'));
   cli = join(tmp, 'zonegate.js');
   await build({
-    entryPoints: ['runtime/cli/main.ts'], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    entryPoints: ['cli/main.ts'], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
     external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'], define: { ZONEGATE_VERSION: '"readme"' }, logLevel: 'error',
   });
 });

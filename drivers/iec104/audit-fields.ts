@@ -6,33 +6,14 @@
  * AuditEvent gains this field when the proxy is wired (issue 17, later slice).
  */
 import { CommandKind, type Asdu } from './asdu';
-import { typeClass, type Iec104Class } from './classes';
+import { typeClass } from './classes';
+import type { Iec104AuditFields } from '../../protocol/audit/event';
 import { typeName } from './type-ids';
 
 /** Objects listed per record at most. */
 export const AUDIT_MAX_OBJECTS = 64;
 
-export interface Iec104AuditFields {
-  type: number;
-  name: string;
-  /** The decision class; absent for a type 104 does not define. */
-  class?: Iec104Class;
-  cause: number;
-  negative: boolean;
-  test: boolean;
-  originator: number;
-  ca: number;
-  sq: boolean;
-  /** Information objects in the ASDU (the lists below hold at most AUDIT_MAX_OBJECTS). */
-  count: number;
-  ioa: number[];
-  /** Commands and set-points: the commanded value per object (null for NaN, which JSON cannot carry). */
-  values?: (number | null)[];
-  /** Commands: QU; set-points: QL. */
-  qualifiers?: number[];
-  /** Commands and set-points: true for select, false for execute. */
-  select?: boolean[];
-}
+export type { Iec104AuditFields };
 
 /** The audit `iec104` field of a parsed ASDU (call before the record is reused). */
 export function auditFields(a: Asdu): Iec104AuditFields {

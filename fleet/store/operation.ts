@@ -1,5 +1,5 @@
 /** The operation name a fleet search matches (fleet/store/types.ts AuditFilter.operation). */
-import type { AuditRecord } from '../../runtime/audit/record';
+import type { AuditRecord } from '../../protocol/audit/record';
 
 export function operationOf(r: AuditRecord): string {
   if (r.modbus) return `modbus:${r.modbus.function}`;

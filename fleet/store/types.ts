@@ -4,8 +4,8 @@
  * through its own store interface; this is the read side, shared by `fleet serve`, the audit
  * search and the SIEM export.
  */
-import type { AuditRecord } from '../../runtime/audit/record';
-import type { StatusDocument } from '../../runtime/sync/status';
+import type { AuditRecord } from '../../protocol/audit/record';
+import type { StatusDocument } from '../../protocol/mqtt/status';
 
 export type Decision = 'allow' | 'deny' | 'would-deny';
 

@@ -1,7 +1,7 @@
 /**
  * What replay and learning read from recorded traffic, and the per-protocol extension point.
  *
- * An observation is the part of an audit decision record (runtime/audit/record.ts: the
+ * An observation is the part of an audit decision record (protocol/audit/record.ts: the
  * AuditEvent a driver emitted) that says who asked what of which asset: `src`, `asset`, `port`,
  * `protocol`, the protocol's operation fields (Modbus: `modbus.{function, unit, address, count}`,
  * FC 23's write range in `detail.{writeAddress, writeCount}`), `at` and the decision made then.

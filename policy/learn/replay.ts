@@ -7,7 +7,7 @@
  *
  * Scopes are resolved once per source × asset × port × protocol (× person) and kept, so each
  * record costs one key and one hot-path decision. Pure: observations in, a report out; reading the
- * log is the caller's (runtime/audit/query.ts streamAuditRecords).
+ * log is the caller's (protocol/audit/query.ts streamAuditRecords).
  */
 import type { Decision } from '../types';
 import type { PolicyIndex } from '../compile';

@@ -15,7 +15,7 @@
  * overflow window whose summary names src, asset and reason '*'.
  */
 import type { AuditEvent } from '../../drivers/types';
-import type { RecordBody } from './record';
+import type { RecordBody } from '../../protocol/audit/record';
 
 export interface FloodOptions {
   /** Window length in ms (default 10,000). */

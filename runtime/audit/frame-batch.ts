@@ -12,9 +12,9 @@
  * the caller hashes; numbers, strings and map headers are written byte by byte as cbor-x writes
  * them (RFC 8949 §3.1, preferred serialisation of lengths; integers beyond 32 bits as float64).
  */
-import { crc32 } from './crc32';
-import { FRAME_HEADER, MAX_PAYLOAD } from './frame';
-import { encodeRecord, RECORD_VERSION, type RecordBody } from './record';
+import { crc32 } from '../../protocol/audit/crc32';
+import { FRAME_HEADER, MAX_PAYLOAD } from '../../protocol/audit/frame';
+import { encodeRecord, RECORD_VERSION, type RecordBody } from '../../protocol/audit/record';
 
 /** Thrown inside the writer for a value it leaves to cbor-x; never escapes append(). */
 class Unsupported extends Error {}

@@ -25,11 +25,11 @@ import { ZonegateError } from '../../policy/errors';
 import type { KeyObject } from 'node:crypto';
 import type { AuditEvent, AuditSink } from '../../drivers/types';
 import { FrameBatch } from './frame-batch';
-import { GENESIS_PREV, hashPayload, toHex, type GapBody, type RecordBody } from './record';
-import { signCheckpoint } from './checkpoint';
+import { GENESIS_PREV, hashPayload, toHex, type GapBody, type RecordBody } from '../../protocol/audit/record';
+import { signCheckpoint } from '../../protocol/audit/checkpoint';
 import { nodeAuditFs, type AuditFs } from './fs';
-import { segmentName } from './segment';
-import { scanSegment, type ScannedRecord } from './scan';
+import { segmentName } from '../../protocol/audit/segment';
+import { scanSegment, type ScannedRecord } from '../../protocol/audit/scan';
 import { recoverAuditDir, type AuditDamage } from './recover';
 import { DenyFloodSummariser, type FloodOptions } from './flood';
 

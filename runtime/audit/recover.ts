@@ -12,9 +12,9 @@
  *    seen anywhere (intact records after the damage, checkpoint.latest): seqs are never reused.
  */
 import { join } from 'node:path';
-import { GENESIS_PREV, decodeRecord, hashPayload } from './record';
-import { sortSegments } from './segment';
-import { scanAfterDamage, scanSegment, findNextRecord } from './scan';
+import { GENESIS_PREV, decodeRecord, hashPayload } from '../../protocol/audit/record';
+import { sortSegments } from '../../protocol/audit/segment';
+import { scanAfterDamage, scanSegment, findNextRecord } from '../../protocol/audit/scan';
 import type { AuditFs } from './fs';
 
 export interface RecoveredSegment {

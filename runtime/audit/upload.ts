@@ -16,8 +16,8 @@
  * fleet only lets records accumulate on disk (the log's own disk bound and eviction apply).
  */
 import type { AuditLog } from './log';
-import { decodeAuditAck, encodeAuditBatch } from './upload-batch';
-import { createBackoff, type Backoff, type BackoffOptions } from '../sync/backoff';
+import { decodeAuditAck, encodeAuditBatch } from '../../protocol/audit/upload-batch';
+import { createBackoff, type Backoff, type BackoffOptions } from '../../protocol/backoff';
 
 export interface UploadTimers {
   setTimeout(fn: () => void, ms: number): unknown;

@@ -12,7 +12,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { Issue } from '../../policy/errors';
-import { parseMqttConfig, type MqttConfig } from './mqtt';
+import { parseMqttConfig, type MqttConfig } from '../../protocol/mqtt/config';
 import { parseNftablesConfig, type NftablesConfig } from '../../drivers/nftables/config';
 import { ZonegateError } from '../../policy/errors';
 import { parseAccessConfig } from './access';

@@ -17,8 +17,8 @@ import { verifyBundle } from '../../policy/bundle/verify';
 import type { TrustRoot } from '../../policy/bundle/types';
 import type { AuditSink } from '../../drivers/types';
 import type { BlobStore } from '../store/blob-store';
-import { parseGrantPayload } from './grant-payload';
-import type { Grant } from './grant-payload';
+import { parseGrantPayload } from '../../protocol/grant-payload';
+import type { Grant } from '../../protocol/grant-payload';
 
 export const GRANTS_BLOB = 'grants.json';
 /** Revoked ids remembered at most; the oldest are forgotten first (counted). */

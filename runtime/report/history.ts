@@ -4,8 +4,8 @@
  * counts out. A deny-flood `summary` record stands for `summary.count` further denials of its
  * (source, asset, reason); they are added to the counts, so the totals are the real ones.
  */
-import type { AuditRecord } from '../audit/record';
-import type { VerifyReport } from '../audit/verify';
+import type { AuditRecord } from '../../protocol/audit/record';
+import type { VerifyReport } from '../../protocol/audit/verify';
 
 export interface Counter { allow: number; deny: number; monitor: number }
 

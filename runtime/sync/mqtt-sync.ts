@@ -16,14 +16,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { mqttConnect } from './mqtt-lib';
+import { mqttConnect } from '../../protocol/mqtt/mqtt-lib';
 import { ZonegateError } from '../../policy/errors';
 import type { AuditSink } from '../../drivers/types';
-import { createBackoff, type Backoff, type BackoffOptions } from './backoff';
+import { createBackoff, type Backoff, type BackoffOptions } from '../../protocol/backoff';
 import { createRefusalLog } from './refusal-log';
 import { KindQueue, SeenCache } from './kind-queue';
-import { encodeStatus, type GatewayState, type StatusDocument, type StatusError, STATUS_SCHEMA } from './status';
-import { deviceTopic, gatewaySubscriptions, INBOUND_KINDS, parseTopic, TOPIC_KINDS, type InboundKind } from './topics';
+import { encodeStatus, type GatewayState, type StatusDocument, type StatusError, STATUS_SCHEMA } from '../../protocol/mqtt/status';
+import { deviceTopic, gatewaySubscriptions, INBOUND_KINDS, parseTopic, TOPIC_KINDS, type InboundKind } from '../../protocol/mqtt/topics';
 
 /** What a handler learns about a payload besides its bytes. None of it is signed. */
 export interface PayloadMeta {

@@ -10,7 +10,7 @@
 import { ZonegateError } from '../../policy/errors';
 import type { PolicyStore } from '../store/policy-store';
 import type { SyncHandlers, PayloadMeta } from './mqtt-sync';
-import type { GatewayState } from './status';
+import type { GatewayState } from '../../protocol/mqtt/status';
 
 export interface StoreBindingOptions {
   store: PolicyStore;

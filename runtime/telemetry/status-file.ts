@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { GatewayStatus } from '../gateway-status';
 import type { UploadStatus } from '../audit/upload';
 import type { TelemetrySummary } from './summary';
-import { writeFileAtomic } from '../write-atomic';
+import { writeFileAtomic } from '../../protocol/write-atomic';
 
 export const STATUS_FILE = 'status.json';
 export const STATUS_FILE_SCHEMA = 1;

@@ -6,7 +6,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import type { PackageChunk } from './topics';
+import type { PackageChunk } from '../../protocol/update/topics';
 
 export interface AssemblerStats {
   received: number;

@@ -4,7 +4,7 @@
  * For a gateway whose sync does not carry the runtime kinds yet; errors go to onError, never up.
  */
 import type { MqttClient } from 'mqtt';
-import { chunkTopic, runtimeTopic } from './topics';
+import { chunkTopic, runtimeTopic } from '../../protocol/update/topics';
 import type { UpdateReceiver } from './update-receiver';
 
 /** Subscribes; resolves once the broker granted the subscriptions. Returns an unsubscribe function. */

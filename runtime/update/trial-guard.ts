@@ -1,5 +1,5 @@
 /**
- * The daemon's side of a trial (`zonegate run`, runtime/cli/run.ts). A version on trial is kept
+ * The daemon's side of a trial (`zonegate run`, cli/run.ts). A version on trial is kept
  * only once it has been healthy for a whole health period after READY; until then
  * build/boot-check.sh rolls it back at its next start. So a version that crashes a few seconds
  * after READY, or whose watchdog stops, comes back as the previous one instead of crash-looping.

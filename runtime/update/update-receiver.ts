@@ -13,7 +13,7 @@ import type { TrustRoot } from '../../policy/bundle/types';
 import { createChunkAssembler, type AssemblerStats } from './chunk-assembler';
 import { installUpdate, type InstallResult } from './install-update';
 import { UpdateState } from './state-files';
-import { decodeChunk, PACKAGE_MAX_BYTES, RUNTIME_BUNDLE_MAX_BYTES } from './topics';
+import { decodeChunk, PACKAGE_MAX_BYTES, RUNTIME_BUNDLE_MAX_BYTES } from '../../protocol/update/topics';
 import { verifyUpdate } from './verify-update';
 
 /** Payloads waiting for the handler at most (a package is about 6 chunks; room for re-sends). */

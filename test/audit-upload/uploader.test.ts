@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { AuditLog } from '../../runtime/audit/log';
 import { createAuditUploader, type AuditUploader } from '../../runtime/audit/upload';
-import { decodeAuditBatch, encodeAuditAck, type AuditBatch } from '../../runtime/audit/upload-batch';
+import { decodeAuditBatch, encodeAuditAck, type AuditBatch } from '../../protocol/audit/upload-batch';
 import { manualTimers } from '../sync/helpers';
 import { decisionEvent, makeKey, tempDir } from '../audit/helpers';
 

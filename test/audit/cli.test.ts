@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, writeFileSync, statSync, chmodSync, mkdirSyn
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { AuditLog } from '../../runtime/audit/log';
-import { loadOrCreateDeviceKey, parseDevicePublicKey } from '../../runtime/device-key';
+import { loadOrCreateDeviceKey } from '../../runtime/device-key';
+import { parseDevicePublicKey } from '../../protocol/device-public-key';
 import { ZonegateError } from '../../policy/errors';
 import { decisionEvent, makeKey, tempDir } from './helpers';
 
@@ -24,7 +25,7 @@ function run(...args: string[]): { code: number; out: string; err: string } {
 
 test.before(async () => {
   await build({
-    entryPoints: ['runtime/cli/main.ts'], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    entryPoints: ['cli/main.ts'], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
     external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'], define: { ZONEGATE_VERSION: '"test"' }, logLevel: 'error',
     nodePaths: [join(process.cwd(), 'node_modules')],
   });

@@ -13,9 +13,9 @@ import { writeSync, readFileSync, writeFileSync, existsSync, copyFileSync } from
 import { join } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { AuditLog } from '../../runtime/audit/log';
-import { verifyAuditDir } from '../../runtime/audit/verify';
-import { readAuditRecords } from '../../runtime/audit/query';
-import { rawFromPublicKey } from '../../runtime/audit/checkpoint';
+import { verifyAuditDir } from '../../protocol/audit/verify';
+import { readAuditRecords } from '../../protocol/audit/query';
+import { rawFromPublicKey } from '../../protocol/audit/checkpoint';
 import { nodeAuditFs, type AuditFs } from '../../runtime/audit/fs';
 import { createPublicKey } from 'node:crypto';
 import { decisionEvent, makeKey, tempDir } from './helpers';

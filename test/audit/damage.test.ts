@@ -6,10 +6,10 @@ import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog, type AuditAlarm } from '../../runtime/audit/log';
-import { verifyAuditDir } from '../../runtime/audit/verify';
-import { decodeRecord } from '../../runtime/audit/record';
-import { scanSegment } from '../../runtime/audit/scan';
-import { segmentName } from '../../runtime/audit/segment';
+import { verifyAuditDir } from '../../protocol/audit/verify';
+import { decodeRecord } from '../../protocol/audit/record';
+import { scanSegment } from '../../protocol/audit/scan';
+import { segmentName } from '../../protocol/audit/segment';
 import { decisionEvent, makeKey, tempDir } from './helpers';
 
 const key = makeKey();

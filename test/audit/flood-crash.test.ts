@@ -10,9 +10,9 @@ import { writeSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { AuditLog } from '../../runtime/audit/log';
-import { verifyAuditDir } from '../../runtime/audit/verify';
-import { readAuditRecords } from '../../runtime/audit/query';
-import { rawFromPublicKey } from '../../runtime/audit/checkpoint';
+import { verifyAuditDir } from '../../protocol/audit/verify';
+import { readAuditRecords } from '../../protocol/audit/query';
+import { rawFromPublicKey } from '../../protocol/audit/checkpoint';
 import { decisionEvent, makeKey, tempDir } from './helpers';
 
 const ITERATIONS = Number(process.env.ZG_FLOOD_KILL_ITERATIONS ?? 6);

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DenyFloodSummariser } from '../../runtime/audit/flood';
-import type { RecordBody } from '../../runtime/audit/record';
+import type { RecordBody } from '../../protocol/audit/record';
 import { decisionEvent } from './helpers';
 
 const T0 = 1_760_000_000_000;

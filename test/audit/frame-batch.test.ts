@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { FrameBatch } from '../../runtime/audit/frame-batch';
-import { encodeFrame, readFrame, MAX_PAYLOAD } from '../../runtime/audit/frame';
-import { decodeRecord, encodeRecord, GENESIS_PREV, hashPayload, type RecordBody } from '../../runtime/audit/record';
+import { encodeFrame, readFrame, MAX_PAYLOAD } from '../../protocol/audit/frame';
+import { decodeRecord, encodeRecord, GENESIS_PREV, hashPayload, type RecordBody } from '../../protocol/audit/record';
 import { decisionEvent } from './helpers';
 
 /** What the log wrote before frame-batch.ts: cbor-x's payload in its own frame. */

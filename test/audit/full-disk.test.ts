@@ -5,8 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { AuditLog, type AuditAlarm } from '../../runtime/audit/log';
-import { verifyAuditDir } from '../../runtime/audit/verify';
-import { readAuditRecords } from '../../runtime/audit/query';
+import { verifyAuditDir } from '../../protocol/audit/verify';
+import { readAuditRecords } from '../../protocol/audit/query';
 import { decisionEvent, makeKey } from './helpers';
 import { mountTmpfs, tmpfsUnavailable } from '../helpers/tmpfs';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent } from '../../drivers/types';
-import { rawFromPublicKey } from '../../runtime/audit/checkpoint';
+import { rawFromPublicKey } from '../../protocol/audit/checkpoint';
 import { nodeAuditFs, type AuditFs } from '../../runtime/audit/fs';
 
 export function makeKey(): { privateKey: import('node:crypto').KeyObject; publicRaw: Buffer } {

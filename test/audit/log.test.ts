@@ -3,9 +3,9 @@ import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { AuditLog, type AuditAlarm } from '../../runtime/audit/log';
-import { verifyAuditDir, ChainVerifier } from '../../runtime/audit/verify';
-import { decodeRecord, type AuditRecord } from '../../runtime/audit/record';
-import { readAuditRecords } from '../../runtime/audit/query';
+import { verifyAuditDir, ChainVerifier } from '../../protocol/audit/verify';
+import { decodeRecord, type AuditRecord } from '../../protocol/audit/record';
+import { readAuditRecords } from '../../protocol/audit/query';
 import { decisionEvent, makeKey, tempDir, testFs } from './helpers';
 import { nodeAuditFs, type AuditFs } from '../../runtime/audit/fs';
 

@@ -3,12 +3,12 @@ import * as assert from 'uvu/assert';
 import { cpSync, readdirSync, readFileSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../../runtime/audit/log';
-import { verifyAuditDir, type VerifyReport } from '../../runtime/audit/verify';
-import { crc32 } from '../../runtime/audit/crc32';
-import { encodeFrame } from '../../runtime/audit/frame';
-import { decodeRecord, encodeRecord, hashPayload, GENESIS_PREV, type RecordBody } from '../../runtime/audit/record';
-import { signCheckpoint } from '../../runtime/audit/checkpoint';
-import { segmentName } from '../../runtime/audit/segment';
+import { verifyAuditDir, type VerifyReport } from '../../protocol/audit/verify';
+import { crc32 } from '../../protocol/audit/crc32';
+import { encodeFrame } from '../../protocol/audit/frame';
+import { decodeRecord, encodeRecord, hashPayload, GENESIS_PREV, type RecordBody } from '../../protocol/audit/record';
+import { signCheckpoint } from '../../protocol/audit/checkpoint';
+import { segmentName } from '../../protocol/audit/segment';
 import { decisionEvent, makeKey, tempDir } from './helpers';
 
 const device = makeKey();

@@ -20,11 +20,11 @@ import { tmpdir, loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent, AuditSink } from '../../drivers/types';
 import { AuditLog } from '../../runtime/audit/log';
-import { rawFromPublicKey } from '../../runtime/audit/checkpoint';
-import { verifyAuditDir } from '../../runtime/audit/verify';
+import { rawFromPublicKey } from '../../protocol/audit/checkpoint';
+import { verifyAuditDir } from '../../protocol/audit/verify';
 import { FrameBatch } from '../../runtime/audit/frame-batch';
-import { encodeFrame } from '../../runtime/audit/frame';
-import { encodeRecord, GENESIS_PREV, hashPayload } from '../../runtime/audit/record';
+import { encodeFrame } from '../../protocol/audit/frame';
+import { encodeRecord, GENESIS_PREV, hashPayload } from '../../protocol/audit/record';
 import { printTable, percentiles, type BenchRow } from './report';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');

@@ -15,7 +15,7 @@ import { runInNewContext } from 'node:vm';
 import { ZonegateError } from '../../policy/errors';
 import { verifyBundle, decodeEnvelope, decodeCbor, encodeEnvelope, keyIdOf, signEd25519, ENVELOPE_LIMITS, BODY_LIMITS } from '../../policy/bundle/index';
 import { decodeCborSteps } from '../../policy/bundle/decode-cbor-steps';
-import { TOPIC_KINDS } from '../../runtime/sync/topics';
+import { TOPIC_KINDS } from '../../protocol/mqtt/topics';
 import { world, T0, DAY } from './fixtures';
 
 const W = world('amp');

@@ -17,7 +17,7 @@ const tmp = tempDir('cli');
 const config = join(tmp.dir, 'gateway.yaml');
 
 test.before(async () => {
-  await build({ entryPoints: [join(root, 'runtime/cli/main.ts')], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18', packages: 'external', logLevel: 'error', define: { ZONEGATE_VERSION: '"test"' } });
+  await build({ entryPoints: [join(root, 'cli/main.ts')], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18', packages: 'external', logLevel: 'error', define: { ZONEGATE_VERSION: '"test"' } });
   writeFileSync(config, [
     'device: gw-01', 'site: s1', 'stateDir: state', 'policyFile: policy.yaml',
     'listeners:', '  - { listen: "127.0.0.1:0", asset: plc-1, service: modbus }',

@@ -13,8 +13,8 @@ import { fitComment } from '../../drivers/nftables/names';
 import { ZonegateError } from '../../policy/errors';
 import type { Conduit, PolicyDocument } from '../../policy/types';
 import { createLab, netnsUnavailable } from '../helpers/netns';
-import { runCli } from '../../runtime/cli/framework';
-import { nftRenderCommand } from '../../runtime/cli/nft-render';
+import { runCli } from '../../cli/framework';
+import { nftRenderCommand } from '../../cli/nft-render';
 
 const conduit = (c: Partial<Conduit> & Pick<Conduit, 'id' | 'to' | 'protocol'>): Conduit =>
   ({ from: { identities: [], roles: [], zones: [] }, requires: { edgeAuth: false, grant: false }, mode: 'enforce', ...c });

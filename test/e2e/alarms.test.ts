@@ -21,7 +21,7 @@ import { mountTmpfs, tmpfsUnavailable } from '../helpers/tmpfs';
 import { connectBroker, closeBroker } from '../../fleet/broker';
 import { publishBundle } from '../../fleet/publish';
 import { collectFleetStatus } from '../../fleet/status';
-import { readAuditRecords } from '../../runtime/audit/query';
+import { readAuditRecords } from '../../protocol/audit/query';
 import { makeLab, signedConfig, modbusUpstream, labPolicy, waitFor, cli, type Cleanup } from './helpers';
 
 const cleanups: Cleanup[] = [];

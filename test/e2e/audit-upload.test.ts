@@ -16,9 +16,9 @@ import { RawClient, adu, pdus } from '../helpers/modbus';
 import { connectBroker, closeBroker } from '../../fleet/broker';
 import { publishBundle } from '../../fleet/publish';
 import { startCollector } from '../../fleet/audit-collect-mqtt';
-import { verifyAuditDir } from '../../runtime/audit/verify';
-import { readAuditRecords } from '../../runtime/audit/query';
-import { parseDevicePublicKey } from '../../runtime/device-key';
+import { verifyAuditDir } from '../../protocol/audit/verify';
+import { readAuditRecords } from '../../protocol/audit/query';
+import { parseDevicePublicKey } from '../../protocol/device-public-key';
 import { makeLab, signedConfig, modbusUpstream, labPolicy, waitFor, type Cleanup } from './helpers';
 
 const cleanups: Cleanup[] = [];

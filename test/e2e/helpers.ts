@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { build } from 'esbuild';
-import { runCli } from '../../runtime/cli/framework';
-import { commands } from '../../runtime/cli/commands';
+import { runCli } from '../../cli/framework';
+import { commands } from '../../cli/commands';
 import { modbusUpstream } from '../helpers/modbus';
 
 export { modbusUpstream };
@@ -104,13 +104,13 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, what: stri
 }
 
 /**
- * Bundles runtime/cli/main.ts exactly as build/bundle.mjs builds dist/zonegate.js, into a file of
+ * Bundles cli/main.ts exactly as build/bundle.mjs builds dist/zonegate.js, into a file of
  * this run (dist/zonegate-e2e-PID.js, so parallel runs and other builds don't race on one file).
  */
 export async function bundleCli(root = process.cwd()): Promise<{ file: string; remove(): void }> {
   const file = join(root, 'dist', `zonegate-e2e-${process.pid}.js`);
   await build({
-    entryPoints: [join(root, 'runtime/cli/main.ts')], outfile: file, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    entryPoints: [join(root, 'cli/main.ts')], outfile: file, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
     external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'],
     define: { ZONEGATE_VERSION: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
     logLevel: 'warning',

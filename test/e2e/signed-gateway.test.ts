@@ -20,8 +20,8 @@ import { RawClient, adu, pdus } from '../helpers/modbus';
 import { connectBroker, closeBroker } from '../../fleet/broker';
 import { publishBundle } from '../../fleet/publish';
 import { collectFleetStatus } from '../../fleet/status';
-import { verifyAuditDir } from '../../runtime/audit/verify';
-import { readAuditRecords } from '../../runtime/audit/query';
+import { verifyAuditDir } from '../../protocol/audit/verify';
+import { readAuditRecords } from '../../protocol/audit/query';
 import { makeLab, signedConfig, modbusUpstream, labPolicy, waitFor, bundleCli, daemon, type Cleanup } from './helpers';
 
 const cleanups: Cleanup[] = [];

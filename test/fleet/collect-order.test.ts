@@ -6,9 +6,9 @@ import * as assert from 'uvu/assert';
 import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog, type CursorRecord } from '../../runtime/audit/log';
-import { encodeAuditBatch } from '../../runtime/audit/upload-batch';
-import { verifyAuditDir } from '../../runtime/audit/verify';
-import { deviceTopic } from '../../runtime/sync/topics';
+import { encodeAuditBatch } from '../../protocol/audit/upload-batch';
+import { verifyAuditDir } from '../../protocol/audit/verify';
+import { deviceTopic } from '../../protocol/mqtt/topics';
 import { createAuditCollector, type CollectorAlert } from '../../fleet/audit-collect';
 import { decisionEvent, makeKey, tempDir } from '../audit/helpers';
 

@@ -4,9 +4,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { runCli } from '../../runtime/cli/framework';
-import { labRtuCommand } from '../../runtime/cli/lab-rtu';
-import { labMasterCommand } from '../../runtime/cli/lab-master';
+import { runCli } from '../../cli/framework';
+import { labRtuCommand } from '../../cli/lab-rtu';
+import { labMasterCommand } from '../../cli/lab-master';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';

@@ -1,6 +1,6 @@
 /** Runs the CLI in this process (no bundle, no child): the exit code and what it printed. */
-import { runCli } from '../../runtime/cli/framework';
-import { commands } from '../../runtime/cli/commands';
+import { runCli } from '../../cli/framework';
+import { commands } from '../../cli/commands';
 
 export async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -15,7 +15,7 @@ import type { AuditEvent } from '../../drivers/types';
 import type { Decision } from '../../policy/types';
 import { AuditLog } from '../../runtime/audit/log';
 import { generateKeyPairSync } from 'node:crypto';
-import { rawFromPublicKey } from '../../runtime/audit/checkpoint';
+import { rawFromPublicKey } from '../../protocol/audit/checkpoint';
 
 /** Writes events through the real audit log (hash chain, frames, segments) into `dir`. */
 export async function writeAudit(dir: string, events: readonly AuditEvent[], segmentBytes?: number): Promise<void> {

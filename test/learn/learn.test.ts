@@ -13,8 +13,8 @@ import { parsePolicy } from '../../policy/parse';
 import { emitPolicyYaml, policyData } from '../../policy/learn/emit';
 import { validatePolicy } from '../../policy/validate';
 import { PolicyLearner } from '../../policy/learn/learn';
-import { learnLimits } from '../../runtime/cli/policy-learn';
-import { parseTsharkLine } from '../../runtime/cli/pcap-modbus';
+import { learnLimits } from '../../cli/policy-learn';
+import { parseTsharkLine } from '../../cli/pcap-modbus';
 import type { AuditEvent } from '../../drivers/types';
 import { cli, FIX, writeAudit, monday, modbusEvent, tcpEvent, D } from './helpers';
 

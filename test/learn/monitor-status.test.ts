@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createGateway } from '../../runtime/gateway';
 import { createMonitorTally, formatMonitorLines } from '../../runtime/monitor-tally';
-import { formatDaemonStatus } from '../../runtime/cli/status';
+import { formatDaemonStatus } from '../../cli/status';
 import { RawClient, adu, pdus, modbusUpstream } from '../helpers/modbus';
 import { labPolicy, gatewayConfig, labDir } from '../runtime/gateway-fixtures';
 

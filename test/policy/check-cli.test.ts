@@ -22,7 +22,7 @@ function zonegate(...args: string[]): { code: number | null; stdout: string; std
 
 test.before(async () => {
   await build({
-    entryPoints: [join(ROOT, 'runtime/cli/main.ts')], outfile: CLI, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    entryPoints: [join(ROOT, 'cli/main.ts')], outfile: CLI, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
     external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'],
     define: { ZONEGATE_VERSION: JSON.stringify(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version) },
     logLevel: 'error', nodePaths: [join(ROOT, 'node_modules')],

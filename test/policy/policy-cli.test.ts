@@ -23,7 +23,7 @@ function run(...args: string[]): { code: number; out: string; err: string } {
 
 test.before(async () => {
   await build({
-    entryPoints: [join(root, 'runtime/cli/main.ts')], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    entryPoints: [join(root, 'cli/main.ts')], outfile: cli, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
     external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'], define: { ZONEGATE_VERSION: '"test"' }, logLevel: 'error',
     nodePaths: [join(root, 'node_modules')],
   });

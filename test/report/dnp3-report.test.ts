@@ -17,8 +17,8 @@ import { createDnp3Proxy, FC } from '../../drivers/dnp3';
 import { startOutstation } from '../../runtime/lab/dnp3-outstation';
 import { connectMaster } from '../../runtime/lab/dnp3-master';
 import { makeKey, tempDir } from '../audit/helpers';
-import { recordRow } from '../../runtime/audit/query';
-import type { AuditRecord } from '../../runtime/audit/record';
+import { recordRow } from '../../protocol/audit/query';
+import type { AuditRecord } from '../../protocol/audit/record';
 
 const POLICY = 'test/fixtures/policy/dnp3-substation.yaml';
 const SCADA = '127.10.0.2', HMI = '127.10.0.5';

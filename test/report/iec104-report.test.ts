@@ -18,8 +18,8 @@ import { createIec104Proxy, TypeId } from '../../drivers/iec104';
 import { startIec104Rtu } from '../../runtime/lab/iec104-rtu';
 import { connectIec104Master } from '../../runtime/lab/iec104-master';
 import { makeKey, tempDir } from '../audit/helpers';
-import { recordRow } from '../../runtime/audit/query';
-import type { AuditRecord } from '../../runtime/audit/record';
+import { recordRow } from '../../protocol/audit/query';
+import type { AuditRecord } from '../../protocol/audit/record';
 
 const POLICY = 'test/fixtures/policy/iec104-substation.yaml';
 const SCADA = '127.10.0.2', HMI = '127.10.0.5';

@@ -6,8 +6,8 @@ import { createGateway, type Gateway } from '../../runtime/gateway';
 import { ZonegateError, formatIssue } from '../../policy/errors';
 import { RawClient, adu, pdus, modbusUpstream } from '../helpers/modbus';
 import { labPolicy, BROKEN_POLICY, gatewayConfig, labDir, type LabDir } from './gateway-fixtures';
-import { verifyAuditDir } from '../../runtime/audit/verify';
-import { readAuditRecords } from '../../runtime/audit/query';
+import { verifyAuditDir } from '../../protocol/audit/verify';
+import { readAuditRecords } from '../../protocol/audit/query';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 test.after.each(async () => { while (cleanups.length) { try { await cleanups.pop()!(); } catch { /* keep cleaning */ } } });

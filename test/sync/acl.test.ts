@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { startMosquitto, skipReason, type Mosquitto } from '../helpers/mosquitto';
 import { createMqttSync, type MqttSync } from '../../runtime/sync/mqtt-sync';
-import { deviceTopic, siteTopic } from '../../runtime/sync/topics';
-import { parseStatus } from '../../runtime/sync/status';
+import { deviceTopic, siteTopic } from '../../protocol/mqtt/topics';
+import { parseStatus } from '../../protocol/mqtt/status';
 import { fakeHandlers, waitFor, observer, subscribe, end } from './helpers';
 
 const skip = skipReason();

@@ -4,7 +4,7 @@
  */
 import { connect, type MqttClient, type IClientOptions } from 'mqtt';
 import type { SyncHandlers, PayloadMeta, SyncTimers } from '../../runtime/sync/mqtt-sync';
-import type { InboundKind } from '../../runtime/sync/topics';
+import type { InboundKind } from '../../protocol/mqtt/topics';
 
 export interface Recorded { kind: InboundKind; bytes: Buffer; meta: PayloadMeta }
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { startMosquitto, skipReason, freePort, type Mosquitto } from '../helpers/mosquitto';
 import { createMqttSync, type MqttSync } from '../../runtime/sync/mqtt-sync';
-import { deviceTopic } from '../../runtime/sync/topics';
+import { deviceTopic } from '../../protocol/mqtt/topics';
 import { connectBroker, closeBroker } from '../../fleet/broker';
 import type { ZonegateError } from '../../policy/errors';
 import { fakeHandlers, waitFor, observer, publish, end } from './helpers';

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMqttSync } from '../../runtime/sync/mqtt-sync';
-import { deviceTopic } from '../../runtime/sync/topics';
+import { deviceTopic } from '../../protocol/mqtt/topics';
 import { sampleTelemetry } from '../../runtime/telemetry/sample';
 import { createTelemetrySampler } from '../../runtime/telemetry/sampler';
 import { startMosquitto, skipReason } from '../helpers/mosquitto';

@@ -6,8 +6,8 @@ import * as assert from 'uvu/assert';
 import { writeFileSync, unlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readStatusFile, writeStatusFile, STATUS_RESERVE_BYTES, type DaemonStatus } from '../../runtime/telemetry/status-file';
-import { statusCommand } from '../../runtime/cli/status';
-import { runCli } from '../../runtime/cli/framework';
+import { statusCommand } from '../../cli/status';
+import { runCli } from '../../cli/framework';
 import { mountTmpfs, tmpfsUnavailable } from '../helpers/tmpfs';
 import { tempDir } from '../audit/helpers';
 

@@ -8,8 +8,8 @@ import { sampleTelemetry, type SystemInfo, type TelemetrySample } from '../../ru
 import { createTelemetrySampler } from '../../runtime/telemetry/sampler';
 import { summariseTelemetry, formatTelemetryLine } from '../../runtime/telemetry/summary';
 import { readStatusFile, writeStatusFile, type DaemonStatus } from '../../runtime/telemetry/status-file';
-import { statusCommand } from '../../runtime/cli/status';
-import { runCli } from '../../runtime/cli/framework';
+import { statusCommand } from '../../cli/status';
+import { runCli } from '../../cli/framework';
 import { manualTimers } from '../sync/helpers';
 import { tempDir } from '../audit/helpers';
 

@@ -14,7 +14,7 @@ import { rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPlcSim, type PlcSim } from '../../runtime/lab/plc-sim';
 import { auditUpdateOutcomes } from '../../runtime/update/audit-outcomes';
-import { readAuditRecords } from '../../runtime/audit/query';
+import { readAuditRecords } from '../../protocol/audit/query';
 import type { AuditEvent } from '../../drivers/types';
 import type { UpdateStatus } from '../../runtime/update/update-status';
 import {

@@ -35,7 +35,7 @@ export function bundle(): string {
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const outfile = join(dir, 'zonegate.js');
   buildSync({
-    entryPoints: [join(REPO, 'runtime/cli/main.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    entryPoints: [join(REPO, 'cli/main.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
     external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'], define: { ZONEGATE_VERSION: JSON.stringify(BASE_VERSION) },
     logLevel: 'error',
   });

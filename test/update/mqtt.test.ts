@@ -15,7 +15,7 @@ import { startMosquitto, skipReason, type Mosquitto } from '../helpers/mosquitto
 import { writeKeyPair } from '../../fleet/keys';
 import { createUpdateReceiver, type UpdateReceiver } from '../../runtime/update/update-receiver';
 import { subscribeUpdates } from '../../runtime/update/subscribe-updates';
-import { chunkTopic, encodeChunks, runtimeTopic, decodeChunk, CHUNK_BYTES } from '../../runtime/update/topics';
+import { chunkTopic, encodeChunks, runtimeTopic, decodeChunk, CHUNK_BYTES } from '../../protocol/update/topics';
 import { UpdateState } from '../../runtime/update/state-files';
 import type { InstallResult } from '../../runtime/update/install-update';
 import { bundle, makePackage, runtimeBundle, sha256, tempDir, trustWorld } from './helpers';

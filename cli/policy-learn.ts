@@ -1,0 +1,175 @@
+/**
+ * `zonegate policy learn --audit DIR [--audit DIR2] [--pcap FILE] --site SITE --out FILE
+ * [--slack N] [--from POLICY] [--modbus-port N] [--dnp3-port N] [--since T]`: the smallest policy that allows
+ * everything observed (policy/learn/learn.ts), written as readable YAML that passes `policy check`
+ * and `policy test` (checked here before anything is written). With --from, prints what it adds
+ * and narrows as a `policy diff`.
+ */
+import { promises as fsp } from 'node:fs';
+import type { Command } from './framework';
+import { usageError } from './framework';
+import { ZonegateError } from '../policy/errors';
+import { compile } from '../policy/compile';
+import { decide } from '../policy/decide';
+import { parsePolicy } from '../policy/parse';
+import { diffPolicies } from '../policy/diff';
+import { renderDiffMarkdown } from '../policy/diff-render';
+import { PolicyLearner, type LearnResult } from '../policy/learn/learn';
+import { emitPolicyLines, policyData } from '../policy/learn/emit';
+import { validatePolicy } from '../policy/validate';
+
+/** Largest learnt text parsed back as a whole (bytes; tests lower it). */
+export const learnLimits = { parseBackMax: 1 << 20 };
+import type { PolicyDocument } from '../policy/types';
+import { loadPolicyFile } from '../runtime/policy-file';
+import { findAuditFolders } from '../protocol/audit/query';
+import { forEachAuditRecord } from './replay-audit';
+import { parseTimeOption } from './parse-time';
+import { readPcapModbus } from './pcap-modbus';
+import { readPcapDnp3 } from './pcap-dnp3';
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
+
+function intOption(v: unknown, flag: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw usageError(`${flag} must be an integer ${min}..${max}, got '${String(v)}'`);
+  return n;
+}
+
+const chars = (lines: readonly string[]): number => lines.reduce((n, l) => n + l.length + 1, 0);
+
+/**
+ * Emits the document, keeping only the tests it passes (a learnt probe another conduit allows is
+ * dropped), and checks what it will write: parsed back (the whole reader: YAML, then validation)
+ * when the text is of a size a person reads; a larger one (thousands of conduits) would cost the
+ * YAML parser ~100 bytes of heap per byte of text, so its data is validated instead (the text is
+ * that data in flow style, quoted as JSON where a plain scalar would not read back the same;
+ * test/learn/learn.test.ts checks both paths agree).
+ */
+function checkedLines(r: LearnResult, header: string[]): { lines: string[]; doc: PolicyDocument; dropped: string[] } {
+  const emit = (doc: PolicyDocument): string[] => emitPolicyLines(doc, { header, conduit: r.comments });
+  // A large policy's lines are emitted only once its data has been checked (not both held at once).
+  let lines: string[] | undefined = emit(r.doc);
+  let first: PolicyDocument;
+  if (chars(lines) <= learnLimits.parseBackMax) first = parsePolicy(`${lines.join('\n')}\n`, { file: '(learnt policy)' });
+  else {
+    lines = undefined;
+    first = validatePolicy(policyData(r.doc), { file: '(learnt policy)' });
+  }
+  const index = compile(first);
+  const dropped: string[] = [];
+  const keep: boolean[] = [];
+  const tests = r.doc.tests.filter((t, i) => {
+    const d = decide(index, first.tests[i].request, Date.now());
+    const ok = d.decision === t.expect && (t.conduit === undefined || d.conduit === t.conduit) && (t.reason === undefined || d.reason === t.reason);
+    if (!ok) dropped.push(`${JSON.stringify(t.request)} expect ${t.expect}: decided ${d.decision} (${d.conduit ?? d.reason})`);
+    keep.push(ok);
+    return ok;
+  });
+  // The text without the dropped tests reads back as `first` without them (checked once above).
+  if (dropped.length) lines = emit({ ...r.doc, tests });
+  return { lines: lines ?? emit(r.doc), doc: { ...first, tests: first.tests.filter((_, i) => keep[i]) }, dropped };
+}
+
+/**
+ * Reads every source into a PolicyLearner and returns its result: the learner (a summary per
+ * source × asset) and the base policy's index are garbage once this returns, before the output
+ * is built.
+ */
+async function learnFrom(o: { site: string; base?: PolicyDocument; slack: number; audits: string[]; pcaps: string[]; ports: number[]; dnp3Ports: number[]; since?: number; signal: AbortSignal }): Promise<{ r: LearnResult; sources: string[]; brokenStreams: number }> {
+  const learner = new PolicyLearner({ site: o.site, base: o.base, baseIndex: o.base ? compile(o.base) : undefined, slack: o.slack });
+  const sources: string[] = [];
+  for (const dir of o.audits) {
+    const folders = await findAuditFolders(dir).catch((e: Error) => { throw new ZonegateError('ERR_FILE', `cannot read audit folder ${dir}: ${e.message}`, { cause: e }); });
+    if (folders.length === 0) throw new ZonegateError('ERR_FILE', `${dir} holds no audit segments (audit-*.seg)`);
+    for (const f of folders) {
+      await forEachAuditRecord(f, (r) => learner.add(r), { since: o.since, signal: o.signal });
+      sources.push(f);
+    }
+  }
+  let brokenStreams = 0;
+  for (const file of o.pcaps) {
+    await readPcapModbus(file, o.ports, (obs) => learner.add(obs));
+    brokenStreams += (await readPcapDnp3(file, o.dnp3Ports, (obs) => learner.add(obs))).brokenStreams;
+    sources.push(file);
+  }
+  return { r: learner.result(), sources, brokenStreams };
+}
+
+/** Writes lines to `file` in chunks. */
+async function writeLines(file: string, lines: readonly string[]): Promise<void> {
+  const fh = await fsp.open(file, 'w');
+  try {
+    for (let i = 0; i < lines.length; i += 4096) await fh.write(`${lines.slice(i, i + 4096).join('\n')}\n`);
+  } finally { await fh.close(); }
+}
+
+export const policyLearnCommand: Command = {
+  path: ['policy', 'learn'],
+  summary: 'propose the smallest policy that allows the traffic recorded (audit logs) or captured (pcap)',
+  usage: 'policy learn --audit DIR [--audit DIR2] [--pcap FILE] --site SITE --out FILE [--slack N] [--from POLICY] [--modbus-port N] [--dnp3-port N] [--since T] [--json]',
+  description: `
+Reads every decision in the audit logs under DIR (a gateway in monitor mode, or before its first
+policy, records what it sees) and every Modbus/TCP and DNP3 request in the captures (read through tshark), and
+writes a policy allowing exactly that: one identity per source address (named as --from names it),
+per source, asset and protocol the Modbus functions, units and address ranges seen (reads and
+writes as separate conduits; ranges closer than --slack registers merged), the DNP3 functions, link
+addresses, objects per function, point indices, analog output values and CROB operations (reads and
+controls apart; unsolicited responses), the IEC 104 types, common addresses, IOAs and
+set-point values (from audit logs), TCP ports, a comment on
+each conduit (requests, first and last seen) and embedded tests: one allow from real traffic per
+conduit and denies just outside the learnt ranges (below, above, the first gap). The output passes \`policy check\` and
+\`policy test\`. Malformed, rate-limited and quarantined requests are not learnt.
+
+--from POLICY starts from a policy: its zones, assets and identities are kept, conduits that
+allowed traffic are narrowed to what they allowed, the rest is added; the changes are printed as a
+policy diff. Audit records name assets by id, so learning from audit logs needs --from for the
+assets' addresses; a capture names addresses, which become assets of their own.`,
+  options: {
+    audit: { type: 'string', multiple: true, value: 'DIR', description: 'an audit folder, state folder or collected fleet folder' },
+    pcap: { type: 'string', multiple: true, value: 'FILE', description: 'a capture file (pcap/pcapng) with Modbus/TCP or DNP3 traffic' },
+    site: { type: 'string', value: 'SITE', description: "the site of the learnt policy (default: --from's)" },
+    out: { type: 'string', value: 'FILE', description: 'where to write the learnt policy (YAML)' },
+    slack: { type: 'string', value: 'N', description: 'merge address ranges less than N registers apart (default 0)' },
+    from: { type: 'string', value: 'POLICY', description: 'start from this policy: propose additions and narrowings' },
+    'modbus-port': { type: 'string', multiple: true, value: 'N', description: 'with --pcap: Modbus/TCP on this port too (502 always)' },
+    'dnp3-port': { type: 'string', multiple: true, value: 'N', description: 'with --pcap: DNP3 on this port too (20000 always)' },
+    since: { type: 'string', value: 'T', description: 'only audit records at or after T (7d, ISO time)' },
+  },
+  positionals: { min: 0, max: 0 },
+  json: true,
+  async run(ctx) {
+    const o = ctx.options;
+    const audits = strings(o.audit), pcaps = strings(o.pcap);
+    if (audits.length + pcaps.length === 0) throw usageError('give at least one --audit DIR or --pcap FILE');
+    if (typeof o.out !== 'string') throw usageError('--out FILE is required');
+    const slack = intOption(o.slack, '--slack', 0, 65535) ?? 0;
+    const ports = strings(o['modbus-port']).map((p) => intOption(p, '--modbus-port', 1, 65535) as number);
+    const dnp3Ports = strings(o['dnp3-port']).map((p) => intOption(p, '--dnp3-port', 1, 65535) as number);
+    const since = typeof o.since === 'string' ? parseTimeOption(o.since, { flag: '--since', now: Date.now(), durations: 'past' }) : undefined;
+    const base = typeof o.from === 'string' ? (await loadPolicyFile(o.from)).doc : undefined;
+    const site = typeof o.site === 'string' ? o.site : base?.site;
+    if (site === undefined) throw usageError('--site SITE is required (or --from POLICY)');
+    const { r, sources, brokenStreams } = await learnFrom({ site, base, slack, audits, pcaps, ports, dnp3Ports, since, signal: ctx.signal });
+    if (brokenStreams > 0) ctx.err(`note: ${brokenStreams} DNP3 stream(s) in the capture stopped being DNP3 (bad CRC or framing); learnt up to there`);
+    if (r.unknownAssets.length) {
+      throw new ZonegateError('ERR_USAGE', `the audit records name asset(s) ${r.unknownAssets.join(', ')} whose addresses no policy gives: learn with --from POLICY (the policy that declares them)`);
+    }
+    const header = [
+      `Learnt by \`zonegate policy learn\` from ${r.stats.learnt.toLocaleString('en-US')} request(s) in ${sources.length} source(s)${base ? `, starting from ${String(o.from)}` : ''}.`,
+      'It allows what was observed and nothing else: review every conduit before enforcing it.',
+    ];
+    const { lines, doc, dropped } = checkedLines(r, header);
+    await writeLines(o.out, lines);
+    const diff = base ? diffPolicies(base, doc) : undefined;
+    const summary = { ok: true, out: o.out, site, ...r.stats, conduits: doc.conduits.length, tests: doc.tests.length, droppedTests: dropped, ...(diff ? { diff } : {}) };
+    if (ctx.json) { ctx.printJson(summary); return 0; }
+    ctx.out(`learnt ${doc.conduits.length} conduit(s) (${r.stats.added} added${base ? `, ${r.stats.narrowed} narrowed, ${r.stats.unchanged} kept` : ''}) and ${doc.tests.length} test(s) from ${r.stats.learnt} request(s) → ${o.out}`);
+    const skipped = Object.entries(r.stats.skipped);
+    if (skipped.length) ctx.out(`not learnt: ${skipped.map(([k, n]) => `${n} ${k}`).join(', ')}`);
+    for (const d of dropped) ctx.err(`note: test dropped, it does not hold in the learnt policy: ${d}`);
+    if (diff) ctx.out(`\n${renderDiffMarkdown(diff, String(o.from), o.out)}`);
+    return 0;
+  },
+};
