@@ -73,8 +73,8 @@ test('the plant fixture --from plant-v1 (Modbus and TCP, denied and malformed re
   golden('plant-from.yaml', r.text);
 });
 
-const LARGE = Number(process.env.ZG_LEARN_CONDUITS ?? 400);
-const RECORDS = Number(process.env.ZG_LEARN_RECORDS ?? 8000);
+const LARGE = Number(process.env.ZG_LEARN_CONDUITS ?? 300);
+const RECORDS = Number(process.env.ZG_LEARN_RECORDS ?? 6000);
 
 test(`a learnt ${LARGE.toLocaleString('en-US')}-conduit site (${RECORDS.toLocaleString('en-US')} requests) passes policy check and policy test, first and --from`, async () => {
   const site = generateSite(7, LARGE);
