@@ -85,6 +85,12 @@ test(`a learnt ${LARGE.toLocaleString('en-US')}-conduit site (${RECORDS.toLocale
   const from = await learnChecked(['--audit', p('audit-large'), '--from', p('large.yaml')], p('large-from.yaml'));
   console.log(`  learnt ${first.json.conduits} conduits, ${first.json.tests} tests (${statSync(p('large-first.yaml')).size} bytes); --from: ${from.json.conduits}, ${from.json.tests} (${statSync(p('large-from.yaml')).size} bytes)`);
   assert.ok(first.json.conduits >= LARGE / 2);
+  // A learnt 10,000-conduit policy is 22-33 MB: policy check refused files over 16 MiB.
+  const text = readFileSync(p('large-first.yaml'), 'utf8');
+  writeFileSync(p('padded.yaml'), `${'# padding to the size of a learnt 10,000-conduit policy\n'.repeat(Math.ceil((17 * 2 ** 20 - text.length) / 56))}${text}`);
+  assert.ok(statSync(p('padded.yaml')).size > 17 * 2 ** 20);
+  const check = await cli('policy', 'check', p('padded.yaml'));
+  assert.is(check.code, 0, check.out + check.err);
 });
 
 test.run();
