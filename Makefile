@@ -35,7 +35,9 @@ test: deps sysdeps build
 # nftables swaps under traffic (200 rounds of five).
 soak: deps sysdeps build
 	ZG_KILL_ITERATIONS=400 ZG_CRASH_ITERATIONS=400 ZG_POLICIES=20000 ZG_SWAP_ROUNDS=200 ZG_TEST_TIMEOUT_MS=3600000 \
-	  $(NODE) build/run-tests.mjs test/audit/crash.test.ts test/store/crash.test.ts test/policy/property.test.ts test/drivers/nftables-netns.test.ts
+	  ZG_LEARN_CONDUITS=10000 ZG_LEARN_RECORDS=1000000 \
+	  $(NODE) build/run-tests.mjs test/audit/crash.test.ts test/store/crash.test.ts test/policy/property.test.ts test/drivers/nftables-netns.test.ts \
+	  test/learn/learn-output.test.ts
 
 bench: deps sysdeps build
 	$(NODE) build/run-bench.mjs

@@ -2,25 +2,22 @@
  * `zonegate policy learn --audit DIR [--audit DIR2] [--pcap FILE] --site SITE --out FILE
  * [--slack N] [--from POLICY] [--modbus-port N] [--dnp3-port N] [--since T]`: the smallest policy that allows
  * everything observed (policy/learn/learn.ts), written as readable YAML that passes `policy check`
- * and `policy test` (checked here before anything is written). With --from, prints what it adds
+ * and `policy test` (checked before anything is written, then written atomically piece by piece).
+ * With --from, prints what it adds
  * and narrows as a `policy diff`.
  */
-import { promises as fsp } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import type { Command } from './framework';
 import { usageError } from './framework';
 import { ZonegateError } from '../policy/errors';
 import { compile } from '../policy/compile';
-import { decide } from '../policy/decide';
-import { parsePolicy } from '../policy/parse';
 import { diffPolicies } from '../policy/diff';
 import { renderDiffMarkdown } from '../policy/diff-render';
 import { PolicyLearner, type LearnResult } from '../policy/learn/learn';
-import { emitPolicyLines, policyData } from '../policy/learn/emit';
-import { validatePolicy } from '../policy/validate';
-
-/** Largest learnt text parsed back as a whole (bytes; tests lower it). */
-export const learnLimits = { parseBackMax: 1 << 20 };
+import { emitPolicyText } from '../policy/learn/emit';
+import { checkLearnt, type CheckedLearnt } from '../policy/learn/check-learnt';
 import type { PolicyDocument } from '../policy/types';
+import { writeFileAtomicPieces } from '../protocol/write-atomic';
 import { loadPolicyFile } from '../runtime/policy-file';
 import { findAuditFolders } from '../protocol/audit/query';
 import { forEachAuditRecord } from './replay-audit';
@@ -35,41 +32,6 @@ function intOption(v: unknown, flag: string, min: number, max: number): number |
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw usageError(`${flag} must be an integer ${min}..${max}, got '${String(v)}'`);
   return n;
-}
-
-const chars = (lines: readonly string[]): number => lines.reduce((n, l) => n + l.length + 1, 0);
-
-/**
- * Emits the document, keeping only the tests it passes (a learnt probe another conduit allows is
- * dropped), and checks what it will write: parsed back (the whole reader: YAML, then validation)
- * when the text is of a size a person reads; a larger one (thousands of conduits) would cost the
- * YAML parser ~100 bytes of heap per byte of text, so its data is validated instead (the text is
- * that data in flow style, quoted as JSON where a plain scalar would not read back the same;
- * test/learn/learn.test.ts checks both paths agree).
- */
-function checkedLines(r: LearnResult, header: string[]): { lines: string[]; doc: PolicyDocument; dropped: string[] } {
-  const emit = (doc: PolicyDocument): string[] => emitPolicyLines(doc, { header, conduit: r.comments });
-  // A large policy's lines are emitted only once its data has been checked (not both held at once).
-  let lines: string[] | undefined = emit(r.doc);
-  let first: PolicyDocument;
-  if (chars(lines) <= learnLimits.parseBackMax) first = parsePolicy(`${lines.join('\n')}\n`, { file: '(learnt policy)' });
-  else {
-    lines = undefined;
-    first = validatePolicy(policyData(r.doc), { file: '(learnt policy)' });
-  }
-  const index = compile(first);
-  const dropped: string[] = [];
-  const keep: boolean[] = [];
-  const tests = r.doc.tests.filter((t, i) => {
-    const d = decide(index, first.tests[i].request, Date.now());
-    const ok = d.decision === t.expect && (t.conduit === undefined || d.conduit === t.conduit) && (t.reason === undefined || d.reason === t.reason);
-    if (!ok) dropped.push(`${JSON.stringify(t.request)} expect ${t.expect}: decided ${d.decision} (${d.conduit ?? d.reason})`);
-    keep.push(ok);
-    return ok;
-  });
-  // The text without the dropped tests reads back as `first` without them (checked once above).
-  if (dropped.length) lines = emit({ ...r.doc, tests });
-  return { lines: lines ?? emit(r.doc), doc: { ...first, tests: first.tests.filter((_, i) => keep[i]) }, dropped };
 }
 
 /**
@@ -97,12 +59,16 @@ async function learnFrom(o: { site: string; base?: PolicyDocument; slack: number
   return { r: learner.result(), sources, brokenStreams };
 }
 
-/** Writes lines to `file` in chunks. */
-async function writeLines(file: string, lines: readonly string[]): Promise<void> {
-  const fh = await fsp.open(file, 'w');
-  try {
-    for (let i = 0; i < lines.length; i += 4096) await fh.write(`${lines.slice(i, i + 4096).join('\n')}\n`);
-  } finally { await fh.close(); }
+/**
+ * Checks the learnt policy (policy/learn/check-learnt.ts: validated as its text reads back, its
+ * tests decided) and writes its text piece by piece to `file`, atomically (temp file, fsync,
+ * rename): a learnt policy is written whole once checked, or not at all.
+ */
+async function checkAndWrite(r: LearnResult, header: string[], file: string): Promise<CheckedLearnt> {
+  const checked = checkLearnt(r.doc, { file: '(learnt policy)', now: Date.now() });
+  const pieces = emitPolicyText(checked.all, { header, conduit: r.comments }, (i) => checked.keep[i] === 1);
+  await writeFileAtomicPieces(dirname(resolve(file)), basename(file), pieces, 0o644);
+  return checked;
 }
 
 export const policyLearnCommand: Command = {
@@ -160,8 +126,7 @@ assets' addresses; a capture names addresses, which become assets of their own.`
       `Learnt by \`zonegate policy learn\` from ${r.stats.learnt.toLocaleString('en-US')} request(s) in ${sources.length} source(s)${base ? `, starting from ${String(o.from)}` : ''}.`,
       'It allows what was observed and nothing else: review every conduit before enforcing it.',
     ];
-    const { lines, doc, dropped } = checkedLines(r, header);
-    await writeLines(o.out, lines);
+    const { doc, dropped } = await checkAndWrite(r, header, o.out);
     const diff = base ? diffPolicies(base, doc) : undefined;
     const summary = { ok: true, out: o.out, site, ...r.stats, conduits: doc.conduits.length, tests: doc.tests.length, droppedTests: dropped, ...(diff ? { diff } : {}) };
     if (ctx.json) { ctx.printJson(summary); return 0; }

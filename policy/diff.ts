@@ -200,6 +200,21 @@ function byId<T extends { id: string }>(a: readonly T[], b: readonly T[], each: 
   for (const x of b) { const o = old.get(x.id); if (o) each(o, x); else added(x); }
 }
 
+/**
+ * How many of b's tests a does not have (added) and of a's tests b does not have (removed), each
+ * test compared whole as JSON; only a's texts are held (b is a learnt policy's 80,000 tests).
+ */
+function testChanges(a: PolicyDocument, b: PolicyDocument): { added: number; removed: number } {
+  const keys = a.tests.map((t) => JSON.stringify(t));
+  const inB = new Map<string, boolean>(keys.map((k) => [k, false]));
+  let added = 0;
+  for (const t of b.tests) {
+    const k = JSON.stringify(t);
+    if (inB.has(k)) inB.set(k, true); else added++;
+  }
+  return { added, removed: keys.filter((k) => inB.get(k) !== true).length };
+}
+
 /** The semantic diff from `a` (old) to `b` (new). */
 export function diffPolicies(a: PolicyDocument, b: PolicyDocument): PolicyDiff {
   const changes: PolicyChange[] = [];
@@ -225,8 +240,7 @@ export function diffPolicies(a: PolicyDocument, b: PolicyDocument): PolicyDiff {
   if (a.settings.onExpiry !== b.settings.onExpiry) {
     push('settings', '', 'onExpiry', b.settings.onExpiry === 'deny-all' ? 'narrows' : 'widens', `${a.settings.onExpiry} → ${b.settings.onExpiry}`, 'every request once the bundle expires offline');
   }
-  const tests = (d: PolicyDocument): string[] => d.tests.map((t) => JSON.stringify(t));
-  const tAdded = minus(tests(b), tests(a)).length, tRemoved = minus(tests(a), tests(b)).length;
+  const { added: tAdded, removed: tRemoved } = testChanges(a, b);
   if (tAdded || tRemoved) push('tests', '', 'tests', 'changes', `${tAdded} added, ${tRemoved} removed`, 'no decision (what policy test, fleet sign and the gateway check)');
   const counts: Record<ChangeEffect, number> = { widens: 0, narrows: 0, changes: 0 };
   for (const c of changes) counts[c.effect]++;

@@ -9,11 +9,19 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 
 export async function writeFileAtomic(dir: string, name: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  await writeFileAtomicPieces(dir, name, [data], mode);
+}
+
+/**
+ * writeFileAtomic of the concatenation of `pieces`, written as they come (a large text never
+ * held as one string): the file appears whole, or not at all.
+ */
+export async function writeFileAtomicPieces(dir: string, name: string, pieces: Iterable<string | Buffer>, mode = 0o600): Promise<void> {
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
   try {
     const fh = await fsp.open(tmp, 'w', mode);
     try {
-      await fh.writeFile(data);
+      for (const piece of pieces) await fh.writeFile(piece);
       await fh.chmod(mode); // the umask may have narrowed the mode open() was given
       await fh.sync();
     } finally {

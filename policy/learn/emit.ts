@@ -11,7 +11,7 @@ import type { Iec104Allow, Iec104RequestSpec } from '../iec104';
 import { typeName } from '../iec104-types';
 import { formatRange } from '../ranges';
 
-type Data = string | number | boolean | null | Data[] | { [k: string]: Data | undefined };
+export type Data = string | number | boolean | null | Data[] | { [k: string]: Data | undefined };
 
 const PLAIN = /^[A-Za-z][A-Za-z0-9_.\-/@]*$/;
 const RESERVED = /^(true|false|yes|no|on|off|null|y|n)$/i;
@@ -188,19 +188,26 @@ function defined(v: Data | undefined): Data {
   return out;
 }
 
+/** The conduits in the order the text lists them: grouped by asset, sorted. */
+export const conduitsInTextOrder = (conduits: readonly Conduit[]): Conduit[] => [...groupConduits(conduits).values()].flat();
+
 /**
  * The document as the plain data emitPolicyYaml writes (the same item builders, without the
- * text, and without undefined fields): what policy learn validates when the text is too large to
- * parse back cheaply.
+ * text, and without undefined fields): what policy learn validates instead of parsing its text
+ * back. `list` makes the conduits' and tests' lists (default: arrays of their data; policy learn
+ * hands the validator lists that build each item's data as it is read).
  */
-export function policyData(doc: PolicyDocument): Data {
+export function policyData(doc: PolicyDocument, list: ListMaker = (items, data) => items.map(data)): Data {
   return {
     site: doc.site, zones: doc.zones.map((z) => defined(zoneData(z))), assets: doc.assets.map((a) => defined(assetData(a))),
     identities: doc.identities.map((i) => defined(identityData(i))),
-    conduits: [...groupConduits(doc.conduits).values()].flat().map((c) => defined(conduitData(c) as Data)), quarantine: doc.quarantine,
-    settings: { onExpiry: doc.settings.onExpiry }, tests: doc.tests.map((t) => defined(testData(t))),
+    conduits: list(conduitsInTextOrder(doc.conduits), (c) => defined(conduitData(c) as Data)), quarantine: doc.quarantine,
+    settings: { onExpiry: doc.settings.onExpiry }, tests: list(doc.tests, (t) => defined(testData(t))),
   };
 }
+
+/** Makes the data of a list of conduits or tests from the items and each item's data. */
+export type ListMaker = <T>(items: T[], data: (item: T) => Data) => Data[];
 
 /** Comments to place in the text: a header, one above each conduit, one above each asset's group. */
 export interface EmitComments {
@@ -214,31 +221,42 @@ const comment = (lines: readonly string[], indent = ''): string[] => lines.map((
 
 /** The YAML text of a document. */
 export function emitPolicyYaml(doc: PolicyDocument, comments: EmitComments): string {
-  return `${emitPolicyLines(doc, comments).join('\n')}\n`;
+  return [...emitPolicyText(doc, comments)].join('');
 }
 
-/** The YAML text of a document as lines (written out in chunks by policy learn: no one large string). */
-export function emitPolicyLines(doc: PolicyDocument, comments: EmitComments): string[] {
-  const out: string[] = [...comment(comments.header), `site: ${scalar(doc.site)}`, '', 'zones:'];
-  for (const z of doc.zones) out.push(`  - ${flow(zoneData(z))}`);
-  out.push('', 'assets:');
-  for (const a of doc.assets) out.push(`  - ${flow(assetData(a))}`);
-  out.push('', doc.identities.length ? 'identities:' : 'identities: []');
-  for (const i of doc.identities) out.push(`  - ${flow(identityData(i))}`);
-  out.push('', doc.conduits.length ? 'conduits:' : 'conduits: []');
-  const groups = groupConduits(doc.conduits);
-  for (const [key, list] of groups) {
-    out.push(...comment([`── ${comments.assetTitle ? comments.assetTitle(key) : key} ──`], '  '));
+const lines = (xs: readonly string[]): string => (xs.length ? `${xs.join('\n')}\n` : '');
+
+/** Tests emitted per piece of text. */
+const TESTS_PER_PIECE = 512;
+
+/**
+ * The YAML text of a document in pieces, each ending in a newline: the inventory, one asset's
+ * group of conduits, a slice of the tests; their concatenation is emitPolicyYaml's text. Policy
+ * learn writes the pieces as they come (no one large string); `keepTest(i)` leaves tests out.
+ */
+export function* emitPolicyText(doc: PolicyDocument, comments: EmitComments, keepTest?: (i: number) => boolean): Generator<string, void, void> {
+  const head: string[] = [...comment(comments.header), `site: ${scalar(doc.site)}`, '', 'zones:'];
+  for (const z of doc.zones) head.push(`  - ${flow(zoneData(z))}`);
+  head.push('', 'assets:');
+  for (const a of doc.assets) head.push(`  - ${flow(assetData(a))}`);
+  head.push('', doc.identities.length ? 'identities:' : 'identities: []');
+  for (const i of doc.identities) head.push(`  - ${flow(identityData(i))}`);
+  head.push('', doc.conduits.length ? 'conduits:' : 'conduits: []');
+  yield lines(head);
+  for (const [key, list] of groupConduits(doc.conduits)) {
+    const out = comment([`── ${comments.assetTitle ? comments.assetTitle(key) : key} ──`], '  ');
     for (const c of list) {
       out.push(...comment(comments.conduit.get(c.id) ?? [], '  '));
       const entries = Object.entries(conduitData(c)).filter(([, v]) => v !== undefined);
       entries.forEach(([k, v], n) => out.push(`${n === 0 ? '  - ' : '    '}${k}: ${flow(v as Data)}`));
     }
+    yield lines(out);
   }
-  out.push('', `quarantine: ${flow(doc.quarantine)}`, `settings: ${flow({ onExpiry: doc.settings.onExpiry })}`);
-  out.push('', doc.tests.length ? 'tests:' : 'tests: []');
-  for (const t of doc.tests) out.push(`  - ${flow(testData(t))}`);
-  return out;
+  const kept = keepTest ? doc.tests.filter((_, i) => keepTest(i)) : doc.tests;
+  yield lines(['', `quarantine: ${flow(doc.quarantine)}`, `settings: ${flow({ onExpiry: doc.settings.onExpiry })}`, '', kept.length ? 'tests:' : 'tests: []']);
+  for (let i = 0; i < kept.length; i += TESTS_PER_PIECE) {
+    yield lines(kept.slice(i, i + TESTS_PER_PIECE).map((t) => `  - ${flow(testData(t))}`));
+  }
 }
 
 /** A sub-function's name in its function's table (what a reader of the test recognises), else its code. */

@@ -13,7 +13,6 @@ import { parsePolicy } from '../../policy/parse';
 import { emitPolicyYaml, policyData } from '../../policy/learn/emit';
 import { validatePolicy } from '../../policy/validate';
 import { PolicyLearner } from '../../policy/learn/learn';
-import { learnLimits } from '../../cli/policy-learn';
 import { parseTsharkLine } from '../../cli/pcap-modbus';
 import type { AuditEvent } from '../../drivers/types';
 import { cli, FIX, writeAudit, monday, modbusEvent, tcpEvent, D } from './helpers';
@@ -59,22 +58,6 @@ test('the data a large learnt policy is validated from is the document the text 
   const fromData = validatePolicy(JSON.parse(JSON.stringify(policyData(doc))));
   const norm = (d: typeof doc) => JSON.parse(JSON.stringify({ ...d, conduits: [...d.conduits].sort((a, b) => a.id.localeCompare(b.id)) }));
   assert.equal(norm(fromData), norm(parsePolicy(text)));
-});
-
-test('a learnt policy too large to parse back is validated from its data: same output, same checks', async () => {
-  await writeAudit(p('audit-big'), traffic());
-  const small = await cli('policy', 'learn', '--audit', p('audit-big'), '--from', `${FIX}/plant-v1.yaml`, '--out', p('small.yaml'), '--json');
-  const was = learnLimits.parseBackMax;
-  learnLimits.parseBackMax = 0;
-  try {
-    const big = await cli('policy', 'learn', '--audit', p('audit-big'), '--from', `${FIX}/plant-v1.yaml`, '--out', p('big.yaml'), '--json');
-    assert.is(big.code, 0, big.out + big.err);
-    assert.equal(JSON.parse(big.out).diff, JSON.parse(small.out).diff);
-    assert.is(JSON.parse(big.out).tests, JSON.parse(small.out).tests);
-  } finally { learnLimits.parseBackMax = was; }
-  const strip = (t: string) => t.replace(/^# Learnt by.*\n/, '');
-  assert.is(strip(readFileSync(p('big.yaml'), 'utf8')), strip(readFileSync(p('small.yaml'), 'utf8')));
-  assert.is((await cli('policy', 'test', p('big.yaml'))).code, 0);
 });
 
 test('write bounds, coil states, sub-functions and writeRateLimit survive the emitter and --from narrowing', async () => {
