@@ -118,7 +118,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     nft.schedule();
     void status.write();
   });
-  const listeners = createListeners(core, options.drivers ?? builtinDrivers(), () => nft.schedule());
+  const drivers = options.drivers ?? builtinDrivers();
+  const listeners = createListeners(core, drivers, () => nft.schedule());
   const nft = createNftPart(core, listeners, effective);
   const fleet = createFleetLink(core, effective);
   const status = createStatusPart(core, { effective, listeners, nft, fleet });
@@ -159,7 +160,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /** Loads the config and policy, opens the parts and starts every listener (state 'starting'). */
   async function boot(signal: AbortSignal): Promise<void> {
-    const cfg = await loadConfig(options.configFile);
+    const cfg = await loadConfig(options.configFile, { services: drivers.protocols() });
     checkStartConfig(cfg);
     core.config = cfg;
     core.configLoadedAt = now();

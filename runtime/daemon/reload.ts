@@ -48,7 +48,7 @@ interface Loaded { cfg: GatewayConfig; file?: LoadedPolicy; source?: PolicySourc
 
 /** Loads and checks everything a reload needs, changing nothing the daemon runs on (but the store). */
 async function load(core: Core, effective: EffectivePolicy, listeners: Listeners): Promise<Loaded> {
-  const cfg = await loadConfig(core.options.configFile);
+  const cfg = await loadConfig(core.options.configFile, { services: listeners.registry.protocols() });
   if (!cfg.policyFile && !core.store) {
     throw new ZonegateError('ERR_CONFIG_INVALID', `gateway config ${cfg.file}: no policy source`, {
       issues: [{ file: cfg.file, path: 'policyFile', message: "'policyFile' was removed and no trustRoot was configured at start", ...(cfg.locate([]) ?? {}) }],

@@ -10,9 +10,9 @@ import { tcpConduit } from './tcp-conduit';
 export function builtinDrivers(): DriverRegistry {
   return new DriverRegistry()
     .register(modbusTcp)
-    .register(modbusRtuGateway)
-    .register(modbusRtu)
+    .register(tcpConduit)
     .register(dnp3)
     .register(iec104)
-    .register(tcpConduit);
+    .register(modbusRtuGateway)
+    .register(modbusRtu);
 }

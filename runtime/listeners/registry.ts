@@ -79,4 +79,11 @@ export class DriverRegistry {
   services(): string[] {
     return [...this.entries.keys()];
   }
+
+  /** Each service and the policy protocol it serves: what a config is read against (runtime/config.ts ConfigOptions). */
+  protocols(): Record<string, Protocol> {
+    const out: Record<string, Protocol> = Object.create(null);
+    for (const [service, reg] of this.entries) out[service] = reg.protocol;
+    return out;
+  }
 }
