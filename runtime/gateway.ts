@@ -34,16 +34,17 @@ import { writePidFile, removePidFile } from './store/daemon-signal';
 import type { Access } from './access/attach-access';
 import { auditUpdateOutcomes } from './update/audit-outcomes';
 import { errorLogger, type Core, type GatewayEvents, type GatewayOptions } from './daemon/core';
+import type { DriverRegistry } from './listeners/registry';
 import { createAlarms } from './daemon/alarms';
 import { createAuditTee } from './daemon/audit-tee';
-import { createEffectivePolicy } from './daemon/effective-policy';
-import { createNftPart } from './daemon/nftables';
-import { createStatusPart } from './daemon/status';
-import { createFleetLink } from './daemon/sync';
+import { EffectivePolicy } from './daemon/effective-policy';
+import { NftPart } from './daemon/nftables';
+import { StatusPart } from './daemon/status';
+import { FleetLink } from './daemon/sync';
 import { openStore } from './daemon/store';
 import { openAccess } from './daemon/access';
 import { reloadGateway, type ReloadResult } from './daemon/reload';
-import { createListeners } from './listeners/running';
+import { Listeners } from './listeners/running';
 import { builtinDrivers } from './listeners/builtin';
 import type { GatewayStatus } from './gateway-status';
 
@@ -97,164 +98,189 @@ function checkStartConfig(cfg: GatewayConfig): void {
 
 /** Builds the gateway; nothing is read or bound until start(). */
 export function createGateway(options: GatewayOptions): Gateway {
-  const now = options.now ?? Date.now;
-  const log = options.log;
-  const bus = new EventBus<GatewayEvents>({
-    onError: ({ owner, event, error }) => log.error(`${owner}: handler for '${event}' failed: ${(error as Error)?.message ?? String(error)}`),
-  });
-  const audit = createAuditTee({ now, writeLine: options.writeLine });
-  const alarms = createAlarms({ now, onSetChanged: () => core.sync?.refreshStatus(), onChanged: () => status.writeSoon() });
-  const core: Core = {
-    options, now, log, bus, alarms, audit, decider: new IndexDecider(null), lifetime: new AbortController(),
-    state: 'new', config: undefined, startedAt: null, configLoadedAt: null, store: undefined, sync: undefined, access: undefined,
-    lastError: null, reloads: 0, failedReloads: 0,
-    record: (ev) => audit.sink.record({ at: now(), source: 'gateway', ...ev } as AuditEvent),
-    logError: errorLogger(log),
-  };
-  const effective = createEffectivePolicy(core, (reconcile) => {
-    const cfg = core.config;
-    if (core.state !== 'running' || !cfg) return;
-    if (reconcile) void listeners.queue.run(() => listeners.reconcile(cfg, listeners.lenientSpecs(cfg, effective.current.doc)));
-    nft.schedule();
-    void status.write();
-  });
-  const drivers = options.drivers ?? builtinDrivers();
-  const listeners = createListeners(core, drivers, () => nft.schedule());
-  const nft = createNftPart(core, listeners, effective);
-  const fleet = createFleetLink(core, effective);
-  const status = createStatusPart(core, { effective, listeners, nft, fleet });
-  const writeStatus = () => { void status.write(); };
-  let pidWritten = false;
+  return new Daemon(options);
+}
+
+/** The wiring: builds the parts once, opens them at start in order, closes them at stop in reverse. */
+class Daemon implements Gateway {
+  readonly bus: EventBus<GatewayEvents>;
+  readonly decider = new IndexDecider(null);
+  private readonly core: Core;
+  private readonly drivers: DriverRegistry;
+  private readonly effective: EffectivePolicy;
+  private readonly listeners: Listeners;
+  private readonly nft: NftPart;
+  private readonly fleet: FleetLink;
+  private readonly statusPart: StatusPart;
+  private pidWritten = false;
+  private partsClosed: Promise<void> | undefined;
+  private serial: Promise<unknown> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: GatewayOptions) {
+    const now = options.now ?? Date.now, log = options.log;
+    this.bus = new EventBus<GatewayEvents>({
+      onError: ({ owner, event, error }) => log.error(`${owner}: handler for '${event}' failed: ${(error as Error)?.message ?? String(error)}`),
+    });
+    const audit = createAuditTee({ now, writeLine: options.writeLine });
+    const alarms = createAlarms({ now, onSetChanged: () => this.core.sync?.refreshStatus(), onChanged: () => this.statusPart.writeSoon() });
+    this.core = {
+      options, now, log, bus: this.bus, alarms, audit, decider: this.decider, lifetime: new AbortController(),
+      state: 'new', config: undefined, startedAt: null, configLoadedAt: null, store: undefined, sync: undefined, access: undefined,
+      lastError: null, reloads: 0, failedReloads: 0,
+      record: (ev) => audit.sink.record({ at: now(), source: 'gateway', ...ev } as AuditEvent),
+      logError: errorLogger(log),
+    };
+    this.effective = new EffectivePolicy(this.core, (reconcile) => this.policyChanged(reconcile));
+    this.drivers = options.drivers ?? builtinDrivers();
+    this.listeners = new Listeners(this.core, this.drivers, () => this.nft.schedule());
+    this.nft = new NftPart(this.core, this.listeners, this.effective);
+    this.fleet = new FleetLink(this.core, this.effective);
+    this.statusPart = new StatusPart(this.core, { effective: this.effective, listeners: this.listeners, nft: this.nft, fleet: this.fleet });
+  }
+
+  get audit(): MemoryAudit { return this.core.audit.ring; }
+  get store(): PolicyStore | undefined { return this.core.store; }
+  get access(): Access | undefined { return this.core.access; }
+  status(): GatewayStatus { return this.statusPart.snapshot(); }
+  writeStatus(): Promise<void> { return this.statusPart.write(); }
+  checkExpiry(): void { this.effective.checkExpiry(); }
+  async idle(): Promise<void> { await this.listeners.queue.idle(); await this.nft.idle(); await this.statusPart.idle(); }
+
+  /** A new effective policy while running: listeners (after a store activation), nftables, status.json. */
+  private policyChanged(reconcile: boolean): void {
+    const cfg = this.core.config, l = this.listeners;
+    if (this.core.state !== 'running' || !cfg) return;
+    if (reconcile) void l.queue.run(() => l.reconcile(cfg, l.lenientSpecs(cfg, this.effective.current.doc)));
+    this.nft.schedule();
+    void this.statusPart.write();
+  }
+
+  private readonly queueStatusWrite = (): void => { void this.statusPart.write(); };
 
   /** The parts opened once per process, in order: state folder, audit log, update outcomes, store, sync. */
-  async function openParts(cfg: GatewayConfig): Promise<void> {
+  private async openParts(cfg: GatewayConfig): Promise<void> {
+    const { core } = this;
     await fsp.mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
-    await audit.open(cfg, alarms, log);
-    if (audit.log) effective.checkClock(); // the log's last record is a floor for the clock
+    await core.audit.open(cfg, core.alarms, core.log);
+    if (core.audit.log) this.effective.checkClock(); // the log's last record is a floor for the clock
     // Outcomes of runtime updates (kept, rolled back and why) recorded once each, then the slots read.
-    await auditUpdateOutcomes({ stateDir: cfg.stateDir, audit: audit.sink }).catch((e: Error) => log.warn(`update outcomes: ${e.message}`));
-    await fleet.refreshUpdateState();
-    await openStore(core, cfg, effective, writeStatus);
-    fleet.open(cfg);
+    await auditUpdateOutcomes({ stateDir: cfg.stateDir, audit: core.audit.sink }).catch((e: Error) => core.log.warn(`update outcomes: ${e.message}`));
+    await this.fleet.refreshUpdateState();
+    await openStore(core, cfg, this.effective, this.queueStatusWrite);
+    this.fleet.open(cfg);
   }
 
-  let partsClosed: Promise<void> | undefined;
   /** Once per process: stop the sync (offline status), wait for queued work, close the audit log (final checkpoint), remove the pid file. */
-  function closeParts(): Promise<void> {
-    partsClosed ??= (async () => {
-      stopTimers();
-      await fleet.stop();
-      await listeners.queue.idle();
-      await nft.idle();
-      try { await audit.close(); } catch (e) { core.logError('audit log did not close cleanly', e); }
-      if (pidWritten && core.config) { await removePidFile(core.config.stateDir).catch(() => undefined); pidWritten = false; }
+  private closeParts(): Promise<void> {
+    this.partsClosed ??= (async () => {
+      const { core } = this;
+      this.stopTimers();
+      await this.fleet.stop();
+      await this.listeners.queue.idle();
+      await this.nft.idle();
+      try { await core.audit.close(); } catch (e) { core.logError('audit log did not close cleanly', e); }
+      if (this.pidWritten && core.config) { await removePidFile(core.config.stateDir).catch(() => undefined); this.pidWritten = false; }
     })();
-    return partsClosed;
+    return this.partsClosed;
   }
 
-  function stopTimers(): void { nft.stop(); status.stop(); effective.stop(); }
+  private stopTimers(): void {
+    this.nft.stop();
+    this.statusPart.stop();
+    this.effective.stop();
+  }
 
-  async function stopAccess(): Promise<void> {
-    if (core.access) { try { await core.access.stop(); } catch (e) { core.logError('access did not stop cleanly', e); } }
+  private async stopAccess(): Promise<void> {
+    const access = this.core.access;
+    if (access) { try { await access.stop(); } catch (e) { this.core.logError('access did not stop cleanly', e); } }
   }
 
   /** Loads the config and policy, opens the parts and starts every listener (state 'starting'). */
-  async function boot(signal: AbortSignal): Promise<void> {
-    const cfg = await loadConfig(options.configFile, { services: drivers.protocols() });
+  private async boot(signal: AbortSignal): Promise<void> {
+    const { core, options, effective } = this;
+    const cfg = await loadConfig(options.configFile, { services: this.drivers.protocols() });
     checkStartConfig(cfg);
     core.config = cfg;
-    core.configLoadedAt = now();
+    core.configLoadedAt = core.now();
     options.setLogLevel?.(cfg.log.level);
-    audit.resetRing(cfg);
+    core.audit.resetRing(cfg);
     if (cfg.policyFile) {
-      const source = createFilePolicySource({ file: cfg.policyFile, now });
+      const source = createFilePolicySource({ file: cfg.policyFile, now: core.now });
       effective.setFile(await source.load(), source);
     }
-    await openParts(cfg);
-    await openAccess(core, cfg, { effective, status: status.snapshot, writeStatus });
-    if (cfg.policyFile && core.store) log.warn(`both trustRoot and policyFile are configured: the signed policy store wins once it has an active bundle; ${cfg.policyFile} enforces only until then`);
+    await this.openParts(cfg);
+    await openAccess(core, cfg, { effective, status: () => this.status(), writeStatus: this.queueStatusWrite });
+    if (cfg.policyFile && core.store) core.log.warn(`both trustRoot and policyFile are configured: the signed policy store wins once it has an active bundle; ${cfg.policyFile} enforces only until then`);
     if (signal.aborted) throw new Error('startup aborted');
-    const specs = listeners.specsFor(cfg, effective.choose(effective.file));
+    const specs = this.listeners.specsFor(cfg, effective.choose(effective.file));
     effective.apply({ reconcile: false });
-    await listeners.start(cfg, specs, signal);
+    await this.listeners.start(cfg, specs, signal);
   }
 
-  async function start(signal: AbortSignal): Promise<void> {
+  async start(signal: AbortSignal): Promise<void> {
+    const { core, options } = this;
     if (core.state !== 'new') throw new TypeError(`gateway: start() called in state ${core.state}`);
     core.state = 'starting';
-    core.startedAt = now();
-    const onAbort = () => { void stop(); };
+    core.startedAt = core.now();
+    const onAbort = () => { void this.stop(); };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await boot(signal);
+      await this.boot(signal);
     } catch (e) {
       core.state = 'failed';
       signal.removeEventListener('abort', onAbort);
-      await listeners.stop();
-      await stopAccess();
-      await closeParts();
+      await this.listeners.stop();
+      await this.stopAccess();
+      await this.closeParts();
       throw e;
     }
     if (signal.aborted) return;
     core.state = 'running';
-    const cfg = core.config!, eff = effective.current, n = listeners.running.size;
+    const cfg = core.config!, eff = this.effective.current, n = this.listeners.running.size;
     core.record({ kind: 'config', message: 'gateway started', policyVersion: eff.version ?? undefined, detail: { device: cfg.device, site: cfg.site, listeners: n, policy: eff.kind ?? 'none', enforcement: eff.enforcement, config: cfg.file } });
-    fleet.start(core.lifetime.signal);
-    nft.schedule();
-    for (const part of [nft, status, effective]) part.start(core.lifetime.signal);
+    this.fleet.start(core.lifetime.signal);
+    this.nft.schedule();
+    this.nft.start();
+    this.statusPart.start();
+    this.effective.start();
     if (options.pidFile) {
-      try { await writePidFile(cfg.stateDir); pidWritten = true; } catch (e) { core.logError('cannot write the pid file (bundle import cannot signal us)', e); }
+      try { await writePidFile(cfg.stateDir); this.pidWritten = true; } catch (e) { core.logError('cannot write the pid file (bundle import cannot signal us)', e); }
     }
-    await status.write();
+    await this.statusPart.write();
     // READY only now: the policy (or deny-all) is enforcing and every listener is up.
     await options.notify?.ready(eff.version ? `enforcing ${eff.version} on ${n} listener(s)` : `denying everything (no policy) on ${n} listener(s)`);
     options.notify?.startWatchdog(core.lifetime.signal);
   }
 
-  let serial: Promise<unknown> = Promise.resolve();
-  let stopping: Promise<void> | undefined;
-  function stop(): Promise<void> {
-    stopping ??= (async () => {
-      await serial.catch(() => undefined);
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { core } = this;
+      await this.serial.catch(() => undefined);
       const wasRunning = core.state === 'running';
       core.state = 'stopping';
       core.lifetime.abort();
-      stopTimers();
-      if (wasRunning) await options.notify?.stopping();
-      log.info(`stopping: draining ${listeners.running.size} listener(s)`);
-      await listeners.queue.idle();
-      await listeners.stop();
-      await stopAccess();
-      if (wasRunning) core.record({ kind: 'config', message: 'gateway stopped', policyVersion: effective.current.version ?? undefined });
-      await closeParts();
+      this.stopTimers();
+      if (wasRunning) await this.options.notify?.stopping();
+      core.log.info(`stopping: draining ${this.listeners.running.size} listener(s)`);
+      await this.listeners.queue.idle();
+      await this.listeners.stop();
+      await this.stopAccess();
+      if (wasRunning) core.record({ kind: 'config', message: 'gateway stopped', policyVersion: this.effective.current.version ?? undefined });
+      await this.closeParts();
       core.state = 'stopped';
-      if (wasRunning) await status.writeFinal();
+      if (wasRunning) await this.statusPart.writeFinal();
     })();
-    return stopping;
+    return this.stopping;
   }
 
-  function reload(): Promise<ReloadResult> {
-    const run = () => nft.hold(() => reloadGateway(core, { effective, listeners, writeStatus }));
-    const next = serial.then(run, run).catch((e: unknown) => {
-      core.logError('reload failed unexpectedly', e);
+  reload(): Promise<ReloadResult> {
+    const run = () => this.nft.hold(() => reloadGateway(this.core, { effective: this.effective, listeners: this.listeners, writeStatus: this.queueStatusWrite }));
+    const next = this.serial.then(run, run).catch((e: unknown) => {
+      this.core.logError('reload failed unexpectedly', e);
       return { ok: false, error: e as Error };
     });
-    serial = next;
+    this.serial = next;
     return next;
   }
-
-  return {
-    bus,
-    decider: core.decider,
-    get audit() { return audit.ring; },
-    get store() { return core.store; },
-    get access() { return core.access; },
-    start,
-    stop,
-    reload,
-    checkExpiry: () => effective.checkExpiry(),
-    writeStatus: () => status.write(),
-    async idle() { await listeners.queue.idle(); await nft.idle(); await status.idle(); },
-    status: () => status.snapshot(),
-  };
 }

@@ -24,50 +24,51 @@ export interface Effective {
   version: string | null;
 }
 
-export interface EffectivePolicy {
-  readonly current: Effective;
-  /** Changes with every activation (kind, version, enforcement, file hash). */
-  readonly key: string;
-  readonly activatedAt: number | null;
-  readonly file: LoadedPolicy | undefined;
-  readonly source: PolicySource | undefined;
-  /** The lab policy file in force from now on (start, reload). */
-  setFile(file: LoadedPolicy | undefined, source: PolicySource | undefined): void;
-  /** What would enforce with `file` as the policy file (a reload checks its listeners against it first). */
-  choose(file: LoadedPolicy | undefined): Effective;
-  /** Makes the effective policy the decider's; returns whether it changed. */
-  apply(opts: { reconcile: boolean }): boolean;
-  /** The store activated `index` (kept through a deny-all expiry so decisions say `policy-expired` with its version). */
-  storeActivated(index: PolicyIndex | null): void;
-  /** Applies the store's onExpiry now. */
-  checkExpiry(): void;
-  checkClock(): void;
-  start(signal: AbortSignal): void;
-  stop(): void;
-}
-
 const NONE: Effective = { kind: null, index: null, expired: false, enforcement: 'no-policy', doc: null, version: null };
 
-export function createEffectivePolicy(core: Core, onChanged: (reconcile: boolean) => void): EffectivePolicy {
-  let storeIndex: PolicyIndex | null = null;
-  let file: LoadedPolicy | undefined;
-  let source: PolicySource | undefined;
-  let effective: Effective = NONE;
-  let key = '';
-  let activatedAt: number | null = null;
-  let timer: NodeJS.Timeout | undefined;
+/** See the file comment; `onChanged(reconcile)` hears every change of the effective policy. */
+export class EffectivePolicy {
+  private storeIndex: PolicyIndex | null = null;
+  private fileValue: LoadedPolicy | undefined;
+  private sourceValue: PolicySource | undefined;
+  private effective: Effective = NONE;
+  private keyValue = '';
+  private activated: number | null = null;
+  private timer: NodeJS.Timeout | undefined;
 
-  function choose(f: LoadedPolicy | undefined): Effective {
-    const store = core.store;
+  constructor(private readonly core: Core, private readonly onChanged: (reconcile: boolean) => void) {}
+
+  get current(): Effective { return this.effective; }
+  /** Changes with every activation (kind, version, enforcement, file hash). */
+  get key(): string { return this.keyValue; }
+  get activatedAt(): number | null { return this.activated; }
+  get file(): LoadedPolicy | undefined { return this.fileValue; }
+  get source(): PolicySource | undefined { return this.sourceValue; }
+
+  /** The lab policy file in force from now on (start, reload). */
+  setFile(file: LoadedPolicy | undefined, source: PolicySource | undefined): void {
+    this.fileValue = file;
+    this.sourceValue = source;
+  }
+
+  /** The store activated `index` (kept through a deny-all expiry so decisions say `policy-expired` with its version). */
+  storeActivated(index: PolicyIndex | null): void {
+    if (index) this.storeIndex = index;
+  }
+
+  /** What would enforce with `file` as the policy file (a reload checks its listeners against it first). */
+  choose(file: LoadedPolicy | undefined): Effective {
+    const store = this.core.store;
     const s = store?.status();
     if (store && s && s.state !== 'no-policy') {
-      if (store.index) storeIndex = store.index;
+      if (store.index) this.storeIndex = store.index;
       const enforcement: EnforcementState = s.state === 'active' ? 'enforcing' : s.state;
       // expired-deny-all: the store hands out null, but IndexDecider answers `policy-expired` only
       // with an index set (and no-policy without one), so the expired index stays with setExpired(true).
-      return { kind: 'signed', index: storeIndex, expired: s.state === 'expired-deny-all', enforcement, doc: storeIndex?.doc ?? null, version: s.active?.policyVersion ?? null };
+      const index = this.storeIndex;
+      return { kind: 'signed', index, expired: s.state === 'expired-deny-all', enforcement, doc: index?.doc ?? null, version: s.active?.policyVersion ?? null };
     }
-    if (f) return { kind: 'file', index: f.index, expired: false, enforcement: 'enforcing', doc: f.doc, version: f.version };
+    if (file) return { kind: 'file', index: file.index, expired: false, enforcement: 'enforcing', doc: file.doc, version: file.version };
     return NONE;
   }
 
@@ -75,7 +76,8 @@ export function createEffectivePolicy(core: Core, onChanged: (reconcile: boolean
    * The `clock` alarm: raised while the clock is behind a time it cannot be before: the active
    * bundle's signing time, or the last audit record written before this start.
    */
-  function checkClock(): void {
+  checkClock(): void {
+    const { core } = this;
     const active = core.store?.status().active;
     const floors: ClockFloor[] = active ? [{ what: `the signing time of policy bundle v${active.version}`, at: active.issuedAt }] : [];
     const lastAudit = core.audit.log?.lastRecordAtOpen ?? null;
@@ -85,12 +87,54 @@ export function createEffectivePolicy(core: Core, onChanged: (reconcile: boolean
     else core.alarms.clear('clock');
   }
 
-  function announce(eff: Effective, previous: string | null): void {
-    const { log, alarms } = core;
+  /** Makes the effective policy the decider's (synchronously: the store calls it from inside its activation); returns whether it changed. */
+  apply(opts: { reconcile: boolean }): boolean {
+    const { core } = this;
+    this.checkClock();
+    const eff = this.choose(this.fileValue);
+    core.decider.setIndex(eff.index);
+    core.decider.setExpired(eff.expired);
+    const next = `${eff.kind}|${eff.version}|${eff.enforcement}|${eff.kind === 'file' ? this.fileValue?.sha256 : ''}`;
+    const previous = this.effective.version;
+    this.effective = eff;
+    if (next === this.keyValue) return false;
+    this.keyValue = next;
+    this.activated = core.now();
+    this.announce(eff, previous);
+    const source = eff.kind === 'file' ? this.sourceValue!.describe : eff.kind === 'signed' ? 'policy store' : 'none';
+    void core.bus.emit('policy-activated', { version: eff.version ?? 'none', previous, source });
+    this.onChanged(opts.reconcile);
+    return true;
+  }
+
+  /** Applies the store's onExpiry now. */
+  checkExpiry(): void {
+    const { core } = this;
+    if (!core.store) return;
+    try { core.store.checkExpiry(core.now()); } catch (e) { core.logError('expiry check failed', e); }
+    // checkExpiry swaps the index through `activate` when it denies; keep-enforcing only changes the state.
+    this.apply({ reconcile: false });
+  }
+
+  /** Checks the store's expiry every expiryCheckMs. */
+  start(): void {
+    const ms = this.core.options.expiryCheckMs ?? 30_000;
+    if (this.core.store && ms > 0) { this.timer = setInterval(() => this.checkExpiry(), ms); this.timer.unref(); }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Logs, audits and raises or clears the policy alarms of a new effective policy. */
+  private announce(eff: Effective, previous: string | null): void {
+    const { log, alarms } = this.core;
+    const source = this.sourceValue, file = this.fileValue;
     if (eff.kind === 'file') {
       alarms.raise('unsigned-policy', 'warning', `${source!.warning}: ${source!.describe}`);
       log.warn(`WARNING: ${source!.warning}: ${source!.describe} (version ${eff.version})`);
-      core.record({ kind: 'policy', policyVersion: eff.version!, message: 'activated', detail: { previous, source: source!.describe, conduits: file!.index.counts.conduits, sha256: file!.sha256 } });
+      this.core.record({ kind: 'policy', policyVersion: eff.version!, message: 'activated', detail: { previous, source: source!.describe, conduits: file!.index.counts.conduits, sha256: file!.sha256 } });
       log.info(`policy ${eff.version} from ${source!.describe} enforcing (${file!.index.counts.conduits} conduits)`);
     } else alarms.clear('unsigned-policy');
     if (eff.kind === 'signed') {
@@ -106,47 +150,4 @@ export function createEffectivePolicy(core: Core, onChanged: (reconcile: boolean
     else if (eff.enforcement === 'expired-enforcing') alarms.raise('policy-expired', 'warning', `policy ${eff.version} expired; onExpiry keep-enforcing: still enforcing it`);
     else alarms.clear('policy-expired');
   }
-
-  function apply(opts: { reconcile: boolean }): boolean {
-    checkClock();
-    const eff = choose(file);
-    core.decider.setIndex(eff.index);
-    core.decider.setExpired(eff.expired);
-    const next = `${eff.kind}|${eff.version}|${eff.enforcement}|${eff.kind === 'file' ? file?.sha256 : ''}`;
-    const previous = effective.version;
-    effective = eff;
-    if (next === key) return false;
-    key = next;
-    activatedAt = core.now();
-    announce(eff, previous);
-    void core.bus.emit('policy-activated', { version: eff.version ?? 'none', previous, source: eff.kind === 'file' ? source!.describe : eff.kind === 'signed' ? 'policy store' : 'none' });
-    onChanged(opts.reconcile);
-    return true;
-  }
-
-  function checkExpiry(): void {
-    if (!core.store) return;
-    try { core.store.checkExpiry(core.now()); } catch (e) { core.logError('expiry check failed', e); }
-    // checkExpiry swaps the index through `activate` when it denies; keep-enforcing only changes the state.
-    apply({ reconcile: false });
-  }
-
-  return {
-    get current() { return effective; },
-    get key() { return key; },
-    get activatedAt() { return activatedAt; },
-    get file() { return file; },
-    get source() { return source; },
-    setFile(f, s) { file = f; source = s; },
-    choose,
-    apply,
-    storeActivated(index) { if (index) storeIndex = index; },
-    checkExpiry,
-    checkClock,
-    start() {
-      const ms = core.options.expiryCheckMs ?? 30_000;
-      if (core.store && ms > 0) { timer = setInterval(checkExpiry, ms); timer.unref(); }
-    },
-    stop() { if (timer) clearInterval(timer); timer = undefined; },
-  };
 }

@@ -10,47 +10,43 @@ import { writeStatusFile, STATUS_FILE } from '../telemetry/status-file';
 import { summariseTelemetry } from '../telemetry/summary';
 import type { GatewayStatus } from '../gateway-status';
 import type { Listeners } from '../listeners/running';
-import { taskQueue, type Core } from './core';
+import { taskQueue, type Core, type TaskQueue } from './core';
 import type { EffectivePolicy } from './effective-policy';
 import type { FleetLink } from './sync';
 import type { NftPart } from './nftables';
 
-export interface StatusPart {
-  snapshot(): GatewayStatus;
-  write(): Promise<void>;
-  /** One write on the next turn of the event loop, however often asked (only while running). */
-  writeSoon(): void;
-  /** The last write, after the daemon stopped. */
-  writeFinal(): Promise<void>;
-  idle(): Promise<void>;
-  start(signal: AbortSignal): void;
-  stop(): void;
-}
+/** The parts the status reads. */
+export interface StatusSources { effective: EffectivePolicy; listeners: Listeners; nft: NftPart; fleet: FleetLink }
 
-export function createStatusPart(core: Core, p: { effective: EffectivePolicy; listeners: Listeners; nft: NftPart; fleet: FleetLink }): StatusPart {
-  const queue = taskQueue((e) => core.log.warn(`cannot write ${STATUS_FILE}: ${(e as Error)?.message ?? String(e)}`));
-  let soon = false;
-  let timer: NodeJS.Timeout | undefined;
-  const { now } = core;
+/** See the file comment. */
+export class StatusPart {
+  private readonly queue: TaskQueue;
+  private soon = false;
+  private timer: NodeJS.Timeout | undefined;
 
-  function snapshot(): GatewayStatus {
-    const cfg = core.config, eff = p.effective.current, file = p.effective.file;
+  constructor(private readonly core: Core, private readonly p: StatusSources) {
+    this.queue = taskQueue((e) => core.log.warn(`cannot write ${STATUS_FILE}: ${(e as Error)?.message ?? String(e)}`));
+  }
+
+  /** What the daemon says about itself now. */
+  snapshot(): GatewayStatus {
+    const { core, p } = this;
+    const cfg = core.config, eff = p.effective.current, now = core.now();
     const storeStatus = core.store?.status() ?? null;
-    const auditLog = core.audit.log, auditDir = core.audit.dir;
-    const updateState = p.fleet.updateState;
+    const auditLog = core.audit.log, auditDir = core.audit.dir, updateState = p.fleet.updateState;
     return {
       device: cfg?.device ?? null,
       site: cfg?.site ?? null,
       state: core.state,
       startedAt: core.startedAt,
-      uptimeMs: core.startedAt === null ? 0 : now() - core.startedAt,
-      at: now(),
+      uptimeMs: core.startedAt === null ? 0 : now - core.startedAt,
+      at: now,
       runtimeVersion: core.options.runtimeVersion ?? '0.0.0-dev',
       config: { file: core.options.configFile, loadedAt: core.configLoadedAt, reloads: core.reloads, failedReloads: core.failedReloads },
       policy: {
         version: eff.version,
         source: eff.kind,
-        file: eff.kind === 'file' ? file?.file ?? null : null,
+        file: eff.kind === 'file' ? p.effective.file?.file ?? null : null,
         warning: eff.kind === 'file' ? p.effective.source?.warning ?? null : null,
         enforcement: eff.enforcement,
         activatedAt: p.effective.activatedAt,
@@ -73,50 +69,64 @@ export function createStatusPart(core: Core, p: { effective: EffectivePolicy; li
     };
   }
 
+  /** Writes status.json (queued, one write at a time). */
+  write(): Promise<void> {
+    const cfg = this.core.config;
+    if (!cfg) return Promise.resolve();
+    return this.queue.run(() => this.writeFile(cfg.stateDir)).then(() => undefined);
+  }
+
+  /** One write on the next turn of the event loop, however often asked (only while running). */
+  writeSoon(): void {
+    if (this.soon || this.core.state !== 'running') return;
+    this.soon = true;
+    setImmediate(() => { this.soon = false; if (this.core.state === 'running') void this.write(); });
+  }
+
+  /** The last write, after the daemon stopped. */
+  async writeFinal(): Promise<void> {
+    const cfg = this.core.config;
+    if (cfg) await writeStatusFile(cfg.stateDir, this.fileStatus(), { now: this.core.now }).catch(() => undefined);
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Rewrites status.json every statusIntervalMs (0: only on changes). */
+  start(): void {
+    const ms = this.core.options.statusIntervalMs ?? 5_000;
+    if (ms > 0) { this.timer = setInterval(() => { void this.write(); }, ms); this.timer.unref(); }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   /** status() plus what other parts add (telemetry, audit upload), as status.json carries it. */
-  function fileStatus(): GatewayStatus & Record<string, unknown> {
+  private fileStatus(): GatewayStatus & Record<string, unknown> {
+    const { core, p } = this;
     let extra: Record<string, unknown> = {};
     try { extra = core.options.statusExtra?.() ?? {}; } catch (e) { core.log.warn(`statusExtra failed: ${(e as Error)?.message ?? String(e)}`); }
     const sample = p.fleet.telemetry?.latest();
-    return { ...extra, telemetry: sample ? summariseTelemetry(sample) : null, upload: p.fleet.uploader?.status() ?? null, ...snapshot() };
+    return { ...extra, telemetry: sample ? summariseTelemetry(sample) : null, upload: p.fleet.uploader?.status() ?? null, ...this.snapshot() };
   }
 
-  function write(): Promise<void> {
-    const cfg = core.config;
-    if (!cfg) return Promise.resolve();
-    return queue.run(async () => {
-      let r: Awaited<ReturnType<typeof writeStatusFile>>;
-      try {
-        r = await writeStatusFile(cfg.stateDir, fileStatus(), { now });
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOSPC' || code === 'EDQUOT') core.alarms.diskFull('status', `${code}, nothing reserved to write in place`);
-        throw e;
-      }
-      const was = core.alarms.diskFullOf('status');
-      const next = r.mode === 'in-place' ? `written in place (${r.error})` : null;
-      core.alarms.diskFull('status', next);
-      // The alarm just raised belongs in the file now, not 5 s later.
-      if (was === null && next !== null) await writeStatusFile(cfg.stateDir, fileStatus(), { now }).catch(() => undefined);
-    }).then(() => undefined);
+  private async writeFile(stateDir: string): Promise<void> {
+    const { core } = this;
+    let r: Awaited<ReturnType<typeof writeStatusFile>>;
+    try {
+      r = await writeStatusFile(stateDir, this.fileStatus(), { now: core.now });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') core.alarms.diskFull('status', `${code}, nothing reserved to write in place`);
+      throw e;
+    }
+    const was = core.alarms.diskFullOf('status');
+    const next = r.mode === 'in-place' ? `written in place (${r.error})` : null;
+    core.alarms.diskFull('status', next);
+    // The alarm just raised belongs in the file now, not 5 s later.
+    if (was === null && next !== null) await writeStatusFile(stateDir, this.fileStatus(), { now: core.now }).catch(() => undefined);
   }
-
-  return {
-    snapshot,
-    write,
-    writeSoon() {
-      if (soon || core.state !== 'running') return;
-      soon = true;
-      setImmediate(() => { soon = false; if (core.state === 'running') void write(); });
-    },
-    async writeFinal() {
-      if (core.config) await writeStatusFile(core.config.stateDir, fileStatus(), { now }).catch(() => undefined);
-    },
-    idle: () => queue.idle(),
-    start() {
-      const ms = core.options.statusIntervalMs ?? 5_000;
-      if (ms > 0) { timer = setInterval(() => { void write(); }, ms); timer.unref(); }
-    },
-    stop() { if (timer) clearInterval(timer); timer = undefined; },
-  };
 }

@@ -24,43 +24,76 @@ export interface RunningListener {
 
 export interface ReconcileResult { started: number; stopped: number; kept: number; failed: number }
 
-export interface Listeners {
-  readonly running: ReadonlyMap<string, RunningListener>;
-  readonly problems: readonly ListenerProblem[];
+/** See the file comment. */
+export class Listeners {
+  readonly running = new Map<string, RunningListener>();
   readonly queue: TaskQueue;
-  readonly registry: DriverRegistry;
-  /** The listeners for `cfg` under `eff`: strict against a lab policy file (refused with file:line:col), lenient otherwise. */
-  specsFor(cfg: GatewayConfig, eff: Effective): ResolvedListener[];
-  /** Lenient: every listener stands whatever the policy says; what does not fit is an alarm. */
-  lenientSpecs(cfg: GatewayConfig, doc: PolicyDocument | null): ResolvedListener[];
-  /** Starts every listener of a fresh daemon; the first that cannot start is a config error. */
-  start(cfg: GatewayConfig, specs: ResolvedListener[], signal: AbortSignal): Promise<void>;
-  reconcile(cfg: GatewayConfig, specs: ResolvedListener[]): Promise<ReconcileResult>;
-  /** Drains every listener. */
-  stop(): Promise<void>;
-}
+  private problemList: ListenerProblem[] = [];
 
-export function createListeners(core: Core, registry: DriverRegistry, onChanged: () => void): Listeners {
-  const running = new Map<string, RunningListener>();
-  let problems: ListenerProblem[] = [];
-  const queue = taskQueue((e) => core.logError('listener reconciliation failed', e));
-
-  function setProblems(next: ListenerProblem[]): void {
-    for (const id of core.alarms.ids()) if (id.startsWith('listener-unresolved:')) core.alarms.clear(id);
-    problems = next;
-    for (const p of next) {
-      core.alarms.raise(`listener-unresolved:${p.index}`, p.started ? 'warning' : 'critical', `listener ${p.listen} (${p.asset}): ${p.message}`);
-      core.log.warn(`listener ${p.listen} (${p.asset}) does not fit the policy${p.started ? ' (it stands on its config upstream)' : ''}: ${p.message}`);
-    }
+  constructor(private readonly core: Core, readonly registry: DriverRegistry, private readonly onChanged: () => void) {
+    this.queue = taskQueue((e) => core.logError('listener reconciliation failed', e));
   }
 
-  function lenientSpecs(cfg: GatewayConfig, doc: PolicyDocument | null): ResolvedListener[] {
+  get problems(): readonly ListenerProblem[] { return this.problemList; }
+
+  /** The listeners for `cfg` under `eff`: strict against a lab policy file (refused with file:line:col), lenient otherwise. */
+  specsFor(cfg: GatewayConfig, eff: Effective): ResolvedListener[] {
+    if (eff.kind === 'file') { this.setProblems([]); return resolveListeners(cfg, eff.doc!); }
+    return this.lenientSpecs(cfg, eff.doc);
+  }
+
+  /** Lenient: every listener stands whatever the policy says; what does not fit is an alarm. */
+  lenientSpecs(cfg: GatewayConfig, doc: PolicyDocument | null): ResolvedListener[] {
     const r = resolveListenersLenient(cfg, doc);
-    setProblems(r.problems);
+    this.setProblems(r.problems);
     return r.specs;
   }
 
-  function deps(spec: ResolvedListener, cfg: GatewayConfig, raised: Set<string>): ListenerDeps {
+  /** Starts every listener of a fresh daemon; the first that cannot start is a config error. */
+  async start(cfg: GatewayConfig, specs: ResolvedListener[], signal: AbortSignal): Promise<void> {
+    for (const spec of specs) {
+      if (signal.aborted) throw new Error('startup aborted');
+      try { await this.startOne(spec, cfg); } catch (e) { throw this.startupError(e, spec, cfg); }
+    }
+  }
+
+  /** Same key → untouched (its connections too); others drained or started. */
+  async reconcile(cfg: GatewayConfig, specs: ResolvedListener[]): Promise<ReconcileResult> {
+    const { core, running } = this;
+    const wanted = new Map(specs.map((s) => [s.key, s]));
+    const result = { started: 0, stopped: 0, kept: 0, failed: 0 };
+    if (core.state !== 'running' && core.state !== 'starting') return result;
+    for (const [key, l] of [...running]) {
+      if (wanted.has(key) && l.status.state === 'up') { result.kept += 1; continue; }
+      await this.stopOne(l);
+      if (!wanted.has(key)) { result.stopped += 1; core.log.info(`stopped listener ${l.status.listen} (${l.spec.asset})`); }
+    }
+    for (const [key, spec] of wanted) {
+      if (running.has(key)) continue;
+      try { await this.startOne(spec, cfg); result.started += 1; } catch (e) { result.failed += 1; core.logError(`listener ${formatHostPort(spec.listen)} (${spec.asset}) failed to start`, e); }
+    }
+    if (result.started + result.stopped + result.failed > 0) this.onChanged();
+    return result;
+  }
+
+  /** Drains every listener. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.running.values()].map((l) => this.stopOne(l)));
+  }
+
+  private setProblems(next: ListenerProblem[]): void {
+    const { alarms, log } = this.core;
+    for (const id of alarms.ids()) if (id.startsWith('listener-unresolved:')) alarms.clear(id);
+    this.problemList = next;
+    for (const p of next) {
+      alarms.raise(`listener-unresolved:${p.index}`, p.started ? 'warning' : 'critical', `listener ${p.listen} (${p.asset}): ${p.message}`);
+      log.warn(`listener ${p.listen} (${p.asset}) does not fit the policy${p.started ? ' (it stands on its config upstream)' : ''}: ${p.message}`);
+    }
+  }
+
+  /** What a driver's factory is handed. */
+  private deps(spec: ResolvedListener, cfg: GatewayConfig, raised: Set<string>): ListenerDeps {
+    const { core } = this;
     const access = core.access;
     return {
       spec, config: cfg, decider: access?.decider ?? core.decider, policy: core.decider,
@@ -75,16 +108,17 @@ export function createListeners(core: Core, registry: DriverRegistry, onChanged:
     };
   }
 
-  async function startOne(spec: ResolvedListener, cfg: GatewayConfig): Promise<RunningListener> {
+  private async startOne(spec: ResolvedListener, cfg: GatewayConfig): Promise<RunningListener> {
+    const { core } = this;
     const status: ListenerStatus = {
       key: spec.key, listen: listenLabel(spec), asset: spec.asset, service: spec.service,
       servicePort: spec.servicePort, upstream: upstreamLabel(spec), state: 'starting',
     };
-    const reg = registry.get(spec.service);
+    const reg = this.registry.get(spec.service);
     const alarms = new Set<string>();
-    const built = reg.create(deps(spec, cfg, alarms));
+    const built = reg.create(this.deps(spec, cfg, alarms));
     const l: RunningListener = { spec, built, status, network: reg.network !== false, alarms };
-    running.set(spec.key, l);
+    this.running.set(spec.key, l);
     try {
       // A signal of its own (never aborted): stop() drains the listener, the daemon's lifetime does not cut it.
       await built.driver.start(new AbortController().signal);
@@ -107,7 +141,8 @@ export function createListeners(core: Core, registry: DriverRegistry, onChanged:
     return l;
   }
 
-  async function stopOne(l: RunningListener): Promise<void> {
+  private async stopOne(l: RunningListener): Promise<void> {
+    const { core } = this;
     const wasUp = l.status.state !== 'failed';
     l.status.state = 'stopping';
     core.bus.removeOwner(l.spec.key);
@@ -117,55 +152,19 @@ export function createListeners(core: Core, registry: DriverRegistry, onChanged:
       core.logError(`listener ${l.status.listen} did not stop cleanly`, e);
     }
     l.status.state = 'stopped';
-    running.delete(l.spec.key);
+    this.running.delete(l.spec.key);
     core.alarms.clear(`listener-failed:${l.spec.key}`);
     for (const id of l.alarms) core.alarms.clear(id);
     void core.bus.emit('listener-down', { key: l.spec.key });
   }
 
   /** A listener that cannot start at boot, as the config error that names its field. */
-  function startupError(e: unknown, spec: ResolvedListener, cfg: GatewayConfig): ZonegateError {
+  private startupError(e: unknown, spec: ResolvedListener, cfg: GatewayConfig): ZonegateError {
     const d = describeError(e);
-    const field = registry.get(spec.service).failedField?.(e) ?? ['listen'];
+    const field = this.registry.get(spec.service).failedField?.(e) ?? ['listen'];
     const pos = cfg.locate(['listeners', spec.index, ...field]);
     return new ZonegateError('ERR_CONFIG_INVALID', `cannot listen on ${listenLabel(spec)} for ${spec.asset}: ${d.message}`, {
       cause: e, issues: [{ file: cfg.file, path: `listeners[${spec.index}].${field.join('.')}`, message: `cannot ${field[0] === 'listen' ? 'listen' : 'open the serial device'}: ${d.code === 'EADDRINUSE' ? 'address already in use' : d.message}`, ...(pos ?? {}) }],
     });
   }
-
-  return {
-    running, queue, registry,
-    get problems() { return problems; },
-    lenientSpecs,
-    specsFor(cfg, eff) {
-      if (eff.kind === 'file') { setProblems([]); return resolveListeners(cfg, eff.doc!); }
-      return lenientSpecs(cfg, eff.doc);
-    },
-    async start(cfg, specs, signal) {
-      for (const spec of specs) {
-        if (signal.aborted) throw new Error('startup aborted');
-        try { await startOne(spec, cfg); } catch (e) { throw startupError(e, spec, cfg); }
-      }
-    },
-    /** Same key → untouched (its connections too); others drained or started. */
-    async reconcile(cfg, specs) {
-      const wanted = new Map(specs.map((s) => [s.key, s]));
-      const result = { started: 0, stopped: 0, kept: 0, failed: 0 };
-      if (core.state !== 'running' && core.state !== 'starting') return result;
-      for (const [key, l] of [...running]) {
-        if (wanted.has(key) && l.status.state === 'up') { result.kept += 1; continue; }
-        await stopOne(l);
-        if (!wanted.has(key)) { result.stopped += 1; core.log.info(`stopped listener ${l.status.listen} (${l.spec.asset})`); }
-      }
-      for (const [key, spec] of wanted) {
-        if (running.has(key)) continue;
-        try { await startOne(spec, cfg); result.started += 1; } catch (e) { result.failed += 1; core.logError(`listener ${formatHostPort(spec.listen)} (${spec.asset}) failed to start`, e); }
-      }
-      if (result.started + result.stopped + result.failed > 0) onChanged();
-      return result;
-    },
-    async stop() {
-      await Promise.all([...running.values()].map(stopOne));
-    },
-  };
 }

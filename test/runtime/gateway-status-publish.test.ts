@@ -8,14 +8,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import type { MqttClient } from 'mqtt';
 import { createGateway } from '../../runtime/gateway';
-import { startMosquitto, skipReason } from '../helpers/mosquitto';
-import { connectBroker, closeBroker } from '../../fleet/broker';
+import { skipReason } from '../helpers/mosquitto';
 import { deviceTopic, siteTopic } from '../../runtime/sync/topics';
 import { parseStatus, type StatusDocument } from '../../runtime/sync/status';
-import { makeLab, signedConfig, modbusUpstream, labPolicy, waitFor, type Cleanup } from '../e2e/helpers';
+import { brokerLab, signedConfig, waitFor, type Cleanup } from '../e2e/helpers';
 
 const cleanups: Cleanup[] = [];
 test.after.each(async () => { while (cleanups.length) { try { await cleanups.pop()!(); } catch { /* keep cleaning */ } } });
@@ -26,15 +23,8 @@ if (skip) {
   test('status published once per activation (skipped)', () => { console.log(`SKIP test/runtime/gateway-status-publish: ${skip}`); });
 } else {
   test('a bundle activated over MQTT publishes the status once, not once per part that noticed', async () => {
-    const broker = await startMosquitto();
-    cleanups.push(() => broker.close());
-    const lab = await makeLab();
-    cleanups.push(() => lab.remove());
-    const upstreamPort = await modbusUpstream(cleanups);
-    const v1 = readFileSync(await lab.sign('v1', labPolicy({ writes: false }), 1));
+    const { broker, lab, upstreamPort, v1, fleet } = await brokerLab(cleanups);
     lab.write('gateway.yaml', signedConfig({ upstreamPort, mqttUrl: broker.url }));
-    const fleet: MqttClient = await connectBroker({ url: broker.url });
-    cleanups.push(() => closeBroker(fleet));
     const docs: StatusDocument[] = [];
     const statusTopic = deviceTopic({ site: 'lab', device: 'gw-e2e', kind: 'status' });
     fleet.on('message', (topic, payload) => { const d = topic === statusTopic ? parseStatus(payload) : undefined; if (d) docs.push(d); });
