@@ -33,7 +33,7 @@ import type { PolicyStore } from './store/policy-store';
 import { writePidFile, removePidFile } from './store/daemon-signal';
 import type { Access } from './access/attach-access';
 import { auditUpdateOutcomes } from './update/audit-outcomes';
-import { errorLogger, type Core, type GatewayEvents, type GatewayOptions } from './daemon/core';
+import { errorLogger, type Core, type GatewayEvents, type GatewayOptions, type Part } from './daemon/core';
 import type { DriverRegistry } from './listeners/registry';
 import { createAlarms } from './daemon/alarms';
 import { createAuditTee } from './daemon/audit-tee';
@@ -185,10 +185,14 @@ class Daemon implements Gateway {
     return this.partsClosed;
   }
 
+  /** The parts with a lifetime, in start order: the sync first (it never holds up enforcement), then the timers. */
+  private parts(): Part[] {
+    return [this.fleet, this.nft, this.statusPart, this.effective];
+  }
+
+  /** Stops the timers of the parts (the sync stops in closeParts, after the listeners drained). */
   private stopTimers(): void {
-    this.nft.stop();
-    this.statusPart.stop();
-    this.effective.stop();
+    for (const part of [this.nft, this.statusPart, this.effective]) void part.stop();
   }
 
   private async stopAccess(): Promise<void> {
@@ -239,11 +243,8 @@ class Daemon implements Gateway {
     core.state = 'running';
     const cfg = core.config!, eff = this.effective.current, n = this.listeners.running.size;
     core.record({ kind: 'config', message: 'gateway started', policyVersion: eff.version ?? undefined, detail: { device: cfg.device, site: cfg.site, listeners: n, policy: eff.kind ?? 'none', enforcement: eff.enforcement, config: cfg.file } });
-    this.fleet.start(core.lifetime.signal);
+    for (const part of this.parts()) part.start(core.lifetime.signal);
     this.nft.schedule();
-    this.nft.start();
-    this.statusPart.start();
-    this.effective.start();
     if (options.pidFile) {
       try { await writePidFile(cfg.stateDir); this.pidWritten = true; } catch (e) { core.logError('cannot write the pid file (bundle import cannot signal us)', e); }
     }

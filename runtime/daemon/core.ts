@@ -106,6 +106,12 @@ export interface Core {
   logError(what: string, e: unknown): void;
 }
 
+/** A part of the daemon with a lifetime of its own (timers, connections): started once the listeners are up, stopped first. */
+export interface Part {
+  start(signal: AbortSignal): void;
+  stop(): void | Promise<void>;
+}
+
 /** The code, message and issues of anything thrown. */
 export function describeError(e: unknown): { code: string; message: string; issues: Issue[] } {
   if (e instanceof ZonegateError) return { code: e.code, message: e.message, issues: [...e.issues] };

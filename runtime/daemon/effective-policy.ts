@@ -11,7 +11,7 @@ import type { PolicyDocument } from '../../policy/types';
 import type { LoadedPolicy, PolicySource } from '../policy-source';
 import type { EnforcementState, PolicyKind } from '../gateway-status';
 import { clockAlarmMessage, clockBehind, type ClockFloor } from '../clock-check';
-import type { Core } from './core';
+import type { Core, Part } from './core';
 
 /** What enforces now. */
 export interface Effective {
@@ -27,7 +27,7 @@ export interface Effective {
 const NONE: Effective = { kind: null, index: null, expired: false, enforcement: 'no-policy', doc: null, version: null };
 
 /** See the file comment; `onChanged(reconcile)` hears every change of the effective policy. */
-export class EffectivePolicy {
+export class EffectivePolicy implements Part {
   private storeIndex: PolicyIndex | null = null;
   private fileValue: LoadedPolicy | undefined;
   private sourceValue: PolicySource | undefined;
@@ -117,7 +117,7 @@ export class EffectivePolicy {
   }
 
   /** Checks the store's expiry every expiryCheckMs. */
-  start(): void {
+  start(_signal: AbortSignal): void {
     const ms = this.core.options.expiryCheckMs ?? 30_000;
     if (this.core.store && ms > 0) { this.timer = setInterval(() => this.checkExpiry(), ms); this.timer.unref(); }
   }

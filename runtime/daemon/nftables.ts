@@ -13,13 +13,13 @@ import type { ProxyListener } from '../../drivers/nftables/options';
 import { withLoginPage } from '../nft-facts';
 import type { NftablesStatus } from '../gateway-status';
 import type { Listeners } from '../listeners/running';
-import { describeError, taskQueue, type Core, type TaskQueue } from './core';
+import { describeError, taskQueue, type Core, type TaskQueue, type Part } from './core';
 import type { EffectivePolicy } from './effective-policy';
 
 const EMPTY: NftablesStatus = { enabled: true, appliedSha256: null, appliedAt: null, keptAt: null, skipped: [], lastError: null };
 
 /** See the file comment. */
-export class NftPart {
+export class NftPart implements Part {
   private readonly queue: TaskQueue;
   private nft: NftablesStatus | null = null;
   private holds = 0;
@@ -62,7 +62,7 @@ export class NftPart {
   }
 
   /** Reads the counters back every nftCountersMs. */
-  start(): void {
+  start(_signal: AbortSignal): void {
     if (!this.core.config?.parts.nftables?.enabled) return;
     this.timer = setInterval(() => this.readCountersSoon(), this.core.options.nftCountersMs ?? 30_000);
     this.timer.unref();

@@ -10,7 +10,7 @@ import { writeStatusFile, STATUS_FILE } from '../telemetry/status-file';
 import { summariseTelemetry } from '../telemetry/summary';
 import type { GatewayStatus } from '../gateway-status';
 import type { Listeners } from '../listeners/running';
-import { taskQueue, type Core, type TaskQueue } from './core';
+import { taskQueue, type Core, type TaskQueue, type Part } from './core';
 import type { EffectivePolicy } from './effective-policy';
 import type { FleetLink } from './sync';
 import type { NftPart } from './nftables';
@@ -19,7 +19,7 @@ import type { NftPart } from './nftables';
 export interface StatusSources { effective: EffectivePolicy; listeners: Listeners; nft: NftPart; fleet: FleetLink }
 
 /** See the file comment. */
-export class StatusPart {
+export class StatusPart implements Part {
   private readonly queue: TaskQueue;
   private soon = false;
   private timer: NodeJS.Timeout | undefined;
@@ -94,7 +94,7 @@ export class StatusPart {
   }
 
   /** Rewrites status.json every statusIntervalMs (0: only on changes). */
-  start(): void {
+  start(_signal: AbortSignal): void {
     const ms = this.core.options.statusIntervalMs ?? 5_000;
     if (ms > 0) { this.timer = setInterval(() => { void this.write(); }, ms); this.timer.unref(); }
   }

@@ -19,11 +19,11 @@ import { packageArchOf } from '../update/device-arch';
 import { installRoot } from '../update/install-root';
 import { readUpdateStatus, type UpdateStatus } from '../update/update-status';
 import type { PolicyStore } from '../store/policy-store';
-import type { Core } from './core';
+import type { Core, Part } from './core';
 import type { EffectivePolicy } from './effective-policy';
 
 /** See the file comment. */
-export class FleetLink {
+export class FleetLink implements Part {
   private uploaderValue: AuditUploader | undefined;
   private telemetryValue: TelemetrySampler | undefined;
   private updatesValue: UpdateReceiver | undefined;

@@ -5,6 +5,7 @@
  * publish the status, and the sync published again once the handler returned: three documents
  * for one bundle. Real mosquitto, the gateway in process; the fleet side counts the live status
  * documents carrying the new version between the publish and the gateway's offline document.
+ * The store's events travel on the gateway's bus (`store:activated`).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -31,6 +32,8 @@ if (skip) {
     await new Promise<void>((res, rej) => fleet.subscribe(statusTopic, { qos: 1 }, (e) => (e ? rej(e) : res())));
 
     const gw = createGateway({ configFile: lab.config, log });
+    const activations: number[] = [];
+    gw.bus.on('store:activated', 'test', (a) => { activations.push(a.version); });
     await gw.start(new AbortController().signal);
     let stopped = false;
     cleanups.push(() => (stopped ? undefined : gw.stop()));
@@ -46,6 +49,7 @@ if (skip) {
     assert.is(v1Live.length, 1, `live status documents with v1: ${v1Live.length} (${JSON.stringify(v1Live.map((d) => ({ alarms: d.alarms, applied: Object.keys(d.applied) })))})`);
     assert.ok(v1Live[0].applied.policy, 'the one document says the policy payload was applied');
     assert.not.ok(v1Live[0].alarms.includes('no-policy'), 'and no longer carries no-policy');
+    assert.equal(activations, [1], "the store's activation went out once on the gateway's bus");
   });
 }
 
