@@ -11,7 +11,7 @@ import { AuditLog } from '../audit/log';
 import { loadOrCreateDeviceKey } from '../device-key';
 import type { GatewayConfig } from '../config';
 import type { Alarms } from './alarms';
-import type { GatewayLog } from './core';
+import type { GatewayLog } from './events';
 
 export interface AuditTee {
   readonly sink: AuditSink;

@@ -11,34 +11,16 @@ import type { NftCommandOptions } from '../../drivers/nftables/run-nft';
 import type { EventBus } from '../bus';
 import type { GatewayConfig, LogLevel } from '../config';
 import type { SdNotify } from '../sd-notify';
-import type { PolicyStore, PolicyStoreEvents } from '../store/policy-store';
+import type { PolicyStore } from '../store/policy-store';
 import type { MqttSync } from '../sync/mqtt-sync';
-import type { Access, AccessChange } from '../access/attach-access';
+import type { Access } from '../access/attach-access';
+import type { GatewayEvents, GatewayLog } from './events';
 import type { GatewayStatus } from '../gateway-status';
 import type { Alarms } from './alarms';
 import type { AuditTee } from './audit-tee';
 import type { DriverRegistry } from '../listeners/registry';
 
-/** Human-readable operational messages (the CLI writes them to stderr). */
-export interface GatewayLog {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
-
-/** The policy store's events as they appear on the gateway's bus (`store:activated`, ...). */
-export type StoreBusEvents = { [K in keyof PolicyStoreEvents as `store:${K}`]: PolicyStoreEvents[K][0] };
-
-/** What the parts tell each other. */
-export interface GatewayEvents extends StoreBusEvents {
-  'policy-activated': { version: string; previous: string | null; source: string };
-  'policy-refused': { source: string; error: { code: string; message: string; issues: readonly Issue[] } };
-  'listener-up': { key: string };
-  'listener-down': { key: string; error?: string };
-  'reloaded': { ok: boolean };
-  /** An edge session, grant, local quarantine or break-glass change (attachAccess onSessionChange). */
-  'session-changed': AccessChange;
-}
+export type { GatewayLog, GatewayEvents } from './events';
 
 export interface GatewayOptions {
   configFile: string;

@@ -11,7 +11,7 @@ import type { Handler } from '../bus';
 import type { GatewayConfig } from '../config';
 import type { ResolvedListener } from '../config/resolve-listeners';
 import type { Alarm } from '../gateway-status';
-import type { GatewayEvents, GatewayLog } from '../daemon/core';
+import type { GatewayEvents, GatewayLog } from '../daemon/events';
 
 /** What a listener factory is handed: its resolved listener and the daemon's shared services. */
 export interface ListenerDeps {
