@@ -436,6 +436,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
     async stop() {
       if (stopped) return;
       stopped = true;
+      refreshAsked = false; // publishStatus() finds no client from here on anyway
       if (retryTimer !== undefined) { timers.clearTimeout(retryTimer); retryTimer = undefined; }
       if (statusTimer !== undefined) { timers.clearTimeout(statusTimer); statusTimer = undefined; }
       st.nextAttemptAt = null;
