@@ -30,8 +30,18 @@ export { formatHostPort } from './config/host-port';
 export type { SerialConfig } from './config/serial';
 
 /** modbus-rtu-gateway: Modbus/TCP clients onto an RTU serial line; modbus-rtu: RTU masters on a serial line onto a Modbus/TCP upstream. */
-export type ListenerService = 'modbus' | 'tcp' | 'dnp3' | 'iec104' | 'modbus-rtu-gateway' | 'modbus-rtu';
-const SERVICES = ['modbus', 'tcp', 'dnp3', 'iec104', 'modbus-rtu-gateway', 'modbus-rtu'] as const;
+export type BuiltinService = 'modbus' | 'tcp' | 'dnp3' | 'iec104' | 'modbus-rtu-gateway' | 'modbus-rtu';
+/** A built-in service, or one a driver registered with the daemon (runtime/listeners/registry.ts). */
+export type ListenerService = BuiltinService | (string & Record<never, never>);
+/** The built-in services and the policy protocol each serves (the RTU services are Modbus to the policy). */
+export const BUILTIN_SERVICES: Readonly<Record<BuiltinService, Protocol>> = Object.freeze({
+  'modbus': 'modbus', 'tcp': 'tcp', 'dnp3': 'dnp3', 'iec104': 'iec104', 'modbus-rtu-gateway': 'modbus', 'modbus-rtu': 'modbus',
+});
+
+/** What a config is read against: the services the daemon can run, with their policy protocols (default the built-in ones). */
+export interface ConfigOptions {
+  services?: Readonly<Record<string, Protocol>>;
+}
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** One listener as written (the asset and service are checked against the policy later). */
@@ -39,6 +49,8 @@ export interface ListenerConfig {
   listen: HostPort;
   asset: string;
   service: ListenerService;
+  /** The policy protocol the service serves (set when the service is not a built-in one). */
+  protocol?: Protocol;
   /** Where the asset really is; default the asset's policy address and the service port. */
   upstream?: HostPort;
   /** The asset service's port, when the asset has several services of this protocol. */
@@ -58,7 +70,12 @@ export const SERIAL_LISTEN: Readonly<HostPort> = Object.freeze({ host: 'serial',
 
 /** The policy protocol a listener serves (the RTU services are Modbus to the policy). */
 export function policyProtocol(service: ListenerService): Protocol {
-  return service === 'modbus-rtu-gateway' || service === 'modbus-rtu' ? 'modbus' : service;
+  return (BUILTIN_SERVICES as Readonly<Record<string, Protocol>>)[service] ?? (service as Protocol);
+}
+
+/** The policy protocol of a listener: its registered service's, else the built-in one's. */
+export function listenerProtocol(l: { service: ListenerService; protocol?: Protocol }): Protocol {
+  return l.protocol ?? policyProtocol(l.service);
 }
 
 /** How a listener's own end is shown: `host:port`, or `serial:DEVICE` for modbus-rtu. */
@@ -123,7 +140,7 @@ function readInts<T extends Record<string, number>>(v: unknown, path: Path, defa
   return res;
 }
 
-function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | undefined {
+function readListener(v: unknown, i: number, out: IssueList, services: Readonly<Record<string, Protocol>>): ListenerConfig | undefined {
   const path = ['listeners', i];
   const rec = readObject(v, path, LISTENER_KEYS, out);
   if (!rec) return undefined;
@@ -134,7 +151,7 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
   const listenText = rtuMaster ? undefined : readString(rec, 'listen', path, out, { required: true });
   const asset = readString(rec, 'asset', path, out, { required: true });
   if (asset !== undefined) checkId(asset, [...path, 'asset'], out);
-  const service = readEnum(rec, 'service', path, SERVICES, out);
+  const service = readEnum<ListenerService>(rec, 'service', path, Object.keys(services), out);
   if (!has(rec, 'service')) out.add([...path, 'service'], "required field 'service' is missing (modbus, dnp3, iec104, tcp, modbus-rtu-gateway or modbus-rtu)");
   const serialService = service === 'modbus-rtu-gateway' || rtuMaster;
   let serial: SerialConfig | undefined;
@@ -163,7 +180,7 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
   if (rtuMaster) listen = { ...SERIAL_LISTEN };
   if (out.count > before || !listen || !asset || !service) return undefined;
   return {
-    listen, asset, service, index: i, ...(upstream ? { upstream } : {}), ...(port !== undefined ? { port } : {}),
+    listen, asset, service, index: i, ...(service in BUILTIN_SERVICES ? {} : { protocol: services[service] }), ...(upstream ? { upstream } : {}), ...(port !== undefined ? { port } : {}),
     ...(serial ? { serial } : {}), ...(identity !== undefined ? { identity } : {}), ...(iec104 ? { iec104 } : {}),
   };
 }
@@ -172,7 +189,7 @@ function readListener(v: unknown, i: number, out: IssueList): ListenerConfig | u
  * Validates a config text. `file` names it in messages and anchors relative paths. Throws
  * ZonegateError('ERR_CONFIG_INVALID') with every issue (file, line, col, path, message).
  */
-export function parseConfig(text: string, opts: { file: string }): GatewayConfig {
+export function parseConfig(text: string, opts: { file: string } & ConfigOptions): GatewayConfig {
   const file = opts.file;
   const dir = dirname(resolve(file));
   let src: ReturnType<typeof parseSource>;
@@ -202,7 +219,7 @@ export function parseConfig(text: string, opts: { file: string }): GatewayConfig
     if (list && list.items.length === 0) out.add(['listeners'], 'must list at least one listener');
     const seen = new Map<string, number>();
     list?.items.forEach((item, i) => {
-      const l = readListener(item, i, out);
+      const l = readListener(item, i, out, opts.services ?? BUILTIN_SERVICES);
       if (!l) return;
       if (l.serial) { // one listener per serial line
         const dev = `serial:${l.serial.device}`;
@@ -259,7 +276,7 @@ export function parseConfig(text: string, opts: { file: string }): GatewayConfig
 }
 
 /** Reads (1 MiB at most) and validates a config file; a missing or unreadable file is ERR_CONFIG_INVALID too. */
-export async function loadConfig(path: string): Promise<GatewayConfig> {
+export async function loadConfig(path: string, opts: ConfigOptions = {}): Promise<GatewayConfig> {
   let text: string;
   try {
     const st = await fs.stat(path);
@@ -271,5 +288,5 @@ export async function loadConfig(path: string): Promise<GatewayConfig> {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
     throw new ZonegateError('ERR_CONFIG_INVALID', `cannot read gateway config ${path}: ${why}`, { cause: e, issues: [{ path: '', file: path, message: why }] });
   }
-  return parseConfig(text, { file: path });
+  return parseConfig(text, { file: path, ...opts });
 }

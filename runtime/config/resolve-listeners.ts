@@ -7,7 +7,7 @@
 import { ZonegateError } from '../../policy/errors';
 import { IssueList, didYouMean } from '../../policy/check';
 import type { PolicyDocument } from '../../policy/types';
-import { listenLabel, policyProtocol, SERIAL_LISTEN, type GatewayConfig, type HostPort, type ListenerConfig, type ListenerService } from '../config';
+import { listenLabel, listenerProtocol, SERIAL_LISTEN, type GatewayConfig, type HostPort, type ListenerConfig, type ListenerService } from '../config';
 import type { SerialConfig } from './serial';
 import type { Iec104Link } from '../../drivers/iec104/window';
 import { formatHostPort } from './host-port';
@@ -69,7 +69,7 @@ export function resolveListeners(config: GatewayConfig, doc: PolicyDocument): Re
       out.add([...path, 'identity'], `the policy has no identity '${l.identity}'${didYouMean(l.identity, identities)}`);
       continue;
     }
-    const protocol = policyProtocol(l.service);
+    const protocol = listenerProtocol(l);
     const services = asset.services.filter((s) => s.protocol === protocol);
     if (services.length === 0) {
       const offered = asset.services.map((s) => `${s.protocol}/${s.port}`).join(', ') || 'none';
@@ -143,7 +143,7 @@ export function resolveListenersLenient(config: GatewayConfig, doc: PolicyDocume
       problems.push({ index: l.index, listen, asset: l.asset, message: `${why ?? 'no policy yet'}; no 'upstream' in the config, so the listener cannot start`, started: false });
       continue;
     }
-    const protocol = policyProtocol(l.service);
+    const protocol = listenerProtocol(l);
     const servicePort = l.port ?? (protocol === 'modbus' ? 502 : protocol === 'dnp3' ? 20000 : protocol === 'iec104' ? 2404 : upstream.port);
     if (why) problems.push({ index: l.index, listen, asset: l.asset, message: why, started: true });
     specs.push(resolved(l, servicePort, upstream, false));

@@ -12,7 +12,7 @@ import type { AuditSink } from '../../drivers/types';
 import type { GatewayConfig } from '../config';
 import { FsBlobStore } from './fs-blob-store';
 import { TrustStore } from './trust-store';
-import { PolicyStore } from './policy-store';
+import { PolicyStore, type StoreEventBus } from './policy-store';
 
 /** The provisioned trust root's absolute path from the config, or null when none is configured. */
 export function trustRootPath(config: Pick<GatewayConfig, 'dir' | 'reserved'>): string | null {
@@ -36,6 +36,8 @@ export async function openGatewayStore(opts: {
   audit?: AuditSink;
   activate?: (index: PolicyIndex | null) => void;
   listen?: (store: PolicyStore) => void;
+  /** Where the store's events go (the daemon's bus); handlers registered there before the call hear boot too. */
+  bus?: StoreEventBus;
 }): Promise<PolicyStore> {
   const { config } = opts;
   const path = trustRootPath(config);
@@ -47,7 +49,7 @@ export async function openGatewayStore(opts: {
   }
   const blobs = await FsBlobStore.open({ dir: config.stateDir });
   const trust = await TrustStore.open({ blobs, provisioned });
-  const store = new PolicyStore({ blobs, trust, device: config.device, site: config.site, now: opts.now, audit: opts.audit, activate: opts.activate });
+  const store = new PolicyStore({ blobs, trust, device: config.device, site: config.site, now: opts.now, audit: opts.audit, activate: opts.activate, ...(opts.bus ? { bus: opts.bus } : {}) });
   opts.listen?.(store);
   await store.boot();
   return store;

@@ -32,7 +32,7 @@
  * `policy.previous`) is not enforced (`policy-rollback` alarm, then the same fallback).
  * Alarms raised at boot reach listeners attached before boot() (open-gateway-store.ts `listen`).
  */
-import { EventEmitter } from 'node:events';
+import { EventBus } from '../bus';
 import { ZonegateError } from '../../policy/errors';
 import type { ErrorCode, Issue } from '../../policy/errors';
 import { compileSteps } from '../../policy/compile';
@@ -142,6 +142,15 @@ export interface PolicyStoreEvents {
   trust: [{ version: number; expiresAt: number; hash: string }];
 }
 
+/** The store's events as they travel on an event bus (runtime/bus.ts): `store:activated`, ... */
+export type StoreBusEvents = { [K in keyof PolicyStoreEvents as `store:${K}`]: PolicyStoreEvents[K][0] };
+
+/** The part of an EventBus the store needs; the daemon passes its own bus (GatewayEvents include StoreBusEvents). */
+export interface StoreEventBus {
+  on<K extends keyof StoreBusEvents>(event: K, owner: string, fn: (payload: StoreBusEvents[K]) => void | Promise<void>): () => void;
+  emit<K extends keyof StoreBusEvents>(event: K, payload: StoreBusEvents[K]): Promise<void>;
+}
+
 export interface PolicyStoreOptions {
   blobs: BlobStore;
   trust: TrustStore;
@@ -153,6 +162,8 @@ export interface PolicyStoreOptions {
   /** Size cap of one bundle; default 16 MiB. */
   maxBytes?: number;
   audit?: AuditSink;
+  /** Where the store's events go (`store:<event>`); default a bus of its own. Handlers' failures never reach the store. */
+  bus?: StoreEventBus;
   /** Called with every new active index (null: deny everything), e.g. decider.setIndex. Must not throw. */
   activate?: (index: PolicyIndex | null) => void;
   /**
@@ -181,7 +192,7 @@ const DEFAULT_SLICE_MS = 0.5;
 /** The policy store; construct with `new PolicyStore(opts)`, then `await boot()` once. */
 export class PolicyStore {
   private readonly opts: PolicyStoreOptions;
-  private readonly emitter = new EventEmitter();
+  private readonly bus: StoreEventBus;
   private queue: Promise<unknown> = Promise.resolve();
   private active: ActivePolicy | null = null;
   private activeIndex: PolicyIndex | null = null;
@@ -200,13 +211,13 @@ export class PolicyStore {
     if (!opts.blobs || !opts.trust || typeof opts.now !== 'function') throw new TypeError('PolicyStore needs blobs, trust and now');
     if (!opts.device || !opts.site) throw new TypeError('PolicyStore needs device and site');
     this.opts = opts;
+    this.bus = opts.bus ?? new EventBus<StoreBusEvents>({ onError: () => { /* a listener's failure is its own */ } });
   }
 
   /** Subscribes to an event; a throwing handler is caught and never reaches the store. */
   on<K extends keyof PolicyStoreEvents>(event: K, handler: (...args: PolicyStoreEvents[K]) => void): () => void {
-    const wrapped = (...args: PolicyStoreEvents[K]) => { try { handler(...args); } catch { /* a listener's failure is its own */ } };
-    this.emitter.on(event, wrapped as (...a: unknown[]) => void);
-    return () => { this.emitter.off(event, wrapped as (...a: unknown[]) => void); };
+    const name = `store:${event}` as `store:${K}`;
+    return this.bus.on(name, 'policy-store-listener', ((payload: PolicyStoreEvents[K][0]) => handler(...([payload] as PolicyStoreEvents[K]))) as never);
   }
 
   /** The trust root in force now (after any rotation); grants verify against it. */
@@ -513,7 +524,7 @@ export class PolicyStore {
   }
 
   private emit<K extends keyof PolicyStoreEvents>(event: K, ...args: PolicyStoreEvents[K]): void {
-    this.emitter.emit(event, ...args);
+    void this.bus.emit(`store:${event}` as `store:${K}`, args[0] as never);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -120,7 +120,7 @@ export interface MqttSync {
   status(): SyncStatus;
   /** The status document as it would be published now. */
   statusDocument(): StatusDocument;
-  /** Publishes the status now (call it when the gateway's state changed). */
+  /** Publishes the status soon (call it when the gateway's state changed); asks in one turn of the event loop make one document. */
   refreshStatus(): void;
   /** QoS 0, not retained; false (and counted) when offline or over the cap. */
   publishTelemetry(payload: Uint8Array | Record<string, unknown>): boolean;
@@ -220,7 +220,18 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
     };
   }
 
+  // refreshStatus() asks; the ask is answered once, on the next turn of the event loop, unless a
+  // publish happens first (a handler that activated a bundle returns, and drain publishes): one
+  // activation told to the sync by several parts is one status document.
+  let refreshAsked = false;
+  function refreshStatus(): void {
+    if (refreshAsked) return;
+    refreshAsked = true;
+    setImmediate(() => { if (refreshAsked) publishStatus(); });
+  }
+
   function publishStatus(): void {
+    refreshAsked = false;
     const c = client;
     if (!c || !st.connected) return;
     c.publish(statusTopic, encodeStatus(statusDocument(true)), { qos: 1, retain: true }, (err) => {
@@ -425,6 +436,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
     async stop() {
       if (stopped) return;
       stopped = true;
+      refreshAsked = false; // publishStatus() finds no client from here on anyway
       if (retryTimer !== undefined) { timers.clearTimeout(retryTimer); retryTimer = undefined; }
       if (statusTimer !== undefined) { timers.clearTimeout(statusTimer); statusTimer = undefined; }
       st.nextAttemptAt = null;
@@ -445,7 +457,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
     },
     status: () => ({ ...st }),
     statusDocument: () => statusDocument(),
-    refreshStatus: publishStatus,
+    refreshStatus,
     publishTelemetry(payload) {
       const bytes = payload instanceof Uint8Array ? payload : Buffer.from(JSON.stringify(payload), 'utf8');
       const c = client;

@@ -11,15 +11,14 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGateway } from '../../runtime/gateway';
-import { startMosquitto, skipReason } from '../helpers/mosquitto';
+import { skipReason } from '../helpers/mosquitto';
 import { RawClient, adu, pdus } from '../helpers/modbus';
-import { connectBroker, closeBroker } from '../../fleet/broker';
 import { publishBundle } from '../../fleet/publish';
 import { startCollector } from '../../fleet/audit-collect-mqtt';
 import { verifyAuditDir } from '../../protocol/audit/verify';
 import { readAuditRecords } from '../../protocol/audit/query';
 import { parseDevicePublicKey } from '../../protocol/device-public-key';
-import { makeLab, signedConfig, modbusUpstream, labPolicy, waitFor, type Cleanup } from './helpers';
+import { brokerLab, signedConfig, waitFor, type Cleanup } from './helpers';
 
 const cleanups: Cleanup[] = [];
 test.after.each(async () => { while (cleanups.length) { try { await cleanups.pop()!(); } catch { /* keep cleaning */ } } });
@@ -28,15 +27,8 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 const skip = skipReason();
 test('the gateway uploads its audit log; the fleet collects, verifies and acknowledges it', async () => {
   if (skip) { console.log(`SKIP test/e2e/audit-upload: ${skip}`); return; }
-  const broker = await startMosquitto();
-  cleanups.push(() => broker.close());
-  const lab = await makeLab();
-  cleanups.push(() => lab.remove());
-  const upstreamPort = await modbusUpstream(cleanups);
-  const v1 = readFileSync(await lab.sign('v1', labPolicy({ writes: false }), 1));
+  const { broker, lab, upstreamPort, v1, fleet } = await brokerLab(cleanups);
   lab.write('gateway.yaml', signedConfig({ upstreamPort, mqttUrl: broker.url, audit: 'checkpointIntervalMs: 500', extra: 'telemetry: { intervalMs: 5000 }\n' }));
-  const fleet = await connectBroker({ url: broker.url });
-  cleanups.push(() => closeBroker(fleet));
 
   const out = mkdtempSync(join(tmpdir(), 'zg-collect-'));
   cleanups.push(() => rmSync(out, { recursive: true, force: true }));

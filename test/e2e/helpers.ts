@@ -11,6 +11,9 @@ import { build } from 'esbuild';
 import { runCli } from '../../cli/framework';
 import { commands } from '../../cli/commands';
 import { modbusUpstream } from '../helpers/modbus';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
+import { connectBroker, closeBroker } from '../../fleet/broker';
+import type { MqttClient } from 'mqtt';
 
 export { modbusUpstream };
 
@@ -77,6 +80,23 @@ export async function makeLab(): Promise<Lab> {
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * The rig of a signed gateway beside a broker: a real mosquitto, a lab (makeLab), a Modbus
+ * upstream, bundle v1 of labPolicy({ writes: false }) signed, and the fleet's client; all of it
+ * cleaned up through `cleanups`. The caller writes gateway.yaml (signedConfig).
+ */
+export async function brokerLab(cleanups: Cleanup[]): Promise<{ broker: Mosquitto; lab: Lab; upstreamPort: number; v1: Buffer; fleet: MqttClient }> {
+  const broker = await startMosquitto();
+  cleanups.push(() => broker.close());
+  const lab = await makeLab();
+  cleanups.push(() => lab.remove());
+  const upstreamPort = await modbusUpstream(cleanups);
+  const v1 = readFileSync(await lab.sign('v1', labPolicy({ writes: false }), 1));
+  const fleet = await connectBroker({ url: broker.url });
+  cleanups.push(() => closeBroker(fleet));
+  return { broker, lab, upstreamPort, v1, fleet };
 }
 
 /** The gateway config of the lab (trustRoot relative to the config file, as the demo writes it). */

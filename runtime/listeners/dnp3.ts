@@ -1,0 +1,18 @@
+/** The `dnp3` service (drivers/dnp3): same limits and timeouts as Modbus. */
+import { createDnp3Proxy, type Dnp3Decider } from '../../drivers/dnp3';
+import { proxyCommon, proxyTimeouts } from './modbus-tcp';
+import type { DriverRegistration } from './registry';
+
+export const dnp3: DriverRegistration = {
+  service: 'dnp3',
+  protocol: 'dnp3',
+  create(d) {
+    const proxy = createDnp3Proxy({
+      ...proxyCommon(d),
+      decider: d.decider as Dnp3Decider,
+      limits: (conduitId) => d.policy.conduit(conduitId)?.rateLimit,
+      timeouts: proxyTimeouts(d),
+    });
+    return { driver: proxy, stats: () => ({ ...proxy.stats }) as unknown as Record<string, number> };
+  },
+};

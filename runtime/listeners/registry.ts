@@ -1,0 +1,89 @@
+/**
+ * The driver registry: each protocol driver registers, under the `service` a config listener
+ * names, the factory that builds its listener (runtime/listeners/<driver>.ts, beside its wiring;
+ * builtin.ts lists them). The daemon looks a listener's service up here and knows no service by
+ * name, so a new driver needs a registration, not a change to the daemon.
+ */
+import type { Decider, Protocol, SessionFacts } from '../../policy/types';
+import type { IndexDecider } from '../../policy/decider';
+import type { AuditSink, Driver } from '../../drivers/types';
+import type { Handler } from '../bus';
+import type { GatewayConfig } from '../config';
+import type { ResolvedListener } from '../config/resolve-listeners';
+import type { Alarm } from '../gateway-status';
+import type { GatewayEvents, GatewayLog } from '../daemon/events';
+
+/** What a listener factory is handed: its resolved listener and the daemon's shared services. */
+export interface ListenerDeps {
+  spec: ResolvedListener;
+  config: GatewayConfig;
+  /** The session decider once access is attached (edge login, identity and grant facts), else the policy's. */
+  decider: Decider;
+  /** The policy's own decider: conduit lookups (rate limits). */
+  policy: IndexDecider;
+  /** Edge-session facts of a source address, once access is attached. */
+  session?: (sourceIp: string) => SessionFacts | undefined;
+  audit: AuditSink;
+  now: () => number;
+  log: GatewayLog;
+  /** Handles a gateway event for as long as this listener runs. */
+  on<K extends keyof GatewayEvents>(event: K, fn: Handler<GatewayEvents[K]>): void;
+  /** Raises or clears this listener's alarm `<kind>:<listener key>` (cleared anyway when it stops). */
+  alarm(kind: string, raise: { severity: Alarm['severity']; message: string } | null): void;
+  /** How often a lost serial device is tried again (GatewayOptions.serialReopenMs). */
+  serialReopenMs?: number;
+}
+
+/** A built listener: the driver the daemon starts and stops, and what its status shows. */
+export interface BuiltListener {
+  driver: Driver & { address(): { address?: string; host?: string; port: number } };
+  stats(): Record<string, number>;
+  /** The status's `address` when the driver has no network address of its own (an RTU master's serial device). */
+  label?: string;
+}
+
+export interface DriverRegistration {
+  /** The config's `service` value. */
+  service: string;
+  /** The policy protocol it enforces (nftables redirects this protocol's conduits to the listener). */
+  protocol: Protocol;
+  /** Whether clients reach it over the network (false: a serial line); default true. */
+  network?: boolean;
+  create(deps: ListenerDeps): BuiltListener;
+  /** The config field a start failure points at (default `listen`), e.g. `serial.device`. */
+  failedField?(error: unknown): string[];
+}
+
+/** Service name → registration; one registration per service. */
+export class DriverRegistry {
+  private readonly entries = new Map<string, DriverRegistration>();
+
+  /** Adds a driver; a second registration of the same service is a programming error. */
+  register(reg: DriverRegistration): this {
+    if (this.entries.has(reg.service)) throw new TypeError(`driver registry: service '${reg.service}' is registered already`);
+    this.entries.set(reg.service, reg);
+    return this;
+  }
+
+  /** The registration of `service`; a listener of a service nobody registered cannot be built. */
+  get(service: string): DriverRegistration {
+    const reg = this.entries.get(service);
+    if (!reg) throw new TypeError(`driver registry: no driver registered for service '${service}'`);
+    return reg;
+  }
+
+  has(service: string): boolean {
+    return this.entries.has(service);
+  }
+
+  services(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** Each service and the policy protocol it serves: what a config is read against (runtime/config.ts ConfigOptions). */
+  protocols(): Record<string, Protocol> {
+    const out: Record<string, Protocol> = Object.create(null);
+    for (const [service, reg] of this.entries) out[service] = reg.protocol;
+    return out;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The driver registry: a protocol driver registers a listener factory under its service name and
+ * the daemon needs no change to run it. Here a test registers `greeter` (a TCP service that
+ * answers each connection with the decision the policy made for it): the config accepts the new
+ * service, the gateway builds and starts its listener through the registry, hands it the decider,
+ * the audit sink and the bus, shows it in the status, and drains it on stop. runtime/gateway.ts
+ * and runtime/daemon/ never name it. Real sockets on loopback.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer, connect, type Server, type AddressInfo } from 'node:net';
+import { createGateway, builtinDrivers, DriverRegistry, type DriverRegistration } from '../../runtime/gateway';
+import { labPolicy, labDir } from './gateway-fixtures';
+
+const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** The fake driver: decides each connection through the decider it was handed and says the result. */
+function greeter(seen: { built: string[]; activations: number }): DriverRegistration {
+  return {
+    service: 'greeter',
+    protocol: 'tcp',
+    create(d) {
+      seen.built.push(`${d.spec.asset}/${d.spec.servicePort}`);
+      d.on('policy-activated', () => { seen.activations += 1; });
+      let server: Server | undefined;
+      let served = 0;
+      return {
+        driver: {
+          name: 'greeter',
+          start: () => new Promise<void>((resolve, reject) => {
+            server = createServer((sock) => {
+              served += 1;
+              const { decision } = d.decider.connect({ sourceIp: sock.remoteAddress!.replace(/^::ffff:/, ''), asset: d.spec.asset, port: d.spec.servicePort, protocol: 'tcp' }, d.now());
+              d.audit.record({ kind: 'decision', at: d.now(), source: 'greeter', decision, asset: d.spec.asset, port: d.spec.servicePort });
+              sock.end(`${decision.decision} ${decision.conduit ?? decision.reason}\n`);
+            });
+            server.once('error', reject);
+            server.listen(d.spec.listen.port, d.spec.listen.host, () => resolve());
+          }),
+          stop: () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
+          address: () => server!.address() as AddressInfo,
+        },
+        stats: () => ({ served }),
+      };
+    },
+  };
+}
+
+const ask = (port: number) => new Promise<string>((resolve, reject) => {
+  const s = connect(port, '127.0.0.1');
+  let text = '';
+  s.on('data', (b) => { text += b.toString(); });
+  s.on('end', () => resolve(text.trim()));
+  s.on('error', reject);
+});
+
+const config = `device: gw-test
+site: lab
+stateDir: ./state
+policyFile: policy.yaml
+listeners:
+  - { listen: 127.0.0.1:0, asset: historian, service: greeter, upstream: 127.0.0.1:9 }
+audit: { enabled: false }
+timeouts: { drainMs: 200 }
+`;
+
+test('a service registered in a test gets its listener from the gateway, which never names it', async () => {
+  const lab = labDir();
+  try {
+    lab.write('policy.yaml', labPolicy({ writes: false, tcp: true }));
+    lab.write('gateway.yaml', config);
+    const seen = { built: [] as string[], activations: 0 };
+    const gw = createGateway({ configFile: lab.config, log, drivers: builtinDrivers().register(greeter(seen)), statusIntervalMs: 0 });
+    await gw.start(new AbortController().signal);
+    try {
+      const l = gw.status().listeners[0];
+      assert.is(l.service, 'greeter');
+      assert.is(l.state, 'up');
+      assert.equal(seen.built, ['historian/443'], 'built once, for the policy service port of the asset');
+      assert.is(await ask(Number(l.address!.split(':').pop())), 'allow hmi-to-historian');
+      assert.ok(gw.audit.recent().some((e) => e.source === 'greeter' && e.decision?.conduit === 'hmi-to-historian'), 'its audit event reached the ring');
+      // A reload that drops the conduit: the driver hears policy-activated on the bus and decides with the new policy.
+      const before = seen.activations;
+      lab.write('policy.yaml', labPolicy({ writes: false, tcp: false }));
+      const r = await gw.reload();
+      assert.ok(r.ok && r.policyChanged);
+      assert.is(seen.activations, before + 1);
+      assert.equal(r.listeners, { started: 0, stopped: 0, kept: 1, failed: 0 }, 'same key: the listener stays');
+      assert.is(await ask(Number(l.address!.split(':').pop())), 'deny no-conduit');
+      assert.equal(gw.status().listeners[0].stats, { served: 2 });
+    } finally {
+      await gw.stop();
+    }
+    assert.is(gw.status().listeners.length, 0, 'drained on stop');
+  } finally {
+    lab.remove();
+  }
+});
+
+test('without the registration the same config is refused at the service, naming the services there are', async () => {
+  const lab = labDir();
+  try {
+    lab.write('policy.yaml', labPolicy({ writes: false, tcp: true }));
+    lab.write('gateway.yaml', config);
+    const gw = createGateway({ configFile: lab.config, log, drivers: new DriverRegistry().register(greeter({ built: [], activations: 0 })).register({ ...greeter({ built: [], activations: 0 }), service: 'other' }) });
+    await gw.start(new AbortController().signal);
+    await gw.stop();
+    const bare = createGateway({ configFile: lab.config, log });
+    try {
+      await bare.start(new AbortController().signal);
+      assert.unreachable('started with an unknown service');
+    } catch (e) {
+      const err = e as { code: string; issues: { path: string; message: string }[] };
+      assert.is(err.code, 'ERR_CONFIG_INVALID');
+      assert.equal(err.issues.map((i) => [i.path, i.message]), [['listeners[0].service', 'must be one of modbus, tcp, dnp3, iec104, modbus-rtu-gateway, modbus-rtu, got "greeter"']]);
+    }
+  } finally {
+    lab.remove();
+  }
+});
+
+test('the daemon names no service: gateway.ts and runtime/daemon/ hold no service names, the registrations do', () => {
+  const files = ['runtime/gateway.ts', ...readdirSync('runtime/daemon').map((f) => join('runtime/daemon', f))];
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+    const names = text.match(/\b(modbus|dnp3|iec104|rtu|tcp-conduit)\b|'tcp'/gi);
+    assert.is(names, null, `${f} names ${names}`);
+  }
+  assert.equal(builtinDrivers().services().sort(), ['dnp3', 'iec104', 'modbus', 'modbus-rtu', 'modbus-rtu-gateway', 'tcp']);
+  assert.throws(() => builtinDrivers().register(greeter({ built: [], activations: 0 })).register(greeter({ built: [], activations: 0 })), /registered already/);
+});
+
+test.run();
