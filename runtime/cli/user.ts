@@ -12,9 +12,9 @@ import { loadConfig } from '../config';
 import { FsBlobStore } from '../store/fs-blob-store';
 import { signalDaemon } from '../store/daemon-signal';
 import { UserStore, checkRole, checkUserName } from '../auth/user-store';
-import { hashPassword, MAX_PASSWORD_BYTES } from '../auth/password';
-import { createSemaphore } from '../auth/semaphore';
-import { newTotpSecret } from '../auth/totp';
+import { hashPassword, MAX_PASSWORD_BYTES } from '../../protocol/web/password';
+import { createSemaphore } from '../../protocol/web/semaphore';
+import { newTotpSecret } from '../../protocol/web/totp';
 
 /** Shortest password accepted for a local user. */
 export const MIN_PASSWORD_CHARS = 10;
