@@ -41,12 +41,11 @@ export function cookieFlags(secure: boolean): string {
   return `HttpOnly; SameSite=Strict; Path=/${secure ? '; Secure' : ''}`;
 }
 
-/** The CSP of a page without script; `nonce` allows inline scripts carrying it. */
-export function contentSecurityPolicy(o: { nonce?: string; connectSelf?: boolean } = {}): string {
+/** The CSP of a page: no script, or with `scriptSelf` scripts from this origin only (and fetches/events to it). */
+export function contentSecurityPolicy(o: { scriptSelf?: boolean } = {}): string {
   return [
-    "default-src 'none'", "style-src 'unsafe-inline'", "img-src 'self' data:",
-    ...(o.nonce ? [`script-src 'nonce-${o.nonce}'`] : []),
-    ...(o.connectSelf ? ["connect-src 'self'"] : []),
+    "default-src 'none'", "style-src 'unsafe-inline'",
+    ...(o.scriptSelf ? ["script-src 'self'", "connect-src 'self'"] : []),
     "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'",
   ].join('; ');
 }

@@ -26,6 +26,7 @@ import { fleetGrantCommand } from '../../fleet/cli/grant';
 import { fleetCommandCommand } from '../../fleet/cli/command';
 import { fleetAuditCollectCommand } from '../../fleet/cli/audit-collect';
 import { fleetReleaseCommand } from '../../fleet/cli/release';
+import { fleetServeCommand, fleetUserAddCommand } from '../../fleet/cli/serve';
 import { consoleCommand } from './console';
 import { userAddCommand, userPasswdCommand, userListCommand, userUnlockCommand } from './user';
 import { updateImportCommand, updateStatusCommand, updateCommitCommand } from './update';
@@ -61,6 +62,8 @@ export const commands: readonly Command[] = [
   fleetCommandCommand,
   fleetAuditCollectCommand,
   fleetReleaseCommand,
+  fleetServeCommand,
+  fleetUserAddCommand,
   consoleCommand,
   userAddCommand,
   userPasswdCommand,
