@@ -19,8 +19,10 @@ export function fleetBody(o: { gateways: readonly StatusDocument[]; cpu: (site: 
   const online = o.gateways.filter((g) => g.online).length;
   const alarmed = o.gateways.filter((g) => g.alarms.length > 0).length;
   parts.push(`<p id="summary"><strong>${o.gateways.length}</strong> gateways, <strong class="ok">${online}</strong> online, <strong class="${alarmed ? 'bad' : ''}">${alarmed}</strong> with alarms.</p>`);
+  const bySite = new Map<string, StatusDocument[]>();
+  for (const g of o.gateways) { const l = bySite.get(g.site); if (l) l.push(g); else bySite.set(g.site, [g]); }
   for (const site of o.sites) {
-    const gs = o.gateways.filter((g) => g.site === site);
+    const gs = bySite.get(site) ?? [];
     parts.push(`<h2>Site ${escapeHtml(site)} <span class="muted">(${gs.filter((g) => g.online).length}/${gs.length} online)</span></h2>`);
     parts.push(table(['Gateway', 'State', 'Last seen', 'Policy', 'Expires', 'Runtime', 'Alarms', 'Last error', 'CPU'], gs.map((g) => ({
       id: `gw-${g.site}-${g.device}`,
