@@ -2,7 +2,7 @@
  * fleet.yaml, the console's config. Every problem is reported at once, with file:line:col and
  * the path in the document, like the gateway's config (runtime/config.ts):
  *
- *   listen: 127.0.0.1:8443                     HOST:PORT of the HTTPS server
+ *   listen: 127.0.0.1:8443                     HOST:PORT of the HTTPS server (port 0: a free one, printed)
  *   tls: { cert: console.pem, key: console.key }
  *   users: users.json                          the console's user file (`fleet user add`)
  *   sites: [substation-12, ...]                the sites the console shows
@@ -54,7 +54,7 @@ export function parseFleetConfig(text: string, opts: { file: string }): FleetCon
   const listenText = readString(root, 'listen', [], out, { required: true });
   let listen: { host: string; port: number } | undefined;
   if (listenText !== undefined) {
-    try { const hp = hostPortOption(listenText, 'listen'); listen = { host: hp.host, port: hp.port }; } catch (e) { out.add(['listen'], (e as Error).message.replace(/^listen: /, '')); }
+    try { const hp = hostPortOption(listenText, 'listen', { allowZero: true }); listen = { host: hp.host, port: hp.port }; } catch (e) { out.add(['listen'], (e as Error).message.replace(/^listen: /, '')); }
   }
   const tls = readFiles(root, 'tls', ['cert', 'key'], ['cert', 'key'], out);
   const users = readString(root, 'users', [], out, { required: true });

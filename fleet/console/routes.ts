@@ -45,7 +45,10 @@ interface Ctx { url: URL; session: ConsoleSession; deps: ConsoleDeps; now: numbe
 interface Route { get?(c: Ctx): Promise<Reply>; post?(c: Ctx & { req: IncomingMessage }): Promise<Reply>; role?: ConsoleRole }
 
 export const MAX_UPLOAD_BYTES = 1024 * 1024;
-const html = (title: string, c: Ctx, body: string, live = false, status = 200): Reply => ({ kind: 'html', status, html: page({ title, viewer: { user: c.session.user, role: c.session.role, csrf: c.session.csrf }, body, live }) });
+const html = (title: string, c: Ctx, body: string | { controls: string; body: string }, live = false, status = 200): Reply => ({
+  kind: 'html', status,
+  html: page({ title, viewer: { user: c.session.user, role: c.session.role, csrf: c.session.csrf }, live, ...(typeof body === 'string' ? { body } : body) }),
+});
 const bad = (text: string): Reply => ({ kind: 'text', status: 400, text });
 
 /** A query parameter: trimmed, at most 128 characters, undefined when empty. */

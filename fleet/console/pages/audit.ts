@@ -44,12 +44,12 @@ export function vendorsBody(o: { access: readonly AuditRow[]; actions: readonly 
 export interface SearchForm { site?: string; device?: string; identity?: string; asset?: string; operation?: string; decision?: string; from?: string; to?: string }
 
 /** The search form (values escaped back into it) and the results, each with its chain state. */
-export function searchBody(f: SearchForm, rows: readonly AuditRow[] | null, chainOf: (site: string, device: string) => ChainState | undefined, more: string | null, error?: string): string {
+export function searchBody(f: SearchForm, rows: readonly AuditRow[] | null, chainOf: (site: string, device: string) => ChainState | undefined, more: string | null, error?: string): { controls: string; body: string } {
   const input = (name: keyof SearchForm, label: string, hint = '') => `<label>${label}<input name="${name}" value="${escapeHtml(f[name] ?? '')}" maxlength="128"${hint ? ` placeholder="${hint}"` : ''}></label>`;
   const dec = ['', 'allow', 'deny', 'would-deny'].map((d) => `<option${f.decision === d ? ' selected' : ''} value="${d}">${d || 'any'}</option>`).join('');
   const form = `<form method="get" action="/search" class="filters" id="search">${input('identity', 'Identity or address')}${input('asset', 'Asset')}${input('operation', 'Operation', 'modbus:6, auth, grant')}
 <label>Decision<select name="decision">${dec}</select></label>${input('from', 'From', '2026-01-01T00:00Z')}${input('to', 'To')}${input('site', 'Site')}${input('device', 'Gateway')}<button type="submit">Search</button></form>`;
-  if (error) return `${form}<p class="msg" id="message">${escapeHtml(error)}</p>`;
-  if (rows === null) return form;
-  return `${form}<p id="result-count">${rows.length} record(s)${more ? `, <a href="${escapeHtml(more)}">older</a>` : ''}</p>${recordsTable(rows, chainOf)}`;
+  if (error) return { controls: form, body: `<p class="msg" id="message">${escapeHtml(error)}</p>` };
+  if (rows === null) return { controls: form, body: '' };
+  return { controls: form, body: `<p id="result-count">${rows.length} record(s)${more ? `, <a href="${escapeHtml(more)}">older</a>` : ''}</p>${recordsTable(rows, chainOf)}` };
 }

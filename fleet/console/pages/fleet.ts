@@ -81,7 +81,7 @@ export function recordsTable(rows: readonly AuditRow[], chainOf: (site: string, 
 }
 
 /** The publish form (operators) and the list of rollouts. */
-export function rolloutsBody(o: { rollouts: readonly Rollout[]; gateways: readonly StatusDocument[]; sites: readonly string[]; canPublish: boolean; csrf: string; message?: string }): string {
+export function rolloutsBody(o: { rollouts: readonly Rollout[]; gateways: readonly StatusDocument[]; sites: readonly string[]; canPublish: boolean; csrf: string; message?: string }): { controls: string; body: string } {
   const form = o.canPublish ? `<h2>Publish a signed bundle or command</h2>
 <p class="muted">Sign offline (<code>zonegate fleet sign</code>, <code>fleet command</code>); the console holds no signing key and publishes the exact bytes.</p>
 <form method="post" action="/publish" enctype="multipart/form-data" class="filters" id="publish">
@@ -97,7 +97,7 @@ export function rolloutsBody(o: { rollouts: readonly Rollout[]; gateways: readon
       `${p.matched}/${p.wanted}`, iso(r.at), r.by,
     ] };
   });
-  return `${o.message ? `<p class="msg" id="message">${escapeHtml(o.message)}</p>` : ''}${form}<h2>Rollouts</h2>${rows.length ? table(['Rollout', 'Site', 'Target', 'Bundle', 'Gateways', 'Published', 'By'], rows, 'rollouts') : '<p class="muted">Nothing published from this console since it started.</p>'}`;
+  return { controls: `${o.message ? `<p class="msg" id="message">${escapeHtml(o.message)}</p>` : ''}${form}`, body: `<h2>Rollouts</h2>${rows.length ? table(['Rollout', 'Site', 'Target', 'Bundle', 'Gateways', 'Published', 'By'], rows, 'rollouts') : '<p class="muted">Nothing published from this console since it started.</p>'}` };
 }
 
 /** One rollout's progress, gateway by gateway. */

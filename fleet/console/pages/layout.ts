@@ -2,7 +2,8 @@
  * The console's page shell: responsive CSS (tables scroll sideways on a tablet, the nav wraps),
  * the nav, who is logged in and the logout form, and the live script (a static file: the CSP
  * allows scripts from 'self' only). `data-live` marks the region the script refreshes when the
- * server says something changed.
+ * server says something changed; forms go in `controls`, outside it, so a refresh never drops
+ * what someone is typing or the file they picked.
  */
 import { escapeHtml } from '../../../protocol/web/http';
 
@@ -23,7 +24,7 @@ input,select,button{font-size:1rem;padding:.35rem}.chart{margin:0}.legend{list-s
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}@media (max-width:700px){main{padding:.5rem}th,td{padding:.3rem}}`;
 
 /** The whole page. */
-export function page(o: { title: string; viewer?: Viewer; body: string; live?: boolean }): string {
+export function page(o: { title: string; viewer?: Viewer; body: string; live?: boolean; controls?: string }): string {
   const v = o.viewer;
   const nav = v ? `<nav><a href="/">Fleet</a> · <a href="/rollouts">Rollouts</a> · <a href="/denials">Denials</a> · <a href="/vendors">Vendor access</a> · <a href="/search">Audit search</a>${v.role === 'admin' ? ' · <a href="/users">Users</a>' : ''}</nav>
 <span class="me" id="who">${escapeHtml(v.user)} (${escapeHtml(v.role)}) <form method="post" action="/logout"><input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}"><button type="submit">Log out</button></form></span>` : '';
@@ -32,7 +33,7 @@ export function page(o: { title: string; viewer?: Viewer; body: string; live?: b
 <title>${escapeHtml(o.title)} · zonegate fleet</title><style>${CSS}</style>
 ${o.live ? '<script src="/static/live.js" defer></script>' : ''}</head>
 <body><header><strong>zonegate fleet</strong>${nav}</header>
-<main><h1>${escapeHtml(o.title)}</h1>${o.live ? '<div data-live>' : ''}${o.body}${o.live ? '</div>' : ''}</main></body></html>
+<main><h1>${escapeHtml(o.title)}</h1>${o.controls ?? ''}${o.live ? '<div data-live>' : ''}${o.body}${o.live ? '</div>' : ''}</main></body></html>
 `;
 }
 
