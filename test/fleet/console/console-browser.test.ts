@@ -53,8 +53,8 @@ async function sign(lab: Awaited<ReturnType<typeof makeLab>>, name: string, vers
   return lab.p(`${name}.bundle`);
 }
 
-test('log in, see the gateways, publish and watch the rollout, find a denial in the chart and the search', async () => {
-  if (skip) { console.log(`SKIP test/fleet/console/console-browser: ${skip}`); return; }
+/** The test site: broker, PLC, two gateways enforcing signed v1, the collector, the console and its operator. */
+async function startSite() {
   const broker = await startMosquitto();
   cleanups.push(() => broker.close());
   const plc = await startPymodbusServer();
@@ -94,6 +94,12 @@ store: { kind: files, dir: collected }
   cleanups.push(() => consoleApp.stop());
   const base = `https://127.0.0.1:${consoleApp.server.address().port}`;
 
+  return { lab, gateways, v2, made, base, logLines };
+}
+
+test('log in, see the gateways, publish and watch the rollout, find a denial in the chart and the search', async () => {
+  if (skip) { console.log(`SKIP test/fleet/console/console-browser: ${skip}`); return; }
+  const { gateways, v2, made, base, logLines } = await startSite();
   const { chromium: pw } = await import('playwright-core');
   const shots = join(process.cwd(), '.out', 'screenshots');
   mkdirSync(shots, { recursive: true });
@@ -115,7 +121,7 @@ store: { kind: files, dir: collected }
   await shot('fleet');
   await page.setViewportSize({ width: 768, height: 1024 }); // a tablet held upright: the table scrolls, the nav wraps
   await shot('fleet-tablet');
-  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no page-wide sideways scroll on a tablet');
+  assert.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'), 'no page-wide sideways scroll on a tablet: wide tables scroll in their own box');
   await page.setViewportSize({ width: 1024, height: 768 });
 
   await page.goto(`${base}/rollouts`);

@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { httpsRequestText, type HttpsResponse } from '../../helpers/https-request';
 import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { AuditLog } from '../../../runtime/audit/log';
@@ -41,7 +41,7 @@ export function status(device: string, o: Partial<StatusDocument> = {}): StatusD
   };
 }
 
-export interface Res { status: number; headers: IncomingHttpHeaders; body: string }
+export type Res = HttpsResponse;
 
 export interface Rig {
   port: number; ca: string; dir: string; statuses: StatusBook; server: ConsoleServer; totps: Record<string, string>; log: string[];
@@ -92,21 +92,13 @@ export async function makeRig(): Promise<Rig> {
 
   const req: Rig['req'] = (method, path, o = {}) => {
     const body = o.form ? Buffer.from(new URLSearchParams(o.form).toString()) : o.body;
-    return new Promise((resolve, reject) => {
-      const r = httpsRequest({
-        host: '127.0.0.1', port, method, path, ca,
-        headers: {
-          ...(o.cookie ? { cookie: o.cookie } : {}), ...(o.origin ? { origin: o.origin } : {}),
-          ...(body !== undefined ? { 'content-type': o.contentType ?? 'application/x-www-form-urlencoded', 'content-length': body.length } : {}),
-        },
-      }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => { text += d; });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      });
-      r.on('error', reject);
-      r.end(body);
+    return httpsRequestText({
+      port, ca, method, path,
+      headers: {
+        ...(o.cookie ? { cookie: o.cookie } : {}), ...(o.origin ? { origin: o.origin } : {}),
+        ...(body !== undefined ? { 'content-type': o.contentType ?? 'application/x-www-form-urlencoded', 'content-length': body.length } : {}),
+      },
+      body,
     });
   };
   const cookieOf = (h: IncomingHttpHeaders, name: string) => (h['set-cookie'] ?? []).map((c) => c.split(';')[0]).find((c) => c.startsWith(`${name}=`));
