@@ -3,7 +3,8 @@
  * as `zonegate fleet audit collect --site <site> --out <dir>/<site>` writes it. Records are read
  * incrementally (new frames of grown segments only) into a bounded in-memory index per device
  * (the newest `maxRowsPerDevice` rows; the PostgreSQL store has no such bound). A device's chain
- * is verified with runtime/audit/verify.ts under its pinned key whenever its stored head moved,
+ * is verified with runtime/audit/verify.ts under its pinned key whenever a file in its folder
+ * changed (a record stored, a checkpoint, an altered segment),
  * and counts as broken while refused batches lie in its `refused/` folder. Gateway statuses come
  * from a StatusBook (the retained status topics).
  */
@@ -42,7 +43,8 @@ interface DeviceIndex {
   /** Bytes of each segment already read. */
   read: Map<string, number>;
   lastSeq: number;
-  chain: { at: number; refused: number; state: ChainState } | null;
+  /** The last verification and what it saw: the stored head, refused batches, the folder's newest change. */
+  chain: { at: number; refused: number; changed: number; state: ChainState } | null;
 }
 
 /** A monitor-mode allow that the conduit would deny is `would-deny` (the same rule as the PostgreSQL rows). */
@@ -206,7 +208,11 @@ export class FileReadStore implements FleetReadStore {
   private async chainOf(d: DeviceIndex): Promise<ChainState> {
     let refused = 0;
     try { refused = (await fsp.readdir(join(d.dir, REFUSED_DIR))).filter((n) => n.endsWith('.batch')).length; } catch { /* none */ }
-    if (d.chain && d.chain.at === d.lastSeq && d.chain.refused === refused) return d.chain.state;
+    let changed = 0;
+    for (const n of await fsp.readdir(d.dir)) {
+      try { changed = Math.max(changed, (await fsp.stat(join(d.dir, n))).mtimeMs); } catch { /* gone meanwhile */ }
+    }
+    if (d.chain && d.chain.at === d.lastSeq && d.chain.refused === refused && d.chain.changed === changed) return d.chain.state;
     let key: Buffer | undefined;
     try { key = parseDevicePublicKey(await fsp.readFile(join(d.dir, PINNED_KEY_FILE), 'utf8'), PINNED_KEY_FILE); } catch { key = undefined; }
     const r = await verifyAuditDir(d.dir, { ...(key ? { devicePublicKey: key } : {}), unsignedLimit: false });
@@ -217,7 +223,7 @@ export class FileReadStore implements FleetReadStore {
       site: d.site, device: d.device, firstSeq: r.firstSeq ?? -1, through: r.lastSeq ?? -1,
       verified: problem === null, checkpointSeq: r.lastCheckpoint?.seq ?? null, problem, lastAt: r.lastAt,
     };
-    d.chain = { at: d.lastSeq, refused, state };
+    d.chain = { at: d.lastSeq, refused, changed, state };
     return state;
   }
 }
