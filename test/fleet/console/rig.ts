@@ -64,6 +64,9 @@ export async function makeRig(): Promise<Rig> {
   const log = await AuditLog.open({ dir: join(t.dir, 'device'), device: 'gw-a', key, checkpointEvery: 10, flushDelayMs: 1, batchMax: 10, flood: false });
   const now = Date.now();
   for (let i = 0; i < 30; i++) log.record(decisionEvent(i, { at: now - 60_000 + i * 1000, decision: i % 3 === 0 ? 'deny' : 'allow', asset: 'plc-1' }));
+  log.record({ kind: 'grant', at: now - 5000, source: 'grants', message: 'grant g-7 for acme-support activated', detail: { identity: 'acme-support' } });
+  const vendorWrite = decisionEvent(99, { at: now - 4000, asset: 'plc-1' });
+  log.record({ ...vendorWrite, decision: { ...vendorWrite.decision!, identity: 'acme-support', conduit: 'vendor-maintenance' } });
   await log.flush();
   const records = (await log.readFrom(0, 1000)).records;
   await log.close();
