@@ -43,7 +43,7 @@ const HEADERS = securityHeaders({ secure: true, csp: contentSecurityPolicy({ scr
 
 function send(res: ServerResponse, r: Reply): void {
   if (r.kind === 'redirect') { res.writeHead(303, { location: r.to, 'cache-control': 'no-store', ...(r.cookies ? { 'set-cookie': r.cookies } : {}) }); res.end(); return; }
-  if (r.kind === 'text') { res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...(r.headers ?? {}) }); res.end(`${r.text}\n`); return; }
+  if (r.kind === 'text') { res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...(r.headers ?? {}) }); res.end(`${r.text}\n`); return; }
   res.writeHead(r.status ?? 200, { 'content-type': 'text/html; charset=utf-8', ...HEADERS, ...(r.cookies ? { 'set-cookie': r.cookies } : {}) });
   res.end(r.html);
 }

@@ -11,11 +11,13 @@ export class StatusBook {
   private readonly docs = new Map<string, StatusDocument>();
   private readonly listeners = new Set<(doc: StatusDocument | { site: string; device: string; removed: true }) => void>();
 
-  /** Keeps `doc` unless the one held is newer (a late retained copy never rolls a gateway back). */
+  /**
+   * Keeps `doc` as the gateway's status. The last message on the topic wins, whatever its
+   * lastSeen: MQTT keeps one topic's messages in order, and a gateway's last will (offline) was
+   * written when it connected, so it is older than the statuses it replaces.
+   */
   set(doc: StatusDocument): void {
     const key = `${doc.site}\u0000${doc.device}`;
-    const held = this.docs.get(key);
-    if (held && held.lastSeen > doc.lastSeen) return;
     this.docs.set(key, doc);
     for (const l of this.listeners) l(doc);
   }

@@ -109,4 +109,15 @@ test('records appended later are found; chains verify, then not after a refused 
   assert.ok(a.problem);
 });
 
+test("gateways: the last status on the topic wins, even a last will written before the statuses it replaces", async () => {
+  const book = new StatusBook();
+  const s = new FileReadStore({ dir: join(t.dir, 'store'), sites: ['lab'], statuses: book });
+  const doc = (online: boolean, lastSeen: number) => ({ schema: 1, device: 'gw-a', site: 'lab', online, policyVersion: 1, policyHash: null, policyExpiresAt: null, applied: {}, lastError: null, uptimeSeconds: 1, alarms: [], runtimeVersion: 'x', lastSeen });
+  book.set(doc(true, T0 + 60_000));
+  book.set(doc(false, T0)); // the will, made at connect time
+  assert.equal((await s.gateways('lab')).map((g) => g.online), [false]);
+  book.delete('lab', 'gw-a');
+  assert.equal(await s.gateways(), []);
+});
+
 test.run();
