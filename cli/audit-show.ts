@@ -1,7 +1,7 @@
 /** `zonegate audit show DIR`: prints audit records as a table or JSON lines, filtered. */
 import type { Command } from './framework';
 import { usageError } from './framework';
-import { parseTimeOption } from './parse-time';
+import { parseTimeOption } from '../protocol/parse-time';
 import { readAuditRecords, recordJson, recordRow, resolveAuditDir, type RecordFilter, type RecordRow } from '../protocol/audit/query';
 
 export const auditShowCommand: Command = {

@@ -27,6 +27,7 @@ import { fleetGrantCommand } from './fleet/grant';
 import { fleetCommandCommand } from './fleet/command';
 import { fleetAuditCollectCommand } from './fleet/audit-collect';
 import { fleetReleaseCommand } from './fleet/release';
+import { fleetServeCommand, fleetUserAddCommand } from './fleet/serve';
 import { consoleCommand } from './console';
 import { userAddCommand, userPasswdCommand, userListCommand, userUnlockCommand } from './user';
 import { updateImportCommand, updateStatusCommand, updateCommitCommand } from './update';
@@ -62,6 +63,8 @@ export const commands: readonly Command[] = [
   fleetCommandCommand,
   fleetAuditCollectCommand,
   fleetReleaseCommand,
+  fleetServeCommand,
+  fleetUserAddCommand,
   consoleCommand,
   userAddCommand,
   userPasswdCommand,

@@ -3,7 +3,7 @@
  * (runtime/config/host-port.ts: IPv4, bracketed IPv6, host names), a usage error naming the
  * option otherwise. Port 0 (a free port) only where the option says so.
  */
-import { parseHostPort, type HostPort } from '../runtime/config/host-port';
+import { parseHostPort, type HostPort } from '../protocol/host-port';
 import { usageError } from './framework';
 
 export function hostPortOption(text: string, what: string, opts: { allowZero?: boolean } = {}): HostPort {

@@ -21,7 +21,7 @@ import { writeFileAtomicPieces } from '../protocol/write-atomic';
 import { loadPolicyFile } from '../runtime/policy-file';
 import { findAuditFolders } from '../protocol/audit/query';
 import { forEachAuditRecord } from './replay-audit';
-import { parseTimeOption } from './parse-time';
+import { parseTimeOption } from '../protocol/parse-time';
 import { readPcapModbus } from './pcap-modbus';
 import { readPcapDnp3 } from './pcap-dnp3';
 

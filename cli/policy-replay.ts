@@ -8,7 +8,7 @@ import { usageError } from './framework';
 import { compile } from '../policy/compile';
 import { renderReplayMarkdown } from '../policy/learn/replay-render';
 import { loadPolicyFile } from '../runtime/policy-file';
-import { parseTimeOption } from './parse-time';
+import { parseTimeOption } from '../protocol/parse-time';
 import { replayAuditFolders } from './replay-audit';
 
 export const policyReplayCommand: Command = {

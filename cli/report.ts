@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Command } from './framework';
 import { usageError } from './framework';
-import { parseTimeOption } from './parse-time';
+import { parseTimeOption } from '../protocol/parse-time';
 import { ZonegateError } from '../policy/errors';
 import { buildComplianceReport } from '../runtime/report/build';
 import { renderMarkdown } from '../runtime/report/render-md';

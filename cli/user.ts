@@ -12,9 +12,9 @@ import { loadConfig } from '../runtime/config';
 import { FsBlobStore } from '../runtime/store/fs-blob-store';
 import { signalDaemon } from '../runtime/store/daemon-signal';
 import { UserStore, checkRole, checkUserName } from '../runtime/auth/user-store';
-import { hashPassword, MAX_PASSWORD_BYTES } from '../runtime/auth/password';
-import { createSemaphore } from '../runtime/auth/semaphore';
-import { newTotpSecret } from '../runtime/auth/totp';
+import { hashPassword, MAX_PASSWORD_BYTES } from '../protocol/web/password';
+import { createSemaphore } from '../protocol/web/semaphore';
+import { newTotpSecret, otpauthUri } from '../protocol/web/totp';
 
 /** Shortest password accepted for a local user. */
 export const MIN_PASSWORD_CHARS = 10;
@@ -44,7 +44,7 @@ export async function readSecretLine(prompt: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0];
 }
 
-async function newPassword(): Promise<string> {
+export async function newPassword(): Promise<string> {
   const pw = await readSecretLine('New password: ');
   if ([...pw].length < MIN_PASSWORD_CHARS) throw new ZonegateError('ERR_AUTH', `the password must have at least ${MIN_PASSWORD_CHARS} characters`);
   if (Buffer.byteLength(pw) > MAX_PASSWORD_BYTES) throw new ZonegateError('ERR_AUTH', `the password must be at most ${MAX_PASSWORD_BYTES} bytes`);
@@ -88,7 +88,7 @@ authenticator app); the user must then give the 6-digit code at every login.`,
     const totpSecret = ctx.options.totp === true ? newTotpSecret() : undefined;
     const t = Date.now();
     await store.put({ name, role, passwordHash, origin: 'local', createdAt: t, updatedAt: t, ...(totpSecret ? { totpSecret } : {}) });
-    const uri = totpSecret ? `otpauth://totp/zonegate:${name}?secret=${totpSecret}&issuer=zonegate&algorithm=SHA1&digits=6&period=30` : undefined;
+    const uri = totpSecret ? otpauthUri({ issuer: 'zonegate', account: name, secret: totpSecret }) : undefined;
     if (ctx.json) ctx.printJson({ ok: true, user: name, role, ...(totpSecret ? { totpSecret, totpUri: uri } : {}) });
     else {
       ctx.out(`added ${name} (${role})`);

@@ -19,14 +19,14 @@ import { ZonegateError } from '../policy/errors';
 import type { Protocol } from '../policy/types';
 import { parseSource, type SourcePath, type SourcePosition } from '../policy/source';
 import { IssueList, checkId, checkInt, get, has, readList, readObject, readString, type Path } from '../policy/check';
-import { parseHostPort, formatHostPort, type HostPort } from './config/host-port';
+import { parseHostPort, formatHostPort, type HostPort } from '../protocol/host-port';
 import { parsePartBlocks, type PartBlocks } from './config/blocks';
 import { readSerial, type SerialConfig } from './config/serial';
 import { readIec104Link } from './config/iec104';
 import type { Iec104Link } from '../drivers/iec104/window';
 
-export type { HostPort } from './config/host-port';
-export { formatHostPort } from './config/host-port';
+export type { HostPort } from '../protocol/host-port';
+export { formatHostPort } from '../protocol/host-port';
 export type { SerialConfig } from './config/serial';
 
 /** modbus-rtu-gateway: Modbus/TCP clients onto an RTU serial line; modbus-rtu: RTU masters on a serial line onto a Modbus/TCP upstream. */

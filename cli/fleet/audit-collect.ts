@@ -9,7 +9,7 @@ import { startCollector } from '../../fleet/audit-collect-mqtt';
 import type { CollectorAlert } from '../../fleet/audit-collect';
 import { createJsonLinesSink, createSyslogSink, type ClosableSink } from '../../fleet/siem';
 import { brokerFromOptions, brokerOptionSpecs } from './broker-options';
-import { parseDurationOption } from '../parse-time';
+import { parseDurationOption } from '../../protocol/parse-time';
 
 export const fleetAuditCollectCommand: Command = {
   path: ['fleet', 'audit', 'collect'],

@@ -10,7 +10,7 @@ import { usageError } from '../framework';
 import { ZonegateError } from '../../policy/errors';
 import { sha256Hex } from '../../policy/bundle/ed25519';
 import { readKeyFile, signingKeyOf } from '../../fleet/keys';
-import { parseExpiry } from '../parse-time';
+import { parseExpiry } from '../../protocol/parse-time';
 import { signCommand } from '../../fleet/command';
 
 const ids = (v: unknown): string[] => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : []);

@@ -9,7 +9,7 @@ import type { Command } from '../framework';
 import { usageError } from '../framework';
 import { sha256Hex } from '../../policy/bundle/ed25519';
 import { readKeyFile, signingKeyOf } from '../../fleet/keys';
-import { parseTimeOption } from '../parse-time';
+import { parseTimeOption } from '../../protocol/parse-time';
 import { signGrant } from '../../fleet/grant';
 
 export const fleetGrantCommand: Command = {

@@ -7,7 +7,7 @@ import { INBOUND_KINDS, idProblem, type InboundKind } from '../../protocol/mqtt/
 import { closeBroker, connectBroker } from '../../fleet/broker';
 import { formatProgress, publishBundle } from '../../fleet/publish';
 import { brokerFromOptions, brokerOptionSpecs } from './broker-options';
-import { parseDurationOption } from '../parse-time';
+import { parseDurationOption } from '../../protocol/parse-time';
 
 export const fleetPublishCommand: Command = {
   path: ['fleet', 'publish'],

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import type { Command } from '../framework';
 import { usageError } from '../framework';
 import { readKeyFile, signingKeyOf } from '../../fleet/keys';
-import { parseExpiry } from '../parse-time';
+import { parseExpiry } from '../../protocol/parse-time';
 import { closeBroker, connectBroker } from '../../fleet/broker';
 import { brokerOptionSpecs } from './broker-options';
 import type { BrokerOptions } from '../../fleet/broker';

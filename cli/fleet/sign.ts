@@ -13,7 +13,7 @@ import type { SigningKey } from '../../policy/bundle/types';
 import { readPolicyText } from '../../runtime/policy-file';
 import { readKeyFile, signingKeyOf } from '../../fleet/keys';
 import { policyData, preparePolicy, signPolicy } from '../../fleet/sign';
-import { parseExpiry, parseTimeOption } from '../parse-time';
+import { parseExpiry, parseTimeOption } from '../../protocol/parse-time';
 import { renderDiffMarkdown } from '../../policy/diff-render';
 import type { PolicyDiff } from '../../policy/diff';
 import type { ReplayEvidence } from '../../policy/bundle/types';

@@ -13,7 +13,7 @@ import { readKeyFile, signingKeyOf } from '../../fleet/keys';
 import type { KeyFile } from '../../fleet/keys';
 import { buildTrustRoot, rotateTrustRoot, specOf } from '../../fleet/trust';
 import type { RoleKeys, TrustRootSpec } from '../../fleet/trust';
-import { parseExpiry } from '../parse-time';
+import { parseExpiry } from '../../protocol/parse-time';
 
 const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
 const int = (v: unknown, name: string, dflt?: number): number => {

@@ -16,7 +16,7 @@ import type { AuditEvent, AuditSink } from '../../drivers/types';
 import type { SessionFacts } from '../../policy/types';
 import type { TrustRoot } from '../../policy/bundle/types';
 import { FsBlobStore } from '../store/fs-blob-store';
-import { createSemaphore, type Semaphore } from '../auth/semaphore';
+import { createSemaphore, type Semaphore } from '../../protocol/web/semaphore';
 import { UserStore } from '../auth/user-store';
 import { createAuthenticator, type Authenticator } from '../auth/authenticator';
 import { createSessionTable, type SessionChange, type SessionTable } from '../auth/sessions';

@@ -8,9 +8,9 @@
  * 5.2), then the counters. Every attempt is audited (kind 'auth').
  */
 import type { AuditSink } from '../../drivers/types';
-import { verifyPassword, decoyHash, MAX_PASSWORD_BYTES } from './password';
-import type { Semaphore } from './semaphore';
-import { verifyTotp } from './totp';
+import { verifyPassword, decoyHash, MAX_PASSWORD_BYTES } from '../../protocol/web/password';
+import type { Semaphore } from '../../protocol/web/semaphore';
+import { verifyTotp } from '../../protocol/web/totp';
 import type { UserStore } from './user-store';
 import { DEFAULT_THROTTLE, MAX_THROTTLED_ADDRESSES } from './types';
 import type { LoginChannel, Role, ThrottlePolicy } from './types';

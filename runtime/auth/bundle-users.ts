@@ -11,8 +11,8 @@
  */
 import { ZonegateError } from '../../policy/errors';
 import { openSealed } from '../../policy/bundle/seal';
-import { isAcceptableHash } from './password';
-import { base32Encode } from './totp';
+import { isAcceptableHash } from '../../protocol/web/password';
+import { base32Encode } from '../../protocol/web/totp';
 import { ROLES } from './types';
 import type { Role, UserRecord } from './types';
 

@@ -18,7 +18,7 @@
  */
 import { resolve } from 'node:path';
 import { ZonegateError, type Issue } from '../../policy/errors';
-import { parseHostPort, type HostPort } from './host-port';
+import { parseHostPort, type HostPort } from '../../protocol/host-port';
 
 export interface AccessConfig {
   idleMs: number;

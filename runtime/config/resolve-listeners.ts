@@ -10,7 +10,7 @@ import type { PolicyDocument } from '../../policy/types';
 import { listenLabel, listenerProtocol, SERIAL_LISTEN, type GatewayConfig, type HostPort, type ListenerConfig, type ListenerService } from '../config';
 import type { SerialConfig } from './serial';
 import type { Iec104Link } from '../../drivers/iec104/window';
-import { formatHostPort } from './host-port';
+import { formatHostPort } from '../../protocol/host-port';
 
 /** A listener ready to build a driver for. */
 export interface ResolvedListener {

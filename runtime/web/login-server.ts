@@ -16,11 +16,12 @@
  */
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Authenticator } from '../auth/authenticator';
 import type { SessionTable } from '../auth/sessions';
 import { loginPage, sessionPage } from './pages';
+import { contentSecurityPolicy, cookieFlags, originOk as sameOrigin, parseCookies, plainIp, readForm, sameToken, securityHeaders } from '../../protocol/web/http';
 
 export const SESSION_COOKIE = 'zg_session';
 export const CSRF_COOKIE = 'zg_csrf';
@@ -50,75 +51,24 @@ export interface LoginServer {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-function plainIp(addr: string | undefined): string {
-  if (!addr) return '';
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
-}
-
-function parseCookies(header: string | undefined): Map<string, string> {
-  const m = new Map<string, string>();
-  if (!header || header.length > 8_192) return m;
-  for (const part of header.split(';')) {
-    const i = part.indexOf('=');
-    if (i < 1) continue;
-    m.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  return m;
-}
-
-function sameToken(a: string | undefined, b: string | undefined): boolean {
-  if (!a || !b || a.length !== b.length || a.length > 128) return false;
-  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
-}
-
 /** Builds the server; nothing listens until start(). Throws TypeError for plain HTTP off loopback. */
 export function createLoginServer(o: LoginServerOptions): LoginServer {
   const secure = o.tls !== null;
   if (!secure && !LOOPBACK.test(o.listen.host)) throw new TypeError(`the login page without a certificate may only listen on loopback, not ${o.listen.host}`);
   const warning = secure ? undefined : 'WARNING: no TLS certificate (openssl missing): this page is plain HTTP on loopback only.';
-  const flags = `HttpOnly; SameSite=Strict; Path=/${secure ? '; Secure' : ''}`;
+  const flags = cookieFlags(secure);
+  const headers = securityHeaders({ secure, csp: contentSecurityPolicy() });
 
-  const send = (res: ServerResponse, status: number, html: string, headers: Record<string, string | string[]> = {}) => {
-    res.writeHead(status, {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-      'x-frame-options': 'DENY',
-      'x-content-type-options': 'nosniff',
-      // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on form posts,
-      // which the Origin check rightly refuses (found by the Chromium test).
-      'referrer-policy': 'same-origin',
-      ...(secure ? { 'strict-transport-security': 'max-age=31536000' } : {}),
-      ...headers,
-    });
+  const send = (res: ServerResponse, status: number, html: string, extra: Record<string, string | string[]> = {}) => {
+    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...headers, ...extra });
     res.end(html);
   };
-  const plain = (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  const plain = (res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...extra });
     res.end(`${text}\n`);
   };
-
-  const readBody = (req: IncomingMessage): Promise<URLSearchParams | null> => new Promise((resolve) => {
-    const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-    if (ct !== 'application/x-www-form-urlencoded') { req.resume(); resolve(null); return; }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) { over = true; return; }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(over ? null : new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', () => resolve(null));
-  });
-
-  const originOk = (req: IncomingMessage): boolean => {
-    const origin = req.headers.origin;
-    if (origin === undefined) return true;
-    const host = req.headers.host;
-    return origin === `${secure ? 'https' : 'http'}://${host}`;
-  };
+  const readBody = (req: IncomingMessage) => readForm(req, MAX_BODY_BYTES);
+  const originOk = (req: IncomingMessage) => sameOrigin(req, secure);
 
   const loginForm = (res: ServerResponse, status: number, message?: string, user?: string, extra: Record<string, string> = {}) => {
     const csrf = randomBytes(24).toString('base64url');

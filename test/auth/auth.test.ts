@@ -7,9 +7,9 @@ import { boxKeyPair, sealToDevice } from '../../policy/bundle/seal';
 import { FsBlobStore } from '../../runtime/store/fs-blob-store';
 import { UserStore } from '../../runtime/auth/user-store';
 import { createAuthenticator } from '../../runtime/auth/authenticator';
-import { createSemaphore } from '../../runtime/auth/semaphore';
-import { ARGON2_PARAMS, hashPassword, isAcceptableHash } from '../../runtime/auth/password';
-import { base32Decode, base32Encode, hotp, totpAt, verifyTotp } from '../../runtime/auth/totp';
+import { createSemaphore } from '../../protocol/web/semaphore';
+import { ARGON2_PARAMS, hashPassword, isAcceptableHash } from '../../protocol/web/password';
+import { base32Decode, base32Encode, hotp, totpAt, verifyTotp } from '../../protocol/web/totp';
 import { acceptBundleUsers } from '../../runtime/auth/bundle-users';
 import { auditSink, tempDir, usersIn } from './helpers';
 

@@ -8,8 +8,8 @@ import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
 import { FsBlobStore } from '../../runtime/store/fs-blob-store';
 import { UserStore } from '../../runtime/auth/user-store';
-import { hashPassword } from '../../runtime/auth/password';
-import { createSemaphore } from '../../runtime/auth/semaphore';
+import { hashPassword } from '../../protocol/web/password';
+import { createSemaphore } from '../../protocol/web/semaphore';
 import type { Role } from '../../runtime/auth/types';
 
 /** A fresh temp folder and its remover (only this folder is ever removed). */

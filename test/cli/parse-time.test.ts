@@ -1,7 +1,7 @@
 // parseTimeOption: the one reader of time options (audit show, report, fleet grant/sign/...).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseDurationOption, parseTimeOption } from '../../cli/parse-time';
+import { parseDurationOption, parseTimeOption } from '../../protocol/parse-time';
 import { ZonegateError } from '../../policy/errors';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');

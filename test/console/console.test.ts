@@ -18,7 +18,7 @@ import { FsBlobStore } from '../../runtime/store/fs-blob-store';
 import { TrustStore } from '../../runtime/store/trust-store';
 import { PolicyStore } from '../../runtime/store/policy-store';
 import { createAuthenticator } from '../../runtime/auth/authenticator';
-import { createSemaphore } from '../../runtime/auth/semaphore';
+import { createSemaphore } from '../../protocol/web/semaphore';
 import { createSessionTable } from '../../runtime/auth/sessions';
 import { GrantStore } from '../../runtime/grants/grant-store';
 import { openLocalQuarantine } from '../../runtime/console/local-quarantine';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseConfig, loadConfig, listenLabel, type GatewayConfig } from '../../runtime/config';
 import { resolveListeners, resolveListenersLenient, upstreamLabel } from '../../runtime/config/resolve-listeners';
 import { splitIssuePath } from '../../runtime/config/blocks';
-import { parseHostPort } from '../../runtime/config/host-port';
+import { parseHostPort } from '../../protocol/host-port';
 import { ZonegateError, formatIssue } from '../../policy/errors';
 import { parsePolicy } from '../../policy/parse';
 

@@ -1,10 +1,12 @@
 /**
- * The one reader of time options on the command line (`audit show --since`, `report --from`,
- * `fleet grant --until`, `fleet sign --expires`, ...), so that every command accepts the same
- * spellings and says the same thing when it cannot read one.
+ * The one reader of time options (`audit show --since`, `report --from`, `fleet grant --until`,
+ * `fleet sign --expires`, ..., and the fleet console's search fields), so that every command and
+ * form accepts the same spellings and says the same thing when it cannot read one. In protocol/
+ * rather than cli/ because the fleet console (fleet/, which may not import cli/) reads it too.
  */
 import { ZonegateError } from '../policy/errors';
-import { usageError } from './framework';
+
+const usageError = (message: string): ZonegateError => new ZonegateError('ERR_USAGE', message);
 
 /** How to read a bare duration: counted from now into the future (expiries) or the past (filters). */
 export type DurationDirection = 'future' | 'past';

@@ -3,7 +3,7 @@
  * bracketed IPv6 literal (RFC 3986 section 3.2.2: `[::1]:502`) or, for upstreams only, a host
  * name. Returns a message instead of throwing so the caller can place it in the file.
  */
-import { normalizeIp } from '../../policy/net';
+import { normalizeIp } from '../policy/net';
 
 export interface HostPort { host: string; port: number }
 

@@ -71,3 +71,9 @@ export function verifyTotp(secret: string, code: string, at: number): number | n
   }
   return match;
 }
+
+/** The otpauth:// URI an authenticator app scans (Key Uri Format: issuer, SHA1, 6 digits, 30 s). */
+export function otpauthUri(o: { issuer: string; account: string; secret: string }): string {
+  const label = `${encodeURIComponent(o.issuer)}:${encodeURIComponent(o.account)}`;
+  return `otpauth://totp/${label}?secret=${o.secret}&issuer=${encodeURIComponent(o.issuer)}&algorithm=SHA1&digits=6&period=30`;
+}
