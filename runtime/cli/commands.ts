@@ -25,6 +25,7 @@ import { fleetStatusCommand } from '../../fleet/cli/status';
 import { fleetGrantCommand } from '../../fleet/cli/grant';
 import { fleetCommandCommand } from '../../fleet/cli/command';
 import { fleetAuditCollectCommand } from '../../fleet/cli/audit-collect';
+import { fleetAuditExportCommand, fleetAuditVerifyCommand } from '../../fleet/cli/audit-db';
 import { fleetReleaseCommand } from '../../fleet/cli/release';
 import { consoleCommand } from './console';
 import { userAddCommand, userPasswdCommand, userListCommand, userUnlockCommand } from './user';
@@ -60,6 +61,8 @@ export const commands: readonly Command[] = [
   fleetGrantCommand,
   fleetCommandCommand,
   fleetAuditCollectCommand,
+  fleetAuditVerifyCommand,
+  fleetAuditExportCommand,
   fleetReleaseCommand,
   consoleCommand,
   userAddCommand,
