@@ -15,6 +15,14 @@ import { openPgCollectorStore } from '../../../fleet/store/pg/collect-store';
 import { verifyDeviceInDb } from '../../../fleet/store/pg/verify';
 import { SCHEMA_SQL } from '../../../fleet/store/pg/schema';
 import { decisionEvent, makeKey, tempDir } from '../../audit/helpers';
+import { applyRetention } from '../../../fleet/store/pg/retention';
+import { listPartitions } from '../../../fleet/store/pg/schema';
+import { runCli } from '../../../runtime/cli/framework';
+import { commands } from '../../../runtime/cli/commands';
+import { formatJsonLine } from '../../../fleet/siem';
+import { exportRecords } from '../../../fleet/store/pg/export';
+import { readFileSync } from 'node:fs';
+import { feed, SITE as RSITE } from './read-store.contract';
 import { skipReason, startPostgres, type Postgres } from '../../helpers/postgres';
 
 const SITE = 's1';
@@ -166,6 +174,38 @@ test('the schema migration runs again without change (idempotent)', async () => 
   const idx = await p1.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'audit_record' ORDER BY 1");
   assert.is(idx.rows.length, SCHEMA_SQL.filter((s) => s.startsWith('CREATE INDEX')).length + 1, 'the indexes and the primary key');
   await p1.end();
+});
+
+test('monthly partitions; retention drops whole old months; the chain then verifies mid-chain; export reads back in time order', async () => {
+  if (skip) { console.log(`SKIP: ${skip}`); return; }
+  const url = await pg.createDatabase('c6');
+  const pool = mkPool(url);
+  const c = createAuditCollector({ store: await openPgCollectorStore({ pool, site: RSITE }), site: RSITE, ack: () => undefined });
+  await feed((topic, bytes) => c.handle(topic, bytes)); // 100 records a minute apart from 2026-11-30T23:00Z, two devices
+  await c.close();
+  assert.equal((await listPartitions(pool)).map((p) => p.name), ['audit_record_p202611', 'audit_record_p202612']);
+  // Export: all 200 records oldest first, exactly the collector's JSON lines, through the CLI.
+  const file = join(t.dir, 'export.jsonl');
+  const io = { out: () => undefined, err: () => undefined };
+  assert.is(await runCli(['fleet', 'audit', 'export', '--db', url, '--format', 'jsonl', '--out', file, '--device', 'gw-a'], commands, io, new AbortController().signal), 0);
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  const want: string[] = [];
+  for await (const f of exportRecords(pool, { device: 'gw-a' })) want.push(formatJsonLine(f));
+  assert.is(lines.length, 100);
+  assert.equal(lines, want);
+  assert.equal(lines.map((l) => (JSON.parse(l) as { seq: number }).seq), [...Array(100).keys()]);
+  // Retention of 2 months in February 2027: November 2026 goes, December stays.
+  assert.equal(await applyRetention(pool, { months: 3, now: Date.UTC(2027, 1, 10) }), []);
+  assert.equal(await applyRetention(pool, { months: 2, now: Date.UTC(2027, 1, 10) }), ['audit_record_p202611']);
+  assert.equal((await listPartitions(pool)).map((p) => p.name), ['audit_record_p202612']);
+  const left = await pool.query<{ lo: string; n: string }>("SELECT min(seq) AS lo, count(*) AS n FROM audit_record WHERE device = 'gw-a'");
+  assert.equal([Number(left.rows[0].lo), Number(left.rows[0].n)], [60, 40]);
+  const rep = await verifyDeviceInDb(pool, 'gw-a');
+  assert.ok(rep.ok, JSON.stringify(rep.error));
+  assert.equal([rep.startsMidChain, rep.firstSeq, rep.lastSeq], [true, 60, 99]);
+  const ch = await pool.query<{ first_seq: string }>("SELECT first_seq FROM audit_chain WHERE device = 'gw-a'");
+  assert.is(Number(ch.rows[0].first_seq), 60);
+  await pool.end();
 });
 
 test.run();
