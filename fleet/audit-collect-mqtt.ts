@@ -58,7 +58,7 @@ export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & {
   broker: BrokerOptions; group?: string; onBatch?: (r: BatchResult, topic: string) => void; onError?: (message: string) => void;
   /** Every status document of the site (retained and live); must not throw. */
   onStatus?: (topic: string, payload: Buffer) => void;
-  /** Shared store: how often batches waiting for a hole look at the store again, ms. Default 500. */
+  /** Shared store: how often batches waiting for a hole look at the store again, ms. Default 50 (one query per waiting device). */
   retryMs?: number;
 }): Promise<CollectorConnection> {
   const client = mqttConnect(o.broker.url, collectorClientOptions({ ...o.broker, site: o.site, group: o.group }));
@@ -97,7 +97,7 @@ export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & {
     });
   });
   last = Date.now();
-  const retry = o.store?.shared ? setInterval(() => { collector.retryPending().catch((e: Error) => o.onError?.(`retrying waiting batches: ${e.message}`)); }, o.retryMs ?? 500) : null;
+  const retry = o.store?.shared ? setInterval(() => { collector.retryPending().catch((e: Error) => o.onError?.(`retrying waiting batches: ${e.message}`)); }, o.retryMs ?? 50) : null;
   return {
     client,
     collector,

@@ -44,6 +44,9 @@ export interface Postgres {
   /** URL of the `postgres` database (user zonegate, trust auth on loopback). */
   readonly url: string;
   readonly dir: string;
+  /** The postmaster's pid (its backends are its children), and the server's major version. */
+  readonly pid: number;
+  readonly version: string;
   /** Creates a fresh database and returns its URL. */
   createDatabase(name: string): Promise<string>;
   /** The server's recent log lines. */
@@ -123,6 +126,8 @@ export async function startPostgres(o: PostgresOptions = {}): Promise<Postgres> 
     get port() { return port; },
     get url() { return url(); },
     dir,
+    get pid() { return child?.pid ?? 0; },
+    version: (bin as string).split('/').slice(-2, -1)[0],
     log: () => logText,
     async createDatabase(name) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`bad database name ${name}`);
