@@ -14,6 +14,9 @@ import { skipReason as mqSkip, startMosquitto, type Mosquitto } from '../../help
 import { skipReason as pgSkip, startPostgres, type Postgres } from '../../helpers/postgres';
 import { startAuditGateway, type AuditGateway } from '../../helpers/audit-gateway';
 import { verifyDeviceInDb } from '../../../fleet/store/pg/verify';
+import { deviceTopic } from '../../../runtime/sync/topics';
+import { statusDoc } from './read-store.contract';
+import { mqttConnect } from '../../../runtime/sync/mqtt-lib';
 
 const SITE = 'plant-7';
 const skip = pgSkip() ?? mqSkip();
@@ -53,6 +56,12 @@ test('three collectors, one killed -9 mid-stream: every record once, every chain
   const db = await pg.createDatabase('scale');
   const pool = new Pool({ connectionString: db, max: 3 });
   pool.on('error', () => undefined);
+  // A gateway's retained status, there before the collectors: every member reads it into gateway_status.
+  const st = mqttConnect(mq.url, { protocolVersion: 5, clientId: `status-${process.pid}` });
+  await new Promise((r) => st.once('connect', r));
+  const doc = JSON.parse(statusDoc('gw-1', 1234).toString()) as Record<string, unknown>;
+  await st.publishAsync(deviceTopic({ site: SITE, device: 'gw-1', kind: 'status' }), JSON.stringify({ ...doc, site: SITE }), { qos: 1, retain: true });
+  await st.endAsync();
   const procs = [0, 1, 2].map((n) => collector(db, n));
   try {
     const t0 = Date.now();
@@ -98,6 +107,8 @@ test('three collectors, one killed -9 mid-stream: every record once, every chain
     }
     await new Promise((r) => setTimeout(r, 200)); // the last ack checks' queries
     assert.equal(ackProblems, []);
+    const gs = await pool.query<{ device: string; last_seen: string }>('SELECT device, last_seen FROM gateway_status');
+    assert.equal(gs.rows.map((r) => [r.device, Number(r.last_seen)]), [['gw-1', 1234]]);
     for (const g of gws) await g.close();
     // The survivors stop cleanly and both stored a share (the group spread the batches).
     for (const p of procs.slice(1)) p.child.kill('SIGTERM');
