@@ -69,6 +69,16 @@ async function canQuery(url: string): Promise<boolean> {
   try { await c.connect(); await c.query('SELECT 1'); return true; } catch { return false; } finally { await c.end().catch(() => undefined); }
 }
 
+/** The `-c` settings of a test server: loopback only, its socket in the temp folder, no durability unless asked. */
+function serverSettings(o: PostgresOptions, sock: string): Record<string, string> {
+  const durable = o.durable ?? false;
+  return {
+    listen_addresses: '127.0.0.1', unix_socket_directories: sock, max_connections: '60', shared_buffers: '64MB',
+    fsync: durable ? 'on' : 'off', synchronous_commit: durable ? 'on' : 'off', full_page_writes: durable ? 'on' : 'off',
+    logging_collector: 'off', log_min_messages: 'warning', ...o.settings,
+  };
+}
+
 /** Initialises and starts a cluster; throws with the server's log when it does not come up. */
 export async function startPostgres(o: PostgresOptions = {}): Promise<Postgres> {
   const bin = postgresBin();
@@ -88,12 +98,7 @@ export async function startPostgres(o: PostgresOptions = {}): Promise<Postgres> 
   const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'zonegate', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { ...ids, env, cwd: dir, encoding: 'utf8' });
   if (init.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`initdb failed: ${init.stderr || init.error?.message}`); }
 
-  const durable = o.durable ?? false;
-  const settings: Record<string, string> = {
-    listen_addresses: '127.0.0.1', unix_socket_directories: sock, max_connections: '60', shared_buffers: '64MB',
-    fsync: durable ? 'on' : 'off', synchronous_commit: durable ? 'on' : 'off', full_page_writes: durable ? 'on' : 'off',
-    logging_collector: 'off', log_min_messages: 'warning', ...o.settings,
-  };
+  const settings = serverSettings(o, sock);
   let child: ChildProcess | undefined;
   let logText = '';
   let port = 0;
@@ -122,6 +127,10 @@ export async function startPostgres(o: PostgresOptions = {}): Promise<Postgres> 
     if (i >= 4) { rmSync(dir, { recursive: true, force: true }); throw new Error(`postgres did not start on 127.0.0.1:${port}:\n${logText}`); }
   }
 
+  // A test process that dies early (an uncaught error) must not leave a server and its folder behind.
+  const onExit = () => { if (child && child.exitCode === null) child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); };
+  process.once('exit', onExit);
+
   return {
     get port() { return port; },
     get url() { return url(); },
@@ -146,6 +155,7 @@ export async function startPostgres(o: PostgresOptions = {}): Promise<Postgres> 
           c.kill('SIGINT'); // fast shutdown
         });
       }
+      process.removeListener('exit', onExit);
       rmSync(dir, { recursive: true, force: true });
     },
   };
