@@ -26,6 +26,7 @@ import { fleetStatusCommand } from './fleet/status';
 import { fleetGrantCommand } from './fleet/grant';
 import { fleetCommandCommand } from './fleet/command';
 import { fleetAuditCollectCommand } from './fleet/audit-collect';
+import { fleetAuditExportCommand, fleetAuditVerifyCommand } from './fleet/audit-db';
 import { fleetReleaseCommand } from './fleet/release';
 import { fleetServeCommand, fleetUserAddCommand } from './fleet/serve';
 import { consoleCommand } from './console';
@@ -62,6 +63,8 @@ export const commands: readonly Command[] = [
   fleetGrantCommand,
   fleetCommandCommand,
   fleetAuditCollectCommand,
+  fleetAuditVerifyCommand,
+  fleetAuditExportCommand,
   fleetReleaseCommand,
   fleetServeCommand,
   fleetUserAddCommand,

@@ -3,6 +3,14 @@
  * site and publishes the collector's acks (QoS 1) on each device's `audit/ack`. The session is
  * persistent (clean false, fixed client id, MQTT 5 session expiry), so batches published while
  * the collector was away wait at the broker; the gateways also resend anything unacked.
+ *
+ * With a group (scale-out, several collectors over one PostgreSQL store) it subscribes with an
+ * MQTT 5 shared subscription, `$share/<group>/zonegate/v1/<site>/+/audit` (MQTT 5 §4.8.2): the
+ * broker hands each batch to one member. The session is then clean (no session kept at the
+ * broker) unless a client id is given: a member that dies takes only the batches in its hands,
+ * and the gateway sends those again when no ack comes (runtime/audit/upload.ts, ackTimeoutMs).
+ * Gateway status documents (retained; retained messages never reach shared subscriptions) are
+ * read by every member with a plain subscription and handed to onStatus.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { mqttConnect } from '../protocol/mqtt/mqtt-lib';
@@ -12,6 +20,7 @@ import { encodeAuditAck } from '../protocol/audit/upload-batch';
 import { deviceTopic, siteFilter, TOPIC_KINDS } from '../protocol/mqtt/topics';
 import { createAuditCollector, type AuditCollector, type AuditCollectorOptions, type BatchResult } from './audit-collect';
 import type { BrokerOptions } from './broker';
+import { hostname } from 'node:os';
 
 export interface CollectorConnection {
   client: MqttClient;
@@ -22,15 +31,22 @@ export interface CollectorConnection {
   close(): Promise<void>;
 }
 
+/** The audit subscription: the site's audit topics, shared by the group's members when there is a group. */
+export function auditSubscription(site: string, group?: string): string {
+  const f = siteFilter({ site, kind: 'audit' });
+  return group === undefined ? f : `$share/${group}/${f}`;
+}
+
 /** The MQTT options of the collector's persistent session. */
-export function collectorClientOptions(o: BrokerOptions & { site: string; sessionExpirySeconds?: number }): IClientOptions {
+export function collectorClientOptions(o: BrokerOptions & { site: string; group?: string; sessionExpirySeconds?: number }): IClientOptions {
   const opts = mqttClientOptions({ ...o, keepalive: 30 });
-  opts.clientId = o.clientId ?? `zonegate-audit-collect-${o.site}`;
-  opts.clean = false;
+  const member = o.group !== undefined && o.clientId === undefined;
+  opts.clientId = o.clientId ?? (member ? `zonegate-audit-collect-${o.site}-${o.group}-${hostname()}-${process.pid}` : `zonegate-audit-collect-${o.site}`);
+  opts.clean = member;
   opts.reconnectPeriod = 1000;
   opts.resubscribe = true;
   opts.connectTimeout = o.connectTimeoutMs ?? 10_000;
-  opts.properties = { sessionExpiryInterval: o.sessionExpirySeconds ?? 7 * 86_400, maximumPacketSize: TOPIC_KINDS.audit.maxBytes + 64 * 1024 };
+  opts.properties = { sessionExpiryInterval: member ? 0 : o.sessionExpirySeconds ?? 7 * 86_400, maximumPacketSize: TOPIC_KINDS.audit.maxBytes + 64 * 1024 };
   return opts;
 }
 
@@ -38,8 +54,14 @@ export function collectorClientOptions(o: BrokerOptions & { site: string; sessio
  * Connects, subscribes and starts collecting; rejects ERR_MQTT_CONNECT when the first connection
  * fails. Later disconnects are retried by mqtt.js every second (the subscription is renewed).
  */
-export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & { broker: BrokerOptions; onBatch?: (r: BatchResult, topic: string) => void; onError?: (message: string) => void }): Promise<CollectorConnection> {
-  const client = mqttConnect(o.broker.url, collectorClientOptions({ ...o.broker, site: o.site }));
+export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & {
+  broker: BrokerOptions; group?: string; onBatch?: (r: BatchResult, topic: string) => void; onError?: (message: string) => void;
+  /** Every status document of the site (retained and live); must not throw. */
+  onStatus?: (topic: string, payload: Buffer) => void;
+  /** Shared store: how often batches waiting for a hole look at the store again, ms. Default 50 (one query per waiting device). */
+  retryMs?: number;
+}): Promise<CollectorConnection> {
+  const client = mqttConnect(o.broker.url, collectorClientOptions({ ...o.broker, site: o.site, group: o.group }));
   await new Promise<void>((resolve, reject) => {
     const fail = (why: string) => {
       client.removeAllListeners('connect');
@@ -59,24 +81,30 @@ export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & { b
     },
   });
   let last = Date.now();
+  const statusFilter = siteFilter({ site: o.site, kind: 'status' });
   client.on('message', (topic, payload) => {
+    if (topic.endsWith('/status')) { o.onStatus?.(topic, payload); return; }
     last = Date.now();
     collector.handle(topic, payload).then((r) => o.onBatch?.(r, topic), (e: Error) => o.onError?.(`batch on ${topic} failed: ${e.message}`));
   });
+  const filters = [auditSubscription(o.site, o.group), ...(o.onStatus ? [statusFilter] : [])];
   await new Promise<void>((resolve, reject) => {
-    client.subscribe(siteFilter({ site: o.site, kind: 'audit' }), { qos: 1 }, (err, granted) => {
+    client.subscribe(filters, { qos: 1 }, (err, granted) => {
       if (err) return reject(new ZonegateError('ERR_MQTT_CONNECT', `subscribe failed: ${err.message}`));
-      if ((granted ?? []).some((g) => g.qos > 2)) return reject(new ZonegateError('ERR_MQTT_CONNECT', `the broker refused the subscription to ${siteFilter({ site: o.site, kind: 'audit' })} (ACL?)`));
+      const refused = (granted ?? []).filter((g) => g.qos > 2).map((g) => g.topic);
+      if (refused.length > 0) return reject(new ZonegateError('ERR_MQTT_CONNECT', `the broker refused the subscription to ${refused.join(', ')} (ACL? shared subscriptions not supported?)`));
       resolve();
     });
   });
   last = Date.now();
+  const retry = o.store?.shared ? setInterval(() => { collector.retryPending().catch((e: Error) => o.onError?.(`retrying waiting batches: ${e.message}`)); }, o.retryMs ?? 50) : null;
   return {
     client,
     collector,
     lastMessageAt: () => last,
     async close() {
       client.removeAllListeners('message');
+      if (retry) clearInterval(retry);
       await collector.idle();
       // Let the last acks reach the broker before DISCONNECT.
       await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));

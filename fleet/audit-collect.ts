@@ -14,17 +14,20 @@
  *      prev = hash of the previous payload, checkpoints signed by the pinned key (pinned from
  *      --key-dir/<device>.pub, else from the first checkpoint seen and kept in pinned-key.pub),
  *      the batch header's seqs and the checkpoint's device id agree                else refused
- *   6. stored (one write + fsync), then acked, then forwarded.
+ *   6. stored (one write + fsync, or one COMMIT), then acked, then forwarded.
+ * With a shared store (PostgreSQL, several collectors in one shared-subscription group) the stored
+ * end is re-read before each batch, and the store's append re-checks it under a row lock: when
+ * another collector moved it meanwhile, nothing is written and the batch is decided again.
  * A refused batch is never stored nor acked: it is kept in `<out>/<device>/refused/` with the
  * reason, reported through onAlert and to the sinks as an alert. The whole batch is refused, so a
  * record edited in the middle of a batch is caught by its successor's prev within the batch.
  */
-import { join } from 'node:path';
 import { ChainVerifier } from '../protocol/audit/verify';
 import { decodeRecord, hashPayload, toHex, type AuditRecord } from '../protocol/audit/record';
 import { decodeAuditBatch, type AuditBatch } from '../protocol/audit/upload-batch';
 import { parseTopic } from '../protocol/mqtt/topics';
-import { DeviceAuditStore, readKeyDirKey } from './audit-device-store';
+import { readKeyDirKey } from './audit-device-store';
+import { fileCollectorStore, type CollectorDeviceStore, type CollectorStore } from './audit-store';
 
 /** One stored record as it is forwarded: its place in the chain and the exact payload. */
 export interface ForwardedRecord {
@@ -91,8 +94,10 @@ export interface CollectorStatus {
 }
 
 export interface AuditCollectorOptions {
-  /** Output folder; each device's log goes to `<out>/<device>/`. */
-  out: string;
+  /** Output folder; each device's log goes to `<out>/<device>/` (the file store, when no `store`). */
+  out?: string;
+  /** Where chains are kept; default the file store under `out`. Closed by close(). */
+  store?: CollectorStore;
   site: string;
   /** Folder of `<device>.pub` keys to pin (SPKI PEM or hex). */
   keyDir?: string;
@@ -111,13 +116,18 @@ export interface AuditCollector {
   /** Handles one MQTT message; calls are processed one at a time in arrival order. */
   handle(topic: string, payload: Uint8Array): Promise<BatchResult>;
   status(): CollectorStatus;
+  /**
+   * Shared store only: re-reads the stored end of every device with batches waiting for a hole
+   * (another collector of the group may have filled it) and stores what now follows.
+   */
+  retryPending(): Promise<void>;
   /** Resolves once every message handed in so far is processed. */
   idle(): Promise<void>;
   close(): Promise<void>;
 }
 
 interface DeviceState {
-  store: DeviceAuditStore;
+  store: CollectorDeviceStore;
   keySource: DeviceCollectStatus['key'];
   pending: Map<number, { batch: AuditBatch; bytes: Uint8Array }>;
   counts: { stored: number; duplicates: number; refused: number; pendingDropped: number };
@@ -130,6 +140,8 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
   const sinks = o.sinks ?? [];
   const maxPending = o.maxPending ?? 64;
   const devices = new Map<string, DeviceState>();
+  if (!o.store && !o.out) throw new TypeError('createAuditCollector: `out` or `store` is required');
+  const chains: CollectorStore = o.store ?? fileCollectorStore(o.out as string);
   const totals = { batches: 0, ignored: 0, stored: 0, duplicates: 0, refused: 0 };
   let chain: Promise<unknown> = Promise.resolve();
 
@@ -141,13 +153,13 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
   async function device(id: string): Promise<DeviceState> {
     let d = devices.get(id);
     if (d) return d;
-    const store = await DeviceAuditStore.open({ dir: join(o.out, id) });
+    const store = await chains.open(id);
     let keySource: DeviceCollectStatus['key'] = store.state.key ? 'pinned' : 'none';
     if (o.keyDir) {
       const k = await readKeyDirKey(o.keyDir, id);
       if (k) {
         if (store.state.key && !store.state.key.equals(k)) {
-          throw new Error(`device ${id}: key in ${o.keyDir} differs from the key pinned in ${store.dir}`);
+          throw new Error(`device ${id}: key in ${o.keyDir} differs from the key pinned in ${store.where}`);
         }
         if (!store.state.key) await store.pinKey(k);
         keySource = 'key-dir';
@@ -170,7 +182,7 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
   }
 
   /** Verifies and stores the part of `batch` after the stored end; null when stored, else why not. */
-  async function apply(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): Promise<{ stored: number } | { refused: BatchResult }> {
+  async function apply(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): Promise<{ stored: number } | { refused: BatchResult } | { conflict: true }> {
     const st = d.store.state;
     const skip = st.lastSeq >= 0 ? st.lastSeq + 1 - batch.fromSeq : 0;
     const fresh = batch.records.slice(skip);
@@ -208,7 +220,8 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
       d.keySource = 'first-checkpoint';
     }
     const firstSeq = batch.fromSeq + skip;
-    await d.store.append({ firstSeq, payloads, lastHash: hashes[hashes.length - 1], checkpoint });
+    const put = await d.store.append({ firstSeq, payloads, records: decoded, hashes, lastHash: hashes[hashes.length - 1], checkpoint });
+    if (put === 'conflict') return { conflict: true };
     d.counts.stored += payloads.length;
     totals.stored += payloads.length;
     d.lastAt = now();
@@ -242,6 +255,17 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     if (batch.device !== deviceId || batch.site !== o.site) {
       return refuse(d, deviceId, bytes, batch.fromSeq, 'batch-invalid', `batch on ${topic} says device ${batch.device}, site ${batch.site}`);
     }
+    // Another collector of the group may move the stored end at any time: decide again on a conflict.
+    for (let attempt = 0; ; attempt++) {
+      const r = await decide(deviceId, d, batch, bytes);
+      if (r !== 'conflict') return r;
+      if (attempt >= 20) throw new Error(`${deviceId}: the stored end kept moving under batch from seq ${batch.fromSeq}; the device sends it again`);
+    }
+  }
+
+  /** Steps 3 to 6 for one decoded batch, against the stored end as it is now. */
+  async function decide(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): Promise<BatchResult | 'conflict'> {
+    if (chains.shared) await d.store.refresh();
     const st = d.store.state;
     const batchTo = batch.fromSeq + batch.records.length - 1;
     if (st.lastSeq >= 0 && batchTo <= st.lastSeq) {
@@ -265,9 +289,16 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
       return { outcome: 'pending', device: deviceId, through: st.lastSeq, reason: `waiting for seq ${st.lastSeq + 1}..${batch.fromSeq - 1}` };
     }
     const r = await apply(deviceId, d, batch, bytes);
+    if ('conflict' in r) return 'conflict';
     if ('refused' in r) return r.refused;
-    let stored = r.stored;
-    // Pending batches this one may have unblocked.
+    const stored = r.stored + await drainPending(deviceId, d);
+    o.ack(deviceId, d.store.state.lastSeq);
+    return { outcome: 'stored', device: deviceId, stored, through: d.store.state.lastSeq };
+  }
+
+  /** Stores the pending batches that now continue the stored end; returns how many records. */
+  async function drainPending(deviceId: string, d: DeviceState): Promise<number> {
+    let stored = 0;
     for (;;) {
       const end = d.store.state.lastSeq;
       let next: { batch: AuditBatch; bytes: Uint8Array } | undefined;
@@ -276,18 +307,33 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
         if (to <= end) { d.pending.delete(from); continue; }
         if (from <= end + 1) { next = p; d.pending.delete(from); break; }
       }
-      if (!next) break;
+      if (!next) return stored;
       const pr = await apply(deviceId, d, next.batch, next.bytes);
-      if ('refused' in pr) break;
+      if ('conflict' in pr) { await d.store.refresh(); continue; }
+      if ('refused' in pr) return stored;
       stored += pr.stored;
     }
-    o.ack(deviceId, d.store.state.lastSeq);
-    return { outcome: 'stored', device: deviceId, stored, through: d.store.state.lastSeq };
+  }
+
+  async function retryOne(): Promise<void> {
+    if (!chains.shared) return;
+    for (const [id, d] of devices) {
+      if (d.pending.size === 0) continue;
+      await d.store.refresh();
+      const before = d.store.state.lastSeq;
+      await drainPending(id, d);
+      if (d.store.state.lastSeq >= 0 && d.store.state.lastSeq !== before) o.ack(id, d.store.state.lastSeq);
+    }
   }
 
   return {
     handle(topic, payload) {
       const p = chain.then(() => handleOne(topic, payload));
+      chain = p.catch(() => undefined);
+      return p;
+    },
+    retryPending() {
+      const p = chain.then(() => retryOne());
       chain = p.catch(() => undefined);
       return p;
     },
@@ -304,6 +350,7 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     async close() {
       await chain;
       for (const d of devices.values()) await d.store.close();
+      await chains.close();
     },
   };
 }
