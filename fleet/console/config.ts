@@ -11,7 +11,9 @@
  *                                              --site S --out <dir>/S` writes it
  *   session: { idleMinutes?: 30, maxHours?: 12 }
  *
- * `store.kind: postgres` comes with the PostgreSQL store; this build knows `files` only.
+ *   store: { kind: postgres, url: postgres://fleet@127.0.0.1:5432/fleet }   the database that
+ *                                             `fleet audit collect --db` writes (password from
+ *                                             PGPASSWORD or ~/.pgpass, never in this file)
  * Paths are resolved against the config file's folder.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -28,12 +30,14 @@ export interface FleetConsoleConfig {
   users: string;
   sites: string[];
   mqtt: BrokerOptions;
-  store: { kind: 'files'; dir: string };
+  store: StoreConfig;
   session: { idleMs: number; maxMs: number };
 }
 
 const TOP = ['listen', 'tls', 'users', 'sites', 'mqtt', 'store', 'session'];
-export const STORE_KINDS = ['files'] as const;
+export const STORE_KINDS = ['files', 'postgres'] as const;
+
+export type StoreConfig = { kind: 'files'; dir: string } | { kind: 'postgres'; url: string };
 
 /** Validates fleet.yaml's text; throws ERR_CONFIG_INVALID listing every issue. */
 export function parseFleetConfig(text: string, opts: { file: string }): FleetConsoleConfig {
@@ -70,7 +74,7 @@ export function parseFleetConfig(text: string, opts: { file: string }): FleetCon
   const rel = (b: BrokerOptions) => ({ ...b, ...(b.passwordFile ? { passwordFile: abs(b.passwordFile) } : {}), ...(b.ca ? { ca: abs(b.ca) } : {}), ...(b.cert ? { cert: abs(b.cert) } : {}), ...(b.key ? { key: abs(b.key) } : {}) });
   return {
     file: opts.file, listen, tls: { cert: abs(tls.cert!), key: abs(tls.key!) }, users: abs(users), sites,
-    mqtt: rel(mqtt), store: { kind: store.kind, dir: abs(store.dir) }, session,
+    mqtt: rel(mqtt), store: store.kind === 'files' ? { kind: 'files', dir: abs(store.dir) } : store, session,
   };
 }
 
@@ -92,19 +96,28 @@ function readMqtt(root: Record<string, unknown>, out: IssueList): BrokerOptions 
   return b;
 }
 
-function readStore(root: Record<string, unknown>, out: IssueList): { kind: 'files'; dir: string } | undefined {
+function readStore(root: Record<string, unknown>, out: IssueList): StoreConfig | undefined {
   const path: Path = ['store'];
-  if (!has(root, 'store')) { out.add(path, "required field 'store' is missing ({ kind: files, dir })"); return undefined; }
-  const rec = readObject(get(root, 'store'), path, ['kind', 'dir'], out);
+  if (!has(root, 'store')) { out.add(path, "required field 'store' is missing ({ kind: files, dir } or { kind: postgres, url })"); return undefined; }
+  const rec = readObject(get(root, 'store'), path, ['kind', 'dir', 'url'], out);
   if (!rec) return undefined;
   const kind = readString(rec, 'kind', path, out, { required: true });
-  if (kind !== undefined && !(STORE_KINDS as readonly string[]).includes(kind)) {
-    out.add([...path, 'kind'], kind === 'postgres'
-      ? 'postgres comes with the PostgreSQL store, which this build does not include (use kind: files)'
-      : `must be one of ${STORE_KINDS.join(', ')}, got '${kind}'`);
+  if (kind === undefined) return undefined;
+  if (kind === 'files') {
+    const dir = readString(rec, 'dir', path, out, { required: true });
+    return dir ? { kind, dir } : undefined;
   }
-  const dir = readString(rec, 'dir', path, out, { required: true });
-  return kind === 'files' && dir ? { kind, dir } : undefined;
+  if (kind === 'postgres') {
+    const url = readString(rec, 'url', path, out, { required: true });
+    if (url === undefined) return undefined;
+    let u: URL | undefined;
+    try { u = new URL(url); } catch { /* below */ }
+    if (!u || (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')) { out.add([...path, 'url'], `must be a postgres:// URL, got '${url}'`); return undefined; }
+    if (u.password) { out.add([...path, 'url'], 'must not carry a password: use PGPASSWORD or ~/.pgpass'); return undefined; }
+    return { kind, url };
+  }
+  out.add([...path, 'kind'], `must be one of ${STORE_KINDS.join(', ')}, got '${kind}'`);
+  return undefined;
 }
 
 function readSession(root: Record<string, unknown>, out: IssueList): { idleMs: number; maxMs: number } {

@@ -12,6 +12,7 @@ import { parseTopic, siteFilter } from '../../protocol/mqtt/topics';
 import { closeBroker, connectBroker } from '../broker';
 import { publishBundle } from '../publish';
 import { FileReadStore } from '../store/file-read';
+import { createPgReadStore } from '../store/pg/read';
 import { StatusBook } from '../store/status-book';
 import type { FleetReadStore } from '../store/types';
 import type { FleetConsoleConfig } from './config';
@@ -35,7 +36,7 @@ export async function startConsole(o: { config: FleetConsoleConfig; log: (line: 
   const client = await connectBroker(c.mqtt);
   const statuses = new StatusBook();
   const telemetry = new TelemetryBook();
-  const store = new FileReadStore({ dir: c.store.dir, sites: c.sites, statuses });
+  const store = openReadStore(c.store, c.sites, statuses);
   const deps = {
     store, sites: c.sites, auth, sessions: new ConsoleSessions({ idleMs: c.session.idleMs, maxMs: c.session.maxMs }),
     rollouts: new Rollouts(), telemetry, usersFile: c.users, limiter, roleOk: roleAtLeast, log: o.log,
@@ -74,4 +75,15 @@ export async function startConsole(o: { config: FleetConsoleConfig; log: (line: 
       await closeBroker(client);
     },
   };
+}
+
+/**
+ * The audit side from the configured store; gateway statuses always from the console's own
+ * live subscription (the same documents the collectors copy into the database, without waiting
+ * for a collector to run).
+ */
+export function openReadStore(s: FleetConsoleConfig['store'], sites: readonly string[], statuses: StatusBook): FleetReadStore {
+  if (s.kind === 'files') return new FileReadStore({ dir: s.dir, sites: [...sites], statuses });
+  const pg = createPgReadStore({ url: s.url });
+  return { search: (q) => pg.search(q), denials: (q) => pg.denials(q), chains: (site) => pg.chains(site), gateways: async (site) => statuses.list(site), close: () => pg.close() };
 }

@@ -18,9 +18,9 @@ import { parseDevicePublicKey } from '../../protocol/device-public-key';
 import { idProblem } from '../../protocol/mqtt/topics';
 import type { StatusDocument } from '../../protocol/mqtt/status';
 import { PINNED_KEY_FILE, REFUSED_DIR } from '../audit-device-store';
-import { operationOf } from './operation';
+import { decisionOf, operationOf } from './operation';
 import type { StatusBook } from './status-book';
-import type { AuditFilter, AuditRow, AuditSearch, ChainState, Decision, DenialBucket, FleetReadStore } from './types';
+import type { AuditFilter, AuditRow, AuditSearch, ChainState, DenialBucket, FleetReadStore } from './types';
 
 export interface FileReadStoreOptions {
   /** Holds one folder per site, each holding one folder per device. */
@@ -47,12 +47,6 @@ interface DeviceIndex {
   chain: { at: number; refused: number; changed: number; state: ChainState } | null;
 }
 
-/** A monitor-mode allow that the conduit would deny is `would-deny` (the same rule as the PostgreSQL rows). */
-export function decisionOf(r: AuditRecord): Decision | null {
-  const d = r.decision;
-  if (!d || (d.decision !== 'allow' && d.decision !== 'deny')) return null;
-  return d.monitor && d.reason ? 'would-deny' : d.decision;
-}
 
 /** The searchable row of a stored record. */
 export function rowOf(site: string, device: string, r: AuditRecord): AuditRow {

@@ -1,7 +1,7 @@
 /** The searchable columns of one audit record, the same for the writer and every reader. */
 import type { AuditRecord } from '../../../protocol/audit/record';
 import type { Decision } from '../types';
-import { operationOf } from '../operation';
+import { decisionOf, operationOf } from '../operation';
 import { partitionTime } from './schema';
 
 export interface RecordColumns {
@@ -19,12 +19,6 @@ export interface RecordColumns {
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
-/** A monitor-mode allow that the conduit would deny is `would-deny`. */
-export function decisionOf(r: AuditRecord): Decision | null {
-  const d = r.decision;
-  if (!d || (d.decision !== 'allow' && d.decision !== 'deny')) return null;
-  return d.monitor && d.reason ? 'would-deny' : d.decision;
-}
 
 export function columnsOf(r: AuditRecord): RecordColumns {
   const count = r.kind === 'summary' ? r.summary?.count : undefined;

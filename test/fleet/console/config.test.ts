@@ -35,8 +35,23 @@ sesion: {}
   has(/^fleet\.yaml:2:\d+: tls\.key: required field 'key' is missing/);
   has(/^fleet\.yaml:4:\d+: sites\[1\]: /);
   has(/^fleet\.yaml:5:\d+: mqtt\.url: must be an mqtt/);
-  has(/^fleet\.yaml:6:\d+: store\.kind: postgres comes with the PostgreSQL store/);
+  has(/^fleet\.yaml:6:\d+: store\.url: required field 'url' is missing/);
   has(/^fleet\.yaml:7:1: sesion: unknown field 'sesion'.*session/);
+});
+
+test('store: kind postgres takes a postgres:// URL without a password; anything else is refused where it stands', () => {
+  const base = 'listen: 127.0.0.1:8443\ntls: { cert: c.pem, key: k.pem }\nusers: u.json\nsites: [lab]\nmqtt: { url: "mqtt://127.0.0.1:1883" }\n';
+  const c = parseFleetConfig(`${base}store: { kind: postgres, url: "postgres://fleet@127.0.0.1:5432/fleet" }\n`, { file: 'fleet.yaml' });
+  assert.equal(c.store, { kind: 'postgres', url: 'postgres://fleet@127.0.0.1:5432/fleet' });
+  for (const [url, re] of [
+    ['postgres://fleet:secret@127.0.0.1/fleet', /^fleet\.yaml:6:\d+: store\.url: must not carry a password/],
+    ['mysql://127.0.0.1/fleet', /^fleet\.yaml:6:\d+: store\.url: must be a postgres:\/\/ URL/],
+  ] as const) {
+    let err: ZonegateError | undefined;
+    try { parseFleetConfig(`${base}store: { kind: postgres, url: "${url}" }\n`, { file: 'fleet.yaml' }); } catch (e) { err = e as ZonegateError; }
+    assert.ok(err && err.issues.map(formatIssue).some((l) => re.test(l)), `${url}: ${err?.issues.map(formatIssue).join('; ')}`);
+    assert.not.ok(err!.issues.map(formatIssue).join('\n').includes('secret'), 'the password is not repeated in the error');
+  }
 });
 
 test.run();

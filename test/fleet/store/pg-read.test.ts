@@ -8,6 +8,10 @@ import { createPgReadStore } from '../../../fleet/store/pg/read';
 import { saveStatus } from '../../../fleet/store/pg/gateways';
 import { deviceTopic } from '../../../protocol/mqtt/topics';
 import type { FleetReadStore } from '../../../fleet/store/types';
+import * as assert from 'uvu/assert';
+import { openReadStore } from '../../../fleet/console/start';
+import { StatusBook } from '../../../fleet/store/status-book';
+import { parseStatus } from '../../../protocol/mqtt/status';
 import { skipReason, startPostgres, type Postgres } from '../../helpers/postgres';
 import { feed, readStoreContract, SITE, statusDoc } from './read-store.contract';
 
@@ -35,4 +39,19 @@ s.before(async () => {
 s.after(async () => { await store?.close(); await pool?.end(); await pg?.close(); });
 
 readStoreContract(s, () => store, skip);
+
+s('the console opens this store from `store: { kind: postgres, url }`: audit from the database, gateways from its live status book', async () => {
+  if (skip) { console.log(`SKIP: ${skip}`); return; }
+  const book = new StatusBook();
+  book.set(parseStatus(statusDoc('gw-live', 3000))!);
+  const cs = openReadStore({ kind: 'postgres', url: pg.url }, [SITE], book);
+  try {
+    const key = (r: { device: string; seq: number }) => `${r.device}/${r.seq}`;
+    const direct = await store!.search({ limit: 20 });
+    assert.ok(direct.length > 0);
+    assert.equal((await cs.search({ limit: 20 })).map(key), direct.map(key));
+    assert.equal((await cs.chains()).map((c) => c.device), (await store!.chains()).map((c) => c.device));
+    assert.equal((await cs.gateways()).map((d) => d.device), ['gw-live']);
+  } finally { await cs.close(); }
+});
 s.run();
