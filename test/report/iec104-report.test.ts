@@ -57,7 +57,7 @@ test('inventory: each IEC 104 path with its types, common addresses and IOA rang
   const scada = r.inventory.paths.find((p) => p.conduit === 'scada-switches')!;
   assert.equal(scada.operations, {
     functions: ['C_SC_NA_1 (45)', 'C_DC_NA_1 (46)', 'C_DC_TA_1 (59)', 'C_IC_NA_1 (100)', 'C_CI_NA_1 (101)', 'C_CS_NA_1 (103)', 'C_TS_TA_1 (107)', 'select before execute'],
-    units: 'CA 1', addresses: '1000-1007',
+    units: 'CA 1', addresses: '100-107, 200-203, 1000-1007',
   });
   const eng = r.inventory.paths.find((p) => p.conduit === 'eng-sets-points')!;
   assert.ok(eng.operations!.functions.includes('set-points 0..100'));
