@@ -41,7 +41,7 @@ async function rawStation(asked: () => void = () => undefined): Promise<{ port: 
           side.sendAsdu(answerAsdu(raw, { cause: Cause.ACTIVATION_CON, negative: false }));
           side.sendAsdu(encodeAsdu({ typeId: TypeId.M_SP_NA_1, cause: Cause.INTERROGATED_STATION, ca: 1, objects: [{ ioa: 1000, element: siq(1) }] }));
           side.sendAsdu(encodeAsdu({ typeId: TypeId.M_SP_NA_1, cause: Cause.SPONTANEOUS, ca: 2, objects: [{ ioa: 1000, element: siq(0) }] }));
-          side.sendAsdu(encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause: Cause.SPONTANEOUS, ca: 1, objects: [{ ioa: 1007, element: measuredFloat(1) }, { ioa: 200, element: measuredFloat(2) }] }));
+          side.sendAsdu(encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause: Cause.SPONTANEOUS, ca: 1, objects: [{ ioa: 1007, element: measuredFloat(1) }, { ioa: 300, element: measuredFloat(2) }] }));
           side.sendAsdu(encodeAsdu({ typeId: TypeId.C_SC_NA_1, cause: Cause.ACTIVATION_CON, ca: 1, objects: [{ ioa: 1003, element: sco(1) }] }));
           side.sendAsdu(answerAsdu(raw, { cause: Cause.ACTIVATION_TERM, negative: false }));
           side.ackIfDue();
@@ -88,7 +88,7 @@ test('station direction: monitor types of allowed common addresses and answers t
     const denied = events.filter((e) => e.kind === 'decision' && e.decision?.decision === 'deny');
     assert.equal(denied.map((e) => [e.decision!.reason, e.iec104!.name, e.iec104!.ca, e.message]), [
       ['unit-not-allowed', 'M_SP_NA_1', 2, 'from the station: common address 2 is not one a conduit of this master allows: dropped'],
-      ['address-out-of-range', 'M_ME_NC_1', 1, 'from the station: IOA 1007,200 outside the IOAs the conduits of this master allow: dropped'],
+      ['address-out-of-range', 'M_ME_NC_1', 1, 'from the station: IOA 1007,300 outside the IOAs the conduits of this master allow: dropped'],
     ]);
     assert.ok(denied.every((e) => (e.detail as { direction?: string }).direction === 'upstream'), 'station records say so');
     const s = stats();
@@ -106,7 +106,7 @@ test('station direction under a monitor-mode conduit: the common address it woul
     const watchedOnes = events.filter((e) => e.kind === 'decision' && e.decision?.monitor === true && (e.detail as { direction?: string } | undefined)?.direction === 'upstream');
     assert.equal(watchedOnes.map((e) => [e.decision!.decision, e.decision!.conduit, e.iec104!.ca, e.message]), [
       ['allow', 'scada-switches', 2, 'monitor: would deny (unit-not-allowed) from the station: common address 2 is not one a conduit of this master allows'],
-      ['allow', 'scada-switches', 1, 'monitor: would deny (address-out-of-range) from the station: IOA 1007,200 outside the IOAs the conduits of this master allow'],
+      ['allow', 'scada-switches', 1, 'monitor: would deny (address-out-of-range) from the station: IOA 1007,300 outside the IOAs the conduits of this master allow'],
     ]);
     assert.equal([stats().relayed, stats().upstreamDenied], [5, 0]);
   });
