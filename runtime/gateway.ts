@@ -53,6 +53,7 @@ import type { ProxyListener } from '../drivers/nftables/options';
 import type { NftCommandOptions } from '../drivers/nftables/run-nft';
 import { loadConfig, formatHostPort, listenLabel, policyProtocol, type GatewayConfig, type LogLevel } from './config';
 import { resolveListeners, resolveListenersLenient, upstreamLabel, type ResolvedListener, type ListenerProblem } from './config/resolve-listeners';
+import { iec104LinkOf } from './config/iec104';
 import { EventBus } from './bus';
 import { createMemoryAudit, type MemoryAudit } from './memory-audit';
 import { createFilePolicySource, type LoadedPolicy, type PolicySource } from './policy-source';
@@ -471,6 +472,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       key: spec.key, listen: listenLabel(spec), asset: spec.asset, service: spec.service,
       servicePort: spec.servicePort, upstream: upstreamLabel(spec), state: 'starting',
     };
+    const link = iec104LinkOf(spec);
+    if (link !== undefined) status.iec104 = link;
     const { driver, stats } = buildDriver(spec, cfg);
     const abort = new AbortController();
     const running: RunningListener = { spec, driver, status, stats, abort };
