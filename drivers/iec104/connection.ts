@@ -31,6 +31,7 @@ import { selectable } from './classes';
 import { Cause } from './type-ids';
 import { Side } from './side';
 import { Iec104StationCheck } from './station-check';
+import type { ApduReader } from './reader';
 import type { Iec104Context } from './context';
 
 const STATION = Object.freeze({ direction: 'upstream' });
@@ -89,7 +90,7 @@ export class Iec104Connection {
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => this.onClientClose());
     upSocket.on('connect', () => { this.upConnecting = false; });
-    upSocket.on('data', (chunk: Buffer) => { if (!this.closedFlag) this.guard(() => this.up.reader.push(chunk)); });
+    upSocket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upSocket.on('drain', () => this.resume());
     upSocket.on('error', (err: NodeJS.ErrnoException) => { this.upError = err.code ?? err.message; });
     upSocket.on('close', () => this.onUpstreamClose());
@@ -102,10 +103,28 @@ export class Iec104Connection {
 
   private onClientData(chunk: Buffer): void {
     if (this.closedFlag) return;
-    this.guard(() => this.client.reader.push(chunk));
+    this.corked(this.client.reader, chunk);
     if (this.closedFlag) return;
     if (this.client.reader.partialBytes === 0) this.partialSince = 0;
     else if (this.partialSince === 0) this.partialSince = this.ctx.now();
+  }
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (!this.closedFlag) this.corked(this.up.reader, chunk);
+  }
+
+  /**
+   * Handles one read with both sockets corked: what it sends either way (forwarded and relayed
+   * I-frames, acknowledgements, refusals) leaves in one write per socket, not one per APDU.
+   */
+  private corked(reader: ApduReader, chunk: Buffer): void {
+    const a = this.client.socket, b = this.up.socket;
+    a.cork();
+    b.cork();
+    try { reader.push(chunk); } catch (err) { this.internalError(err); } finally {
+      a.uncork();
+      b.uncork();
+    }
   }
 
   private onClientU(fn: number): void {
@@ -307,11 +326,9 @@ export class Iec104Connection {
     this.close('malformed input');
   }
 
-  private guard(fn: () => void): void {
-    try { fn(); } catch (err) {
-      this.audit('driver', `internal error handling connection: ${err instanceof Error ? err.message : String(err)}`);
-      this.close('internal error');
-    }
+  private internalError(err: unknown): void {
+    this.audit('driver', `internal error handling connection: ${err instanceof Error ? err.message : String(err)}`);
+    this.close('internal error');
   }
 
   private audit(kind: AuditKind, message: string, detail?: Record<string, unknown>): void {

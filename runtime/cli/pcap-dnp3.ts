@@ -13,7 +13,7 @@ import { Reassembler } from '../../drivers/dnp3/transport';
 import { AppFragment, parseFragment } from '../../drivers/dnp3/app';
 import { auditFields } from '../../drivers/dnp3/audit-fields';
 import { dnp3Function } from '../../drivers/dnp3/functions';
-import { readTcpSegments } from './pcap-tcp';
+import { readTcpStreams, type TcpSegment } from './pcap-tcp';
 
 interface Stream { split: LinkSplitter; reasm: Reassembler; at: number; src: string; dst: string; port: number; dead: boolean }
 
@@ -21,9 +21,8 @@ interface Stream { split: LinkSplitter; reasm: Reassembler; at: number; src: str
 export async function readPcapDnp3(file: string, ports: readonly number[], each: (obs: LearnObservation) => void): Promise<{ requests: number; brokenStreams: number }> {
   const all = [...new Set([20000, ...ports])];
   const frag = new AppFragment(2048);
-  const streams = new Map<string, Stream>();
   let requests = 0, broken = 0;
-  const open = (key: string, src: string, dst: string, port: number): Stream => {
+  const open = ({ src, dst, port }: TcpSegment): Stream => {
     const s: Stream = {
       src, dst, port, at: 0, dead: false, reasm: new Reassembler(),
       split: new LinkSplitter({
@@ -40,14 +39,8 @@ export async function readPcapDnp3(file: string, ports: readonly number[], each:
         onLinkMalformed: () => { if (!s.dead) { s.dead = true; broken++; } },
       }),
     };
-    streams.set(key, s);
     return s;
   };
-  await readTcpSegments(file, all, (seg) => {
-    const s = streams.get(seg.stream) ?? open(seg.stream, seg.src, seg.dst, seg.port);
-    if (s.dead) return;
-    s.at = seg.at;
-    s.split.push(seg.bytes);
-  });
+  await readTcpStreams(file, all, open, (s, bytes) => { s.split.push(bytes); });
   return { requests, brokenStreams: broken };
 }

@@ -13,7 +13,7 @@ import type { LearnObservation } from '../../policy/learn/learn';
 import { ApciSplitter, ApciFormat, APCI_BYTES, type ApciFrame } from '../../drivers/iec104/apci';
 import { Asdu, parseAsdu } from '../../drivers/iec104/asdu';
 import { auditFields } from '../../drivers/iec104/audit-fields';
-import { readTcpSegments } from './pcap-tcp';
+import { readTcpStreams, type TcpSegment } from './pcap-tcp';
 
 interface Stream { split: ApciSplitter; at: number; src: string; dst: string; port: number; dead: boolean }
 
@@ -21,9 +21,8 @@ interface Stream { split: ApciSplitter; at: number; src: string; dst: string; po
 export async function readPcapIec104(file: string, ports: readonly number[], each: (obs: LearnObservation) => void): Promise<{ requests: number; skipped: number; brokenStreams: number }> {
   const all = [...new Set([2404, ...ports])];
   const asdu = new Asdu();
-  const streams = new Map<string, Stream>();
   let requests = 0, skipped = 0, broken = 0;
-  const open = (key: string, src: string, dst: string, port: number): Stream => {
+  const open = ({ src, dst, port }: TcpSegment): Stream => {
     const s: Stream = {
       src, dst, port, at: 0, dead: false,
       split: new ApciSplitter({
@@ -37,14 +36,8 @@ export async function readPcapIec104(file: string, ports: readonly number[], eac
         onApciMalformed: () => { if (!s.dead) { s.dead = true; broken++; } },
       }),
     };
-    streams.set(key, s);
     return s;
   };
-  await readTcpSegments(file, all, (seg) => {
-    const s = streams.get(seg.stream) ?? open(seg.stream, seg.src, seg.dst, seg.port);
-    if (s.dead) return;
-    s.at = seg.at;
-    s.split.push(seg.bytes);
-  });
+  await readTcpStreams(file, all, open, (s, bytes) => { s.split.push(bytes); });
   return { requests, skipped, brokenStreams: broken };
 }

@@ -36,3 +36,18 @@ export async function readTcpSegments(file: string, ports: readonly number[], ea
   });
   if (code !== 0) throw new ZonegateError('ERR_FILE', `tshark could not read ${file}: ${err.trim().split('\n').pop() ?? `exit ${code}`}`);
 }
+
+/** Per-connection state of a reader: `dead` once the stream stopped being its protocol, `at` the time of the segment in hand. */
+export interface StreamState { dead: boolean; at: number }
+
+/** Like readTcpSegments, with one state per stream (`open` on its first segment); dead streams are skipped. */
+export async function readTcpStreams<S extends StreamState>(file: string, ports: readonly number[], open: (seg: TcpSegment) => S, push: (s: S, bytes: Buffer) => void): Promise<void> {
+  const streams = new Map<string, S>();
+  await readTcpSegments(file, ports, (seg) => {
+    let s = streams.get(seg.stream);
+    if (s === undefined) { s = open(seg); streams.set(seg.stream, s); }
+    if (s.dead) return;
+    s.at = seg.at;
+    push(s, seg.bytes);
+  });
+}

@@ -132,6 +132,17 @@ test('decisions: the decider over an operation the driver fills, and monitor mod
   assert.equal({ ...m }, { decision: 'allow', conduit: 'hmi-interrogates', reason: 'function-not-allowed', identity: 'hmi-1', monitor: true });
 });
 
+/** The fixture with a vendor and a conduit that needs its login and a grant. */
+const withVendor = (t: string): string => t
+  .replace('  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }', '  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }\n  - { id: acme, kind: vendor, roles: [vendor] }')
+  .replace('tests:', `  - id: vendor-sets-points
+    from: { roles: [vendor] }
+    to: { assets: [rtu-104] }
+    protocol: iec104
+    requires: { edgeAuth: true, grant: true }
+    allow: { types: [setpoint], ioas: ["2000-2003"] }
+tests:`);
+
 /** A station ASDU as the driver hands it over: type, cause, CA and the IOAs of its objects. */
 const fromStation = (typeId: number, ca: number, ioas: number[], cause = 3) =>
   ({ typeId, cause, ca, count: ioas.length, ioa: Uint32Array.from(ioas), value: new Float64Array(ioas.length), select: new Uint8Array(ioas.length), selected: false });
@@ -163,15 +174,7 @@ test('station direction: common address and IOA ranges of the scope\'s conduits,
 });
 
 test('station direction: a conduit outside its schedule, or whose login or grant is missing, carries no station data', () => {
-  const timed = text.replace("  - id: hmi-interrogates\n", "  - id: hmi-interrogates\n    schedule: { days: [mon], from: '08:00', to: '17:00', tz: UTC }\n")
-    .replace('  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }', '  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }\n  - { id: acme, kind: vendor, roles: [vendor] }')
-    .replace('tests:', `  - id: vendor-sets-points
-    from: { roles: [vendor] }
-    to: { assets: [rtu-104] }
-    protocol: iec104
-    requires: { edgeAuth: true, grant: true }
-    allow: { types: [setpoint], ioas: ["2000-2003"] }
-tests:`);
+  const timed = withVendor(text.replace("  - id: hmi-interrogates\n", "  - id: hmi-interrogates\n    schedule: { days: [mon], from: '08:00', to: '17:00', tz: UTC }\n"));
   assert.not.equal(timed, text);
   const ti = compile(parsePolicy(timed, { file: FILE }));
   const decider = new IndexDecider(ti);
@@ -193,15 +196,7 @@ tests:`);
 });
 
 test('edge authentication and grants: a vendor conduit opens only after login and with a grant', () => {
-  const vendor = text
-    .replace('  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }', '  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }\n  - { id: acme, kind: vendor, roles: [vendor] }')
-    .replace('tests:', `  - id: vendor-sets-points
-    from: { roles: [vendor] }
-    to: { assets: [rtu-104] }
-    protocol: iec104
-    requires: { edgeAuth: true, grant: true }
-    allow: { types: [setpoint], ioas: ["2000-2003"] }
-tests:`);
+  const vendor = withVendor(text);
   const vi = compile(parsePolicy(vendor, { file: FILE }));
   const ask = (session: unknown) => decide(vi, req({ from: { ip: '127.10.0.66' }, to: 'rtu-104', iec104: { type: 'C_SE_NC_1', ioa: 2000, value: 5 }, session }), 0);
   assert.is(ask({ identity: 'acme', edgeAuth: false }).reason, 'edge-auth-required');
