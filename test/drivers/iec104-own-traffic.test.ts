@@ -11,19 +11,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createServer, connect, type AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parsePolicy } from '../../policy/parse';
-import { compile } from '../../policy/compile';
-import { IndexDecider } from '../../policy/decider';
-import { createIec104Proxy, ApciSplitter, type ApciFrame } from '../../drivers/iec104';
-import type { AuditEvent } from '../../drivers/types';
-import { startIec104Rtu } from '../../runtime/lab/iec104-rtu';
+import { ApciSplitter, type ApciFrame } from '../../drivers/iec104';
+import { startIec104Rig } from '../helpers/iec104-rig';
 import { connectIec104Master } from '../../runtime/lab/iec104-master';
 import { tsharkRead, tsharkProblems, py, SCAPY_DECODE, SCAPY_SKIP, zonegateApdu, scapyShape, type ScapyApdu } from '../helpers/iec104-oracles';
 
-const FILE = 'test/fixtures/policy/iec104-substation.yaml';
 const canCapture = spawnSync('tshark', ['-D'], { encoding: 'utf8' });
 const SKIP = canCapture.status !== 0 || !/\blo\b/.test(canCapture.stdout ?? '')
   ? 'tshark cannot capture on lo here (build/setup-deps.sh installs tshark; capturing needs root or the wireshark group)'
@@ -86,14 +81,8 @@ function apdusOf(pcap: string, port: number, filter: string): Buffer[] {
 
 test('a session through the proxy, captured on lo: tshark without expert items and equal to the audit; scapy decodes every APDU the proxy sent', async () => {
   if (SKIP) { console.log(`  SKIP: ${SKIP}`); return; }
-  const events: AuditEvent[] = [];
-  const rtu = await startIec104Rtu({ host: '127.0.0.1', port: 0, tickMs: 0 });
-  const proxy = createIec104Proxy({
-    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-104', servicePort: 2404,
-    decider: new IndexDecider(compile(parsePolicy(readFileSync(FILE, 'utf8'), { file: FILE }), { version: '1' })),
-    audit: { record: (e) => { events.push(e); } }, now: Date.now,
-  });
-  await proxy.start(new AbortController().signal);
+  const rig = await startIec104Rig();
+  const { rtu, proxy, events } = rig;
   const P = proxy.address().port, R = rtu.address().port;
   const pcap = join(dir, 'own.pcapng');
   const cap = await capture(pcap, [P, R]);
@@ -111,8 +100,7 @@ test('a session through the proxy, captured on lo: tshark without expert items a
     hmi.close();
   } finally {
     await cap.stop();
-    await proxy.stop();
-    await rtu.close();
+    await rig.close();
   }
   // tshark: nothing malformed, no expert item on either side of the proxy but TCP's notes that a
   // connection closes (a live capture has the FIN handshake a written pcap leaves out).

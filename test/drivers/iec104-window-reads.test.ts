@@ -7,37 +7,24 @@
 // the connection, audited as malformed. The same master acknowledging what it received may go on.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { parsePolicy } from '../../policy/parse';
-import { compile } from '../../policy/compile';
-import { IndexDecider } from '../../policy/decider';
-import { createIec104Proxy, encodeAsdu, encodeIFrame, encodeUFrame, ApciSplitter, ApciFormat, UFunction, TypeId, Cause, qoi, type Iec104Proxy } from '../../drivers/iec104';
+import { encodeAsdu, encodeIFrame, encodeUFrame, ApciSplitter, ApciFormat, UFunction, TypeId, Cause, qoi, type Iec104Proxy } from '../../drivers/iec104';
 import type { AuditEvent } from '../../drivers/types';
-import { startIec104Rtu, type Iec104Rtu } from '../../runtime/lab/iec104-rtu';
+import { startIec104Rig, type Iec104Rig } from '../helpers/iec104-rig';
 
-const FILE = 'test/fixtures/policy/iec104-substation.yaml';
 const HMI = '127.10.0.5';
 const GI = encodeAsdu({ typeId: TypeId.C_IC_NA_1, cause: Cause.ACTIVATION, ca: 1, objects: [{ ioa: 0, element: qoi(20) }] });
 
-let rtu: Iec104Rtu;
+let rig: Iec104Rig;
 let proxy: Iec104Proxy;
-const events: AuditEvent[] = [];
+let events: AuditEvent[];
 
 test.before(async () => {
-  rtu = await startIec104Rtu({ host: '127.0.0.1', port: 0, tickMs: 0 });
-  proxy = createIec104Proxy({
-    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-104', servicePort: 2404,
-    decider: new IndexDecider(compile(parsePolicy(readFileSync(FILE, 'utf8'), { file: FILE }), { version: '1' })),
-    audit: { record: (e) => { events.push(e); } }, now: Date.now, maxQueued: 256,
-  });
-  await proxy.start(new AbortController().signal);
+  rig = await startIec104Rig({ maxQueued: 256 });
+  ({ proxy, events } = rig);
 });
 
-test.after(async () => {
-  await proxy.stop();
-  await rtu.close();
-});
+test.after(() => rig.close());
 
 const until = async (what: string, cond: () => boolean): Promise<void> => {
   for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
