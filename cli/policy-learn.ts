@@ -24,6 +24,7 @@ import { forEachAuditRecord } from './replay-audit';
 import { parseTimeOption } from '../protocol/parse-time';
 import { readPcapModbus } from './pcap-modbus';
 import { readPcapDnp3 } from './pcap-dnp3';
+import { readPcapIec104 } from './pcap-iec104';
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
 
@@ -39,7 +40,7 @@ function intOption(v: unknown, flag: string, min: number, max: number): number |
  * source × asset) and the base policy's index are garbage once this returns, before the output
  * is built.
  */
-async function learnFrom(o: { site: string; base?: PolicyDocument; slack: number; audits: string[]; pcaps: string[]; ports: number[]; dnp3Ports: number[]; since?: number; signal: AbortSignal }): Promise<{ r: LearnResult; sources: string[]; brokenStreams: number }> {
+async function learnFrom(o: { site: string; base?: PolicyDocument; slack: number; audits: string[]; pcaps: string[]; ports: number[]; dnp3Ports: number[]; iec104Ports: number[]; since?: number; signal: AbortSignal }): Promise<{ r: LearnResult; sources: string[]; brokenStreams: number; broken104: number }> {
   const learner = new PolicyLearner({ site: o.site, base: o.base, baseIndex: o.base ? compile(o.base) : undefined, slack: o.slack });
   const sources: string[] = [];
   for (const dir of o.audits) {
@@ -50,13 +51,14 @@ async function learnFrom(o: { site: string; base?: PolicyDocument; slack: number
       sources.push(f);
     }
   }
-  let brokenStreams = 0;
+  let brokenStreams = 0, broken104 = 0;
   for (const file of o.pcaps) {
     await readPcapModbus(file, o.ports, (obs) => learner.add(obs));
     brokenStreams += (await readPcapDnp3(file, o.dnp3Ports, (obs) => learner.add(obs))).brokenStreams;
+    broken104 += (await readPcapIec104(file, o.iec104Ports, (obs) => learner.add(obs))).brokenStreams;
     sources.push(file);
   }
-  return { r: learner.result(), sources, brokenStreams };
+  return { r: learner.result(), sources, brokenStreams, broken104 };
 }
 
 /**
@@ -74,16 +76,16 @@ async function checkAndWrite(r: LearnResult, header: string[], file: string): Pr
 export const policyLearnCommand: Command = {
   path: ['policy', 'learn'],
   summary: 'propose the smallest policy that allows the traffic recorded (audit logs) or captured (pcap)',
-  usage: 'policy learn --audit DIR [--audit DIR2] [--pcap FILE] --site SITE --out FILE [--slack N] [--from POLICY] [--modbus-port N] [--dnp3-port N] [--since T] [--json]',
+  usage: 'policy learn --audit DIR [--audit DIR2] [--pcap FILE] --site SITE --out FILE [--slack N] [--from POLICY] [--modbus-port N] [--dnp3-port N] [--iec104-port N] [--since T] [--json]',
   description: `
 Reads every decision in the audit logs under DIR (a gateway in monitor mode, or before its first
-policy, records what it sees) and every Modbus/TCP and DNP3 request in the captures (read through tshark), and
+policy, records what it sees) and every Modbus/TCP and DNP3 request and IEC 104 ASDU from a master in the captures (read through tshark), and
 writes a policy allowing exactly that: one identity per source address (named as --from names it),
 per source, asset and protocol the Modbus functions, units and address ranges seen (reads and
 writes as separate conduits; ranges closer than --slack registers merged), the DNP3 functions, link
 addresses, objects per function, point indices, analog output values and CROB operations (reads and
 controls apart; unsolicited responses), the IEC 104 types, common addresses, IOAs and
-set-point values (from audit logs), TCP ports, a comment on
+set-point values, TCP ports, a comment on
 each conduit (requests, first and last seen) and embedded tests: one allow from real traffic per
 conduit and denies just outside the learnt ranges (below, above, the first gap). The output passes \`policy check\` and
 \`policy test\`. Malformed, rate-limited and quarantined requests are not learnt.
@@ -94,13 +96,14 @@ policy diff. Audit records name assets by id, so learning from audit logs needs 
 assets' addresses; a capture names addresses, which become assets of their own.`,
   options: {
     audit: { type: 'string', multiple: true, value: 'DIR', description: 'an audit folder, state folder or collected fleet folder' },
-    pcap: { type: 'string', multiple: true, value: 'FILE', description: 'a capture file (pcap/pcapng) with Modbus/TCP or DNP3 traffic' },
+    pcap: { type: 'string', multiple: true, value: 'FILE', description: 'a capture file (pcap/pcapng) with Modbus/TCP, DNP3 or IEC 104 traffic' },
     site: { type: 'string', value: 'SITE', description: "the site of the learnt policy (default: --from's)" },
     out: { type: 'string', value: 'FILE', description: 'where to write the learnt policy (YAML)' },
     slack: { type: 'string', value: 'N', description: 'merge address ranges less than N registers apart (default 0)' },
     from: { type: 'string', value: 'POLICY', description: 'start from this policy: propose additions and narrowings' },
     'modbus-port': { type: 'string', multiple: true, value: 'N', description: 'with --pcap: Modbus/TCP on this port too (502 always)' },
     'dnp3-port': { type: 'string', multiple: true, value: 'N', description: 'with --pcap: DNP3 on this port too (20000 always)' },
+    'iec104-port': { type: 'string', multiple: true, value: 'N', description: 'with --pcap: IEC 104 on this port too (2404 always)' },
     since: { type: 'string', value: 'T', description: 'only audit records at or after T (7d, ISO time)' },
   },
   positionals: { min: 0, max: 0 },
@@ -113,12 +116,14 @@ assets' addresses; a capture names addresses, which become assets of their own.`
     const slack = intOption(o.slack, '--slack', 0, 65535) ?? 0;
     const ports = strings(o['modbus-port']).map((p) => intOption(p, '--modbus-port', 1, 65535) as number);
     const dnp3Ports = strings(o['dnp3-port']).map((p) => intOption(p, '--dnp3-port', 1, 65535) as number);
+    const iec104Ports = strings(o['iec104-port']).map((p) => intOption(p, '--iec104-port', 1, 65535) as number);
     const since = typeof o.since === 'string' ? parseTimeOption(o.since, { flag: '--since', now: Date.now(), durations: 'past' }) : undefined;
     const base = typeof o.from === 'string' ? (await loadPolicyFile(o.from)).doc : undefined;
     const site = typeof o.site === 'string' ? o.site : base?.site;
     if (site === undefined) throw usageError('--site SITE is required (or --from POLICY)');
-    const { r, sources, brokenStreams } = await learnFrom({ site, base, slack, audits, pcaps, ports, dnp3Ports, since, signal: ctx.signal });
+    const { r, sources, brokenStreams, broken104 } = await learnFrom({ site, base, slack, audits, pcaps, ports, dnp3Ports, iec104Ports, since, signal: ctx.signal });
     if (brokenStreams > 0) ctx.err(`note: ${brokenStreams} DNP3 stream(s) in the capture stopped being DNP3 (bad CRC or framing); learnt up to there`);
+    if (broken104 > 0) ctx.err(`note: ${broken104} IEC 104 stream(s) in the capture stopped being IEC 104 (start byte, length or control field); learnt up to there`);
     if (r.unknownAssets.length) {
       throw new ZonegateError('ERR_USAGE', `the audit records name asset(s) ${r.unknownAssets.join(', ')} whose addresses no policy gives: learn with --from POLICY (the policy that declares them)`);
     }

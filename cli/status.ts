@@ -9,6 +9,7 @@ import { loadConfig } from '../runtime/config';
 import { readStatusFile, type DaemonStatus } from '../runtime/telemetry/status-file';
 import { formatTelemetryLine } from '../runtime/telemetry/summary';
 import { formatMonitorLines } from '../runtime/monitor-tally';
+import { formatIec104Link } from '../runtime/config/iec104';
 
 export { writeStatusFile, readStatusFile, STATUS_FILE, type DaemonStatus, type StatusFileDocument } from '../runtime/telemetry/status-file';
 
@@ -31,7 +32,7 @@ export function formatDaemonStatus(s: DaemonStatus, ageMs: number): string {
   if (p.warning) lines.push(`  WARNING: ${p.warning}`);
   if (p.lastError) lines.push(`  last refused policy: ${p.lastError.code}: ${p.lastError.message}`);
   lines.push(...formatMonitorLines(s.monitor));
-  for (const l of s.listeners ?? []) lines.push(`  listener ${l.address ?? l.listen} ${l.service} → ${l.asset} (${l.upstream}): ${l.state}${l.error ? ` (${l.error})` : ''}`);
+  for (const l of s.listeners ?? []) lines.push(`  listener ${l.address ?? l.listen} ${l.service} → ${l.asset} (${l.upstream}): ${l.state}${l.error ? ` (${l.error})` : ''}${l.iec104 ? ` [${formatIec104Link(l.iec104)}]` : ''}`);
   if (s.upload) {
     const u = s.upload;
     lines.push(`  audit upload: acked through seq ${u.ackedThrough}, ${u.backlog} record(s) waiting, ${u.inFlight} batch(es) in flight${u.lastError ? `; last error: ${u.lastError.message}` : ''}`);

@@ -85,6 +85,8 @@ export interface ProxyListenerOptions<C extends ProxiedConnection> {
   open(socket: Socket, src: string, srcPort: number, scope: Scope, decision: Decision): C;
   /** Sweeps what the connections share (rate buckets, selects), after the connections. */
   sweepShared?(now: number): void;
+  /** Settings the `listening on` audit record carries (an IEC 104 listener's link: k, w, t1/t2/t3). */
+  startDetail?: Record<string, unknown>;
 }
 
 export interface ProxyListener<C extends ProxiedConnection> {
@@ -220,7 +222,7 @@ export function createProxyListener<C extends ProxiedConnection>(o: ProxyListene
           bound = srv.address() as AddressInfo;
           sweepHandle = timers.setInterval(sweep, sweepMs);
           (sweepHandle as { unref?: () => void } | null)?.unref?.();
-          emit({ kind: 'driver', at: now(), ...base, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}` });
+          emit({ kind: 'driver', at: now(), ...base, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}`, ...(o.startDetail ? { detail: o.startDetail } : {}) });
           signal.addEventListener('abort', () => { void stop(); }, { once: true });
           resolve();
         });

@@ -11,8 +11,8 @@ import { ScopeState, decideConnect, decideModbus, decideOperation, resolveScope 
 import type { PolicyIndex } from './compile';
 import { decideDnp3 } from './dnp3-decide';
 import type { Dnp3Operation } from './dnp3';
-import { decideIec104, iec104StationCa } from './iec104-decide';
-import type { Iec104Operation, Iec104StationVerdict } from './iec104';
+import { decideIec104, decideIec104Station } from './iec104-decide';
+import type { Iec104Operation } from './iec104';
 
 /** The decider over whichever compiled index is active. */
 export class IndexDecider implements Decider {
@@ -99,11 +99,12 @@ export class IndexDecider implements Decider {
     return decideIec104(s, op, nowMs);
   }
 
-  iec104Station(scope: Scope, ca: number): Iec104StationVerdict {
+  iec104Station(scope: Scope, op: Iec104Operation, nowMs: number): Decision {
     const s = scope as ScopeState;
     if (s.index !== this.index) this.resolve(s);
-    if (this.index === null || this.expired) return 'deny';
-    return iec104StationCa(s, ca);
+    if (this.index === null) return this.noPolicy;
+    if (this.expired) return this.expiredPolicy;
+    return decideIec104Station(s, op, nowMs);
   }
 
   /** The connection-level decision again (e.g. a TCP conduit re-checked after activation). */

@@ -17,7 +17,7 @@
  */
 import type { Conduit, Decision } from './types';
 import { DENY_REASONS } from './types';
-import type { Iec104Operation, Iec104StationVerdict } from './iec104';
+import type { Iec104Operation } from './iec104';
 import { controlCauseAllowed, selectable, stationWide, typeClass } from './iec104-classes';
 // compile.ts imports this file: only functions from it (used at call time), no constants.
 import { denyDecision, type DecisionCache, type PolicyIndex } from './compile';
@@ -120,21 +120,31 @@ export function decideIec104(scope: ScopeState, op: Iec104Operation, nowMs: numb
 }
 
 /**
- * Station direction: whether an ASDU the station sends with common address `ca` may reach the
- * master of this scope: 'allow' when some candidate conduit allows that CA (no `allow`, no
- * `commonAddresses`, or listing it); else 'monitor' when a candidate is in monitor mode (relay,
- * audit what would be denied); else 'deny'. A scope decided in advance (unknown destination,
- * quarantine) allows none.
+ * Station direction (issue 17): the data an ASDU from the station carries (monitor direction, or
+ * the answer to a master's command) is held to the same conduits as what the master sends, in
+ * compile.ts's order: per candidate, schedule, requires.edgeAuth and requires.grant (a conduit
+ * outside its window or whose grant expired carries no station data either), then its common
+ * addresses (`unit-not-allowed`) and IOA ranges (`address-out-of-range`; station-wide ASDUs with
+ * IOA 0, such as an interrogation's confirmation or end of initialisation, are not held to
+ * `ioas`). The first passing candidate allows; a monitor-mode conduit that got furthest allows
+ * in monitor mode (the record names it); else the deny names the furthest candidate's reason.
+ * A scope decided in advance (unknown destination, quarantine) answers that decision.
  */
-export function iec104StationCa(scope: ScopeState, ca: number): Iec104StationVerdict {
-  if (scope.pre !== null) return scope.pre.decision === 'allow' ? 'allow' : 'deny';
-  const t = (scope.index as PolicyIndex).t;
-  let monitor = false;
-  for (let i = 0; i < scope.cands.length; i++) {
-    const c = scope.cands[i];
-    const r = t.iec104[c];
-    if (r === null || r.cas === null || r.cas.has(ca)) return 'allow';
-    if (t.cMonitor[c] === 1) monitor = true;
+export function decideIec104Station(scope: ScopeState, op: Iec104Operation, nowMs: number): Decision {
+  if (scope.pre !== null) return scope.pre;
+  if (scope.cands.length === 0) return scope.empty as Decision;
+  return decideStaged(scope, (scope.index as PolicyIndex).t.iec104, iec104StationStage, op, STAGE_REASON, nowMs);
+}
+
+const M_EI_NA_1 = 70;
+
+/** The station-direction checks of one conduit: common address (4), IOAs (6), or -1. */
+export function iec104StationStage(rules: Iec104Rules | null, op: Iec104Operation): number {
+  if (rules === null) return -1;
+  if (rules.cas !== null && !rules.cas.has(op.ca)) return 4;
+  const t = op.typeId;
+  if (rules.ioaStart !== null && !stationWide(t) && t !== M_EI_NA_1) {
+    for (let i = 0; i < op.count; i++) if (!ioaIn(rules, op.ioa[i])) return 6;
   }
-  return monitor ? 'monitor' : 'deny';
+  return -1;
 }

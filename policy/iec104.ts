@@ -38,9 +38,6 @@ export interface Iec104Allow {
  * `selected`: the driver's answer to whether this execute matches live selects of the same
  * identity for every object (drivers/iec104/select-store.ts); the decider only reads it.
  */
-/** What may happen to an ASDU from the station (policy/iec104-decide.ts iec104StationCa). */
-export type Iec104StationVerdict = 'allow' | 'monitor' | 'deny';
-
 export interface Iec104Operation {
   readonly typeId: number;
   readonly cause: number;

@@ -5,7 +5,7 @@
  */
 
 import type { Dnp3Allow, Dnp3Operation, Dnp3RequestSpec } from './dnp3';
-import type { Iec104Allow, Iec104Operation, Iec104RequestSpec, Iec104StationVerdict } from './iec104';
+import type { Iec104Allow, Iec104Operation, Iec104RequestSpec } from './iec104';
 
 export type Protocol = 'modbus' | 'tcp' | 'dnp3' | 'iec104';
 export type IdentityKind = 'device' | 'user' | 'service' | 'vendor';
@@ -286,8 +286,8 @@ export interface Decider {
   dnp3?(scope: Scope, op: Dnp3Operation, nowMs: number): Decision;
   /** One control-direction IEC 104 ASDU: see policy/iec104-decide.ts. */
   iec104?(scope: Scope, op: Iec104Operation, nowMs: number): Decision;
-  /** Station direction: may an ASDU from the station with this common address reach the master (a conduit of the scope allows the CA; 'monitor': only a monitor-mode one)? */
-  iec104Station?(scope: Scope, ca: number): Iec104StationVerdict;
+  /** Station direction: may this ASDU from the station reach the master (common address, IOAs, schedule, login, grant of the scope's conduits): see policy/iec104-decide.ts decideIec104Station. */
+  iec104Station?(scope: Scope, op: Iec104Operation, nowMs: number): Decision;
   /**
    * One Modbus request with its PDU: like modbus(), and the sub-function and the values written
    * are checked too (modbus() knows neither: a conduit that allows only some sub-functions, or

@@ -12,6 +12,7 @@ import type { SyncStatus } from './sync/mqtt-sync';
 import type { AccessStatus } from './access/attach-access';
 import type { UpdateReceiver } from './update/update-receiver';
 import type { UpdateStatus } from './update/update-status';
+import type { Iec104Link } from '../drivers/iec104/window';
 
 export interface Alarm {
   id: string;
@@ -33,6 +34,8 @@ export interface ListenerStatus {
   state: 'starting' | 'up' | 'failed' | 'stopping' | 'stopped';
   error?: string;
   stats?: Record<string, number>;
+  /** iec104: the link settings both sides of each connection keep (k, w, t1/t2/t3 in ms; defaults filled in). */
+  iec104?: Iec104Link;
 }
 
 /** Which policy enforces: signed (the store), file (lab), or none (deny all). */

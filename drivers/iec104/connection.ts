@@ -31,7 +31,19 @@ import { selectable } from './classes';
 import { Cause } from './type-ids';
 import { Side } from './side';
 import { Iec104StationCheck } from './station-check';
+import type { ApduReader } from './reader';
 import type { Iec104Context } from './context';
+
+const STATION = Object.freeze({ direction: 'upstream' });
+
+/** Why the policy keeps a station's ASDU from the master, for the audit message. */
+function stationWhy(reason: Decision['reason'], a: Asdu): string {
+  switch (reason) {
+    case 'unit-not-allowed': return `common address ${a.ca} is not one a conduit of this master allows`;
+    case 'address-out-of-range': return `IOA ${Array.from(a.ioa.subarray(0, Math.min(a.count, 8))).join(',')}${a.count > 8 ? ',...' : ''} outside the IOAs the conduits of this master allow`;
+    default: return `no conduit of this master carries it now (${reason ?? 'denied'})`;
+  }
+}
 
 const MALFORMED: Decision = Object.freeze({ decision: 'deny', conduit: null, reason: 'malformed', identity: null });
 
@@ -78,7 +90,7 @@ export class Iec104Connection {
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => this.onClientClose());
     upSocket.on('connect', () => { this.upConnecting = false; });
-    upSocket.on('data', (chunk: Buffer) => { if (!this.closedFlag) this.guard(() => this.up.reader.push(chunk)); });
+    upSocket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upSocket.on('drain', () => this.resume());
     upSocket.on('error', (err: NodeJS.ErrnoException) => { this.upError = err.code ?? err.message; });
     upSocket.on('close', () => this.onUpstreamClose());
@@ -91,10 +103,28 @@ export class Iec104Connection {
 
   private onClientData(chunk: Buffer): void {
     if (this.closedFlag) return;
-    this.guard(() => this.client.reader.push(chunk));
+    this.corked(this.client.reader, chunk);
     if (this.closedFlag) return;
     if (this.client.reader.partialBytes === 0) this.partialSince = 0;
     else if (this.partialSince === 0) this.partialSince = this.ctx.now();
+  }
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (!this.closedFlag) this.corked(this.up.reader, chunk);
+  }
+
+  /**
+   * Handles one read with both sockets corked: what it sends either way (forwarded and relayed
+   * I-frames, acknowledgements, refusals) leaves in one write per socket, not one per APDU.
+   */
+  private corked(reader: ApduReader, chunk: Buffer): void {
+    const a = this.client.socket, b = this.up.socket;
+    a.cork();
+    b.cork();
+    try { reader.push(chunk); } catch (err) { this.internalError(err); } finally {
+      a.uncork();
+      b.uncork();
+    }
   }
 
   private onClientU(fn: number): void {
@@ -157,12 +187,14 @@ export class Iec104Connection {
     this.client.ackIfDue();
   }
 
-  private emitDecision(now: number, decision: Decision, a: Asdu, message: string | undefined): void {
-    this.ctx.emit({
+  private emitDecision(now: number, decision: Decision, a: Asdu, message: string | undefined, detail?: Record<string, unknown>): void {
+    const e: AuditEvent = {
       kind: 'decision', at: now, source: this.ctx.name, decision, policyVersion: this.scope.policyVersion,
       src: this.src, srcPort: this.srcPort, asset: this.ctx.asset, port: this.ctx.servicePort, protocol: 'iec104',
       iec104: auditFields(a), message,
-    });
+    };
+    if (detail !== undefined) e.detail = detail;
+    this.ctx.emit(e);
   }
 
   // ---- station side ------------------------------------------------------------------------
@@ -186,12 +218,12 @@ export class Iec104Connection {
       this.up.ackIfDue();
       return;
     }
-    const verdict = ctx.decider.iec104Station(this.scope, a.ca);
-    if (verdict !== 'allow') {
-      const monitor = verdict === 'monitor';
-      const d: Decision = { decision: monitor ? 'allow' : 'deny', conduit: null, reason: 'unit-not-allowed', identity: this.scope.identity, ...(monitor ? { monitor: true } : {}) };
-      const why = `common address ${a.ca} is not one a conduit of this master allows`;
-      this.emitDecision(ctx.now(), d, a, monitor ? `monitor: would deny (unit-not-allowed) from the station: ${why}` : `from the station: ${why}: dropped`);
+    const now = ctx.now();
+    const d = ctx.decider.iec104Station(this.scope, a, now);
+    if (d.decision !== 'allow' || d.monitor === true) {
+      const why = stationWhy(d.reason, a);
+      const monitor = d.decision === 'allow';
+      this.emitDecision(now, d, a, monitor ? `monitor: would deny (${d.reason}) from the station: ${why}` : `from the station: ${why}: dropped`, STATION);
       if (!monitor) { ctx.stats.upstreamDenied++; this.up.ackIfDue(); return; }
     }
     // The station refused a select: forget it, so that no execute passes on its strength.
@@ -294,11 +326,9 @@ export class Iec104Connection {
     this.close('malformed input');
   }
 
-  private guard(fn: () => void): void {
-    try { fn(); } catch (err) {
-      this.audit('driver', `internal error handling connection: ${err instanceof Error ? err.message : String(err)}`);
-      this.close('internal error');
-    }
+  private internalError(err: unknown): void {
+    this.audit('driver', `internal error handling connection: ${err instanceof Error ? err.message : String(err)}`);
+    this.close('internal error');
   }
 
   private audit(kind: AuditKind, message: string, detail?: Record<string, unknown>): void {

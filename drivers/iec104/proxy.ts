@@ -13,6 +13,7 @@ import { Iec104Connection } from './connection';
 import type { Iec104Context } from './context';
 import { Iec104SelectStore } from './select-store';
 import type { Iec104Proxy, Iec104ProxyOptions, Iec104ProxyStats } from './types';
+import { IEC104_LINK_DEFAULTS, type Iec104Link } from './window';
 
 const positive = (name: string, value: number | undefined, fallback: number): number => positiveOption('createIec104Proxy', name, value, fallback);
 
@@ -34,8 +35,10 @@ export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
     connections: 0, accepted: 0, refused: 0, requests: 0, allowed: 0, denied: 0, monitored: 0, rateLimited: 0, malformed: 0,
     forwarded: 0, relayed: 0, upstreamMalformed: 0, upstreamDenied: 0, upstreamFailures: 0, t1Expired: 0, queueOverflows: 0, droppedAudit: 0,
   };
+  const d = IEC104_LINK_DEFAULTS;
+  const link: Iec104Link = Object.freeze({ k: options.k ?? d.k, w: options.w ?? d.w, t1Ms: t.t1Ms ?? d.t1Ms, t2Ms: t.t2Ms ?? d.t2Ms, t3Ms: t.t3Ms ?? d.t3Ms });
   const listener = createProxyListener<Iec104Connection>({
-    who: 'createIec104Proxy', name, protocol: 'iec104', options, drainMs: t.drainMs, stats,
+    who: 'createIec104Proxy', name, protocol: 'iec104', options, drainMs: t.drainMs, stats, startDetail: { iec104: link },
     open: (socket, src, srcPort, scope) => new Iec104Connection(ctx, socket, src, srcPort, scope),
     sweepShared(at) {
       if (ctx.rate.buckets > 0) ctx.rate.prune(at);
@@ -55,5 +58,5 @@ export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
     emit: listener.emit,
     closed: (conn) => listener.closed(conn),
   };
-  return { name, stats, sweep: listener.sweep, address: listener.address, start: listener.start, stop: listener.stop };
+  return { name, stats, link, sweep: listener.sweep, address: listener.address, start: listener.start, stop: listener.stop };
 }

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Decider } from '../../policy/types';
 import type { Driver } from '../types';
 import type { ListenerStats, ProxyBaseOptions } from '../proxy-listener';
+import type { Iec104Link } from './window';
 
 /** A decider that answers IEC 104 questions (IndexDecider and the runtime's session decider do). */
 export type Iec104Decider = Decider & Required<Pick<Decider, 'iec104' | 'iec104Station'>>;
@@ -56,6 +57,8 @@ export interface Iec104ProxyStats extends ListenerStats {
 
 export interface Iec104Proxy extends Driver {
   address(): AddressInfo;
+  /** The link settings both sides keep (k, w, t1/t2/t3: the options with the standard's defaults). */
+  readonly link: Readonly<Iec104Link>;
   readonly stats: Readonly<Iec104ProxyStats>;
   sweep(): void;
 }

@@ -12,8 +12,12 @@
  * lie between the last acknowledged and V(S); I-frames only while data transfer is started; and
  * (5.5, k) the peer never has more than k I-frames unacknowledged: an I-frame that arrives when k
  * of the peer's frames are already past the last acknowledgement it can have seen overruns its
- * window. What it can have seen: the acknowledgements sent before the bytes in hand were read
- * (readBegins/readEnds bracket one read); without brackets, every acknowledgement sent.
+ * window. What it can have seen, exactly, whatever the read boundaries: at most the
+ * acknowledgements sent before the bytes in hand were read (readBegins/readEnds bracket one read;
+ * without brackets, every acknowledgement sent), and, when the frame's N(R) leaves one of our
+ * I-frames unacknowledged, none sent after that I-frame: the peer's N(R) is its V(R) when it sent
+ * (5.1), so it had not yet processed that frame, nor anything we sent after it on the stream.
+ * Hence we keep, per I-frame we send, the last N(R) we had sent before it (ackBefore).
  * A violation returns a message and changes nothing: the standard's answer is to close the
  * connection.
  */
@@ -58,6 +62,8 @@ export class ApciWindow {
   started = false;
   /** Send times of the outstanding I-frames, by a running count of frames sent (mod k). */
   private readonly sentAt: Float64Array;
+  /** The last N(R) we had sent before each outstanding I-frame (same index as sentAt). */
+  private readonly ackBefore: Uint16Array;
   private sentCount = 0;
   private t2Deadline = Infinity;
   private t3Deadline: number;
@@ -74,6 +80,7 @@ export class ApciWindow {
     if (!Number.isInteger(this.w) || this.w < 1 || this.w > this.k) throw new TypeError(`ApciWindow: w ${this.w} is not in 1..k (${this.k})`);
     if (!(this.t2 < this.t1)) throw new TypeError(`ApciWindow: t2 ${this.t2} ms must be below t1 ${this.t1} ms`);
     this.sentAt = new Float64Array(this.k);
+    this.ackBefore = new Uint16Array(this.k);
     this.t3Deadline = now + this.t3;
   }
 
@@ -93,8 +100,9 @@ export class ApciWindow {
     if (f.format === ApciFormat.I) {
       if (!this.started) return `I-format APDU N(S)=${f.sendSeq} while data transfer is stopped`;
       if (f.sendSeq !== this.vr) return `I-format APDU N(S)=${f.sendSeq}, expected ${this.vr} (sequence gap or repeat)`;
-      if (diff(this.vr, this.ackVisible) >= this.k) {
-        return `I-format APDU N(S)=${f.sendSeq} overruns the k window: ${this.k} I-frames already unacknowledged (last acknowledgement N(R)=${this.ackVisible})`;
+      const seen = this.ackSeen(f.recvSeq);
+      if (diff(this.vr, seen) >= this.k) {
+        return `I-format APDU N(S)=${f.sendSeq} overruns the k window: ${this.k} I-frames already unacknowledged (last acknowledgement N(R)=${seen})`;
       }
     }
     const problem = this.acknowledge(f.recvSeq, f.format === ApciFormat.I ? 'I' : 'S');
@@ -102,6 +110,16 @@ export class ApciWindow {
     if (this.unacknowledgedReceived === 0) this.t2Deadline = now + this.t2;
     this.vr = (this.vr + 1) & (SEQ_MODULO - 1);
     return null;
+  }
+
+  /** The last of our acknowledgements the peer can have seen when it sent a frame with N(R) `nr` (see the top). */
+  private ackSeen(nr: number): number {
+    const visible = this.ackVisible;
+    const pending = diff(this.vs, nr);
+    // nr names an I-frame of ours still outstanding (not V(S), and not one of the past: acknowledge() checks that).
+    if (pending === 0 || pending > this.unacknowledged) return visible;
+    const before = this.ackBefore[(this.sentCount - pending) % this.k];
+    return diff(this.vr, before) > diff(this.vr, visible) ? before : visible;
   }
 
   private acknowledge(nr: number, what: string): string | null {
@@ -129,6 +147,7 @@ export class ApciWindow {
     if (!this.canSend) throw new TypeError(`ApciWindow.sendI: ${this.started ? `k window of ${this.k} is full` : 'data transfer is stopped'}`);
     const out = { sendSeq: this.vs, recvSeq: this.vr };
     this.sentAt[this.sentCount % this.k] = now;
+    this.ackBefore[this.sentCount % this.k] = this.ackSent;
     this.sentCount++;
     this.vs = (this.vs + 1) & (SEQ_MODULO - 1);
     this.sentAck();

@@ -8,10 +8,13 @@
  * driver's `select-required` refusals are not the policy's answer (replay.ts skips them).
  * Learning gathers per source and asset the types, common addresses, IOAs (merged within the
  * slack; station-wide types carry IOA 0 and are not counted) and the set-point values seen.
+ * Records of what the station sent (`detail.direction: upstream`: denied, or relayed under a
+ * monitor conduit) are re-decided as station data (decideIec104Station) and lend the learnt
+ * conduit their common address and IOAs, never a type: a conduit's `ioas` bound both directions.
  */
 import type { AddressRange } from '../types';
 import type { Iec104Allow, Iec104Operation, Iec104RequestSpec } from '../iec104';
-import { decideIec104, iec104Valid } from '../iec104-decide';
+import { decideIec104, decideIec104Station, iec104Valid } from '../iec104-decide';
 import { stationWide, typeClass } from '../iec104-classes';
 import { typeName } from '../iec104-types';
 import { mergeWithin } from '../ranges';
@@ -33,6 +36,9 @@ function fieldsOf(obs: Observation): Iec104Fields | undefined {
   if (d === undefined || typeof d.type !== 'number' || typeof d.cause !== 'number' || typeof d.ca !== 'number' || !Array.isArray(d.ioa)) return undefined;
   return d;
 }
+
+/** Whether the record is of an ASDU the station sent (drivers/iec104/connection.ts). */
+const fromStation = (obs: Observation): boolean => obs.detail?.direction === 'upstream';
 
 /** The operation the decider saw, or undefined when the record lists fewer IOAs than the ASDU had. */
 export function iec104OperationOf(d: Iec104Fields): Iec104Operation | undefined {
@@ -56,7 +62,9 @@ class Iec104Learner implements OperationLearner {
   add(obs: Observation): void {
     const d = fieldsOf(obs);
     if (d === undefined) { this.connects++; return; }
-    if (!iec104Valid(d.type) || d.count !== d.ioa.length) return; // never learnt
+    if (d.count !== d.ioa.length) return; // never learnt
+    if (fromStation(obs)) { this.station(d); return; }
+    if (!iec104Valid(d.type)) return;
     this.count++;
     this.types.add(d.type);
     this.cas.add(d.ca);
@@ -69,6 +77,12 @@ class Iec104Learner implements OperationLearner {
       if (d.values?.every((v) => typeof v === 'number')) this.example.values = d.values as number[];
       if (d.select?.some((s) => s)) this.example.select = true;
     }
+  }
+
+  /** Station data the master received or would have: its common address and IOAs. */
+  private station(d: Iec104Fields): void {
+    this.cas.add(d.ca);
+    if (!stationWide(d.type) && d.type !== 70) for (const i of d.ioa) this.ioas.push({ start: i, end: i });
   }
 
   blocks(slack: number): LearntBlock[] {
@@ -95,7 +109,8 @@ export const iec104Handler: ProtocolHandler = {
   decideOperation(scope, obs, at) {
     const d = fieldsOf(obs);
     const op = d === undefined ? undefined : iec104OperationOf(d);
-    return op === undefined ? null : decideIec104(scope, op, at);
+    if (op === undefined) return null;
+    return fromStation(obs) ? decideIec104Station(scope, op, at) : decideIec104(scope, op, at);
   },
   describe(obs) {
     const d = fieldsOf(obs);

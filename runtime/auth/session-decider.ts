@@ -80,10 +80,10 @@ export function createSessionDecider(options: SessionDeciderOptions): SessionDec
       if (m !== undefined && m.blocked) return deny(scope);
       return inner.iec104 ? inner.iec104(scope, op, nowMs) : deny(scope);
     },
-    iec104Station(scope, ca) {
+    iec104Station(scope, op, nowMs) {
       const m = refresh(scope);
-      if (m !== undefined && m.blocked) return 'deny';
-      return inner.iec104Station ? inner.iec104Station(scope, ca) : 'deny';
+      if (m !== undefined && m.blocked) return deny(scope);
+      return inner.iec104Station ? inner.iec104Station(scope, op, nowMs) : deny(scope);
     },
     operation(scope, op, nowMs) {
       const m = refresh(scope);

@@ -20,6 +20,17 @@ const LIMITS: Readonly<Record<keyof Iec104Link, { min: number; max: number; name
 });
 const KEYS = Object.keys(LIMITS) as (keyof Iec104Link)[];
 
+/** The link an iec104 listener keeps: its `iec104` block, or the standard's defaults; undefined for other services. */
+export function iec104LinkOf(l: { service: string; iec104?: Iec104Link }): Iec104Link | undefined {
+  return l.service === 'iec104' ? { ...IEC104_LINK_DEFAULTS, ...l.iec104 } : undefined;
+}
+
+/** `k 12, w 8, t1 15 s, t2 10 s, t3 20 s` for status lines and reports. */
+export function formatIec104Link(l: Iec104Link): string {
+  const s = (ms: number): string => `${Number((ms / 1000).toFixed(3))} s`;
+  return `k ${l.k}, w ${l.w}, t1 ${s(l.t1Ms)}, t2 ${s(l.t2Ms)}, t3 ${s(l.t3Ms)}`;
+}
+
 /** Validates `iec104` at `path` (the listener's path + 'iec104'); the settings with defaults filled in, undefined when it has problems (reported to `out`). */
 export function readIec104Link(v: unknown, path: Path, out: IssueList): Iec104Link | undefined {
   const rec = readObject(v, path, KEYS, out, 'a mapping { k, w, t1Ms, t2Ms, t3Ms }');

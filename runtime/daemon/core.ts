@@ -45,7 +45,7 @@ export interface GatewayOptions {
   serialReopenMs?: number;
   /**
    * A signed runtime update was installed into the other slot: the daemon stops and exits so that
-   * systemd starts the new slot (runtime/cli/run.ts exits with UPDATE_RESTART_EXIT_CODE). Without
+   * systemd starts the new slot (cli/run.ts exits with UPDATE_RESTART_EXIT_CODE). Without
    * it the gateway only logs that a restart is due.
    */
   restartForUpdate?: () => void;

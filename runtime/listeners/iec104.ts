@@ -1,11 +1,16 @@
 /** The `iec104` service (drivers/iec104): the link's own t1/t2/t3 keep it alive; frame, connect and drain as Modbus. */
 import { createIec104Proxy, type Iec104Decider } from '../../drivers/iec104';
 import { proxyCommon } from './modbus-tcp';
+import { iec104LinkOf } from '../config/iec104';
 import type { DriverRegistration } from './registry';
 
 export const iec104: DriverRegistration = {
   service: 'iec104',
   protocol: 'iec104',
+  statusOf(spec) {
+    const link = iec104LinkOf(spec);
+    return link ? { iec104: link } : {};
+  },
   create(d) {
     const t = d.config.timeouts, link = d.spec.iec104;
     const proxy = createIec104Proxy({

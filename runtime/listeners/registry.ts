@@ -10,7 +10,7 @@ import type { AuditSink, Driver } from '../../drivers/types';
 import type { Handler } from '../bus';
 import type { GatewayConfig } from '../config';
 import type { ResolvedListener } from '../config/resolve-listeners';
-import type { Alarm } from '../gateway-status';
+import type { Alarm, ListenerStatus } from '../gateway-status';
 import type { GatewayEvents, GatewayLog } from '../daemon/events';
 
 /** What a listener factory is handed: its resolved listener and the daemon's shared services. */
@@ -52,6 +52,8 @@ export interface DriverRegistration {
   create(deps: ListenerDeps): BuiltListener;
   /** The config field a start failure points at (default `listen`), e.g. `serial.device`. */
   failedField?(error: unknown): string[];
+  /** What `zonegate status` shows of such a listener beyond the common fields (IEC 104: its link settings). */
+  statusOf?(spec: ResolvedListener): Partial<ListenerStatus>;
 }
 
 /** Service name → registration; one registration per service. */

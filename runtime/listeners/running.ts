@@ -115,6 +115,7 @@ export class Listeners {
       servicePort: spec.servicePort, upstream: upstreamLabel(spec), state: 'starting',
     };
     const reg = this.registry.get(spec.service);
+    Object.assign(status, reg.statusOf?.(spec));
     const alarms = new Set<string>();
     const built = reg.create(this.deps(spec, cfg, alarms));
     const l: RunningListener = { spec, built, status, network: reg.network !== false, alarms };

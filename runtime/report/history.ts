@@ -6,6 +6,7 @@
  */
 import type { AuditRecord } from '../../protocol/audit/record';
 import type { VerifyReport } from '../../protocol/audit/verify';
+import { iec104LinksOf, type Iec104LinkEvent } from './iec104-links';
 
 export interface Counter { allow: number; deny: number; monitor: number }
 
@@ -67,6 +68,8 @@ export interface History {
    * and select/execute. Null without IEC 104 records.
    */
   iec104: { perType: { type: string; allow: number; deny: number }[]; operations: Iec104OperationEvent[]; operationCount: number } | null;
+  /** IEC 104 listener starts with the link settings they kept (k, w, t1/t2/t3), the first 200. */
+  iec104Links?: Iec104LinkEvent[];
   /** `pinned`: checkpoints were checked against a device key given or kept beside the log, not the log's own claim. */
   verify: { ok: boolean; pinned: boolean; records: number; firstSeq: number | null; lastSeq: number | null; checkpoints: number; key: string | null; error: string | null; gaps: number } | null;
 }
@@ -239,6 +242,7 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
       perType: [...iec104Types.entries()].map(([type, c]) => ({ type, ...c })).sort((a, b) => b.allow + b.deny - a.allow - a.deny || (a.type < b.type ? -1 : 1)),
       operations: iec104Operations, operationCount: iec104OperationCount,
     },
+    iec104Links: iec104LinksOf(inRange),
     verify: v && {
       ok: v.ok, pinned: v.key?.source === 'pinned', records: v.records, firstSeq: v.firstSeq, lastSeq: v.lastSeq, checkpoints: v.checkpoints,
       key: v.key ? `${v.key.hex.slice(0, 16)}… (${v.key.source})` : null,

@@ -1,5 +1,5 @@
 /** The compliance report as Markdown (GitHub-flavoured tables). */
-import { IEC104_COLUMNS, iec104Row, isoTime, type ComplianceReport } from './model';
+import { IEC104_COLUMNS, IEC104_LINK_COLUMNS, iec104LinkRow, iec104Row, isoTime, type ComplianceReport } from './model';
 
 function cell(v: unknown): string {
   return String(v ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -76,6 +76,7 @@ export function renderMarkdown(r: ComplianceReport): string {
       out.push(`### IEC 104 commands, set-points, resets, parameters and file operations${h.iec104.operationCount > h.iec104.operations.length ? ` (the first ${h.iec104.operations.length} of ${h.iec104.operationCount})` : ''}`, '',
         table(IEC104_COLUMNS, h.iec104.operations.map(iec104Row)));
     }
+    if (h.iec104Links?.length) out.push('### IEC 104 links', '', table(IEC104_LINK_COLUMNS, h.iec104Links.map(iec104LinkRow)));
     out.push(`### Logins (${h.logins.ok} successful, ${h.logins.failed} failed)`, '', table(['Time', 'Seq', 'User', 'Event', 'Detail'], h.logins.events.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));
     out.push('### Policy bundle activations', '', table(['Time', 'Seq', 'By', 'Event', 'Detail'], h.activations.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));
     out.push('### Break-glass', '', table(['Time', 'Seq', 'User', 'Event', 'Detail'], h.breakGlass.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));

@@ -85,11 +85,13 @@ test('IEC 104 station direction through the session decider: the inner answer, n
   const text = readFileSync('test/fixtures/policy/iec104-substation.yaml', 'utf8');
   const r = rig(new IndexDecider(compile(parsePolicy(text, { file: 'iec104-substation.yaml' }), { version: '1' })));
   const { scope } = r.decider.connect({ sourceIp: '127.10.0.2', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, r.clock.t);
-  assert.equal([1, 2].map((ca) => r.decider.iec104Station!(scope, ca)), ['allow', 'deny']);
+  const op = (ca: number) => ({ typeId: 1, cause: 3, ca, count: 1, ioa: [1000], value: [0], select: [0], selected: false });
+  const verdict = (ca: number) => r.decider.iec104Station!(scope, op(ca), r.clock.t).decision;
+  assert.equal([1, 2].map(verdict), ['allow', 'deny']);
   r.q.add('scada-1');
-  assert.is(r.decider.iec104Station!(scope, 1), 'deny');
+  assert.is(r.decider.iec104Station!(scope, op(1), r.clock.t).reason, 'quarantined');
   r.q.remove('scada-1');
-  assert.is(r.decider.iec104Station!(scope, 1), 'allow');
+  assert.is(verdict(1), 'allow');
 });
 
 test('break-glass sessions carry a grant for every conduit; sessions expire and are replaced per address', () => {

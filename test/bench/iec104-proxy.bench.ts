@@ -10,7 +10,7 @@
  *   interrogation  C_IC_NA_1 act → con, single points and measured values (cause 20), term
  * The station and the load generator speak through the driver's own APCI window (side.ts):
  * sequence numbers checked, S-frames at w.
- * Run: node build/run-bench.mjs iec104-proxy   (ZG_BENCH_SECONDS overrides 3 s per case)
+ * Run: node build/run-bench.mjs iec104-proxy   (ZG_BENCH_SECONDS overrides 3 s per case; ZG_IEC104_EXCHANGES=interrogation runs one)
  */
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     const server = await spawnReady(children, process.execPath, [self, '--role', 'server']);
     const zonegate = await spawnReady(children, process.execPath, [self, '--role', 'proxy', String(server.port)]);
     const haproxy = await startHaproxy(children, server.port, dir, 'rtu');
-    for (const exchange of ['interrogation', 'command']) {
+    for (const exchange of (process.env.ZG_IEC104_EXCHANGES ?? 'interrogation,command').split(',')) {
       const { rows, errors } = await measurePaths({
         self, loadArgs: [exchange], serverPort: server.port, zonegate, haproxy, seconds: SECONDS, rounds: ROUNDS, warmupMs: WARMUP_MS,
         freshProxy: () => spawnReady(children, process.execPath, [self, '--role', 'proxy', String(server.port)]),

@@ -110,12 +110,15 @@ test('APCI window agrees with a list model on 2,000 random runs of sends, acks, 
     }
     let vs = w.vs, vr = w.vr;
     const unacked: number[] = [];
-    let received = 0; // I-frames received since our last N(R) (sendI carries one)
+    // Our last N(R) sent (sendI carries one), and the one sent before each of our I-frames: a peer
+    // whose N(R) leaves our frame n unacknowledged had not processed it, nor anything after it.
+    let lastAck = vr;
+    const before = new Map<number, number>();
     for (let step = 0; step < 40; step++) {
       const r = int(3);
       if (r === 0) {
         assert.is(w.canSend, unacked.length < k);
-        if (unacked.length < k) { assert.is(w.sendI(0).sendSeq, vs); unacked.push(vs); vs = (vs + 1) & 0x7fff; received = 0; }
+        if (unacked.length < k) { assert.is(w.sendI(0).sendSeq, vs); before.set(vs, lastAck); unacked.push(vs); vs = (vs + 1) & 0x7fff; lastAck = vr; }
         continue;
       }
       const nr = int(2) === 0 ? [vs, ...unacked][int(unacked.length + 1)] : (vs + int(5) - 2) & 0x7fff;
@@ -126,11 +129,12 @@ test('APCI window agrees with a list model on 2,000 random runs of sends, acks, 
         if (!okNr) { refusals++; break; }
       } else {
         const ns = int(3) === 0 ? (vr + int(5) - 2) & 0x7fff : vr;
+        const seen = unacked.includes(nr) ? before.get(nr)! : lastAck;
+        const outstanding = (vr - seen) & 0x7fff;
         const got = w.received(frame(encodeIFrame({ sendSeq: ns, recvSeq: nr, asdu })), 0);
-        assert.is(got === null, ns === vr && received < k && okNr, `I N(S)=${ns} V(R)=${vr} N(R)=${nr} received ${received}: ${got}`);
+        assert.is(got === null, ns === vr && outstanding < k && okNr, `I N(S)=${ns} V(R)=${vr} N(R)=${nr} outstanding ${outstanding}: ${got}`);
         if (got !== null) { refusals++; break; }
         vr = (vr + 1) & 0x7fff;
-        received++;
       }
       while (unacked.length > 0 && unacked[0] !== nr) unacked.shift();
       if (nr === vs) unacked.length = 0;

@@ -10,21 +10,16 @@
 // audit log (its own source port) and every good stream none.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { parsePolicy } from '../../policy/parse';
-import { compile } from '../../policy/compile';
-import { IndexDecider } from '../../policy/decider';
 import {
-  createIec104Proxy, encodeAsdu, encodeIFrame, encodeSFrame, encodeUFrame, Cause, TypeId, UFunction, qoi, sco, dco, setpointFloat,
+  encodeAsdu, encodeIFrame, encodeSFrame, encodeUFrame, Cause, TypeId, UFunction, qoi, sco, dco, setpointFloat,
   type Iec104Proxy,
 } from '../../drivers/iec104';
 import type { AuditEvent } from '../../drivers/types';
-import { startIec104Rtu, type Iec104Rtu } from '../../runtime/lab/iec104-rtu';
+import { startIec104Rig, type Iec104Rig } from '../helpers/iec104-rig';
 import { connectIec104Master } from '../../runtime/lab/iec104-master';
 import { mulberry32 } from '../helpers/prng';
 import { fuzzSender, malformedByConnection, type Sent } from '../helpers/proxy-fuzz';
 
-const FILE = 'test/fixtures/policy/iec104-substation.yaml';
 const SCADA = '127.10.0.2', HMI = '127.10.0.5';
 
 const seed = Number(process.env.ZG_FUZZ_SEED ?? (Date.now() % 2 ** 31));
@@ -86,27 +81,18 @@ function plan(kind: Kind): Plan {
 }
 
 const sender = fuzzSender(rnd);
-let rtu: Iec104Rtu;
+let rig: Iec104Rig;
 let proxy: Iec104Proxy;
-const events: AuditEvent[] = [];
+let events: AuditEvent[];
 
 test.before(async () => {
-  rtu = await startIec104Rtu({ host: '127.0.0.1', port: 0, tickMs: 0 });
-  proxy = createIec104Proxy({
-    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-104', servicePort: 2404,
-    decider: new IndexDecider(compile(parsePolicy(readFileSync(FILE, 'utf8'), { file: FILE }), { version: '1' })),
-    audit: { record: (e) => { events.push(e); } }, now: Date.now, maxConnectionsPerSource: 1000,
-    // One-byte streams drip a byte per event-loop turn beside eleven other senders: under a second
-    // suite a stream can take longer than the default 5 s frame timeout, which is tested elsewhere.
-    timeouts: { frameMs: 120_000 },
-  });
-  await proxy.start(new AbortController().signal);
+  // One-byte streams drip a byte per event-loop turn beside eleven other senders: under a second
+  // suite a stream can take longer than the default 5 s frame timeout, which is tested elsewhere.
+  rig = await startIec104Rig({ maxConnectionsPerSource: 1000, timeouts: { frameMs: 120_000 } });
+  ({ proxy, events } = rig);
 });
 
-test.after(async () => {
-  await proxy.stop();
-  await rtu.close();
-});
+test.after(() => rig.close());
 
 test('sequence gaps, window overruns, bad N(R), I-frames while stopped, framing and count lies, unknown types, garbage, one-byte splits: each bad stream audited, the rest unaffected', async () => {
   const port = proxy.address().port;
@@ -155,7 +141,7 @@ test('sequence gaps, window overruns, bad N(R), I-frames while stopped, framing 
   assert.is(s.connections, 0, 'every connection is gone');
   assert.not.ok(events.some((e) => e.kind === 'driver' && /internal error/.test(e.message ?? '')), 'no internal errors');
   assert.ok(s.allowed > 50 && s.denied > 50, 'both allowed and denied ASDUs were decided');
-  assert.not.ok(rtu.received.some((r) => r.startsWith('C_RP_NA_1')), 'no denied reset reached the RTU');
+  assert.not.ok(rig.rtu.received.some((r) => r.startsWith('C_RP_NA_1')), 'no denied reset reached the RTU');
 
   const after = await connectIec104Master({ host: '127.0.0.1', port, localAddress: SCADA });
   const gi = await after.interrogate();

@@ -5,37 +5,9 @@
 // builds are read by zonegate's splitter and parser with the values scapy was given.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { ApciSplitter, ApciFormat, UFunction, Asdu, parseAsdu, CommandKind, TypeId, type ApciFrame } from '../../drivers/iec104';
+import { ApciSplitter, UFunction, TypeId, type ApciFrame } from '../../drivers/iec104';
 import { conversation } from '../helpers/iec104';
-
-const PY = '/usr/bin/python3';
-const probe = spawnSync(PY, ['-c', 'import scapy.contrib.scada.iec104'], { encoding: 'utf8' });
-const SKIP = probe.status !== 0 ? 'python3-scapy (scapy.contrib.scada.iec104) is not installed: apt-get install python3-scapy' : null;
-
-// Reads a JSON list of APDU hex strings on stdin, writes scapy's reading of each as JSON.
-const DECODE = `
-import json, sys
-from scapy.contrib.scada.iec104 import iec104_decode, IEC104_I_Message_SeqIOA, IEC104_S_Message, IEC104_U_Message
-out = []
-for h in json.load(sys.stdin):
-    p = iec104_decode(bytes.fromhex(h))
-    if isinstance(p, IEC104_U_Message):
-        bits = [('startdt_act', 0x04), ('startdt_con', 0x08), ('stopdt_act', 0x10), ('stopdt_con', 0x20), ('testfr_act', 0x40), ('testfr_con', 0x80)]
-        out.append({'format': 'U', 'u': sum(v for n, v in bits if getattr(p, n))})
-    elif isinstance(p, IEC104_S_Message):
-        out.append({'format': 'S', 'rx': p.rx_seq_num})
-    else:
-        io = []
-        for o in p.io:
-            f = {k: (float(v) if isinstance(v, float) else v) for k, v in o.fields.items() if isinstance(v, (int, float))}
-            io.append(f)
-        first = p.information_object_address if isinstance(p, IEC104_I_Message_SeqIOA) else None
-        out.append({'format': 'I', 'tx': p.tx_seq_num, 'rx': p.rx_seq_num, 'type': p.type_id, 'sq': p.sq, 'n': p.num_io,
-                    'test': p.test, 'neg': p.ack, 'cause': p.cot, 'oa': p.origin_address, 'ca': p.common_asdu_address, 'first': first, 'io': io,
-                    'trailing': len(bytes(p.payload)) if p.payload else 0})
-json.dump(out, sys.stdout)
-`;
+import { py, SCAPY_DECODE, SCAPY_SKIP, zonegateApdu, scapyShape, type ScapyApdu } from '../helpers/iec104-oracles';
 
 // scapy builds frames and writes [hex, spec] pairs.
 const ENCODE = `
@@ -74,12 +46,6 @@ add(IEC104_I_Message_SingleIOA(tx_seq_num=11, rx_seq_num=0, type_id=30, cot=3, c
 json.dump(out, sys.stdout)
 `;
 
-function py(script: string, input = ''): unknown {
-  const r = spawnSync(PY, ['-c', script], { input, encoding: 'utf8', maxBuffer: 16 << 20 });
-  if (r.status !== 0) throw new Error(`python3 exited ${r.status}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as unknown;
-}
-
 /** All APDUs of a byte stream, each as its own bytes, through zonegate's splitter. */
 function apdus(bytes: Buffer): Buffer[] {
   const out: Buffer[] = [];
@@ -87,65 +53,29 @@ function apdus(bytes: Buffer): Buffer[] {
   return out;
 }
 
-/** zonegate's reading of one APDU, in the shape the scripts use. */
-function ours(apdu: Buffer): Record<string, unknown> {
-  let r: Record<string, unknown> = {};
-  new ApciSplitter({
-    onApdu: (f) => {
-      if (f.format === ApciFormat.U) { r = { format: 'U', u: f.uFunction }; return true; }
-      if (f.format === ApciFormat.S) { r = { format: 'S', rx: f.recvSeq }; return true; }
-      const a = new Asdu();
-      if (!parseAsdu(f.raw, a, 6, f.rawLength)) throw new Error(a.message);
-      const cmd: number[] = [];
-      for (let k = 0; k < a.count; k++) if (a.command !== CommandKind.NONE) cmd.push(a.value[k], a.qualifier[k], a.select[k]);
-      r = { format: 'I', tx: f.sendSeq, rx: f.recvSeq, type: a.typeId, sq: +a.sq, n: a.count, test: +a.test, neg: +a.negative, cause: a.cause, oa: a.originator, ca: a.ca, ioa: Array.from(a.ioa.subarray(0, a.count)), cmd };
-      return true;
-    },
-    onApciMalformed: (m) => { throw new Error(m); },
-  }).push(apdu);
-  return r;
-}
-
-interface ScapyI { format: 'I'; tx: number; rx: number; type: number; sq: number; n: number; test: number; neg: number; cause: number; oa: number; ca: number; first: number | null; io: Record<string, number>[]; trailing: number }
-type ScapyApdu = { format: 'U'; u: number } | { format: 'S'; rx: number } | ScapyI;
-
-/** scapy's reading, reshaped: IOAs (SQ=1: consecutive from the first), command fields as zonegate orders them. */
-function theirs(p: ScapyApdu): Record<string, unknown> {
-  if (p.format !== 'I') return p;
-  assert.is(p.trailing, 0, 'scapy read the whole ASDU');
-  const ioa = p.first === null ? p.io.map((o) => o.information_object_address) : p.io.map((_, k) => p.first! + k);
-  const cmd: number[] = [];
-  for (const o of p.io) {
-    if ('scs' in o) cmd.push(o.scs, o.qu, o.s_or_e);
-    else if ('dcs' in o) cmd.push(o.dcs, o.qu, o.s_or_e);
-    else if ('action' in o) cmd.push(o.scaled_value ?? o.normed_value, o.ql, o.action);
-  }
-  return { format: 'I', tx: p.tx, rx: p.rx, type: p.type, sq: p.sq, n: p.n, test: p.test, neg: p.neg, cause: p.cause, oa: p.oa, ca: p.ca, ioa, cmd };
-}
-
 test('zonegate encodes, scapy decodes: every APDU of the conversation reads the same', () => {
-  if (SKIP) { console.log(`  skipped: ${SKIP}`); return; }
+  if (SCAPY_SKIP) { console.log(`  skipped: ${SCAPY_SKIP}`); return; }
   const all = conversation().flatMap((w) => apdus(w.bytes));
   assert.is(all.length, 30);
-  const seen = py(DECODE, JSON.stringify(all.map((b) => b.toString('hex')))) as ScapyApdu[];
+  const seen = py(SCAPY_DECODE, JSON.stringify(all.map((b) => b.toString('hex')))) as ScapyApdu[];
   assert.is(seen.length, all.length);
-  all.forEach((b, k) => assert.equal(theirs(seen[k]), ours(b), `APDU ${k}: ${b.toString('hex')}`));
+  all.forEach((b, k) => assert.equal(scapyShape(seen[k]), zonegateApdu(b), `APDU ${k}: ${b.toString('hex')}`));
   assert.ok(seen.some((p) => p.format === 'I' && p.type === TypeId.C_SE_NC_1 && p.neg === 1), 'the negative confirmation is in it');
 });
 
 test('scapy encodes, zonegate decodes: the values scapy was given', () => {
-  if (SKIP) { console.log(`  skipped: ${SKIP}`); return; }
+  if (SCAPY_SKIP) { console.log(`  skipped: ${SCAPY_SKIP}`); return; }
   const pairs = py(ENCODE) as [string, Record<string, unknown>][];
   assert.is(pairs.length, 11);
   for (const [hex, spec] of pairs) {
-    const got = ours(Buffer.from(hex, 'hex'));
+    const got = zonegateApdu(Buffer.from(hex, 'hex'));
     const want: Record<string, unknown> = { ...spec };
     if (got.format === 'I') {
       Object.assign(want, { format: 'I', sq: spec.sq ?? 0, n: (spec.ioa as number[]).length, test: spec.test ?? 0, neg: spec.neg ?? 0, oa: spec.oa ?? 0, cmd: spec.cmd ?? [] });
     } else want.format = 'u' in spec ? 'U' : 'S';
     assert.equal(got, want, hex);
   }
-  assert.equal(ours(Buffer.from(pairs[0][0], 'hex')), { format: 'U', u: UFunction.STARTDT_ACT });
+  assert.equal(zonegateApdu(Buffer.from(pairs[0][0], 'hex')), { format: 'U', u: UFunction.STARTDT_ACT });
 });
 
 test.run();

@@ -8,24 +8,19 @@
 // same bytes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApciSplitter, ApciFormat, Asdu, parseAsdu, CommandKind, TypeId, encodeIFrame } from '../../drivers/iec104';
 import { PcapWriter } from '../helpers/pcap';
 import { conversation, type Dir } from '../helpers/iec104';
+import { tsharkRead, tsharkProblems, type Apci, type AsduSeen } from '../helpers/iec104-oracles';
 
 const protocols = spawnSync('tshark', ['-G', 'protocols'], { encoding: 'utf8' });
 const SKIP = protocols.status !== 0 || !/\tiec60870_104$/m.test(protocols.stdout ?? '') || !/\tiec60870_asdu$/m.test(protocols.stdout ?? '')
   ? 'tshark with the iec60870_104 and iec60870_asdu dissectors is not installed (build/setup-deps.sh installs it as root)' : null;
 const dir = mkdtempSync(join(tmpdir(), 'zg-iec104-pcap-'));
-
-interface Apci { format: number; u?: number; tx?: number; rx?: number }
-interface AsduSeen { type: number; sq: number; n: number; cause: number; neg: number; test: number; oa: number; ca: number; ioa: number[]; cmd: number[] }
-
-/** tshark's utype is the U function bit shifted down by two (STARTDT act 0x01 .. TESTFR con 0x20). */
-const TSHARK_FORMAT: Record<number, number> = { 0: ApciFormat.I, 1: ApciFormat.S, 3: ApciFormat.U };
 
 /** What zonegate reads, in the order tshark lists it (per segment: APDUs, then their ASDUs). */
 function ours(conv: { from: Dir; bytes: Buffer }[]): { apci: Apci[]; asdu: AsduSeen[] } {
@@ -54,51 +49,6 @@ function ours(conv: { from: Dir; bytes: Buffer }[]): { apci: Apci[]; asdu: AsduS
   return { apci, asdu };
 }
 
-/** The same from tshark -T json. */
-function theirs(pcap: string): { apci: Apci[]; asdu: AsduSeen[] } {
-  const json = execFileSync('tshark', ['-r', pcap, '-T', 'json', '--no-duplicate-keys', '-d', 'tcp.port==2404,iec60870_104', '-Y', 'iec60870_104'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const packets = JSON.parse(json) as { _source: { layers: Record<string, unknown> } }[];
-  const apci: Apci[] = [], asdu: AsduSeen[] = [];
-  const list = (v: unknown): Record<string, unknown>[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]) as Record<string, unknown>[];
-  const num = (v: unknown): number => (v === 'True' ? 1 : v === 'False' ? 0 : Number(v));
-  for (const p of packets) {
-    for (const l of list(p._source.layers.iec60870_104)) {
-      const format = TSHARK_FORMAT[num(l['iec60870_104.type'])];
-      if (format === ApciFormat.U) apci.push({ format, u: num(l['iec60870_104.utype']) });
-      else if (format === ApciFormat.S) apci.push({ format, rx: num(l['iec60870_104.rx']) });
-      else apci.push({ format, tx: num(l['iec60870_104.tx']), rx: num(l['iec60870_104.rx']) });
-    }
-    for (const l of list(p._source.layers.iec60870_asdu)) {
-      const ioa: number[] = [], cmd: number[] = [];
-      for (const [k, v] of Object.entries(l)) {
-        if (!k.startsWith('IOA')) continue;
-        for (const o of list(v)) {
-          ioa.push(num(o['iec60870_asdu.ioa']));
-          const sco = o['iec60870_asdu.sco_tree'] as Record<string, unknown> | undefined;
-          const dco = o['iec60870_asdu.dco_tree'] as Record<string, unknown> | undefined;
-          const qos = o['iec60870_asdu.qos_tree'] as Record<string, unknown> | undefined;
-          if (sco) cmd.push(num(sco['iec60870_asdu.sco.on']), num(sco['iec60870_asdu.sco.qu']), num(sco['iec60870_asdu.sco.se']));
-          if (dco) cmd.push(num(dco['iec60870_asdu.dco.on']), num(dco['iec60870_asdu.dco.qu']), num(dco['iec60870_asdu.dco.se']));
-          if (qos) cmd.push(num(o['iec60870_asdu.float'] ?? o['iec60870_asdu.scalval'] ?? o['iec60870_asdu.normval']), num(qos['iec60870_asdu.qos.ql']), num(qos['iec60870_asdu.qos.se']));
-        }
-      }
-      asdu.push({
-        type: num(l['iec60870_asdu.typeid']), sq: num(l['iec60870_asdu.sq']), n: num(l['iec60870_asdu.numix']), cause: num(l['iec60870_asdu.causetx']),
-        neg: num(l['iec60870_asdu.nega']), test: num(l['iec60870_asdu.test']), oa: num(l['iec60870_asdu.oa']), ca: num(l['iec60870_asdu.addr']), ioa, cmd,
-      });
-    }
-  }
-  return { apci, asdu };
-}
-
-/** Malformed packets and expert items of any severity (notes included). */
-function problems(pcap: string): string {
-  const malformed = execFileSync('tshark', ['-r', pcap, '-d', 'tcp.port==2404,iec60870_104', '-Y', '_ws.malformed || (_ws.expert && (iec60870_104 || iec60870_asdu))'], { encoding: 'utf8' });
-  const expert = execFileSync('tshark', ['-r', pcap, '-d', 'tcp.port==2404,iec60870_104', '-q', '-z', 'expert,note'], { encoding: 'utf8' });
-  const items = expert.split('\n').filter((l) => /^\s+\d+\s+\S/.test(l));
-  return malformed.trim() !== '' || items.length > 0 ? `${malformed}\n${expert}` : '';
-}
-
 test('encoder → pcap → tshark: APCI and ASDU fields equal zonegate\'s parse, no malformed or expert items', () => {
   if (SKIP) { console.log(`  skipped: ${SKIP}`); return; }
   const conv = conversation();
@@ -106,8 +56,8 @@ test('encoder → pcap → tshark: APCI and ASDU fields equal zonegate\'s parse,
   for (const x of conv) w.add(x.from, x.bytes);
   const pcap = join(dir, 'iec104.pcap');
   w.write(pcap);
-  assert.is(problems(pcap), '');
-  const a = ours(conv), b = theirs(pcap);
+  assert.is(tsharkProblems(pcap), '');
+  const a = ours(conv), b = tsharkRead(pcap);
   assert.is(a.apci.length, 30);
   assert.is(a.asdu.length, 19);
   assert.equal(a.asdu.filter((x) => x.neg === 1).map((x) => x.cause), [7, 46, 47]);
@@ -129,7 +79,7 @@ test('tshark agrees a truncated ASDU is malformed where zonegate faults it', () 
   w.add('c', encodeIFrame({ sendSeq: 0, recvSeq: 0, asdu }));
   const pcap = join(dir, 'short.pcap');
   w.write(pcap);
-  assert.ok(problems(pcap) !== '', 'tshark reports the short ASDU');
+  assert.ok(tsharkProblems(pcap) !== '', 'tshark reports the short ASDU');
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

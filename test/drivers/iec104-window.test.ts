@@ -92,6 +92,27 @@ test("the peer's k window: an I-frame past k unacknowledged is an overrun; ackno
   assert.is(w.received(I(6, 0), 0), null, 'the next read: the acknowledgement of 6 was there to see');
 });
 
+test("the peer's k window across reads: its N(R) says which of our I-frames it had not processed, so no acknowledgement sent after that frame counts", () => {
+  const w = started('controlled', { k: 3, w: 3 });
+  assert.is(w.received(I(0, 0), 0), null);
+  assert.equal(w.sendI(0), { sendSeq: 0, recvSeq: 1 }, 'our I-frame 0 carries N(R)=1');
+  // Each of these arrives in a read of its own, after acknowledgements the peer could have seen by the clock.
+  assert.is(w.sendS(), 1);
+  assert.is(w.received(I(1, 0), 0), null);
+  assert.is(w.sendS(), 2);
+  assert.is(w.received(I(2, 0), 0), null, 'with N(R)=0 the peer had not processed our I-frame 0: 3 outstanding (0..2) is its k, allowed');
+  assert.is(w.sendS(), 3);
+  assert.is(w.received(I(3, 0), 0), 'I-format APDU N(S)=3 overruns the k window: 3 I-frames already unacknowledged (last acknowledgement N(R)=0)');
+  assert.is(w.received(I(3, 1), 0), null, 'the same frame with N(R)=1: it had processed our I-frame 0 and so could have seen everything after it');
+  // Our frame 1 goes out when our last acknowledgement said 3 (it carries 4 itself): a peer that has not processed it has seen 3 at most.
+  assert.equal(w.sendI(0), { sendSeq: 1, recvSeq: 4 });
+  assert.is(w.received(I(4, 1), 0), null);
+  assert.is(w.received(I(5, 1), 0), null);
+  assert.is(w.sendS(), 6);
+  assert.is(w.received(I(6, 1), 0), 'I-format APDU N(S)=6 overruns the k window: 3 I-frames already unacknowledged (last acknowledgement N(R)=3)');
+  assert.is(w.received(I(6, 2), 0), null);
+});
+
 test('the w window: an ack is due after w I-frames received; sending I or S acknowledges', () => {
   const w = started('controlled', { k: 12, w: 3 });
   for (let n = 0; n < 2; n++) assert.is(w.received(I(n, 0), 0), null);

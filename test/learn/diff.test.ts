@@ -48,7 +48,7 @@ test('IEC 104 conduits: types, common addresses, IOAs, causes, values and select
   const a = parsePolicy(text);
   const b = parsePolicy(text
     .replace('types: [interrogation, counter-interrogation, clock-sync, test, C_SC_NA_1, C_DC_NA_1, C_DC_TA_1]', 'types: [interrogation, counter-interrogation, clock-sync, test, C_SC_NA_1, C_DC_NA_1, reset-process]')
-    .replace('      ioas: ["1000-1007"]\n      selectBeforeExecute: true\n', '      ioas: ["1000-1003", "1010"]\n')
+    .replace('      ioas: ["100-107", "200-203", "1000-1007"]   # the states and measured values it reads, the breakers it switches\n      selectBeforeExecute: true\n', '      ioas: ["100-107", "200-203", "1000-1003", "1010"]\n')
     .replace('commonAddresses: [1]\n      ioas: ["2000-2003"]', 'commonAddresses: [1, 2]\n      ioas: ["2000-2003"]')
     .replace('causes: [activation, request]', 'causes: [activation, request, deactivation]')
     .replace('values: { min: 0, max: 100 }', 'values: { min: 10, max: 100 }'));

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Asdu, parseAsdu, encodeAsdu, auditFields, Cause, TypeId, qoi, sco, setpointFloat } from '../../drivers/iec104';
+import { Asdu, parseAsdu, encodeAsdu, auditFields, Cause, TypeId, qoi, sco, setpointFloat, measuredFloat } from '../../drivers/iec104';
 import type { AuditEvent } from '../../drivers/types';
 import type { Decision } from '../../policy/types';
 import { iec104OperationOf } from '../../policy/learn/iec104';
@@ -67,7 +67,7 @@ test('replay: IEC 104 decisions re-decided under the policy that made them: noth
   assert.is(j.replayed, 8);
   assert.is(j.skipped['select-required then'], 1);
   assert.is(j.breaks, 0);
-  const narrower = readFileSync(POLICY, 'utf8').replace('ioas: ["1000-1007"]', 'ioas: ["1000-1004"]').replace('values: { min: 0, max: 100 }', 'values: { min: 0, max: 20 }');
+  const narrower = readFileSync(POLICY, 'utf8').replace('ioas: ["100-107", "200-203", "1000-1007"]', 'ioas: ["100-107", "200-203", "1000-1004"]').replace('values: { min: 0, max: 100 }', 'values: { min: 0, max: 20 }');
   writeFileSync(p('narrower.yaml'), narrower);
   const r = await cli('policy', 'replay', p('narrower.yaml'), '--audit', dir, '--json');
   assert.is(r.code, 1);
@@ -101,6 +101,26 @@ test('learn from IEC 104 records: --from narrows iec104 conduits, a newcomer get
   assert.is(t.code, 0, t.out + t.err);
   const rep = JSON.parse((await cli('policy', 'replay', out, '--audit', dir, '--json')).out);
   assert.is(rep.breaks, 0, JSON.stringify(rep.flips));
+});
+
+test('records of station data (detail.direction upstream) are re-decided as station data and lend the learnt conduit their IOAs, not their type', async () => {
+  const dir = p('c');
+  // What the proxy writes when a monitor conduit relays a measured value of an IOA it would deny (here: 300, outside 200-203).
+  const measured = encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause: Cause.SPONTANEOUS, ca: 1, objects: [{ ioa: 300, element: measuredFloat(5) }] });
+  const watched = { ...iec104Event(monday('09:00') + 5, SCADA, D.allow('scada-switches', 'scada-1', 'address-out-of-range'), measured), detail: { direction: 'upstream' } };
+  const inRange = encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause: Cause.SPONTANEOUS, ca: 1, objects: [{ ioa: 201, element: measuredFloat(5) }] });
+  const relayed = { ...iec104Event(monday('09:00') + 6, SCADA, D.allow('scada-switches', 'scada-1'), inRange), detail: { direction: 'upstream' } };
+  await writeAudit(dir, [...traffic(), watched, relayed]);
+  const rep = JSON.parse((await cli('policy', 'replay', POLICY, '--audit', dir, '--json')).out);
+  // Decided as a request, both would be malformed (a monitor type from the master); as station data only 300 is out of range.
+  assert.equal(rep.flips.map((f: { reasons: unknown; examples: { operation: string }[] }) => [f.reasons, f.examples[0].operation]), [[{ 'address-out-of-range': 1 }, 'M_ME_NC_1 cause 3 ca 1 ioa 300']]);
+  assert.is(rep.replayed, 10);
+  // --from narrows: the station's IOA 201 stays (the master reads it), 300 lies outside what the conduit had.
+  const out = p('learnt-station.yaml');
+  const r = await cli('policy', 'learn', '--audit', dir, '--from', POLICY, '--out', out, '--json');
+  assert.is(r.code, 0, r.out + r.err);
+  const doc = parsePolicy(readFileSync(out, 'utf8'), { file: out });
+  assert.equal(doc.conduits.find((c) => c.id === 'scada-switches')!.iec104, { types: [45, 100], commonAddresses: [1], ioas: [{ start: 201, end: 201 }, { start: 1003, end: 1003 }, { start: 1005, end: 1006 }], selectBeforeExecute: true });
 });
 
 test.run();

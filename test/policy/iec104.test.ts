@@ -33,7 +33,7 @@ test('validation: the fixture is valid and normalised (classes resolved to type 
   assert.is(c.allow, undefined);
   assert.equal(c.iec104!.types, [45, 46, 59, 100, 101, 103, 107]);
   assert.equal(c.iec104!.commonAddresses, [1]);
-  assert.equal(c.iec104!.ioas, [{ start: 1000, end: 1007 }]);
+  assert.equal(c.iec104!.ioas, [{ start: 100, end: 107 }, { start: 200, end: 203 }, { start: 1000, end: 1007 }]);
   assert.is(c.iec104!.selectBeforeExecute, true);
   const e = doc.conduits[1].iec104!;
   assert.equal(e.types, [48, 49, 50, 61, 62, 63, 102]);
@@ -132,32 +132,71 @@ test('decisions: the decider over an operation the driver fills, and monitor mod
   assert.equal({ ...m }, { decision: 'allow', conduit: 'hmi-interrogates', reason: 'function-not-allowed', identity: 'hmi-1', monitor: true });
 });
 
-test('station direction: a common address passes when a conduit of the scope allows it, monitor mode only watches; unknown sources and no policy allow none', () => {
-  const decider = new IndexDecider(index);
-  const scada = decider.connect({ sourceIp: '127.10.0.2', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
-  assert.equal([1, 2, 0xffff].map((ca) => decider.iec104Station(scada, ca)), ['allow', 'deny', 'deny'], 'scada-switches: commonAddresses [1]');
-  const hmi = decider.connect({ sourceIp: '127.10.0.5', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
-  assert.equal([1, 2].map((ca) => decider.iec104Station(hmi, ca)), ['allow', 'allow'], 'hmi-interrogates: no commonAddresses, every CA');
-  const stranger = decider.connect({ sourceIp: '127.10.0.99', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
-  assert.is(decider.iec104Station(stranger, 1), 'deny');
-  const watched = text.replace('    allow:\n      types: [interrogation, counter-interrogation', '    mode: monitor\n    allow:\n      types: [interrogation, counter-interrogation');
-  assert.not.equal(watched, text);
-  decider.setIndex(compile(parsePolicy(watched, { file: FILE })));
-  assert.equal([1, 2].map((ca) => decider.iec104Station(scada, ca)), ['allow', 'monitor'], 'a monitor-mode conduit: relay, audit what it would deny');
-  decider.setIndex(null);
-  assert.is(decider.iec104Station(scada, 1), 'deny');
-});
-
-test('edge authentication and grants: a vendor conduit opens only after login and with a grant', () => {
-  const vendor = text
-    .replace('  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }', '  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }\n  - { id: acme, kind: vendor, roles: [vendor] }')
-    .replace('tests:', `  - id: vendor-sets-points
+/** The fixture with a vendor and a conduit that needs its login and a grant. */
+const withVendor = (t: string): string => t
+  .replace('  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }', '  - { id: hmi-1, kind: device, zone: station, addresses: [127.10.0.5] }\n  - { id: acme, kind: vendor, roles: [vendor] }')
+  .replace('tests:', `  - id: vendor-sets-points
     from: { roles: [vendor] }
     to: { assets: [rtu-104] }
     protocol: iec104
     requires: { edgeAuth: true, grant: true }
     allow: { types: [setpoint], ioas: ["2000-2003"] }
 tests:`);
+
+/** A station ASDU as the driver hands it over: type, cause, CA and the IOAs of its objects. */
+const fromStation = (typeId: number, ca: number, ioas: number[], cause = 3) =>
+  ({ typeId, cause, ca, count: ioas.length, ioa: Uint32Array.from(ioas), value: new Float64Array(ioas.length), select: new Uint8Array(ioas.length), selected: false });
+
+test('station direction: common address and IOA ranges of the scope\'s conduits, monitor mode names its conduit; unknown sources and no policy allow none', () => {
+  const decider = new IndexDecider(index);
+  const station = (scope: unknown, typeId: number, ca: number, ioas: number[]) => {
+    const r = decider.iec104Station(scope as never, fromStation(typeId, ca, ioas), 0);
+    return r.decision === 'allow' && r.monitor !== true ? 'allow' : `${r.monitor === true ? 'monitor' : 'deny'} ${r.reason}${r.conduit === null ? '' : ` ${r.conduit}`}`;
+  };
+  const scada = decider.connect({ sourceIp: '127.10.0.2', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
+  assert.equal([1, 2, 0xffff].map((ca) => station(scada, 1, ca, [1000])), ['allow', 'deny unit-not-allowed', 'deny unit-not-allowed'], 'scada-switches: commonAddresses [1]');
+  assert.is(station(scada, 1, 1, [1000, 1007]), 'allow', 'scada-switches: IOAs 1000-1007');
+  assert.is(station(scada, 1, 1, [1000, 1008]), 'deny address-out-of-range', 'an IOA outside the conduit\'s ranges: the whole ASDU');
+  assert.is(station(scada, 13, 1, [99]), 'deny address-out-of-range');
+  assert.is(station(scada, 100, 1, [0]), 'allow', 'an interrogation\'s confirmation (IOA 0) is station-wide');
+  assert.is(station(scada, 70, 1, [0]), 'allow', 'end of initialisation (IOA 0) is station-wide');
+  const hmi = decider.connect({ sourceIp: '127.10.0.5', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
+  assert.equal([1, 2].map((ca) => station(hmi, 1, ca, [5, 70000])), ['allow', 'allow'], 'hmi-interrogates: no commonAddresses or ioas, everything');
+  const stranger = decider.connect({ sourceIp: '127.10.0.99', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, 0).scope;
+  assert.is(station(stranger, 1, 1, [1000]), 'deny no-conduit');
+  const watched = text.replace('    allow:\n      types: [interrogation, counter-interrogation', '    mode: monitor\n    allow:\n      types: [interrogation, counter-interrogation');
+  assert.not.equal(watched, text);
+  decider.setIndex(compile(parsePolicy(watched, { file: FILE })));
+  assert.equal([1, 2].map((ca) => station(scada, 1, ca, [1000])), ['allow', 'monitor unit-not-allowed scada-switches'], 'a monitor-mode conduit: relay, audit what it would deny, naming the conduit');
+  assert.is(station(scada, 1, 1, [5]), 'monitor address-out-of-range scada-switches');
+  decider.setIndex(null);
+  assert.is(station(scada, 1, 1, [1000]), 'deny no-policy');
+});
+
+test('station direction: a conduit outside its schedule, or whose login or grant is missing, carries no station data', () => {
+  const timed = withVendor(text.replace("  - id: hmi-interrogates\n", "  - id: hmi-interrogates\n    schedule: { days: [mon], from: '08:00', to: '17:00', tz: UTC }\n"));
+  assert.not.equal(timed, text);
+  const ti = compile(parsePolicy(timed, { file: FILE }));
+  const decider = new IndexDecider(ti);
+  const monday10 = Date.parse('2026-11-30T10:00:00Z'), monday20 = Date.parse('2026-11-30T20:00:00Z');
+  const hmi = decider.connect({ sourceIp: '127.10.0.5', asset: 'rtu-104', port: 2404, protocol: 'iec104' }, monday10).scope;
+  const m = fromStation(13, 1, [200]);
+  assert.equal([decider.iec104Station(hmi, m, monday10).decision, decider.iec104Station(hmi, m, monday10).conduit], ['allow', 'hmi-interrogates']);
+  assert.equal([decider.iec104Station(hmi, m, monday20).decision, decider.iec104Station(hmi, m, monday20).reason], ['deny', 'outside-schedule']);
+  const vendor = (session: unknown) => {
+    const r = decide(ti, req({ from: { ip: '127.10.0.66' }, to: 'rtu-104', iec104: { type: 'C_SE_NC_1', ioa: 2000, value: 5 }, session }), 0);
+    return r;
+  };
+  assert.is(vendor({ identity: 'acme', edgeAuth: true, grant: ['vendor-sets-points'] }).decision, 'allow', 'the request side, for reference');
+  const s = (session: unknown) => decider.connect({ sourceIp: '127.10.0.66', asset: 'rtu-104', port: 2404, protocol: 'iec104', session: session as never }, 0).scope;
+  const point = fromStation(50, 1, [2001], 7);
+  assert.is(decider.iec104Station(s({ identity: 'acme', edgeAuth: false }), point, 0).reason, 'edge-auth-required');
+  assert.is(decider.iec104Station(s({ identity: 'acme', edgeAuth: true }), point, 0).reason, 'grant-required', 'the grant expired: its station data is denied like its requests');
+  assert.equal({ ...decider.iec104Station(s({ identity: 'acme', edgeAuth: true, grant: ['vendor-sets-points'] }), point, 0) }, { decision: 'allow', conduit: 'vendor-sets-points', reason: null, identity: 'acme' });
+});
+
+test('edge authentication and grants: a vendor conduit opens only after login and with a grant', () => {
+  const vendor = withVendor(text);
   const vi = compile(parsePolicy(vendor, { file: FILE }));
   const ask = (session: unknown) => decide(vi, req({ from: { ip: '127.10.0.66' }, to: 'rtu-104', iec104: { type: 'C_SE_NC_1', ioa: 2000, value: 5 }, session }), 0);
   assert.is(ask({ identity: 'acme', edgeAuth: false }).reason, 'edge-auth-required');

@@ -33,7 +33,7 @@ test.before(async () => {
   const proxy = createIec104Proxy({
     listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: rtu.address().port }, asset: 'rtu-104', servicePort: 2404,
     decider: new IndexDecider(compile(parsePolicy(readFileSync(POLICY, 'utf8'), { file: POLICY }), { version: '3' })),
-    audit: { record: (e) => log.record(e) }, now: Date.now,
+    audit: { record: (e) => log.record(e) }, now: Date.now, k: 24, w: 16, timeouts: { t1Ms: 30_000, t3Ms: 60_000 },
   });
   await proxy.start(new AbortController().signal);
   const scada = await connectIec104Master({ host: '127.0.0.1', port: proxy.address().port, localAddress: SCADA });
@@ -57,7 +57,7 @@ test('inventory: each IEC 104 path with its types, common addresses and IOA rang
   const scada = r.inventory.paths.find((p) => p.conduit === 'scada-switches')!;
   assert.equal(scada.operations, {
     functions: ['C_SC_NA_1 (45)', 'C_DC_NA_1 (46)', 'C_DC_TA_1 (59)', 'C_IC_NA_1 (100)', 'C_CI_NA_1 (101)', 'C_CS_NA_1 (103)', 'C_TS_TA_1 (107)', 'select before execute'],
-    units: 'CA 1', addresses: '1000-1007',
+    units: 'CA 1', addresses: '100-107, 200-203, 1000-1007',
   });
   const eng = r.inventory.paths.find((p) => p.conduit === 'eng-sets-points')!;
   assert.ok(eng.operations!.functions.includes('set-points 0..100'));
@@ -81,6 +81,15 @@ test('history: IEC 104 ASDUs per type; every command with source, identity, CA, 
   const html = renderHtml(r);
   assert.match(html, 'IEC 104 commands, set-points, resets, parameters and file operations');
   assert.match(html, '<td>C_SC_NA_1</td>');
+});
+
+test('IEC 104 links: each listener start with the k, w and t1/t2/t3 it kept (from its audit record)', async () => {
+  const r = await buildComplianceReport({ policyFile: POLICY, auditDir });
+  const links = r.history!.iec104Links!;
+  assert.equal(links.map((l) => [l.asset, l.port, l.k, l.w, l.t1Ms, l.t2Ms, l.t3Ms]), [['rtu-104', 2404, 24, 16, 30_000, 10_000, 60_000]]);
+  assert.match(links[0].listener, /^127\.0\.0\.1:\d+$/);
+  assert.match(renderMarkdown(r), /### IEC 104 links\n\n\| Started \| Seq \| Listener \| Asset \| Service port \| Link \(k, w, t1, t2, t3\) \|\n[^\n]+\n\| \S+ \| \d+ \| 127\.0\.0\.1:\d+ \| rtu-104 \| 2404 \| k 24, w 16, t1 30 s, t2 10 s, t3 60 s \|/);
+  assert.match(renderHtml(r), /<h3>IEC 104 links<\/h3>.*<td>k 24, w 16, t1 30 s, t2 10 s, t3 60 s<\/td>/s);
 });
 
 test('audit show names an IEC 104 ASDU: type, cause, CA, IOAs, values, select', () => {

@@ -13,6 +13,7 @@ import { startIec104Rtu } from '../../runtime/lab/iec104-rtu';
 import { connectIec104Master } from '../../runtime/lab/iec104-master';
 import { Cause, TypeId, encodeAsdu, encodeIFrame, encodeUFrame, qoi, UFunction } from '../../drivers/iec104';
 import { labDir } from './gateway-fixtures';
+import { formatDaemonStatus } from '../../cli/status';
 
 /** A gateway on a lab folder with the substation policy and one iec104 listener (`link`: its extra fields) in front of `rtuPort`; its JSON lines collected. */
 async function startGateway(rtuPort: number, o: { link?: string; timeouts: string }) {
@@ -40,6 +41,7 @@ test('iec104 listener: interrogation and select/execute allowed, a denied comman
   try {
     const l = listener();
     assert.equal([l.asset, l.servicePort, l.state], ['rtu-104', 2404, 'up']);
+    assert.equal(l.iec104, { k: 12, w: 8, t1Ms: 15_000, t2Ms: 10_000, t3Ms: 20_000 }, 'status shows the link settings, the defaults here');
     const scada = await connectIec104Master({ host: '127.0.0.1', port, localAddress: '127.10.0.2' });
     const gi = await scada.interrogate();
     assert.equal(gi.map((r) => [r.name, r.cause]), [['C_IC_NA_1', 7], ['M_SP_NA_1', 20], ['M_ME_NC_1', 20], ['C_IC_NA_1', 10]]);
@@ -88,6 +90,10 @@ test("the listener's iec104 k reaches the driver: three I-frames in one write ov
       lines.filter((x) => x.includes('malformed')).join('\n') || 'no malformed record');
     const stats = listener().stats as Record<string, number>;
     assert.equal([stats.requests, stats.malformed], [2, 1]);
+    // `zonegate status` and `--json` (the status document as written) show the listener's link.
+    const status = gw.status();
+    assert.equal(JSON.parse(JSON.stringify(status)).listeners[0].iec104, { k: 2, w: 1, t1Ms: 5000, t2Ms: 2000, t3Ms: 20_000 });
+    assert.match(formatDaemonStatus({ ...status }, 0), /listener 127\.0\.0\.1:\d+ iec104 → rtu-104 \(127\.0\.0\.1:\d+\): up \[k 2, w 1, t1 5 s, t2 2 s, t3 20 s\]/);
   } finally {
     await gw.stop();
     await rtu.close();
