@@ -71,6 +71,7 @@ import { DENY_REASONS } from './types';
 import type { Decision, DenyReason } from './types';
 import { parseCidr, parseIp, ipv4ToUint32, formatIp, type Cidr } from './net';
 import { ZoneClock, weekdayMask } from './schedule';
+import { cidrInterval, mostSpecific, type LabelledInterval } from './address-set';
 import { compileDnp3Rules, type Dnp3Rules } from './dnp3-decide';
 import { compileIec104Rules, type Iec104Rules } from './iec104-decide';
 import { ValueTablesBuilder, type ValueTables } from './values';
@@ -343,33 +344,20 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
     if (++work >= COMPILE_SLICE) { work = 0; yield; }
   }
 
-  // Zone networks. IPv4: cut the address space at every network boundary and give each piece the
-  // most specific zone containing it (longest prefix, ties: document order), then merge neighbours.
-  const v4Nets: { start: number; end: number; prefix: number; zone: number }[] = [];
+  // Zone networks. IPv4: each piece of the address space gets the most specific zone containing
+  // it (longest prefix, ties: document order), neighbours of one zone merged (address-set.ts).
+  const v4Nets: LabelledInterval<number>[] = [];
   const zoneV6: { cidr: Cidr; zone: number; order: number }[] = [];
   doc.zones.forEach((z, zi) => {
     for (const n of z.networks) {
       const c = parseCidr(n);
       if (!c) continue;
-      if (c.family === 4) {
-        const size = 2 ** (32 - c.prefix);
-        const start = Math.floor(ipv4ToUint32({ family: 4, bytes: c.bytes }) / size) * size;
-        v4Nets.push({ start, end: start + size - 1, prefix: c.prefix, zone: zi });
-      } else zoneV6.push({ cidr: c, zone: zi, order: zoneV6.length });
+      if (c.family === 4) v4Nets.push({ interval: cidrInterval(c), label: zi });
+      else zoneV6.push({ cidr: c, zone: zi, order: zoneV6.length });
     }
   });
   zoneV6.sort((a, b) => b.cidr.prefix - a.cidr.prefix || a.order - b.order);
-  const cuts = [...new Set(v4Nets.flatMap((n) => [n.start, n.end + 1]))].sort((a, b) => a - b);
-  const segStart: number[] = [], segEnd: number[] = [], segZone: number[] = [];
-  for (let i = 0; i + 1 < cuts.length; i++) {
-    const lo = cuts[i], hi = cuts[i + 1] - 1;
-    let best = -1, bestPrefix = -1;
-    for (const n of v4Nets) if (n.start <= lo && n.end >= hi && n.prefix > bestPrefix) { best = n.zone; bestPrefix = n.prefix; }
-    if (best < 0) continue;
-    const last = segStart.length - 1;
-    if (last >= 0 && segZone[last] === best && segEnd[last] === lo - 1) segEnd[last] = hi;
-    else { segStart.push(lo); segEnd.push(hi); segZone.push(best); }
-  }
+  const zonePieces = mostSpecific(v4Nets);
 
   // Conduits.
   const nC = doc.conduits.length;
@@ -522,7 +510,9 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
     identityZone, identityRoles: identityRoles.build(), identityQuarantined,
     assetZone, assetQuarantined, assetPorts,
     v4Identity, v6Identity, v4Asset, v6Asset,
-    zoneV4Start: Float64Array.from(segStart), zoneV4End: Float64Array.from(segEnd), zoneV4Zone: Int32Array.from(segZone),
+    zoneV4Start: Float64Array.from(zonePieces, (p) => Number(p.interval.lo)),
+    zoneV4End: Float64Array.from(zonePieces, (p) => Number(p.interval.hi)),
+    zoneV4Zone: Int32Array.from(zonePieces, (p) => p.label),
     zoneV6: zoneV6.map(({ cidr, zone }) => ({ cidr, zone })),
     byAsset, byAssetAny, byZone, byZoneAny,
     fromIdentities: fromIdentities.build(), fromRoles: fromRoles.build(), fromZones: fromZones.build(),
