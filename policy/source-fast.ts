@@ -14,10 +14,10 @@
  * with their line and column. test/policy/source-fast.test.ts checks on fixtures and on random
  * texts that whatever this returns is what the yaml package's reader returns.
  */
-
-/** Thrown inside the reader to give up; never escapes readFast. */
-const GIVE_UP: unique symbol = Symbol('give up');
-const giveUp = (): never => { throw GIVE_UP; };
+import {
+  GIVE_UP, giveUp, isFlowIndicator, isIndicator, keyOf, resolvePlain, MAX_KEY,
+  LF, SP, HASH, DQ, SQ, COMMA, DASH, DOT, COLON, LBRACK, BSLASH, RBRACK, LBRACE, RBRACE,
+} from './source-fast-scalars';
 
 /**
  * Characters the reader leaves to the yaml package: controls other than LF (tab and CR
@@ -26,15 +26,6 @@ const giveUp = (): never => { throw GIVE_UP; };
  * does with these).
  */
 const NOT_SIMPLE = /[\x00-\x09\x0b-\x1f\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff\ufeff\ufffe\uffff]/;
-
-const LF = 10, SP = 32, HASH = 35, DQ = 34, SQ = 39, COMMA = 44, DASH = 45, DOT = 46, COLON = 58, LBRACK = 91, BSLASH = 92, RBRACK = 93, LBRACE = 123, RBRACE = 125;
-
-/** Characters that cannot start a plain scalar here (YAML 1.2 c-indicator, `-` handled apart). */
-const isIndicator = (c: number): boolean =>
-  c === COMMA || c === LBRACK || c === RBRACK || c === LBRACE || c === RBRACE || c === HASH || c === 38 /* & */ || c === 42 /* * */
-  || c === 33 /* ! */ || c === 124 /* | */ || c === 62 /* > */ || c === SQ || c === DQ || c === 37 /* % */ || c === 64 /* @ */
-  || c === 96 /* ` */ || c === 63 /* ? */ || c === COLON;
-const isFlowIndicator = (c: number): boolean => c === COMMA || c === LBRACK || c === RBRACK || c === LBRACE || c === RBRACE;
 
 /** Limits the caller applies to the value (the yaml package's reader refuses deeper documents). */
 export interface FastLimits {
@@ -57,49 +48,6 @@ export function readFast(text: string, limits: FastLimits): { value: unknown } |
     throw e;
   }
 }
-
-// YAML 1.2 core schema (section 10.3.2), with the yaml package's resolvers: parseInt per radix,
-// parseFloat; the first test that matches wins, in the package's order.
-const NULL = /^(?:~|[Nn]ull|NULL)$/;
-const TRUE = /^(?:[Tt]rue|TRUE)$/;
-const FALSE = /^(?:[Ff]alse|FALSE)$/;
-const INT_OCT = /^0o[0-7]+$/;
-const INT = /^[-+]?[0-9]+$/;
-const INT_HEX = /^0x[0-9a-fA-F]+$/;
-const FLOAT_SPECIAL = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
-const FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
-const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
-
-/** A plain scalar's value (never empty here). */
-function resolvePlain(s: string): unknown {
-  const c = s.charCodeAt(0);
-  // Most scalars are ids: a letter that cannot begin null, true or false is a string.
-  if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) {
-    const l = c | 32;
-    if (l !== 110 && l !== 116 && l !== 102) return s; // n t f
-    if (NULL.test(s)) return null;
-    if (TRUE.test(s)) return true;
-    if (FALSE.test(s)) return false;
-    return s;
-  }
-  if (s === '~') return null;
-  if (INT_OCT.test(s)) return finite(parseInt(s.substring(2), 8));
-  if (INT.test(s)) return finite(parseInt(s, 10));
-  if (INT_HEX.test(s)) return finite(parseInt(s.substring(2), 16));
-  if (FLOAT_SPECIAL.test(s)) return giveUp(); // refused by parseSource, with a position
-  if (FLOAT_EXP.test(s) || FLOAT.test(s)) return finite(parseFloat(s));
-  return s;
-}
-
-const finite = (n: number): number => (Number.isFinite(n) ? n : giveUp());
-
-/** A mapping key as parseSource's keyText makes it. */
-function keyOf(v: unknown): string {
-  return v === null ? '' : String(v);
-}
-
-/** The implicit-key length limit of YAML 1.2 (section 7.4.2): longer keys are the full reader's. */
-const MAX_KEY = 1000;
 
 /**
  * Recursive descent over the text. Block functions leave `pos` at the first character of the

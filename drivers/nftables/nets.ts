@@ -2,7 +2,8 @@
  * Addresses as the renderer writes them: parsed once, normalised to their network, sorted, and
  * merged so that no prefix lies inside another (nft interval sets refuse overlaps). Pure.
  */
-import { cidrContains, cidrNetwork, formatCidr, formatIp, parseCidr } from '../../policy/net';
+import { cidrNetwork, formatCidr, formatIp, parseCidr } from '../../policy/net';
+import { cidrInterval, withoutNested } from '../../policy/address-set';
 
 export type Family = 4 | 6;
 export interface Net { family: Family; bytes: Uint8Array; prefix: number; text: string }
@@ -27,14 +28,7 @@ export function toNet(s: string): Net | undefined {
 
 /** Sorted, without duplicates or prefixes inside another one (nft interval sets refuse overlaps). */
 export function mergeNets(nets: readonly Net[]): Net[] {
-  const sorted = nets.slice().sort((a, b) => a.family - b.family || compareBytes(a.bytes, b.bytes) || a.prefix - b.prefix);
-  const out: Net[] = [];
-  for (const n of sorted) {
-    const last = out[out.length - 1];
-    if (last && last.family === n.family && cidrContains(last, { family: n.family, bytes: n.bytes })) continue;
-    out.push(n);
-  }
-  return out;
+  return withoutNested(nets, cidrInterval);
 }
 
 /** `x` or `{ x, y }`: one nft value or an anonymous set. */

@@ -23,7 +23,7 @@
  * a-b), so the listing and a fresh rendering of the same policy spell the same set differently.
  * Pure: text in, text out. It reads tables in `nft list` layout, which render.ts writes too.
  */
-import { formatIp, parseCidr } from '../../policy/net';
+import { formatInterval, intervalKey as key, mergeIntervals as merge, parseInterval, sameIntervals, type AddressInterval as Interval } from '../../policy/address-set';
 
 /** Named objects other than chains and sets, as `nft list table` prints them. */
 const OBJECT = /^\t(map|flowtable|counter|quota|limit|secmark|synproxy|ct helper|ct timeout|ct expectation) (\S+) \{$/;
@@ -147,60 +147,6 @@ export function planSwap(table: string, running: string | undefined, text: strin
   return { script: `${script}\n`, kept, recreated };
 }
 
-/** An element of an address set as an inclusive interval, or undefined when it is not one. */
-interface Interval { family: 4 | 6; lo: bigint; hi: bigint }
-
-function toBig(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
-  return n;
-}
-
-function fromBig(n: bigint, family: 4 | 6): string {
-  const bytes = new Uint8Array(family === 4 ? 4 : 16);
-  for (let i = bytes.length - 1; i >= 0; i--) { bytes[i] = Number(n & 0xffn); n >>= 8n; }
-  return formatIp({ family, bytes });
-}
-
-/** `addr`, `addr/prefix` or `lo-hi` (nft's spellings of an interval set element). */
-function parseInterval(text: string): Interval | undefined {
-  const dash = text.indexOf('-');
-  if (dash > 0) {
-    const lo = parseCidr(text.slice(0, dash).trim());
-    const hi = parseCidr(text.slice(dash + 1).trim());
-    if (!lo || !hi || lo.family !== hi.family || lo.prefix !== (lo.family === 4 ? 32 : 128) || hi.prefix !== lo.prefix) return undefined;
-    const i = { family: lo.family, lo: toBig(lo.bytes), hi: toBig(hi.bytes) };
-    return i.lo <= i.hi ? i : undefined;
-  }
-  const c = parseCidr(text.trim());
-  if (!c) return undefined;
-  const bits = BigInt((c.family === 4 ? 32 : 128) - c.prefix);
-  const base = (toBig(c.bytes) >> bits) << bits;
-  return { family: c.family, lo: base, hi: base + (1n << bits) - 1n };
-}
-
-/** Sorted, with overlapping and adjacent intervals merged (what an auto-merge set holds). */
-function merge(list: Interval[]): Interval[] {
-  const sorted = [...list].sort((a, b) => a.family - b.family || (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
-  const out: Interval[] = [];
-  for (const i of sorted) {
-    const last = out[out.length - 1];
-    if (last && last.family === i.family && i.lo <= last.hi + 1n) { if (i.hi > last.hi) last.hi = i.hi; } else out.push({ ...i });
-  }
-  return out;
-}
-
-/** nft's spelling of an interval: one address, a prefix when it is one, else lo-hi. */
-function formatInterval(i: Interval): string {
-  if (i.lo === i.hi) return fromBig(i.lo, i.family);
-  const size = i.hi - i.lo + 1n;
-  const bits = size.toString(2).length - 1;
-  if (size === 1n << BigInt(bits) && (i.lo & (size - 1n)) === 0n) return `${fromBig(i.lo, i.family)}/${(i.family === 4 ? 32 : 128) - bits}`;
-  return `${fromBig(i.lo, i.family)}-${fromBig(i.hi, i.family)}`;
-}
-
-const key = (i: Interval) => `${i.family}:${i.lo}-${i.hi}`;
-
 /**
  * What to delete from and add to a kept set. Address elements are compared as merged intervals:
  * a running interval that the new set holds exactly is left alone, the others are deleted and
@@ -211,8 +157,7 @@ export function elementChanges(have: string[], want: string[]): { removed: strin
   const wantI = want.map(parseInterval);
   if (haveI.every((i) => i !== undefined) && wantI.every((i) => i !== undefined)) {
     const next = merge(wantI as Interval[]);
-    const same = (a: Interval[], b: Interval[]) => a.length === b.length && a.every((x, n) => key(x) === key(b[n]));
-    if (same(merge(haveI as Interval[]), next)) return { removed: [], added: [] };
+    if (sameIntervals(merge(haveI as Interval[]), next)) return { removed: [], added: [] };
     const nextKeys = new Set(next.map(key));
     const kept = new Set<string>();
     const removed: string[] = [];

@@ -10,7 +10,7 @@
  */
 import { ZonegateError } from '../errors';
 import type { CborValue } from './decode-cbor';
-import { decodeCborWhole } from './decode-cbor-steps';
+import { decodeCbor } from './decode-cbor';
 import { ENVELOPE_LIMITS } from './limits';
 import { DEFAULT_MAX_BUNDLE_BYTES, MAX_SIGNATURES } from './types';
 import type { BundleSignature, Envelope } from './types';
@@ -23,7 +23,7 @@ export function decodeEnvelope(bytes: Uint8Array, opts: { maxBytes?: number } = 
   const max = opts.maxBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
   if (bytes.length > max) throw new ZonegateError('ERR_BUNDLE_SIZE', `bundle is ${bytes.length} bytes, above the limit of ${max}`);
   // The envelope is shallow (depth 3); the body is decoded separately, after the signatures, with its own caps.
-  const v = decodeCborWhole(bytes, { what: 'bundle', ...ENVELOPE_LIMITS, viewBytes: true });
+  const v = decodeCbor(bytes, { what: 'bundle', ...ENVELOPE_LIMITS, viewBytes: true });
   const bad = (msg: string): never => { throw new ZonegateError('ERR_BUNDLE_DECODE', `bundle envelope: ${msg}`); };
   if (!isMap(v)) return bad('not a map');
   for (const k of Object.keys(v)) if (k !== 'type' && k !== 'body' && k !== 'signatures') bad(`unknown field '${k}'`);

@@ -1,12 +1,12 @@
 /**
- * Encodes plain data as CBOR of the bundle profile (see scan-cbor.ts): objects as maps with text
+ * Encodes plain data as CBOR of the bundle profile (see decode-cbor.ts): objects as maps with text
  * keys, Uint8Array as untagged byte strings, numbers as integers or floats. The result is checked
- * with scanCbor so that a signer can never produce bytes a device would refuse.
+ * by decoding it (decodeCbor) so that a signer can never produce bytes a device would refuse.
  */
 import { Buffer } from 'node:buffer';
 import { Encoder } from 'cbor-x';
 import { ZonegateError } from '../errors';
-import { scanCbor } from './scan-cbor';
+import { decodeCbor } from './decode-cbor';
 
 // useTag259ForMaps: false keeps cbor-x from tagging Maps (tag 259), which the profile refuses.
 const ENCODER_OPTIONS = { useRecords: false, tagUint8Array: false, useTag259ForMaps: false, variableMapSize: true } as ConstructorParameters<typeof Encoder>[0];
@@ -16,7 +16,7 @@ export function encodeCbor(value: unknown, opts: { what?: string } = {}): Uint8A
   const plain = normalise(value, opts.what ?? 'value', 0);
   const bytes = new Encoder(ENCODER_OPTIONS).encode(plain);
   const out = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice();
-  scanCbor(out, { what: opts.what });
+  decodeCbor(out, { what: opts.what });
   return out;
 }
 

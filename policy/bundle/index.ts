@@ -1,10 +1,9 @@
 /** The signed bundle format and the trust root: the public surface of policy/bundle. */
 export * from './types';
 export { keyIdOf, publicKeyOfSeed, publicKeyObject, sha256Hex, signEd25519, verifyEd25519 } from './ed25519';
-export { scanCbor } from './scan-cbor';
 export { BODY_LIMITS, ENVELOPE_LIMITS } from './limits';
 export type { CborLimits } from './limits';
-export { decodeCbor } from './decode-cbor';
+export { decodeCbor, decodeCborSteps } from './decode-cbor';
 export type { CborValue } from './decode-cbor';
 export { encodeCbor } from './encode-cbor';
 export { decodeEnvelope } from './decode-envelope';

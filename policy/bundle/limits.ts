@@ -1,5 +1,5 @@
 /**
- * The caps of the CBOR profile (scan-cbor.ts, decode-cbor-steps.ts): every count and length a
+ * The caps of the CBOR profile (decode-cbor.ts): every count and length a
  * header declares is checked against them before anything is walked, allocated or decoded
  * (design.md performance budget: hostile input up to the size caps never blocks the event loop
  * over 10 ms and grows RSS by 5 MiB at most).

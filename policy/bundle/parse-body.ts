@@ -4,7 +4,7 @@
  * envelope's (unsigned) type to the signed body: a grant body relabelled `policy` is refused.
  */
 import { ZonegateError } from '../errors';
-import { decodeCborSteps } from './decode-cbor-steps';
+import { decodeCborSteps } from './decode-cbor';
 import type { CborValue } from './decode-cbor';
 import { isMap } from './decode-envelope';
 import { BUNDLE_TYPES } from './types';
@@ -23,7 +23,7 @@ export function parseBody(bytes: Uint8Array, type: BundleType): BundleBody {
 }
 
 /**
- * parseBody in slices (decode-cbor-steps.ts yields every DECODE_SLICE items): returns the same
+ * parseBody in slices (decode-cbor.ts yields every DECODE_SLICE items): returns the same
  * body or throws the same error; `bytes` must not change until it is done.
  */
 export function* parseBodySteps(bytes: Uint8Array, type: BundleType): Generator<undefined, BundleBody, unknown> {
