@@ -24,6 +24,7 @@ import { forEachAuditRecord } from './replay-audit';
 import { parseTimeOption } from './parse-time';
 import { readPcapModbus } from './pcap-modbus';
 import { readPcapDnp3 } from './pcap-dnp3';
+import { printJsonPieces } from './json-pieces';
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
 
@@ -129,7 +130,8 @@ assets' addresses; a capture names addresses, which become assets of their own.`
     const { doc, dropped } = await checkAndWrite(r, header, o.out);
     const diff = base ? diffPolicies(base, doc) : undefined;
     const summary = { ok: true, out: o.out, site, ...r.stats, conduits: doc.conduits.length, tests: doc.tests.length, droppedTests: dropped, ...(diff ? { diff } : {}) };
-    if (ctx.json) { ctx.printJson(summary); return 0; }
+    // The summary carries the whole diff (tens of thousands of changes at a large site): printed in pieces.
+    if (ctx.json) { printJsonPieces(summary, ctx.out); return 0; }
     ctx.out(`learnt ${doc.conduits.length} conduit(s) (${r.stats.added} added${base ? `, ${r.stats.narrowed} narrowed, ${r.stats.unchanged} kept` : ''}) and ${doc.tests.length} test(s) from ${r.stats.learnt} request(s) → ${o.out}`);
     const skipped = Object.entries(r.stats.skipped);
     if (skipped.length) ctx.out(`not learnt: ${skipped.map(([k, n]) => `${n} ${k}`).join(', ')}`);
