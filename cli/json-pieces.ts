@@ -9,14 +9,21 @@ const PIECE = 64 * 1024;
 
 /** Writes `value` through `out` (which ends each call with a line end, as CommandContext.out does). */
 export function printJsonPieces(value: unknown, out: (text: string) => void, depth = 3): void {
-  let buf = '';
+  // Lines are gathered in an array and joined (one flat string per piece, not a rope of lines).
+  let lines: string[] = [];
+  let size = 0;
   const line = (text: string): void => {
-    buf = buf.length === 0 ? text : `${buf}\n${text}`;
-    if (buf.length >= PIECE) { out(buf); buf = ''; }
+    lines.push(text);
+    size += text.length + 1;
+    if (size >= PIECE) { out(lines.join('\n')); lines = []; size = 0; }
   };
   write(value, '', '', '', depth, line);
-  if (buf.length > 0) out(buf);
+  if (lines.length > 0) out(lines.join('\n'));
 }
+
+/** True when JSON leaves the value out of an object (null in an array), without stringifying a container. */
+const omitted = (x: unknown): boolean => x === undefined || typeof x === 'function' || typeof x === 'symbol'
+  || (x !== null && typeof x === 'object' && typeof (x as { toJSON?: unknown }).toJSON === 'function' && JSON.stringify(x) === undefined);
 
 const plainContainer = (v: unknown): v is Record<string, unknown> | unknown[] =>
   v !== null && typeof v === 'object' && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
@@ -24,7 +31,7 @@ const plainContainer = (v: unknown): v is Record<string, unknown> | unknown[] =>
 /** One value: its first line after `prefix`, its last line before `suffix`, its inner lines at `indent`. */
 function write(v: unknown, indent: string, prefix: string, suffix: string, depth: number, line: (text: string) => void): void {
   const entries = plainContainer(v) && depth > 0
-    ? (Array.isArray(v) ? v.map((x, i) => [i, x] as const) : Object.entries(v).filter(([, x]) => JSON.stringify(x) !== undefined))
+    ? (Array.isArray(v) ? v.map((x, i) => [i, x] as const) : Object.entries(v).filter(([, x]) => !omitted(x)))
     : undefined;
   if (entries === undefined || entries.length === 0) {
     line(`${prefix}${(JSON.stringify(v, null, 2) ?? 'null').replace(/\n/g, `\n${indent}`)}${suffix}`);
@@ -35,7 +42,7 @@ function write(v: unknown, indent: string, prefix: string, suffix: string, depth
   const inner = `${indent}  `;
   entries.forEach(([k, x], i) => {
     const key = isArray ? '' : `${JSON.stringify(k)}: `;
-    write(isArray && JSON.stringify(x) === undefined ? null : x, inner, `${inner}${key}`, i < entries.length - 1 ? ',' : '', depth - 1, line);
+    write(isArray && omitted(x) ? null : x, inner, `${inner}${key}`, i < entries.length - 1 ? ',' : '', depth - 1, line);
   });
   line(`${indent}${isArray ? ']' : '}'}${suffix}`);
 }
