@@ -168,10 +168,11 @@ function diffZone(o: Zone, n: Zone, doc: PolicyDocument, out: PolicyChange[]): v
   const add = (what: string, effect: ChangeEffect, detail: string, affects: string): void => {
     out.push({ area: 'zone', id: n.id, what, effect, detail, affects });
   };
-  const naming = conduitsNaming(doc, (c) => c.from.zones.includes(n.id) || c.to.zones.includes(n.id));
+  // Which conduits name it: looked up only for a change that says so (a scan of every conduit).
+  const naming = (): string => conduitsNaming(doc, (c) => c.from.zones.includes(n.id) || c.to.zones.includes(n.id));
   const na = minus(n.networks, o.networks), nr = minus(o.networks, n.networks);
-  if (na.length) add('networks', 'widens', `+ ${list(na)}`, `requests from or to ${list(na)} now in zone ${n.id} (${naming})`);
-  if (nr.length) add('networks', 'narrows', `- ${list(nr)}`, `requests from or to ${list(nr)} no longer in zone ${n.id} (${naming})`);
+  if (na.length) add('networks', 'widens', `+ ${list(na)}`, `requests from or to ${list(na)} now in zone ${n.id} (${naming()})`);
+  if (nr.length) add('networks', 'narrows', `- ${list(nr)}`, `requests from or to ${list(nr)} no longer in zone ${n.id} (${naming()})`);
   if (o.securityLevel !== n.securityLevel) add('securityLevel', 'changes', `${o.securityLevel} → ${n.securityLevel}`, 'no decision (reports and evidence only)');
   const ia = minus(n.interfaces, o.interfaces), ir = minus(o.interfaces, n.interfaces);
   if (ia.length || ir.length) add('interfaces', 'changes', plusMinus(ia, ir), 'the nftables ruleset (which interface the zone is on)');
@@ -181,10 +182,12 @@ function diffAsset(o: Asset, n: Asset, doc: PolicyDocument, out: PolicyChange[])
   const add = (what: string, effect: ChangeEffect, detail: string, affects: string): void => {
     out.push({ area: 'asset', id: n.id, what, effect, detail, affects });
   };
-  const naming = conduitsNaming(doc, (c) => c.to.assets.includes(n.id));
+  // Which conduits name it: looked up only for a change that says so (a scan of every conduit:
+  // for each of the 1,000 assets of a 10,000-conduit site, diffing a learnt policy took seconds).
+  const naming = (): string => conduitsNaming(doc, (c) => c.to.assets.includes(n.id));
   const aa = minus(n.addresses, o.addresses), ar = minus(o.addresses, n.addresses);
-  if (aa.length) add('addresses', 'widens', `+ ${list(aa)}`, `requests to ${list(aa)} now go to ${n.id} (${naming})`);
-  if (ar.length) add('addresses', 'narrows', `- ${list(ar)}`, `requests to ${list(ar)} no longer go to ${n.id} (${naming})`);
+  if (aa.length) add('addresses', 'widens', `+ ${list(aa)}`, `requests to ${list(aa)} now go to ${n.id} (${naming()})`);
+  if (ar.length) add('addresses', 'narrows', `- ${list(ar)}`, `requests to ${list(ar)} no longer go to ${n.id} (${naming()})`);
   const svc = (a: Asset): string[] => a.services.map((s) => `${s.protocol}/${s.port}`);
   const sa = minus(svc(n), svc(o)), sr = minus(svc(o), svc(n));
   if (sa.length) add('services', 'widens', `+ ${list(sa)}`, `conduits to ${n.id} without ports now also cover ${list(sa)}`);

@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { checkArchitecture, type AllowList, type ArchitectureRules } from './helpers/architecture';
 
-const SPLITTING = 'being split under issue 15 (h15b/h15c)';
 const CLOSURE = 'a factory closure that keeps its part\'s state in locals and its handlers as inner functions; issue 15 wants parts with start/stop instead (not split yet)';
 const PARSER = 'one pass over one input, step by step; reads better whole (not split yet)';
 

@@ -45,6 +45,12 @@ interface Group {
   last: number;
 }
 
+/** One source × asset: its new conduits' groups by protocol number, its base scopes by port × protocol number. */
+interface Pair {
+  groups: (Group | undefined)[];
+  scopes: Map<number, ScopeState>;
+}
+
 export interface LearnResult {
   doc: PolicyDocument;
   /** Comment lines per conduit id (count, first and last seen). */
@@ -55,18 +61,29 @@ export interface LearnResult {
 }
 
 const NOT_TRAFFIC = new Set(['malformed', 'rate-limited', 'quarantined']);
+/** A small number per policy protocol a handler learns (groups and scopes are keyed by it). */
+const PROTOCOL_NUMBER: ReadonlyMap<string, number> = new Map([...new Set([...PROTOCOL_HANDLERS.values()].map((h) => h.policyProtocol))].map((p, i) => [p, i]));
+if (PROTOCOL_NUMBER.size > 8) throw new TypeError('learn.ts keys scopes by port * 8 + protocol number: more than 8 protocols');
 const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
 const dashed = (ip: string): string => ip.replace(/[.:]+/g, '-').replace(/^-|-$/g, '');
 
 /** Gathers observations (add) and builds the learnt policy (result). */
 export class PolicyLearner {
   private readonly o: LearnOptions;
-  private readonly groups = new Map<string, Group>();
+  /** New conduits' groups by source, then asset (see Pair). */
+  private readonly pairs = new Map<string, Map<string, Pair>>();
+  private readonly groups: Group[] = [];
   /** Per base conduit id it allowed: its learner and counts (narrowing). */
   private readonly narrow = new Map<string, Group>();
   private readonly assetsByIp = new Map<string, Asset>();
   private readonly newAssets = new Map<string, Asset>();
-  private readonly scopes = new Map<string, ScopeState>();
+  /**
+   * Each address as recorded → its canonical text (null: not an address), so that it is parsed
+   * and formatted once per distinct address, not once per record: a million records of a few
+   * thousand sources allocated two parsed addresses and a string each, garbage that V8 then
+   * promoted (the parser's allocation site is trained by compile's long-lived addresses).
+   */
+  private readonly canonical = new Map<string, string | null>();
   private observed = 0;
   private readonly skipped: Record<string, number> = {};
 
@@ -77,11 +94,32 @@ export class PolicyLearner {
 
   private skip(why: string): void { this.skipped[why] = (this.skipped[why] ?? 0) + 1; }
 
+  /** The canonical text of an address, or null when it is not one. */
+  private canonicalIp(text: string): string | null {
+    let c = this.canonical.get(text);
+    if (c === undefined) {
+      const ip = parseIp(text);
+      c = ip === undefined ? null : formatIp(ip);
+      this.canonical.set(text, c);
+    }
+    return c;
+  }
+
+  /** The groups and scopes of one source × asset, made on first sight. */
+  private pairOf(src: string, asset: string): Pair {
+    let byAsset = this.pairs.get(src);
+    if (byAsset === undefined) { byAsset = new Map(); this.pairs.set(src, byAsset); }
+    let p = byAsset.get(asset);
+    if (p === undefined) { p = { groups: [], scopes: new Map() }; byAsset.set(asset, p); }
+    return p;
+  }
+
   /** The asset id of an observation: its own, the base asset at its destination, or a new one. */
   private assetOf(obs: LearnObservation, h: ProtocolHandler): string | undefined {
     if (typeof obs.asset === 'string') return obs.asset;
     if (typeof obs.dst !== 'string') return undefined;
-    const ip = formatIp(parseIp(obs.dst) as NonNullable<ReturnType<typeof parseIp>>);
+    const ip = this.canonicalIp(obs.dst);
+    if (ip === null) return undefined;
     const known = this.assetsByIp.get(ip) ?? this.newAssets.get(ip);
     const port = obs.port ?? 0;
     if (known) {
@@ -102,16 +140,16 @@ export class PolicyLearner {
     if (why !== null && NOT_TRAFFIC.has(why)) { this.skip(`${why} then`); return; }
     const h = PROTOCOL_HANDLERS.get(obs.protocol ?? '');
     if (!h) { this.skip(`no learner for protocol ${obs.protocol ?? '(none)'}`); return; }
-    const src = typeof obs.src === 'string' && parseIp(obs.src) ? formatIp(parseIp(obs.src) as NonNullable<ReturnType<typeof parseIp>>) : undefined;
-    const asset = src === undefined ? undefined : this.assetOf(obs, h);
-    if (src === undefined || asset === undefined) { this.skip('no source or destination'); return; }
-    const byBase = this.baseConduit(obs, src, asset, h);
-    const key = byBase ?? `${src}|${asset}|${h.policyProtocol}`;
-    const map = byBase ? this.narrow : this.groups;
-    let g = map.get(key);
+    const src = typeof obs.src === 'string' ? this.canonicalIp(obs.src) : null;
+    const asset = src === null ? undefined : this.assetOf(obs, h);
+    if (src === null || asset === undefined) { this.skip('no source or destination'); return; }
+    const pair = this.pairOf(src, asset);
+    const pn = PROTOCOL_NUMBER.get(h.policyProtocol) as number;
+    const byBase = this.baseConduit(obs, pair, src, asset, h, pn);
+    let g = byBase === undefined ? pair.groups[pn] : this.narrow.get(byBase);
     if (!g) {
       g = { src, asset, handler: h, learner: h.newLearner(), count: 0, denied: 0, first: obs.at, last: obs.at };
-      map.set(key, g);
+      if (byBase === undefined) { pair.groups[pn] = g; this.groups.push(g); } else this.narrow.set(byBase, g);
     }
     g.learner.add(obs);
     g.count++;
@@ -121,15 +159,17 @@ export class PolicyLearner {
   }
 
   /** With a base policy: the enforcing conduit that allows this observation, if any. */
-  private baseConduit(obs: Observation, src: string, asset: string, h: ProtocolHandler): string | undefined {
+  private baseConduit(obs: Observation, pair: Pair, src: string, asset: string, h: ProtocolHandler, pn: number): string | undefined {
     const index = this.o.baseIndex;
     if (!index || !index.t.assetIndex.has(asset)) return undefined;
-    const key = `${src}|${asset}|${obs.port ?? ''}|${h.policyProtocol}`;
-    let scope = this.scopes.get(key);
+    // Per port (-1: none recorded) and protocol; a port outside 0..65535 is decided, never cached.
+    const port = obs.port;
+    const key = port === undefined ? -pn - 1 : Number.isInteger(port) && port >= 0 && port <= 0xffff ? port * 8 + pn : undefined;
+    let scope = key === undefined ? undefined : pair.scopes.get(key);
     if (!scope) {
       scope = resolveScope(new ScopeState(), index, { ip: src, fromIdentity: undefined, session: undefined },
-        { asset, ip: undefined, port: obs.port, protocol: h.policyProtocol, hasOp: false });
-      this.scopes.set(key, scope);
+        { asset, ip: undefined, port, protocol: h.policyProtocol, hasOp: false });
+      if (key !== undefined) pair.scopes.set(key, scope);
     }
     const d = h.isOperation(obs) ? h.decideOperation(scope, obs, obs.at) : decideConnect(scope, obs.at);
     return d !== null && d.decision === 'allow' && d.monitor !== true && d.conduit !== null ? d.conduit : undefined;
@@ -162,7 +202,7 @@ export class PolicyLearner {
       tests.push(...blockTests(blocks, { ip: g.src }, g.asset, g.first));
     }
     // New conduits, sorted by asset, then source.
-    const groups = [...this.groups.values()].sort((a, b) => a.asset.localeCompare(b.asset) || a.src.localeCompare(b.src) || a.handler.policyProtocol.localeCompare(b.handler.policyProtocol));
+    const groups = [...this.groups].sort((a, b) => a.asset.localeCompare(b.asset) || a.src.localeCompare(b.src) || a.handler.policyProtocol.localeCompare(b.handler.policyProtocol));
     let added = 0;
     for (const g of groups) {
       const who = idOfSource(g.src);
@@ -188,7 +228,7 @@ export class PolicyLearner {
       site: this.o.site, zones, assets, identities, conduits,
       quarantine: base ? [...base.quarantine] : [], settings: base ? { ...base.settings } : { onExpiry: 'keep-enforcing' }, tests,
     };
-    const learnt = [...this.groups.values(), ...this.narrow.values()].reduce((n, g) => n + g.count, 0);
+    const learnt = [...this.groups, ...this.narrow.values()].reduce((n, g) => n + g.count, 0);
     const declared = new Set(assets.map((a) => a.id));
     const unknownAssets = [...new Set(groups.map((g) => g.asset))].filter((a) => !declared.has(a)).sort();
     return { doc, comments, unknownAssets, stats: { observed: this.observed, learnt, skipped: { ...this.skipped }, added, narrowed, unchanged } };

@@ -150,4 +150,20 @@ test('CLI: Markdown and --json; a broken file is exit 1 with its position', asyn
   assert.is(usage.code, 2);
 });
 
+test('diff names the conduits of an asset, zone or identity only for a change that needs them (no scan of every conduit per unchanged asset)', () => {
+  // Diffing a learnt 10,000-conduit policy scanned all 26,000 conduits for each of its 1,000
+  // unchanged assets (7 s of a 10 s diff): count the scans through a conduit list that reports them.
+  let scans = 0;
+  const counted = <T extends object>(list: T[]): T[] => new Proxy(list, { get(t, k, r) { if (k === 'filter') scans++; return Reflect.get(t, k, r); } });
+  const a = { ...v1, conduits: counted([...v1.conduits]) };
+  const b = { ...v1, conduits: counted([...v1.conduits]) };
+  assert.equal(diffPolicies(a, b).changes, []);
+  assert.equal(scans, 0);
+  const moved = { ...v1, assets: v1.assets.map((x, i) => (i === 0 ? { ...x, addresses: [...x.addresses, '10.99.0.1'] } : x)), conduits: counted([...v1.conduits]) };
+  const d = diffPolicies(a, moved);
+  assert.equal(d.changes.map((c) => `${c.area} ${c.id} ${c.what}`), [`asset ${v1.assets[0].id} addresses`]);
+  assert.match(d.changes[0].affects, /requests to 10\.99\.0\.1 now go to/);
+  assert.equal(scans, 1);
+});
+
 test.run();

@@ -13,6 +13,7 @@ import { parsePolicy } from '../../policy/parse';
 import { emitPolicyYaml, policyData } from '../../policy/learn/emit';
 import { validatePolicy } from '../../policy/validate';
 import { PolicyLearner } from '../../policy/learn/learn';
+import { compile } from '../../policy/compile';
 import { parseTsharkLine } from '../../cli/pcap-modbus';
 import type { AuditEvent } from '../../drivers/types';
 import { cli, FIX, writeAudit, monday, modbusEvent, tcpEvent, D } from './helpers';
@@ -159,6 +160,29 @@ test('sub-functions are learnt one by one: a whole FC 08/43 narrows to the ones 
   const denyProbes = doc.tests.filter((t) => t.expect === 'deny' && t.request.modbus?.subFunction !== undefined).map((t) => [t.request.modbus!.function, t.request.modbus!.subFunction]);
   assert.equal(denyProbes, [[8, 1], [43, 13]], `one sub-function not seen, per function: ${readFileSync(p('subs-added.yaml'), 'utf8').split('tests:')[1]}`);
   assert.is((await cli('policy', 'test', p('subs-added.yaml'))).code, 0);
+});
+
+test('one source in two spellings learns as one identity, a source that is no address is skipped, base conduits are matched per port', () => {
+  // The learner parses each recorded address once and keys its groups and base scopes by the
+  // recorded strings and the port (no key string per record): the same answers as keying by text.
+  const base = parsePolicy(readFileSync(`${FIX}/plant-v1.yaml`, 'utf8'));
+  const l = new PolicyLearner({ site: 's', base, baseIndex: compile(base) });
+  l.add(modbusEvent(monday('09:00'), `::ffff:${NEW}`, 'plc-1', D.deny('no-conduit', null), 3, 10, 2) as never);
+  l.add(modbusEvent(monday('09:01'), NEW, 'plc-1', D.deny('no-conduit', null), 3, 20, 2) as never);
+  l.add(modbusEvent(monday('09:02'), 'not-an-address', 'plc-1', D.deny('no-conduit', null), 3, 20, 2) as never);
+  l.add(modbusEvent(monday('09:03'), HMI, 'plc-1', D.allow('hmi-reads-plc', 'hmi-1'), 3, 10, 2) as never);
+  l.add({ ...modbusEvent(monday('09:04'), HMI, 'plc-1', D.deny('no-conduit', null), 3, 30, 2), port: 1502 } as never);
+  l.add({ ...modbusEvent(monday('09:05'), HMI, 'plc-1', D.deny('no-conduit', null), 3, 40, 2), port: 70000 } as never);
+  const r = l.result();
+  assert.equal(r.doc.identities.filter((i) => i.id.startsWith('host-')).map((i) => [i.id, i.addresses]), [['host-127-70-0-77', [NEW]]]);
+  assert.equal(r.stats.skipped, { 'no source or destination': 1 });
+  const added = r.doc.conduits.filter((c) => !base.conduits.some((b) => b.id === c.id));
+  assert.equal(added.map((c) => [c.id, c.allow?.addresses]), [
+    ['hmi-1-to-plc-1-read', [{ start: 30, end: 31 }, { start: 40, end: 41 }]],
+    ['host-127-70-0-77-to-plc-1-read', [{ start: 10, end: 11 }, { start: 20, end: 21 }]],
+  ]);
+  assert.equal(r.doc.conduits.find((c) => c.id === 'hmi-reads-plc')!.allow!.addresses, [{ start: 10, end: 11 }]);
+  assert.equal([r.stats.learnt, r.stats.narrowed], [5, 1]);
 });
 
 test('scattered traffic: ranges stay exact, but a conduit gets at most 4 boundary deny tests (below, above, the first gap)', () => {
