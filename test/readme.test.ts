@@ -12,12 +12,12 @@ import { cpSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { build } from 'esbuild';
 import { commands } from '../cli/commands';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, parseConfig } from '../runtime/config';
 import { IEC104_LINK_DEFAULTS } from '../drivers/iec104';
 import { startMosquitto, skipReason, type Mosquitto } from './helpers/mosquitto';
+import { freePort } from './helpers/ports';
 
 const readme = readFileSync('README.md', 'utf8');
 const shBlocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
@@ -134,14 +134,6 @@ test.after(async () => {
   await broker?.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => resolve(port)); });
-  });
-}
 
 /** A folder for one walk: copies of examples/ and test/fixtures/policy, like a fresh clone. */
 function workTree(name: string): string {

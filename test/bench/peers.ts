@@ -5,8 +5,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../helpers/ports';
+export { freePort };
 
 /** Starts `cmd` and resolves with the port it prints as `READY PORT`; rejects if it exits first. */
 export function spawnReady(children: ChildProcess[], cmd: string, args: string[]): Promise<{ child: ChildProcess; port: number }> {
@@ -24,14 +26,6 @@ export function spawnReady(children: ChildProcess[], cmd: string, args: string[]
 }
 
 /** A loopback port free a moment ago. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /** Resolves once 127.0.0.1:port accepts a connection (5 s at most). */
 export async function waitListening(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {

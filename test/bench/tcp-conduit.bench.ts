@@ -16,6 +16,7 @@ import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { printTable, type BenchRow } from './report';
+import { freePort } from '../helpers/ports';
 
 const MIB = 1024 * 1024;
 const ROUNDS = Number(process.env.ZG_BENCH_ROUNDS ?? 3);
@@ -151,13 +152,6 @@ function startHaproxy(upstream: number, dir: string): Promise<{ child: ChildProc
     await waitPort(port);
     return { child, port };
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer(); s.listen(0, '127.0.0.1'); await once(s, 'listening');
-  const p = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return p;
 }
 
 async function waitPort(port: number): Promise<void> {

@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModbusProxy } from '../../drivers/modbus-tcp';
@@ -20,6 +20,7 @@ import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
 import { MODBUS_FUNCTIONS } from '../../policy/modbus';
 import type { PolicyDocument } from '../../policy/types';
+import { freePort } from '../helpers/ports';
 
 const SUITE = process.env.ZG_LIBMODBUS_CACHE ?? '/var/cache/zonegate/libmodbus-tests';
 
@@ -50,11 +51,6 @@ function build(dir: string, program: 'server' | 'client', port: number): string 
   const r = spawnSync('gcc', ['-w', `-DUT_PORT=${port}`, `-I${dir}`, file, '-o', out, ...flags], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`gcc ${program}: ${r.stderr}`);
   return out;
-}
-
-function freePort(): Promise<number> {
-  const s = createServer();
-  return new Promise((res) => s.listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => res(p)); }));
 }
 
 async function waitListening(port: number): Promise<void> {

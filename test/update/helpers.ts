@@ -12,13 +12,15 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { buildSync } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { publicKeyOfSeed } from '../../policy/bundle/ed25519';
 import { signBundle } from '../../policy/bundle/sign';
 import type { SigningKey, TrustRoot } from '../../policy/bundle/types';
 import { createTrustRoot } from '../../fleet/trust';
+import { freePort } from '../helpers/ports';
+export { freePort };
 
 export const REPO = process.cwd();
 /** The version string the test bundle is built with; packages patch it. */
@@ -122,14 +124,6 @@ export function makePackage(o: { dir: string; version: string; flavour?: Flavour
   if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
   rmSync(stage, { recursive: true, force: true });
   return { file, bytes: new Uint8Array(readFileSync(file)) };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
 }
 
 export interface Device {
