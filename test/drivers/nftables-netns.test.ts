@@ -10,8 +10,8 @@ import type { RenderOptions } from '../../drivers/nftables';
 import { planSwap } from '../../drivers/nftables/swap';
 import { ZonegateError } from '../../policy/errors';
 import type { Conduit, PolicyDocument } from '../../policy/types';
-import { buildSite, createLab, netnsUnavailable, programs } from '../helpers/netns';
-import type { Lab, NsProcess, Site } from '../helpers/netns';
+import { buildSite, createLab, netnsUnavailable, programs, startClientAgent } from '../helpers/netns';
+import type { ClientAgent, ClientResult, Lab, NsProcess, Site } from '../helpers/netns';
 
 const reason = netnsUnavailable();
 if (reason) console.log(`SKIPPED nftables netns tests: ${reason}`);
@@ -65,14 +65,14 @@ let proxy: NsProcess;
 let dnp3Proxy: NsProcess;
 let work: string;
 
-interface ClientResult { ok: boolean; greeting?: string; echo?: string; error?: string }
 /** Connects to every target at once (each a separate client) and expects every one dropped (a timeout). */
 async function allDropped(...targets: Array<[string, number, string?]>): Promise<void> {
   const got = await Promise.all(targets.map(([h, p, l]) => connect(h, p, l)));
   assert.equal(got.map((r, i) => ({ to: targets[i], ...r })), targets.map((t) => ({ to: t, ok: false, error: 'timeout' })));
 }
+let clients: ClientAgent;
 const connect = (host: string, port: number, localAddress?: string, timeoutMs = 1200): Promise<ClientResult> =>
-  lab!.nodeJson<ClientResult>(site.ent, programs.client, { host, port, localAddress, timeoutMs, message: 'ping' });
+  clients.connect({ host, port, localAddress, timeoutMs, message: 'ping' });
 
 test.before(async () => {
   if (reason) return;
@@ -85,6 +85,7 @@ test.before(async () => {
   await plc.waitFor((l) => l === 'ready');
   await proxy.waitFor((l) => l === 'ready');
   await dnp3Proxy.waitFor((l) => l === 'ready');
+  clients = await startClientAgent(lab, site.ent);
   await applyRuleset(renderRuleset(options(1)).text, { netns: site.gw, keepDir: join(work, 'kept') });
 });
 
@@ -167,8 +168,10 @@ it('zones without interfaces: the gateway itself stays closed, listeners only fr
     assert.equal(await connect('10.10.1.20', 502), { ok: true, greeting: 'hello 10.10.1.1', echo: 'ping' });
     assert.ok((await connect('10.10.1.20', 8080)).ok);
     assert.equal(await connect('10.20.0.1', 8443), { ok: true, greeting: 'hello 10.20.0.10', echo: 'ping' });
-    const local = await lab!.nodeJson<ClientResult>(site.gw, programs.client, { host: '127.0.0.1', port: 2222, timeoutMs: 1200, message: 'ping' });
-    assert.equal(local, { ok: true, greeting: 'hello 127.0.0.1', echo: 'ping' });
+    const local = await startClientAgent(lab!, site.gw);
+    try {
+      assert.equal(await local.connect({ host: '127.0.0.1', port: 2222, timeoutMs: 1200, message: 'ping' }), { ok: true, greeting: 'hello 127.0.0.1', echo: 'ping' });
+    } finally { await local.stop(); }
     const c = await readCounters({ netns: site.gw });
     assert.ok(c.byComment['input drop'].packets >= 3, JSON.stringify(c.byComment));
   } finally {

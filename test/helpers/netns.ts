@@ -221,24 +221,34 @@ export const programs = {
     s.listen(listen, () => console.log('ready'));
     process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
   `,
-  /** One connection: read the greeting, send `message`, read the echo; prints { ok, greeting, echo } or { ok: false, error }. */
-  client: `
+  /**
+   * A client agent: one JSON request per stdin line ({ id, host, port, localAddress, timeoutMs,
+   * message }), one connection each: read the greeting, send `message`, read the echo; prints
+   * `result ID { ok, greeting, echo }` or `result ID { ok: false, error }`. Prints `ready` first.
+   */
+  clients: `
     const net = require('net');
-    const { host, port, localAddress, timeoutMs, message } = JSON.parse(process.argv[1]);
-    const done = (r) => { console.log(JSON.stringify(r)); process.exit(0); };
-    const c = net.connect({ host, port, localAddress });
-    let data = '';
-    const t = setTimeout(() => { c.destroy(); done({ ok: false, error: 'timeout' }); }, timeoutMs);
-    c.on('error', (e) => { clearTimeout(t); done({ ok: false, error: e.code || e.message }); });
-    c.on('connect', () => c.write(message));
-    c.on('data', (d) => {
-      data += d;
-      const nl = data.indexOf('\\n');
-      if (nl >= 0 && data.length >= nl + 1 + message.length) {
-        clearTimeout(t); c.destroy();
-        done({ ok: true, greeting: data.slice(0, nl), echo: data.slice(nl + 1) });
-      }
-    });
+    require('readline').createInterface({ input: process.stdin })
+      .on('line', (line) => {
+        const { id, host, port, localAddress, timeoutMs, message } = JSON.parse(line);
+        let settled = false;
+        const done = (r) => { if (!settled) { settled = true; console.log('result ' + id + ' ' + JSON.stringify(r)); } };
+        const c = net.connect({ host, port, localAddress });
+        let data = '';
+        const t = setTimeout(() => { c.destroy(); done({ ok: false, error: 'timeout' }); }, timeoutMs);
+        c.on('error', (e) => { clearTimeout(t); done({ ok: false, error: e.code || e.message }); });
+        c.on('connect', () => c.write(message));
+        c.on('data', (d) => {
+          data += d;
+          const nl = data.indexOf('\\n');
+          if (nl >= 0 && data.length >= nl + 1 + message.length) {
+            clearTimeout(t); c.destroy();
+            done({ ok: true, greeting: data.slice(0, nl), echo: data.slice(nl + 1) });
+          }
+        });
+      })
+      .on('close', () => process.exit(0));
+    console.log('ready');
   `,
   /** One long-lived connection (from `localAddress`) sending a byte every 20 ms; prints `ready`, then `echo N` per echo. */
   pinger: `
@@ -293,6 +303,33 @@ export const programs = {
 };
 
 /** The three-namespace site the nftables tests and bench use. Addresses live only inside these namespaces. */
+export interface ClientResult { ok: boolean; greeting?: string; echo?: string; error?: string }
+export interface ClientAgent {
+  /** One connection from the agent's namespace (see programs.clients). */
+  connect(o: { host: string; port: number; localAddress?: string; timeoutMs: number; message: string }): Promise<ClientResult>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a client agent in `ns`: connections are made by one long-lived node process instead of
+ * one `ip netns exec node` per connection (the nftables test made about 60, and their starts were
+ * most of its time beside a second suite).
+ */
+export async function startClientAgent(lab: Lab, ns: string): Promise<ClientAgent> {
+  const p = lab.node(ns, programs.clients, null);
+  await p.waitFor((l) => l === 'ready');
+  let next = 0;
+  return {
+    async connect(o) {
+      const id = ++next;
+      const seen = p.waitFor((l) => l.startsWith(`result ${id} `), o.timeoutMs + 15_000);
+      p.child.stdin!.write(`${JSON.stringify({ id, ...o })}\n`);
+      return JSON.parse((await seen).slice(`result ${id} `.length)) as ClientResult;
+    },
+    stop: () => p.stop(),
+  };
+}
+
 export interface Site {
   ent: string;
   gw: string;
