@@ -83,7 +83,7 @@ function runOne(file) {
 // The longest files start first, so that the two workers end together instead of one of them
 // running a 40-second file alone at the end (durations measured on the developer machine).
 const SLOW_FIRST = [
-  'test/drivers/nftables-netns.test.ts', 'test/demo.test.ts', 'test/update/ab.test.ts', 'test/update/ab-refused.test.ts',
+  'test/demo.test.ts', 'test/drivers/nftables-netns.test.ts', 'test/update/ab.test.ts', 'test/update/ab-rollback.test.ts', 'test/update/ab-refused.test.ts',
   'test/drivers/libmodbus-suite.test.ts', 'test/drivers/modbus-discover.test.ts', 'test/build/deb.test.ts',
   'test/readme.test.ts', 'test/e2e/gateway-lifecycle.test.ts', 'test/runtime/gateway.test.ts',
 ];
