@@ -21,12 +21,9 @@ const PARSER = 'one pass over one input, step by step; reads better whole (not s
 const ALLOW: AllowList = {
   files: {
     'drivers/modbus-tcp/connection.ts': 'the Modbus proxy connection, on the hot path: split only with before/after modbus-proxy figures on a quiet machine (not done yet)',
-    'runtime/store/policy-store.ts': 'the store moves its events to the bus with issue 15\'s parts (h15b); not split yet',
-    'runtime/sync/mqtt-sync.ts': 'createMqttSync, one closure issue 15 names; not split yet',
   },
   functions: {
     'policy/bundle/decode-cbor.ts#decodeCborSteps': 'the one CBOR profile decoder: one loop over an explicit, bounded container stack, a state machine that reads better whole',
-    'runtime/sync/mqtt-sync.ts#createMqttSync': CLOSURE,
     'runtime/access/attach-access.ts#attachAccess': CLOSURE,
     'runtime/audit/upload.ts#createAuditUploader': CLOSURE,
     'runtime/auth/authenticator.ts#createAuthenticator': CLOSURE,
