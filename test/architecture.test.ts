@@ -20,7 +20,6 @@ const PARSER = 'one pass over one input, step by step; reads better whole (not s
 
 const ALLOW: AllowList = {
   files: {
-    'drivers/modbus-tcp/connection.ts': 'the Modbus proxy connection, on the hot path: split only with before/after modbus-proxy figures on a quiet machine (not done yet)',
   },
   functions: {
     'policy/bundle/decode-cbor.ts#decodeCborSteps': 'the one CBOR profile decoder: one loop over an explicit, bounded container stack, a state machine that reads better whole',
