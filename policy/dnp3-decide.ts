@@ -20,10 +20,13 @@
 import type { Conduit, Decision } from './types';
 import { DENY_REASONS } from './types';
 import { CROB_CODE_MASK, dnp3Function, type Dnp3Operation, type Dnp3Range } from './dnp3';
-// compile.ts imports this file: only functions from it (used at call time), no constants.
-import { denyDecision, type DecisionCache, type PolicyIndex } from './compile';
+import { denyDecision } from './decision-cache';
+import type { DecisionCache, PolicyIndex } from './index-tables';
+import type { Dnp3Rules } from './protocol-rules';
 import { decideStaged } from './staged-decide';
-import type { ScopeState } from './decide';
+import type { ScopeState } from './scope';
+
+export type { Dnp3Rules } from './protocol-rules';
 
 const R = (r: (typeof DENY_REASONS)[number]): number => DENY_REASONS.indexOf(r);
 const R_SCHEDULE = R('outside-schedule'), R_EDGE_AUTH = R('edge-auth-required'), R_GRANT = R('grant-required');
@@ -33,22 +36,6 @@ const R_MALFORMED = R('malformed'), R_OBJECT = R('object-not-allowed'), R_VALUE 
 const FN_CONFIRM = 0;
 const FN_UNSOLICITED = 130;
 
-/** One dnp3 conduit's `allow`, compiled. */
-export interface Dnp3Rules {
-  /** 256-bit function bitset (bit 0 confirm always, bit 130 when unsolicited is allowed). */
-  readonly fns: Uint32Array;
-  readonly masters: ReadonlySet<number> | null;
-  readonly outstations: ReadonlySet<number> | null;
-  /** Objects as group << 8 | variation (variation 0: any); for every function, or per function code. */
-  readonly objects: ReadonlySet<number> | null;
-  readonly objectsByFn: ReadonlyMap<number, ReadonlySet<number>> | null;
-  /** Per group: sorted disjoint ranges. */
-  readonly points: ReadonlyMap<number, { readonly start: Float64Array; readonly end: Float64Array }> | null;
-  readonly vmin: number;
-  readonly vmax: number;
-  /** 256 entries, 1 where a masked CROB control code is allowed; null: any. */
-  readonly controls: Uint8Array | null;
-}
 
 const objectKey = (g: number, v: number): number => (g << 8) | v;
 

@@ -16,7 +16,7 @@ import { IssueList, checkInt, describe, didYouMean, has, q, readBoolean, readLis
 import { IEC104_CAUSES, IEC104_IOA_MAX, type Iec104Allow } from './iec104';
 import { IEC104_CLASSES, typeClass, type Iec104Class } from './iec104-classes';
 import { TypeId } from './iec104-types';
-import { mergeRanges, parseAddressRange } from './validate';
+import { mergeRanges, parseAddressRange } from './validate-fields';
 import type { AddressRange } from './types';
 
 const FIELDS = ['types', 'commonAddresses', 'ioas', 'causes', 'values', 'selectBeforeExecute'];

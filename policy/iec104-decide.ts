@@ -19,10 +19,13 @@ import type { Conduit, Decision } from './types';
 import { DENY_REASONS } from './types';
 import type { Iec104Operation } from './iec104';
 import { controlCauseAllowed, selectable, stationWide, typeClass } from './iec104-classes';
-// compile.ts imports this file: only functions from it (used at call time), no constants.
-import { denyDecision, type DecisionCache, type PolicyIndex } from './compile';
-import type { ScopeState } from './decide';
+import { denyDecision } from './decision-cache';
+import type { DecisionCache, PolicyIndex } from './index-tables';
+import type { Iec104Rules } from './protocol-rules';
+import type { ScopeState } from './scope';
 import { decideStaged } from './staged-decide';
+
+export type { Iec104Rules } from './protocol-rules';
 
 const R = (r: (typeof DENY_REASONS)[number]): number => DENY_REASONS.indexOf(r);
 const STAGE_REASON = Int32Array.from(
@@ -31,20 +34,6 @@ const STAGE_REASON = Int32Array.from(
 const R_MALFORMED = R('malformed');
 const ACTIVATION = 6;
 
-/** One iec104 conduit's `allow`, compiled. */
-export interface Iec104Rules {
-  /** 256 entries, 1 where the type id is allowed. */
-  readonly types: Uint8Array;
-  readonly cas: ReadonlySet<number> | null;
-  /** Sorted disjoint IOA ranges; null: any. */
-  readonly ioaStart: Float64Array | null;
-  readonly ioaEnd: Float64Array;
-  /** 64 entries, 1 where the cause is allowed; null: the causes each type takes. */
-  readonly causes: Uint8Array | null;
-  readonly vmin: number;
-  readonly vmax: number;
-  readonly sbo: boolean;
-}
 
 /** The compiled rules per conduit number: null for other protocols and for iec104 conduits without `allow`. */
 export function compileIec104Rules(conduits: readonly Conduit[]): (Iec104Rules | null)[] {

@@ -5,7 +5,7 @@
  * decision classes are iec104-types.ts and iec104-classes.ts; the names here are the policy's
  * public format.
  */
-import type { AddressRange } from './types';
+import type { AddressRange } from './address-range';
 import { Cause } from './iec104-types';
 
 /** Causes a master sends, by the names a policy uses (IEC 60870-5-101 section 7.2.3). */

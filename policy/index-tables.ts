@@ -7,8 +7,7 @@ import type { Conduit, PolicyDocument, Protocol, Decision } from './types';
 import { DENY_REASONS } from './types';
 import type { Cidr } from './net';
 import type { ZoneClock } from './schedule';
-import type { Dnp3Rules } from './dnp3-decide';
-import type { Iec104Rules } from './iec104-decide';
+import type { Dnp3Rules, Iec104Rules } from './protocol-rules';
 import type { ValueTables } from './values';
 
 /** Protocols as integers: the index of each in this list. */

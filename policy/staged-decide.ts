@@ -7,9 +7,9 @@
  */
 import type { Decision } from './types';
 import { windowOpen } from './schedule';
-// compile.ts imports the deciders that import this file: only functions from it, no constants.
-import { allowDecision, denyDecision, monitorDecision, type DecisionCache, type IndexTables, type PolicyIndex } from './compile';
-import type { ScopeState } from './decide';
+import { allowDecision, denyDecision, monitorDecision } from './decision-cache';
+import type { DecisionCache, IndexTables, PolicyIndex } from './index-tables';
+import type { ScopeState } from './scope';
 
 /** A protocol's checks: the first failing stage (3..) for op under rules, or -1. */
 export type StageCheck<R, O> = (rules: R | null, op: O) => number;

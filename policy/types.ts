@@ -6,6 +6,7 @@
 
 import type { Dnp3Allow, Dnp3Operation, Dnp3RequestSpec } from './dnp3';
 import type { Iec104Allow, Iec104Operation, Iec104RequestSpec } from './iec104';
+import type { AddressRange } from './address-range';
 
 export type Protocol = 'modbus' | 'tcp' | 'dnp3' | 'iec104';
 export type IdentityKind = 'device' | 'user' | 'service' | 'vendor';
@@ -48,7 +49,7 @@ export interface Identity {
 }
 
 /** An inclusive register/coil address interval, 0..65535. */
-export interface AddressRange { start: number; end: number }
+export type { AddressRange } from './address-range';
 
 export interface ModbusAllow {
   /** Function codes (names in the document are resolved through modbus.ts). Empty = none. */

@@ -14,7 +14,7 @@ import type { CoilRule, ValueRule, ValueType } from './types';
 import { IssueList, describe, didYouMean, get, has, q, readObject } from './check';
 import type { Path } from './check';
 import { TYPE_LIMITS, VALUE_TYPES } from './values';
-import { parseAddressRange } from './validate';
+import { parseAddressRange } from './validate-fields';
 
 const VALUE_FIELDS = ['type', 'range', 'order'];
 const NUM = String.raw`-?\d+(?:\.\d+)?(?:e[+-]?\d+)?`;

@@ -212,42 +212,8 @@ export function parseConfig(text: string, opts: { file: string } & ConfigOptions
   const stateDir = readString(root, 'stateDir', [], out, { required: true });
   const policyFile = readString(root, 'policyFile', [], out);
 
-  const listeners: ListenerConfig[] = [];
-  if (!has(root, 'listeners')) out.add(['listeners'], "required field 'listeners' is missing (a list of { listen, asset, service })");
-  else {
-    const list = readList(get(root, 'listeners'), ['listeners'], out);
-    if (list && list.items.length === 0) out.add(['listeners'], 'must list at least one listener');
-    const seen = new Map<string, number>();
-    list?.items.forEach((item, i) => {
-      const l = readListener(item, i, out, opts.services ?? BUILTIN_SERVICES);
-      if (!l) return;
-      if (l.serial) { // one listener per serial line
-        const dev = `serial:${l.serial.device}`;
-        if (seen.has(dev)) { out.add(['listeners', i, 'serial', 'device'], `serial device ${l.serial.device} is already used by listeners[${seen.get(dev)}]`); return; }
-        seen.set(dev, i);
-        if (l.service === 'modbus-rtu') { listeners.push(l); return; }
-      }
-      // Port 0 (a free port, labs and tests) never collides.
-      const key = formatHostPort(l.listen);
-      if (l.listen.port !== 0 && seen.has(key)) {
-        out.add(['listeners', i, 'listen'], `duplicate listen address ${key} (also listeners[${seen.get(key)}])`);
-        return;
-      }
-      seen.set(key, i);
-      listeners.push(l);
-    });
-  }
-
-  let log: GatewayConfig['log'] = { level: 'info', decisions: 'stdout' };
-  if (has(root, 'log')) {
-    const rec = readObject(get(root, 'log'), ['log'], ['level', 'decisions'], out);
-    if (rec) {
-      log = {
-        level: readEnum(rec, 'level', ['log'], LOG_LEVELS, out) ?? 'info',
-        decisions: readEnum(rec, 'decisions', ['log'], ['stdout', 'none'] as const, out) ?? 'stdout',
-      };
-    }
-  }
+  const listeners = readListeners(root, out, opts.services ?? BUILTIN_SERVICES);
+  const log = readLog(root, out);
   const timeouts = readInts(get(root, 'timeouts'), ['timeouts'], { ...DEFAULT_TIMEOUTS }, 86_400_000, out);
   if (timeouts.frameMs === 0 && has(root, 'timeouts') && has(get(root, 'timeouts') as Record<string, unknown>, 'frameMs')) out.add(['timeouts', 'frameMs'], 'must be at least 1');
   const limits = readInts(get(root, 'limits'), ['limits'], { ...DEFAULT_LIMITS }, 1_000_000, out);
@@ -257,13 +223,7 @@ export function parseConfig(text: string, opts: { file: string } & ConfigOptions
       if (limits[key] === 0 && has(rec, key)) out.add(['limits', key], 'must be at least 1');
     }
   }
-  const reserved: Record<string, Record<string, unknown>> = Object.create(null);
-  for (const key of RESERVED_BLOCKS) {
-    if (!has(root, key)) continue;
-    const v = get(root, key);
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) out.add([key], `must be a mapping (reserved for the ${key} settings)`);
-    else reserved[key] = v as Record<string, unknown>;
-  }
+  const reserved = readReserved(root, out);
   const parts = parsePartBlocks(reserved, dir);
   for (const issue of parts.issues) out.add(issue.path, issue.message);
 
@@ -273,6 +233,60 @@ export function parseConfig(text: string, opts: { file: string } & ConfigOptions
     ...(policyFile !== undefined ? { policyFile: resolve(dir, policyFile) } : {}),
     listeners, log, timeouts, limits, reserved, parts: parts.blocks, locate: src.locate,
   };
+}
+
+// `listeners`: required, at least one; one listener per serial line, no listen address twice (port 0 aside).
+function readListeners(root: Record<string, unknown>, out: IssueList, services: Readonly<Record<string, Protocol>>): ListenerConfig[] {
+  const listeners: ListenerConfig[] = [];
+  if (!has(root, 'listeners')) {
+    out.add(['listeners'], "required field 'listeners' is missing (a list of { listen, asset, service })");
+    return listeners;
+  }
+  const list = readList(get(root, 'listeners'), ['listeners'], out);
+  if (list && list.items.length === 0) out.add(['listeners'], 'must list at least one listener');
+  const seen = new Map<string, number>();
+  list?.items.forEach((item, i) => {
+    const l = readListener(item, i, out, services);
+    if (!l) return;
+    if (l.serial) { // one listener per serial line
+      const dev = `serial:${l.serial.device}`;
+      if (seen.has(dev)) { out.add(['listeners', i, 'serial', 'device'], `serial device ${l.serial.device} is already used by listeners[${seen.get(dev)}]`); return; }
+      seen.set(dev, i);
+      if (l.service === 'modbus-rtu') { listeners.push(l); return; }
+    }
+    // Port 0 (a free port, labs and tests) never collides.
+    const key = formatHostPort(l.listen);
+    if (l.listen.port !== 0 && seen.has(key)) {
+      out.add(['listeners', i, 'listen'], `duplicate listen address ${key} (also listeners[${seen.get(key)}])`);
+      return;
+    }
+    seen.set(key, i);
+    listeners.push(l);
+  });
+  return listeners;
+}
+
+function readLog(root: Record<string, unknown>, out: IssueList): GatewayConfig['log'] {
+  const log: GatewayConfig['log'] = { level: 'info', decisions: 'stdout' };
+  if (!has(root, 'log')) return log;
+  const rec = readObject(get(root, 'log'), ['log'], ['level', 'decisions'], out);
+  if (!rec) return log;
+  return {
+    level: readEnum(rec, 'level', ['log'], LOG_LEVELS, out) ?? 'info',
+    decisions: readEnum(rec, 'decisions', ['log'], ['stdout', 'none'] as const, out) ?? 'stdout',
+  };
+}
+
+// The part blocks (mqtt, audit, access, ...) as raw mappings; parsePartBlocks reads them.
+function readReserved(root: Record<string, unknown>, out: IssueList): Record<string, Record<string, unknown>> {
+  const reserved: Record<string, Record<string, unknown>> = Object.create(null);
+  for (const key of RESERVED_BLOCKS) {
+    if (!has(root, key)) continue;
+    const v = get(root, key);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) out.add([key], `must be a mapping (reserved for the ${key} settings)`);
+    else reserved[key] = v as Record<string, unknown>;
+  }
+  return reserved;
 }
 
 /** Reads (1 MiB at most) and validates a config file; a missing or unreadable file is ERR_CONFIG_INVALID too. */

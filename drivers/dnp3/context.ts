@@ -5,7 +5,7 @@ import type { AuditEvent } from '../types';
 import type { RateLimitStore } from '../modbus-tcp/rate-limit';
 import type { SelectStore } from './select-store';
 import type { Dnp3Decider, Dnp3ProxyStats } from './types';
-import type { Dnp3Connection } from './connection';
+import type { ProxiedConnection } from '../proxy-listener';
 import type { AppFragment } from './app';
 
 export interface Dnp3Context {
@@ -35,5 +35,5 @@ export interface Dnp3Context {
   /** Until when the outstation counts as unreachable (frames are not sent). */
   upstreamDownUntil: number;
   emit(event: AuditEvent): void;
-  closed(conn: Dnp3Connection): void;
+  closed(conn: ProxiedConnection): void;
 }

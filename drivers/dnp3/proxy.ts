@@ -5,7 +5,7 @@
  * decision, malformed frame and connection event goes to the audit sink.
  */
 import { RateLimitStore } from '../modbus-tcp/rate-limit';
-import { checkProxyOptions, createProxyListener, positiveOption } from '../proxy-listener';
+import { checkProxyOptions, createProxyListener, positiveOption, type ProxiedConnection } from '../proxy-listener';
 import { AppFragment } from './app';
 import { Dnp3Connection } from './connection';
 import type { Dnp3Context } from './context';
@@ -34,7 +34,7 @@ export function createDnp3Proxy(options: Dnp3ProxyOptions): Dnp3Proxy {
     forwarded: 0, responses: 0, unsolicited: 0, unsolicitedDenied: 0, linkFrames: 0, unexpectedResponses: 0, upstreamMalformed: 0,
     upstreamTimeouts: 0, upstreamFailures: 0, idleClosed: 0, droppedAudit: 0,
   };
-  const listener = createProxyListener<Dnp3Connection>({
+  const listener = createProxyListener<ProxiedConnection>({
     who: 'createDnp3Proxy', name, protocol: 'dnp3', options, drainMs: t.drainMs, stats,
     open: (socket, src, srcPort, scope) => new Dnp3Connection(ctx, socket, src, srcPort, scope),
     sweepShared(at) {

@@ -6,7 +6,7 @@ import type { RateLimitStore } from '../modbus-tcp/rate-limit';
 import type { Iec104SelectStore } from './select-store';
 import type { WindowOptions } from './window';
 import type { Iec104Decider, Iec104ProxyStats } from './types';
-import type { Iec104Connection } from './connection';
+import type { ProxiedConnection } from '../proxy-listener';
 
 export interface Iec104Context {
   readonly name: string;
@@ -27,5 +27,5 @@ export interface Iec104Context {
   readonly maxBufferedBytes: number;
   readonly stats: Iec104ProxyStats;
   emit(event: AuditEvent): void;
-  closed(conn: Iec104Connection): void;
+  closed(conn: ProxiedConnection): void;
 }

@@ -8,7 +8,7 @@
  * connection event goes to the audit sink.
  */
 import { RateLimitStore } from '../modbus-tcp/rate-limit';
-import { checkProxyOptions, createProxyListener, positiveOption } from '../proxy-listener';
+import { checkProxyOptions, createProxyListener, positiveOption, type ProxiedConnection } from '../proxy-listener';
 import { Iec104Connection } from './connection';
 import type { Iec104Context } from './context';
 import { Iec104SelectStore } from './select-store';
@@ -37,7 +37,7 @@ export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
   };
   const d = IEC104_LINK_DEFAULTS;
   const link: Iec104Link = Object.freeze({ k: options.k ?? d.k, w: options.w ?? d.w, t1Ms: t.t1Ms ?? d.t1Ms, t2Ms: t.t2Ms ?? d.t2Ms, t3Ms: t.t3Ms ?? d.t3Ms });
-  const listener = createProxyListener<Iec104Connection>({
+  const listener = createProxyListener<ProxiedConnection>({
     who: 'createIec104Proxy', name, protocol: 'iec104', options, drainMs: t.drainMs, stats, startDetail: { iec104: link },
     open: (socket, src, srcPort, scope) => new Iec104Connection(ctx, socket, src, srcPort, scope),
     sweepShared(at) {

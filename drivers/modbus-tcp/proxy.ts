@@ -7,6 +7,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { AuditEvent } from '../types';
 import { ClientConnection, type ProxyContext } from './connection';
+import type { ConnectionLifecycle } from './connection-lifecycle';
 import { RateLimitStore } from './rate-limit';
 import { LimitedLog } from '../log-limit';
 import { ConduitShares } from '../conduit-shares';
@@ -54,7 +55,7 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
     malformed: 0, forwarded: 0, responses: 0, unexpectedResponses: 0, upstreamTimeouts: 0, upstreamFailures: 0, upstreamConnects: 0,
     idleClosed: 0, droppedAudit: 0,
   };
-  const connections = new Set<ClientConnection>();
+  const connections = new Set<ConnectionLifecycle>();
   const perSource = new Map<string, number>();
   const shares = new ConduitShares(maxConnections, options.reserveConnections);
   if (options.log !== undefined && typeof options.log !== 'function') throw new TypeError('createModbusProxy: log must be a function');

@@ -70,8 +70,8 @@ export function splitIssuePath(path: string): (string | number)[] {
 const abs = (dir: string, p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(dir, p));
 
 /** Validates the blocks found in `reserved`; every problem is one issue (path as a list). */
-export function parsePartBlocks(reserved: Record<string, Record<string, unknown>>, dir: string): { blocks: PartBlocks; issues: { path: (string | number)[]; message: string }[] } {
-  const issues: { path: (string | number)[]; message: string }[] = [];
+export function parsePartBlocks(reserved: Record<string, Record<string, unknown>>, dir: string): { blocks: PartBlocks; issues: BlockIssue[] } {
+  const issues: BlockIssue[] = [];
   const take = (list: readonly Issue[]) => { for (const i of list) issues.push({ path: splitIssuePath(i.path), message: i.message }); };
   const blocks: PartBlocks = { audit: { enabled: true }, telemetry: { enabled: true, intervalMs: 60_000 } };
 
@@ -81,40 +81,12 @@ export function parsePartBlocks(reserved: Record<string, Record<string, unknown>
     if (typeof tr.file !== 'string' || tr.file === '') issues.push({ path: ['trustRoot', 'file'], message: 'must name the provisioned trust root file (root.json or root.cbor)' });
     else blocks.trustRootFile = abs(dir, tr.file);
   }
-
-  const au = reserved.audit;
-  if (au) {
-    const keys: Record<string, [number, number]> = { maxBytes: [64 * 1024, 1024 ** 4], segmentBytes: [4096, 1024 ** 3], flushDelayMs: [0, 60_000], checkpointIntervalMs: [100, 3_600_000] };
-    for (const [k, v] of Object.entries(au)) {
-      if (k === 'enabled') {
-        if (typeof v !== 'boolean') issues.push({ path: ['audit', k], message: 'must be true or false' });
-        else blocks.audit.enabled = v;
-        continue;
-      }
-      const range = keys[k];
-      if (!range) { issues.push({ path: ['audit', k], message: `unknown key (expected enabled, ${Object.keys(keys).join(', ')})` }); continue; }
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) issues.push({ path: ['audit', k], message: `must be an integer within ${range[0]}..${range[1]}` });
-      else (blocks.audit as unknown as Record<string, number>)[k] = v;
-    }
-    if (blocks.audit.maxBytes !== undefined && blocks.audit.maxBytes < 2 * (blocks.audit.segmentBytes ?? 4 * 1024 * 1024)) {
-      issues.push({ path: ['audit', 'maxBytes'], message: 'must be at least twice segmentBytes (default segmentBytes 4 MiB)' });
-    }
-  }
-
+  if (reserved.audit) readAuditBlock(reserved.audit, blocks.audit, issues);
   if (reserved.mqtt) {
     const r = parseMqttConfig(reserved.mqtt, 'mqtt');
     take(r.issues);
-    if (r.config) {
-      const c = { ...r.config };
-      c.passwordFile = abs(dir, c.passwordFile);
-      c.ca = abs(dir, c.ca);
-      c.cert = abs(dir, c.cert);
-      c.key = abs(dir, c.key);
-      for (const k of Object.keys(c) as (keyof MqttConfig)[]) if (c[k] === undefined) delete c[k];
-      blocks.mqtt = c;
-    }
+    if (r.config) blocks.mqtt = mqttPaths(r.config, dir);
   }
-
   const nf = reserved.nftables;
   if (nf) {
     const { enabled, ...rest } = nf;
@@ -123,31 +95,8 @@ export function parsePartBlocks(reserved: Record<string, Record<string, unknown>
     take(r.issues);
     if (r.config) blocks.nftables = { ...r.config, keepDir: abs(dir, r.config.keepDir), enabled: enabled === true };
   }
-
-  const te = reserved.telemetry;
-  if (te) {
-    for (const [k, v] of Object.entries(te)) {
-      if (k === 'enabled') {
-        if (typeof v !== 'boolean') issues.push({ path: ['telemetry', k], message: 'must be true or false' });
-        else blocks.telemetry.enabled = v;
-      } else if (k === 'intervalMs') {
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 5_000 || v > 86_400_000) issues.push({ path: ['telemetry', k], message: 'must be an integer within 5000..86400000' });
-        else blocks.telemetry.intervalMs = v;
-      } else issues.push({ path: ['telemetry', k], message: 'unknown key (expected enabled, intervalMs)' });
-    }
-  }
-
-  const up = reserved.update;
-  if (up) {
-    const u: UpdateConfig = { healthPeriodMs: 300_000 };
-    for (const [k, v] of Object.entries(up)) {
-      if (k !== 'healthPeriodMs') { issues.push({ path: ['update', k], message: 'unknown key (expected healthPeriodMs)' }); continue; }
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 100 || v > 86_400_000) issues.push({ path: ['update', k], message: 'must be an integer within 100..86400000' });
-      else u.healthPeriodMs = v;
-    }
-    blocks.update = u;
-  }
-
+  if (reserved.telemetry) readTelemetryBlock(reserved.telemetry, blocks.telemetry, issues);
+  if (reserved.update) blocks.update = readUpdateBlock(reserved.update, issues);
   // The console/login block is read by attachAccess at start; checked here so a mistake is refused
   // at load (start and SIGHUP) with file:line:col like the rest of the config.
   if (reserved.console) {
@@ -159,4 +108,58 @@ export function parsePartBlocks(reserved: Record<string, Record<string, unknown>
     }
   }
   return { blocks, issues };
+}
+
+type BlockIssue = { path: (string | number)[]; message: string };
+
+// `audit`: enabled, and integer sizes and intervals within their ranges; maxBytes at least two segments.
+function readAuditBlock(au: Record<string, unknown>, audit: PartBlocks['audit'], issues: BlockIssue[]): void {
+  const keys: Record<string, [number, number]> = { maxBytes: [64 * 1024, 1024 ** 4], segmentBytes: [4096, 1024 ** 3], flushDelayMs: [0, 60_000], checkpointIntervalMs: [100, 3_600_000] };
+  for (const [k, v] of Object.entries(au)) {
+    if (k === 'enabled') {
+      if (typeof v !== 'boolean') issues.push({ path: ['audit', k], message: 'must be true or false' });
+      else audit.enabled = v;
+      continue;
+    }
+    const range = keys[k];
+    if (!range) { issues.push({ path: ['audit', k], message: `unknown key (expected enabled, ${Object.keys(keys).join(', ')})` }); continue; }
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) issues.push({ path: ['audit', k], message: `must be an integer within ${range[0]}..${range[1]}` });
+    else (audit as unknown as Record<string, number>)[k] = v;
+  }
+  if (audit.maxBytes !== undefined && audit.maxBytes < 2 * (audit.segmentBytes ?? 4 * 1024 * 1024)) {
+    issues.push({ path: ['audit', 'maxBytes'], message: 'must be at least twice segmentBytes (default segmentBytes 4 MiB)' });
+  }
+}
+
+// The mqtt block's files resolved against the config's folder; unset keys dropped.
+function mqttPaths(config: MqttConfig, dir: string): MqttConfig {
+  const c = { ...config };
+  c.passwordFile = abs(dir, c.passwordFile);
+  c.ca = abs(dir, c.ca);
+  c.cert = abs(dir, c.cert);
+  c.key = abs(dir, c.key);
+  for (const k of Object.keys(c) as (keyof MqttConfig)[]) if (c[k] === undefined) delete c[k];
+  return c;
+}
+
+function readTelemetryBlock(te: Record<string, unknown>, telemetry: PartBlocks['telemetry'], issues: BlockIssue[]): void {
+  for (const [k, v] of Object.entries(te)) {
+    if (k === 'enabled') {
+      if (typeof v !== 'boolean') issues.push({ path: ['telemetry', k], message: 'must be true or false' });
+      else telemetry.enabled = v;
+    } else if (k === 'intervalMs') {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 5_000 || v > 86_400_000) issues.push({ path: ['telemetry', k], message: 'must be an integer within 5000..86400000' });
+      else telemetry.intervalMs = v;
+    } else issues.push({ path: ['telemetry', k], message: 'unknown key (expected enabled, intervalMs)' });
+  }
+}
+
+function readUpdateBlock(up: Record<string, unknown>, issues: BlockIssue[]): UpdateConfig {
+  const u: UpdateConfig = { healthPeriodMs: 300_000 };
+  for (const [k, v] of Object.entries(up)) {
+    if (k !== 'healthPeriodMs') { issues.push({ path: ['update', k], message: 'unknown key (expected healthPeriodMs)' }); continue; }
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 100 || v > 86_400_000) issues.push({ path: ['update', k], message: 'must be an integer within 100..86400000' });
+    else u.healthPeriodMs = v;
+  }
+  return u;
 }

@@ -31,163 +31,32 @@
  * persisted as previous too: a validly signed old bundle copied over `policy.active` (or
  * `policy.previous`) is not enforced (`policy-rollback` alarm, then the same fallback).
  * Alarms raised at boot reach listeners attached before boot() (open-gateway-store.ts `listen`).
+ *
+ * The checks short of persisting live in prepare-bundle.ts, the shapes in store-types.ts.
  */
 import { EventBus } from '../bus';
 import { ZonegateError } from '../../policy/errors';
-import type { ErrorCode, Issue } from '../../policy/errors';
-import { compileSteps } from '../../policy/compile';
 import type { PolicyIndex } from '../../policy/compile';
-import { validatePolicySteps } from '../../policy/validate';
-import type { PolicyDocument } from '../../policy/types';
-import { verifyBundleSteps, checkValidity } from '../../policy/bundle/verify';
-import { policyVersionTag } from '../../policy/bundle/version-tag';
-import { runPolicyTests, formatTestFailure } from '../../policy/bundle/run-policy-tests';
+import { checkValidity } from '../../policy/bundle/verify';
 import type { TrustRoot, VerifiedBundle } from '../../policy/bundle/types';
-import type { AuditSink } from '../../drivers/types';
-import type { BlobStore } from './blob-store';
-import type { TrustStore } from './trust-store';
-import { LoopSlicer } from './loop-slicer';
-import { answerSignatureCheckAsync } from './async-signatures';
+import type { LoopSlicer } from './loop-slicer';
 import { belowMark, parseHwm } from './high-water';
 import type { Hwm } from './high-water';
+import { activationSlicer, prepareVerified, verifyPolicyBundle } from './prepare-bundle';
+import {
+  ACTIVE_BLOB, HWM_BLOB, PREVIOUS_BLOB,
+  type AcceptResult, type ActivePolicy, type BundleSource, type Candidate, type PolicyStoreEvents, type PolicyStoreOptions,
+  type PolicyStoreStatus, type StoreAlarm, type StoreAlarmKind, type StoreBusEvents, type StoreError, type StoreEventBus,
+  type StoreState, type TrustAcceptResult,
+} from './store-types';
 
-/** Blob names in stateDir: the enforced bundle, the one before it, the high-water mark (JSON `{ version, hash }`). */
-export const ACTIVE_BLOB = 'policy.active';
-export const PREVIOUS_BLOB = 'policy.previous';
-export const HWM_BLOB = 'policy.hwm';
-
-/** Where a bundle came from (status, audit). */
-export type BundleSource = 'mqtt' | 'import' | 'boot';
-
-/** The active policy as status and events show it. */
-export interface ActivePolicy {
-  /** The bundle's version number. */
-  version: number;
-  /** `v<version>-<first 8 hex of sha256(bundle)>`, the tag of every decision. */
-  policyVersion: string;
-  /** Lower hex sha256 of the exact bundle bytes. */
-  hash: string;
-  site: string;
-  targets: string[];
-  issuedAt: number;
-  expiresAt: number;
-  /** keyIds whose signatures counted. */
-  signedBy: string[];
-  source: BundleSource;
-  /** Epoch ms of this activation (process-local). */
-  activatedAt: number;
-  conduits: number;
-  onExpiry: 'keep-enforcing' | 'deny-all';
-}
-
-export type StoreAlarmKind = 'policy-conflict' | 'policy-expired' | 'bundle-corrupt' | 'policy-unverifiable' | 'policy-rollback';
-
-export interface StoreAlarm {
-  kind: StoreAlarmKind;
-  message: string;
-  at: number;
-}
-
-export interface StoreError {
-  code: ErrorCode | string;
-  message: string;
-  issues: readonly Issue[];
-  at: number;
-  source: BundleSource | 'trust';
-}
-
-/**
- * - `no-policy`: nothing verified to enforce; everything is denied.
- * - `active`: enforcing `active`.
- * - `expired-enforcing`: the active bundle expired and settings.onExpiry is keep-enforcing.
- * - `expired-deny-all`: it expired and onExpiry is deny-all; the index is null.
- */
-export type StoreState = 'no-policy' | 'active' | 'expired-enforcing' | 'expired-deny-all';
-
-export interface PolicyStoreStatus {
-  state: StoreState;
-  active: ActivePolicy | null;
-  /** The version and hash of the kept previous bundle, if any. */
-  previous: { version: number; hash: string } | null;
-  /** The highest policy version ever activated here (rollback protection). */
-  highWater: { version: number; hash: string } | null;
-  trustRoot: { version: number; expiresAt: number; hash: string };
-  lastError: StoreError | null;
-  /** The most recent alarms, newest last (at most 16 kept; `alarmsDropped` counts the rest). */
-  alarms: StoreAlarm[];
-  alarmsDropped: number;
-  counts: { activated: number; unchanged: number; refused: number };
-}
-
-/** What acceptTrust did: `unchanged` when the bytes are the root already in force. */
-export interface TrustAcceptResult {
-  outcome: 'rotated' | 'unchanged';
-  version: number;
-  expiresAt: number;
-  hash: string;
-}
-
-export interface AcceptResult {
-  outcome: 'activated' | 'unchanged';
-  active: ActivePolicy;
-}
-
-export interface PolicyStoreEvents {
-  activated: [ActivePolicy];
-  unchanged: [ActivePolicy];
-  refused: [StoreError];
-  alarm: [StoreAlarm];
-  /** The index handed to `activate` changed (null: deny-all). */
-  index: [PolicyIndex | null];
-  trust: [{ version: number; expiresAt: number; hash: string }];
-}
-
-/** The store's events as they travel on an event bus (runtime/bus.ts): `store:activated`, ... */
-export type StoreBusEvents = { [K in keyof PolicyStoreEvents as `store:${K}`]: PolicyStoreEvents[K][0] };
-
-/** The part of an EventBus the store needs; the daemon passes its own bus (GatewayEvents include StoreBusEvents). */
-export interface StoreEventBus {
-  on<K extends keyof StoreBusEvents>(event: K, owner: string, fn: (payload: StoreBusEvents[K]) => void | Promise<void>): () => void;
-  emit<K extends keyof StoreBusEvents>(event: K, payload: StoreBusEvents[K]): Promise<void>;
-}
-
-export interface PolicyStoreOptions {
-  blobs: BlobStore;
-  trust: TrustStore;
-  /** This gateway's device id and site (from the gateway config). */
-  device: string;
-  site: string;
-  /** Epoch ms. */
-  now: () => number;
-  /** Size cap of one bundle; default 16 MiB. */
-  maxBytes?: number;
-  audit?: AuditSink;
-  /** Where the store's events go (`store:<event>`); default a bus of its own. Handlers' failures never reach the store. */
-  bus?: StoreEventBus;
-  /** Called with every new active index (null: deny everything), e.g. decider.setIndex. Must not throw. */
-  activate?: (index: PolicyIndex | null) => void;
-  /**
-   * Lets the event loop run between the slices of an activation (signatures, body decode,
-   * validation, compile, tests: each a pure step generator in policy/), so that decisions waiting
-   * behind it are delayed by one slice, not by all of them. Default: one setImmediate turn.
-   */
-  yieldToLoop?: () => Promise<void>;
-  /** Synchronous work between two turns of the event loop during an activation; default 0.5 ms. */
-  sliceMs?: number;
-  /** Monotonic ms clock that times the slices; default performance.now. */
-  monotonic?: () => number;
-}
-
-interface Candidate {
-  bundle: VerifiedBundle;
-  doc: PolicyDocument;
-  index: PolicyIndex;
-  policyVersion: string;
-}
+export { ACTIVE_BLOB, HWM_BLOB, PREVIOUS_BLOB } from './store-types';
+export type {
+  AcceptResult, ActivePolicy, BundleSource, PolicyStoreEvents, PolicyStoreOptions, PolicyStoreStatus, StoreAlarm, StoreAlarmKind,
+  StoreBusEvents, StoreError, StoreEventBus, StoreState, TrustAcceptResult,
+} from './store-types';
 
 const MAX_ALARMS = 16;
-/** Default synchronous work between two turns of the event loop during an activation (ms). */
-const DEFAULT_SLICE_MS = 0.5;
 
 /** The policy store; construct with `new PolicyStore(opts)`, then `await boot()` once. */
 export class PolicyStore {
@@ -422,49 +291,17 @@ export class PolicyStore {
   }
 
   // verifyBundle with a turn of the event loop between the signature check and the body decode.
-  private async verify(bytes: Uint8Array, now: number, ignoreExpiry: boolean, slicer = this.slicer()): Promise<VerifiedBundle> {
-    const steps = verifyBundleSteps(bytes, {
-      trustRoot: this.opts.trust.current(), expectType: 'policy', device: this.opts.device, site: this.opts.site,
-      now, maxBytes: this.opts.maxBytes, ignoreExpiry,
-    });
-    // Signature checks run on the thread pool: the longest piece of an accept otherwise.
-    return slicer.run(steps, answerSignatureCheckAsync);
+  private verify(bytes: Uint8Array, now: number, ignoreExpiry: boolean, slicer = this.slicer()): Promise<VerifiedBundle> {
+    return verifyPolicyBundle(this.opts, bytes, { now, ignoreExpiry, slicer });
   }
 
   // One time budget for all the phases of one activation (design.md performance budget).
   private slicer(): LoopSlicer {
-    const pause = this.opts.yieldToLoop ?? (() => new Promise<void>((resolve) => setImmediate(resolve)));
-    return new LoopSlicer({ pause, clock: this.opts.monotonic ?? (() => performance.now()), budgetMs: this.opts.sliceMs ?? DEFAULT_SLICE_MS });
+    return activationSlicer(this.opts);
   }
 
-  private async prepareVerified(bundle: VerifiedBundle, now: number, slicer = this.slicer()): Promise<Candidate> {
-    const v = bundle.body.version;
-    let doc: PolicyDocument;
-    try {
-      // Validation is the longest phase (about half of a 10,000-conduit activation): its
-      // generator yields every few entries and the slicer gives the loop a turn once per budget.
-      doc = await slicer.run(validatePolicySteps(bundle.body.policy, { file: `bundle v${v}` }));
-    } catch (e) {
-      const issues = e instanceof ZonegateError ? e.issues : [];
-      throw new ZonegateError('ERR_BUNDLE_POLICY', `bundle v${v}: the policy is invalid: ${(e as Error).message}`, { cause: e, issues });
-    }
-    if (doc.site !== this.opts.site) {
-      throw new ZonegateError('ERR_BUNDLE_TARGET', `bundle v${v} carries the policy of site '${doc.site}', this is '${this.opts.site}'`);
-    }
-    const policyVersion = policyVersionTag({ version: v, hash: bundle.hash });
-    let index: PolicyIndex;
-    try {
-      index = await slicer.run(compileSteps(doc, { version: policyVersion }));
-    } catch (e) {
-      throw new ZonegateError('ERR_BUNDLE_POLICY', `bundle v${v}: the policy does not compile: ${(e as Error).message}`, { cause: e });
-    }
-    await slicer.checkpoint();
-    const failures = runPolicyTests(index, doc.tests, now);
-    if (failures.length > 0) {
-      throw new ZonegateError('ERR_POLICY_TEST', `bundle v${v}: ${failures.length} of ${doc.tests.length} embedded test(s) failed: ${formatTestFailure(failures[0])}`,
-        { issues: failures.map((f) => ({ path: `tests[${f.index}]`, message: f.message })) });
-    }
-    return { bundle, doc, index, policyVersion };
+  private prepareVerified(bundle: VerifiedBundle, now: number, slicer = this.slicer()): Promise<Candidate> {
+    return prepareVerified(this.opts, bundle, now, slicer);
   }
 
   private async persist(c: Candidate): Promise<void> {
