@@ -81,6 +81,8 @@ export interface AuditUploader {
   stop(): void;
   /** New records were written: send soon rather than at the next poll. */
   kick(): void;
+  /** The link to the broker is up again: send now, not when the failure backoff (up to 60 s) ends. */
+  linkUp(): void;
   status(): UploadStatus;
   /** Resolves once no read-and-send pass is running (tests wait on it instead of sleeping). */
   idle(): Promise<void>;
@@ -259,6 +261,13 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
       unsubscribe = null;
     },
     kick,
+    linkUp() {
+      if (!st.running || retryTimer === null) return;
+      retryTimer = clear(retryTimer);
+      st.nextAttemptAt = null;
+      failures = 0;
+      kick();
+    },
     idle: () => (pumping ? new Promise<void>((resolve) => { idleWaiters.push(resolve); }) : Promise.resolve()),
     status() {
       const next = o.log.status().nextSeq;

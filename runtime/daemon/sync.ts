@@ -156,6 +156,8 @@ export class FleetLink implements Part {
         publish: (b) => sync.publishAuditBatch(b), onAck: (cb) => sync.onAuditAck(cb),
         onLog: (level, m) => log[level](`audit upload: ${m}`),
       });
+      const uploader = this.uploaderValue;
+      sync.onConnected(() => uploader.linkUp());
     }
   }
 }

@@ -49,6 +49,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
     reconnectAttempts: 0, nextAttemptAt: null, messagesReceived: 0, messagesRefused: 0, messagesDuplicate: 0,
     queueDropped: 0, handlerErrors: 0, handled: 0, telemetryDropped: 0, lastError: null, lastConnectError: null,
   };
+  const connectedListeners = new Set<() => void>();
   const inbound = new Inbound({
     site, device, handlers, limits, extra: options.extra, queueDepth: options.queueDepth ?? 8, dedupeSize: options.dedupeSize ?? 64,
     st, audit: options.audit, now, log, publishStatus: () => status.publish(),
@@ -71,15 +72,16 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
       });
       status.publish();
       status.start();
+      for (const cb of [...connectedListeners]) cb();
     },
     onMessage: (topic, payload, retained) => inbound.onMessage(topic, payload, retained),
   });
-  return syncApi({ options, st, inbound, status, link });
+  return syncApi({ options, st, inbound, status, link, connectedListeners });
 }
 
 // The MqttSync interface over the parts.
-function syncApi(p: { options: MqttSyncOptions; st: SyncStatus; inbound: Inbound; status: StatusPublisher; link: BrokerLink }): MqttSync {
-  const { options, st, inbound, status, link } = p;
+function syncApi(p: { options: MqttSyncOptions; st: SyncStatus; inbound: Inbound; status: StatusPublisher; link: BrokerLink; connectedListeners: Set<() => void> }): MqttSync {
+  const { options, st, inbound, status, link, connectedListeners } = p;
   const telemetryTopic = deviceTopic({ site: options.site, device: options.device, kind: 'telemetry' });
   const auditTopic = deviceTopic({ site: options.site, device: options.device, kind: 'audit' });
   let started = false;
@@ -116,6 +118,7 @@ function syncApi(p: { options: MqttSyncOptions; st: SyncStatus; inbound: Inbound
     },
     publishAuditBatch: (bytes) => publishAudit(link.client, st, auditTopic, bytes),
     onAuditAck: (cb) => inbound.onAuditAck(cb),
+    onConnected(cb) { connectedListeners.add(cb); return () => { connectedListeners.delete(cb); }; },
     idle: () => inbound.idle(),
   };
 }

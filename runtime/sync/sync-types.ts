@@ -111,6 +111,8 @@ export interface MqttSync {
   publishAuditBatch(bytes: Uint8Array): Promise<void>;
   /** Called with each `audit/ack` payload (raw bytes); returns an unsubscribe function. */
   onAuditAck(cb: (bytes: Uint8Array) => void): () => void;
+  /** Called each time the connection to the broker is (re)established; returns an unsubscribe function. */
+  onConnected(cb: () => void): () => void;
   /** Resolves once no handler is running or pending (tests, orderly shutdown). */
   idle(): Promise<void>;
 }

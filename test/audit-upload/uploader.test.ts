@@ -106,6 +106,32 @@ test('a failed publish rewinds to the acked point after a backoff', async () => 
   h.u.stop();
 });
 
+test('the link coming back ends the failure backoff: the uploader sends at once, not after it', async () => {
+  const h = harness();
+  h.u.start();
+  await settle();
+  // Three failed attempts in a row: the backoff has grown to 400 ms (100, 200, 400; up to 60 s by default).
+  for (let i = 0; i < 3; i++) {
+    h.pending[h.pending.length - 1].reject(new Error('not connected to the broker'));
+    await settle();
+    const due = Math.max(...h.timers.pending.map((p) => p.ms).filter((ms) => ms < 5000));
+    if (i < 2) { h.timers.fire(due); await settle(); }
+  }
+  assert.ok(h.u.status().nextAttemptAt !== null, 'waiting out a backoff');
+  const before = h.sent.length;
+  h.u.linkUp();
+  await settle();
+  assert.ok(h.sent.length > before, 'sent as soon as the link was up');
+  assert.equal(h.sent[before].fromSeq, 15, 'from the acked point');
+  assert.is(h.u.status().nextAttemptAt, null);
+  // linkUp while nothing waits changes nothing.
+  const n = h.sent.length;
+  h.u.linkUp();
+  await settle();
+  assert.is(h.sent.length, n);
+  h.u.stop();
+});
+
 test('no ack within ackTimeoutMs: everything after the acked point is sent again', async () => {
   const h = harness({ window: 2 });
   h.u.start();
