@@ -290,6 +290,11 @@ export class GroupCommitWriter {
     if (!await writeSideFile(this.o.fs, this.o.dir, name, data)) this.p.counts.internal++;
   }
 
+  /** Resolves once no drain is running (a drain and what it arms after it: afterDrain is part of `writing`). */
+  async idle(): Promise<void> {
+    while (this.writing !== null) await this.writing;
+  }
+
   /** Resolves once every record queued before the call is on disk, or a write of it failed. Never rejects. */
   flush(closed: boolean): Promise<void> {
     // Denials counted into open flood windows are committed too, as summaries.

@@ -161,6 +161,11 @@ export class AuditLog implements AuditSink {
     return this.writer.flush(this.closed);
   }
 
+  /** Resolves once no group commit is being written (tests step injected timers after it). Starts none. */
+  idle(): Promise<void> {
+    return this.writer.idle();
+  }
+
   /**
    * Closes the log: emits pending flood summaries, writes a final checkpoint, flushes and closes
    * the segment. Records after close() are counted as dropped.

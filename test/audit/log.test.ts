@@ -148,10 +148,13 @@ test('pacing: records queued during a write wait for their deadline (flushDelayM
       for (const h of [...pending]) if (h.due <= now) { pending.delete(h); h.fn(); n++; }
       return n;
     };
-    // Waits (real time, for the real disk) until the writer has done `fsyncs` fsyncs, then a little more.
+    // Waits (real time, for the real disk) until the writer has begun `fsyncs` fsyncs and its write
+    // has ended, deadlines armed. It waited 10 ms after the fsync count instead, and a side-by-side
+    // round's slow disk was still writing when the test moved the clock on: the drain then found
+    // the next batch due itself and no timer was left to fire (expected 1 due, got 0).
     const settle = async (fsyncs: number): Promise<void> => {
       for (let i = 0; i < 5000 && fs.counts.fsync < fsyncs; i++) await new Promise((r) => setTimeout(r, 2));
-      for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 1));
+      await log.idle();
     };
     const fs = testFs();
     const log = await open(t.dir, { fs, now: () => now, timers, flushDelayMs: 50, batchMax: 100, checkpointEvery: 1e9 });
