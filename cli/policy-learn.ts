@@ -12,12 +12,12 @@ import type { Command, CommandContext } from './framework';
 import { usageError } from './framework';
 import { ZonegateError } from '../policy/errors';
 import { compile } from '../policy/compile';
-import { diffPolicies } from '../policy/diff';
+import { diffPolicies, TestChanges } from '../policy/diff';
 import { renderDiffMarkdown } from '../policy/diff-render';
 import { PolicyLearner, type LearnResult } from '../policy/learn/learn';
 import { emitPolicyText } from '../policy/learn/emit';
 import { checkLearnt, type CheckedLearnt } from '../policy/learn/check-learnt';
-import type { PolicyDocument } from '../policy/types';
+import type { PolicyDocument, PolicyTest } from '../policy/types';
 import { writeFileAtomicPieces } from '../protocol/write-atomic';
 import { loadPolicyFile } from '../runtime/policy-file';
 import { findAuditFolders } from '../protocol/audit/query';
@@ -65,12 +65,14 @@ async function learnFrom(o: { site: string; base?: PolicyDocument; slack: number
 
 /**
  * Checks the learnt policy (policy/learn/check-learnt.ts: validated as its text reads back, its
- * tests decided) and writes its text piece by piece to `file`, atomically (temp file, fsync,
- * rename): a learnt policy is written whole once checked, or not at all.
+ * tests decided one at a time as they are written) and writes its text piece by piece to `file`,
+ * atomically (temp file, fsync, rename): a learnt policy is written whole once checked, or not at
+ * all. `seeTest` is shown each test written.
  */
-async function checkAndWrite(r: LearnResult, header: string[], file: string): Promise<CheckedLearnt> {
-  const checked = checkLearnt(r.doc, { file: '(learnt policy)', now: Date.now() });
-  const pieces = emitPolicyText(checked.all, { header, conduit: r.comments }, (i) => checked.keep[i] === 1);
+async function checkAndWrite(r: LearnResult, header: string[], file: string, seeTest: (t: PolicyTest) => void): Promise<CheckedLearnt> {
+  const checked = checkLearnt(r.doc, r.tests, { file: '(learnt policy)', now: Date.now() });
+  const tests = function* (): Generator<PolicyTest, void, void> { for (const t of checked.tests) { seeTest(t); yield t; } };
+  const pieces = emitPolicyText(checked.doc, { header, conduit: r.comments }, tests());
   await writeFileAtomicPieces(dirname(resolve(file)), basename(file), pieces, 0o644);
   return checked;
 }
@@ -150,12 +152,13 @@ async function learnCommand(ctx: CommandContext): Promise<number> {
     `Learnt by \`zonegate policy learn\` from ${r.stats.learnt.toLocaleString('en-US')} request(s) in ${sources.length} source(s)${base ? `, starting from ${String(o.from)}` : ''}.`,
     'It allows what was observed and nothing else: review every conduit before enforcing it.',
   ];
-  const { doc, dropped } = await checkAndWrite(r, header, o.out);
-  const diff = base ? diffPolicies(base, doc) : undefined;
-  const summary = { ok: true, out: o.out, site, ...r.stats, conduits: doc.conduits.length, tests: doc.tests.length, droppedTests: dropped, ...(diff ? { diff } : {}) };
+  const testChanges = base ? new TestChanges(base.tests) : undefined;
+  const { doc, dropped, kept } = await checkAndWrite(r, header, o.out, (t) => testChanges?.see(t));
+  const diff = base ? diffPolicies(base, doc, testChanges) : undefined;
+  const summary = { ok: true, out: o.out, site, ...r.stats, conduits: doc.conduits.length, tests: kept, droppedTests: dropped, ...(diff ? { diff } : {}) };
   // The summary carries the whole diff (tens of thousands of changes at a large site): printed in pieces.
   if (ctx.json) { printJsonPieces(summary, ctx.out); return 0; }
-  ctx.out(`learnt ${doc.conduits.length} conduit(s) (${r.stats.added} added${base ? `, ${r.stats.narrowed} narrowed, ${r.stats.unchanged} kept` : ''}) and ${doc.tests.length} test(s) from ${r.stats.learnt} request(s) → ${o.out}`);
+  ctx.out(`learnt ${doc.conduits.length} conduit(s) (${r.stats.added} added${base ? `, ${r.stats.narrowed} narrowed, ${r.stats.unchanged} kept` : ''}) and ${kept} test(s) from ${r.stats.learnt} request(s) → ${o.out}`);
   const skipped = Object.entries(r.stats.skipped);
   if (skipped.length) ctx.out(`not learnt: ${skipped.map(([k, n]) => `${n} ${k}`).join(', ')}`);
   for (const d of dropped) ctx.err(`note: test dropped, it does not hold in the learnt policy: ${d}`);

@@ -9,7 +9,7 @@ import type { PolicyIndex } from '../policy/compile';
 import { ReplayEngine, type ReplayReport } from '../policy/learn/replay';
 import * as fsp from 'node:fs/promises';
 import { eachSegmentRecord, findAuditFolders, SegmentBuffer } from '../protocol/audit/query';
-import type { AuditRecord } from '../protocol/audit/record';
+import { releaseDecodeInput, type AuditRecord } from '../protocol/audit/record';
 import { sortSegments } from '../protocol/audit/segment';
 
 export interface AuditReplay {
@@ -46,8 +46,12 @@ export async function replayAuditFolders(index: PolicyIndex, dirs: readonly stri
  */
 export async function forEachAuditRecord(dir: string, each: (r: AuditRecord) => void, opts: { since?: number; problems?: string[]; signal?: AbortSignal } = {}): Promise<void> {
   const buffer = new SegmentBuffer();
-  for (const seg of sortSegments(dir, await fsp.readdir(dir))) {
-    if (opts.signal?.aborted) throw new ZonegateError('ERR_USAGE', 'interrupted');
-    await eachSegmentRecord(seg.path, { ...opts, buffer }, each);
+  try {
+    for (const seg of sortSegments(dir, await fsp.readdir(dir))) {
+      if (opts.signal?.aborted) throw new ZonegateError('ERR_USAGE', 'interrupted');
+      await eachSegmentRecord(seg.path, { ...opts, buffer }, each);
+    }
+  } finally {
+    releaseDecodeInput(); // the buffer is garbage once this returns (record.ts)
   }
 }

@@ -5,7 +5,7 @@
  * neither can be told without traffic: schedules, security levels), and which requests it affects.
  * Pure: documents in, plain data out; diff-render.ts turns it into Markdown.
  */
-import type { AddressRange, Asset, Conduit, Identity, PolicyDocument, Schedule, Zone } from './types';
+import type { AddressRange, Asset, Conduit, Identity, PolicyDocument, PolicyTest, Schedule, Zone } from './types';
 import { MODBUS_FUNCTIONS, modbusFunctionName } from './modbus';
 import { formatRanges, subtractRanges } from './ranges';
 import { diffDnp3Allow, dnp3Summary } from './diff-dnp3';
@@ -205,21 +205,41 @@ function byId<T extends { id: string }>(a: readonly T[], b: readonly T[], each: 
 
 /**
  * How many of b's tests a does not have (added) and of a's tests b does not have (removed), each
- * test compared whole as JSON; only a's texts are held (b is a learnt policy's 80,000 tests).
+ * test compared whole as JSON; only a's texts are held (b is a learnt policy's 80,000 tests, which
+ * policy learn shows this one at a time as it writes them).
  */
-function testChanges(a: PolicyDocument, b: PolicyDocument): { added: number; removed: number } {
-  const keys = a.tests.map((t) => JSON.stringify(t));
-  const inB = new Map<string, boolean>(keys.map((k) => [k, false]));
-  let added = 0;
-  for (const t of b.tests) {
-    const k = JSON.stringify(t);
-    if (inB.has(k)) inB.set(k, true); else added++;
+export class TestChanges {
+  private readonly keys: string[];
+  private readonly inB: Map<string, boolean>;
+  private added = 0;
+
+  constructor(a: readonly PolicyTest[]) {
+    this.keys = a.map((t) => JSON.stringify(t));
+    this.inB = new Map(this.keys.map((k) => [k, false]));
   }
-  return { added, removed: keys.filter((k) => inB.get(k) !== true).length };
+
+  /** One of b's tests. */
+  see(t: PolicyTest): void {
+    const k = JSON.stringify(t);
+    if (this.inB.has(k)) this.inB.set(k, true); else this.added++;
+  }
+
+  counts(): { added: number; removed: number } {
+    return { added: this.added, removed: this.keys.filter((k) => this.inB.get(k) !== true).length };
+  }
 }
 
-/** The semantic diff from `a` (old) to `b` (new). */
-export function diffPolicies(a: PolicyDocument, b: PolicyDocument): PolicyDiff {
+function testChanges(a: PolicyDocument, b: PolicyDocument): { added: number; removed: number } {
+  const c = new TestChanges(a.tests);
+  for (const t of b.tests) c.see(t);
+  return c.counts();
+}
+
+/**
+ * The semantic diff from `a` (old) to `b` (new); `tests` gives how b's tests differ from a's when
+ * b is held without them (policy learn).
+ */
+export function diffPolicies(a: PolicyDocument, b: PolicyDocument, tests?: TestChanges): PolicyDiff {
   const changes: PolicyChange[] = [];
   const push = (area: ChangeArea, id: string, what: string, effect: ChangeEffect, detail: string, affects: string): void => {
     changes.push({ area, id, what, effect, detail, affects });
@@ -243,7 +263,7 @@ export function diffPolicies(a: PolicyDocument, b: PolicyDocument): PolicyDiff {
   if (a.settings.onExpiry !== b.settings.onExpiry) {
     push('settings', '', 'onExpiry', b.settings.onExpiry === 'deny-all' ? 'narrows' : 'widens', `${a.settings.onExpiry} → ${b.settings.onExpiry}`, 'every request once the bundle expires offline');
   }
-  const { added: tAdded, removed: tRemoved } = testChanges(a, b);
+  const { added: tAdded, removed: tRemoved } = tests ? tests.counts() : testChanges(a, b);
   if (tAdded || tRemoved) push('tests', '', 'tests', 'changes', `${tAdded} added, ${tRemoved} removed`, 'no decision (what policy test, fleet sign and the gateway check)');
   const counts: Record<ChangeEffect, number> = { widens: 0, narrows: 0, changes: 0 };
   for (const c of changes) counts[c.effect]++;

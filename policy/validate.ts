@@ -48,9 +48,9 @@ export const VALIDATE_SLICE = 32;
  * between slices; `raw` must not change until the generator is done.
  */
 export function* validatePolicySteps(raw: unknown, opts: ValidateOptions = {}): Generator<void, PolicyDocument, void> {
-  const { doc, issues, total } = yield* runChecksSteps(raw, opts);
-  if (doc) return doc;
-  throw new ZonegateError('ERR_POLICY_INVALID', `${total} problem${total === 1 ? '' : 's'} in ${opts.file ?? 'policy'}`, { issues });
+  const r = yield* runChecksSteps(raw, opts);
+  if (r.doc) return r.doc;
+  throw invalid(r, opts);
 }
 
 /** Like validatePolicy but returns the issues; `doc` is set only when there are none. */
@@ -71,6 +71,42 @@ function* runChecksSteps(raw: unknown, opts: ValidateOptions): Generator<void, {
   const out = new IssueList({ file: opts.file, locate: opts.locate });
   const doc = yield* new PolicyChecker(out).run(raw);
   if (out.count === 0 && doc) return { doc, issues: [], total: 0 };
+  return sortedIssues(out, opts);
+}
+
+const invalid = (r: { issues: Issue[]; total: number }, opts: ValidateOptions): ZonegateError =>
+  new ZonegateError('ERR_POLICY_INVALID', `${r.total} problem${r.total === 1 ? '' : 's'} in ${opts.file ?? 'policy'}`, { issues: r.issues });
+
+/** A document validated without its tests (`doc.tests` is empty), and its tests checked one at a time. */
+export interface PolicyTestsApart {
+  doc: PolicyDocument;
+  /** Test `i` of the document (its data), validated as validatePolicy would; undefined when it has problems. */
+  test(raw: unknown, i: number): PolicyTest | undefined;
+  /** Throws ERR_POLICY_INVALID listing every problem the tests checked so far had. */
+  finish(): void;
+}
+
+/**
+ * validatePolicy of a document whose tests come afterwards, one at a time (policy learn: tens of
+ * thousands of learnt tests never held as one list). `raw`'s own `tests` must be absent; throws
+ * as validatePolicy does when the rest of the document has problems.
+ */
+export function validatePolicyTestsApart(raw: unknown, opts: ValidateOptions = {}): PolicyTestsApart {
+  const out = new IssueList({ file: opts.file, locate: opts.locate });
+  const checker = new PolicyChecker(out);
+  const steps = checker.run(raw);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  const doc = r.value;
+  if (out.count > 0 || !doc) throw invalid(sortedIssues(out, opts), opts);
+  return {
+    doc,
+    test: (v, i) => checker.test(v, ['tests', i]),
+    finish() { if (out.count > 0) throw invalid(sortedIssues(out, opts), opts); },
+  };
+}
+
+function sortedIssues(out: IssueList, opts: ValidateOptions): { issues: Issue[]; total: number } {
   // Report in reading order when positions are known (Array.prototype.sort is stable).
   const issues = out.issues.slice().sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.col ?? 0) - (b.col ?? 0));
   if (out.dropped > 0) {
@@ -160,7 +196,8 @@ class PolicyChecker extends ConduitChecker {
     return settings;
   }
 
-  private test(v: unknown, path: Path): PolicyTest | undefined {
+  /** One test, checked against the document's entries read so far. */
+  test(v: unknown, path: Path): PolicyTest | undefined {
     const out = this.out;
     const rec = readObject(v, path, TEST_FIELDS, out);
     if (!rec) return undefined;

@@ -1,27 +1,32 @@
 /**
  * Checks a learnt policy the way `policy check` and `policy test` will, holding one copy of it:
- * the learnt document goes to the validator `policy check` runs (validatePolicy) as the plain data
- * its text reads back as (emit.ts's builders; test/learn checks text and data agree), its
- * conduits and tests one at a time, each learnt item released as the validator reads it, so that
- * the validated document is the only copy left. Its embedded tests are then decided against its
- * compiled index: a learnt probe another conduit allows does not hold and is left out.
- * The text is written from the validated document afterwards (emitPolicyText). Pure.
+ * the learnt document goes to the validator `policy check` runs (validatePolicyTestsApart) as the
+ * plain data its text reads back as (emit.ts's builders; test/learn checks text and data agree),
+ * its conduits one at a time, each learnt conduit released as the validator reads it, so that the
+ * validated document is the only copy left. Its tests then come one at a time, as the text is
+ * written: each made (LearnResult.tests), validated and decided against the compiled index, and
+ * written or left out (a learnt probe another conduit allows does not hold); no list of them is
+ * held. Pure.
  */
-import type { PolicyDocument } from '../types';
-import { validatePolicy } from '../validate';
+import type { PolicyDocument, PolicyTest } from '../types';
+import { validatePolicyTestsApart } from '../validate';
 import { compile } from '../compile';
 import { decide } from '../decide';
-import { policyData, type Data, type ListMaker } from './emit';
+import { policyData, testItemData, type Data, type ListMaker } from './emit';
 
 export interface CheckedLearnt {
-  /** The validated document, without the tests that do not hold. */
+  /** The validated document without its tests (`doc.tests` is empty). */
   doc: PolicyDocument;
-  /** The validated document's tests by index: 1 kept, 0 dropped (what the text leaves out). */
-  keep: Uint8Array;
-  /** The tests left out, each with what was decided. */
+  /**
+   * The validated tests that hold, one at a time, as `tests` makes them; counts them and notes
+   * the dropped ones as it goes. Once read to its end, throws ERR_POLICY_INVALID (every problem,
+   * by its path in the text) when a learnt test has problems. Read it once.
+   */
+  tests: Generator<PolicyTest, void, void>;
+  /** Tests kept (so far). */
+  kept: number;
+  /** The tests left out (so far), each with what was decided. */
   dropped: string[];
-  /** The validated document with every test (what the text is emitted from, with `keep`). */
-  all: PolicyDocument;
 }
 
 const INDEX = /^(0|[1-9]\d*)$/;
@@ -45,28 +50,27 @@ const consumingList: ListMaker = <T>(items: T[], data: (item: T) => Data): Data[
 };
 
 /**
- * Validates the learnt document and decides its tests; throws ERR_POLICY_INVALID (every problem,
- * by its path in the text) when learning produced something the checker refuses. Takes the
- * document's conduits and tests: its lists are empty afterwards.
+ * Validates the learnt document without its tests (throws ERR_POLICY_INVALID, every problem by its
+ * path in the text, when learning produced something the checker refuses) and returns its tests
+ * to read as the text is written. Takes the document's conduits: its list is empty afterwards.
  */
-export function checkLearnt(learnt: PolicyDocument, opts: { file: string; now: number }): CheckedLearnt {
-  const raw = policyData(learnt, consumingList);
+export function checkLearnt(learnt: PolicyDocument, tests: () => Iterable<PolicyTest>, opts: { file: string; now: number }): CheckedLearnt {
+  const raw = policyData({ ...learnt, tests: [] }, consumingList) as Record<string, Data | undefined>;
+  delete raw.tests;
   learnt.conduits.length = 0; // the text-ordered list in `raw` holds them until each is read
-  let all: PolicyDocument;
-  try {
-    all = validatePolicy(raw, { file: opts.file });
-  } finally {
-    learnt.tests.length = 0;
+  const checked = validatePolicyTestsApart(raw, { file: opts.file });
+  const index = compile(checked.doc);
+  const out: CheckedLearnt = { doc: checked.doc, tests: holding(), kept: 0, dropped: [] };
+  function* holding(): Generator<PolicyTest, void, void> {
+    let i = 0;
+    for (const learntTest of tests()) {
+      const t = checked.test(testItemData(learntTest), i++);
+      if (t === undefined) continue;
+      const d = decide(index, t.request, opts.now);
+      const ok = d.decision === t.expect && (t.conduit === undefined || d.conduit === t.conduit) && (t.reason === undefined || d.reason === t.reason);
+      if (ok) { out.kept++; yield t; } else out.dropped.push(`${JSON.stringify(t.request)} expect ${t.expect}: decided ${d.decision} (${d.conduit ?? d.reason})`);
+    }
+    checked.finish();
   }
-  const index = compile(all);
-  const keep = new Uint8Array(all.tests.length);
-  const dropped: string[] = [];
-  all.tests.forEach((t, i) => {
-    const d = decide(index, t.request, opts.now);
-    const ok = d.decision === t.expect && (t.conduit === undefined || d.conduit === t.conduit) && (t.reason === undefined || d.reason === t.reason);
-    if (ok) keep[i] = 1;
-    else dropped.push(`${JSON.stringify(t.request)} expect ${t.expect}: decided ${d.decision} (${d.conduit ?? d.reason})`);
-  });
-  const doc = dropped.length ? { ...all, tests: all.tests.filter((_, i) => keep[i] === 1) } : all;
-  return { doc, keep, dropped, all };
+  return out;
 }

@@ -202,9 +202,12 @@ export function policyData(doc: PolicyDocument, list: ListMaker = (items, data) 
     site: doc.site, zones: doc.zones.map((z) => defined(zoneData(z))), assets: doc.assets.map((a) => defined(assetData(a))),
     identities: doc.identities.map((i) => defined(identityData(i))),
     conduits: list(conduitsInTextOrder(doc.conduits), (c) => defined(conduitData(c) as Data)), quarantine: doc.quarantine,
-    settings: { onExpiry: doc.settings.onExpiry }, tests: list(doc.tests, (t) => defined(testData(t))),
+    settings: { onExpiry: doc.settings.onExpiry }, tests: list(doc.tests, testItemData),
   };
 }
+
+/** A test as policyData lists it (the plain data its text reads back as). */
+export const testItemData = (t: PolicyTest): Data => defined(testData(t));
 
 /** Makes the data of a list of conduits or tests from the items and each item's data. */
 export type ListMaker = <T>(items: T[], data: (item: T) => Data) => Data[];
@@ -212,7 +215,7 @@ export type ListMaker = <T>(items: T[], data: (item: T) => Data) => Data[];
 /** Comments to place in the text: a header, one above each conduit, one above each asset's group. */
 export interface EmitComments {
   header: string[];
-  conduit: ReadonlyMap<string, string[]>;
+  conduit: Pick<ReadonlyMap<string, readonly string[]>, 'get'>;
   /** Conduits are emitted grouped by the first asset they name, sorted; this titles each group. */
   assetTitle?: (asset: string) => string;
 }
@@ -232,9 +235,10 @@ const TESTS_PER_PIECE = 512;
 /**
  * The YAML text of a document in pieces, each ending in a newline: the inventory, one asset's
  * group of conduits, a slice of the tests; their concatenation is emitPolicyYaml's text. Policy
- * learn writes the pieces as they come (no one large string); `keepTest(i)` leaves tests out.
+ * learn writes the pieces as they come (no one large string) and gives the tests as they are
+ * made and checked (`tests`, read once, instead of `doc.tests`).
  */
-export function* emitPolicyText(doc: PolicyDocument, comments: EmitComments, keepTest?: (i: number) => boolean): Generator<string, void, void> {
+export function* emitPolicyText(doc: PolicyDocument, comments: EmitComments, tests: Iterable<PolicyTest> = doc.tests): Generator<string, void, void> {
   const head: string[] = [...comment(comments.header), `site: ${scalar(doc.site)}`, '', 'zones:'];
   for (const z of doc.zones) head.push(`  - ${flow(zoneData(z))}`);
   head.push('', 'assets:');
@@ -252,11 +256,16 @@ export function* emitPolicyText(doc: PolicyDocument, comments: EmitComments, kee
     }
     yield lines(out);
   }
-  const kept = keepTest ? doc.tests.filter((_, i) => keepTest(i)) : doc.tests;
-  yield lines(['', `quarantine: ${flow(doc.quarantine)}`, `settings: ${flow({ onExpiry: doc.settings.onExpiry })}`, '', kept.length ? 'tests:' : 'tests: []']);
-  for (let i = 0; i < kept.length; i += TESTS_PER_PIECE) {
-    yield lines(kept.slice(i, i + TESTS_PER_PIECE).map((t) => `  - ${flow(testData(t))}`));
+  const tail = ['', `quarantine: ${flow(doc.quarantine)}`, `settings: ${flow({ onExpiry: doc.settings.onExpiry })}`, ''];
+  // `tests:` or `tests: []`, known once the first test comes (or none does).
+  let piece: string[] = [];
+  let any = false;
+  for (const t of tests) {
+    if (!any) { any = true; yield lines([...tail, 'tests:']); }
+    piece.push(`  - ${flow(testData(t))}`);
+    if (piece.length === TESTS_PER_PIECE) { yield lines(piece); piece = []; }
   }
+  yield any ? lines(piece) : lines([...tail, 'tests: []']);
 }
 
 /** A sub-function's name in its function's table (what a reader of the test recognises), else its code. */

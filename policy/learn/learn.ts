@@ -18,6 +18,7 @@ import { isValidId } from '../check';
 import type { LearntBlock, Observation, OperationLearner, ProtocolHandler } from './observed';
 import { PROTOCOL_HANDLERS } from './handlers';
 import { narrowConduit } from './narrow';
+import { ConduitComments, LearntTests, type Seen } from './learnt-tests';
 
 export interface LearnOptions {
   site: string;
@@ -52,9 +53,16 @@ interface Pair {
 }
 
 export interface LearnResult {
+  /** The learnt policy without its tests (`doc.tests` is empty): see `tests`. */
   doc: PolicyDocument;
+  /**
+   * The learnt policy's tests, made one at a time as they are read (the base policy's, then per
+   * narrowed and new conduit an allow from real traffic and its boundary denies): a large site's
+   * tens of thousands of tests are never held as one list. Each call starts over.
+   */
+  tests: () => Generator<PolicyTest, void, void>;
   /** Comment lines per conduit id (count, first and last seen). */
-  comments: Map<string, string[]>;
+  comments: ConduitComments;
   stats: { observed: number; learnt: number; skipped: Record<string, number>; added: number; narrowed: number; unchanged: number };
   /** Asset ids the observations name that the base policy does not declare (their addresses are unknown). */
   unknownAssets: string[];
@@ -64,7 +72,16 @@ const NOT_TRAFFIC = new Set(['malformed', 'rate-limited', 'quarantined']);
 /** A small number per policy protocol a handler learns (groups and scopes are keyed by it). */
 const PROTOCOL_NUMBER: ReadonlyMap<string, number> = new Map([...new Set([...PROTOCOL_HANDLERS.values()].map((h) => h.policyProtocol))].map((p, i) => [p, i]));
 if (PROTOCOL_NUMBER.size > 8) throw new TypeError('learn.ts keys scopes by port * 8 + protocol number: more than 8 protocols');
-const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+/** A learner that has made its blocks (takeBlocks). */
+const SPENT: OperationLearner = { add() { throw new TypeError('learner spent'); }, blocks: () => [] };
+/** A group's blocks, made once: its learner is released. */
+function takeBlocks(g: Group, slack: number): LearntBlock[] {
+  const blocks = g.learner.blocks(slack);
+  g.learner = SPENT;
+  return blocks;
+}
+/** What a group saw, without its learner (held by comments and tests until the text is written). */
+const seenOf = (g: Group): Seen => ({ src: g.src, asset: g.asset, count: g.count, denied: g.denied, first: g.first, last: g.last });
 const dashed = (ip: string): string => ip.replace(/[.:]+/g, '-').replace(/^-|-$/g, '');
 
 /** Gathers observations (add) and builds the learnt policy (result). */
@@ -87,8 +104,14 @@ export class PolicyLearner {
   private observed = 0;
   private readonly skipped: Record<string, number> = {};
 
+  /** The base policy's index while observations come (released by result()). */
+  private baseIndex: PolicyIndex | undefined;
+  /** Set by result(): the learner has made its policy and released what it gathered. */
+  private done = false;
+
   constructor(o: LearnOptions) {
     this.o = o;
+    this.baseIndex = o.baseIndex;
     for (const a of o.base?.assets ?? []) for (const ip of a.addresses) this.assetsByIp.set(ip, a);
   }
 
@@ -135,6 +158,7 @@ export class PolicyLearner {
   add(obs: LearnObservation): void {
     // Only decisions (audit) and requests (pcap) are traffic; the log's own records are not counted.
     if (obs.kind !== 'decision' && obs.kind !== 'request') return;
+    if (this.done) throw new TypeError('PolicyLearner.add after result()');
     this.observed++;
     const why = obs.decision?.decision === 'deny' ? obs.decision.reason : null;
     if (why !== null && NOT_TRAFFIC.has(why)) { this.skip(`${why} then`); return; }
@@ -160,7 +184,7 @@ export class PolicyLearner {
 
   /** With a base policy: the enforcing conduit that allows this observation, if any. */
   private baseConduit(obs: Observation, pair: Pair, src: string, asset: string, h: ProtocolHandler, pn: number): string | undefined {
-    const index = this.o.baseIndex;
+    const index = this.baseIndex;
     if (!index || !index.t.assetIndex.has(asset)) return undefined;
     // Per port (-1: none recorded) and protocol; a port outside 0..65535 is decided, never cached.
     const port = obs.port;
@@ -175,38 +199,48 @@ export class PolicyLearner {
     return d !== null && d.decision === 'allow' && d.monitor !== true && d.conduit !== null ? d.conduit : undefined;
   }
 
-  /** The learnt policy. */
+  /**
+   * The learnt policy. Once: what the learner gathered is released as the policy is made (each
+   * group's learner once its blocks are made), so that a large site's learners and its policy
+   * are not held at once.
+   */
   result(): LearnResult {
+    if (this.done) throw new TypeError('PolicyLearner.result() twice');
+    this.done = true;
+    this.pairs.clear();
+    this.canonical.clear();
+    this.baseIndex = undefined;
     const slack = this.o.slack ?? 0;
     const base = this.o.base;
     const zones: Zone[] = base ? base.zones.map((z) => ({ ...z })) : [];
     const assets: Asset[] = base ? base.assets.map((a) => ({ ...a })) : [];
     const identities: Identity[] = base ? base.identities.map((i) => ({ ...i })) : [];
-    const comments = new Map<string, string[]>();
-    const tests: PolicyTest[] = base ? [...base.tests] : [];
+    const comments = new ConduitComments();
+    const testsOf = new LearntTests();
     const conduitIds = new Set(base?.conduits.map((c) => c.id) ?? []);
     placeNewAssets([...this.newAssets.values()], zones, assets);
     const idOfSource = sourceNamer(identities);
-    const describe = (g: Group): string => `${g.count.toLocaleString('en-US')} request${g.count === 1 ? '' : 's'} from ${g.src}, first ${iso(g.first)}, last ${iso(g.last)}${g.denied ? ` (${g.denied} denied then)` : ''}`;
     // Narrowed base conduits.
     let narrowed = 0, unchanged = 0;
     const conduits: Conduit[] = [];
     for (const c of base?.conduits ?? []) {
       const g = this.narrow.get(c.id);
-      if (g === undefined) { conduits.push(c); comments.set(c.id, ['no traffic seen: kept as it was (review)']); unchanged++; continue; }
-      const blocks = g.learner.blocks(slack);
+      if (g === undefined) { conduits.push(c); comments.unused(c.id); unchanged++; continue; }
+      const blocks = takeBlocks(g, slack);
       const n = narrowConduit(c, blocks);
       if (n.changed) narrowed++; else unchanged++;
       conduits.push(n.conduit);
-      comments.set(c.id, [`${describe(g)}${n.changed ? ': narrowed to what was seen' : ''}`]);
-      tests.push(...blockTests(blocks, { ip: g.src }, g.asset, g.first));
+      const seen = seenOf(g);
+      comments.base(c.id, seen, n.changed);
+      testsOf.add(blocks, seen);
     }
     // New conduits, sorted by asset, then source.
     const groups = [...this.groups].sort((a, b) => a.asset.localeCompare(b.asset) || a.src.localeCompare(b.src) || a.handler.policyProtocol.localeCompare(b.handler.policyProtocol));
     let added = 0;
     for (const g of groups) {
       const who = idOfSource(g.src);
-      const blocks = g.learner.blocks(slack);
+      const blocks = takeBlocks(g, slack);
+      const seen = seenOf(g);
       for (const b of blocks) {
         let id = `${who}-to-${g.asset}-${b.suffix || g.handler.policyProtocol}`;
         for (let k = 2; conduitIds.has(id) || !isValidId(id); k++) id = `${who}-to-${g.asset}-${b.suffix || g.handler.policyProtocol}-${k}`.slice(-128);
@@ -219,34 +253,25 @@ export class PolicyLearner {
           ...(b.fields.iec104 ? { iec104: b.fields.iec104 } : {}),
           requires: { edgeAuth: false, grant: false }, mode: 'enforce',
         });
-        comments.set(id, [`${b.count === g.count ? describe(g) : `${b.count.toLocaleString('en-US')} of ${describe(g)}`}`]);
+        comments.learnt(id, seen, b.count);
         added++;
       }
-      tests.push(...blockTests(blocks, { ip: g.src }, g.asset, g.first));
+      testsOf.add(blocks, seen);
     }
+    const baseTests = base?.tests ?? [];
+    const tests = function* (): Generator<PolicyTest, void, void> {
+      yield* baseTests;
+      yield* testsOf.tests();
+    };
     const doc: PolicyDocument = {
       site: this.o.site, zones, assets, identities, conduits,
-      quarantine: base ? [...base.quarantine] : [], settings: base ? { ...base.settings } : { onExpiry: 'keep-enforcing' }, tests,
+      quarantine: base ? [...base.quarantine] : [], settings: base ? { ...base.settings } : { onExpiry: 'keep-enforcing' }, tests: [],
     };
     const learnt = [...this.groups, ...this.narrow.values()].reduce((n, g) => n + g.count, 0);
     const declared = new Set(assets.map((a) => a.id));
     const unknownAssets = [...new Set(groups.map((g) => g.asset))].filter((a) => !declared.has(a)).sort();
-    return { doc, comments, unknownAssets, stats: { observed: this.observed, learnt, skipped: { ...this.skipped }, added, narrowed, unchanged } };
+    return { doc, tests, comments, unknownAssets, stats: { observed: this.observed, learnt, skipped: { ...this.skipped }, added, narrowed, unchanged } };
   }
-}
-
-/** One allow test from real traffic per block, and its boundary deny probes. */
-function blockTests(blocks: readonly LearntBlock[], from: { ip: string }, asset: string, at: number): PolicyTest[] {
-  const out: PolicyTest[] = [];
-  for (const b of blocks) {
-    const req = (part: Record<string, unknown>) => ({ from, to: asset, ...part, at } as PolicyTest['request']);
-    if (Object.keys(b.example).length > 0 || b.fields.ports !== undefined || b.fields.allow === undefined) {
-      const ex = b.example.port !== undefined ? { protocol: 'tcp', port: b.example.port } : b.example;
-      out.push({ request: req(ex), expect: 'allow' });
-    }
-    for (const p of b.probes) out.push({ request: req(p), expect: 'deny' });
-  }
-  return out;
 }
 
 /** New assets go into the base zone holding their address, else a zone of their own /24 (/64), else /32 (/128). */

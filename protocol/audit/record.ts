@@ -101,6 +101,18 @@ export function encodeRecord(body: RecordBody, seq: number, prev: Uint8Array): B
 /** Why a payload is not a record. */
 export class RecordDecodeError extends Error {}
 
+const TINY_PAYLOAD = Uint8Array.of(0xf6); // CBOR null
+
+/**
+ * Lets go of the last payload decoded: cbor-x keeps a DataView of its last input in a module
+ * variable (not cleared when a decode ends), which holds a reader's whole segment buffer (4 MiB
+ * and more) until the next decode. A reader calls this when it is done.
+ */
+export function releaseDecodeInput(): void {
+  codec.decode(TINY_PAYLOAD);
+  copyingCodec.decode(TINY_PAYLOAD);
+}
+
 /**
  * Decodes and shape-checks a payload; throws RecordDecodeError when it is not a version-1 record.
  * Its byte strings (`prev`) are views of `payload` unless `copyBytes` (a reader that reuses its

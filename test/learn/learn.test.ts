@@ -192,7 +192,7 @@ test('scattered traffic: ranges stay exact, but a conduit gets at most 4 boundar
   const r = l.result();
   const c = r.doc.conduits.find((x) => x.id === 'host-127-70-0-77-to-plc-1-read')!;
   assert.is(c.allow!.addresses!.length, 200);
-  const probes = r.doc.tests.filter((t) => t.expect === 'deny' && t.request.to === 'plc-1' && typeof t.request.from !== 'string' && t.request.from.ip === NEW);
+  const probes = [...r.tests()].filter((t) => t.expect === 'deny' && t.request.to === 'plc-1' && typeof t.request.from !== 'string' && t.request.from.ip === NEW);
   assert.equal(probes.map((t) => t.request.modbus!.address), [2, 9, 1992]);
 });
 
