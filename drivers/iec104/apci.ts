@@ -170,6 +170,39 @@ function checkSeq(what: string, n: number): void {
   if (!Number.isInteger(n) || n < 0 || n >= SEQ_MODULO) throw new TypeError(`${what}: sequence number ${n} is not an integer in 0..32767`);
 }
 
+/**
+ * Writes the APCI of an I-format APDU carrying `asduLength` bytes of ASDU at out[at .. at + 6)
+ * (the hot path: sequence numbers and length are the caller's, checked by the window).
+ */
+export function putIHeader(out: Uint8Array, at: number, sendSeq: number, recvSeq: number, asduLength: number): void {
+  out[at] = APCI_START;
+  out[at + 1] = 4 + asduLength;
+  out[at + 2] = (sendSeq << 1) & 0xfe;
+  out[at + 3] = sendSeq >> 7;
+  out[at + 4] = (recvSeq << 1) & 0xfe;
+  out[at + 5] = recvSeq >> 7;
+}
+
+/** Writes an S-format APDU acknowledging everything before `recvSeq` at out[at .. at + 6). */
+export function putSFrame(out: Uint8Array, at: number, recvSeq: number): void {
+  out[at] = APCI_START;
+  out[at + 1] = 4;
+  out[at + 2] = 0x01;
+  out[at + 3] = 0;
+  out[at + 4] = (recvSeq << 1) & 0xfe;
+  out[at + 5] = recvSeq >> 7;
+}
+
+/** Writes a U-format APDU (one UFunction) at out[at .. at + 6). */
+export function putUFrame(out: Uint8Array, at: number, fn: UFunctionCode): void {
+  out[at] = APCI_START;
+  out[at + 1] = 4;
+  out[at + 2] = fn | 0x03;
+  out[at + 3] = 0;
+  out[at + 4] = 0;
+  out[at + 5] = 0;
+}
+
 /** Encodes an I-format APDU carrying `asdu` (1..249 bytes). */
 export function encodeIFrame(spec: { sendSeq: number; recvSeq: number; asdu: Uint8Array }): Buffer {
   checkSeq('encodeIFrame', spec.sendSeq);
@@ -177,12 +210,7 @@ export function encodeIFrame(spec: { sendSeq: number; recvSeq: number; asdu: Uin
   const n = spec.asdu.length;
   if (n < 1 || n > ASDU_MAX_BYTES) throw new TypeError(`encodeIFrame: ${n} bytes of ASDU (1..${ASDU_MAX_BYTES})`);
   const out = Buffer.allocUnsafe(APCI_BYTES + n);
-  out[0] = APCI_START;
-  out[1] = 4 + n;
-  out[2] = (spec.sendSeq << 1) & 0xfe;
-  out[3] = spec.sendSeq >> 7;
-  out[4] = (spec.recvSeq << 1) & 0xfe;
-  out[5] = spec.recvSeq >> 7;
+  putIHeader(out, 0, spec.sendSeq, spec.recvSeq, n);
   out.set(spec.asdu, APCI_BYTES);
   return out;
 }
@@ -190,11 +218,15 @@ export function encodeIFrame(spec: { sendSeq: number; recvSeq: number; asdu: Uin
 /** Encodes an S-format APDU acknowledging everything before `recvSeq`. */
 export function encodeSFrame(spec: { recvSeq: number }): Buffer {
   checkSeq('encodeSFrame', spec.recvSeq);
-  return Buffer.from([APCI_START, 4, 0x01, 0x00, (spec.recvSeq << 1) & 0xfe, spec.recvSeq >> 7]);
+  const out = Buffer.allocUnsafe(APCI_BYTES);
+  putSFrame(out, 0, spec.recvSeq);
+  return out;
 }
 
 /** Encodes a U-format APDU (one UFunction). */
 export function encodeUFrame(fn: UFunctionCode): Buffer {
   if (U_NAMES[fn] === undefined) throw new TypeError(`encodeUFrame: ${fn} is not one U function`);
-  return Buffer.from([APCI_START, 4, fn | 0x03, 0, 0, 0]);
+  const out = Buffer.allocUnsafe(APCI_BYTES);
+  putUFrame(out, 0, fn);
+  return out;
 }

@@ -18,17 +18,24 @@ export type { Iec104AuditFields };
 /** The audit `iec104` field of a parsed ASDU (call before the record is reused). */
 export function auditFields(a: Asdu): Iec104AuditFields {
   const n = Math.min(a.count, AUDIT_MAX_OBJECTS);
+  // Plain loops into preallocated arrays: this runs for every decision (no views, no callbacks).
+  const ioa = new Array<number>(n);
+  for (let i = 0; i < n; i++) ioa[i] = a.ioa[i];
   const out: Iec104AuditFields = {
     type: a.typeId, name: typeName(a.typeId), cause: a.cause, negative: a.negative, test: a.test,
-    originator: a.originator, ca: a.ca, sq: a.sq, count: a.count, ioa: Array.from(a.ioa.subarray(0, n)),
+    originator: a.originator, ca: a.ca, sq: a.sq, count: a.count, ioa,
   };
   const c = typeClass(a.typeId);
   if (c !== undefined) out.class = c;
   if (a.command !== CommandKind.NONE) {
-    out.values = Array.from(a.value.subarray(0, n), (v) => (Number.isFinite(v) ? v : null));
+    const values = new Array<number | null>(n);
+    for (let i = 0; i < n; i++) { const v = a.value[i]; values[i] = Number.isFinite(v) ? v : null; }
+    out.values = values;
     if (a.command !== CommandKind.BITSTRING) {
-      out.qualifiers = Array.from(a.qualifier.subarray(0, n));
-      out.select = Array.from(a.select.subarray(0, n), (s) => s === 1);
+      const qualifiers = new Array<number>(n), select = new Array<boolean>(n);
+      for (let i = 0; i < n; i++) { qualifiers[i] = a.qualifier[i]; select[i] = a.select[i] === 1; }
+      out.qualifiers = qualifiers;
+      out.select = select;
     }
   }
   return out;

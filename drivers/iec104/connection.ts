@@ -71,7 +71,12 @@ export class Iec104Connection {
         closed: (msg) => this.malformed(msg),
       },
     });
-    const upSocket = netConnect({ host: ctx.upstreamHost, port: ctx.upstreamPort });
+    // The station's bytes are read into the proxy's shared buffer (net onread: no allocation per
+    // read); the reader copies each APDU out before the callback returns.
+    const upSocket = netConnect({
+      host: ctx.upstreamHost, port: ctx.upstreamPort,
+      onread: { buffer: ctx.readBuffer, callback: (n: number, buf: Uint8Array) => { this.onUpstreamData(buf, n); return true; } },
+    });
     this.up = new Side(upSocket, {
       ...common, role: 'controlling',
       handler: {
@@ -90,7 +95,6 @@ export class Iec104Connection {
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => this.onClientClose());
     upSocket.on('connect', () => { this.upConnecting = false; });
-    upSocket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upSocket.on('drain', () => this.resume());
     upSocket.on('error', (err: NodeJS.ErrnoException) => { this.upError = err.code ?? err.message; });
     upSocket.on('close', () => this.onUpstreamClose());
@@ -109,21 +113,21 @@ export class Iec104Connection {
     else if (this.partialSince === 0) this.partialSince = this.ctx.now();
   }
 
-  private onUpstreamData(chunk: Buffer): void {
-    if (!this.closedFlag) this.corked(this.up.reader, chunk);
+  private onUpstreamData(chunk: Uint8Array, n: number): void {
+    if (!this.closedFlag) this.corked(this.up.reader, chunk, n);
   }
 
   /**
-   * Handles one read with both sockets corked: what it sends either way (forwarded and relayed
-   * I-frames, acknowledgements, refusals) leaves in one write per socket, not one per APDU.
+   * Handles one read with both sides held (side.ts): what it sends either way (forwarded and
+   * relayed I-frames, acknowledgements, refusals) leaves in one write per socket, not one per APDU.
    */
-  private corked(reader: ApduReader, chunk: Buffer): void {
-    const a = this.client.socket, b = this.up.socket;
-    a.cork();
-    b.cork();
-    try { reader.push(chunk); } catch (err) { this.internalError(err); } finally {
-      a.uncork();
-      b.uncork();
+  private corked(reader: ApduReader, chunk: Uint8Array, end = chunk.length): void {
+    const a = this.client, b = this.up;
+    a.hold();
+    b.hold();
+    try { reader.push(chunk, end); } catch (err) { this.internalError(err); } finally {
+      a.release();
+      b.release();
     }
   }
 
@@ -259,7 +263,7 @@ export class Iec104Connection {
 
   private backpressure(): void {
     const max = this.ctx.maxBufferedBytes;
-    if (!this.paused && (this.client.socket.writableLength > max || this.up.socket.writableLength > max)) {
+    if (!this.paused && (this.client.writableLength > max || this.up.writableLength > max)) {
       this.paused = true;
       this.client.socket.pause();
       this.up.socket.pause();
@@ -269,7 +273,7 @@ export class Iec104Connection {
   private resume(): void {
     if (!this.paused || this.closedFlag) return;
     const max = this.ctx.maxBufferedBytes;
-    if (this.client.socket.writableLength > max || this.up.socket.writableLength > max) return;
+    if (this.client.writableLength > max || this.up.writableLength > max) return;
     this.paused = false;
     this.client.socket.resume();
     this.up.socket.resume();

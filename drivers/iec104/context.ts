@@ -25,6 +25,8 @@ export interface Iec104Context {
   readonly window: Omit<WindowOptions, 'role'>;
   readonly maxQueued: number;
   readonly maxBufferedBytes: number;
+  /** What every connection reads its station's bytes into (one read handled at a time). */
+  readonly readBuffer: Buffer;
   readonly stats: Iec104ProxyStats;
   emit(event: AuditEvent): void;
   closed(conn: ProxiedConnection): void;

@@ -54,6 +54,7 @@ export function createIec104Proxy(options: Iec104ProxyOptions): Iec104Proxy {
     window: { k: options.k, w: options.w, t1Ms: t.t1Ms, t2Ms: t.t2Ms, t3Ms: t.t3Ms },
     maxQueued: Math.floor(positive('maxQueued', options.maxQueued, 64)),
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 64 * 1024),
+    readBuffer: Buffer.allocUnsafeSlow(16 * 1024),
     stats,
     emit: listener.emit,
     closed: (conn) => listener.closed(conn),

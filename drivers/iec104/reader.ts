@@ -53,12 +53,12 @@ export class ApduReader {
   /** Bytes of an incomplete APDU held (for a frame-completion timeout). */
   get partialBytes(): number { return this.splitter.partialBytes; }
 
-  /** Feeds received bytes. */
-  push(chunk: Uint8Array): void {
+  /** Feeds received bytes: chunk[0 .. end). */
+  push(chunk: Uint8Array, end = chunk.length): void {
     if (this.done) return;
     // One read: the peer sent all of it before it could see an acknowledgement sent while handling it (k check).
     this.window.readBegins();
-    try { this.splitter.push(chunk); } finally { this.window.readEnds(); }
+    try { this.splitter.push(chunk, 0, end); } finally { this.window.readEnds(); }
   }
 
   private onApdu(f: ApciFrame): boolean {

@@ -43,7 +43,7 @@ export class Iec104SelectStore {
    * execute is forwarded. NaN values never match (NaN is not equal to itself).
    */
   matches(identity: string, a: Asdu, nowMs: number): boolean {
-    if (a.count === 0) return false;
+    if (a.count === 0 || this.entries.size === 0) return false; // no key strings built for direct executes
     for (let i = 0; i < a.count; i++) {
       const key = Iec104SelectStore.key(identity, a.ca, a.ioa[i]);
       const e = this.entries.get(key);
@@ -56,6 +56,7 @@ export class Iec104SelectStore {
 
   /** Forgets this identity's selects of the ASDU's objects (an execute forwarded, a deactivation, a refused select). */
   cancel(identity: string, a: Asdu): void {
+    if (this.entries.size === 0) return;
     for (let i = 0; i < a.count; i++) this.entries.delete(Iec104SelectStore.key(identity, a.ca, a.ioa[i]));
   }
 

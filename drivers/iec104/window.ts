@@ -144,14 +144,21 @@ export class ApciWindow {
 
   /** We send an I-frame: its N(S) and N(R) (the caller checked canSend). */
   sendI(now: number): { sendSeq: number; recvSeq: number } {
+    const recvSeq = this.vr;
+    return { sendSeq: this.sendIFrame(now), recvSeq };
+  }
+
+  /** sendI without the object (the proxy's hot path): returns N(S); its N(R) is `vr`. */
+  sendIFrame(now: number): number {
     if (!this.canSend) throw new TypeError(`ApciWindow.sendI: ${this.started ? `k window of ${this.k} is full` : 'data transfer is stopped'}`);
-    const out = { sendSeq: this.vs, recvSeq: this.vr };
-    this.sentAt[this.sentCount % this.k] = now;
-    this.ackBefore[this.sentCount % this.k] = this.ackSent;
+    const ns = this.vs;
+    const slot = this.sentCount % this.k;
+    this.sentAt[slot] = now;
+    this.ackBefore[slot] = this.ackSent;
     this.sentCount++;
-    this.vs = (this.vs + 1) & (SEQ_MODULO - 1);
+    this.vs = (ns + 1) & (SEQ_MODULO - 1);
     this.sentAck();
-    return out;
+    return ns;
   }
 
   /** We send an S-frame: its N(R). */

@@ -37,7 +37,7 @@ const CA = 1;
 function benchPolicy(n: number): PolicyDocument {
   const conduit = (id: string, from: string, to: string): Conduit => ({
     id, from: { identities: [from], roles: [], zones: [] }, to: { assets: [to], zones: [] }, protocol: 'iec104',
-    iec104: { types: [45, 46, 100], commonAddresses: [CA], ioas: [{ start: 0, end: 199 }] },
+    iec104: { types: [45, 46, 100], commonAddresses: [CA], ioas: [{ start: 0, end: 299 }] }, // the station's points: 7, 100..107, 200..203
     requires: { edgeAuth: false, grant: false }, mode: 'enforce',
   });
   const ids = Array.from({ length: n }, (_, i) => i);
@@ -113,6 +113,7 @@ function runLoad(o: { port: number; connections: number; durationMs: number; war
     : encodeAsdu({ typeId: TypeId.C_SC_NA_1, cause: Cause.ACTIVATION, ca: CA, objects: [{ ioa: 7, element: sco(1) }] });
   const lastCause = gi ? Cause.ACTIVATION_TERM : Cause.ACTIVATION_CON;
   return closedLoop(o, (s, _index, loop) => {
+    let data = 0; // ASDUs of the interrogation's answer (cause 20): the station sends 2, all must arrive
     const side: Side = new Side(s, {
       role: 'controlling', window: {}, maxQueued: 1024, now: Date.now,
       handler: {
@@ -121,8 +122,13 @@ function runLoad(o: { port: number; connections: number; durationMs: number; war
         asdu: (a) => {
           side.flush();
           if (a.negative) loop.error();
+          if (a.cause === Cause.INTERROGATED_STATION) data++;
           // The next request's I-frame carries the acknowledgement; between, S-frames at w.
-          if (a.typeId === request[0] && a.cause === lastCause) loop.answered();
+          if (a.typeId === request[0] && a.cause === lastCause) {
+            if (gi && data !== 2) loop.error();
+            data = 0;
+            loop.answered();
+          }
           side.ackIfDue();
         },
         refused: () => loop.error(),
@@ -157,7 +163,7 @@ async function main(): Promise<void> {
       printTable(`IEC 104 proxy: ${exchange === 'command' ? 'single command (C_SC_NA_1) to its confirmation' : 'general interrogation (con, 2 data ASDUs, term)'}, closed loop`, rows, [
         `${SECONDS} s per case in ${ROUNDS} interleaved rounds (each after ${WARMUP_MS} ms warm-up; rate over all rounds, p50/p99 the median round); station, load generator, proxy and HAProxy each in their own process on a shared 2-core machine (noisy).`,
         'zonegate: createIec104Proxy with the real IndexDecider (1,001 iec104 conduits): the APCI of each side kept (sequence numbers, k/w, S-frames), every ASDU from the master parsed and decided, the station\'s relayed; audit sink builds each AuditEvent and drops it.',
-        `HAProxy 2.6, mode tcp, nbthread 1, no logging.${errors ? ` ${errors} errors seen (negative confirmations, broken links).` : ' No errors.'}`,
+        `HAProxy 2.6, mode tcp, nbthread 1, no logging.${errors ? ` ${errors} errors seen (negative confirmations, interrogation answers missing data, broken links).` : ' No errors.'}`,
         haproxy ? '' : 'HAProxy not installed: its column is empty.',
       ].filter(Boolean));
     }

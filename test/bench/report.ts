@@ -1,7 +1,8 @@
 /**
  * Prints a benchmark table, each figure beside its peer measured in the same run, with the
  * ratio, and appends it as markdown to the file named by ZG_BENCH_TABLE (build/run-bench.mjs
- * gathers them into .out/bench.md for the README).
+ * gathers them into .out/bench.md for the README) and its rows as a JSON line to ZG_BENCH_ROWS
+ * (the proxies' combined table, proxy-table.ts).
  */
 import { appendFileSync } from 'node:fs';
 
@@ -40,6 +41,8 @@ export function printTable(title: string, rows: BenchRow[], notes: string[] = []
   const md = [`### ${title}`, '', `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`,
     ...body.map((b) => `| ${b.join(' | ')} |`), ...(notes.length ? ['', ...notes.map((n) => `- ${n}`)] : []), ''].join('\n');
   if (process.env.ZG_BENCH_TABLE) appendFileSync(process.env.ZG_BENCH_TABLE, `${md}\n`);
+  // The rows as data, for the tables build/run-bench.mjs combines at the end (proxy-table.ts).
+  if (process.env.ZG_BENCH_ROWS) appendFileSync(process.env.ZG_BENCH_ROWS, `${JSON.stringify({ title, rows })}\n`);
 }
 
 /** Median and p99 of a sample of numbers (sorted copy). */
