@@ -93,6 +93,11 @@ export interface CollectorStatus {
   stored: number;
   duplicates: number;
   refused: number;
+  /** Batches after a hole parked in the store, and held in memory. */
+  parked: number;
+  held: number;
+  /** Appends another collector got in first with (decided again). */
+  conflicts: number;
   devices: DeviceCollectStatus[];
 }
 
@@ -149,7 +154,7 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
   // Park runs that arrive ahead in the store, unless records are forwarded (a parked run is moved
   // in by whichever collector fills the hole, which could not forward what it never decoded).
   const parks = chains.parks === true && sinks.length === 0;
-  const totals = { batches: 0, ignored: 0, stored: 0, duplicates: 0, refused: 0 };
+  const totals = { batches: 0, ignored: 0, stored: 0, duplicates: 0, refused: 0, parked: 0, held: 0, conflicts: 0 };
   const queues = new Map<string, Promise<void>>();
   const idle = async (): Promise<void> => { while (queues.size > 0) await Promise.all(queues.values()); };
 
@@ -267,10 +272,11 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     // whose early records were evicted before it was ever collected).
     const hole = st.lastSeq >= 0 ? batch.fromSeq > st.lastSeq + 1 : batch.fromSeq > 0 && !o.allowMidChainStart;
     const r = hole && !parks ? { parked: 'full' as const } : await apply(deviceId, d, batch, bytes, hole);
-    if ('conflict' in r) return 'conflict';
+    if ('conflict' in r) { totals.conflicts++; return 'conflict'; }
     if ('refused' in r) return r.refused;
     if ('parked' in r) {
       if (r.parked === 'full') hold(deviceId, d, batch, bytes);
+      else totals.parked++;
       if (d.store.state.lastSeq >= 0) o.ack(deviceId, d.store.state.lastSeq);
       return { outcome: 'pending', device: deviceId, through: d.store.state.lastSeq, reason: `waiting for seq ${d.store.state.lastSeq + 1}..${batch.fromSeq - 1}` };
     }
@@ -285,7 +291,7 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     if (d.pending.size >= maxPending) {
       d.counts.pendingDropped++;
       alert({ at: now(), device: deviceId, site: o.site, code: 'pending-dropped', message: `more than ${maxPending} batches of ${deviceId} wait for seq ${d.store.state.lastSeq + 1}: dropped the one from seq ${batch.fromSeq} (the device sends it again)`, fromSeq: batch.fromSeq });
-    } else d.pending.set(batch.fromSeq, { batch, bytes });
+    } else { d.pending.set(batch.fromSeq, { batch, bytes }); totals.held++; }
   }
 
   /** Stores the pending batches that now continue the stored end; returns how many records. */
