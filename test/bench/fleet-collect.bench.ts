@@ -86,7 +86,8 @@ async function collectRun(o: { bundle: string; mq: Mosquitto; pg: Postgres; logs
     // resending after their ack timeout: reused ids across runs made earlier figures of this
     // bench stall (and one plain subscription left by the file-store run doubled every batch).
     const store = o.db ? ['--db', o.db, '--group', 'bench'] : ['--out', join(o.work, 'fleet'), '--client-id', `bench-${basename(o.work)}-${process.pid}`];
-    const c = spawn(process.execPath, [o.bundle, 'fleet', 'audit', 'collect', '--broker', o.mq.url, '--site', SITE, ...store, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const prof = process.env.ZG_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ZG_BENCH_PROF}/${basename(o.work)}`] : [];
+    const c = spawn(process.execPath, [...prof, o.bundle, 'fleet', 'audit', 'collect', '--broker', o.mq.url, '--site', SITE, ...store, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     errs.push('');
     outs.push('');
     c.stdout!.on('data', (d) => { outs[i] += d; });

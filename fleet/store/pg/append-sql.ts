@@ -32,13 +32,18 @@ export const APPEND_SQL: readonly string[] = [
      p_device text, p_site text, p_from bigint, p_start boolean, p_park boolean, p_max_parked int, p_now bigint,
      p_cp_seq bigint, p_cp bytea,
      p_at bigint[], p_kind text[], p_identity text[], p_src text[], p_asset text[], p_operation text[], p_decision text[],
-     p_reason text[], p_weight int[], p_hash bytea[], p_prev bytea[], p_payload bytea[],
+     p_reason text[], p_weight int[], p_hashes bytea, p_prevs bytea, p_payloads bytea, p_offsets int[],
      OUT outcome text, OUT first_seq bigint, OUT through bigint, OUT last_hash bytea, OUT pinned_key bytea)
    LANGUAGE plpgsql AS $fn$
    DECLARE
      c audit_chain%ROWTYPE;
      b audit_ahead%ROWTYPE;
-     n int := cardinality(p_hash);
+     n int := cardinality(p_offsets) - 1;
+     -- The byte columns arrive as single binary values (no text escaping of every payload):
+     -- hashes and prevs 32 bytes each, payloads cut at p_offsets (n + 1 zero-based bounds).
+     p_hash bytea[] := ARRAY(SELECT substring(p_hashes FROM (i - 1) * 32 + 1 FOR 32) FROM generate_series(1, n) i);
+     p_prev bytea[] := ARRAY(SELECT substring(p_prevs FROM (i - 1) * 32 + 1 FOR 32) FROM generate_series(1, n) i);
+     p_payload bytea[] := ARRAY(SELECT substring(p_payloads FROM p_offsets[i] + 1 FOR p_offsets[i + 1] - p_offsets[i]) FROM generate_series(1, n) i);
    BEGIN
      SELECT * INTO c FROM audit_chain WHERE device = p_device FOR UPDATE;
      IF NOT FOUND THEN outcome := 'conflict'; RETURN; END IF;
@@ -90,7 +95,15 @@ export const APPEND_SQL: readonly string[] = [
    $fn$`,
 ];
 
+/** The byte columns of a run as zg_audit_append takes them: three binary values and the payload bounds. */
+export function packBytes(hashes: readonly Uint8Array[], prevs: readonly Uint8Array[], payloads: readonly Uint8Array[]): [Buffer, Buffer, Buffer, number[]] {
+  if (hashes.some((h) => h.length !== 32) || prevs.some((h) => h.length !== 32)) throw new TypeError('packBytes: hashes and prevs are 32 bytes each');
+  const offsets = [0];
+  for (const p of payloads) offsets.push(offsets[offsets.length - 1] + p.length);
+  return [Buffer.concat(hashes), Buffer.concat(prevs), Buffer.concat(payloads), offsets];
+}
+
 /** The call: parameters in the order of zg_audit_append's arguments. */
 export const APPEND_CALL = `SELECT outcome, first_seq, through, last_hash, pinned_key FROM zg_audit_append(
   $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-  $17::text[], $18::int[], $19::bytea[], $20::bytea[], $21::bytea[])`;
+  $17::text[], $18::int[], $19::bytea, $20::bytea, $21::bytea, $22::int[])`;

@@ -14,7 +14,7 @@
 import type { Pool } from 'pg';
 import type { ChainEnd, AppendOptions, AppendOutcome, CollectorDeviceStore, CollectorStore, VerifiedRun } from '../../audit-store';
 import { columnsOf } from './row';
-import { APPEND_CALL } from './append-sql';
+import { APPEND_CALL, packBytes } from './append-sql';
 import { ensurePartitions, migrate } from './schema';
 import { openPool } from './pool';
 
@@ -71,7 +71,7 @@ export async function openPgCollectorStore(o: { url?: string; pool?: Pool; site:
       device, o.site, run.firstSeq, ao.start ?? run.firstSeq === 0, ao.park === true, ao.maxParked ?? 64, now(), cp, run.checkpoint ?? null,
       cols.map((x) => x.at), cols.map((x) => x.kind), cols.map((x) => x.identity), cols.map((x) => x.src), cols.map((x) => x.asset),
       cols.map((x) => x.operation), cols.map((x) => x.decision), cols.map((x) => x.reason), cols.map((x) => x.weight),
-      run.hashes, run.records.map((x) => Buffer.from(x.prev)), run.payloads,
+      ...packBytes(run.hashes, run.records.map((x) => x.prev), run.payloads),
     ]);
     const row = r.rows[0];
     setEnd(state, row.through === null ? undefined : row);
