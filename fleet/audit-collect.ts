@@ -275,8 +275,12 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     if ('conflict' in r) { totals.conflicts++; return 'conflict'; }
     if ('refused' in r) return r.refused;
     if ('parked' in r) {
-      if (r.parked === 'full') hold(deviceId, d, batch, bytes);
-      else totals.parked++;
+      if (r.parked !== 'full') totals.parked++;
+      else if (hold(deviceId, d, batch, bytes) && chains.shared) {
+        // Held on the end this collector last saw: the hole may be filled already (and its NOTIFY
+        // gone by), so look once now; every later move of the end wakes retryPending.
+        await retryOne(deviceId);
+      }
       if (d.store.state.lastSeq >= 0) o.ack(deviceId, d.store.state.lastSeq);
       return { outcome: 'pending', device: deviceId, through: d.store.state.lastSeq, reason: `waiting for seq ${d.store.state.lastSeq + 1}..${batch.fromSeq - 1}` };
     }
@@ -285,13 +289,17 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     return { outcome: 'stored', device: deviceId, stored, through: d.store.state.lastSeq };
   }
 
-  /** Keeps a batch that waits for a hole in memory (bounded; the device sends a dropped one again). */
-  function hold(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): void {
-    if (d.pending.has(batch.fromSeq)) return;
+  /** Keeps a batch that waits for a hole in memory (bounded; the device sends a dropped one again); true when kept. */
+  function hold(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): boolean {
+    if (d.pending.has(batch.fromSeq)) return false;
     if (d.pending.size >= maxPending) {
       d.counts.pendingDropped++;
       alert({ at: now(), device: deviceId, site: o.site, code: 'pending-dropped', message: `more than ${maxPending} batches of ${deviceId} wait for seq ${d.store.state.lastSeq + 1}: dropped the one from seq ${batch.fromSeq} (the device sends it again)`, fromSeq: batch.fromSeq });
-    } else { d.pending.set(batch.fromSeq, { batch, bytes }); totals.held++; }
+      return false;
+    }
+    d.pending.set(batch.fromSeq, { batch, bytes });
+    totals.held++;
+    return true;
   }
 
   /** Stores the pending batches that now continue the stored end; returns how many records. */

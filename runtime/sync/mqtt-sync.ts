@@ -22,7 +22,7 @@ import type { AuditSink } from '../../drivers/types';
 import { createBackoff, type Backoff, type BackoffOptions } from '../../protocol/backoff';
 import { createRefusalLog } from './refusal-log';
 import { KindQueue, SeenCache } from './kind-queue';
-import { encodeStatus, type GatewayState, type StatusDocument, type StatusError, STATUS_SCHEMA } from '../../protocol/mqtt/status';
+import { encodeStatus, statusExtras, type GatewayState, type StatusDocument, type StatusError, STATUS_SCHEMA } from '../../protocol/mqtt/status';
 import { deviceTopic, gatewaySubscriptions, INBOUND_KINDS, parseTopic, TOPIC_KINDS, type InboundKind } from '../../protocol/mqtt/topics';
 
 /** What a handler learns about a payload besides its bytes. None of it is signed. */
@@ -217,6 +217,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
       alarms: s.alarms ? [...s.alarms] : [],
       runtimeVersion: options.runtimeVersion,
       lastSeen: t,
+      ...statusExtras(s),
     };
   }
 
