@@ -30,7 +30,7 @@ export function fleetBody(o: { gateways: readonly StatusDocument[]; cpu: (site: 
         { raw: `<a href="${escapeHtml(href('/gateway', { site: g.site, device: g.device }))}">${escapeHtml(g.device)}</a>` },
         onlineCell(g), ago(g.lastSeen, o.now),
         g.policyVersion === null ? '-' : `v${g.policyVersion}`, expiry(g, o.now),
-        g.runtimeVersion || '-',
+        `${g.runtimeVersion || '-'}${g.slot ? ` (${g.slot.toUpperCase()})` : ''}`,
         { raw: g.alarms.length ? `<span class="bad">${escapeHtml(g.alarms.join(', '))}</span>` : '<span class="muted">none</span>' },
         g.lastError ? g.lastError.code : '-',
         { raw: sparkline(o.cpu(g.site, g.device), { max: 100, title: 'CPU load %' }) },
