@@ -58,7 +58,11 @@ export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & {
   broker: BrokerOptions; group?: string; onBatch?: (r: BatchResult, topic: string) => void; onError?: (message: string) => void;
   /** Every status document of the site (retained and live); must not throw. */
   onStatus?: (topic: string, payload: Buffer) => void;
-  /** Shared store: how often batches waiting for a hole look at the store again, ms. Default 50 (one query per waiting device). */
+  /**
+   * Shared store: how often batches held in memory for a hole look at the store again, ms, besides
+   * the store's own wake-up when another collector moves the device's end (onAdvance). Default
+   * 1,000 (one query per waiting device); 50 without onAdvance.
+   */
   retryMs?: number;
 }): Promise<CollectorConnection> {
   const client = mqttConnect(o.broker.url, collectorClientOptions({ ...o.broker, site: o.site, group: o.group }));
@@ -97,7 +101,9 @@ export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & {
     });
   });
   last = Date.now();
-  const retry = o.store?.shared ? setInterval(() => { collector.retryPending().catch((e: Error) => o.onError?.(`retrying waiting batches: ${e.message}`)); }, o.retryMs ?? 50) : null;
+  const retryFailed = (e: Error) => o.onError?.(`retrying waiting batches: ${e.message}`);
+  const stopWake = o.store?.onAdvance ? await o.store.onAdvance((device) => { collector.retryPending(device).catch(retryFailed); }) : null;
+  const retry = o.store?.shared ? setInterval(() => { collector.retryPending().catch(retryFailed); }, o.retryMs ?? (stopWake ? 1000 : 50)) : null;
   return {
     client,
     collector,
@@ -105,6 +111,7 @@ export async function startCollector(o: Omit<AuditCollectorOptions, 'ack'> & {
     async close() {
       client.removeAllListeners('message');
       if (retry) clearInterval(retry);
+      await stopWake?.();
       await collector.idle();
       // Let the last acks reach the broker before DISCONNECT.
       await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));

@@ -15,19 +15,22 @@
  *      --key-dir/<device>.pub, else from the first checkpoint seen and kept in pinned-key.pub),
  *      the batch header's seqs and the checkpoint's device id agree                else refused
  *   6. stored (one write + fsync, or one COMMIT), then acked, then forwarded.
- * With a shared store (PostgreSQL, several collectors in one shared-subscription group) the stored
- * end is re-read before each batch, and the store's append re-checks it under a row lock: when
- * another collector moved it meanwhile, nothing is written and the batch is decided again.
+ * With a shared store (PostgreSQL, several collectors in one shared-subscription group) the store's
+ * append re-checks the end under a row lock: when another collector moved it meanwhile, nothing
+ * is written and the batch is decided again against the end the store returned. A batch after a
+ * hole is verified on its own and parked in the store (step 4 there instead of in memory): the
+ * member that fills the hole moves it in within the same transaction, and acks the whole run.
+ * Batches of one device are handled in arrival order, different devices side by side.
  * A refused batch is never stored nor acked: it is kept in `<out>/<device>/refused/` with the
  * reason, reported through onAlert and to the sinks as an alert. The whole batch is refused, so a
  * record edited in the middle of a batch is caught by its successor's prev within the batch.
  */
-import { ChainVerifier } from '../protocol/audit/verify';
-import { decodeRecord, hashPayload, toHex, type AuditRecord } from '../protocol/audit/record';
+import { toHex, type AuditRecord } from '../protocol/audit/record';
 import { decodeAuditBatch, type AuditBatch } from '../protocol/audit/upload-batch';
 import { parseTopic } from '../protocol/mqtt/topics';
 import { readKeyDirKey } from './audit-device-store';
-import { fileCollectorStore, type CollectorDeviceStore, type CollectorStore } from './audit-store';
+import { fileCollectorStore, type AppendOutcome, type CollectorDeviceStore, type CollectorStore } from './audit-store';
+import { verifyAhead, verifyBatch } from './audit-collect-verify';
 
 /** One stored record as it is forwarded: its place in the chain and the exact payload. */
 export interface ForwardedRecord {
@@ -90,6 +93,11 @@ export interface CollectorStatus {
   stored: number;
   duplicates: number;
   refused: number;
+  /** Batches after a hole parked in the store, and held in memory. */
+  parked: number;
+  held: number;
+  /** Appends another collector got in first with (decided again). */
+  conflicts: number;
   devices: DeviceCollectStatus[];
 }
 
@@ -113,14 +121,15 @@ export interface AuditCollectorOptions {
 }
 
 export interface AuditCollector {
-  /** Handles one MQTT message; calls are processed one at a time in arrival order. */
+  /** Handles one MQTT message; one device's messages are processed one at a time in arrival order, devices side by side. */
   handle(topic: string, payload: Uint8Array): Promise<BatchResult>;
   status(): CollectorStatus;
   /**
-   * Shared store only: re-reads the stored end of every device with batches waiting for a hole
-   * (another collector of the group may have filled it) and stores what now follows.
+   * Shared store only: re-reads the stored end of `device` (default: every device) with batches
+   * held in memory for a hole (another collector of the group may have filled it) and stores
+   * what now follows.
    */
-  retryPending(): Promise<void>;
+  retryPending(device?: string): Promise<void>;
   /** Resolves once every message handed in so far is processed. */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -142,8 +151,12 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
   const devices = new Map<string, DeviceState>();
   if (!o.store && !o.out) throw new TypeError('createAuditCollector: `out` or `store` is required');
   const chains: CollectorStore = o.store ?? fileCollectorStore(o.out as string);
-  const totals = { batches: 0, ignored: 0, stored: 0, duplicates: 0, refused: 0 };
-  let chain: Promise<unknown> = Promise.resolve();
+  // Park runs that arrive ahead in the store, unless records are forwarded (a parked run is moved
+  // in by whichever collector fills the hole, which could not forward what it never decoded).
+  const parks = chains.parks === true && sinks.length === 0;
+  const totals = { batches: 0, ignored: 0, stored: 0, duplicates: 0, refused: 0, parked: 0, held: 0, conflicts: 0 };
+  const queues = new Map<string, Promise<void>>();
+  const idle = async (): Promise<void> => { while (queues.size > 0) await Promise.all(queues.values()); };
 
   function alert(a: CollectorAlert): void {
     for (const s of sinks) { try { s.alert(a); } catch { /* a sink must not stop collection */ } }
@@ -181,58 +194,37 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     return { outcome: 'refused', device: deviceId, reason: message };
   }
 
-  /** Verifies and stores the part of `batch` after the stored end; null when stored, else why not. */
-  async function apply(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): Promise<{ stored: number } | { refused: BatchResult } | { conflict: true }> {
+  /** Verifies and stores the part of `batch` after the stored end (a store that parks may also park it). */
+  async function apply(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array, park = false): Promise<{ stored: number } | { refused: BatchResult } | { conflict: true } | { parked: AppendOutcome }> {
     const st = d.store.state;
-    const skip = st.lastSeq >= 0 ? st.lastSeq + 1 - batch.fromSeq : 0;
-    const fresh = batch.records.slice(skip);
-    const v = new ChainVerifier({
-      devicePublicKey: st.key ?? undefined,
-      after: st.lastSeq >= 0 && st.lastHash ? { seq: st.lastSeq, hash: st.lastHash } : undefined,
-    });
-    const payloads: Buffer[] = [];
-    const decoded: AuditRecord[] = [];
-    let checkpoint: Buffer | undefined;
-    const hashes: Buffer[] = [];
-    for (let i = 0; i < fresh.length; i++) {
-      const p = Buffer.from(fresh[i]);
-      const seq = batch.fromSeq + skip + i;
-      if (!v.addPayload(p)) {
-        const e = v.report.error!;
-        return { refused: await refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', `record seq ${e.seq ?? seq} of ${deviceId} fails verification (${e.code}): ${e.message}`) };
-      }
-      const rec = decodeRecord(p);
-      if (rec.seq !== seq) {
-        return { refused: await refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', `batch from seq ${batch.fromSeq} of ${deviceId} carries seq ${rec.seq} at position ${skip + i}`) };
-      }
-      if (rec.kind === 'checkpoint' && rec.checkpoint?.device !== deviceId) {
-        return { refused: await refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', `checkpoint at seq ${seq} names device ${String(rec.checkpoint?.device)}, uploaded as ${deviceId}`) };
-      }
-      if (rec.kind === 'checkpoint') checkpoint = p;
-      const h = hashPayload(p);
-      payloads.push(p);
-      decoded.push(rec);
-      hashes.push(h);
-    }
-    if (payloads.length === 0) return { stored: 0 };
-    if (!st.key && v.report.key?.source === 'checkpoint') {
-      await d.store.pinKey(Buffer.from(v.report.key.hex, 'hex'));
+    const skip = st.lastSeq >= 0 ? Math.max(0, st.lastSeq + 1 - batch.fromSeq) : 0;
+    const verdict = park
+      ? verifyAhead({ deviceId, batch, key: st.key })
+      : verifyBatch({ deviceId, batch, skip, key: st.key, after: st.lastSeq >= 0 && st.lastHash ? { seq: st.lastSeq, hash: st.lastHash } : undefined });
+    if (verdict === null) return { parked: 'full' };
+    if ('error' in verdict) return { refused: await refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', verdict.error) };
+    const run = verdict.run;
+    if (!run) return { stored: 0 };
+    if (verdict.pinnedFromCheckpoint) {
+      await d.store.pinKey(Buffer.from(verdict.pinnedFromCheckpoint, 'hex'));
       d.keySource = 'first-checkpoint';
     }
-    const firstSeq = batch.fromSeq + skip;
-    const put = await d.store.append({ firstSeq, payloads, records: decoded, hashes, lastHash: hashes[hashes.length - 1], checkpoint });
+    const put = await d.store.append(run, { park, start: run.firstSeq === 0 || o.allowMidChainStart === true, maxParked: maxPending });
     if (put === 'conflict') return { conflict: true };
-    d.counts.stored += payloads.length;
-    totals.stored += payloads.length;
+    if (put !== 'stored') return { parked: put };
+    // The store may have moved in parked runs after this one: those count as stored here too.
+    const stored = d.store.state.lastSeq - (run.firstSeq - 1);
+    d.counts.stored += stored;
+    totals.stored += stored;
     d.lastAt = now();
-    for (let i = 0; i < payloads.length; i++) {
+    for (let i = 0; i < run.payloads.length; i++) {
       const fr: ForwardedRecord = {
-        device: deviceId, site: o.site, seq: firstSeq + i, hash: hashes[i].toString('hex'), prev: toHex(decoded[i].prev),
-        payload: payloads[i].toString('base64'), record: decoded[i],
+        device: deviceId, site: o.site, seq: run.firstSeq + i, hash: run.hashes[i].toString('hex'), prev: toHex(run.records[i].prev),
+        payload: run.payloads[i].toString('base64'), record: run.records[i],
       };
       for (const s of sinks) { try { s.forward(fr); } catch { /* counted by the sink */ } }
     }
-    return { stored: payloads.length };
+    return { stored };
   }
 
   async function handleOne(topic: string, bytes: Uint8Array): Promise<BatchResult> {
@@ -265,7 +257,8 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
 
   /** Steps 3 to 6 for one decoded batch, against the stored end as it is now. */
   async function decide(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): Promise<BatchResult | 'conflict'> {
-    if (chains.shared) await d.store.refresh();
+    // A store that parks answers every append with its end as it is: no read before each batch.
+    if (chains.shared && !parks) await d.store.refresh();
     const st = d.store.state;
     const batchTo = batch.fromSeq + batch.records.length - 1;
     if (st.lastSeq >= 0 && batchTo <= st.lastSeq) {
@@ -278,22 +271,35 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     // hole too (its first batch may still come), unless mid-chain starts are allowed (a device
     // whose early records were evicted before it was ever collected).
     const hole = st.lastSeq >= 0 ? batch.fromSeq > st.lastSeq + 1 : batch.fromSeq > 0 && !o.allowMidChainStart;
-    if (hole) {
-      if (!d.pending.has(batch.fromSeq)) {
-        if (d.pending.size >= maxPending) {
-          d.counts.pendingDropped++;
-          alert({ at: now(), device: deviceId, site: o.site, code: 'pending-dropped', message: `more than ${maxPending} batches of ${deviceId} wait for seq ${st.lastSeq + 1}: dropped the one from seq ${batch.fromSeq} (the device sends it again)`, fromSeq: batch.fromSeq });
-        } else d.pending.set(batch.fromSeq, { batch, bytes });
-      }
-      if (st.lastSeq >= 0) o.ack(deviceId, st.lastSeq);
-      return { outcome: 'pending', device: deviceId, through: st.lastSeq, reason: `waiting for seq ${st.lastSeq + 1}..${batch.fromSeq - 1}` };
-    }
-    const r = await apply(deviceId, d, batch, bytes);
-    if ('conflict' in r) return 'conflict';
+    const r = hole && !parks ? { parked: 'full' as const } : await apply(deviceId, d, batch, bytes, hole);
+    if ('conflict' in r) { totals.conflicts++; return 'conflict'; }
     if ('refused' in r) return r.refused;
+    if ('parked' in r) {
+      if (r.parked !== 'full') totals.parked++;
+      else if (hold(deviceId, d, batch, bytes) && chains.shared) {
+        // Held on the end this collector last saw: the hole may be filled already (and its NOTIFY
+        // gone by), so look once now; every later move of the end wakes retryPending.
+        await retryOne(deviceId);
+      }
+      if (d.store.state.lastSeq >= 0) o.ack(deviceId, d.store.state.lastSeq);
+      return { outcome: 'pending', device: deviceId, through: d.store.state.lastSeq, reason: `waiting for seq ${d.store.state.lastSeq + 1}..${batch.fromSeq - 1}` };
+    }
     const stored = r.stored + await drainPending(deviceId, d);
     o.ack(deviceId, d.store.state.lastSeq);
     return { outcome: 'stored', device: deviceId, stored, through: d.store.state.lastSeq };
+  }
+
+  /** Keeps a batch that waits for a hole in memory (bounded; the device sends a dropped one again); true when kept. */
+  function hold(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): boolean {
+    if (d.pending.has(batch.fromSeq)) return false;
+    if (d.pending.size >= maxPending) {
+      d.counts.pendingDropped++;
+      alert({ at: now(), device: deviceId, site: o.site, code: 'pending-dropped', message: `more than ${maxPending} batches of ${deviceId} wait for seq ${d.store.state.lastSeq + 1}: dropped the one from seq ${batch.fromSeq} (the device sends it again)`, fromSeq: batch.fromSeq });
+      return false;
+    }
+    d.pending.set(batch.fromSeq, { batch, bytes });
+    totals.held++;
+    return true;
   }
 
   /** Stores the pending batches that now continue the stored end; returns how many records. */
@@ -310,34 +316,41 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
       if (!next) return stored;
       const pr = await apply(deviceId, d, next.batch, next.bytes);
       if ('conflict' in pr) { await d.store.refresh(); continue; }
-      if ('refused' in pr) return stored;
+      if (!('stored' in pr)) return stored;
       stored += pr.stored;
     }
   }
 
-  async function retryOne(): Promise<void> {
-    if (!chains.shared) return;
-    for (const [id, d] of devices) {
-      if (d.pending.size === 0) continue;
-      await d.store.refresh();
-      const before = d.store.state.lastSeq;
-      await drainPending(id, d);
-      if (d.store.state.lastSeq >= 0 && d.store.state.lastSeq !== before) o.ack(id, d.store.state.lastSeq);
-    }
+  /** Looks at the stored end of one device again and stores the held batches that now follow it. */
+  async function retryOne(id: string): Promise<void> {
+    const d = devices.get(id);
+    if (!chains.shared || !d || d.pending.size === 0) return;
+    await d.store.refresh();
+    const before = d.store.state.lastSeq;
+    await drainPending(id, d);
+    if (d.store.state.lastSeq >= 0 && d.store.state.lastSeq !== before) o.ack(id, d.store.state.lastSeq);
+  }
+
+  /**
+   * Runs `fn` after everything queued for the same device: one device's batches are handled one
+   * at a time in arrival order, different devices side by side (their writes and fsyncs or
+   * COMMITs overlap).
+   */
+  function queued<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const p = (queues.get(key) ?? Promise.resolve()).then(fn);
+    const tail = p.then(() => undefined, () => undefined);
+    queues.set(key, tail);
+    void tail.then(() => { if (queues.get(key) === tail) queues.delete(key); });
+    return p;
   }
 
   return {
-    handle(topic, payload) {
-      const p = chain.then(() => handleOne(topic, payload));
-      chain = p.catch(() => undefined);
-      return p;
+    handle: (topic, payload) => queued(parseTopic(topic)?.device ?? topic, () => handleOne(topic, payload)),
+    async retryPending(device) {
+      const ids = device === undefined ? [...devices.keys()] : [device];
+      await Promise.all(ids.filter((id) => (devices.get(id)?.pending.size ?? 0) > 0).map((id) => queued(id, () => retryOne(id))));
     },
-    retryPending() {
-      const p = chain.then(() => retryOne());
-      chain = p.catch(() => undefined);
-      return p;
-    },
-    idle: () => chain.then(() => undefined),
+    idle,
     status() {
       return {
         ...totals,
@@ -348,7 +361,7 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
       };
     },
     async close() {
-      await chain;
+      await idle();
       for (const d of devices.values()) await d.store.close();
       await chains.close();
     },

@@ -27,6 +27,10 @@ export interface VerifiedRun {
   checkpoint?: Buffer;
 }
 
+export type AppendOutcome = 'stored' | 'conflict' | 'parked' | 'full';
+
+export interface AppendOptions { park?: boolean; start?: boolean; maxParked?: number }
+
 export interface CollectorDeviceStore {
   /** The stored end as last read or written by this process. */
   readonly state: ChainEnd;
@@ -37,10 +41,14 @@ export interface CollectorDeviceStore {
   pinKey(raw: Uint8Array): Promise<void>;
   /**
    * Stores a verified run that continues `state` and resolves once it is durable (fsync or
-   * COMMIT), never before. 'conflict': the stored end moved meanwhile (another collector):
-   * nothing was written; refresh() and decide again.
+   * COMMIT), never before; `state` then holds the new end (a shared store may also have moved in
+   * parked runs that the run connected). 'conflict': the stored end moved meanwhile (another
+   * collector): nothing was written, `state` holds the end as it is now; decide again.
+   * With `park` (stores with `parks` only), a run that starts after a hole is kept by the store
+   * until the hole fills ('parked'), unless the device already has maxParked runs there ('full').
+   * `start`: the run may begin an empty chain (it starts at seq 0, or mid-chain starts are allowed).
    */
-  append(run: VerifiedRun): Promise<'stored' | 'conflict'>;
+  append(run: VerifiedRun, o?: AppendOptions): Promise<AppendOutcome>;
   /** Keeps a refused batch as evidence; returns where. */
   keepRefused(o: { bytes: Uint8Array; fromSeq: number | null; at: number; reason: { code: string; message: string } & Record<string, unknown> }): Promise<string>;
   close(): Promise<void>;
@@ -49,6 +57,16 @@ export interface CollectorDeviceStore {
 export interface CollectorStore {
   /** True when other collectors write to the same store (PostgreSQL): the end is re-read per batch. */
   readonly shared: boolean;
+  /**
+   * The store keeps runs that arrive ahead of a hole and moves them in when the hole fills
+   * (PostgreSQL): collectors of a group never wait on each other's batches.
+   */
+  readonly parks?: boolean;
+  /**
+   * Calls `cb` with a device id whenever any collector moved that device's stored end (PostgreSQL
+   * LISTEN/NOTIFY); returns a stop function. Absent for a private store.
+   */
+  onAdvance?(cb: (device: string) => void): Promise<() => Promise<void>>;
   open(device: string): Promise<CollectorDeviceStore>;
   close(): Promise<void>;
 }

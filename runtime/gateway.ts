@@ -135,7 +135,7 @@ class Daemon implements Gateway {
     this.drivers = options.drivers ?? builtinDrivers();
     this.listeners = new Listeners(this.core, this.drivers, () => this.nft.schedule());
     this.nft = new NftPart(this.core, this.listeners, this.effective);
-    this.fleet = new FleetLink(this.core, this.effective);
+    this.fleet = new FleetLink(this.core, this.effective, this.listeners);
     this.statusPart = new StatusPart(this.core, { effective: this.effective, listeners: this.listeners, nft: this.nft, fleet: this.fleet });
   }
 

@@ -16,6 +16,8 @@ import type { ConsoleSession, ConsoleSessions } from './sessions';
 import { Rollouts, TelemetryBook } from './rollouts';
 import { addUser, CONSOLE_ROLES, readUsers, removeUser, type ConsoleAuth, type ConsoleRole } from './users';
 import { page, href } from './pages/layout';
+import { readTrail } from './trail';
+import { trailBody } from './pages/trail';
 import { fleetBody, gatewayBody, rolloutBody, rolloutsBody } from './pages/fleet';
 import { denialsBody, searchBody, vendorsBody, type SearchForm } from './pages/audit';
 import { usersBody } from './pages/auth';
@@ -35,6 +37,8 @@ export interface ConsoleDeps {
   /** Publishes the exact bytes retained on the kind's topic (fleet/publish.ts over the console's MQTT client). */
   publish(o: { site: string; device?: string; bytes: Uint8Array; kind: InboundKind }): Promise<void>;
   usersFile: string;
+  /** The console's own audit trail (trail.ts), shown to admins. */
+  trailFile: string;
   limiter: Semaphore;
   roleOk(role: ConsoleRole, need: ConsoleRole): boolean;
   log(line: string): void;
@@ -197,6 +201,16 @@ export const routes: Record<string, Route> = Object.assign(Object.create(null) a
   '/vendors': { get: vendorsPage },
   '/search': { get: searchPage },
   '/events': { async get() { return { kind: 'text', status: 405, text: 'events' }; } },
+  '/trail': {
+    role: 'admin',
+    async get(c) {
+      if (!c.deps.roleOk(c.session.role, 'admin')) {
+        c.deps.log(`refused ${c.session.user} (${c.session.role}): GET /trail needs admin`);
+        return { kind: 'text', status: 403, text: 'this needs the admin role' };
+      }
+      return html('Console audit trail', c, trailBody(readTrail(c.deps.trailFile), c.deps.trailFile));
+    },
+  },
   '/users': {
     role: 'admin',
     async get(c) {

@@ -20,6 +20,8 @@ import { Rollouts, TelemetryBook } from './rollouts';
 import { createConsoleServer, type ConsoleServer } from './server';
 import { ConsoleSessions } from './sessions';
 import { ConsoleAuth, roleAtLeast } from './users';
+import { ConsoleTrail, loggingToTrail } from './trail';
+import { dirname, join } from 'node:path';
 
 export interface RunningConsole { server: ConsoleServer; store: FleetReadStore; client: MqttClient; stop(): Promise<void> }
 
@@ -37,9 +39,13 @@ export async function startConsole(o: { config: FleetConsoleConfig; log: (line: 
   const statuses = new StatusBook();
   const telemetry = new TelemetryBook();
   const store = openReadStore(c.store, c.sites, statuses);
+  // What people did on the console: logged as before, and appended to the hash-chained trail (trail.ts).
+  const trail = ConsoleTrail.open({ file: join(dirname(c.users), 'console-audit.jsonl') });
+  const log = loggingToTrail(o.log, trail);
   const deps = {
+    trailFile: trail.file,
     store, sites: c.sites, auth, sessions: new ConsoleSessions({ idleMs: c.session.idleMs, maxMs: c.session.maxMs }),
-    rollouts: new Rollouts(), telemetry, usersFile: c.users, limiter, roleOk: roleAtLeast, log: o.log,
+    rollouts: new Rollouts(), telemetry, usersFile: c.users, limiter, roleOk: roleAtLeast, log,
     async publish(p: { site: string; device?: string; bytes: Uint8Array; kind: 'policy' | 'trust' | 'grant' | 'command' }) {
       await publishBundle({ client, site: p.site, device: p.device, all: p.device === undefined, bytes: p.bytes, kind: p.kind, wait: 0 });
     },
@@ -73,6 +79,7 @@ export async function startConsole(o: { config: FleetConsoleConfig; log: (line: 
       await server.stop();
       await store.close();
       await closeBroker(client);
+      trail.close();
     },
   };
 }

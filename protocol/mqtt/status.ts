@@ -37,7 +37,26 @@ export interface StatusDocument {
   runtimeVersion: string;
   /** Epoch ms at which the gateway wrote this document. */
   lastSeen: number;
+  /**
+   * Optional (gateways before these fields leave them out; consoles before them ignore them):
+   * the A/B slot the runtime runs from (null: not an A/B install), and the gateway's listeners.
+   */
+  slot?: 'a' | 'b' | null;
+  listeners?: StatusListener[];
 }
+
+/** One listener as the status document carries it (at most MAX_STATUS_LISTENERS). */
+export interface StatusListener {
+  /** Where it listens (bound address when known), the asset and service behind it, and its state. */
+  listen: string;
+  asset: string;
+  service: string;
+  servicePort: number;
+  state: string;
+  error?: string;
+}
+
+export const MAX_STATUS_LISTENERS = 64;
 
 /** What the gateway's own parts know: the store's active policy and the alarms. */
 export interface GatewayState {
@@ -47,6 +66,30 @@ export interface GatewayState {
   alarms?: string[];
   /** The store's or another part's last error, merged with the sync's (newest wins). */
   lastError?: StatusError | null;
+  slot?: 'a' | 'b' | null;
+  listeners?: StatusListener[];
+}
+
+/** The optional fields of the document from what the gateway's parts know (absent stays absent). */
+export function statusExtras(s: GatewayState): Pick<StatusDocument, 'slot' | 'listeners'> {
+  const out: Pick<StatusDocument, 'slot' | 'listeners'> = {};
+  if (s.slot !== undefined) out.slot = s.slot;
+  if (s.listeners) out.listeners = s.listeners.slice(0, MAX_STATUS_LISTENERS).map((l) => ({ ...l }));
+  return out;
+}
+
+function parseListeners(x: unknown): StatusListener[] | undefined {
+  if (!Array.isArray(x)) return undefined;
+  const out: StatusListener[] = [];
+  for (const l of x.slice(0, MAX_STATUS_LISTENERS)) {
+    if (!l || typeof l !== 'object') continue;
+    const o = l as Record<string, unknown>;
+    const listen = optStr(o.listen, 128);
+    if (listen === null) continue;
+    const e = optStr(o.error, 300);
+    out.push({ listen, asset: optStr(o.asset, 128) ?? '', service: optStr(o.service, 32) ?? '', servicePort: isNum(o.servicePort) ? o.servicePort : 0, state: optStr(o.state, 16) ?? '', ...(e === null ? {} : { error: e }) });
+  }
+  return out;
 }
 
 /** Encodes a status document as its JSON payload. */
@@ -101,5 +144,7 @@ export function parseStatus(payload: Uint8Array | string, maxBytes = 64 * 1024):
     alarms: Array.isArray(o.alarms) ? o.alarms.filter((a): a is string => typeof a === 'string').slice(0, 32).map((a) => a.slice(0, 64)) : [],
     runtimeVersion: optStr(o.runtimeVersion, 64) ?? '',
     lastSeen: isNum(o.lastSeen) ? o.lastSeen : 0,
+    ...(o.slot === 'a' || o.slot === 'b' || o.slot === null ? { slot: o.slot } : {}),
+    ...(Array.isArray(o.listeners) ? { listeners: parseListeners(o.listeners) } : {}),
   };
 }

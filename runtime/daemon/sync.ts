@@ -17,6 +17,8 @@ import { createUpdateReceiver, type UpdateReceiver } from '../update/update-rece
 import { chunkTopic, runtimeTopic, CHUNK_MESSAGE_MAX_BYTES, RUNTIME_BUNDLE_MAX_BYTES } from '../../protocol/update/topics';
 import { packageArchOf } from '../../protocol/update/device-arch';
 import { installRoot } from '../update/install-root';
+import type { Listeners } from '../listeners/running';
+import type { GatewayState } from '../../protocol/mqtt/status';
 import { readUpdateStatus, type UpdateStatus } from '../update/update-status';
 import type { PolicyStore } from '../store/policy-store';
 import type { Core, Part } from './core';
@@ -29,7 +31,7 @@ export class FleetLink implements Part {
   private updatesValue: UpdateReceiver | undefined;
   private updateStateValue: UpdateStatus | null = null;
 
-  constructor(private readonly core: Core, private readonly effective: EffectivePolicy) {}
+  constructor(private readonly core: Core, private readonly effective: EffectivePolicy, private readonly listeners?: Listeners) {}
 
   get uploader(): AuditUploader | undefined { return this.uploaderValue; }
   get telemetry(): TelemetrySampler | undefined { return this.telemetryValue; }
@@ -83,6 +85,16 @@ export class FleetLink implements Part {
     this.telemetryValue?.stop();
     const sync = this.core.sync;
     if (sync) { try { await sync.stop(); } catch (e) { this.core.logError('mqtt sync did not stop cleanly', e); } }
+  }
+
+  /** The A/B slot (once the layout was read) and the listeners, for the status document. */
+  private runtimeState(): Pick<GatewayState, 'slot' | 'listeners'> {
+    const slot = this.updateStateValue ? { slot: this.updateStateValue.activeSlot } : {};
+    if (!this.listeners) return slot;
+    const listeners = [...this.listeners.running.values()].map(({ status: l }) => ({
+      listen: l.address ?? l.listen, asset: l.asset, service: l.service, servicePort: l.servicePort, state: l.state, ...(l.error ? { error: l.error } : {}),
+    }));
+    return { ...slot, listeners };
   }
 
   private root(): string {
@@ -145,7 +157,7 @@ export class FleetLink implements Part {
       ...syncConnection(cfg.parts.mqtt!), site: cfg.site, device: cfg.device, runtimeVersion: core.options.runtimeVersion ?? '0.0.0-dev', startedAt: core.startedAt ?? now(), now,
       handlers: this.handlers(cfg, s),
       // The store's fields, but the alarms active now from the one alarm model, not the store's history.
-      state: () => ({ ...storeState(s, { fileEnforcing: () => this.effective.current.kind === 'file' })(), alarms: core.alarms.published() }), audit: core.audit.sink,
+      state: () => ({ ...storeState(s, { fileEnforcing: () => this.effective.current.kind === 'file' })(), alarms: core.alarms.published(), ...this.runtimeState() }), audit: core.audit.sink,
       log: (level, m) => log[level](`mqtt: ${m}`),
     });
     core.sync = sync;

@@ -4,7 +4,7 @@
  * `intervalMs`, and soon after refresh() (asks in one turn of the event loop make one document).
  */
 import type { MqttClient } from 'mqtt';
-import { encodeStatus, STATUS_SCHEMA, type GatewayState, type StatusDocument } from '../../protocol/mqtt/status';
+import { encodeStatus, statusExtras, STATUS_SCHEMA, type GatewayState, type StatusDocument } from '../../protocol/mqtt/status';
 import type { InboundKind } from '../../protocol/mqtt/topics';
 import type { SyncStatus, SyncTimers } from './sync-types';
 
@@ -54,6 +54,7 @@ export class StatusPublisher {
       alarms: s.alarms ? [...s.alarms] : [],
       runtimeVersion: o.runtimeVersion,
       lastSeen: t,
+      ...statusExtras(s),
     };
   }
 

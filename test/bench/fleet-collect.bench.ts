@@ -8,7 +8,7 @@
 // same query with index scans turned off (sequential scan).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AuditLog } from '../../runtime/audit/log';
 import { encodeAuditBatch } from '../../protocol/audit/upload-batch';
@@ -71,16 +71,26 @@ async function peerRate(mq: Mosquitto, dir: string, key: ReturnType<typeof makeK
   return rate;
 }
 
-interface Run { rate: number; cpuPerRecordUs: number; pgCpuPerRecordUs: number | null }
+interface Run { rate: number; cpuPerRecordUs: number; pgCpuPerRecordUs: number | null; batches: string }
 
 /** K collector processes (file store when db is null), gateways uploading from fresh copies of the logs. */
 async function collectRun(o: { bundle: string; mq: Mosquitto; pg: Postgres; logs: string; work: string; k: number; db: string | null; key: ReturnType<typeof makeKey> }): Promise<Run> {
   const children: ChildProcess[] = [];
+  let run: Run = { rate: 0, cpuPerRecordUs: 0, pgCpuPerRecordUs: null, batches: '' };
   const errs: string[] = [];
+  const outs: string[] = [];
   for (let i = 0; i < o.k; i++) {
-    const store = o.db ? ['--db', o.db, '--group', 'bench'] : ['--out', join(o.work, 'fleet')];
-    const c = spawn(process.execPath, [o.bundle, 'fleet', 'audit', 'collect', '--broker', o.mq.url, '--site', SITE, ...store, '--client-id', `bench-${i}-${process.pid}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Group members without --client-id: clean sessions, as a group is meant to run. A member with a
+    // fixed client id keeps a persistent session; once it is gone the broker still hands it its
+    // share of the group's batches (queued for it), and the gateways get those through only by
+    // resending after their ack timeout: reused ids across runs made earlier figures of this
+    // bench stall (and one plain subscription left by the file-store run doubled every batch).
+    const store = o.db ? ['--db', o.db, '--group', 'bench'] : ['--out', join(o.work, 'fleet'), '--client-id', `bench-${basename(o.work)}-${process.pid}`];
+    const prof = process.env.ZG_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ZG_BENCH_PROF}/${basename(o.work)}`] : [];
+    const c = spawn(process.execPath, [...prof, o.bundle, 'fleet', 'audit', 'collect', '--broker', o.mq.url, '--site', SITE, ...store, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     errs.push('');
+    outs.push('');
+    c.stdout!.on('data', (d) => { outs[i] += d; });
     c.stderr!.on('data', (d) => { errs[i] += d; });
     children.push(c);
   }
@@ -98,11 +108,19 @@ async function collectRun(o: { bundle: string; mq: Mosquitto; pg: Postgres; logs
     const cpu = children.reduce((s, c) => s + cpuOf(c.pid as number), 0) - cpu0;
     const pgCpu = cpuOf(o.pg.pid, true) - pg0;
     for (const g of gws) await g.close();
-    return { rate: n / secs, cpuPerRecordUs: (cpu / n) * 1e6, pgCpuPerRecordUs: o.db ? (pgCpu / n) * 1e6 : null };
+    run = { rate: n / secs, cpuPerRecordUs: (cpu / n) * 1e6, pgCpuPerRecordUs: o.db ? (pgCpu / n) * 1e6 : null, batches: '' };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
   }
+  if (process.env.ZG_BENCH_VERBOSE) console.error(errs.join('\n'));
+  // What the collectors did with the batches (their --json summaries at SIGTERM).
+  const sum = { batches: 0, stored: 0, duplicates: 0, parked: 0, held: 0, conflicts: 0 };
+  for (const out of outs) {
+    try { const j = JSON.parse(out) as typeof sum; for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += j[k] ?? 0; } catch { /* no summary */ }
+  }
+  run.batches = `${sum.batches} batches: ${sum.duplicates} duplicate, ${sum.parked} parked ahead of a hole, ${sum.held} held in memory, ${sum.conflicts} conflicts`;
+  return run;
 }
 
 async function main(): Promise<void> {
@@ -118,11 +136,13 @@ async function main(): Promise<void> {
     const runs: [string, Run][] = [];
     const base = { bundle: bundle.file, mq, pg, logs: join(t.dir, 'logs'), key };
     runs.push(['1 collector, file store (fsync per batch)', await collectRun({ ...base, work: join(t.dir, 'file'), k: 1, db: null })]);
-    for (const k of [1, 2, 4]) runs.push([`${k} collector(s), PostgreSQL (COMMIT per batch)`, await collectRun({ ...base, work: join(t.dir, `pg${k}`), k, db: await pg.createDatabase(`c${k}`) })]);
+    // ZG_FLEET_K: the group sizes, in this order (default 1,2,4; a size may repeat).
+    const ks = (process.env.ZG_FLEET_K ?? '1,2,4').split(',').map(Number);
+    for (const [j, k] of ks.entries()) runs.push([`${k} collector(s), PostgreSQL (COMMIT per batch)`, await collectRun({ ...base, work: join(t.dir, `pg${j}`), k, db: await pg.createDatabase(`c${j}`) })]);
     const rows: BenchRow[] = runs.map(([what, r]) => ({ what: `${what}, end to end`, value: r.rate, unit: 'records/s', peer: 'counting subscriber, same batches', peerValue: peer, better: 'higher' }));
     const notes = [
       `${DEVICES} gateways × ${PER_DEVICE.toLocaleString('en-US')} records (real AuditLog + uploader, batches of ${BATCH}, window 4), mosquitto and PostgreSQL ${pg.version} (fsync on) on loopback; load average at start ${load} on 2 cores.`,
-      ...runs.map(([what, r]) => `CPU per record, ${what}: collectors ${r.cpuPerRecordUs.toFixed(1)} µs${r.pgCpuPerRecordUs === null ? '' : `, PostgreSQL ${r.pgCpuPerRecordUs.toFixed(1)} µs`}`),
+      ...runs.map(([what, r]) => `CPU per record, ${what}: collectors ${r.cpuPerRecordUs.toFixed(1)} µs${r.pgCpuPerRecordUs === null ? '' : `, PostgreSQL ${r.pgCpuPerRecordUs.toFixed(1)} µs`}; ${r.batches}`),
     ];
     printTable('fleet collection: records/s end to end, 1/2/4 collectors in a shared-subscription group', rows, notes);
     await benchSearch(pg, Number(process.env.ZG_FLEET_SEARCH_ROWS ?? 10_000_000), load);

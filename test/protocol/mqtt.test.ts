@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { deviceTopic, siteTopic, siteFilter, parseTopic, gatewaySubscriptions, idProblem, TOPIC_KINDS } from '../../protocol/mqtt/topics';
 import { createBackoff } from '../../protocol/backoff';
-import { parseStatus, encodeStatus, type StatusDocument } from '../../protocol/mqtt/status';
+import { parseStatus, encodeStatus, statusExtras, MAX_STATUS_LISTENERS, type StatusDocument } from '../../protocol/mqtt/status';
 import { parseMqttConfig } from '../../protocol/mqtt/config';
 import { mqttClientOptions, syncConnection } from '../../protocol/mqtt/connect-options';
 
@@ -62,6 +62,22 @@ test('status: round trip, and hostile payloads parse to safe values or undefined
   assert.equal(weird.alarms, ['ok']);
   assert.equal(weird.applied, {});
   assert.is((weird as unknown as { x?: number }).x, undefined);
+});
+
+test('status: the optional slot and listeners round trip; absent stays absent; hostile lists are capped and cleaned', () => {
+  const base = { schema: 1, device: 'gw', site: 's', online: true, policyVersion: null, policyHash: null, policyExpiresAt: null, applied: {}, lastError: null, uptimeSeconds: 0, alarms: [], runtimeVersion: '1', lastSeen: 7 };
+  const listeners = [{ listen: '127.0.0.1:5020', asset: 'plc-1', service: 'modbus', servicePort: 502, state: 'up' }, { listen: '0.0.0.0:20000', asset: 'rtu', service: 'dnp3', servicePort: 20000, state: 'failed', error: 'EADDRINUSE' }];
+  const doc: StatusDocument = { ...base, ...statusExtras({ slot: 'b', listeners }) };
+  assert.equal(parseStatus(encodeStatus(doc)), doc);
+  // An older gateway's document has neither field, and the parsed document does not invent them.
+  const old = parseStatus(encodeStatus(base))!;
+  assert.not.ok('slot' in old || 'listeners' in old);
+  assert.equal(statusExtras({}), {});
+  const hostile = parseStatus(JSON.stringify({ ...base, slot: 'c', listeners: [...Array.from({ length: 200 }, (_, i) => ({ listen: `h:${i}`, state: 'up'.repeat(50) })), 7, null] }))!;
+  assert.not.ok('slot' in hostile);
+  assert.is(hostile.listeners!.length, MAX_STATUS_LISTENERS);
+  assert.equal(hostile.listeners![0], { listen: 'h:0', asset: '', service: '', servicePort: 0, state: 'up'.repeat(8) });
+  assert.equal(parseStatus(JSON.stringify({ ...base, slot: null, listeners: [1, { listen: 3 }] }))!.listeners, []);
 });
 
 test('parseMqttConfig: defaults, and every problem reported with its path', () => {

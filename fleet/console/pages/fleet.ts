@@ -30,7 +30,7 @@ export function fleetBody(o: { gateways: readonly StatusDocument[]; cpu: (site: 
         { raw: `<a href="${escapeHtml(href('/gateway', { site: g.site, device: g.device }))}">${escapeHtml(g.device)}</a>` },
         onlineCell(g), ago(g.lastSeen, o.now),
         g.policyVersion === null ? '-' : `v${g.policyVersion}`, expiry(g, o.now),
-        g.runtimeVersion || '-',
+        `${g.runtimeVersion || '-'}${g.slot ? ` (${g.slot.toUpperCase()})` : ''}`,
         { raw: g.alarms.length ? `<span class="bad">${escapeHtml(g.alarms.join(', '))}</span>` : '<span class="muted">none</span>' },
         g.lastError ? g.lastError.code : '-',
         { raw: sparkline(o.cpu(g.site, g.device), { max: 100, title: 'CPU load %' }) },
@@ -48,7 +48,7 @@ export function gatewayBody(o: { g: StatusDocument | undefined; site: string; de
   else {
     parts.push(`<dl id="status"><dt>State</dt><dd>${g.online ? '<span class="ok">online</span>' : '<span class="bad">OFFLINE</span>'}, last seen ${escapeHtml(ago(g.lastSeen, o.now))}</dd>
 <dt>Policy</dt><dd>${g.policyVersion === null ? '-' : `v${g.policyVersion}`} (sha256 ${escapeHtml((g.policyHash ?? '-').slice(0, 16))}…), expires ${escapeHtml(iso(g.policyExpiresAt))}</dd>
-<dt>Runtime</dt><dd>${escapeHtml(g.runtimeVersion || '-')}, up ${Math.floor(g.uptimeSeconds / 60)} min</dd>
+<dt>Runtime</dt><dd>${escapeHtml(g.runtimeVersion || '-')}${g.slot ? `, slot ${g.slot.toUpperCase()}` : ''}, up ${Math.floor(g.uptimeSeconds / 60)} min</dd>
 <dt>Alarms</dt><dd id="alarms">${g.alarms.length ? `<span class="bad">${escapeHtml(g.alarms.join(', '))}</span>` : 'none'}</dd>
 <dt>Last error</dt><dd>${g.lastError ? escapeHtml(`${g.lastError.code}: ${g.lastError.message}`) : '-'}</dd></dl>`);
   }
@@ -57,12 +57,23 @@ export function gatewayBody(o: { g: StatusDocument | undefined; site: string; de
   parts.push(c
     ? `<dl id="chain"><dt>Stored</dt><dd>seq ${c.firstSeq}..${c.through}, last record ${escapeHtml(iso(c.lastAt))}</dd><dt>Chain</dt><dd>${c.verified ? '<span class="ok">verifies</span>' : `<span class="bad">does not verify</span>: ${escapeHtml(c.problem ?? '')}`}</dd><dt>Last signed checkpoint</dt><dd>${c.checkpointSeq === null ? '-' : `seq ${c.checkpointSeq}`}</dd></dl>`
     : '<p class="muted">No audit records collected from this gateway.</p>');
-  const listeners = new Map<string, number>();
-  for (const r of o.recent) if (r.asset && r.record.port !== undefined) { const k = `${r.record.protocol ?? '?'} → ${r.asset}:${r.record.port}`; listeners.set(k, (listeners.get(k) ?? 0) + 1); }
-  parts.push('<h2>Listeners (seen in recent decisions)</h2>');
-  parts.push(listeners.size ? table(['Listener', 'Recent records'], [...listeners].map(([k, n]) => ({ cells: [k, String(n)] }))) : '<p class="muted">none seen</p>');
+  parts.push(listenersSection(g, o.recent));
   parts.push(`<h2>Recent decisions</h2>${recordsTable(o.recent.filter((r) => r.decision !== null), () => undefined)}`);
   return parts.join('\n');
+}
+
+/**
+ * The gateway's listeners as its status document lists them; a gateway too old to list them gets
+ * the listeners seen in its recent decisions instead, and the heading says which.
+ */
+function listenersSection(g: StatusDocument | undefined, recent: readonly AuditRow[]): string {
+  if (g?.listeners) {
+    const rows = g.listeners.map((l) => ({ cells: [l.listen, l.asset, `${l.service}:${l.servicePort}`, { raw: l.state === 'up' ? '<span class="ok">up</span>' : `<span class="bad">${escapeHtml(l.state)}</span>` }, l.error ?? ''] }));
+    return `<h2>Listeners</h2>${rows.length ? table(['Listen', 'Asset', 'Service', 'State', 'Error'], rows, 'listeners') : '<p class="muted">none</p>'}`;
+  }
+  const seen = new Map<string, number>();
+  for (const r of recent) if (r.asset && r.record.port !== undefined) { const k = `${r.record.protocol ?? '?'} → ${r.asset}:${r.record.port}`; seen.set(k, (seen.get(k) ?? 0) + 1); }
+  return `<h2>Listeners (seen in recent decisions; this gateway's status does not list them)</h2>${seen.size ? table(['Listener', 'Recent records'], [...seen].map(([k, n]) => ({ cells: [k, String(n)] }))) : '<p class="muted">none seen</p>'}`;
 }
 
 /** Audit rows as a table; `chainOf` gives each row's device chain state for the "verifies" column. */

@@ -26,7 +26,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}@media (max
 /** The whole page. */
 export function page(o: { title: string; viewer?: Viewer; body: string; live?: boolean; controls?: string }): string {
   const v = o.viewer;
-  const nav = v ? `<nav><a href="/">Fleet</a> · <a href="/rollouts">Rollouts</a> · <a href="/denials">Denials</a> · <a href="/vendors">Vendor access</a> · <a href="/search">Audit search</a>${v.role === 'admin' ? ' · <a href="/users">Users</a>' : ''}</nav>
+  const nav = v ? `<nav><a href="/">Fleet</a> · <a href="/rollouts">Rollouts</a> · <a href="/denials">Denials</a> · <a href="/vendors">Vendor access</a> · <a href="/search">Audit search</a>${v.role === 'admin' ? ' · <a href="/users">Users</a> · <a href="/trail">Console trail</a>' : ''}</nav>
 <span class="me" id="who">${escapeHtml(v.user)} (${escapeHtml(v.role)}) <form method="post" action="/logout"><input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}"><button type="submit">Log out</button></form></span>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

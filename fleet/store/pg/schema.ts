@@ -10,8 +10,9 @@
  * lock on audit_chain (collect-store.ts) makes sure a seq is written once, in order.
  */
 import type { Pool } from 'pg';
+import { APPEND_SQL } from './append-sql';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 const LOCK_KEY = 0x7a67_0019; // pg_advisory_xact_lock key of the migration ("zg", issue 19)
 
 /** The DDL, in order; every statement may run again. */
@@ -44,6 +45,8 @@ export const SCHEMA_SQL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS gateway_status (
      device text PRIMARY KEY, site text NOT NULL, last_seen bigint NOT NULL, doc jsonb NOT NULL
    )`,
+  // Version 2: runs parked ahead of a hole, and the one-round-trip append.
+  ...APPEND_SQL,
 ];
 
 /** Creates or updates the schema; safe to run from several collectors at once. */

@@ -160,6 +160,11 @@ test('log in, see the gateways, publish and watch the rollout, find a denial in 
   }, 'the denial in the search, its chain verifying', 30_000);
   assert.match(await page.textContent('#records tbody') ?? '', /gw-1[\s\S]*plc-1[\s\S]*modbus:6[\s\S]*deny/);
   await shot('search');
+  // The gateway page lists the listeners from the gateway's status document (with its bound address), not from its decisions.
+  await page.goto(`${base}/gateway?site=lab&device=gw-1`);
+  const bound = gateways[0].status().listeners[0].address!;
+  assert.match(await page.textContent('#listeners tbody') ?? '', new RegExp(`${bound.replace(/[.]/g, '\\.')}\\s*plc-1\\s*modbus:\\d+\\s*up`));
+  await shot('gateway');
   assert.ok(logLines.some((l) => /olga published policy v2/.test(l)), logLines.join('\n'));
 });
 

@@ -23,6 +23,7 @@ import { addUser, ConsoleAuth, roleAtLeast } from '../../../fleet/console/users'
 import { createSemaphore } from '../../../protocol/web/semaphore';
 import { totpAt } from '../../../protocol/web/totp';
 import { decisionEvent, makeKey, tempDir } from '../../audit/helpers';
+import { ConsoleTrail, loggingToTrail } from '../../../fleet/console/trail';
 
 export const opensslMissing = spawnSync('openssl', ['version']).error ? 'openssl not installed' : null;
 export const PASSWORD = 'correct horse battery';
@@ -81,11 +82,12 @@ export async function makeRig(): Promise<Rig> {
   const store = new FileReadStore({ dir: join(t.dir, 'store'), sites: ['lab'], statuses, refreshMs: 0 });
   const clock = { t: Date.now() };
   const logLines: string[] = [];
+  const trail = ConsoleTrail.open({ file: join(t.dir, 'console-audit.jsonl') });
   const server = createConsoleServer({
     listen: { host: '127.0.0.1', port: 0 }, tls: { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') },
     deps: {
       store, sites: ['lab'], auth: new ConsoleAuth({ file: usersFile, limiter, now: () => clock.t }), sessions: new ConsoleSessions({ idleMs: 600_000, maxMs: 3_600_000 }),
-      rollouts: new Rollouts(), telemetry: new TelemetryBook(), usersFile, limiter, roleOk: roleAtLeast, log: (l) => logLines.push(l),
+      rollouts: new Rollouts(), telemetry: new TelemetryBook(), usersFile, limiter, roleOk: roleAtLeast, log: loggingToTrail((l) => logLines.push(l), trail), trailFile: trail.file,
       async publish() { throw new Error('this rig has no broker: publishing is tested with mosquitto in console-browser.test.ts'); },
     },
   });
@@ -118,7 +120,7 @@ export async function makeRig(): Promise<Rig> {
       const csrf = /name="csrf" value="([^"]+)"/.exec(home.body)![1];
       return { cookie, csrf };
     },
-    async close() { await server.stop(); await store.close(); t.cleanup(); },
+    async close() { await server.stop(); await store.close(); trail.close(); t.cleanup(); },
   };
   return rig;
 }

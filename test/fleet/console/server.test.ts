@@ -177,4 +177,19 @@ test('an admin adds a user (the TOTP seed is shown once) and removes it', async 
   assert.not.match(rm.body, /<td>vendor-x<\/td>/);
 });
 
+test('the console keeps its own audit trail: logins, failed logins and user changes, shown to admins only, chained', async () => {
+  if (skip('console trail')) return;
+  const r = rig!;
+  const v = await r.login('viewer');
+  assert.is((await r.req('GET', '/trail', { cookie: v.cookie })).status, 403);
+  const a = await r.login('admin');
+  const page = await r.req('GET', '/trail', { cookie: a.cookie });
+  assert.is(page.status, 200);
+  assert.match(page.body, /id="trail-state">Chain: <span class="ok">verifies<\/span>, \d+ entries/);
+  const body = page.body;
+  for (const what of [/login admin \(admin\) from/, /login failed for &quot;/, /admin added user vendor-x \(viewer\)/, /admin removed user vendor-x/, /refused \w+ \(viewer\): GET \/trail needs admin/]) assert.match(body, what);
+  // Newest first: the removal above the addition.
+  assert.ok(body.indexOf('removed user vendor-x') < body.indexOf('added user vendor-x'));
+});
+
 test.run();

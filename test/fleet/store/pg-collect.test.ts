@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Pool } from 'pg';
 import { AuditLog, type CursorRecord } from '../../../runtime/audit/log';
 import { encodeAuditBatch } from '../../../protocol/audit/upload-batch';
+import { decodeRecord } from '../../../protocol/audit/record';
 import { deviceTopic } from '../../../protocol/mqtt/topics';
 import { createAuditCollector, type CollectorAlert } from '../../../fleet/audit-collect';
 import { openPgCollectorStore } from '../../../fleet/store/pg/collect-store';
@@ -32,10 +33,12 @@ const t = tempDir('zg-pg-collect-');
 const key = makeKey();
 const topic = deviceTopic({ site: SITE, device: DEV, kind: 'audit' });
 let records: CursorRecord[] = [];
+/** Another log of the same device under the same key: a fork, valid on its own, that does not continue `records`. */
+let fork: CursorRecord[] = [];
 let pg: Postgres;
 
-const batch = (from: number, to: number, o: { device?: string } = {}) =>
-  encodeAuditBatch({ device: o.device ?? DEV, site: SITE, fromSeq: from, records: records.slice(from, to + 1).map((r) => r.payload) });
+const batch = (from: number, to: number, o: { device?: string; from?: CursorRecord[] } = {}) =>
+  encodeAuditBatch({ device: o.device ?? DEV, site: SITE, fromSeq: from, records: (o.from ?? records).slice(from, to + 1).map((r) => r.payload) });
 
 /** A pool whose idle clients may see the server stop at the end (their error is expected). */
 function mkPool(url: string): Pool {
@@ -72,6 +75,10 @@ test.before(async () => {
   await log.close();
   records = (await log.readFrom(0, 1000)).records;
   assert.ok(records.length >= 60);
+  const other = await AuditLog.open({ dir: join(t.dir, 'fork'), device: DEV, key, checkpointEvery: 15, flushDelayMs: 1, batchMax: 10, flood: false });
+  for (let i = 0; i < 59; i++) { other.record(decisionEvent(i + 1000, { decision: 'allow' })); if (i % 10 === 9) await other.flush(); }
+  await other.close();
+  fork = (await other.readFrom(0, 1000)).records;
 });
 test.after(async () => { await pg?.close(); t.cleanup(); });
 
@@ -124,17 +131,47 @@ test('two collectors on one database: interleaved and racing batches, every seq 
   assert.equal([Number(n.rows[0].n), Number(n.rows[0].d), Number(n.rows[0].m)], [records.length, records.length, records.length - 1]);
   const rep = await verifyDeviceInDb(a.pool, DEV);
   assert.ok(rep.ok, JSON.stringify(rep.error));
-  // Out of order across collectors: b holds 10..19 pending while a stores 0..9; retryPending stores it.
+  // Out of order across collectors: y parks 10..19 in the database (no checkpoint in it: it can be
+  // checked alone before a key is pinned); x stores 0..9 and, in the same transaction, moves the
+  // parked run in: x's ack covers 19. y holds nothing in memory.
   const url3 = await pg.createDatabase('c3');
   const x = await collector(url3);
   const y = await collector(url3);
+  assert.ok(records.slice(10, 20).every((r) => decodeRecord(r.payload).kind !== 'checkpoint'), 'no checkpoint in 10..19');
   assert.is((await y.c.handle(topic, batch(10, 19))).outcome, 'pending');
-  assert.is((await x.c.handle(topic, batch(0, 9))).through, 9);
-  await y.c.retryPending();
-  assert.equal(y.acks.map((q) => q.through), [19]);
-  assert.is(y.c.status().devices[0].pending, 0);
+  assert.is(y.c.status().devices[0].pending, 0, 'parked in the database, not held');
+  assert.equal(await x.pool.query('SELECT from_seq, to_seq FROM audit_ahead').then((r) => r.rows.map((q) => [Number(q.from_seq), Number(q.to_seq)])), [[10, 19]]);
+  const rx = await x.c.handle(topic, batch(0, 9));
+  assert.equal([rx.outcome, rx.stored, rx.through], ['stored', 20, 19]);
+  assert.equal(x.acks.map((q) => q.through), [19]);
+  assert.is(await committedThrough(url3), 19);
+  assert.is(Number((await x.pool.query('SELECT count(*) AS n FROM audit_ahead')).rows[0].n), 0, 'the moved-in run left audit_ahead');
   assert.ok((await verifyDeviceInDb(y.pool, DEV)).ok);
   for (const k of [a, b, x, y]) { await k.c.close(); await k.pool.end(); }
+});
+
+test('a parked run that does not continue the chain (a fork signed by the same key) is never moved in', async () => {
+  if (skip) { console.log(`SKIP: ${skip}`); return; }
+  const url = await pg.createDatabase('fork');
+  const x = await collector(url);
+  const y = await collector(url);
+  assert.is((await x.c.handle(topic, batch(0, 29))).through, 29);
+  assert.is(x.c.status().devices[0].key, 'first-checkpoint', 'a checkpoint in 0..29 pinned the key');
+  assert.ok(fork.slice(40, 50).some((r) => decodeRecord(r.payload).kind === 'checkpoint'), 'the fork run holds a signed checkpoint');
+  // y's view is older (it never saw this device): it parks the fork's 40..49, checked on its own under the pinned key.
+  assert.is((await y.c.handle(topic, batch(40, 49, { from: fork }))).outcome, 'pending');
+  assert.is(Number((await x.pool.query('SELECT count(*) AS n FROM audit_ahead')).rows[0].n), 1);
+  // The real 30..39 does not connect to the fork: the end stays at 39 and the fork stays parked.
+  assert.equal(await x.c.handle(topic, batch(30, 39)).then((r) => [r.outcome, r.stored, r.through]), ['stored', 10, 39]);
+  // The real 40..49 is stored; the fork, now behind the end, is deleted.
+  assert.equal(await y.c.handle(topic, batch(40, 49)).then((r) => [r.outcome, r.stored, r.through]), ['stored', 10, 49]);
+  assert.is(Number((await x.pool.query('SELECT count(*) AS n FROM audit_ahead')).rows[0].n), 0);
+  const n = await x.pool.query<{ n: string; d: string }>('SELECT count(*) AS n, count(DISTINCT seq) AS d FROM audit_record WHERE device = $1', [DEV]);
+  assert.equal([Number(n.rows[0].n), Number(n.rows[0].d)], [50, 50]);
+  const stored = await x.pool.query<{ payload: Buffer }>('SELECT payload FROM audit_record WHERE device = $1 AND seq = 42', [DEV]);
+  assert.ok(stored.rows[0].payload.equals(records[42].payload), 'the real record, not the fork');
+  assert.ok((await verifyDeviceInDb(x.pool, DEV)).ok);
+  for (const k of [x, y]) { await k.c.close(); await k.pool.end(); }
 });
 
 test('refused batches go to audit_refused and mark the chain; bad input never reaches SQL as text', async () => {
