@@ -14,8 +14,8 @@
  */
 import type { DenyReason } from '../../policy/types';
 import { AppControl, Iin2, type AppFragment } from './app';
-import { FC } from './functions';
-import { encodeFrames } from './encode';
+import { dnp3Function, FC } from './functions';
+import { ControlStatus, encodeFrames } from './encode';
 import { objectSize, CROB_GROUP, ANALOG_OUTPUT_GROUP } from './objects';
 
 /** The IIN2 bits a denied request is answered with. */
@@ -25,6 +25,19 @@ export function iin2ForReason(reason: DenyReason | null): number {
     case 'address-out-of-range': case 'value-out-of-range': case 'unit-not-allowed': case 'malformed': return Iin2.PARAMETER_ERROR;
     default: return Iin2.NO_FUNC_CODE_SUPPORT;
   }
+}
+
+/**
+ * The link frames answering a denied request fragment (data[0 .. len), parsed into `f`) from
+ * `master` to `outstation`, or null when it gets none (a no-ack function, or no function code).
+ */
+export function deniedAnswer(data: Buffer, len: number, f: AppFragment, master: number, outstation: number, reason: DenyReason | null): Buffer | null {
+  if (len < 2) return null;
+  const fn = dnp3Function(data[1]);
+  if (fn !== undefined && !fn.answer) return null;
+  const seq = data[0] & AppControl.SEQ;
+  if (reason === 'select-required') return localResponse({ master, outstation, seq, iin2: 0, objects: echoWithStatus(data, 0, len, f, ControlStatus.NO_SELECT) });
+  return localResponse({ master, outstation, seq, iin2: fn === undefined ? Iin2.NO_FUNC_CODE_SUPPORT : iin2ForReason(reason) });
 }
 
 /** Link frames of a RESPONSE from `outstation` to `master` with sequence `seq`, IIN2 bits and optional objects. */

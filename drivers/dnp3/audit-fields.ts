@@ -10,11 +10,16 @@ import { dnp3FunctionName } from './functions';
 /** Points (and values) listed per record at most; the rest are counted in the header text. */
 export const AUDIT_MAX_POINTS = 64;
 
+// The pieces of a header's text, built once (a decision per request spells 1..n headers).
+const G = Array.from({ length: 256 }, (_, i) => `g${i}`);
+const V = Array.from({ length: 256 }, (_, i) => `v${i}`);
+const Q = Array.from({ length: 256 }, (_, i) => ` q${i.toString(16).padStart(2, '0')}`);
+
 /** The audit `dnp3` field of a parsed fragment (its headers and points; call before reusing it). */
 export function auditFields(f: AppFragment, source: number, destination: number): NonNullable<AuditEvent['dnp3']> {
   const objects: string[] = [];
   for (let h = 0; h < f.headers; h++) {
-    let s = `g${f.group[h]}v${f.variation[h]} q${f.qualifier[h].toString(16).padStart(2, '0')}`;
+    let s = G[f.group[h]] + V[f.variation[h]] + Q[f.qualifier[h]];
     const lo = f.lo[h], hi = f.hi[h], n = f.count[h];
     if (lo >= 0) s += lo === hi ? ` ${lo}` : ` ${lo}-${hi}`;
     else if (n === 0) s += ' all';

@@ -14,14 +14,19 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Decision, Scope } from '../../policy/types';
 import type { AuditEvent, AuditKind } from '../types';
-import { LinkSplitter, type LinkFrame, type LinkFrameHandler } from './link';
+import { LinkFrame, LinkSplitter, type LinkFrameHandler } from './link';
 import { Reassembler } from './transport';
-import { AppControl, AppFragment, Iin2, parseFragment } from './app';
+import { AppControl, AppFragment, parseFragment } from './app';
 import { dnp3Function, FC } from './functions';
 import { auditFields } from './audit-fields';
-import { echoWithStatus, iin2ForReason, localResponse } from './answers';
-import { ControlStatus } from './encode';
+import { deniedAnswer } from './answers';
 import type { Dnp3Context } from './context';
+
+/** The upstream socket's read buffer (reused for every read): a few maximal link frames. */
+const UPSTREAM_READ_BYTES = 4096;
+
+/** A complete fragment's link frames: copies kept by the reassembler, or the one frame it came in (still in the splitter's buffer). */
+type Frames = readonly Buffer[] | LinkFrame;
 
 const MALFORMED: Decision = Object.freeze({ decision: 'deny', conduit: null, reason: 'malformed', identity: null });
 
@@ -99,12 +104,14 @@ export class Dnp3Connection implements LinkFrameHandler {
     this.lastActivity = this.ctx.now();
     if (f.dataLength === 0 || !f.primary) { // link service frames carry no request
       this.ctx.stats.linkFrames++;
-      this.toUpstream(Buffer.from(f.raw.subarray(0, f.rawLength)));
+      this.toUpstream(f.rawCopy());
       return !this.closedFlag;
     }
-    const r = this.reasm.push(f.src, f.dest, f.data, f.dataLength, f.raw.subarray(0, f.rawLength));
+    // A fragment in one frame (every poll) is forwarded as that frame: the reassembler keeps no copy.
+    const whole = f.wholeFragment;
+    const r = this.reasm.push(f.src, f.dest, f.data, f.dataLength, whole ? undefined : f.raw.subarray(0, f.rawLength));
     if (r.kind === 'malformed') { this.malformed(r.message); return false; }
-    if (r.kind === 'fragment') this.onRequest(r.data, r.length, r.frames, r.src, r.dest);
+    if (r.kind === 'fragment') this.onRequest(r.data, r.length, whole ? f : r.frames, r.src, r.dest);
     return !this.closedFlag;
   }
 
@@ -112,7 +119,7 @@ export class Dnp3Connection implements LinkFrameHandler {
     this.malformed(message);
   }
 
-  private onRequest(data: Buffer, len: number, frames: Buffer[], source: number, destination: number): void {
+  private onRequest(data: Buffer, len: number, frames: Frames, source: number, destination: number): void {
     const ctx = this.ctx;
     const stats = ctx.stats;
     stats.requests++;
@@ -159,23 +166,15 @@ export class Dnp3Connection implements LinkFrameHandler {
       this.outSeq = f.seq;
       this.outAt = now;
     }
-    for (const fr of frames) this.toUpstream(fr);
+    if (frames instanceof LinkFrame) this.toUpstream(frames.rawCopy());
+    else for (const fr of frames) this.toUpstream(fr);
     stats.forwarded++;
   }
 
   /** Answers a denied request locally (the outstation never sees it); no-ack functions get nothing. */
   private answer(data: Buffer, len: number, f: AppFragment, source: number, destination: number, d: Decision): void {
-    if (len < 2) return;
-    const fn = dnp3Function(data[1]);
-    if (fn !== undefined && !fn.answer) return;
-    const seq = data[0] & AppControl.SEQ;
-    let bytes: Buffer;
-    if (d.reason === 'select-required') {
-      bytes = localResponse({ master: source, outstation: destination, seq, iin2: 0, objects: echoWithStatus(data, 0, len, f, ControlStatus.NO_SELECT) });
-    } else {
-      bytes = localResponse({ master: source, outstation: destination, seq, iin2: fn === undefined ? Iin2.NO_FUNC_CODE_SUPPORT : iin2ForReason(d.reason) });
-    }
-    this.toClient(bytes);
+    const bytes = deniedAnswer(data, len, f, source, destination, d.reason);
+    if (bytes !== null) this.toClient(bytes);
   }
 
   // ---- upstream ----------------------------------------------------------------------------
@@ -197,20 +196,28 @@ export class Dnp3Connection implements LinkFrameHandler {
   }
 
   private openUpstream(): UpstreamSide {
-    const socket = netConnect({ host: this.ctx.upstreamHost, port: this.ctx.upstreamPort });
+    // The outstation's bytes are read into one reused buffer (net onread: no buffer allocated and
+    // no stream event per read, as the Modbus driver reads its upstream): the link splitter
+    // copies every byte it keeps into its own frame buffer before this callback returns.
+    let up: UpstreamSide | null = null;
+    const socket = netConnect({
+      host: this.ctx.upstreamHost, port: this.ctx.upstreamPort,
+      onread: { buffer: Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES), callback: (n: number, buf: Uint8Array) => { this.onUpstreamData(up!, buf, n); return true; } },
+    });
     socket.setNoDelay(true);
-    const up = new UpstreamSide(this, socket, this.ctx.maxFragment);
+    up = new UpstreamSide(this, socket, this.ctx.maxFragment);
     this.up = up;
     this.upConnectAt = this.ctx.now();
-    socket.on('connect', () => { up.connecting = false; });
-    socket.on('data', (chunk: Buffer) => {
-      if (this.up !== up || this.closedFlag) return;
-      try { up.link.push(chunk); } catch (err) { this.fault(err); }
-    });
+    socket.on('connect', () => { up!.connecting = false; });
     socket.on('drain', () => { if (this.up === up) this.resume(); });
-    socket.on('error', (err: NodeJS.ErrnoException) => { up.errorCode = err.code ?? err.message; });
-    socket.on('close', () => this.onUpstreamClose(up));
+    socket.on('error', (err: NodeJS.ErrnoException) => { up!.errorCode = err.code ?? err.message; });
+    socket.on('close', () => this.onUpstreamClose(up!));
     return up;
+  }
+
+  private onUpstreamData(up: UpstreamSide, buf: Uint8Array, n: number): void {
+    if (this.up !== up || this.closedFlag) return;
+    try { up.link.push(buf, 0, n); } catch (err) { this.fault(err); }
   }
 
   /** One frame from the outstation. */
@@ -218,16 +225,17 @@ export class Dnp3Connection implements LinkFrameHandler {
     if (this.up !== up || this.closedFlag) return false;
     if (f.dataLength === 0 || !f.primary) {
       this.ctx.stats.linkFrames++;
-      this.toClient(Buffer.from(f.raw.subarray(0, f.rawLength)));
+      this.toClient(f.rawCopy());
       return true;
     }
-    const r = up.reasm.push(f.src, f.dest, f.data, f.dataLength, f.raw.subarray(0, f.rawLength));
+    const whole = f.wholeFragment;
+    const r = up.reasm.push(f.src, f.dest, f.data, f.dataLength, whole ? undefined : f.raw.subarray(0, f.rawLength));
     if (r.kind === 'malformed') { this.onUpstreamMalformed(up, r.message); return false; }
-    if (r.kind === 'fragment') this.onResponse(r.data, r.length, r.frames, r.src, r.dest);
+    if (r.kind === 'fragment') this.onResponse(r.data, r.length, whole ? f : r.frames, r.src, r.dest);
     return this.up === up && !this.closedFlag;
   }
 
-  private onResponse(data: Buffer, len: number, frames: Buffer[], outstation: number, master: number): void {
+  private onResponse(data: Buffer, len: number, frames: Frames, outstation: number, master: number): void {
     const ctx = this.ctx;
     const f = ctx.fragment;
     let problem = parseFragment(data, 0, len, f);
@@ -249,7 +257,7 @@ export class Dnp3Connection implements LinkFrameHandler {
       });
       if (decision.decision !== 'allow') { ctx.stats.unsolicitedDenied++; return; }
       ctx.stats.unsolicited++;
-      for (const fr of frames) this.toClient(fr);
+      this.relay(frames);
       return;
     }
     const fir = (f.control & AppControl.FIR) !== 0, fin = (f.control & AppControl.FIN) !== 0;
@@ -263,7 +271,13 @@ export class Dnp3Connection implements LinkFrameHandler {
     this.responding = !fin;
     this.lastActivity = ctx.now();
     ctx.stats.responses++;
-    for (const fr of frames) this.toClient(fr);
+    this.relay(frames);
+  }
+
+  /** Relays a response fragment's frames to the master. */
+  private relay(frames: Frames): void {
+    if (frames instanceof LinkFrame) this.toClient(frames.rawCopy());
+    else for (const fr of frames) this.toClient(fr);
   }
 
   onUpstreamMalformed(up: UpstreamSide, message: string): void {

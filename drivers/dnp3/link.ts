@@ -43,6 +43,14 @@ export class LinkFrame {
   /** The frame as received: raw[0 .. rawLength). */
   readonly raw = Buffer.alloc(LINK_MAX_FRAME);
   rawLength = 0;
+  /** A copy of the frame as received (raw is reused by the next frame). */
+  rawCopy(): Buffer {
+    const out = Buffer.allocUnsafe(this.rawLength);
+    out.set(this.raw.subarray(0, this.rawLength)); // TypedArray#set: half the cost of Buffer#copy here
+    return out;
+  }
+  /** Whether the user data is a whole application fragment: one transport segment, FIR and FIN. */
+  get wholeFragment(): boolean { return this.dataLength > 0 && (this.data[0] & 0xc0) === 0xc0; }
   /** The link function code (low 4 bits of control). */
   get func(): number { return this.control & 0x0f; }
   get primary(): boolean { return (this.control & LinkControl.PRM) !== 0; }

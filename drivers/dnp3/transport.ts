@@ -29,11 +29,13 @@ interface Assembly {
 
 /** The outcome of one segment: a complete fragment, more to come, or a problem. */
 export type SegmentResult =
-  | { kind: 'fragment'; data: Buffer; length: number; frames: Buffer[]; src: number; dest: number }
+  | { kind: 'fragment'; data: Buffer; length: number; frames: readonly Buffer[]; src: number; dest: number }
   | { kind: 'partial' }
   | { kind: 'malformed'; message: string };
 
 const PARTIAL: SegmentResult = Object.freeze({ kind: 'partial' });
+/** The frames of a fragment pushed without its raw frames. */
+const NO_FRAMES: readonly Buffer[] = Object.freeze([]);
 
 /** Reassembles fragments from transport segments; one per stream direction. */
 export class Reassembler {
@@ -51,8 +53,9 @@ export class Reassembler {
 
   /**
    * One segment (a link frame's user data, seg[0 .. n)) from src to dest; `raw` is the whole
-   * link frame, kept (copied) while the fragment is in progress. A complete fragment's `data`
-   * is reused by the next call for the same pair: use it before then.
+   * link frame, kept (copied) while the fragment is in progress (without it the fragment's
+   * `frames` is empty). A complete fragment's `data` is reused by the next call for the same
+   * pair: use it before then.
    */
   push(src: number, dest: number, seg: Uint8Array, n: number, raw?: Uint8Array): SegmentResult {
     if (n < 1) return { kind: 'malformed', message: 'empty transport segment' };
@@ -62,7 +65,8 @@ export class Reassembler {
     const fin = (th & TRANSPORT_FIN) !== 0;
     const seq = th & 0x3f;
     const key = (src << 16) | dest;
-    let a = this.pairs.find((p) => p.key === key);
+    let a: Assembly | undefined;
+    for (const p of this.pairs) if (p.key === key) { a = p; break; }
     if (a === undefined) {
       if (!fir) return { kind: 'malformed', message: `transport segment ${seq} without a first segment (FIR)` };
       if (this.pairs.length >= this.maxPairs) {
@@ -76,7 +80,7 @@ export class Reassembler {
     if (fir) {
       a.active = true;
       a.length = 0;
-      a.frames = [];
+      if (a.frames.length > 0) a.frames = [];
     } else if (!a.active) {
       return { kind: 'malformed', message: `transport segment ${seq} without a first segment (FIR)` };
     } else if (seq !== a.nextSeq) {
@@ -100,8 +104,8 @@ export class Reassembler {
     if (raw !== undefined) a.frames.push(Buffer.from(raw));
     if (!fin) return PARTIAL;
     a.active = false;
-    const frames = a.frames;
-    a.frames = [];
+    let frames: readonly Buffer[] = NO_FRAMES;
+    if (a.frames.length > 0) { frames = a.frames; a.frames = []; }
     if (a.length === 0) return { kind: 'malformed', message: 'empty application fragment' };
     return { kind: 'fragment', data: a.buf, length: a.length, frames, src, dest };
   }

@@ -119,6 +119,37 @@ test('transport: interleaved address pairs reassemble separately', () => {
   assert.ok(b.kind === 'fragment' && b.length === 300 && b.data[0] === 2);
 });
 
+test('transport: frames kept only when given; a one-frame fragment pushed without its frame leaves none behind', () => {
+  const big = segmentFragment(Buffer.alloc(300, 3)), one = segmentFragment(Buffer.alloc(20, 4), 9);
+  const raw = (seg: Buffer): Buffer => encodeLinkFrame({ control: 0xc4, dest: 10, src: 1, data: seg });
+  const r = new Reassembler();
+  const whole = r.push(1, 10, one[0], one[0].length);
+  assert.ok(whole.kind === 'fragment' && whole.length === 20 && whole.frames.length === 0);
+  // A fragment in two frames after it: its own two frames, copies (the caller's buffers may be reused).
+  const first = raw(big[0]), second = raw(big[1]);
+  r.push(1, 10, big[0], big[0].length, first);
+  const two = r.push(1, 10, big[1], big[1].length, second);
+  assert.ok(two.kind === 'fragment' && two.length === 300);
+  if (two.kind !== 'fragment') return;
+  assert.equal(two.frames.map((f) => f.toString('hex')), [first.toString('hex'), second.toString('hex')]);
+  first.fill(0);
+  assert.is.not(two.frames[0][0], 0, 'kept frames are copies');
+  // And a one-frame fragment after that gets none of them.
+  const again = r.push(1, 10, one[0], one[0].length);
+  assert.ok(again.kind === 'fragment' && again.frames.length === 0);
+});
+
+test('link: a frame says whether it carries a whole fragment, and copies itself out of the reused buffer', () => {
+  const got: { whole: boolean; copy: Buffer }[] = [];
+  const sp = new LinkSplitter({ onLinkFrame: (f) => { got.push({ whole: f.wholeFragment, copy: f.rawCopy() }); return true; }, onLinkMalformed: (m) => { throw new Error(m); } });
+  const segs = segmentFragment(Buffer.alloc(300, 5));
+  const frames = [...segmentFragment(Buffer.alloc(30, 6)), ...segs].map((seg) => encodeLinkFrame({ control: 0xc4, dest: 10, src: 1, data: seg }));
+  const status = encodeLinkFrame({ control: 0xc9, dest: 10, src: 1 });
+  sp.push(Buffer.concat([...frames, status]));
+  assert.equal(got.map((g) => g.whole), [true, false, false, false]);
+  assert.equal(got.map((g) => g.copy.toString('hex')), [...frames, status].map((f) => f.toString('hex')));
+});
+
 const parse = (b: Buffer): { err: string | null; f: AppFragment } => {
   const f = new AppFragment(2048);
   return { err: parseFragment(b, 0, b.length, f), f };

@@ -5,16 +5,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
-import { createDnp3Proxy, encodeFrames, encodeFragment, crob, FC, Iin2, type Dnp3Proxy } from '../../drivers/dnp3';
+import { AppControl, createDnp3Proxy, encodeFrames, encodeFragment, crob, FC, Iin2, type Dnp3Proxy } from '../../drivers/dnp3';
 import type { AuditEvent } from '../../drivers/types';
 import { startOutstation, type Outstation } from '../../runtime/lab/dnp3-outstation';
 import { connectMaster } from '../../runtime/lab/dnp3-master';
+import { Dnp3Stream } from '../../runtime/lab/dnp3-stream';
 
 const FILE = 'test/fixtures/policy/dnp3-substation.yaml';
 const text = readFileSync(FILE, 'utf8');
@@ -179,5 +180,60 @@ test('idle connections are cheap: no per-connection parse record (500 connection
     await s.done();
   }
 });
+
+test('the outstation\'s bytes reach the master exactly as sent, however they are cut into reads', async () => {
+  // A raw outstation: each poll's answer is written as the plan says (a 3-frame response in
+  // 7-byte writes, one frame whole, one frame a byte at a time, a response glued to an allowed
+  // unsolicited response in one write). The proxy reads its upstream through one reused buffer:
+  // what the master gets must be byte for byte what the outstation wrote, in order.
+  const big = (seq: number): Buffer => encodeFrames({ fragment: encodeFragment({ seq, fn: FC.RESPONSE, headers: [{ group: 30, variation: 1, qualifier: 0x00, start: 0, stop: 99, data: Buffer.alloc(500, seq + 1) }] }), src: 10, dest: 1, fromMaster: false, transportSeq: seq });
+  const small = (seq: number): Buffer => encodeFrames({ fragment: encodeFragment({ seq, fn: FC.RESPONSE, headers: [{ group: 30, variation: 1, qualifier: 0x00, start: 0, stop: 1, data: Buffer.alloc(10, seq + 7) }] }), src: 10, dest: 1, fromMaster: false, transportSeq: seq });
+  const unsolicited = encodeFrames({ fragment: encodeFragment({ control: AppControl.FIR | AppControl.FIN | AppControl.UNS | 5, fn: FC.UNSOLICITED_RESPONSE, headers: [{ group: 2, variation: 1, qualifier: 0x17, indices: [3], objects: [Buffer.from([0x81])] }] }), src: 10, dest: 1, fromMaster: false, transportSeq: 9 });
+  const plan: { bytes: Buffer; cut: number }[] = [
+    { bytes: big(0), cut: 7 }, { bytes: small(1), cut: 0 }, { bytes: small(2), cut: 1 }, { bytes: Buffer.concat([big(3), unsolicited]), cut: 0 },
+  ];
+  const server = createServer((c) => {
+    let n = 0;
+    const stream = new Dnp3Stream({
+      fragment: (f) => { if (f.fn === FC.READ) void writeCut(c, plan[n++]); },
+      service: () => undefined, error: () => c.destroy(),
+    });
+    c.on('data', (d: Buffer) => stream.push(d));
+    c.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const proxy = createDnp3Proxy({
+    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: (server.address() as AddressInfo).port }, asset: 'rtu-7', servicePort: 20000,
+    decider: new IndexDecider(compile(parsePolicy(text, { file: FILE }), { version: '7' })), audit: { record: () => undefined }, now: Date.now,
+  });
+  await proxy.start(new AbortController().signal);
+  const master = connect({ host: '127.0.0.1', port: proxy.address().port, localAddress: SCADA });
+  const got: Buffer[] = [];
+  master.on('data', (d: Buffer) => got.push(d));
+  await new Promise((r) => master.once('connect', r));
+  try {
+    let expected = 0;
+    for (let seq = 0; seq < plan.length; seq++) {
+      master.write(encodeFrames({ fragment: encodeFragment({ seq, fn: FC.READ, headers: [30].map((group) => ({ group, variation: 1, qualifier: 0x06 })) }), src: 1, dest: 10, fromMaster: true, transportSeq: seq }));
+      expected += plan[seq].bytes.length;
+      await until(() => Buffer.concat(got).length >= expected, `the answer to poll ${seq}`);
+    }
+    assert.ok(Buffer.concat(got).equals(Buffer.concat(plan.map((p) => p.bytes))), 'relayed byte for byte');
+    assert.equal([proxy.stats.responses, proxy.stats.unsolicited, proxy.stats.upstreamMalformed, proxy.stats.unexpectedResponses], [4, 1, 0, 0]);
+  } finally {
+    master.destroy();
+    await proxy.stop();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+/** Writes `p.bytes` in writes of `p.cut` bytes (0: one write), each on its own turn of the event loop. */
+async function writeCut(c: Socket, p: { bytes: Buffer; cut: number }): Promise<void> {
+  if (p.cut === 0) { c.write(p.bytes); return; }
+  for (let at = 0; at < p.bytes.length; at += p.cut) {
+    c.write(p.bytes.subarray(at, at + p.cut));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
 
 test.run();
