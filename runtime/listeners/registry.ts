@@ -1,12 +1,13 @@
 /**
  * The driver registry: each protocol driver registers, under the `service` a config listener
  * names, the factory that builds its listener (runtime/listeners/<driver>.ts, beside its wiring;
- * builtin.ts lists them). The daemon looks a listener's service up here and knows no service by
+ * builtin.ts lists them), with what `status` and `audit show` print of it. The daemon looks a listener's service up here and knows no service by
  * name, so a new driver needs a registration, not a change to the daemon.
  */
 import type { Decider, Protocol, SessionFacts } from '../../policy/types';
 import type { IndexDecider } from '../../policy/decider';
 import type { AuditSink, Driver } from '../../drivers/types';
+import type { OperationText } from '../../protocol/audit/operation-text';
 import type { Handler } from '../bus';
 import type { GatewayConfig } from '../config';
 import type { ResolvedListener } from '../config/resolve-listeners';
@@ -54,6 +55,8 @@ export interface DriverRegistration {
   failedField?(error: unknown): string[];
   /** What `zonegate status` shows of such a listener beyond the common fields (IEC 104: its link settings). */
   statusOf?(spec: ResolvedListener): Partial<ListenerStatus>;
+  /** The OPERATION text `audit show` prints for a record this driver wrote (undefined: not one of its records). */
+  auditOperation?: OperationText;
 }
 
 /** Service name → registration; one registration per service. */
@@ -80,6 +83,11 @@ export class DriverRegistry {
 
   services(): string[] {
     return [...this.entries.keys()];
+  }
+
+  /** The drivers' audit OPERATION formatters in registration order, each once (the Modbus services share one). */
+  auditOperations(): OperationText[] {
+    return [...new Set([...this.entries.values()].flatMap((reg) => (reg.auditOperation ? [reg.auditOperation] : [])))];
   }
 
   /** Each service and the policy protocol it serves: what a config is read against (runtime/config.ts ConfigOptions). */

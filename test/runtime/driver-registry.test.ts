@@ -4,7 +4,8 @@
  * answers each connection with the decision the policy made for it): the config accepts the new
  * service, the gateway builds and starts its listener through the registry, hands it the decider,
  * the audit sink and the bus, shows it in the status, and drains it on stop. runtime/gateway.ts
- * and runtime/daemon/ never name it. Real sockets on loopback.
+ * and runtime/daemon/ never name it. Its registration also says how `audit show` prints the
+ * records it writes; protocol/audit/ and cli/ never name it either. Real sockets on loopback.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +14,10 @@ import { join } from 'node:path';
 import { createServer, connect, type Server, type AddressInfo } from 'node:net';
 import { createGateway, builtinDrivers, DriverRegistry, type DriverRegistration } from '../../runtime/gateway';
 import { labPolicy, labDir } from './gateway-fixtures';
+import { AuditLog } from '../../runtime/audit/log';
+import { auditShowCommandFor } from '../../cli/audit-show';
+import { runCli, type Command } from '../../cli/framework';
+import { decisionEvent, makeKey } from '../audit/helpers';
 
 const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -21,6 +26,7 @@ function greeter(seen: { built: string[]; activations: number }): DriverRegistra
   return {
     service: 'greeter',
     protocol: 'tcp',
+    auditOperation: (r) => (r.source === 'greeter' ? `greet ${String(r.detail?.words)}` : undefined),
     create(d) {
       seen.built.push(`${d.spec.asset}/${d.spec.servicePort}`);
       d.on('policy-activated', () => { seen.activations += 1; });
@@ -33,7 +39,7 @@ function greeter(seen: { built: string[]; activations: number }): DriverRegistra
             server = createServer((sock) => {
               served += 1;
               const { decision } = d.decider.connect({ sourceIp: sock.remoteAddress!.replace(/^::ffff:/, ''), asset: d.spec.asset, port: d.spec.servicePort, protocol: 'tcp' }, d.now());
-              d.audit.record({ kind: 'decision', at: d.now(), source: 'greeter', decision, asset: d.spec.asset, port: d.spec.servicePort });
+              d.audit.record({ kind: 'decision', at: d.now(), source: 'greeter', decision, asset: d.spec.asset, port: d.spec.servicePort, detail: { words: 2 } });
               sock.end(`${decision.decision} ${decision.conduit ?? decision.reason}\n`);
             });
             server.once('error', reject);
@@ -116,6 +122,36 @@ test('without the registration the same config is refused at the service, naming
       assert.is(err.code, 'ERR_CONFIG_INVALID');
       assert.equal(err.issues.map((i) => [i.path, i.message]), [['listeners[0].service', 'must be one of modbus, tcp, dnp3, iec104, modbus-rtu-gateway, modbus-rtu, got "greeter"']]);
     }
+  } finally {
+    lab.remove();
+  }
+});
+
+/** `audit show DIR` through the CLI with `command`: the OPERATION column of each record. */
+async function operations(command: Command, dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const code = await runCli(['audit', 'show', dir], [command], { out: (t) => out.push(t), err: (t) => out.push(t) }, new AbortController().signal);
+  assert.is(code, 0, out.join('\n'));
+  const lines = out[0].split('\n');
+  const at = lines[0].indexOf('OPERATION'), end = lines[0].indexOf('DECISION');
+  return lines.slice(1).map((l) => l.slice(at, end).trim());
+}
+
+test('audit show prints a registered service\'s records as its registration formats them, built-in ones as before', async () => {
+  const lab = labDir();
+  try {
+    const dir = join(lab.dir, 'audit');
+    const log = await AuditLog.open({ dir, device: 'gw-test', key: makeKey(), flood: false, now: () => Date.parse('2026-03-01T10:00:00Z') });
+    const at = Date.parse('2026-03-01T10:00:00Z');
+    log.record(decisionEvent(0, { at }));
+    log.record({ kind: 'decision', at: at + 1, source: 'greeter', asset: 'historian', port: 443, protocol: 'tcp', detail: { words: 2 }, decision: { decision: 'allow', conduit: 'hmi-to-historian', reason: null, identity: 'hmi-1' } });
+    log.record({ kind: 'decision', at: at + 2, source: 'dnp3', asset: 'rtu', port: 20000, protocol: 'dnp3',
+      dnp3: { function: 1, name: 'READ', source: 3, destination: 10, seq: 0, objects: ['g30v0 q6'] }, decision: { decision: 'allow', conduit: 'scada-to-rtu', reason: null, identity: 'scada' } });
+    await log.close();
+    const shown = async (drivers: DriverRegistry) => (await operations(auditShowCommandFor(drivers), dir)).slice(1, 4);
+    assert.equal(await shown(builtinDrivers()), ['fc3 unit 1 @0+10', 'tcp/443', 'dnp3 READ 3→10 g30v0 q6'], 'without the registration: its protocol/port');
+    assert.equal(await shown(builtinDrivers().register(greeter({ built: [], activations: 0 }))), ['fc3 unit 1 @0+10', 'greet 2', 'dnp3 READ 3→10 g30v0 q6'], 'with it: formatted by the greeter');
+    assert.equal(await shown(new DriverRegistry()), ['modbus/502', 'tcp/443', 'dnp3/20000'], 'no registrations: no protocol formats its records');
   } finally {
     lab.remove();
   }
