@@ -5,7 +5,8 @@
  * service, the gateway builds and starts its listener through the registry, hands it the decider,
  * the audit sink and the bus, shows it in the status, and drains it on stop. runtime/gateway.ts
  * and runtime/daemon/ never name it. Its registration also says how `audit show` prints the
- * records it writes; protocol/audit/ and cli/ never name it either. Real sockets on loopback.
+ * records it writes and what its part of the compliance report is; protocol/audit/, cli/ and
+ * runtime/report/ never name it either. Real sockets on loopback.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,6 +19,11 @@ import { AuditLog } from '../../runtime/audit/log';
 import { auditShowCommandFor } from '../../cli/audit-show';
 import { runCli, type Command } from '../../cli/framework';
 import { decisionEvent, makeKey } from '../audit/helpers';
+import { buildHistory } from '../../runtime/report/history';
+import { renderMarkdown } from '../../runtime/report/render-md';
+import { renderHtml } from '../../runtime/report/render-html';
+import type { ComplianceReport } from '../../runtime/report/model';
+import type { AuditRecord } from '../../protocol/audit/record';
 
 const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -27,6 +33,13 @@ function greeter(seen: { built: string[]; activations: number }): DriverRegistra
     service: 'greeter',
     protocol: 'tcp',
     auditOperation: (r) => (r.source === 'greeter' ? `greet ${String(r.detail?.words)}` : undefined),
+    reportSection: {
+      collect: (records) => ({ greetings: records.filter((r) => r.source === 'greeter' && r.kind === 'decision').map((r) => [r.seq, r.decision!.decision]) }),
+      tables: (h) => {
+        const g = h.greetings as [number, string][];
+        return g.length ? [{ title: 'Greetings <sent>', note: `${g.length} in all`, columns: ['Seq', 'Decision'], rows: g }] : [];
+      },
+    },
     create(d) {
       seen.built.push(`${d.spec.asset}/${d.spec.servicePort}`);
       d.on('policy-activated', () => { seen.activations += 1; });
@@ -155,6 +168,34 @@ test('audit show prints a registered service\'s records as its registration form
   } finally {
     lab.remove();
   }
+});
+
+test('a registered service\'s report section is counted and rendered in both formats; without it the report is the built-in one', () => {
+  const at = Date.parse('2026-03-01T10:00:00Z');
+  const decision = { decision: 'allow' as const, conduit: 'hmi-to-historian', reason: null, identity: 'hmi-1' };
+  const records = [
+    { ...decisionEvent(0, { at }), seq: 1 },
+    { kind: 'decision', at: at + 1, seq: 2, source: 'greeter', asset: 'historian', port: 443, protocol: 'tcp', decision },
+    { kind: 'decision', at: at + 2, seq: 3, source: 'greeter', asset: 'historian', port: 443, protocol: 'tcp', decision: { ...decision, decision: 'deny' as const, conduit: null, reason: 'no-conduit' as const } },
+  ] as unknown as AuditRecord[];
+  const report = (sections: ReturnType<DriverRegistry['reportSections']>): ComplianceReport => ({
+    title: 't', generatedAt: at, policy: { file: 'p.yaml', sha256: '0'.repeat(64), source: 'file', version: null }, audit: { dir: 'a', device: null },
+    period: { from: null, to: null }, inventory: { site: 'lab', zones: [], zoneConduits: [], paths: [], accessPoints: [], vendorPaths: [], quarantine: [], onExpiry: 'keep',
+      counts: { zones: 0, assets: 0, identities: 0, conduits: 0, modbusPaths: 0, dnp3Paths: 0, iec104Paths: 0, tcpPaths: 0, monitorPaths: 0 } } as unknown as ComplianceReport['inventory'],
+    history: buildHistory({ records, sections }),
+  });
+  const withGreeter = builtinDrivers().register(greeter({ built: [], activations: 0 })).reportSections();
+  const r = report(withGreeter);
+  assert.equal((r.history as unknown as { greetings: unknown }).greetings, [[2, 'allow'], [3, 'deny']]);
+  assert.is(r.history!.dnp3, null, 'the built-in sections still counted (no DNP3 records)');
+  const md = renderMarkdown(r, withGreeter);
+  assert.ok(md.includes('### Greetings <sent> (2 in all)\n\n| Seq | Decision |\n| --- | --- |\n| 2 | allow |\n| 3 | deny |\n'), md);
+  const html = renderHtml(r, withGreeter);
+  assert.ok(html.includes('<h3>Greetings &lt;sent&gt; <span class="note">2 in all</span></h3><table><thead><tr><th>Seq</th><th>Decision</th></tr></thead><tbody>\n<tr><td class="n">2</td><td>allow</td></tr>'), 'escaped, numbers right-aligned');
+  const plain = report(builtinDrivers().reportSections());
+  assert.is((plain.history as unknown as { greetings?: unknown }).greetings, undefined);
+  assert.not.ok(renderMarkdown(plain).includes('Greetings'));
+  assert.is(renderMarkdown(plain), renderMarkdown(plain, builtinDrivers().reportSections()), 'the renderers\' default is the built-in registrations\' sections');
 });
 
 test('the daemon names no service: gateway.ts and runtime/daemon/ hold no service names, the registrations do', () => {
