@@ -11,6 +11,7 @@ import { ZonegateError } from '../policy/errors';
 import { buildComplianceReport } from '../runtime/report/build';
 import { renderMarkdown } from '../runtime/report/render-md';
 import { renderHtml } from '../runtime/report/render-html';
+import { builtinDrivers } from '../runtime/gateway';
 
 export const reportCommand: Command = {
   path: ['report'],
@@ -39,6 +40,7 @@ Without --out the report goes to stdout. --json prints a summary of what was wri
   async run(ctx) {
     const s = (k: string) => (typeof ctx.options[k] === 'string' ? (ctx.options[k] as string) : undefined);
     const format = s('format') ?? 'md';
+    const sections = builtinDrivers().reportSections();
     if (format !== 'md' && format !== 'html') throw usageError(`--format must be md or html, got ${JSON.stringify(format)}`);
     if (!s('policy') && !s('bundle')) throw usageError('--policy FILE or --bundle FILE --trust ROOT is required');
     if (s('policy') && s('bundle')) throw usageError('--policy and --bundle exclude each other');
@@ -51,9 +53,9 @@ Without --out the report goes to stdout. --json prints a summary of what was wri
     if (from !== undefined && to !== undefined && from > to) throw usageError('--from is after --to');
     const report = await buildComplianceReport({
       policyFile: s('policy'), bundle: s('bundle') ? { file: s('bundle') as string, trust: s('trust') as string } : undefined,
-      auditDir: s('audit'), keyFile: s('key'), from, to, title: s('title'),
+      auditDir: s('audit'), keyFile: s('key'), from, to, title: s('title'), sections,
     });
-    const text = format === 'html' ? renderHtml(report) : renderMarkdown(report);
+    const text = format === 'html' ? renderHtml(report, sections) : renderMarkdown(report, sections);
     const out = s('out');
     if (out) {
       try { await fsp.writeFile(out, text); } catch (e) {

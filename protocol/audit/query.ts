@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readFrame } from './frame';
 import { decodeRecord, type AuditRecord } from './record';
 import { sortSegments } from './segment';
+import { BUILTIN_OPERATION_TEXT, operationText, type OperationText } from './operation-text';
 
 export interface RecordFilter {
   asset?: string;
@@ -72,16 +73,9 @@ export interface RecordRow {
   detail: string;
 }
 
-/** One readable row for a record. */
-export function recordRow(r: AuditRecord): RecordRow {
-  const m = r.modbus, d = r.dnp3, i = r.iec104;
-  const operation = m
-    ? `fc${m.function} unit ${m.unit} @${m.address}${m.count > 0 ? `+${m.count}` : ''}`
-    : d
-      ? `dnp3 ${d.name} ${d.source}→${d.destination}${d.objects.length ? ` ${d.objects.join(', ')}` : ''}${d.values?.some((v) => v === v) ? ` = ${d.values.join(' ')}` : ''}`
-      : i
-        ? `iec104 ${i.name} cause ${i.cause} ca ${i.ca}${i.ioa.length ? ` ioa ${i.ioa.join(',')}${i.count > i.ioa.length ? ` (+${i.count - i.ioa.length})` : ''}` : ''}${i.values?.length ? ` = ${i.values.join(' ')}` : ''}${i.select?.some((x) => x) ? ' select' : ''}`
-        : [r.protocol, r.port].filter((x) => x !== undefined).join('/');
+/** One readable row for a record; `formatters` give the OPERATION text of protocol records (a driver registry's, or the built-in ones). */
+export function recordRow(r: AuditRecord, formatters: readonly OperationText[] = BUILTIN_OPERATION_TEXT): RecordRow {
+  const operation = operationText(r, formatters);
   let detail = '';
   if (r.kind === 'summary' && r.summary) detail = `${r.summary.count} more denials (${r.decision?.reason ?? '*'}) ${new Date(r.summary.from).toISOString()}..${new Date(r.summary.to).toISOString()}`;
   else if (r.kind === 'checkpoint' && r.checkpoint) detail = `signed head of seq ${r.checkpoint.seq} (${r.checkpoint.device})`;

@@ -2,11 +2,15 @@
 import { createIec104Proxy, type Iec104Decider } from '../../drivers/iec104';
 import { proxyCommon } from './modbus-tcp';
 import { iec104LinkOf } from '../config/iec104';
+import { iec104OperationText } from '../../protocol/audit/operation-text';
+import { iec104ReportSection } from '../report/sections/iec104';
 import type { DriverRegistration } from './registry';
 
 export const iec104: DriverRegistration = {
   service: 'iec104',
   protocol: 'iec104',
+  auditOperation: iec104OperationText,
+  reportSection: iec104ReportSection,
   statusOf(spec) {
     const link = iec104LinkOf(spec);
     return link ? { iec104: link } : {};

@@ -1,5 +1,6 @@
 /** The `modbus` service: Modbus/TCP clients onto a Modbus/TCP upstream (drivers/modbus-tcp). */
 import { createModbusProxy } from '../../drivers/modbus-tcp';
+import { modbusOperationText } from '../../protocol/audit/operation-text';
 import type { DriverRegistration, ListenerDeps } from './registry';
 
 /** The timeouts of a TCP protocol proxy from the config's `timeouts` block. */
@@ -20,6 +21,7 @@ export function proxyCommon(d: ListenerDeps) {
 export const modbusTcp: DriverRegistration = {
   service: 'modbus',
   protocol: 'modbus',
+  auditOperation: modbusOperationText,
   create(d) {
     const proxy = createModbusProxy({
       ...proxyCommon(d),

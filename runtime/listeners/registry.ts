@@ -1,12 +1,14 @@
 /**
  * The driver registry: each protocol driver registers, under the `service` a config listener
  * names, the factory that builds its listener (runtime/listeners/<driver>.ts, beside its wiring;
- * builtin.ts lists them). The daemon looks a listener's service up here and knows no service by
+ * builtin.ts lists them), with what `status`, `audit show` and the report show of it. The daemon looks a listener's service up here and knows no service by
  * name, so a new driver needs a registration, not a change to the daemon.
  */
 import type { Decider, Protocol, SessionFacts } from '../../policy/types';
 import type { IndexDecider } from '../../policy/decider';
 import type { AuditSink, Driver } from '../../drivers/types';
+import type { OperationText } from '../../protocol/audit/operation-text';
+import type { ReportSection } from '../report/section';
 import type { Handler } from '../bus';
 import type { GatewayConfig } from '../config';
 import type { ResolvedListener } from '../config/resolve-listeners';
@@ -54,6 +56,10 @@ export interface DriverRegistration {
   failedField?(error: unknown): string[];
   /** What `zonegate status` shows of such a listener beyond the common fields (IEC 104: its link settings). */
   statusOf?(spec: ResolvedListener): Partial<ListenerStatus>;
+  /** The OPERATION text `audit show` prints for a record this driver wrote (undefined: not one of its records). */
+  auditOperation?: OperationText;
+  /** Its part of the compliance report's history: what it counts from the audit records and the tables it shows. */
+  reportSection?: ReportSection;
 }
 
 /** Service name → registration; one registration per service. */
@@ -80,6 +86,16 @@ export class DriverRegistry {
 
   services(): string[] {
     return [...this.entries.keys()];
+  }
+
+  /** The drivers' audit OPERATION formatters in registration order, each once (the Modbus services share one). */
+  auditOperations(): OperationText[] {
+    return [...new Set([...this.entries.values()].flatMap((reg) => (reg.auditOperation ? [reg.auditOperation] : [])))];
+  }
+
+  /** The drivers' report sections in registration order, each once. */
+  reportSections(): ReportSection[] {
+    return [...new Set([...this.entries.values()].flatMap((reg) => (reg.reportSection ? [reg.reportSection] : [])))];
   }
 
   /** Each service and the policy protocol it serves: what a config is read against (runtime/config.ts ConfigOptions). */

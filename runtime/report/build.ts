@@ -19,6 +19,7 @@ import { parseDevicePublicKey, DEVICE_PUBLIC_KEY_FILE } from '../../protocol/dev
 import { buildInventory } from './inventory';
 import { buildHistory } from './history';
 import type { ComplianceReport } from './model';
+import type { ReportSection } from './section';
 
 export interface ReportInput {
   /** A policy file (YAML/JSON) ... */
@@ -33,6 +34,8 @@ export interface ReportInput {
   to?: number;
   title?: string;
   now?: () => number;
+  /** The protocol parts of the history (a driver registry's); default the built-in ones. */
+  sections?: readonly ReportSection[];
 }
 
 async function readCapped(file: string, max: number, what: string): Promise<Uint8Array> {
@@ -83,7 +86,7 @@ export async function buildComplianceReport(i: ReportInput): Promise<ComplianceR
     const devicePublicKey = keyFile ? parseDevicePublicKey(await fsp.readFile(keyFile, 'utf8'), keyFile) : undefined;
     const verify = await verifyAuditDir(dir, { devicePublicKey });
     const { records } = await readAuditRecords(dir, { since: i.from, until: i.to });
-    history = buildHistory({ records, from: i.from, to: i.to, verify });
+    history = buildHistory({ records, from: i.from, to: i.to, verify, sections: i.sections });
     audit = { dir, device: verify.lastCheckpoint?.device ?? null };
   }
   return {

@@ -6,27 +6,15 @@
  */
 import type { AuditRecord } from '../../protocol/audit/record';
 import type { VerifyReport } from '../../protocol/audit/verify';
-import { iec104LinksOf, type Iec104LinkEvent } from './iec104-links';
+import type { Iec104LinkEvent } from './iec104-links';
+import { EVENT_CAP, sourceOf, type ReportSection } from './section';
+import type { Dnp3History } from './sections/dnp3';
+import type { Iec104History } from './sections/iec104';
+import { BUILTIN_REPORT_SECTIONS } from './sections/builtin';
 
 export interface Counter { allow: number; deny: number; monitor: number }
 
 export interface HistoryEvent { at: number; seq: number; who: string; what: string; detail: string }
-
-export interface Dnp3OperationEvent {
-  at: number; seq: number; source: string; identity: string | null; function: string; links: string; objects: string[];
-  points: number[]; values: number[]; decision: 'allow' | 'deny'; detail: string;
-}
-
-export interface Iec104OperationEvent {
-  at: number; seq: number; source: string; identity: string | null; type: string; cause: string; ca: number; ioa: string;
-  values: string; se: string; decision: 'allow' | 'deny'; detail: string;
-}
-
-/** IEC 104 classes that act on the station: commands, set-points, bitstrings, reset, parameters, file transfer. */
-const IEC104_OPERATIONS = new Set(['command', 'setpoint', 'bitstring', 'reset-process', 'parameter', 'file-transfer']);
-
-/** DNP3 function codes that act on the outstation (IEEE 1815 table 4-1): SELECT..DIRECT_OPERATE_NO_ACK, restarts, application and configuration, files. */
-const isDnp3Operation = (fn: number): boolean => (fn >= 3 && fn <= 6) || (fn >= 13 && fn <= 19) || (fn >= 25 && fn <= 31);
 
 export interface TimeBucket { start: number; allow: number; deny: number }
 
@@ -56,25 +44,15 @@ export interface History {
   malformed: number;
   summarisedDenials: number;
   timeline: { bucketMs: number; buckets: TimeBucket[] };
-  /**
-   * DNP3 requests (and unsolicited responses) decided: per function, and every control,
-   * restart, application, configuration and file operation (the first 200), allowed or refused,
-   * with who sent it, the link addresses, objects, points and values. Null without DNP3 records.
-   */
-  dnp3: { perFunction: { function: string; allow: number; deny: number }[]; operations: Dnp3OperationEvent[]; operationCount: number } | null;
-  /**
-   * IEC 104 ASDUs from masters decided: per type, and every command, set-point, bitstring, reset,
-   * parameter and file operation (the first 200), with who sent it, common address, IOAs, values
-   * and select/execute. Null without IEC 104 records.
-   */
-  iec104: { perType: { type: string; allow: number; deny: number }[]; operations: Iec104OperationEvent[]; operationCount: number } | null;
+  /** The DNP3 section (sections/dnp3.ts). */
+  dnp3?: Dnp3History;
+  /** The IEC 104 section (sections/iec104.ts). */
+  iec104?: Iec104History;
   /** IEC 104 listener starts with the link settings they kept (k, w, t1/t2/t3), the first 200. */
   iec104Links?: Iec104LinkEvent[];
   /** `pinned`: checkpoints were checked against a device key given or kept beside the log, not the log's own claim. */
   verify: { ok: boolean; pinned: boolean; records: number; firstSeq: number | null; lastSeq: number | null; checkpoints: number; key: string | null; error: string | null; gaps: number } | null;
 }
-
-const EVENT_CAP = 200;
 
 function bucketSize(spanMs: number): number {
   const steps = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000];
@@ -87,8 +65,8 @@ function detailString(d: Record<string, unknown> | undefined, keys: string[]): s
   return keys.filter((k) => d[k] !== undefined && d[k] !== null).map((k) => `${k} ${typeof d[k] === 'object' ? JSON.stringify(d[k]) : String(d[k])}`).join(', ');
 }
 
-/** Counts the records with `at` in [from, to] (either bound may be open). */
-export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: number; verify?: VerifyReport | null }): History {
+/** Counts the records with `at` in [from, to] (either bound may be open); each of `sections` (a driver registry's, default the built-in ones) adds its part. */
+export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: number; verify?: VerifyReport | null; sections?: readonly ReportSection[] }): History {
   const inRange = o.records.filter((r) => (o.from === undefined || r.at >= o.from) && (o.to === undefined || r.at <= o.to));
   const decisions: Counter = { allow: 0, deny: 0, monitor: 0 };
   let allowedConnections = 0;
@@ -103,12 +81,6 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
   const gaps: History['gaps'] = [];
   let malformed = 0;
   let summarised = 0;
-  const dnp3Functions = new Map<string, { allow: number; deny: number }>();
-  const dnp3Operations: Dnp3OperationEvent[] = [];
-  let dnp3OperationCount = 0;
-  const iec104Types = new Map<string, { allow: number; deny: number }>();
-  const iec104Operations: Iec104OperationEvent[] = [];
-  let iec104OperationCount = 0;
   // A loop, not Math.min(...): a log holds millions of records, more than a call's arguments.
   let first = Infinity, last = -Infinity;
   for (const r of inRange) { if (r.at < first) first = r.at; if (r.at > last) last = r.at; }
@@ -122,7 +94,7 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     if (!b) { b = { start, allow: 0, deny: 0 }; buckets.set(start, b); }
     return b;
   };
-  const src = (r: AuditRecord): string => r.src ?? r.decision?.identity ?? '(unknown)';
+  const src = sourceOf;
   const countDeny = (r: AuditRecord, n: number, reason: string): void => {
     decisions.deny += n;
     reasons.set(reason, (reasons.get(reason) ?? 0) + n);
@@ -138,39 +110,6 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
 
   for (const r of inRange) {
     const d = r.decision;
-    if (r.kind === 'decision' && d && r.dnp3 !== undefined) {
-      const q = r.dnp3;
-      const f = dnp3Functions.get(q.name) ?? { allow: 0, deny: 0 };
-      if (d.decision === 'allow') f.allow++; else f.deny++;
-      dnp3Functions.set(q.name, f);
-      if (isDnp3Operation(q.function)) {
-        dnp3OperationCount++;
-        if (dnp3Operations.length < EVENT_CAP) {
-          dnp3Operations.push({
-            at: r.at, seq: r.seq, source: src(r), identity: d.identity ?? null, function: q.name, links: `${q.source} → ${q.destination}`, objects: q.objects,
-            points: q.points ?? [], values: (q.values ?? []).filter((v) => v === v), decision: d.decision,
-            detail: d.decision === 'allow' ? (d.conduit ?? '') : `${d.reason ?? 'denied'}${r.message ? `: ${r.message}` : ''}`,
-          });
-        }
-      }
-    }
-    if (r.kind === 'decision' && d && r.iec104 !== undefined) {
-      const q = r.iec104;
-      const t = iec104Types.get(q.name) ?? { allow: 0, deny: 0 };
-      if (d.decision === 'allow') t.allow++; else t.deny++;
-      iec104Types.set(q.name, t);
-      if (q.class !== undefined && IEC104_OPERATIONS.has(q.class)) {
-        iec104OperationCount++;
-        if (iec104Operations.length < EVENT_CAP) {
-          iec104Operations.push({
-            at: r.at, seq: r.seq, source: src(r), identity: d.identity ?? null, type: q.name, cause: `${q.cause}${q.negative ? ' P/N' : ''}${q.test ? ' T' : ''}`, ca: q.ca,
-            ioa: q.ioa.join(', ') + (q.count > q.ioa.length ? ` (+${q.count - q.ioa.length})` : ''), values: (q.values ?? []).map((v) => (v === null ? 'NaN' : String(v))).join(', '),
-            se: q.select ? [...new Set(q.select.map((x) => (x ? 'select' : 'execute')))].join('/') : '', decision: d.decision,
-            detail: d.decision === 'allow' ? (d.conduit ?? '') : `${d.reason ?? 'denied'}${r.message ? `: ${r.message}` : ''}`,
-          });
-        }
-      }
-    }
     if (r.kind === 'decision' && d) {
       if (d.decision === 'allow') {
         // A decision without an operation is connection-level: not a request.
@@ -226,7 +165,7 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     for (let s = Math.floor(from / bucketMs) * bucketMs; s <= to; s += bucketMs) tl.push(buckets.get(s) ?? { start: s, allow: 0, deny: 0 });
   }
   const v = o.verify ?? null;
-  return {
+  const history: History = {
     from, to, records: inRange.length, decisions, allowedConnections,
     perConduit: [...conduits.entries()].map(([conduit, c]) => ({ conduit, ...c })).sort((a, b) => b.allow - a.allow || (a.conduit < b.conduit ? -1 : 1)),
     perSource: perSource.slice(0, 100), perSourceCount: perSource.length, perReason: [...reasons.entries()].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : 1)),
@@ -234,15 +173,6 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     perAsset: [...assets.entries()].map(([asset, a]) => ({ asset, ...a })).sort((a, b) => (a.asset < b.asset ? -1 : 1)),
     logins, activations, breakGlass, grants, gaps, malformed, summarisedDenials: summarised,
     timeline: { bucketMs, buckets: tl },
-    dnp3: dnp3Functions.size === 0 ? null : {
-      perFunction: [...dnp3Functions.entries()].map(([fn, c]) => ({ function: fn, ...c })).sort((a, b) => b.allow + b.deny - a.allow - a.deny || (a.function < b.function ? -1 : 1)),
-      operations: dnp3Operations, operationCount: dnp3OperationCount,
-    },
-    iec104: iec104Types.size === 0 ? null : {
-      perType: [...iec104Types.entries()].map(([type, c]) => ({ type, ...c })).sort((a, b) => b.allow + b.deny - a.allow - a.deny || (a.type < b.type ? -1 : 1)),
-      operations: iec104Operations, operationCount: iec104OperationCount,
-    },
-    iec104Links: iec104LinksOf(inRange),
     verify: v && {
       ok: v.ok, pinned: v.key?.source === 'pinned', records: v.records, firstSeq: v.firstSeq, lastSeq: v.lastSeq, checkpoints: v.checkpoints,
       key: v.key ? `${v.key.hex.slice(0, 16)}… (${v.key.source})` : null,
@@ -250,4 +180,6 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
       gaps: v.gaps.length,
     },
   };
+  for (const section of o.sections ?? BUILTIN_REPORT_SECTIONS) Object.assign(history, section.collect(inRange));
+  return history;
 }

@@ -1,5 +1,7 @@
 /** The compliance report as Markdown (GitHub-flavoured tables). */
-import { IEC104_COLUMNS, IEC104_LINK_COLUMNS, iec104LinkRow, iec104Row, isoTime, type ComplianceReport } from './model';
+import { isoTime, type ComplianceReport } from './model';
+import { sectionTables, type ReportSection } from './section';
+import { BUILTIN_REPORT_SECTIONS } from './sections/builtin';
 
 function cell(v: unknown): string {
   return String(v ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -10,8 +12,8 @@ function table(head: string[], rows: unknown[][]): string {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n') + '\n';
 }
 
-/** Renders the report as Markdown text. */
-export function renderMarkdown(r: ComplianceReport): string {
+/** Renders the report as Markdown text; `sections` are the protocol parts of its history (a driver registry's, default the built-in ones). */
+export function renderMarkdown(r: ComplianceReport, sections: readonly ReportSection[] = BUILTIN_REPORT_SECTIONS): string {
   const inv = r.inventory;
   const out: string[] = [];
   out.push(`# ${r.title}`, '');
@@ -65,18 +67,7 @@ export function renderMarkdown(r: ComplianceReport): string {
     out.push('### Top denied sources', '', table(['Source', 'Identity', 'Denied', 'Reasons'], h.topDeniedSources.map((s) => [s.source, s.identity ?? '', s.deny, s.reasons.join(', ')])));
     out.push(`### Per source${h.perSourceCount > h.perSource.length ? ` (the ${h.perSource.length} busiest of ${h.perSourceCount})` : ''}`, '', table(['Source', 'Identity', 'Allowed', 'Denied'], h.perSource.map((s) => [s.source, s.identity ?? '', s.allow, s.deny])));
     out.push('### Per asset', '', table(['Asset', 'Allowed', 'Denied'], h.perAsset.map((a) => [a.asset, a.allow, a.deny])));
-    if (h.dnp3) {
-      out.push('### DNP3 requests per function', '', table(['Function', 'Allowed', 'Denied'], h.dnp3.perFunction.map((f) => [f.function, f.allow, f.deny])));
-      out.push(`### DNP3 controls, restarts, application, configuration and file operations${h.dnp3.operationCount > h.dnp3.operations.length ? ` (the first ${h.dnp3.operations.length} of ${h.dnp3.operationCount})` : ''}`, '',
-        table(['Time', 'Seq', 'Source', 'Identity', 'Function', 'Link', 'Objects', 'Points', 'Values', 'Decision', 'Path or reason'],
-          h.dnp3.operations.map((e) => [isoTime(e.at), e.seq, e.source, e.identity ?? '', e.function, e.links, e.objects.join(', '), e.points.join(', '), e.values.join(', '), e.decision, e.detail])));
-    }
-    if (h.iec104) {
-      out.push('### IEC 104 ASDUs per type', '', table(['Type', 'Allowed', 'Denied'], h.iec104.perType.map((t) => [t.type, t.allow, t.deny])));
-      out.push(`### IEC 104 commands, set-points, resets, parameters and file operations${h.iec104.operationCount > h.iec104.operations.length ? ` (the first ${h.iec104.operations.length} of ${h.iec104.operationCount})` : ''}`, '',
-        table(IEC104_COLUMNS, h.iec104.operations.map(iec104Row)));
-    }
-    if (h.iec104Links?.length) out.push('### IEC 104 links', '', table(IEC104_LINK_COLUMNS, h.iec104Links.map(iec104LinkRow)));
+    for (const t of sectionTables(h, sections)) out.push(`### ${t.title}${t.note ? ` (${t.note})` : ''}`, '', table(t.columns, t.rows));
     out.push(`### Logins (${h.logins.ok} successful, ${h.logins.failed} failed)`, '', table(['Time', 'Seq', 'User', 'Event', 'Detail'], h.logins.events.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));
     out.push('### Policy bundle activations', '', table(['Time', 'Seq', 'By', 'Event', 'Detail'], h.activations.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));
     out.push('### Break-glass', '', table(['Time', 'Seq', 'User', 'Event', 'Detail'], h.breakGlass.map((e) => [isoTime(e.at), e.seq, e.who, e.what, e.detail])));
