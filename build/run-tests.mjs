@@ -83,9 +83,10 @@ function runOne(file) {
 // The longest files start first, so that the two workers end together instead of one of them
 // running a 40-second file alone at the end (durations measured on the developer machine).
 const SLOW_FIRST = [
-  'test/demo.test.ts', 'test/drivers/nftables-netns.test.ts', 'test/update/ab.test.ts', 'test/update/ab-rollback.test.ts', 'test/update/ab-refused.test.ts',
-  'test/drivers/libmodbus-suite.test.ts', 'test/drivers/modbus-discover.test.ts', 'test/build/deb.test.ts',
-  'test/readme.test.ts', 'test/e2e/gateway-lifecycle.test.ts', 'test/runtime/gateway.test.ts',
+  'test/demo.test.ts', 'test/fleet/console/console-browser.test.ts', 'test/build/deb.test.ts', 'test/build/deb-lintian.test.ts',
+  'test/drivers/nftables-netns.test.ts', 'test/update/ab-hang.test.ts', 'test/update/ab-refused.test.ts', 'test/update/ab.test.ts',
+  'test/update/ab-rollback.test.ts', 'test/readme.test.ts', 'test/drivers/libmodbus-suite.test.ts', 'test/drivers/modbus-discover.test.ts',
+  'test/e2e/gateway-lifecycle.test.ts', 'test/runtime/gateway.test.ts',
 ];
 const rank = (f) => { const i = SLOW_FIRST.indexOf(f); return i < 0 ? SLOW_FIRST.length : i; };
 const queue = [...files].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
