@@ -2,6 +2,7 @@
 // Native modules (@node-rs/argon2, cbor-extract) stay outside the bundle.
 import { build } from 'esbuild';
 import { statSync, chmodSync, readFileSync } from 'node:fs';
+import { asciiOnly } from './ascii.mjs';
 
 const minify = process.argv.includes('--minify');
 const outfile = 'dist/zonegate.js';
@@ -13,6 +14,7 @@ await build({
   define: { ZONEGATE_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   minify, sourcemap: 'linked', legalComments: 'none', logLevel: 'warning',
 });
+asciiOnly(outfile);
 chmodSync(outfile, 0o755);
 await build({
   entryPoints: ['examples/demo/demo.ts'], outfile: 'dist/demo.js', bundle: true, platform: 'node', format: 'cjs',

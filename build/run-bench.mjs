@@ -8,6 +8,7 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync, mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { asciiOnly } from './ascii.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const filter = process.argv[2] ?? '';
@@ -21,6 +22,7 @@ await build({
   outdir: outDir, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
   packages: 'external', sourcemap: 'inline', logLevel: 'warning',
 });
+for (const f of files) asciiOnly(join(outDir, f.replace(/\.ts$/, '.js')));
 mkdirSync(join(out, 'bench'), { recursive: true });
 const tables = [];
 const rowFiles = [];

@@ -242,8 +242,11 @@ export class PolicyLearner {
       const blocks = takeBlocks(g, slack);
       const seen = seenOf(g);
       for (const b of blocks) {
-        let id = `${who}-to-${g.asset}-${b.suffix || g.handler.policyProtocol}`;
-        for (let k = 2; conduitIds.has(id) || !isValidId(id); k++) id = `${who}-to-${g.asset}-${b.suffix || g.handler.policyProtocol}-${k}`.slice(-128);
+        // Joined, not a template: V8 keeps a template's result as a tree of its parts (three
+        // small strings more per id, held by the policy, its index and the comments).
+        const what = b.suffix || g.handler.policyProtocol;
+        let id = [who, '-to-', g.asset, '-', what].join('');
+        for (let k = 2; conduitIds.has(id) || !isValidId(id); k++) id = [who, '-to-', g.asset, '-', what, '-', k].join('').slice(-128);
         conduitIds.add(id);
         conduits.push({
           id, from: { identities: [who], roles: [], zones: [] }, to: { assets: [g.asset], zones: [] }, protocol: g.handler.policyProtocol,

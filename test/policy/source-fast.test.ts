@@ -16,6 +16,8 @@ import { validatePolicy } from '../../policy/validate';
 import { ZonegateError } from '../../policy/errors';
 import { emitPolicyYaml } from '../../policy/learn/emit';
 import { mulberry32 } from '../helpers/prng';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const ROOT = process.cwd();
 const LIMITS = { maxDepth: 48 };
@@ -260,6 +262,26 @@ test('random texts: whatever the fast reader reads, the yaml package reads the s
   assert.ok(fastPlain > rounds / 4, `rendered: ${fastPlain} of ${rounds} read fast`);
   assert.ok(fastMutated > rounds / 10, `mutated: ${fastMutated} of ${rounds} read fast`);
   assert.ok(fastJson > rounds / 2, `JSON: ${fastJson} of ${rounds} read fast`);
+});
+
+test('the values read do not keep the text alive (a kept slice of 13+ characters held all of it)', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  setFlagsFromString('--no-expose-gc');
+  // 8 MB of comment around values long enough to be slices: only the values may stay.
+  const read = (): unknown => {
+    const pad = `# ${'x'.repeat(998)}\n`.repeat(4000);
+    const text = `${pad}settings:\n  onExpiry: keep-enforcing\n${pad}ids: [\"identity-with-a-long-name\", 'single-quoted-long-value']\n${pad}`;
+    return readFast(text, LIMITS)?.value;
+  };
+  gc(); gc();
+  const before = process.memoryUsage().heapUsed;
+  const value = read() as { settings: { onExpiry: string }; ids: string[] };
+  gc(); gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  assert.equal(value.settings.onExpiry, 'keep-enforcing');
+  assert.equal(value.ids, ['identity-with-a-long-name', 'single-quoted-long-value']);
+  assert.ok(grown < 2_000_000, `the heap kept ${grown} bytes after the 12 MB text was dropped`);
 });
 
 test.run();
