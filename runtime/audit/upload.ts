@@ -154,7 +154,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     streak++;
     if (streak > 1 && cause === streakCause) return;
     streakCause = cause;
-    const hint = cause === 'no-ack' ? 'is `zonegate fleet audit collect` running for this site?' : cause === 'resync' ? 'batches sent before it subscribed reached nobody.' : 'the broker is unreachable';
+    const hint = cause === 'no-ack' ? 'is `zonegate fleet audit collect` running for this site?' : cause === 'resync' ? 'batches sent before it subscribed reached nobody.' : 'the broker is unreachable.';
     say('info', `${why}; ${hint} Records from seq ${st.ackedThrough + 1} stay on disk and are resent until acknowledged (said once; status shows progress)`);
   }
 
