@@ -132,6 +132,8 @@ export interface AuditCollector {
   retryPending(device?: string): Promise<void>;
   /** Resolves once every message handed in so far is processed. */
   idle(): Promise<void>;
+  /** Devices known: those seen by this process, or with a chain in the store, whichever is more. */
+  deviceCount(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -351,6 +353,10 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
       await Promise.all(ids.filter((id) => (devices.get(id)?.pending.size ?? 0) > 0).map((id) => queued(id, () => retryOne(id))));
     },
     idle,
+    async deviceCount() {
+      const stored = await (chains.countDevices?.() ?? Promise.resolve(0)).catch(() => 0);
+      return Math.max(devices.size, stored);
+    },
     status() {
       return {
         ...totals,

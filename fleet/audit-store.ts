@@ -3,6 +3,7 @@
  * implementations: the per-device file store (audit-device-store.ts, the embedded default) and
  * PostgreSQL (store/pg/collect-store.ts, shared by several collectors of one group).
  */
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditRecord } from '../protocol/audit/record';
 import { DeviceAuditStore } from './audit-device-store';
@@ -68,6 +69,8 @@ export interface CollectorStore {
    */
   onAdvance?(cb: (device: string) => void): Promise<() => Promise<void>>;
   open(device: string): Promise<CollectorDeviceStore>;
+  /** How many devices have a chain here (sizes the resync spread: audit-collect-mqtt.ts). */
+  countDevices?(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -86,6 +89,10 @@ export function fileCollectorStore(out: string): CollectorStore {
         keepRefused: (o) => s.keepRefused(o),
         close: () => s.close(),
       };
+    },
+    async countDevices() {
+      const entries = await readdir(out, { withFileTypes: true }).catch(() => []);
+      return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).length;
     },
     close: async () => undefined,
   };

@@ -45,6 +45,11 @@ gateway's latest status document there. --group NAME joins an MQTT 5 shared subs
 database; each batch goes to one of them, and one device's batches are serialized in the
 database (row lock, chain checked against the stored end), so none is stored twice or out of order.
 
+Connected without a session at the broker (every connection of a --group member; a session the
+broker lost), it publishes zonegate/v1/<site>/all/audit-resync once subscribed: the gateways send
+again what they sent and got no acknowledgement for (it may have reached nobody), spread over 5 ms
+per device known, 0.5 to 30 s, rather than after their 30 s ack timeout.
+
 Runs until Ctrl-C; --once stops when nothing arrived for 2 s, --until-idle SECS after SECS without
 a batch. Exit 1 when any batch was refused.`,
   options: {

@@ -373,7 +373,10 @@ async function main(): Promise<void> {
   // ── 10. Evidence ───────────────────────────────────────────────────────────────────────────
   title('The evidence: the audit log travels to the fleet, verifies, and becomes a compliance report');
   // The gateway has uploaded its hash-chained audit log over MQTT all along; wait until the fleet
-  // has acknowledged what it holds now.
+  // has acknowledged what it holds now. The private broker restarted in chapters 6-7 without
+  // persistence: batches the gateway sent before the collector subscribed again reached nobody.
+  // The collector announced itself on `audit-resync` after resubscribing, so the gateway sent
+  // them again at once rather than after its 30 s ack timeout (16 s of waiting here before).
   const statusFile = join(state, 'status.json');
   const readStatus = () => { try { return JSON.parse(readFileSync(statusFile, 'utf8')).status; } catch { return null; } };
   const target = (readStatus()?.auditLog?.nextSeq ?? 1) - 1;

@@ -3,7 +3,7 @@
  * fleet manager both build and parse topics here and nowhere else.
  *
  *   zonegate/v1/<site>/<device>/<kind>    one device
- *   zonegate/v1/<site>/all/<kind>         every device of the site (inbound kinds only)
+ *   zonegate/v1/<site>/all/<kind>         every device of the site (inbound kinds and `audit-resync`)
  *
  * Site and device ids are single topic levels: never empty, never `+`, `#`, `/` or NUL
  * (MQTT 5 §4.7.1 wildcards, §4.7.3 U+0000), and a device is never called `all`.
@@ -15,7 +15,13 @@ export const TOPIC_ROOT = 'zonegate/v1';
 export type InboundKind = 'policy' | 'trust' | 'grant' | 'command';
 /** The kinds a gateway sends. `audit/ack` comes back from the fleet for the audit uploader. */
 export type OutboundKind = 'status' | 'telemetry' | 'audit';
-export type TopicKind = InboundKind | OutboundKind | 'audit/ack';
+/**
+ * `audit-resync`: a collector that (re)connected without a session at the broker says so to the
+ * whole site (protocol/audit/upload-batch.ts), so that uploaders resend what it may have missed.
+ * One topic level, not `audit/resync`: the ACL lines that let a gateway read its site's
+ * `all/+` topics already cover it.
+ */
+export type TopicKind = InboundKind | OutboundKind | 'audit/ack' | 'audit-resync';
 
 export interface TopicFacts {
   /** Who publishes on it. */
@@ -28,6 +34,8 @@ export interface TopicFacts {
   qos: 0 | 1;
   /** Default payload cap in bytes; payloads above it are refused without decoding. */
   maxBytes: number;
+  /** Only on the site-wide `all` level (no per-device topic). */
+  siteOnly?: true;
 }
 
 const KiB = 1024;
@@ -40,6 +48,7 @@ export const TOPIC_KINDS: Readonly<Record<TopicKind, TopicFacts>> = Object.freez
   grant: { from: 'fleet', siteWide: true, retained: true, qos: 1, maxBytes: 64 * KiB },
   command: { from: 'fleet', siteWide: true, retained: false, qos: 1, maxBytes: 64 * KiB },
   'audit/ack': { from: 'fleet', siteWide: false, retained: false, qos: 1, maxBytes: 4 * KiB },
+  'audit-resync': { from: 'fleet', siteWide: true, siteOnly: true, retained: false, qos: 1, maxBytes: 1 * KiB },
   status: { from: 'gateway', siteWide: false, retained: true, qos: 1, maxBytes: 64 * KiB },
   telemetry: { from: 'gateway', siteWide: false, retained: false, qos: 0, maxBytes: 256 * KiB },
   audit: { from: 'gateway', siteWide: false, retained: false, qos: 1, maxBytes: 4 * MiB },
@@ -62,10 +71,11 @@ function checkId(id: string, what: 'site' | 'device'): void {
   if (p) throw new TypeError(`${p}: ${JSON.stringify(id)}`);
 }
 
-/** The topic of one device's `kind`. Throws TypeError on an invalid id. */
+/** The topic of one device's `kind`. Throws TypeError on an invalid id or a site-only kind. */
 export function deviceTopic(opts: { site: string; device: string; kind: TopicKind }): string {
   checkId(opts.site, 'site');
   checkId(opts.device, 'device');
+  if (TOPIC_KINDS[opts.kind]?.siteOnly) throw new TypeError(`kind ${opts.kind} has no per-device topic`);
   return `${TOPIC_ROOT}/${opts.site}/${opts.device}/${opts.kind}`;
 }
 
@@ -76,13 +86,19 @@ export function siteTopic(opts: { site: string; kind: InboundKind }): string {
   return `${TOPIC_ROOT}/${opts.site}/${SITE_WIDE}/${opts.kind}`;
 }
 
+/** The site's `audit-resync` topic (a collector announces itself there). Throws TypeError on an invalid site. */
+export function auditResyncTopic(site: string): string {
+  checkId(site, 'site');
+  return `${TOPIC_ROOT}/${site}/${SITE_WIDE}/audit-resync`;
+}
+
 /** The subscription filter matching `kind` of every device of a site (e.g. every status). */
 export function siteFilter(opts: { site: string; kind: TopicKind }): string {
   checkId(opts.site, 'site');
   return `${TOPIC_ROOT}/${opts.site}/+/${opts.kind}`;
 }
 
-/** The topics a gateway subscribes to: its own and its site's inbound kinds, plus its audit/ack. */
+/** The topics a gateway subscribes to: its own and its site's inbound kinds, plus its audit/ack and the site's audit-resync. */
 export function gatewaySubscriptions(opts: { site: string; device: string }): string[] {
   const out: string[] = [];
   for (const kind of INBOUND_KINDS) {
@@ -90,6 +106,7 @@ export function gatewaySubscriptions(opts: { site: string; device: string }): st
     out.push(siteTopic({ site: opts.site, kind }));
   }
   out.push(deviceTopic({ site: opts.site, device: opts.device, kind: 'audit/ack' }));
+  out.push(auditResyncTopic(opts.site));
   return out;
 }
 
@@ -113,6 +130,6 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   const siteWide = device === SITE_WIDE;
   if (siteWide) {
     if (!TOPIC_KINDS[kind as TopicKind].siteWide) return undefined;
-  } else if (idProblem(device, 'device')) return undefined;
+  } else if (idProblem(device, 'device') || TOPIC_KINDS[kind as TopicKind].siteOnly) return undefined;
   return { site, device, kind: kind as TopicKind, siteWide };
 }

@@ -11,12 +11,20 @@
  *
  * Flow control (go-back-N): at most `window` batches are sent but not acked. When a publish
  * fails (offline, broker gone) or no ack comes within ackTimeoutMs, everything after the acked
- * point is sent again, after a capped exponential backoff with jitter for failures. Nothing here
+ * point is sent again, after a capped exponential backoff with jitter for failures.
+ *
+ * Resync: a collector that (re)connects without a session at the broker announces itself on the
+ * site's `audit-resync` topic (upload-batch.ts): batches published before its subscription went
+ * to nobody, and their PUBACK came from the broker all the same. The uploader then sends again
+ * from the acked point, if batches sent before the announcement are still unacked, after a random
+ * delay in [0, spreadMs) that the collector sized for the site (a thousand gateways must not all
+ * answer in the same second), instead of waiting out ackTimeoutMs. Announcements that arrive
+ * while one is pending are merged: one resend at most per pending delay. Nothing here
  * is awaited by enforcement: the log's record() never waits for upload, and a slow or absent
  * fleet only lets records accumulate on disk (the log's own disk bound and eviction apply).
  */
 import type { AuditLog } from './log';
-import { decodeAuditAck, encodeAuditBatch } from '../../protocol/audit/upload-batch';
+import { decodeAuditAck, encodeAuditBatch, type AuditResync } from '../../protocol/audit/upload-batch';
 import { createBackoff, type Backoff, type BackoffOptions } from '../../protocol/backoff';
 
 export interface UploadTimers {
@@ -33,6 +41,8 @@ export interface AuditUploaderOptions {
   publish(bytes: Uint8Array): Promise<void>;
   /** Subscribes to `audit/ack` payloads; returns an unsubscribe function (MqttSync.onAuditAck). */
   onAck(cb: (bytes: Uint8Array) => void): () => void;
+  /** Subscribes to decoded `audit-resync` announcements of the site (MqttSync.onAuditResync); optional. */
+  onResync?(cb: (r: AuditResync) => void): () => void;
   now?: () => number;
   random?: () => number;
   timers?: UploadTimers;
@@ -63,8 +73,11 @@ export interface UploadStatus {
   backlog: number;
   batchesSent: number;
   recordsSent: number;
-  /** Times the window was sent again from the acked point (failure or ack timeout). */
+  /** Times the window was sent again from the acked point (failure, ack timeout or resync). */
   rewinds: number;
+  /** Collector announcements (audit-resync) heard, and the resends they caused. */
+  resyncs: number;
+  resyncResends: number;
   acks: number;
   /** Acks that were not ours or not well-formed. */
   acksIgnored: number;
@@ -108,7 +121,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
 
   const st: UploadStatus = {
     running: false, ackedThrough: -1, sentThrough: -1, inFlight: 0, backlog: 0, batchesSent: 0, recordsSent: 0, rewinds: 0,
-    acks: 0, acksIgnored: 0, publishFailures: 0, lastAckAt: null, lastError: null, nextAttemptAt: null,
+    resyncs: 0, resyncResends: 0, acks: 0, acksIgnored: 0, publishFailures: 0, lastAckAt: null, lastError: null, nextAttemptAt: null,
   };
   let inFlight: InFlight[] = [];
   let failures = 0;
@@ -120,7 +133,9 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
   let retryTimer: unknown = null;
   let pollTimer: unknown = null;
   let ackTimer: unknown = null;
+  let resyncTimer: unknown = null;
   let unsubscribe: (() => void) | null = null;
+  let unsubscribeResync: (() => void) | null = null;
 
   const clear = (h: unknown): null => { if (h !== null) timers.clearTimeout(h); return null; };
 
@@ -130,7 +145,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
    */
   let streak = 0;
   let streakCause = '';
-  function rewind(cause: 'no-ack' | 'publish-failed', why: string): void {
+  function rewind(cause: 'no-ack' | 'publish-failed' | 'resync', why: string): void {
     generation++;
     inFlight = [];
     st.sentThrough = st.ackedThrough;
@@ -139,7 +154,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     streak++;
     if (streak > 1 && cause === streakCause) return;
     streakCause = cause;
-    const hint = cause === 'no-ack' ? 'is `zonegate fleet audit collect` running for this site?' : 'the broker is unreachable';
+    const hint = cause === 'no-ack' ? 'is `zonegate fleet audit collect` running for this site?' : cause === 'resync' ? 'batches sent before it subscribed reached nobody.' : 'the broker is unreachable.';
     say('info', `${why}; ${hint} Records from seq ${st.ackedThrough + 1} stay on disk and are resent until acknowledged (said once; status shows progress)`);
   }
 
@@ -215,6 +230,24 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     })();
   }
 
+  /** A collector announced itself: resend what it may have missed, after a random share of its spread. */
+  function onResync(r: AuditResync): void {
+    if (!st.running) return;
+    st.resyncs++;
+    if (resyncTimer !== null) return; // merged into the resend already pending
+    const heardAt = now();
+    resyncTimer = timers.setTimeout(() => {
+      resyncTimer = null;
+      if (!st.running) return;
+      // Batches sent after the announcement went to the collector's new subscription.
+      if (inFlight.length > 0 && inFlight[0].sentAt <= heardAt) {
+        st.resyncResends++;
+        rewind('resync', `collector ${JSON.stringify(r.collector)} (re)connected without a session at the broker`);
+      }
+      kick();
+    }, Math.floor(random() * r.spreadMs));
+  }
+
   function onAck(bytes: Uint8Array): void {
     const ack = decodeAuditAck(bytes);
     if (!ack || ack.device !== o.device) { st.acksIgnored++; return; }
@@ -246,6 +279,7 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
       st.sentThrough = acked;
       inFlight = [];
       unsubscribe = o.onAck(onAck);
+      unsubscribeResync = o.onResync?.(onResync) ?? null;
       kick();
     },
     stop() {
@@ -256,9 +290,12 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
       retryTimer = clear(retryTimer);
       pollTimer = clear(pollTimer);
       ackTimer = clear(ackTimer);
+      resyncTimer = clear(resyncTimer);
       st.nextAttemptAt = null;
       unsubscribe?.();
+      unsubscribeResync?.();
       unsubscribe = null;
+      unsubscribeResync = null;
     },
     kick,
     linkUp() {

@@ -165,7 +165,7 @@ export class FleetLink implements Part {
     if (auditLog) {
       this.uploaderValue = createAuditUploader({
         log: auditLog, device: cfg.device, site: cfg.site, now,
-        publish: (b) => sync.publishAuditBatch(b), onAck: (cb) => sync.onAuditAck(cb),
+        publish: (b) => sync.publishAuditBatch(b), onAck: (cb) => sync.onAuditAck(cb), onResync: (cb) => sync.onAuditResync(cb),
         onLog: (level, m) => log[level](`audit upload: ${m}`),
       });
       const uploader = this.uploaderValue;

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditSink } from '../../drivers/types';
 import { INBOUND_KINDS, parseTopic, TOPIC_KINDS, type InboundKind } from '../../protocol/mqtt/topics';
+import { decodeAuditResync, type AuditResync } from '../../protocol/audit/upload-batch';
 import { KindQueue, SeenCache } from './kind-queue';
 import { errorOf, type InboundLimits } from './sync-helpers';
 import type { MqttSyncOptions, PayloadMeta, SyncHandlers, SyncStatus } from './sync-types';
@@ -39,6 +40,7 @@ export class Inbound {
   private readonly failed = {} as Record<InboundKind, Map<string, Pending>>;
   private readonly seen: SeenCache;
   private readonly ackListeners = new Set<(bytes: Uint8Array) => void>();
+  private readonly resyncListeners = new Set<(r: AuditResync) => void>();
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly o: InboundOptions) {
@@ -60,7 +62,7 @@ export class Inbound {
       this.refuse(topic, 'message on an unexpected topic', { bytes: payload.length });
       return;
     }
-    const kind = t.kind as InboundKind | 'audit/ack';
+    const kind = t.kind as InboundKind | 'audit/ack' | 'audit-resync';
     // 2. size before anything else
     if (payload.length > o.limits[kind]) {
       this.refuse(topic, `${kind} payload of ${payload.length} bytes exceeds the ${o.limits[kind]}-byte limit`, { bytes: payload.length, limit: o.limits[kind] });
@@ -69,6 +71,7 @@ export class Inbound {
     if (kind === 'audit/ack') { this.onAck(payload); return; }
     // 3. a zero-length retained message only clears the broker's copy
     if (payload.length === 0) return;
+    if (kind === 'audit-resync') { this.onResync(topic, t.site, payload); return; }
     // 4. dedupe identical bytes on the same topic
     const hash = createHash('sha256').update(payload).digest('hex');
     const key = `${topic}\u0000${hash}`;
@@ -85,6 +88,12 @@ export class Inbound {
   onAuditAck(cb: (bytes: Uint8Array) => void): () => void {
     this.ackListeners.add(cb);
     return () => { this.ackListeners.delete(cb); };
+  }
+
+  /** Adds a listener for well-formed `audit-resync` announcements of our site; returns its removal. */
+  onAuditResync(cb: (r: AuditResync) => void): () => void {
+    this.resyncListeners.add(cb);
+    return () => { this.resyncListeners.delete(cb); };
   }
 
   /** Resolves once no handler is running or pending. */
@@ -109,6 +118,17 @@ export class Inbound {
   private onAck(payload: Buffer): void {
     for (const cb of this.ackListeners) {
       try { cb(payload); } catch (e) { this.o.log('error', `audit/ack listener failed: ${(e as Error).message}`); }
+    }
+  }
+
+  // A collector's announcement: decoded here (capped, never throws), so that a malformed one is
+  // refused, counted and audit-logged like any other refused payload, and never reaches the uploader.
+  private onResync(topic: string, site: string, payload: Buffer): void {
+    const { resync, error } = decodeAuditResync(payload);
+    const why = error ?? (resync!.site !== site ? `says site ${JSON.stringify(resync!.site.slice(0, 130))} on a topic of site ${site}` : undefined);
+    if (why !== undefined) { this.refuse(topic, `audit resync refused: ${why}`, { bytes: payload.length }); return; }
+    for (const cb of this.resyncListeners) {
+      try { cb(resync!); } catch (e) { this.o.log('error', `audit-resync listener failed: ${(e as Error).message}`); }
     }
   }
 

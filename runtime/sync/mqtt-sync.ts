@@ -118,6 +118,7 @@ function syncApi(p: { options: MqttSyncOptions; st: SyncStatus; inbound: Inbound
     },
     publishAuditBatch: (bytes) => publishAudit(link.client, st, auditTopic, bytes),
     onAuditAck: (cb) => inbound.onAuditAck(cb),
+    onAuditResync: (cb) => inbound.onAuditResync(cb),
     onConnected(cb) { connectedListeners.add(cb); return () => { connectedListeners.delete(cb); }; },
     idle: () => inbound.idle(),
   };

@@ -8,8 +8,8 @@ import type { StatusError } from '../../protocol/mqtt/status';
 import { TOPIC_KINDS, type InboundKind } from '../../protocol/mqtt/topics';
 import type { MqttSyncOptions, SyncTimers } from './sync-types';
 
-/** Payload caps by kind (inbound kinds and `audit/ack`), in bytes. */
-export type InboundLimits = Record<InboundKind | 'audit/ack', number>;
+/** Payload caps by kind (inbound kinds, `audit/ack` and `audit-resync`), in bytes. */
+export type InboundLimits = Record<InboundKind | 'audit/ack' | 'audit-resync', number>;
 
 export const realTimers: SyncTimers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -32,7 +32,8 @@ export function redactUrl(url: string): string {
 export function inboundLimits(limits: MqttSyncOptions['limits']): InboundLimits {
   return {
     policy: TOPIC_KINDS.policy.maxBytes, trust: TOPIC_KINDS.trust.maxBytes, grant: TOPIC_KINDS.grant.maxBytes,
-    command: TOPIC_KINDS.command.maxBytes, 'audit/ack': TOPIC_KINDS['audit/ack'].maxBytes, ...limits,
+    command: TOPIC_KINDS.command.maxBytes, 'audit/ack': TOPIC_KINDS['audit/ack'].maxBytes,
+    'audit-resync': TOPIC_KINDS['audit-resync'].maxBytes, ...limits,
   };
 }
 

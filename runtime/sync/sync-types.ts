@@ -7,6 +7,7 @@ import type { AuditSink } from '../../drivers/types';
 import type { Backoff, BackoffOptions } from '../../protocol/backoff';
 import type { GatewayState, StatusDocument, StatusError } from '../../protocol/mqtt/status';
 import type { InboundKind } from '../../protocol/mqtt/topics';
+import type { AuditResync } from '../../protocol/audit/upload-batch';
 
 /** What a handler learns about a payload besides its bytes. None of it is signed. */
 export interface PayloadMeta {
@@ -54,7 +55,7 @@ export interface MqttSyncOptions {
   /** Republish the status this often, ms. Default 60,000. */
   statusIntervalMs?: number;
   /** Payload caps by kind in bytes; defaults from topics.ts (policy 4 MiB). */
-  limits?: Partial<Record<InboundKind | 'audit/ack', number>>;
+  limits?: Partial<Record<InboundKind | 'audit/ack' | 'audit-resync', number>>;
   /** Pending payloads per kind. Default 8. */
   queueDepth?: number;
   /** Remembered accepted (topic, hash) pairs. Default 64. */
@@ -111,6 +112,8 @@ export interface MqttSync {
   publishAuditBatch(bytes: Uint8Array): Promise<void>;
   /** Called with each `audit/ack` payload (raw bytes); returns an unsubscribe function. */
   onAuditAck(cb: (bytes: Uint8Array) => void): () => void;
+  /** Called with each well-formed `audit-resync` of our site (malformed ones are refused and audit-logged); returns an unsubscribe function. */
+  onAuditResync(cb: (r: AuditResync) => void): () => void;
   /** Called each time the connection to the broker is (re)established; returns an unsubscribe function. */
   onConnected(cb: () => void): () => void;
   /** Resolves once no handler is running or pending (tests, orderly shutdown). */

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { AuditLog } from '../../runtime/audit/log';
 import { createAuditUploader, type AuditUploader } from '../../runtime/audit/upload';
-import { decodeAuditBatch, encodeAuditAck, type AuditBatch } from '../../protocol/audit/upload-batch';
+import { decodeAuditBatch, encodeAuditAck, type AuditBatch, type AuditResync } from '../../protocol/audit/upload-batch';
 import { manualTimers } from '../sync/helpers';
 import { decisionEvent, makeKey, tempDir } from '../audit/helpers';
 
@@ -29,21 +29,26 @@ test.before(async () => {
 });
 test.after(async () => { await log.close(); t.cleanup(); });
 
-function harness(o: { maxRecords?: number; window?: number; maxBytes?: number; onLog?: (level: string, m: string) => void } = {}) {
+function harness(o: { maxRecords?: number; window?: number; maxBytes?: number; onLog?: (level: string, m: string) => void; random?: number } = {}) {
   const timers = manualTimers();
   const sent: AuditBatch[] = [];
   const pending: { resolve: () => void; reject: (e: Error) => void }[] = [];
   let ackCb: ((b: Uint8Array) => void) | null = null;
+  let resyncCb: ((r: AuditResync) => void) | null = null;
   let clock = 1_000;
   const u: AuditUploader = createAuditUploader({
     log, device: 'gw-u', site: 's1',
     publish: (bytes) => { sent.push(decodeAuditBatch(bytes).batch!); return new Promise((resolve, reject) => pending.push({ resolve, reject })); },
     onAck: (cb) => { ackCb = cb; return () => { ackCb = null; }; },
-    timers, now: () => clock, random: () => 0, backoff: { initialMs: 100, maxMs: 1000, jitter: 0 },
+    onResync: (cb) => { resyncCb = cb; return () => { resyncCb = null; }; },
+    timers, now: () => clock, random: () => o.random ?? 0, backoff: { initialMs: 100, maxMs: 1000, jitter: 0 },
     maxRecords: o.maxRecords ?? 10, window: o.window ?? 3, maxBytes: o.maxBytes, pollMs: 5000, ackTimeoutMs: 30_000, onLog: o.onLog,
   });
   current = u;
-  return { u, timers, sent, pending, ack: (through: number, device = 'gw-u') => ackCb?.(encodeAuditAck({ device, through })), advance: (ms: number) => { clock += ms; }, hasAck: () => ackCb !== null };
+  return {
+    u, timers, sent, pending, ack: (through: number, device = 'gw-u') => ackCb?.(encodeAuditAck({ device, through })), advance: (ms: number) => { clock += ms; }, hasAck: () => ackCb !== null,
+    resync: (spreadMs: number) => resyncCb?.({ site: 's1', collector: 'c1', spreadMs }), hasResync: () => resyncCb !== null,
+  };
 }
 
 test('sends at most `window` unacked batches of at most maxRecords, exact payloads', async () => {
@@ -179,6 +184,54 @@ test('no collector: the resend is said once, not at every ack timeout; said agai
   await settle();
   assert.ok(lines.some((l) => l === `acknowledged through seq ${last} again after 4 resend(s)`), lines.join('\n'));
   h.u.stop();
+});
+
+test('a collector\'s resync: one resend of what was sent before it, after a random share of its spread; merged; nothing when all came after', async () => {
+  for (let i = 0; i < 40; i++) log.record(decisionEvent(i));
+  await log.flush();
+  const lines: string[] = [];
+  const h = harness({ window: 2, random: 0.5, onLog: (_l, m) => lines.push(m) });
+  h.u.start();
+  await settle();
+  const acked = h.u.status().ackedThrough;
+  assert.equal(h.sent.map((b) => b.fromSeq), [acked + 1, acked + 11]);
+  for (const p of h.pending.splice(0)) p.resolve();
+  h.advance(10);
+  // Two announcements (two members of a group connecting): one pending resend, half the spread away.
+  h.resync(4000);
+  h.resync(4000);
+  assert.is(h.u.status().resyncs, 2);
+  assert.equal(h.timers.pending.filter((p) => p.ms === 2000).length, 1, 'merged into one pending resend');
+  assert.is(h.sent.length, 2, 'nothing sent before the delay');
+  h.advance(2000);
+  h.timers.fire(2000);
+  await settle();
+  assert.equal(h.sent.map((b) => b.fromSeq), [acked + 1, acked + 11, acked + 1, acked + 11], 'sent again from the acked point');
+  assert.is(h.u.status().resyncResends, 1);
+  assert.is(h.u.status().rewinds, 1);
+  assert.ok(lines.some((l) => l.startsWith(`collector "c1" (re)connected without a session at the broker; batches sent before it subscribed reached nobody. Records from seq ${acked + 1}`)), lines.join('\n'));
+  // Everything acked, then an announcement; what is sent before its delay ends came after it: no resend.
+  const last = log.status().nextSeq - 1;
+  h.ack(last);
+  await settle();
+  h.advance(10);
+  h.resync(4000);
+  h.advance(10);
+  log.record(decisionEvent(0));
+  await log.flush();
+  h.u.kick();
+  await settle();
+  const n = h.sent.length;
+  assert.is(h.sent[n - 1].fromSeq, last + 1);
+  h.timers.fire(2000);
+  await settle();
+  assert.is(h.sent.length, n, 'not sent again');
+  assert.is(h.u.status().resyncResends, 1);
+  // stop() drops a pending resend and the subscription.
+  h.resync(4000);
+  h.u.stop();
+  assert.is(h.timers.pending.filter((p) => p.ms === 2000).length, 0);
+  assert.not.ok(h.hasResync());
 });
 
 test.run();

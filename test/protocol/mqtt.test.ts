@@ -1,7 +1,7 @@
 /** The pure protocol pieces: topic table and id validation, backoff schedule, status parsing, config block. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { deviceTopic, siteTopic, siteFilter, parseTopic, gatewaySubscriptions, idProblem, TOPIC_KINDS } from '../../protocol/mqtt/topics';
+import { auditResyncTopic, deviceTopic, siteTopic, siteFilter, parseTopic, gatewaySubscriptions, idProblem, TOPIC_KINDS } from '../../protocol/mqtt/topics';
 import { createBackoff } from '../../protocol/backoff';
 import { parseStatus, encodeStatus, statusExtras, MAX_STATUS_LISTENERS, type StatusDocument } from '../../protocol/mqtt/status';
 import { parseMqttConfig } from '../../protocol/mqtt/config';
@@ -21,9 +21,18 @@ test('topics: builders, parser and the subscription list', () => {
   assert.equal(gatewaySubscriptions({ site: 's', device: 'd' }), [
     'zonegate/v1/s/d/policy', 'zonegate/v1/s/all/policy', 'zonegate/v1/s/d/trust', 'zonegate/v1/s/all/trust',
     'zonegate/v1/s/d/grant', 'zonegate/v1/s/all/grant', 'zonegate/v1/s/d/command', 'zonegate/v1/s/all/command',
-    'zonegate/v1/s/d/audit/ack',
+    'zonegate/v1/s/d/audit/ack', 'zonegate/v1/s/all/audit-resync',
   ]);
   assert.is(TOPIC_KINDS.policy.maxBytes, 4 * 1024 * 1024);
+});
+
+test('topics: audit-resync lives on the site-wide level only', () => {
+  assert.is(auditResyncTopic('s1'), 'zonegate/v1/s1/all/audit-resync');
+  assert.equal(parseTopic('zonegate/v1/s1/all/audit-resync'), { site: 's1', device: 'all', kind: 'audit-resync', siteWide: true });
+  assert.is(parseTopic('zonegate/v1/s1/gw-1/audit-resync'), undefined, 'no per-device resync');
+  assert.throws(() => deviceTopic({ site: 's1', device: 'gw-1', kind: 'audit-resync' }), /kind audit-resync has no per-device topic/);
+  assert.throws(() => auditResyncTopic('a/b'), /site id must not contain/);
+  assert.is(TOPIC_KINDS['audit-resync'].maxBytes, 1024);
 });
 
 test('topics: ids with wildcards, separators or NUL are refused', () => {

@@ -103,7 +103,7 @@ function gatewayStatus(): DaemonStatus {
     alarms: [{ id: 'audit-upload', severity: 'warning', message: 'audit upload behind', since: 2_000 }],
     audit: { recorded: 5 } as unknown as DaemonStatus['audit'],
     telemetry: summariseTelemetry(real),
-    upload: { running: true, ackedThrough: 99, sentThrough: 120, inFlight: 1, backlog: 21, batchesSent: 3, recordsSent: 121, rewinds: 0, acks: 2, acksIgnored: 0, publishFailures: 0, lastAckAt: 5, lastError: null, nextAttemptAt: null },
+    upload: { running: true, ackedThrough: 99, sentThrough: 120, inFlight: 1, backlog: 21, batchesSent: 3, recordsSent: 121, rewinds: 0, resyncs: 0, resyncResends: 0, acks: 2, acksIgnored: 0, publishFailures: 0, lastAckAt: 5, lastError: null, nextAttemptAt: null },
   };
 }
 

@@ -93,6 +93,10 @@ export async function openPgCollectorStore(o: { url?: string; pool?: Pool; site:
     parks: true,
     onAdvance,
     open: openDevice,
+    async countDevices() {
+      const r = await pool.query<{ n: string }>('SELECT count(*) AS n FROM audit_chain WHERE site = $1', [o.site]);
+      return Number(r.rows[0].n);
+    },
     async close() { if (!o.pool) await pool.end(); },
   };
 }
