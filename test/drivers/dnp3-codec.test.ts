@@ -12,7 +12,7 @@ class Frames implements LinkFrameHandler {
   frames: { control: number; dest: number; src: number; data: string; raw: string }[] = [];
   errors: string[] = [];
   onLinkFrame(f: LinkFrame): boolean {
-    this.frames.push({ control: f.control, dest: f.dest, src: f.src, data: f.data.subarray(0, f.dataLength).toString('hex'), raw: f.raw.subarray(0, f.rawLength).toString('hex') });
+    this.frames.push({ control: f.control, dest: f.dest, src: f.src, data: f.data.subarray(0, f.dataLength).toString('hex'), raw: Buffer.from(f.rawView()).toString('hex') });
     return true;
   }
   onLinkMalformed(m: string): void { this.errors.push(m); }
@@ -93,7 +93,7 @@ test('transport: segments reassemble in sequence; out of sequence, no FIR and pa
   assert.is(r.push(1, 10, segs[1], segs[1].length).kind, 'partial');
   const done = r.push(1, 10, segs[2], segs[2].length);
   assert.is(done.kind, 'fragment');
-  if (done.kind === 'fragment') assert.is(done.data.subarray(0, done.length).toString('hex'), frag.toString('hex'));
+  if (done.kind === 'fragment') assert.is(done.data.subarray(done.offset, done.offset + done.length).toString('hex'), frag.toString('hex'));
 
   const r2 = new Reassembler(2048);
   r2.push(1, 10, segs[0], segs[0].length);
@@ -137,6 +137,26 @@ test('transport: frames kept only when given; a one-frame fragment pushed withou
   // And a one-frame fragment after that gets none of them.
   const again = r.push(1, 10, one[0], one[0].length);
   assert.ok(again.kind === 'fragment' && again.frames.length === 0);
+});
+
+test('transport: a one-segment fragment, handed out where it lies, is checked as any other (cap, empty, a fragment in progress dropped)', () => {
+  const one = segmentFragment(Buffer.from([0xc1, 0x01, 0x3c, 0x02, 0x06]), 5)[0];
+  const r = new Reassembler(2048);
+  const got = r.push(1, 10, one, one.length);
+  assert.ok(got.kind === 'fragment' && got.data === one && got.offset === 1 && got.length === 5, 'the segment itself, after its transport header');
+  assert.equal(new Reassembler(4).push(1, 10, one, one.length), { kind: 'malformed', message: 'application fragment exceeds 4 bytes' });
+  assert.equal(r.push(1, 10, Buffer.from([0xc0 | 7]), 1), { kind: 'malformed', message: 'empty application fragment' });
+  // A one-segment fragment in the middle of a two-segment one drops it: its next segment has no FIR.
+  const big = segmentFragment(Buffer.alloc(300, 3), 20);
+  assert.is(r.push(1, 10, big[0], big[0].length).kind, 'partial');
+  assert.is(r.held, 249);
+  assert.is(r.push(1, 10, one, one.length).kind, 'fragment');
+  assert.is(r.held, 0);
+  assert.equal(r.push(1, 10, big[1], big[1].length), { kind: 'malformed', message: 'transport segment 21 without a first segment (FIR)' });
+  // Pairs: a fifth pair while four are mid-fragment is refused, a one-segment fragment too.
+  const p = new Reassembler(2048);
+  for (let src = 1; src <= 4; src++) assert.is(p.push(src, 10, big[0], big[0].length).kind, 'partial');
+  assert.equal(p.push(5, 10, one, one.length), { kind: 'malformed', message: 'more than 4 link address pairs reassembling at once' });
 });
 
 test('link: a frame says whether it carries a whole fragment, and copies itself out of the reused buffer', () => {
