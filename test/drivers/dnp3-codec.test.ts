@@ -3,6 +3,7 @@
 // and the encoder round trip.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { copyCrcOk } from '../../drivers/dnp3/crc';
 import {
   crc16dnp, LinkSplitter, LinkFrame, encodeLinkFrame, Reassembler, AppFragment, parseFragment, encodeFragment,
   encodeFrames, crob, analogOutput, segmentFragment, FC, frameBytes, type LinkFrameHandler,
@@ -21,6 +22,36 @@ class Frames implements LinkFrameHandler {
 test('CRC-16/DNP: check value of "123456789" is 0xEA82, empty is 0xFFFF', () => {
   assert.is(crc16dnp(Buffer.from('123456789')), 0xea82);
   assert.is(crc16dnp(Buffer.alloc(0)), 0xffff);
+});
+
+test('CRC-16/DNP two bytes a step equals the bit-by-bit definition, every length and offset, copying as it goes', () => {
+  // The plain reference: reflected polynomial 0xA6BC, one bit at a time, final complement.
+  const reference = (b: Uint8Array, start: number, end: number): number => {
+    let crc = 0;
+    for (let i = start; i < end; i++) {
+      crc ^= b[i];
+      for (let k = 0; k < 8; k++) crc = (crc & 1) !== 0 ? (crc >>> 1) ^ 0xa6bc : crc >>> 1;
+    }
+    return ~crc & 0xffff;
+  };
+  let seed = 12345;
+  const rnd = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed >> 8; };
+  for (let trial = 0; trial < 200; trial++) {
+    const len = trial % 41, start = rnd() % 5;
+    const src = Buffer.alloc(start + len + 2);
+    for (let i = 0; i < src.length; i++) src[i] = rnd() & 0xff;
+    const c = reference(src, start, start + len);
+    assert.is(crc16dnp(src, start, start + len), c, `length ${len} at ${start}`);
+    src[start + len] = c & 0xff;
+    src[start + len + 1] = c >>> 8;
+    const dst = Buffer.alloc(len + 3);
+    assert.ok(copyCrcOk(src, start, start + len, dst, 1), `copyCrcOk, length ${len}`);
+    assert.ok(dst.subarray(1, 1 + len).equals(src.subarray(start, start + len)), 'copied');
+    if (len > 0) {
+      src[start + (rnd() % len)] ^= 1 << (rnd() % 8);
+      assert.not.ok(copyCrcOk(src, start, start + len, dst, 1), `a flipped bit, length ${len}`);
+    }
+  }
 });
 
 test('link: header CRC is over the first 8 bytes, low byte first', () => {
