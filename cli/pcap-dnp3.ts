@@ -31,7 +31,7 @@ export async function readPcapDnp3(file: string, ports: readonly number[], each:
           const r = s.reasm.push(f.src, f.dest, f.data, f.dataLength);
           if (r.kind === 'malformed') { s.dead = true; broken++; return false; }
           if (r.kind !== 'fragment') return true;
-          if (parseFragment(r.data, 0, r.length, frag) !== null || !frag.known || dnp3Function(frag.fn)?.response === true) return true;
+          if (parseFragment(r.data, r.offset, r.length, frag) !== null || !frag.known || dnp3Function(frag.fn)?.response === true) return true;
           requests++;
           each({ kind: 'request', at: s.at, src: s.src, dst: s.dst, port: s.port, protocol: 'dnp3', dnp3: auditFields(frag, r.src, r.dest) });
           return true;

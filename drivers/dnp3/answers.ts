@@ -28,15 +28,15 @@ export function iin2ForReason(reason: DenyReason | null): number {
 }
 
 /**
- * The link frames answering a denied request fragment (data[0 .. len), parsed into `f`) from
- * `master` to `outstation`, or null when it gets none (a no-ack function, or no function code).
+ * The link frames answering a denied request fragment (data[off .. off + len), parsed into `f`)
+ * from `master` to `outstation`, or null when it gets none (a no-ack function, or no function code).
  */
-export function deniedAnswer(data: Buffer, len: number, f: AppFragment, master: number, outstation: number, reason: DenyReason | null): Buffer | null {
+export function deniedAnswer(data: Buffer, off: number, len: number, f: AppFragment, master: number, outstation: number, reason: DenyReason | null): Buffer | null {
   if (len < 2) return null;
-  const fn = dnp3Function(data[1]);
+  const fn = dnp3Function(data[off + 1]);
   if (fn !== undefined && !fn.answer) return null;
-  const seq = data[0] & AppControl.SEQ;
-  if (reason === 'select-required') return localResponse({ master, outstation, seq, iin2: 0, objects: echoWithStatus(data, 0, len, f, ControlStatus.NO_SELECT) });
+  const seq = data[off] & AppControl.SEQ;
+  if (reason === 'select-required') return localResponse({ master, outstation, seq, iin2: 0, objects: echoWithStatus(data, off, len, f, ControlStatus.NO_SELECT) });
   return localResponse({ master, outstation, seq, iin2: fn === undefined ? Iin2.NO_FUNC_CODE_SUPPORT : iin2ForReason(reason) });
 }
 

@@ -1,7 +1,8 @@
 /**
  * One master's connection through the DNP3 proxy. Client side: link frames (every CRC checked)
  * → transport reassembly → one application fragment = one request → one decision → forwarded
- * unchanged (the original link frames) or answered locally (answers.ts). Upstream side (this
+ * unchanged (the original link frames: the master's own read buffer, or the part of it a frame
+ * is, when the frame lay whole in it) or answered locally (answers.ts). Upstream side (this
  * connection's own socket to the outstation, opened on demand): response fragments are checked
  * for well-formedness and relayed while a request is outstanding; unsolicited responses are
  * decided (the conduit's `unsolicited`) and relayed or dropped. Link frames without application
@@ -11,40 +12,25 @@
  * fragment is a `malformed` decision, answered with PARAMETER_ERROR, and the connection stays.
  * Deadlines (slowloris, response timeout, idle) are checked by the proxy's sweep.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Decision, Scope } from '../../policy/types';
 import type { AuditEvent, AuditKind } from '../types';
 import { LinkFrame, LinkSplitter, type LinkFrameHandler } from './link';
+import { UpstreamSide, type UpstreamOwner } from './upstream';
 import { Reassembler } from './transport';
 import { AppControl, AppFragment, parseFragment } from './app';
 import { dnp3Function, FC } from './functions';
 import { auditFields } from './audit-fields';
 import { deniedAnswer } from './answers';
 import type { Dnp3Context } from './context';
-
-/** The upstream socket's read buffer (reused for every read): a few maximal link frames. */
-const UPSTREAM_READ_BYTES = 4096;
+import { HeldBucket } from '../modbus-tcp/rate-limit';
 
 /** A complete fragment's link frames: copies kept by the reassembler, or the one frame it came in (still in the splitter's buffer). */
 type Frames = readonly Buffer[] | LinkFrame;
 
 const MALFORMED: Decision = Object.freeze({ decision: 'deny', conduit: null, reason: 'malformed', identity: null });
 
-/** Reads the outstation's side of one connection. */
-class UpstreamSide implements LinkFrameHandler {
-  readonly link: LinkSplitter;
-  readonly reasm: Reassembler;
-  connecting = true;
-  errorCode: string | null = null;
-  constructor(readonly conn: Dnp3Connection, readonly socket: Socket, maxFragment: number) {
-    this.link = new LinkSplitter(this);
-    this.reasm = new Reassembler(maxFragment);
-  }
-  onLinkFrame(f: LinkFrame): boolean { return this.conn.onUpstreamFrame(this, f); }
-  onLinkMalformed(message: string): void { this.conn.onUpstreamMalformed(this, message); }
-}
-
-export class Dnp3Connection implements LinkFrameHandler {
+export class Dnp3Connection implements LinkFrameHandler, UpstreamOwner {
   private readonly link = new LinkSplitter(this);
   private readonly reasm: Reassembler;
   private up: UpstreamSide | null = null;
@@ -59,10 +45,14 @@ export class Dnp3Connection implements LinkFrameHandler {
   private paused = false;
   private requests = 0;
   private upConnectAt = 0;
+  private readonly bucket: HeldBucket;
+  /** The master's chunk being split (node hands each read out in a buffer of its own, never reused). */
+  private chunk: Buffer | null = null;
   closedFlag = false;
 
   constructor(private readonly ctx: Dnp3Context, readonly socket: Socket, readonly src: string, readonly srcPort: number, private readonly scope: Scope) {
     this.reasm = new Reassembler(ctx.maxFragment);
+    this.bucket = new HeldBucket(ctx.rate, src);
     this.lastActivity = ctx.now();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -87,12 +77,15 @@ export class Dnp3Connection implements LinkFrameHandler {
 
   private onData(chunk: Buffer): void {
     if (this.closedFlag) return;
+    this.chunk = chunk;
     try {
       this.link.push(chunk);
     } catch (err) {
+      this.chunk = null;
       this.fault(err);
       return;
     }
+    this.chunk = null;
     if (this.closedFlag) return;
     const partial = this.link.partialBytes > 0 || this.reasm.held > 0;
     if (!partial) this.partialSince = 0;
@@ -104,30 +97,42 @@ export class Dnp3Connection implements LinkFrameHandler {
     this.lastActivity = this.ctx.now();
     if (f.dataLength === 0 || !f.primary) { // link service frames carry no request
       this.ctx.stats.linkFrames++;
-      this.toUpstream(f.rawCopy());
+      this.toUpstream(this.masterBytes(f));
       return !this.closedFlag;
     }
     // A fragment in one frame (every poll) is forwarded as that frame: the reassembler keeps no copy.
     const whole = f.wholeFragment;
-    const r = this.reasm.push(f.src, f.dest, f.data, f.dataLength, whole ? undefined : f.raw.subarray(0, f.rawLength));
+    const r = this.reasm.push(f.src, f.dest, f.data, f.dataLength, whole ? undefined : f.rawView());
     if (r.kind === 'malformed') { this.malformed(r.message); return false; }
-    if (r.kind === 'fragment') this.onRequest(r.data, r.length, whole ? f : r.frames, r.src, r.dest);
+    if (r.kind === 'fragment') this.onRequest(r.data, r.offset, r.length, whole ? f : r.frames, r.src, r.dest);
     return !this.closedFlag;
+  }
+
+  /**
+   * A frame from the master as received, to forward: where it lay whole in the master's chunk,
+   * that chunk (when the frame is all of it) or the part of it the frame is, no copy; else a copy.
+   * Only the frame's own bytes: a chunk's other frames are decided on their own.
+   */
+  private masterBytes(f: LinkFrame): Buffer {
+    const chunk = this.chunk;
+    if (chunk === null || f.buf !== chunk) return f.rawCopy();
+    return f.at === 0 && f.rawLength === chunk.length ? chunk : chunk.subarray(f.at, f.at + f.rawLength);
   }
 
   onLinkMalformed(message: string): void {
     this.malformed(message);
   }
 
-  private onRequest(data: Buffer, len: number, frames: Frames, source: number, destination: number): void {
+  /** One request fragment, data[off .. off + len), and the frames it came in. */
+  private onRequest(data: Buffer, off: number, len: number, frames: Frames, source: number, destination: number): void {
     const ctx = this.ctx;
     const stats = ctx.stats;
     stats.requests++;
     this.requests++;
     const now = ctx.now();
     const f = ctx.fragment;
-    const problem = parseFragment(data, 0, len, f);
-    const fields = auditFields(f, source, destination);
+    const problem = parseFragment(data, off, len, f);
+    const fields = auditFields(f, source, destination, problem === null ? ctx.objectsText.of(f, data, off, len) : undefined);
     let decision: Decision;
     if (problem !== null || (f.known && dnp3Function(f.fn)?.response === true)) {
       decision = MALFORMED;
@@ -136,17 +141,17 @@ export class Dnp3Connection implements LinkFrameHandler {
       f.destination = destination;
       decision = ctx.decider.dnp3(this.scope, f, now);
       if (decision.decision === 'allow' && ctx.limits !== undefined && decision.conduit !== null) {
-        const limit = ctx.limits(decision.conduit);
-        if (limit !== undefined && !ctx.rate.bucket(decision.conduit, this.src, limit, now).take(now)) {
+        const bucket = this.bucket.of(decision.conduit, this.scope.policyVersion, ctx.limits, now);
+        if (bucket !== null && !bucket.take(now)) {
           stats.rateLimited++;
           decision = { decision: 'deny', conduit: decision.conduit, reason: 'rate-limited', identity: decision.identity };
         }
       }
       const who = decision.identity ?? this.scope.identity ?? this.src;
-      if (decision.decision === 'allow' && f.fn === FC.OPERATE && !ctx.selects.operate(who, source, destination, data, 2, len - 2, now)) {
+      if (decision.decision === 'allow' && f.fn === FC.OPERATE && !ctx.selects.operate(who, source, destination, data, off + 2, len - 2, now)) {
         decision = decision.monitor === true ? decision : { decision: 'deny', conduit: decision.conduit, reason: 'select-required', identity: decision.identity };
       }
-      if (decision.decision === 'allow' && f.fn === FC.SELECT) ctx.selects.select(who, source, destination, data, 2, len - 2, now);
+      if (decision.decision === 'allow' && f.fn === FC.SELECT) ctx.selects.select(who, source, destination, data, off + 2, len - 2, now);
     }
     ctx.emit({
       kind: 'decision', at: now, source: ctx.name, decision, policyVersion: this.scope.policyVersion,
@@ -156,7 +161,7 @@ export class Dnp3Connection implements LinkFrameHandler {
     if (decision.decision !== 'allow') {
       stats.denied++;
       if (problem !== null) stats.malformed++;
-      this.answer(data, len, f, source, destination, decision);
+      this.answer(data, off, len, f, source, destination, decision);
       return;
     }
     stats.allowed++;
@@ -166,14 +171,14 @@ export class Dnp3Connection implements LinkFrameHandler {
       this.outSeq = f.seq;
       this.outAt = now;
     }
-    if (frames instanceof LinkFrame) this.toUpstream(frames.rawCopy());
+    if (frames instanceof LinkFrame) this.toUpstream(this.masterBytes(frames));
     else for (const fr of frames) this.toUpstream(fr);
     stats.forwarded++;
   }
 
   /** Answers a denied request locally (the outstation never sees it); no-ack functions get nothing. */
-  private answer(data: Buffer, len: number, f: AppFragment, source: number, destination: number, d: Decision): void {
-    const bytes = deniedAnswer(data, len, f, source, destination, d.reason);
+  private answer(data: Buffer, off: number, len: number, f: AppFragment, source: number, destination: number, d: Decision): void {
+    const bytes = deniedAnswer(data, off, len, f, source, destination, d.reason);
     if (bytes !== null) this.toClient(bytes);
   }
 
@@ -196,28 +201,20 @@ export class Dnp3Connection implements LinkFrameHandler {
   }
 
   private openUpstream(): UpstreamSide {
-    // The outstation's bytes are read into one reused buffer (net onread: no buffer allocated and
-    // no stream event per read, as the Modbus driver reads its upstream): the link splitter
-    // copies every byte it keeps into its own frame buffer before this callback returns.
-    let up: UpstreamSide | null = null;
-    const socket = netConnect({
-      host: this.ctx.upstreamHost, port: this.ctx.upstreamPort,
-      onread: { buffer: Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES), callback: (n: number, buf: Uint8Array) => { this.onUpstreamData(up!, buf, n); return true; } },
-    });
-    socket.setNoDelay(true);
-    up = new UpstreamSide(this, socket, this.ctx.maxFragment);
+    const ctx = this.ctx;
+    const up = new UpstreamSide(this, { host: ctx.upstreamHost, port: ctx.upstreamPort, maxFragment: ctx.maxFragment });
     this.up = up;
-    this.upConnectAt = this.ctx.now();
-    socket.on('connect', () => { up!.connecting = false; });
-    socket.on('drain', () => { if (this.up === up) this.resume(); });
-    socket.on('error', (err: NodeJS.ErrnoException) => { up!.errorCode = err.code ?? err.message; });
-    socket.on('close', () => this.onUpstreamClose(up!));
+    this.upConnectAt = ctx.now();
     return up;
   }
 
-  private onUpstreamData(up: UpstreamSide, buf: Uint8Array, n: number): void {
+  onUpstreamData(up: UpstreamSide, buf: Uint8Array, n: number): void {
     if (this.up !== up || this.closedFlag) return;
     try { up.link.push(buf, 0, n); } catch (err) { this.fault(err); }
+  }
+
+  onUpstreamDrain(up: UpstreamSide): void {
+    if (this.up === up) this.resume();
   }
 
   /** One frame from the outstation. */
@@ -229,16 +226,17 @@ export class Dnp3Connection implements LinkFrameHandler {
       return true;
     }
     const whole = f.wholeFragment;
-    const r = up.reasm.push(f.src, f.dest, f.data, f.dataLength, whole ? undefined : f.raw.subarray(0, f.rawLength));
+    const r = up.reasm.push(f.src, f.dest, f.data, f.dataLength, whole ? undefined : f.rawView());
     if (r.kind === 'malformed') { this.onUpstreamMalformed(up, r.message); return false; }
-    if (r.kind === 'fragment') this.onResponse(r.data, r.length, whole ? f : r.frames, r.src, r.dest);
+    if (r.kind === 'fragment') this.onResponse(r.data, r.offset, r.length, whole ? f : r.frames, r.src, r.dest);
     return this.up === up && !this.closedFlag;
   }
 
-  private onResponse(data: Buffer, len: number, frames: Frames, outstation: number, master: number): void {
+  /** One fragment from the outstation, data[off .. off + len). */
+  private onResponse(data: Buffer, off: number, len: number, frames: Frames, outstation: number, master: number): void {
     const ctx = this.ctx;
     const f = ctx.fragment;
-    let problem = parseFragment(data, 0, len, f);
+    let problem = parseFragment(data, off, len, f);
     if (problem === null && (!f.known || !f.isResponse)) problem = `function ${f.fn} from the outstation is not a response`;
     if (problem !== null) {
       ctx.stats.upstreamMalformed++;
@@ -287,7 +285,7 @@ export class Dnp3Connection implements LinkFrameHandler {
     this.dropUpstream();
   }
 
-  private onUpstreamClose(up: UpstreamSide): void {
+  onUpstreamClose(up: UpstreamSide): void {
     if (this.up !== up || this.closedFlag) return;
     if (up.connecting) {
       this.ctx.upstreamDownUntil = this.ctx.now() + 1_000;
@@ -384,6 +382,7 @@ export class Dnp3Connection implements LinkFrameHandler {
   close(why: string): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.bucket.release();
     this.link.close();
     const up = this.up;
     this.up = null;

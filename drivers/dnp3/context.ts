@@ -7,6 +7,7 @@ import type { SelectStore } from './select-store';
 import type { Dnp3Decider, Dnp3ProxyStats } from './types';
 import type { ProxiedConnection } from '../proxy-listener';
 import type { AppFragment } from './app';
+import type { ObjectsTextCache } from './audit-fields';
 
 export interface Dnp3Context {
   readonly name: string;
@@ -32,6 +33,8 @@ export interface Dnp3Context {
    * Safe because a fragment is parsed, decided, audited and answered in one synchronous call.
    */
   readonly fragment: AppFragment;
+  /** The audit text of the last well-formed request's object headers (shared like `fragment`). */
+  readonly objectsText: ObjectsTextCache;
   /** Until when the outstation counts as unreachable (frames are not sent). */
   upstreamDownUntil: number;
   emit(event: AuditEvent): void;

@@ -7,6 +7,7 @@
 import { RateLimitStore } from '../modbus-tcp/rate-limit';
 import { checkProxyOptions, createProxyListener, positiveOption, type ProxiedConnection } from '../proxy-listener';
 import { AppFragment } from './app';
+import { ObjectsTextCache } from './audit-fields';
 import { Dnp3Connection } from './connection';
 import type { Dnp3Context } from './context';
 import { SelectStore } from './select-store';
@@ -52,7 +53,7 @@ export function createDnp3Proxy(options: Dnp3ProxyOptions): Dnp3Proxy {
     connectMs: positive('timeouts.connectMs', t.connectMs, 3_000),
     maxFragment,
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 64 * 1024),
-    stats, fragment: new AppFragment(maxFragment), upstreamDownUntil: 0,
+    stats, fragment: new AppFragment(maxFragment), objectsText: new ObjectsTextCache(), upstreamDownUntil: 0,
     emit: listener.emit,
     closed: (conn) => listener.closed(conn),
   };

@@ -27,19 +27,35 @@ interface Assembly {
   frames: Buffer[];
 }
 
+/**
+ * A complete fragment: data[offset .. offset + length). A fragment that came in one segment is
+ * that segment (offset 1, after the transport header: no copy), valid as long as the segment's
+ * buffer is; one reassembled from several is in the pair's buffer (offset 0), valid until the
+ * next segment of that pair. The record itself is reused by the next push.
+ */
+export class FragmentResult {
+  readonly kind = 'fragment' as const;
+  data: Buffer = NO_BYTES;
+  offset = 0;
+  length = 0;
+  /** The fragment's link frames as received when they were given to push (else empty). */
+  frames: readonly Buffer[] = NO_FRAMES;
+  src = 0;
+  dest = 0;
+}
+
 /** The outcome of one segment: a complete fragment, more to come, or a problem. */
-export type SegmentResult =
-  | { kind: 'fragment'; data: Buffer; length: number; frames: readonly Buffer[]; src: number; dest: number }
-  | { kind: 'partial' }
-  | { kind: 'malformed'; message: string };
+export type SegmentResult = FragmentResult | { kind: 'partial' } | { kind: 'malformed'; message: string };
 
 const PARTIAL: SegmentResult = Object.freeze({ kind: 'partial' });
 /** The frames of a fragment pushed without its raw frames. */
 const NO_FRAMES: readonly Buffer[] = Object.freeze([]);
+const NO_BYTES = Buffer.alloc(0);
 
 /** Reassembles fragments from transport segments; one per stream direction. */
 export class Reassembler {
   private readonly pairs: Assembly[] = [];
+  private readonly done = new FragmentResult();
   constructor(private readonly maxFragment = DEFAULT_MAX_FRAGMENT, private readonly maxPairs = 4) {
     if (!Number.isInteger(maxFragment) || maxFragment < 1 || maxFragment > MAX_FRAGMENT_LIMIT) throw new TypeError(`Reassembler: maxFragment must be 1..${MAX_FRAGMENT_LIMIT}`);
   }
@@ -54,10 +70,9 @@ export class Reassembler {
   /**
    * One segment (a link frame's user data, seg[0 .. n)) from src to dest; `raw` is the whole
    * link frame, kept (copied) while the fragment is in progress (without it the fragment's
-   * `frames` is empty). A complete fragment's `data` is reused by the next call for the same
-   * pair: use it before then.
+   * `frames` is empty). A complete fragment is a FragmentResult (see there how long it is valid).
    */
-  push(src: number, dest: number, seg: Uint8Array, n: number, raw?: Uint8Array): SegmentResult {
+  push(src: number, dest: number, seg: Buffer, n: number, raw?: Uint8Array): SegmentResult {
     if (n < 1) return { kind: 'malformed', message: 'empty transport segment' };
     if (n > LINK_MAX_DATA) return { kind: 'malformed', message: `transport segment of ${n} bytes` };
     const th = seg[0];
@@ -98,7 +113,15 @@ export class Reassembler {
       a.buf.copy(bigger, 0, 0, a.length);
       a.buf = bigger;
     }
-    a.buf.set(seg.subarray(1, n), a.length);
+    if (fir && fin) {
+      // The whole fragment in this one segment (every poll and its answer): checked as any other
+      // (pair, cap, empty), handed out where it lies, not copied into the pair's buffer.
+      a.active = false;
+      if (add === 0) return { kind: 'malformed', message: 'empty application fragment' };
+      return this.result(seg, 1, add, raw !== undefined ? [Buffer.from(raw)] : NO_FRAMES, src, dest);
+    }
+    const buf = a.buf, at = a.length;
+    for (let i = 1; i < n; i++) buf[at + i - 1] = seg[i]; // at most 249 bytes: a loop, no subarray object
     a.length += add;
     a.nextSeq = (seq + 1) & 0x3f;
     if (raw !== undefined) a.frames.push(Buffer.from(raw));
@@ -107,7 +130,13 @@ export class Reassembler {
     let frames: readonly Buffer[] = NO_FRAMES;
     if (a.frames.length > 0) { frames = a.frames; a.frames = []; }
     if (a.length === 0) return { kind: 'malformed', message: 'empty application fragment' };
-    return { kind: 'fragment', data: a.buf, length: a.length, frames, src, dest };
+    return this.result(a.buf, 0, a.length, frames, src, dest);
+  }
+
+  private result(data: Buffer, offset: number, length: number, frames: readonly Buffer[], src: number, dest: number): FragmentResult {
+    const r = this.done;
+    r.data = data; r.offset = offset; r.length = length; r.frames = frames; r.src = src; r.dest = dest;
+    return r;
   }
 
   /** Forgets every fragment in progress. */

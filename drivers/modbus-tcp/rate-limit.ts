@@ -84,3 +84,35 @@ export class RateLimitStore {
     return this.size;
   }
 }
+
+/**
+ * One connection's bucket: the one of the conduit that last allowed its request, looked up in
+ * the store again only when the conduit or the policy version changes (not per request), and
+ * held while kept (pruning skips it) until release().
+ */
+export class HeldBucket {
+  private conduit: string | null = null;
+  private version: string | null = null;
+  private bucket: TokenBucket | null = null;
+  constructor(private readonly store: RateLimitStore, private readonly source: string) {}
+
+  /** The bucket of (conduit, source) under `limit(conduit)` for this policy version; null without a limit. */
+  of(conduit: string, version: string, limit: (conduit: string) => { perSecond: number; burst: number } | undefined, nowMs: number): TokenBucket | null {
+    if (conduit === this.conduit && version === this.version) return this.bucket;
+    const l = limit(conduit);
+    this.release();
+    const bucket = l === undefined ? null : this.store.bucket(conduit, this.source, l, nowMs);
+    if (bucket !== null) bucket.holders++;
+    this.conduit = conduit;
+    this.version = version;
+    this.bucket = bucket;
+    return bucket;
+  }
+
+  /** Lets the bucket go (the connection closed). */
+  release(): void {
+    if (this.bucket !== null) this.bucket.holders--;
+    this.bucket = null;
+    this.conduit = null;
+  }
+}

@@ -28,7 +28,7 @@ export class Dnp3Stream implements LinkFrameHandler {
     const r = this.reasm.push(f.src, f.dest, f.data, f.dataLength);
     if (r.kind === 'malformed') { this.sink.error(r.message); return false; }
     if (r.kind === 'partial') return true;
-    const bytes = Buffer.from(r.data.subarray(0, r.length));
+    const bytes = Buffer.from(r.data.subarray(r.offset, r.offset + r.length));
     const problem = parseFragment(bytes, 0, bytes.length, this.frag);
     if (problem !== null) { this.sink.error(problem); return false; }
     this.sink.fragment(this.frag, bytes, r.src, r.dest);

@@ -186,7 +186,7 @@ function micro(): { rows: BenchRow[]; notes: string[] } {
     onLinkFrame(lf: LinkFrame): boolean {
       const r = reasm.push(lf.src, lf.dest, lf.data, lf.dataLength);
       if (r.kind === 'fragment') {
-        if (parseFragment(r.data, 0, r.length, f) !== null) throw new Error('parse');
+        if (parseFragment(r.data, r.offset, r.length, f) !== null) throw new Error('parse');
         f.source = r.src; f.destination = r.dest;
         if (decider.dnp3!(scope, f, now).decision === 'allow') decided++;
       } else if (r.kind === 'malformed') throw new Error(r.message);

@@ -3,6 +3,7 @@
 // and the encoder round trip.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { copyCrcOk } from '../../drivers/dnp3/crc';
 import {
   crc16dnp, LinkSplitter, LinkFrame, encodeLinkFrame, Reassembler, AppFragment, parseFragment, encodeFragment,
   encodeFrames, crob, analogOutput, segmentFragment, FC, frameBytes, type LinkFrameHandler,
@@ -12,7 +13,7 @@ class Frames implements LinkFrameHandler {
   frames: { control: number; dest: number; src: number; data: string; raw: string }[] = [];
   errors: string[] = [];
   onLinkFrame(f: LinkFrame): boolean {
-    this.frames.push({ control: f.control, dest: f.dest, src: f.src, data: f.data.subarray(0, f.dataLength).toString('hex'), raw: f.raw.subarray(0, f.rawLength).toString('hex') });
+    this.frames.push({ control: f.control, dest: f.dest, src: f.src, data: f.data.subarray(0, f.dataLength).toString('hex'), raw: Buffer.from(f.rawView()).toString('hex') });
     return true;
   }
   onLinkMalformed(m: string): void { this.errors.push(m); }
@@ -21,6 +22,36 @@ class Frames implements LinkFrameHandler {
 test('CRC-16/DNP: check value of "123456789" is 0xEA82, empty is 0xFFFF', () => {
   assert.is(crc16dnp(Buffer.from('123456789')), 0xea82);
   assert.is(crc16dnp(Buffer.alloc(0)), 0xffff);
+});
+
+test('CRC-16/DNP two bytes a step equals the bit-by-bit definition, every length and offset, copying as it goes', () => {
+  // The plain reference: reflected polynomial 0xA6BC, one bit at a time, final complement.
+  const reference = (b: Uint8Array, start: number, end: number): number => {
+    let crc = 0;
+    for (let i = start; i < end; i++) {
+      crc ^= b[i];
+      for (let k = 0; k < 8; k++) crc = (crc & 1) !== 0 ? (crc >>> 1) ^ 0xa6bc : crc >>> 1;
+    }
+    return ~crc & 0xffff;
+  };
+  let seed = 12345;
+  const rnd = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed >> 8; };
+  for (let trial = 0; trial < 200; trial++) {
+    const len = trial % 41, start = rnd() % 5;
+    const src = Buffer.alloc(start + len + 2);
+    for (let i = 0; i < src.length; i++) src[i] = rnd() & 0xff;
+    const c = reference(src, start, start + len);
+    assert.is(crc16dnp(src, start, start + len), c, `length ${len} at ${start}`);
+    src[start + len] = c & 0xff;
+    src[start + len + 1] = c >>> 8;
+    const dst = Buffer.alloc(len + 3);
+    assert.ok(copyCrcOk(src, start, start + len, dst, 1), `copyCrcOk, length ${len}`);
+    assert.ok(dst.subarray(1, 1 + len).equals(src.subarray(start, start + len)), 'copied');
+    if (len > 0) {
+      src[start + (rnd() % len)] ^= 1 << (rnd() % 8);
+      assert.not.ok(copyCrcOk(src, start, start + len, dst, 1), `a flipped bit, length ${len}`);
+    }
+  }
 });
 
 test('link: header CRC is over the first 8 bytes, low byte first', () => {
@@ -93,7 +124,7 @@ test('transport: segments reassemble in sequence; out of sequence, no FIR and pa
   assert.is(r.push(1, 10, segs[1], segs[1].length).kind, 'partial');
   const done = r.push(1, 10, segs[2], segs[2].length);
   assert.is(done.kind, 'fragment');
-  if (done.kind === 'fragment') assert.is(done.data.subarray(0, done.length).toString('hex'), frag.toString('hex'));
+  if (done.kind === 'fragment') assert.is(done.data.subarray(done.offset, done.offset + done.length).toString('hex'), frag.toString('hex'));
 
   const r2 = new Reassembler(2048);
   r2.push(1, 10, segs[0], segs[0].length);
@@ -137,6 +168,26 @@ test('transport: frames kept only when given; a one-frame fragment pushed withou
   // And a one-frame fragment after that gets none of them.
   const again = r.push(1, 10, one[0], one[0].length);
   assert.ok(again.kind === 'fragment' && again.frames.length === 0);
+});
+
+test('transport: a one-segment fragment, handed out where it lies, is checked as any other (cap, empty, a fragment in progress dropped)', () => {
+  const one = segmentFragment(Buffer.from([0xc1, 0x01, 0x3c, 0x02, 0x06]), 5)[0];
+  const r = new Reassembler(2048);
+  const got = r.push(1, 10, one, one.length);
+  assert.ok(got.kind === 'fragment' && got.data === one && got.offset === 1 && got.length === 5, 'the segment itself, after its transport header');
+  assert.equal(new Reassembler(4).push(1, 10, one, one.length), { kind: 'malformed', message: 'application fragment exceeds 4 bytes' });
+  assert.equal(r.push(1, 10, Buffer.from([0xc0 | 7]), 1), { kind: 'malformed', message: 'empty application fragment' });
+  // A one-segment fragment in the middle of a two-segment one drops it: its next segment has no FIR.
+  const big = segmentFragment(Buffer.alloc(300, 3), 20);
+  assert.is(r.push(1, 10, big[0], big[0].length).kind, 'partial');
+  assert.is(r.held, 249);
+  assert.is(r.push(1, 10, one, one.length).kind, 'fragment');
+  assert.is(r.held, 0);
+  assert.equal(r.push(1, 10, big[1], big[1].length), { kind: 'malformed', message: 'transport segment 21 without a first segment (FIR)' });
+  // Pairs: a fifth pair while four are mid-fragment is refused, a one-segment fragment too.
+  const p = new Reassembler(2048);
+  for (let src = 1; src <= 4; src++) assert.is(p.push(src, 10, big[0], big[0].length).kind, 'partial');
+  assert.equal(p.push(5, 10, one, one.length), { kind: 'malformed', message: 'more than 4 link address pairs reassembling at once' });
 });
 
 test('link: a frame says whether it carries a whole fragment, and copies itself out of the reused buffer', () => {
