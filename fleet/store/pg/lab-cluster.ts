@@ -8,7 +8,7 @@
  * sleep. Not durable unless asked (fsync, synchronous_commit and full_page_writes off). Use
  * labClusterSkipReason() first: callers print it and go without.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,8 +87,19 @@ function serverSettings(o: LabClusterOptions, sock: string): Record<string, stri
 
 interface Prepared { bin: string; dir: string; data: string; sock: string; ids: { uid?: number; gid?: number }; env: NodeJS.ProcessEnv }
 
+/** Runs a program to its end without blocking the event loop; its exit code and stderr. */
+function runToEnd(cmd: string, args: string[], o: { uid?: number; gid?: number; env: NodeJS.ProcessEnv; cwd: string }): Promise<{ code: number | null; err: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(cmd, args, { ...o, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr?.on('data', (d) => { err = (err + d).slice(-10_000); });
+    c.once('error', (e) => resolve({ code: null, err: e.message }));
+    c.once('close', (code) => resolve({ code, err }));
+  });
+}
+
 /** The temp folder, owned by `nobody` as root, with `initdb` run in it; throws initdb's error. */
-function initCluster(): Prepared {
+async function initCluster(): Promise<Prepared> {
   const bin = postgresBin();
   const why = labClusterSkipReason();
   if (!bin || why) throw new Error(why);
@@ -102,8 +113,9 @@ function initCluster(): Prepared {
   if (owner) { chownSync(data, owner.uid, owner.gid); chownSync(sock, owner.uid, owner.gid); }
   const ids = owner ? { uid: owner.uid, gid: owner.gid } : {};
   const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
-  const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'zonegate', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { ...ids, env, cwd: dir, encoding: 'utf8' });
-  if (init.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`initdb failed: ${init.stderr || init.error?.message}`); }
+  // Asynchronous, so that a caller (the demo) goes on with other work for initdb's second or two.
+  const init = await runToEnd(join(bin, 'initdb'), ['-D', data, '-U', 'zonegate', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { ...ids, env, cwd: dir });
+  if (init.code !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`initdb failed: ${init.err}`); }
   return { bin, dir, data, sock, ids, env };
 }
 
@@ -126,7 +138,7 @@ async function launch(p: Prepared, port: number, settings: Record<string, string
 
 /** Initialises and starts a cluster; throws with the server's log when it does not come up. */
 export async function startLabCluster(o: LabClusterOptions): Promise<LabCluster> {
-  const p = initCluster();
+  const p = await initCluster();
   const settings = serverSettings(o, p.sock);
   let logText = '';
   const logLine = (t: string) => { logText = (logText + t).slice(-20_000); };
