@@ -46,13 +46,40 @@ function check(ok: boolean, text: string): void {
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs the zonegate CLI as a user would, echoing the command line; returns exit code and output. */
-function zonegate(args: string[], opts: { show?: boolean; quiet?: boolean; input?: string } = {}): { code: number; out: string; err: string } {
+type ZgOptions = { show?: boolean; quiet?: boolean; input?: string };
+type ZgResult = { code: number; out: string; err: string };
+
+function echoCommand(args: string[], opts: ZgOptions): void {
   if (!opts.quiet) say(dim(`   $ ${opts.input !== undefined ? 'echo ******** | ' : ''}zonegate ${args.map((a) => (/[\s{}"']/.test(a) ? `'${a}'` : a)).join(' ')}`));
+}
+
+function showOutput(r: ZgResult, opts: ZgOptions): ZgResult {
+  if (opts.show) for (const line of (r.out + r.err).trimEnd().split('\n')) if (line) say(dim(`     ${line}`));
+  return r;
+}
+
+/** Runs the zonegate CLI as a user would, echoing the command line; returns exit code and output. */
+function zonegate(args: string[], opts: ZgOptions = {}): ZgResult {
+  echoCommand(args, opts);
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: work, ...(opts.input !== undefined ? { input: opts.input } : {}) });
-  const out = r.stdout ?? '', err = r.stderr ?? '';
-  if (opts.show) for (const line of (out + err).trimEnd().split('\n')) if (line) say(dim(`     ${line}`));
-  return { code: r.status ?? 1, out, err };
+  return showOutput({ code: r.status ?? 1, out: r.stdout ?? '', err: r.stderr ?? '' }, opts);
+}
+
+/**
+ * The same without blocking the event loop, for the chapters before anything else runs: the
+ * fleet's PostgreSQL cluster starts meanwhile (with spawnSync it would wait for the next await).
+ */
+function zonegateAsync(args: string[], opts: ZgOptions = {}): Promise<ZgResult> {
+  echoCommand(args, opts);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: work, stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout?.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    child.stderr?.on('data', (d: Buffer) => { err += d.toString('utf8'); });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    child.once('error', (e) => resolve(showOutput({ code: 1, out, err: err + e.message }, opts)));
+    child.once('close', (code) => resolve(showOutput({ code: code ?? 1, out, err }, opts)));
+  });
 }
 
 /** Ports handed out so far: the kernel may offer a port again once its probe closed, before its user bound it. */
@@ -181,11 +208,11 @@ async function main(): Promise<void> {
   // ── 1. The policy language ────────────────────────────────────────────────────────────────
   title('The site policy: check it, run its tests, explain a decision');
   const example = join(root, 'examples', 'substation.yaml');
-  let r = zonegate(['policy', 'check', example], { show: true });
+  let r = await zonegateAsync(['policy', 'check', example], { show: true });
   check(r.code === 0, 'the example substation policy is valid');
-  r = zonegate(['policy', 'test', example], { show: false });
+  r = await zonegateAsync(['policy', 'test', example], { show: false });
   check(r.code === 0, `its embedded tests pass (${(/(\d+) passed/.exec(r.out + r.err) ?? ['', '?'])[1]} tests)`);
-  r = zonegate(['policy', 'explain', example, '--request', JSON.stringify({ from: 'hmi-1', to: 'plc-feeder-1', modbus: { function: 'write-single-register', unit: 1, address: 10 } })], { show: true });
+  r = await zonegateAsync(['policy', 'explain', example, '--request', JSON.stringify({ from: 'hmi-1', to: 'plc-feeder-1', modbus: { function: 'write-single-register', unit: 1, address: 10 } })], { show: true });
   check(r.code === 0 && /deny/i.test(r.out), 'the HMI may read the feeder PLCs but not write them');
 
   // The lab copy: 10.x.y.z → 127.x.y.z so that loopback source addresses carry the identities,
@@ -205,17 +232,17 @@ async function main(): Promise<void> {
   title('The fleet manager makes keys and a trust root, and signs the policy');
   const fleet = join(work, 'fleet');
   mkdirSync(fleet);
-  zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'root'], { show: true });
-  zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'policy-signer'], { show: true });
-  zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'grant-signer'], { show: true });
-  r = zonegate(['fleet', 'trust', 'init', '--root-key', join(fleet, 'root.key'), '--threshold', '1', '--policy-key', join(fleet, 'policy-signer.pub'), '--grant-key', join(fleet, 'grant-signer.pub'), '--out', join(fleet, 'root.json')], { show: true });
+  await zonegateAsync(['fleet', 'keygen', '--out', fleet, '--name', 'root'], { show: true });
+  await zonegateAsync(['fleet', 'keygen', '--out', fleet, '--name', 'policy-signer'], { show: true });
+  await zonegateAsync(['fleet', 'keygen', '--out', fleet, '--name', 'grant-signer'], { show: true });
+  r = await zonegateAsync(['fleet', 'trust', 'init', '--root-key', join(fleet, 'root.key'), '--threshold', '1', '--policy-key', join(fleet, 'policy-signer.pub'), '--grant-key', join(fleet, 'grant-signer.pub'), '--out', join(fleet, 'root.json')], { show: true });
   check(r.code === 0, 'trust root created: the gateway will believe only policies the policy signer signed and vendor grants the grant signer signed');
   const v1 = labPolicy(1);
   say(dim('   (the lab copy drops the vendor conduit\'s 22:00–04:00 Chicago window so the demo runs at any hour;'));
   say(dim('    its embedded test "ACME with a grant in the afternoon" now expects allow instead of outside-schedule)'));
-  r = zonegate(['policy', 'test', v1], { show: false });
+  r = await zonegateAsync(['policy', 'test', v1], { show: false });
   check(r.code === 0 && !/schedule: \{ days: \[mon/.test(readFileSync(v1, 'utf8')), 'the lab copy has no vendor night window and its embedded tests pass');
-  r = zonegate(['fleet', 'sign', v1, '--key', join(fleet, 'policy-signer.key'), '--version', '1', '--targets', 'gw-01', '--expires', '30d', '--out', join(fleet, 'policy-v1.zgb')], { show: true });
+  r = await zonegateAsync(['fleet', 'sign', v1, '--key', join(fleet, 'policy-signer.key'), '--version', '1', '--targets', 'gw-01', '--expires', '30d', '--out', join(fleet, 'policy-v1.zgb')], { show: true });
   check(r.code === 0, 'policy v1 signed (the signer refuses a policy that fails its own tests)');
 
   // ── 3. Broker, PLCs and a gateway that starts with nothing ────────────────────────────────
@@ -473,15 +500,20 @@ async function kernelCounters(text: string): Promise<void> {
 }
 
 
-/** Stops every child, then the broker (an external one gets its retained messages cleared), then the fleet's database (its folder removed). */
+/**
+ * Stops every child, then the broker (an external one gets its retained messages cleared); the
+ * fleet's database meanwhile (its folder removed).
+ */
 async function shutdown(): Promise<void> {
+  const closeDb = (async () => {
+    const db = await fleetDb;
+    if (!db || !('db' in db)) return '';
+    return db.db.cluster.close().then(() => dim(`PostgreSQL stopped; ${db.db.cluster.dir} removed.`), (e: Error) => yellow(`   could not stop the fleet's PostgreSQL: ${e.message}`));
+  })();
   for (const ch of children) await stopChild(ch);
   await broker?.close().catch((e: Error) => say(yellow(`   could not clean up the broker: ${e.message}`)));
-  const db = await fleetDb;
-  if (db && 'db' in db) {
-    await db.db.cluster.close().catch((e: Error) => say(yellow(`   could not stop the fleet's PostgreSQL: ${e.message}`)));
-    say(dim(`PostgreSQL stopped; ${db.db.cluster.dir} removed.`));
-  }
+  const said = await closeDb;
+  if (said) say(said);
 }
 
 main().then(
