@@ -79,6 +79,7 @@ async function checkFleetSide(out: string): Promise<void> {
   assert.match(out, 'console ▸ 1 gateways, 1 online,');
   assert.match(out, 'console ▸ Site substation-12 (1/1 online)');
   assert.match(out, /console ▸ gw-01 {2}online {2}last seen .+? ago {2}policy v2 \(expires \S+\)/);
+  assert.match(out, /console ▸ gw-01 .* alarms: policy-refused/, 'the alarm the tampered bundle raised');
   assert.match(out, '✔ the fleet page shows gw-01 online on policy v2');
 }
 
