@@ -64,7 +64,7 @@ async function checkFleetSide(out: string): Promise<void> {
     const db = /the fleet's database: PostgreSQL \d+ on 127\.0\.0\.1:(\d+), a cluster of the demo's own \(initdb --no-sync in (\S+), fsync off; removed at the end\)/.exec(out);
     assert.ok(db, `the demo started its own cluster:\n${out.slice(0, 3000)}`);
     const [port, dir] = [Number(db![1]), db![2]];
-    const url = `postgres://zonegate@127.0.0.1:${port}/fleet`;
+    const url = `postgres://zonegate@127.0.0.1:${port}/postgres`;
     assert.match(out, `fleet.yaml: store { kind: postgres, url: "${url}" }`);
     assert.match(out, `$ zonegate fleet audit verify --db ${url}`);
     assert.match(out, /^ {5}gw-01: OK — seq 0\.\.\d+, \d+ record\(s\), [1-9]\d* checkpoint\(s\)$/m);

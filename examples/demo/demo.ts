@@ -37,6 +37,7 @@ let failures = 0;
 let chapter = 0;
 let broker: DemoBroker | undefined;
 let fleetDb: FleetDatabaseStart | undefined;
+let dbClosed: Promise<string> | undefined;
 
 function say(text: string): void { console.log(text); }
 function title(text: string): void { chapter += 1; say(`\n${bold(`${chapter}. ${text}`)}`); }
@@ -444,6 +445,7 @@ async function main(): Promise<void> {
   if (dbUrl) {
     r = zonegate(['fleet', 'audit', 'verify', '--db', dbUrl], { show: true });
     check(r.code === 0 && /^gw-01: OK/m.test(r.out), "the fleet's copy in PostgreSQL verifies record by record under the gateway's pinned key: chain, sequence, signed checkpoints");
+    dbClosed = closeFleetDatabase(); // not needed any more: it stops while the rest runs
   } else {
     r = zonegate(['audit', 'verify', fleetCopy, '--key', join(state, 'device-key.pub')], { show: true });
     check(r.code === 0, "the fleet's copy verifies under the gateway's key: chain, sequence, signed checkpoints");
@@ -500,16 +502,19 @@ async function kernelCounters(text: string): Promise<void> {
 }
 
 
+/** Stops the fleet's database and removes its folder; resolves what to say about it. */
+async function closeFleetDatabase(): Promise<string> {
+  const db = await fleetDb;
+  if (!db || !('db' in db)) return '';
+  return db.db.cluster.close().then(() => dim(`PostgreSQL stopped; ${db.db.cluster.dir} removed.`), (e: Error) => yellow(`   could not stop the fleet's PostgreSQL: ${e.message}`));
+}
+
 /**
  * Stops every child, then the broker (an external one gets its retained messages cleared); the
- * fleet's database meanwhile (its folder removed).
+ * fleet's database meanwhile, unless it is stopping already (its folder removed).
  */
 async function shutdown(): Promise<void> {
-  const closeDb = (async () => {
-    const db = await fleetDb;
-    if (!db || !('db' in db)) return '';
-    return db.db.cluster.close().then(() => dim(`PostgreSQL stopped; ${db.db.cluster.dir} removed.`), (e: Error) => yellow(`   could not stop the fleet's PostgreSQL: ${e.message}`));
-  })();
+  const closeDb = dbClosed ?? closeFleetDatabase();
   for (const ch of children) await stopChild(ch);
   await broker?.close().catch((e: Error) => say(yellow(`   could not clean up the broker: ${e.message}`)));
   const said = await closeDb;

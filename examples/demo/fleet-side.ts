@@ -30,7 +30,7 @@ export interface DemoKit {
 }
 
 export interface FleetDatabase {
-  /** The `fleet` database's URL (trust authentication on loopback, no password). */
+  /** The cluster's `postgres` database's URL (trust authentication on loopback, no password). */
   url: string;
   cluster: LabCluster;
 }
@@ -41,13 +41,9 @@ export type FleetDatabaseStart = Promise<{ db: FleetDatabase } | { why: string }
 export function startFleetDatabase(freePort: () => Promise<number>): FleetDatabaseStart {
   const why = labClusterSkipReason();
   if (why) return Promise.resolve({ why });
+  // The cluster's own `postgres` database: a CREATE DATABASE cost 0.6-1.2 s more at load 12.
   return startLabCluster({ freePort }).then(
-    async (cluster) => {
-      try { return { db: { url: await cluster.createDatabase('fleet'), cluster } }; } catch (e) {
-        await cluster.close();
-        return { why: `could not create the fleet database: ${(e as Error).message}` };
-      }
-    },
+    (cluster) => ({ db: { url: cluster.url, cluster } }),
     (e: Error) => ({ why: `PostgreSQL did not start: ${e.message.split('\n')[0]}` }),
   );
 }
@@ -94,16 +90,17 @@ export async function fleetConsoleChapter(k: DemoKit, o: { brokerUrl: string; si
   const store = o.store.kind === 'postgres' ? `{ kind: postgres, url: "${o.store.url}" }` : `{ kind: files, dir: ${o.store.dir} }`;
   const config = writeFleetYaml(dir, { brokerUrl: o.brokerUrl, site: o.site, store });
   k.say(k.dim(`   fleet.yaml: store ${store}, the broker ${o.brokerUrl}, HTTPS with the console's own self-signed certificate`));
-  const user = 'ops-demo';
-  const added = k.zonegate(['fleet', 'user', 'add', user, '--role', 'viewer', '--config', config], { input: `${PASSWORD}\n` });
-  const seed = /TOTP seed \(shown once\): (\S+)/.exec(added.out)?.[1];
-  k.say(k.dim(`     added ${user} (viewer): an argon2id password, and a TOTP seed for an authenticator app (the demo keeps it to compute the code)`));
-  k.check(added.code === 0 && seed !== undefined, 'a console user for the fleet operator');
-  if (!seed) return;
-
+  // The console starts first (it reads its user file again at each login), so that its start
+  // overlaps the password hashing of `fleet user add`.
   k.say(k.dim(`   $ zonegate fleet serve --config ${config}`));
   const child = k.start('fleet-console', process.execPath, [k.cli, 'fleet', 'serve', '--config', config]);
   try {
+    const user = 'ops-demo';
+    const added = k.zonegate(['fleet', 'user', 'add', user, '--role', 'viewer', '--config', config], { input: `${PASSWORD}\n` });
+    const seed = /TOTP seed \(shown once\): (\S+)/.exec(added.out)?.[1];
+    k.say(k.dim(`     added ${user} (viewer): an argon2id password, and a TOTP seed for an authenticator app (the demo keeps it to compute the code)`));
+    k.check(added.code === 0 && seed !== undefined, 'a console user for the fleet operator');
+    if (!seed) return;
     const listening = () => /fleet console on (https:\/\/127\.0\.0\.1:\d+\/)/.exec(k.errText('fleet-console'))?.[1];
     await k.waitFor('the fleet console to listen', () => listening() !== undefined || child.exitCode !== null, 20_000);
     const url = listening();
