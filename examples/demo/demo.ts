@@ -423,18 +423,26 @@ async function main(): Promise<void> {
   check(r.code !== 0, 'published anyway: the gateway refuses it and never reports it');
   zonegate(['fleet', 'status', '--broker', brokerUrl, '--site', 'substation-12'], { show: true });
 
+  // The gateway has uploaded its hash-chained audit log over MQTT all along; the fleet has
+  // caught up when it has acknowledged what the gateway holds now.
+  const statusFile = join(state, 'status.json');
+  const readStatus = () => { try { return JSON.parse(readFileSync(statusFile, 'utf8')).status; } catch { return null; } };
+  const fleetCaughtUp = async () => {
+    const target = (readStatus()?.auditLog?.nextSeq ?? 1) - 1;
+    const ok = await waitFor(`the fleet to acknowledge the audit log through seq ${target}`, () => (readStatus()?.upload?.ackedThrough ?? -1) >= target, 30_000);
+    return { ok, target };
+  };
+
   // ── 10. The fleet console ─────────────────────────────────────────────────────────────────
   title(`The fleet console: an operator logs in over HTTPS and sees the site${dbUrl ? ' (audit from PostgreSQL)' : ''}`);
+  // What the console shows of the audit log is what the fleet holds: let the upload catch up first
+  // (after the broker outage it can lag behind; chapter 11 checks that it did).
+  await fleetCaughtUp();
   await fleetConsoleChapter(kit, { brokerUrl, site: 'substation-12', device: 'gw-01', policyVersion: 2, store: dbUrl ? { kind: 'postgres', url: dbUrl } : { kind: 'files', dir: collected } });
 
   // ── 11. Evidence ───────────────────────────────────────────────────────────────────────────
   title('The evidence: the audit log travels to the fleet, verifies, and becomes a compliance report');
-  // The gateway has uploaded its hash-chained audit log over MQTT all along; wait until the fleet
-  // has acknowledged what it holds now.
-  const statusFile = join(state, 'status.json');
-  const readStatus = () => { try { return JSON.parse(readFileSync(statusFile, 'utf8')).status; } catch { return null; } };
-  const target = (readStatus()?.auditLog?.nextSeq ?? 1) - 1;
-  const caughtUp = await waitFor(`the fleet to acknowledge the audit log through seq ${target}`, () => (readStatus()?.upload?.ackedThrough ?? -1) >= target, 30_000);
+  const { ok: caughtUp, target } = await fleetCaughtUp();
   check(caughtUp, `the fleet collected and acknowledged the gateway's records 0..${target} (store-and-forward over MQTT, QoS 1)`);
   await stopChild(collector);
   await stopChild(gateway);
