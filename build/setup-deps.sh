@@ -33,7 +33,7 @@ checks=(
   "text2pcap and mergecap (tests write captures)|have text2pcap && have mergecap|wireshark-common"
   "pymodbus server and client|$py -c 'from pymodbus.server import StartAsyncTcpServer, StartAsyncSerialServer; from pymodbus.client import ModbusTcpClient; from pymodbus.datastore import ModbusSlaveContext; import serial, serial_asyncio'|python3-pymodbus python3-serial python3-serial-asyncio"
   "scapy with the IEC 60870-5-104 layer (IEC 104 oracle)|$py -c 'import scapy.contrib.scada.iec104'|python3-scapy"
-  "PostgreSQL server: initdb and postgres and pg_ctl (the fleet store tests start their own cluster)|ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/postgres /usr/lib/postgresql/*/bin/pg_ctl|postgresql"
+  "PostgreSQL server: initdb and postgres and pg_ctl (the fleet store tests and make demo start their own cluster)|ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/postgres /usr/lib/postgresql/*/bin/pg_ctl|postgresql"
 )
 
 check_all() {

@@ -6,8 +6,10 @@
  * simulators sit behind the gateway; an HMI, an engineering workstation and an enterprise laptop
  * are played by clients bound to loopback addresses (127.10.0.5, 127.10.0.20, 127.20.3.4), since
  * the lab copy of the policy maps 10.x.y.z to 127.x.y.z. A vendor (127.77.0.9) gets a signed grant,
- * logs in at the gateway's login page and reads a PLC. The story is narrated as it happens,
- * with the gateway's decisions interleaved. Exits 0 when every step behaved as it should.
+ * logs in at the gateway's login page and reads a PLC. The fleet's audit collector stores into a
+ * PostgreSQL cluster of the demo's own when Debian's postgresql is installed (fleet-side.ts), and
+ * the fleet console shows the site to an operator. The story is narrated as it happens, with the
+ * gateway's decisions interleaved. Exits 0 when every step behaved as it should.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { DemoWebClient } from './web-login';
 import { connectMaster } from '../../runtime/lab/dnp3-master';
 import { FC, Iin2 } from '../../drivers/dnp3';
 import { canConnect, parseBrokerUrl, startMosquitto, useExternalBroker, type ChildControl, type DemoBroker } from './broker';
+import { fleetConsoleChapter, startFleetDatabase, type DemoKit, type FleetDatabaseStart } from './fleet-side';
 
 const root = resolve(__dirname, '..');
 const cli = join(root, 'dist', 'zonegate.js');
@@ -33,6 +36,8 @@ const children: ChildProcess[] = [];
 let failures = 0;
 let chapter = 0;
 let broker: DemoBroker | undefined;
+let fleetDb: FleetDatabaseStart | undefined;
+let dbClosed: Promise<string> | undefined;
 
 function say(text: string): void { console.log(text); }
 function title(text: string): void { chapter += 1; say(`\n${bold(`${chapter}. ${text}`)}`); }
@@ -42,13 +47,40 @@ function check(ok: boolean, text: string): void {
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs the zonegate CLI as a user would, echoing the command line; returns exit code and output. */
-function zonegate(args: string[], opts: { show?: boolean; quiet?: boolean; input?: string } = {}): { code: number; out: string; err: string } {
+type ZgOptions = { show?: boolean; quiet?: boolean; input?: string };
+type ZgResult = { code: number; out: string; err: string };
+
+function echoCommand(args: string[], opts: ZgOptions): void {
   if (!opts.quiet) say(dim(`   $ ${opts.input !== undefined ? 'echo ******** | ' : ''}zonegate ${args.map((a) => (/[\s{}"']/.test(a) ? `'${a}'` : a)).join(' ')}`));
+}
+
+function showOutput(r: ZgResult, opts: ZgOptions): ZgResult {
+  if (opts.show) for (const line of (r.out + r.err).trimEnd().split('\n')) if (line) say(dim(`     ${line}`));
+  return r;
+}
+
+/** Runs the zonegate CLI as a user would, echoing the command line; returns exit code and output. */
+function zonegate(args: string[], opts: ZgOptions = {}): ZgResult {
+  echoCommand(args, opts);
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: work, ...(opts.input !== undefined ? { input: opts.input } : {}) });
-  const out = r.stdout ?? '', err = r.stderr ?? '';
-  if (opts.show) for (const line of (out + err).trimEnd().split('\n')) if (line) say(dim(`     ${line}`));
-  return { code: r.status ?? 1, out, err };
+  return showOutput({ code: r.status ?? 1, out: r.stdout ?? '', err: r.stderr ?? '' }, opts);
+}
+
+/**
+ * The same without blocking the event loop, for the chapters before anything else runs: the
+ * fleet's PostgreSQL cluster starts meanwhile (with spawnSync it would wait for the next await).
+ */
+function zonegateAsync(args: string[], opts: ZgOptions = {}): Promise<ZgResult> {
+  echoCommand(args, opts);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: work, stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout?.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    child.stderr?.on('data', (d: Buffer) => { err += d.toString('utf8'); });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    child.once('error', (e) => resolve(showOutput({ code: 1, out, err: err + e.message }, opts)));
+    child.once('close', (code) => resolve(showOutput({ code: code ?? 1, out, err }, opts)));
+  });
 }
 
 /** Ports handed out so far: the kernel may offer a port again once its probe closed, before its user bound it. */
@@ -123,7 +155,10 @@ const USAGE = `usage: node dist/demo.js [--broker mqtt://host:port]   (make demo
 Runs a whole small site on loopback and narrates it: a fleet manager signs and publishes the
 example substation's policy, a gateway enforces it between an HMI, two PLC simulators, an
 enterprise laptop and a vendor, through a broker outage, a policy update, a tampered bundle and
-a vendor grant; then the audit log is verified and a compliance report written. Without
+a vendor grant; the fleet console shows the site to an operator; then the audit log is verified
+and a compliance report written. When Debian's postgresql is installed, the fleet's audit
+collector stores into a PostgreSQL cluster the demo makes (initdb in a temp folder, a loopback
+port, fsync off) and removes at the end; otherwise into per-device files. Without
 --broker it starts its own mosquitto on 127.0.0.1; with one, the gateway reaches that broker
 through a relay on loopback (so that the demo can cut the link), and the retained messages the
 demo leaves under zonegate/v1/substation-12/ are cleared at the end. Exit 0 when every step
@@ -154,21 +189,31 @@ const childControl: ChildControl = {
   freePort: () => freePort(),
 };
 
+const errText = (name: string) => { const f = join(work, `${name}.err.log`); return existsSync(f) ? readFileSync(f, 'utf8') : ''; };
+const kit: DemoKit = {
+  work, say, dim, check, zonegate, errText, cli,
+  start: (name, cmd, args) => startChild(name, cmd, args),
+  stop: (child) => stopChild(child),
+  waitFor: (what, pred, ms) => waitFor(what, pred, ms),
+};
+
 async function main(): Promise<void> {
   const args = readArgs(process.argv.slice(2));
   if (!existsSync(cli)) throw new Error('dist/zonegate.js is missing: run `make build` first');
   const mosquittoBin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
   say(bold('zonegate demo: one substation gateway, its PLCs and its fleet manager, on loopback'));
   say(dim(`   working folder: ${work}`));
+  // The fleet's database starts now (initdb takes a second or two) and is needed from chapter 3.
+  fleetDb = startFleetDatabase(freePort);
 
   // ── 1. The policy language ────────────────────────────────────────────────────────────────
   title('The site policy: check it, run its tests, explain a decision');
   const example = join(root, 'examples', 'substation.yaml');
-  let r = zonegate(['policy', 'check', example], { show: true });
+  let r = await zonegateAsync(['policy', 'check', example], { show: true });
   check(r.code === 0, 'the example substation policy is valid');
-  r = zonegate(['policy', 'test', example], { show: false });
+  r = await zonegateAsync(['policy', 'test', example], { show: false });
   check(r.code === 0, `its embedded tests pass (${(/(\d+) passed/.exec(r.out + r.err) ?? ['', '?'])[1]} tests)`);
-  r = zonegate(['policy', 'explain', example, '--request', JSON.stringify({ from: 'hmi-1', to: 'plc-feeder-1', modbus: { function: 'write-single-register', unit: 1, address: 10 } })], { show: true });
+  r = await zonegateAsync(['policy', 'explain', example, '--request', JSON.stringify({ from: 'hmi-1', to: 'plc-feeder-1', modbus: { function: 'write-single-register', unit: 1, address: 10 } })], { show: true });
   check(r.code === 0 && /deny/i.test(r.out), 'the HMI may read the feeder PLCs but not write them');
 
   // The lab copy: 10.x.y.z → 127.x.y.z so that loopback source addresses carry the identities,
@@ -188,17 +233,17 @@ async function main(): Promise<void> {
   title('The fleet manager makes keys and a trust root, and signs the policy');
   const fleet = join(work, 'fleet');
   mkdirSync(fleet);
-  zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'root'], { show: true });
-  zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'policy-signer'], { show: true });
-  zonegate(['fleet', 'keygen', '--out', fleet, '--name', 'grant-signer'], { show: true });
-  r = zonegate(['fleet', 'trust', 'init', '--root-key', join(fleet, 'root.key'), '--threshold', '1', '--policy-key', join(fleet, 'policy-signer.pub'), '--grant-key', join(fleet, 'grant-signer.pub'), '--out', join(fleet, 'root.json')], { show: true });
+  await zonegateAsync(['fleet', 'keygen', '--out', fleet, '--name', 'root'], { show: true });
+  await zonegateAsync(['fleet', 'keygen', '--out', fleet, '--name', 'policy-signer'], { show: true });
+  await zonegateAsync(['fleet', 'keygen', '--out', fleet, '--name', 'grant-signer'], { show: true });
+  r = await zonegateAsync(['fleet', 'trust', 'init', '--root-key', join(fleet, 'root.key'), '--threshold', '1', '--policy-key', join(fleet, 'policy-signer.pub'), '--grant-key', join(fleet, 'grant-signer.pub'), '--out', join(fleet, 'root.json')], { show: true });
   check(r.code === 0, 'trust root created: the gateway will believe only policies the policy signer signed and vendor grants the grant signer signed');
   const v1 = labPolicy(1);
   say(dim('   (the lab copy drops the vendor conduit\'s 22:00–04:00 Chicago window so the demo runs at any hour;'));
   say(dim('    its embedded test "ACME with a grant in the afternoon" now expects allow instead of outside-schedule)'));
-  r = zonegate(['policy', 'test', v1], { show: false });
+  r = await zonegateAsync(['policy', 'test', v1], { show: false });
   check(r.code === 0 && !/schedule: \{ days: \[mon/.test(readFileSync(v1, 'utf8')), 'the lab copy has no vendor night window and its embedded tests pass');
-  r = zonegate(['fleet', 'sign', v1, '--key', join(fleet, 'policy-signer.key'), '--version', '1', '--targets', 'gw-01', '--expires', '30d', '--out', join(fleet, 'policy-v1.zgb')], { show: true });
+  r = await zonegateAsync(['fleet', 'sign', v1, '--key', join(fleet, 'policy-signer.key'), '--version', '1', '--targets', 'gw-01', '--expires', '30d', '--out', join(fleet, 'policy-v1.zgb')], { show: true });
   check(r.code === 0, 'policy v1 signed (the signer refuses a policy that fails its own tests)');
 
   // ── 3. Broker, PLCs and a gateway that starts with nothing ────────────────────────────────
@@ -208,9 +253,17 @@ async function main(): Promise<void> {
     ? await useExternalBroker({ url: args.broker, site: 'substation-12', children: childControl, log: (l) => say(dim(`   ${l}`)) })
     : await startMosquitto({ bin: mosquittoBin!, work, children: childControl });
   const brokerUrl = broker.url;
-  // The fleet's audit collector runs from the start, as it would at the control centre.
+  // The fleet's audit collector runs from the start, as it would at the control centre: into
+  // PostgreSQL when the demo could start its own cluster, else into per-device files.
+  const database = await fleetDb;
   const collected = join(work, 'fleet-audit');
-  const collector = startChild('collector', process.execPath, [cli, 'fleet', 'audit', 'collect', '--broker', brokerUrl, '--site', 'substation-12', '--out', collected]);
+  const dbUrl = 'db' in database ? database.db.url : undefined;
+  if ('db' in database) {
+    const c = database.db.cluster;
+    say(dim(`   the fleet's database: PostgreSQL ${c.version} on 127.0.0.1:${c.port}, a cluster of the demo's own (initdb --no-sync in ${c.dir}, fsync off; removed at the end)`));
+  } else say(yellow(`   no PostgreSQL for the fleet (${database.why}): the collector keeps per-device files`));
+  const collector = startChild('collector', process.execPath, [cli, 'fleet', 'audit', 'collect', '--broker', brokerUrl, '--site', 'substation-12',
+    ...(dbUrl ? ['--db', dbUrl] : ['--out', join(collected, 'substation-12')])]);
   const plcPorts = [await freePort(), await freePort()];
   for (const p of plcPorts) startChild(`plc-${p}`, process.execPath, [cli, 'lab', 'plc', '--listen', `127.0.0.1:${p}`]);
   const rtuPort = await freePort();
@@ -233,6 +286,8 @@ async function main(): Promise<void> {
   ].join('\n'));
   say(dim(`   broker ${broker.description}; PLCs on 127.0.0.1:${plcPorts.join(', ')}, the RTU (DNP3 outstation) on 127.0.0.1:${rtuPort}; gateway listeners 127.0.0.1:${[...gwPorts, gwDnp3].join(', ')}; login page https://127.0.0.1:${webPort}/`));
   const startGateway = () => startChild('gateway', process.execPath, [cli, 'run', '--config', gatewayYaml], showDecision);
+  // The gateway uploads its first records at once: the collector's subscription must be in place.
+  await waitFor('the audit collector to subscribe', () => /collecting audit logs of site/.test(errText('collector')) || collector.exitCode !== null);
   let gateway = startGateway();
   await waitFor('the gateway to listen', async () => existsSync(join(state, 'status.json')) || (await canConnect('127.0.0.1', gwPorts[0])));
   const hmi = await DemoModbusClient.open({ host: '127.0.0.1', port: gwPorts[0], localAddress: '127.10.0.5' }).catch(() => null);
@@ -324,18 +379,16 @@ async function main(): Promise<void> {
   say(dim('   ACME support (policy identity acme-support, role vendor) may use vendor-maintenance only when logged in'));
   say(dim('   at the gateway AND holding a signed, time-boxed grant. Their laptop is 127.77.0.9, an address no identity owns.'));
   const password = 'acme-demo-password-1';
-  const errLog = join(work, 'gateway.err.log');
-  const errText = () => (existsSync(errLog) ? readFileSync(errLog, 'utf8') : '');
-  const usersBefore = (errText().match(/reload done/g) ?? []).length;
+  const usersBefore = (errText('gateway').match(/reload done/g) ?? []).length;
   r = zonegate(['user', 'add', 'acme-support', '--role', 'viewer', '--config', gatewayYaml], { show: true, input: `${password}\n` });
   check(r.code === 0, 'the site admin adds a local login for the vendor (the running gateway is told to re-read its users)');
-  await waitFor('the gateway to re-read its users', () => (errText().match(/reload done/g) ?? []).length > usersBefore, 10_000);
+  await waitFor('the gateway to re-read its users', () => (errText('gateway').match(/reload done/g) ?? []).length > usersBefore, 10_000);
   r = zonegate(['fleet', 'grant', '--key', join(fleet, 'grant-signer.key'), '--site', 'substation-12', '--targets', 'gw-01', '--identity', 'acme-support',
     '--conduits', 'vendor-maintenance', '--from', 'now', '--until', '2h', '--reason', 'relay firmware check', '--version', '1', '--out', join(fleet, 'grant.zgb')], { show: true });
   check(r.code === 0, 'the fleet manager signs a 2-hour grant for acme-support on vendor-maintenance');
   r = zonegate(['fleet', 'publish', join(fleet, 'grant.zgb'), '--broker', brokerUrl, '--site', 'substation-12', '--device', 'gw-01'], { show: true });
-  const granted = r.code === 0 && await waitFor('the gateway to accept the grant', () => /grant bundle accepted/.test(errText()), 15_000);
-  check(granted, `gw-01 verified the grant under its trust root: ${(/grant bundle accepted[^\n]*/.exec(errText()) ?? ['not accepted'])[0]}`);
+  const granted = r.code === 0 && await waitFor('the gateway to accept the grant', () => /grant bundle accepted/.test(errText('gateway')), 15_000);
+  check(granted, `gw-01 verified the grant under its trust root: ${(/grant bundle accepted[^\n]*/.exec(errText('gateway')) ?? ['not accepted'])[0]}`);
   const vendor = await DemoModbusClient.open({ host: '127.0.0.1', port: gwPorts[0], localAddress: '127.77.0.9' });
   rep = await vendor.readHolding(1, 0, 4);
   await sleep(100);
@@ -370,34 +423,57 @@ async function main(): Promise<void> {
   check(r.code !== 0, 'published anyway: the gateway refuses it and never reports it');
   zonegate(['fleet', 'status', '--broker', brokerUrl, '--site', 'substation-12'], { show: true });
 
-  // ── 10. Evidence ───────────────────────────────────────────────────────────────────────────
-  title('The evidence: the audit log travels to the fleet, verifies, and becomes a compliance report');
-  // The gateway has uploaded its hash-chained audit log over MQTT all along; wait until the fleet
-  // has acknowledged what it holds now. The private broker restarted in chapters 6-7 without
-  // persistence: batches the gateway sent before the collector subscribed again reached nobody.
-  // The collector announced itself on `audit-resync` after resubscribing, so the gateway sent
-  // them again at once rather than after its 30 s ack timeout (16 s of waiting here before).
+  // The gateway has uploaded its hash-chained audit log over MQTT all along; the fleet has
+  // caught up when it has acknowledged what the gateway holds now. The private broker restarted
+  // in chapters 6-7 without persistence: batches the gateway sent before the collector subscribed
+  // again reached nobody. The collector announced itself on `audit-resync` after resubscribing,
+  // so the gateway sent them again at once rather than after its 30 s ack timeout.
   const statusFile = join(state, 'status.json');
   const readStatus = () => { try { return JSON.parse(readFileSync(statusFile, 'utf8')).status; } catch { return null; } };
-  const target = (readStatus()?.auditLog?.nextSeq ?? 1) - 1;
-  const caughtUp = await waitFor(`the fleet to acknowledge the audit log through seq ${target}`, () => (readStatus()?.upload?.ackedThrough ?? -1) >= target, 30_000);
+  const fleetCaughtUp = async () => {
+    const target = (readStatus()?.auditLog?.nextSeq ?? 1) - 1;
+    const ok = await waitFor(`the fleet to acknowledge the audit log through seq ${target}`, () => (readStatus()?.upload?.ackedThrough ?? -1) >= target, 30_000);
+    return { ok, target };
+  };
+
+  // ── 10. The fleet console ─────────────────────────────────────────────────────────────────
+  title(`The fleet console: an operator logs in over HTTPS and sees the site${dbUrl ? ' (audit from PostgreSQL)' : ''}`);
+  // What the console shows of the audit log is what the fleet holds: let the upload catch up first
+  // (after the broker outage it can lag behind; chapter 11 checks that it did).
+  await fleetCaughtUp();
+  await fleetConsoleChapter(kit, { brokerUrl, site: 'substation-12', device: 'gw-01', policyVersion: 2, store: dbUrl ? { kind: 'postgres', url: dbUrl } : { kind: 'files', dir: collected } });
+
+  // ── 11. Evidence ───────────────────────────────────────────────────────────────────────────
+  title('The evidence: the audit log travels to the fleet, verifies, and becomes a compliance report');
+  const { ok: caughtUp, target } = await fleetCaughtUp();
   check(caughtUp, `the fleet collected and acknowledged the gateway's records 0..${target} (store-and-forward over MQTT, QoS 1)`);
   await stopChild(collector);
   await stopChild(gateway);
-  const fleetCopy = join(collected, 'gw-01');
-  r = zonegate(['audit', 'verify', fleetCopy, '--key', join(state, 'device-key.pub')], { show: true });
-  check(r.code === 0, "the fleet's copy verifies under the gateway's key: chain, sequence, signed checkpoints");
+  // The fleet's copy: the database, or the collector's per-device folder. The denials and the
+  // report read a folder: the fleet's copy, or with the database the gateway's own log (which
+  // verifies too, just below).
+  const fleetCopy = join(collected, 'substation-12', 'gw-01');
+  if (dbUrl) {
+    r = zonegate(['fleet', 'audit', 'verify', '--db', dbUrl], { show: true });
+    check(r.code === 0 && /^gw-01: OK/m.test(r.out), "the fleet's copy in PostgreSQL verifies record by record under the gateway's pinned key: chain, sequence, signed checkpoints");
+    dbClosed = closeFleetDatabase(); // not needed any more: it stops while the rest runs
+  } else {
+    r = zonegate(['audit', 'verify', fleetCopy, '--key', join(state, 'device-key.pub')], { show: true });
+    check(r.code === 0, "the fleet's copy verifies under the gateway's key: chain, sequence, signed checkpoints");
+  }
   r = zonegate(['audit', 'verify', state], { show: false });
   check(r.code === 0, "and so does the gateway's own log, through its final checkpoint at shutdown");
-  r = zonegate(['audit', 'show', fleetCopy, '--decision', 'deny', '--limit', '8'], { show: true });
+  const evidence = dbUrl ? state : fleetCopy;
+  if (dbUrl) say(dim("   (the denials and the report below read the gateway's own log; the database's copy feeds the console and `fleet audit export`)"));
+  r = zonegate(['audit', 'show', evidence, '--decision', 'deny', '--limit', '8'], { show: true });
   check(r.code === 0, 'denials, with who, what and why, ready for an auditor');
   const reportFile = join(work, 'compliance-report.html');
-  r = zonegate(['report', '--policy', v2, '--audit', fleetCopy, '--key', join(state, 'device-key.pub'), '--format', 'html', '--out', reportFile], { show: true });
+  r = zonegate(['report', '--policy', v2, '--audit', evidence, '--key', join(state, 'device-key.pub'), '--format', 'html', '--out', reportFile], { show: true });
   check(r.code === 0 && existsSync(reportFile), `compliance report written: ${reportFile}`);
-  r = zonegate(['report', '--policy', v2, '--audit', fleetCopy, '--key', join(state, 'device-key.pub'), '--format', 'md', '--out', join(work, 'compliance-report.md')], { quiet: true });
+  r = zonegate(['report', '--policy', v2, '--audit', evidence, '--key', join(state, 'device-key.pub'), '--format', 'md', '--out', join(work, 'compliance-report.md')], { quiet: true });
   check(r.code === 0, 'and as Markdown beside it');
 
-  // ── 11. The kernel ────────────────────────────────────────────────────────────────────────
+  // ── 12. The kernel ────────────────────────────────────────────────────────────────────────
   title('The kernel: the nftables ruleset that keeps anything from bypassing the proxies');
   r = zonegate(['nft', 'render', '--policy', example, '--proxy', 'plc-feeder-1:502=10.10.0.1:15020'], { quiet: false });
   const lines = r.out.split('\n');
@@ -410,7 +486,7 @@ async function main(): Promise<void> {
   say(`\n${failures === 0 ? green(bold('The demo ran end to end.')) : red(bold(`${failures} step(s) did not behave as they should.`))}`);
   say(`Look next: ${cyan('README.md')} (policy language, CLI, MQTT topics, deploying on a Pi), ${cyan(example)},`);
   say(`the compliance report ${cyan(join(work, 'compliance-report.html'))} (open it in a browser),`);
-  say(`the demo's files in ${cyan(work)} (keys, bundles, gateway.yaml, state/audit, fleet-audit), and ${cyan('make test')}.`);
+  say(`the demo's files in ${cyan(work)} (keys, bundles, gateway.yaml, state/audit, ${dbUrl ? '' : 'fleet-audit, '}fleet-console), and ${cyan('make test')}.`);
 }
 
 /**
@@ -437,10 +513,23 @@ async function kernelCounters(text: string): Promise<void> {
 }
 
 
-/** Stops every child, then the broker (an external one gets its retained messages cleared). */
+/** Stops the fleet's database and removes its folder; resolves what to say about it. */
+async function closeFleetDatabase(): Promise<string> {
+  const db = await fleetDb;
+  if (!db || !('db' in db)) return '';
+  return db.db.cluster.close().then(() => dim(`PostgreSQL stopped; ${db.db.cluster.dir} removed.`), (e: Error) => yellow(`   could not stop the fleet's PostgreSQL: ${e.message}`));
+}
+
+/**
+ * Stops every child, then the broker (an external one gets its retained messages cleared); the
+ * fleet's database meanwhile, unless it is stopping already (its folder removed).
+ */
 async function shutdown(): Promise<void> {
+  const closeDb = dbClosed ?? closeFleetDatabase();
   for (const ch of children) await stopChild(ch);
   await broker?.close().catch((e: Error) => say(yellow(`   could not clean up the broker: ${e.message}`)));
+  const said = await closeDb;
+  if (said) say(said);
 }
 
 main().then(

@@ -16,7 +16,40 @@ export interface WebClientOptions {
   localAddress: string;
 }
 
-interface Res { status: number; headers: IncomingHttpHeaders; body: string }
+export interface Res { status: number; headers: IncomingHttpHeaders; body: string }
+
+/** One HTTPS request to `url`'s host and port, trusting `ca` only, from `localAddress` when given; a form body when given. */
+export function httpsExchange(o: { url: string; ca: string; localAddress?: string }, method: string, path: string, cookie?: string, form?: Record<string, string>): Promise<Res> {
+  const u = new URL(o.url);
+  const body = form ? new URLSearchParams(form).toString() : undefined;
+  return new Promise((resolve, reject) => {
+    const r = request({
+      host: u.hostname, port: Number(u.port), method, path, ca: o.ca, ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+      headers: {
+        ...(cookie ? { cookie } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
+      },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    r.setTimeout(10_000, () => r.destroy(new Error(`${u.host} did not answer`)));
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+/** The value of the cookie `name` a response sets, or undefined. */
+export function cookieOf(res: Res, name: string): string | undefined {
+  for (const c of res.headers['set-cookie'] ?? []) {
+    const pair = c.split(';')[0];
+    const i = pair.indexOf('=');
+    if (pair.slice(0, i).trim() === name) return pair.slice(i + 1);
+  }
+  return undefined;
+}
 
 /** A logged-out browser; login() keeps the session cookie for logout(). */
 export class DemoWebClient {
@@ -25,44 +58,17 @@ export class DemoWebClient {
   constructor(private readonly o: WebClientOptions) {}
 
   private send(method: string, path: string, cookie?: string, form?: Record<string, string>): Promise<Res> {
-    const u = new URL(this.o.url);
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    return new Promise((resolve, reject) => {
-      const r = request({
-        host: u.hostname, port: Number(u.port), method, path, ca: this.o.ca, localAddress: this.o.localAddress,
-        headers: {
-          ...(cookie ? { cookie } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
-        },
-      }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => { text += d; });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      });
-      r.setTimeout(10_000, () => r.destroy(new Error('the login page did not answer')));
-      r.on('error', reject);
-      r.end(body);
-    });
-  }
-
-  private static cookie(res: Res, name: string): string | undefined {
-    for (const c of res.headers['set-cookie'] ?? []) {
-      const pair = c.split(';')[0];
-      const i = pair.indexOf('=');
-      if (pair.slice(0, i).trim() === name) return pair.slice(i + 1);
-    }
-    return undefined;
+    return httpsExchange(this.o, method, path, cookie, form);
   }
 
   /** Resolves whether the login succeeded (303 with a session cookie). */
   async login(user: string, password: string): Promise<boolean> {
     const page = await this.send('GET', '/');
     const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)?.[1];
-    const token = DemoWebClient.cookie(page, 'zg_csrf');
+    const token = cookieOf(page, 'zg_csrf');
     if (!csrf || !token) return false;
     const res = await this.send('POST', '/login', `zg_csrf=${token}`, { user, password, csrf });
-    const sid = DemoWebClient.cookie(res, 'zg_session');
+    const sid = cookieOf(res, 'zg_session');
     if (res.status !== 303 || !sid) return false;
     this.session = `zg_session=${sid}`;
     return true;

@@ -1,162 +1,19 @@
 /**
- * A throwaway PostgreSQL cluster for a test: Debian's server binaries (/usr/lib/postgresql/<v>/bin),
- * `initdb` into a temp folder, `postgres` on a free 127.0.0.1 port with its unix socket in that
- * folder, stopped (SIGINT, a fast shutdown) and removed by close(). PostgreSQL refuses to run as
- * root: as root, the cluster belongs to `nobody` (present on every Debian system, unlike the
- * `postgres` user the packages create) and both programs run under that uid. Readiness is a real
- * connection, never a sleep. Use skipReason() first: tests print it and skip.
+ * A throwaway PostgreSQL cluster for a test: fleet/store/pg/lab-cluster.ts (shared with the
+ * demo) with the tests' own port picker (helpers/ports.ts). Use skipReason() first: tests print
+ * it and skip.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client } from 'pg';
-import { freePort } from './mosquitto';
+import { labClusterSkipReason, postgresBin, startLabCluster, type LabCluster, type LabClusterOptions } from '../../fleet/store/pg/lab-cluster';
+import { freePort } from './ports';
 
-/** The newest installed server's bin folder with initdb, postgres and pg_ctl, or undefined. */
-export function postgresBin(): string | undefined {
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
-  for (const v of versions) {
-    const bin = join(base, v, 'bin');
-    if (['initdb', 'postgres', 'pg_ctl'].every((p) => existsSync(join(bin, p)))) return bin;
-  }
-  return undefined;
-}
-
-function nobody(): { uid: number; gid: number } | undefined {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'));
-  if (!line) return undefined;
-  const f = line.split(':');
-  return { uid: Number(f[2]), gid: Number(f[3]) };
-}
+export { postgresBin };
+export type Postgres = LabCluster;
+export type PostgresOptions = Omit<LabClusterOptions, 'freePort'>;
 
 /** Why the PostgreSQL tests cannot run here, or undefined when they can. */
-export function skipReason(): string | undefined {
-  if (!postgresBin()) return 'PostgreSQL server binaries (initdb, postgres, pg_ctl under /usr/lib/postgresql/*/bin) are missing (bash build/setup-deps.sh as root installs postgresql)';
-  if (process.getuid?.() === 0 && !nobody()) return 'running as root and there is no `nobody` user to own the test cluster';
-  return undefined;
-}
+export const skipReason = labClusterSkipReason;
 
-export interface Postgres {
-  readonly port: number;
-  /** URL of the `postgres` database (user zonegate, trust auth on loopback). */
-  readonly url: string;
-  readonly dir: string;
-  /** The postmaster's pid (its backends are its children), and the server's major version. */
-  readonly pid: number;
-  readonly version: string;
-  /** Creates a fresh database and returns its URL. */
-  createDatabase(name: string): Promise<string>;
-  /** The server's recent log lines. */
-  log(): string;
-  close(): Promise<void>;
-}
-
-export interface PostgresOptions {
-  /** fsync and synchronous_commit (default false: tests need no durability, benches do). */
-  durable?: boolean;
-  /** Extra `-c name=value` settings. */
-  settings?: Record<string, string>;
-}
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function canQuery(url: string): Promise<boolean> {
-  const c = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  c.on('error', () => undefined);
-  try { await c.connect(); await c.query('SELECT 1'); return true; } catch { return false; } finally { await c.end().catch(() => undefined); }
-}
-
-/** The `-c` settings of a test server: loopback only, its socket in the temp folder, no durability unless asked. */
-function serverSettings(o: PostgresOptions, sock: string): Record<string, string> {
-  const durable = o.durable ?? false;
-  return {
-    listen_addresses: '127.0.0.1', unix_socket_directories: sock, max_connections: '60', shared_buffers: '64MB',
-    fsync: durable ? 'on' : 'off', synchronous_commit: durable ? 'on' : 'off', full_page_writes: durable ? 'on' : 'off',
-    logging_collector: 'off', log_min_messages: 'warning', ...o.settings,
-  };
-}
-
-/** Initialises and starts a cluster; throws with the server's log when it does not come up. */
-export async function startPostgres(o: PostgresOptions = {}): Promise<Postgres> {
-  const bin = postgresBin();
-  const why = skipReason();
-  if (!bin || why) throw new Error(why);
-  const asRoot = process.getuid?.() === 0;
-  const owner = asRoot ? nobody() : undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'zg-pg-'));
-  chmodSync(dir, 0o755);
-  const data = join(dir, 'data');
-  const sock = join(dir, 'sock');
-  mkdirSync(data, { mode: 0o700 });
-  mkdirSync(sock, { mode: 0o700 });
-  if (owner) { chownSync(data, owner.uid, owner.gid); chownSync(sock, owner.uid, owner.gid); }
-  const ids = owner ? { uid: owner.uid, gid: owner.gid } : {};
-  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
-  const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'zonegate', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { ...ids, env, cwd: dir, encoding: 'utf8' });
-  if (init.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`initdb failed: ${init.stderr || init.error?.message}`); }
-
-  const settings = serverSettings(o, sock);
-  let child: ChildProcess | undefined;
-  let logText = '';
-  let port = 0;
-  const url = () => `postgres://zonegate@127.0.0.1:${port}/postgres`;
-
-  async function launch(): Promise<boolean> {
-    const args = ['-D', data, '-p', String(port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-    const c = spawn(join(bin as string, 'postgres'), args, { ...ids, env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    child = c;
-    let exited = false;
-    c.once('exit', () => { exited = true; });
-    c.once('error', (e) => { logText += `${e.message}\n`; exited = true; });
-    c.stderr?.on('data', (d) => { logText = (logText + d).slice(-20_000); });
-    for (let i = 0; i < 300 && !exited; i++) {
-      if (await canQuery(url())) return true;
-      await delay(50);
-    }
-    if (!exited) { c.kill('SIGKILL'); await new Promise((r) => c.once('exit', r)); }
-    return false;
-  }
-
-  // Another suite may take the port between freePort() and the bind: pick another and retry.
-  for (let i = 0; ; i++) {
-    port = await freePort();
-    if (await launch()) break;
-    if (i >= 4) { rmSync(dir, { recursive: true, force: true }); throw new Error(`postgres did not start on 127.0.0.1:${port}:\n${logText}`); }
-  }
-
-  // A test process that dies early (an uncaught error) must not leave a server and its folder behind.
-  const onExit = () => { if (child && child.exitCode === null) child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); };
-  process.once('exit', onExit);
-
-  return {
-    get port() { return port; },
-    get url() { return url(); },
-    dir,
-    get pid() { return child?.pid ?? 0; },
-    version: (bin as string).split('/').slice(-2, -1)[0],
-    log: () => logText,
-    async createDatabase(name) {
-      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`bad database name ${name}`);
-      const c = new Client({ connectionString: url() });
-      await c.connect();
-      try { await c.query(`CREATE DATABASE ${name}`); } finally { await c.end(); }
-      return `postgres://zonegate@127.0.0.1:${port}/${name}`;
-    },
-    async close() {
-      const c = child;
-      child = undefined;
-      if (c && c.exitCode === null && c.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
-          c.once('exit', () => { clearTimeout(t); resolve(); });
-          c.kill('SIGINT'); // fast shutdown
-        });
-      }
-      process.removeListener('exit', onExit);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** Initialises and starts a cluster on a port from helpers/ports.ts; throws with the server's log when it does not come up. */
+export function startPostgres(o: PostgresOptions = {}): Promise<Postgres> {
+  return startLabCluster({ ...o, freePort });
 }
