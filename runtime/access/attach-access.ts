@@ -23,7 +23,7 @@ import { createSessionTable, type SessionChange, type SessionTable } from '../au
 import { createSessionDecider, type InnerDecider, type SessionDecider } from '../auth/session-decider';
 import { acceptBundleUsers } from '../auth/bundle-users';
 import { loadOrCreateBoxKey } from '../auth/box-key';
-import { parseAccessConfig, type AccessConfig } from '../config/access';
+import type { AccessConfig } from '../config/access';
 import { GrantStore, type AcceptGrantResult } from '../grants/grant-store';
 import { openLocalQuarantine, type LocalQuarantine } from '../console/local-quarantine';
 import { createBreakGlass, type BreakGlass, type BreakGlassState } from '../console/break-glass';
@@ -39,7 +39,8 @@ export type AccessChange = SessionChange | { kind: 'quarantine' } | { kind: 'bre
 
 /** What attachAccess needs of the gateway ("gateway-like"). */
 export interface AccessDeps {
-  config: { file: string; dir: string; device: string; site: string; stateDir: string; reserved: Record<string, Record<string, unknown>> };
+  /** `console`: the config's console block as read at load (runtime/config/access.ts). */
+  config: { device: string; site: string; stateDir: string; console: AccessConfig };
   now: () => number;
   /** The gateway's audit sink (delegate: gateway.audit may be replaced on reload). */
   audit: AuditSink;
@@ -100,9 +101,9 @@ export interface AccessStatus {
   login: { hashing: number; queued: number; rejected: number };
 }
 
-/** Opens the access parts over the config's stateDir; throws ERR_CONFIG_INVALID / ERR_STORAGE. */
+/** Opens the access parts over the config's stateDir; throws ERR_STORAGE. */
 export async function attachAccess(deps: AccessDeps): Promise<Access> {
-  const cfg = parseAccessConfig(deps.config.reserved.console, { file: deps.config.file, dir: deps.config.dir });
+  const cfg = deps.config.console;
   const { now, audit } = deps;
   const blobs = await FsBlobStore.open({ dir: deps.config.stateDir });
   const limiter = deps.limiter ?? createSemaphore({ limit: cfg.login.hashConcurrency, maxQueued: 64, cooldownFactor: cfg.login.hashCooldown });
