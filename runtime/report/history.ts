@@ -6,10 +6,7 @@
  */
 import type { AuditRecord } from '../../protocol/audit/record';
 import type { VerifyReport } from '../../protocol/audit/verify';
-import type { Iec104LinkEvent } from './iec104-links';
 import { EVENT_CAP, sourceOf, type ReportSection } from './section';
-import type { Dnp3History } from './sections/dnp3';
-import type { Iec104History } from './sections/iec104';
 import { BUILTIN_REPORT_SECTIONS } from './sections/builtin';
 
 export interface Counter { allow: number; deny: number; monitor: number }
@@ -18,7 +15,8 @@ export interface HistoryEvent { at: number; seq: number; who: string; what: stri
 
 export interface TimeBucket { start: number; allow: number; deny: number }
 
-export interface History {
+/** The counts every report has, whatever drivers wrote the records. */
+export interface CommonHistory {
   from: number | null;
   to: number | null;
   records: number;
@@ -44,15 +42,16 @@ export interface History {
   malformed: number;
   summarisedDenials: number;
   timeline: { bucketMs: number; buckets: TimeBucket[] };
-  /** The DNP3 section (sections/dnp3.ts). */
-  dnp3?: Dnp3History;
-  /** The IEC 104 section (sections/iec104.ts). */
-  iec104?: Iec104History;
-  /** IEC 104 listener starts with the link settings they kept (k, w, t1/t2/t3), the first 200. */
-  iec104Links?: Iec104LinkEvent[];
   /** `pinned`: checkpoints were checked against a device key given or kept beside the log, not the log's own claim. */
   verify: { ok: boolean; pinned: boolean; records: number; firstSeq: number | null; lastSeq: number | null; checkpoints: number; key: string | null; error: string | null; gaps: number } | null;
 }
+
+/**
+ * The report's history: the common counts, and beside them (in the same object, so the JSON
+ * report keeps `history.dnp3`, `history.iec104`, ...) the fields the drivers' report sections
+ * added. Each section reads its own fields back (section.ts `tables`); nothing here names one.
+ */
+export type History = CommonHistory & Record<string, unknown>;
 
 function bucketSize(spanMs: number): number {
   const steps = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000];
@@ -67,6 +66,9 @@ function detailString(d: Record<string, unknown> | undefined, keys: string[]): s
 
 /** Counts the records with `at` in [from, to] (either bound may be open); each of `sections` (a driver registry's, default the built-in ones) adds its part. */
 export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: number; verify?: VerifyReport | null; sections?: readonly ReportSection[] }): History {
+  const sections = o.sections ?? BUILTIN_REPORT_SECTIONS;
+  const fields = sections.flatMap((s) => (s.operationField ? [s.operationField] : []));
+  const isOperation = (r: AuditRecord): boolean => fields.some((f) => r[f] !== undefined);
   const inRange = o.records.filter((r) => (o.from === undefined || r.at >= o.from) && (o.to === undefined || r.at <= o.to));
   const decisions: Counter = { allow: 0, deny: 0, monitor: 0 };
   let allowedConnections = 0;
@@ -113,7 +115,7 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
     if (r.kind === 'decision' && d) {
       if (d.decision === 'allow') {
         // A decision without an operation is connection-level: not a request.
-        if (r.modbus === undefined && r.dnp3 === undefined && r.iec104 === undefined) allowedConnections++;
+        if (!isOperation(r)) allowedConnections++;
         else decisions.allow++;
         if (d.monitor) decisions.monitor++;
         const c = conduits.get(d.conduit ?? '(none)') ?? { allow: 0, monitor: 0 };
@@ -180,6 +182,6 @@ export function buildHistory(o: { records: AuditRecord[]; from?: number; to?: nu
       gaps: v.gaps.length,
     },
   };
-  for (const section of o.sections ?? BUILTIN_REPORT_SECTIONS) Object.assign(history, section.collect(inRange));
+  for (const section of sections) Object.assign(history, section.collect(inRange));
   return history;
 }
