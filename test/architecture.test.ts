@@ -35,8 +35,6 @@ const ALLOW: AllowList = {
     'drivers/modbus-tcp/proxy.ts#createModbusProxy': CLOSURE,
     'drivers/modbus-rtu/gateway.ts#createRtuGateway': CLOSURE,
     'drivers/proxy-listener.ts#createProxyListener': CLOSURE,
-    'drivers/tcp-conduit/create-conduit.ts#createTcpConduit': CLOSURE,
-    'drivers/tcp-conduit/create-conduit.ts#onConnection': CLOSURE,
     'fleet/audit-collect.ts#createAuditCollector': CLOSURE,
     'drivers/dnp3/app.ts#parseFragment': `${PARSER}: a DNP3 application fragment, header by header`,
     'runtime/report/history.ts#buildHistory': 'one count per report section over the same records; not split yet',
