@@ -32,7 +32,6 @@ const ALLOW: AllowList = {
     'runtime/lab/iec104-master.ts#connectIec104Master': `${CLOSURE} (a lab simulator)`,
     'runtime/lab/iec104-rtu.ts#startIec104Rtu': `${CLOSURE} (a lab simulator)`,
     'runtime/lab/plc-sim.ts#startPlcSim': `${CLOSURE} (a lab simulator)`,
-    'drivers/modbus-tcp/proxy.ts#createModbusProxy': CLOSURE,
     'drivers/modbus-rtu/gateway.ts#createRtuGateway': CLOSURE,
     'drivers/proxy-listener.ts#createProxyListener': CLOSURE,
     'fleet/audit-collect.ts#createAuditCollector': CLOSURE,
