@@ -26,7 +26,6 @@ const ALLOW: AllowList = {
     'runtime/audit/upload.ts#createAuditUploader': CLOSURE,
     'runtime/auth/authenticator.ts#createAuthenticator': CLOSURE,
     'runtime/console/line-reader.ts#createLineReader': CLOSURE,
-    'runtime/console/shell.ts#runConsole': CLOSURE,
     'runtime/web/login-server.ts#createLoginServer': CLOSURE,
     'runtime/lab/dnp3-outstation.ts#startOutstation': `${CLOSURE} (a lab simulator)`,
     'runtime/lab/iec104-master.ts#connectIec104Master': `${CLOSURE} (a lab simulator)`,
