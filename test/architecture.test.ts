@@ -27,7 +27,6 @@ const ALLOW: AllowList = {
     'runtime/auth/authenticator.ts#createAuthenticator': CLOSURE,
     'runtime/console/line-reader.ts#createLineReader': CLOSURE,
     'runtime/web/login-server.ts#createLoginServer': CLOSURE,
-    'runtime/lab/dnp3-outstation.ts#startOutstation': `${CLOSURE} (a lab simulator)`,
     'runtime/lab/iec104-master.ts#connectIec104Master': `${CLOSURE} (a lab simulator)`,
     'runtime/lab/iec104-rtu.ts#startIec104Rtu': `${CLOSURE} (a lab simulator)`,
     'runtime/lab/plc-sim.ts#startPlcSim': `${CLOSURE} (a lab simulator)`,
