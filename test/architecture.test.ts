@@ -22,7 +22,6 @@ const ALLOW: AllowList = {
   files: {},
   functions: {
     'policy/bundle/decode-cbor.ts#decodeCborSteps': 'the one CBOR profile decoder: one loop over an explicit, bounded container stack, a state machine that reads better whole',
-    'runtime/access/attach-access.ts#attachAccess': CLOSURE,
     'runtime/audit/upload.ts#createAuditUploader': CLOSURE,
     'runtime/auth/authenticator.ts#createAuthenticator': CLOSURE,
     'runtime/console/line-reader.ts#createLineReader': CLOSURE,
