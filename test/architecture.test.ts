@@ -33,7 +33,6 @@ const ALLOW: AllowList = {
     'drivers/proxy-listener.ts#createProxyListener': CLOSURE,
     'fleet/audit-collect.ts#createAuditCollector': CLOSURE,
     'drivers/dnp3/app.ts#parseFragment': `${PARSER}: a DNP3 application fragment, header by header`,
-    'runtime/report/history.ts#buildHistory': 'one count per report section over the same records; not split yet',
     'runtime/report/render-html.ts#renderHtml': 'the report page top to bottom, one section after the other; not split yet',
   },
   cycles: [],
