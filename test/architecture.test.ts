@@ -23,7 +23,6 @@ const ALLOW: AllowList = {
   functions: {
     'policy/bundle/decode-cbor.ts#decodeCborSteps': 'the one CBOR profile decoder: one loop over an explicit, bounded container stack, a state machine that reads better whole',
     'runtime/audit/upload.ts#createAuditUploader': CLOSURE,
-    'runtime/auth/authenticator.ts#createAuthenticator': CLOSURE,
     'runtime/console/line-reader.ts#createLineReader': CLOSURE,
     'runtime/web/login-server.ts#createLoginServer': CLOSURE,
     'runtime/lab/iec104-master.ts#connectIec104Master': `${CLOSURE} (a lab simulator)`,
