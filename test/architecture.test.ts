@@ -29,7 +29,6 @@ const ALLOW: AllowList = {
     'runtime/lab/iec104-rtu.ts#startIec104Rtu': `${CLOSURE} (a lab simulator)`,
     'runtime/lab/plc-sim.ts#startPlcSim': `${CLOSURE} (a lab simulator)`,
     'drivers/modbus-rtu/gateway.ts#createRtuGateway': CLOSURE,
-    'drivers/proxy-listener.ts#createProxyListener': CLOSURE,
     'fleet/audit-collect.ts#createAuditCollector': CLOSURE,
     'drivers/dnp3/app.ts#parseFragment': `${PARSER}: a DNP3 application fragment, header by header`,
     'runtime/report/render-html.ts#renderHtml': 'the report page top to bottom, one section after the other; not split yet',
