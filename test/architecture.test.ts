@@ -28,7 +28,6 @@ const ALLOW: AllowList = {
     'drivers/modbus-rtu/gateway.ts#createRtuGateway': CLOSURE,
     'fleet/audit-collect.ts#createAuditCollector': CLOSURE,
     'drivers/dnp3/app.ts#parseFragment': `${PARSER}: a DNP3 application fragment, header by header`,
-    'runtime/report/render-html.ts#renderHtml': 'the report page top to bottom, one section after the other; not split yet',
   },
   cycles: [],
 };
