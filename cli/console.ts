@@ -14,13 +14,11 @@ import { loadConfig, listenLabel } from '../runtime/config';
 import { IndexDecider } from '../policy/decider';
 import { createMemoryAudit } from '../runtime/memory-audit';
 import { promises as fsp } from 'node:fs';
-import { trustRootPath } from '../runtime/store/open-gateway-store';
 import { FsBlobStore } from '../runtime/store/fs-blob-store';
 import { TrustStore } from '../runtime/store/trust-store';
 import { PolicyStore } from '../runtime/store/policy-store';
 import { signalDaemon } from '../runtime/store/daemon-signal';
 import { attachAccess } from '../runtime/access/attach-access';
-import { parseAccessConfig } from '../runtime/config/access';
 import { runConsole } from '../runtime/console/shell';
 import { openSerial } from '../runtime/console/serial';
 import { listenConsoleSocket } from '../runtime/console/socket';
@@ -53,7 +51,7 @@ the daemon's (live status); otherwise it works on the state folder alone.`,
     if (typeof ctx.options.config !== 'string') throw usageError('--config FILE is required');
     if (ctx.options.serial !== undefined && ctx.options.socket !== undefined) throw usageError('give --serial or --socket, not both');
     const config = await loadConfig(ctx.options.config);
-    const acfg = parseAccessConfig(config.reserved.console, { file: config.file, dir: config.dir });
+    const acfg = config.parts.console;
     const baud = ctx.options.baud === undefined ? 115200 : Number(ctx.options.baud);
     const serial = typeof ctx.options.serial === 'string' ? await openSerial({ path: ctx.options.serial, baud }) : null;
     const input = serial ? serial.input : process.stdin;
@@ -80,7 +78,7 @@ the daemon's (live status); otherwise it works on the state folder alone.`,
     // policyFile has neither: then no bundle import and no grants).
     let store: PolicyStore | null = null;
     let trust: TrustStore | null = null;
-    const rootFile = trustRootPath(config);
+    const rootFile = config.parts.trustRootFile;
     if (rootFile) {
       const blobs = await FsBlobStore.open({ dir: config.stateDir });
       trust = await TrustStore.open({ blobs, provisioned: new Uint8Array(await fsp.readFile(rootFile)) });
@@ -88,7 +86,8 @@ the daemon's (live status); otherwise it works on the state folder alone.`,
       await store.boot();
     }
     const access = await attachAccess({
-      config: { ...config, reserved: { ...config.reserved, console: { ...(config.reserved.console ?? {}), web: undefined, serial: undefined, socket: undefined } } },
+      // The daemon's login page, serial line and socket are not this process's: login limits only.
+      config: { device: config.device, site: config.site, stateDir: config.stateDir, console: { idleMs: acfg.idleMs, login: acfg.login, breakGlass: acfg.breakGlass } },
       now: Date.now, audit, recentAudit: (n) => audit.recent(n), decider,
       status: () => {
         const s = store?.status();

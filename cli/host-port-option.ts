@@ -1,6 +1,6 @@
 /**
  * A `HOST:PORT` command-line option (`--listen`, `--to`, `--syslog`): the config's grammar
- * (runtime/config/host-port.ts: IPv4, bracketed IPv6, host names), a usage error naming the
+ * (protocol/host-port.ts: IPv4, bracketed IPv6, host names), a usage error naming the
  * option otherwise. Port 0 (a free port) only where the option says so.
  */
 import { parseHostPort, type HostPort } from '../protocol/host-port';

@@ -112,122 +112,146 @@ export function positiveOption(who: string, name: string, value: number | undefi
   return value;
 }
 
+/** The listener of one protocol proxy (not yet listening: start()). */
 export function createProxyListener<C extends ProxiedConnection>(o: ProxyListenerOptions<C>): ProxyListener<C> {
-  const { name, stats } = o;
-  const { now, decider, audit, listen, upstream } = o.options;
-  const positive = (what: string, value: number | undefined, fallback: number): number => positiveOption(o.who, what, value, fallback);
-  const sweepMs = positive('sweepMs', o.options.sweepMs, 250);
-  const drainMs = positive('timeouts.drainMs', o.drainMs, 1_000);
-  const maxConnections = positive('maxConnections', o.options.maxConnections, 1_000);
-  const maxPerSource = positive('maxConnectionsPerSource', o.options.maxConnectionsPerSource, 64);
-  const asset = o.options.asset, servicePort = o.options.servicePort;
-  const timers = o.options.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
-  const connections = new Set<C>();
-  const perSource = new Map<string, number>();
-  const base = { source: name, asset, port: servicePort, protocol: o.protocol };
-  let server: Server | null = null;
-  let bound: AddressInfo | null = null;
-  let sweepHandle: unknown = null;
-  let stopping: Promise<void> | null = null;
+  return new ListenerServer(o);
+}
 
-  const emit = (event: AuditEvent): void => {
-    try { audit.record(event); } catch { stats.droppedAudit++; }
+/** Admits connections (caps, one decision), sweeps their deadlines, drains on stop. */
+class ListenerServer<C extends ProxiedConnection> implements ProxyListener<C> {
+  private readonly sweepMs: number;
+  private readonly drainMs: number;
+  private readonly maxConnections: number;
+  private readonly maxPerSource: number;
+  private readonly timers: SweepTimers;
+  private readonly connections = new Set<C>();
+  private readonly perSource = new Map<string, number>();
+  private readonly base: { source: string; asset: string; port: number; protocol: Protocol };
+  private server: Server | null = null;
+  private bound: AddressInfo | null = null;
+  private sweepHandle: unknown = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(private readonly o: ProxyListenerOptions<C>) {
+    const opts = o.options;
+    this.sweepMs = positiveOption(o.who, 'sweepMs', opts.sweepMs, 250);
+    this.drainMs = positiveOption(o.who, 'timeouts.drainMs', o.drainMs, 1_000);
+    this.maxConnections = positiveOption(o.who, 'maxConnections', opts.maxConnections, 1_000);
+    this.maxPerSource = positiveOption(o.who, 'maxConnectionsPerSource', opts.maxConnectionsPerSource, 64);
+    this.timers = opts.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
+    this.base = { source: o.name, asset: opts.asset, port: opts.servicePort, protocol: o.protocol };
+  }
+
+  readonly emit = (event: AuditEvent): void => {
+    try { this.o.options.audit.record(event); } catch { this.o.stats.droppedAudit++; }
   };
 
-  const refuse = (socket: Socket, src: string, srcPort: number, message: string): void => {
-    stats.refused++;
-    emit({ kind: 'connection', at: now(), ...base, src, srcPort, message });
+  readonly closed = (conn: C): void => {
+    if (!this.connections.delete(conn)) return;
+    this.o.stats.connections = this.connections.size;
+    const left = (this.perSource.get(conn.src) ?? 1) - 1;
+    if (left <= 0) this.perSource.delete(conn.src); else this.perSource.set(conn.src, left);
+  };
+
+  private refuse(socket: Socket, src: string, srcPort: number, message: string): void {
+    this.o.stats.refused++;
+    this.emit({ kind: 'connection', at: this.o.options.now(), ...this.base, src, srcPort, message });
     socket.on('error', () => undefined);
     socket.destroy();
-  };
+  }
 
-  const accept = (socket: Socket): void => {
+  /** The server's connection handler: the caps, then the connect decision, then the protocol's connection. */
+  private readonly accept = (socket: Socket): void => {
+    const { stats, options } = this.o;
+    const { asset, servicePort } = options;
     const src = plainAddress(socket.remoteAddress);
     const srcPort = socket.remotePort ?? 0;
-    if (stopping !== null) return refuse(socket, src, srcPort, 'refused: proxy stopping');
-    if (connections.size >= maxConnections) return refuse(socket, src, srcPort, `refused: ${maxConnections} connections open (maxConnections)`);
-    const fromSource = perSource.get(src) ?? 0;
-    if (fromSource >= maxPerSource) return refuse(socket, src, srcPort, `refused: ${maxPerSource} connections open from ${src} (maxConnectionsPerSource)`);
-    const at = now();
+    if (this.stopping !== null) return this.refuse(socket, src, srcPort, 'refused: proxy stopping');
+    if (this.connections.size >= this.maxConnections) return this.refuse(socket, src, srcPort, `refused: ${this.maxConnections} connections open (maxConnections)`);
+    const fromSource = this.perSource.get(src) ?? 0;
+    if (fromSource >= this.maxPerSource) return this.refuse(socket, src, srcPort, `refused: ${this.maxPerSource} connections open from ${src} (maxConnectionsPerSource)`);
+    const at = options.now();
     let resolved;
     try {
-      resolved = decider.connect({ sourceIp: src, asset, port: servicePort, protocol: o.protocol, session: o.options.session?.(src) }, at);
+      resolved = options.decider.connect({ sourceIp: src, asset, port: servicePort, protocol: this.o.protocol, session: options.session?.(src) }, at);
     } catch (err) {
-      return refuse(socket, src, srcPort, `refused: decider failed (${err instanceof Error ? err.message : String(err)})`);
+      return this.refuse(socket, src, srcPort, `refused: decider failed (${err instanceof Error ? err.message : String(err)})`);
     }
     const { scope, decision } = resolved;
-    emit({ kind: 'decision', at, ...base, decision, policyVersion: scope.policyVersion, src, srcPort, message: 'connect' });
+    this.emit({ kind: 'decision', at, ...this.base, decision, policyVersion: scope.policyVersion, src, srcPort, message: 'connect' });
     if (decision.decision !== 'allow') {
       stats.denied++;
-      return refuse(socket, src, srcPort, `refused: ${decision.reason ?? 'denied'}`);
+      return this.refuse(socket, src, srcPort, `refused: ${decision.reason ?? 'denied'}`);
     }
     stats.accepted++;
-    perSource.set(src, fromSource + 1);
-    const conn = o.open(socket, src, srcPort, scope, decision);
-    connections.add(conn);
-    stats.connections = connections.size;
-    emit({
-      kind: 'connection', at, ...base, policyVersion: scope.policyVersion, src, srcPort, message: 'open',
+    this.perSource.set(src, fromSource + 1);
+    const conn = this.o.open(socket, src, srcPort, scope, decision);
+    this.connections.add(conn);
+    stats.connections = this.connections.size;
+    this.emit({
+      kind: 'connection', at, ...this.base, policyVersion: scope.policyVersion, src, srcPort, message: 'open',
       detail: { conduit: decision.conduit, identity: decision.identity, monitor: decision.monitor === true },
     });
   };
 
-  const sweep = (): void => {
-    const at = now();
-    for (const conn of connections) conn.sweep(at);
-    o.sweepShared?.(at);
+  readonly sweep = (): void => {
+    const at = this.o.options.now();
+    for (const conn of this.connections) conn.sweep(at);
+    this.o.sweepShared?.(at);
   };
 
-  const stop = (): Promise<void> => {
-    if (stopping !== null) return stopping;
-    stopping = (async () => {
-      const srv = server;
-      const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
-      for (const conn of connections) conn.drain();
-      const deadline = Date.now() + drainMs; // shutdown, not the hot path: real time
-      while (Date.now() < deadline && [...connections].some((c) => c.inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
-      for (const conn of [...connections]) conn.close('proxy stopped');
-      if (sweepHandle !== null) timers.clearInterval(sweepHandle);
-      sweepHandle = null;
-      await closed;
-      emit({ kind: 'driver', at: now(), ...base, message: 'stopped', detail: { ...stats } });
-    })();
-    return stopping;
+  // address, start, stop, sweep and emit are arrow properties: the proxies hand them on unbound.
+  readonly address = (): AddressInfo => {
+    if (this.bound === null) throw new TypeError(`${this.o.name}: address() called before start() resolved`);
+    return this.bound;
   };
 
-  return {
-    emit,
-    closed(conn: C): void {
-      if (!connections.delete(conn)) return;
-      stats.connections = connections.size;
-      const left = (perSource.get(conn.src) ?? 1) - 1;
-      if (left <= 0) perSource.delete(conn.src); else perSource.set(conn.src, left);
-    },
-    sweep,
-    address(): AddressInfo {
-      if (bound === null) throw new TypeError(`${name}: address() called before start() resolved`);
-      return bound;
-    },
-    start(signal: AbortSignal): Promise<void> {
-      if (server !== null) return Promise.reject(new TypeError(`${name}: start() called twice`));
-      if (signal.aborted) return Promise.resolve();
-      const srv = createServer({ noDelay: true }, accept);
-      server = srv;
-      return new Promise<void>((resolve, reject) => {
-        const onError = (err: Error): void => { server = null; reject(err); };
-        srv.once('error', onError);
-        srv.listen({ host: listen.host, port: listen.port }, () => {
-          srv.off('error', onError);
-          srv.on('error', (err) => emit({ kind: 'driver', at: now(), source: name, message: `listener error: ${err.message}` }));
-          bound = srv.address() as AddressInfo;
-          sweepHandle = timers.setInterval(sweep, sweepMs);
-          (sweepHandle as { unref?: () => void } | null)?.unref?.();
-          emit({ kind: 'driver', at: now(), ...base, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}`, ...(o.startDetail ? { detail: o.startDetail } : {}) });
-          signal.addEventListener('abort', () => { void stop(); }, { once: true });
-          resolve();
-        });
+  readonly start = (signal: AbortSignal): Promise<void> => {
+    if (this.server !== null) return Promise.reject(new TypeError(`${this.o.name}: start() called twice`));
+    if (signal.aborted) return Promise.resolve();
+    const srv = createServer({ noDelay: true }, this.accept);
+    this.server = srv;
+    const { listen } = this.o.options;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => { this.server = null; reject(err); };
+      srv.once('error', onError);
+      srv.listen({ host: listen.host, port: listen.port }, () => {
+        srv.off('error', onError);
+        this.listening(srv, signal);
+        resolve();
       });
-    },
-    stop,
+    });
   };
+
+  private listening(srv: Server, signal: AbortSignal): void {
+    const { name, options, startDetail } = this.o;
+    const { now, upstream } = options;
+    srv.on('error', (err) => this.emit({ kind: 'driver', at: now(), source: name, message: `listener error: ${err.message}` }));
+    const bound = srv.address() as AddressInfo;
+    this.bound = bound;
+    this.sweepHandle = this.timers.setInterval(this.sweep, this.sweepMs);
+    (this.sweepHandle as { unref?: () => void } | null)?.unref?.();
+    this.emit({ kind: 'driver', at: now(), ...this.base, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}`, ...(startDetail ? { detail: startDetail } : {}) });
+    signal.addEventListener('abort', () => { void this.stop(); }, { once: true });
+  }
+
+  readonly stop = (): Promise<void> => {
+    if (this.stopping !== null) return this.stopping;
+    this.stopping = this.drain();
+    return this.stopping;
+  };
+
+  private async drain(): Promise<void> {
+    const { connections } = this;
+    const srv = this.server;
+    const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
+    for (const conn of connections) conn.drain();
+    const deadline = Date.now() + this.drainMs; // shutdown, not the hot path: real time
+    while (Date.now() < deadline && [...connections].some((c) => c.inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
+    for (const conn of [...connections]) conn.close('proxy stopped');
+    if (this.sweepHandle !== null) this.timers.clearInterval(this.sweepHandle);
+    this.sweepHandle = null;
+    await closed;
+    this.emit({ kind: 'driver', at: this.o.options.now(), ...this.base, message: 'stopped', detail: { ...this.o.stats } });
+  }
 }

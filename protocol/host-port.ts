@@ -2,6 +2,11 @@
  * `HOST:PORT` as a gateway config writes a listen or upstream address: an IPv4 literal, a
  * bracketed IPv6 literal (RFC 3986 section 3.2.2: `[::1]:502`) or, for upstreams only, a host
  * name. Returns a message instead of throwing so the caller can place it in the file.
+ *
+ * The one reader of HOST:PORT: the gateway config (runtime/config), the fleet console's config
+ * (fleet/console/config.ts) and the command-line options (cli/host-port-option.ts) all use it. It
+ * lives in protocol/, not cli/, because runtime/ and fleet/ may not import cli/ (design.md
+ * layout; test/architecture.test.ts), and neither may import the other.
  */
 import { normalizeIp } from '../policy/net';
 

@@ -2,7 +2,8 @@
  * The one reader of time options (`audit show --since`, `report --from`, `fleet grant --until`,
  * `fleet sign --expires`, ..., and the fleet console's search fields), so that every command and
  * form accepts the same spellings and says the same thing when it cannot read one. In protocol/
- * rather than cli/ because the fleet console (fleet/, which may not import cli/) reads it too.
+ * rather than cli/ because the fleet console (fleet/console/routes.ts: the audit search's from
+ * and to) reads it too, and fleet/ may not import cli/ (test/architecture.test.ts).
  */
 import { ZonegateError } from '../policy/errors';
 

@@ -9,9 +9,10 @@
  *   device, site, stateDir, policyFile, listeners: [{ listen, asset, service, upstream?, port?, serial?, identity?, iec104? }],
  *   log: { level, decisions }, timeouts: { idleMs, connectMs, responseMs, drainMs, frameMs },
  *   limits: { maxConnections, perSourceMax, auditRing },
- *   trustRoot: { file }, audit: { enabled, maxBytes, segmentBytes, flushDelayMs, checkpointIntervalMs }, mqtt: { url, ... },
- *   nftables: { enabled, ... } (validated in config/blocks.ts), update: { healthPeriodMs }, and, reserved for later parts,
- *   the mappings console and telemetry.
+ *   and the part blocks, each read once into its typed value in `parts` (config/blocks.ts): trustRoot: { file },
+ *   audit: { enabled, maxBytes, segmentBytes, flushDelayMs, checkpointIntervalMs }, mqtt: { url, ... },
+ *   nftables: { enabled, ... }, console: { ... } (config/access.ts), telemetry: { enabled, intervalMs },
+ *   update: { healthPeriodMs }.
  */
 import { promises as fs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -98,17 +99,15 @@ export interface GatewayConfig {
   /** frameMs: a Modbus request frame (a DNP3 link frame and fragment) must be complete within this long after its first byte (slowloris). */
   timeouts: { idleMs: number; connectMs: number; responseMs: number; drainMs: number; frameMs: number };
   limits: { maxConnections: number; perSourceMax: number; auditRing: number };
-  /** The raw blocks of the parts (mqtt, audit, console, nftables, trustRoot, telemetry), as written. */
-  reserved: Record<string, Record<string, unknown>>;
-  /** trustRoot, audit, mqtt and nftables validated (config/blocks.ts); paths absolute. */
+  /** The part blocks (trustRoot, audit, mqtt, nftables, console, telemetry, update), read into typed values (config/blocks.ts); paths absolute. */
   parts: PartBlocks;
   /** Where a config path was written, for errors found later (listeners against the policy). */
   locate(path: SourcePath): SourcePosition | undefined;
 }
 
 const TOP_KEYS = ['device', 'site', 'stateDir', 'policyFile', 'listeners', 'log', 'timeouts', 'limits'] as const;
-/** Accepted as mappings now, interpreted by later issues. */
-export const RESERVED_BLOCKS = ['mqtt', 'audit', 'console', 'nftables', 'trustRoot', 'telemetry', 'update'] as const;
+/** The part blocks: mappings, each read by its own parser in config/blocks.ts. */
+export const PART_BLOCKS = ['mqtt', 'audit', 'console', 'nftables', 'trustRoot', 'telemetry', 'update'] as const;
 const LISTENER_KEYS = ['listen', 'asset', 'service', 'upstream', 'port', 'serial', 'identity', 'iec104'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
@@ -200,7 +199,7 @@ export function parseConfig(text: string, opts: { file: string } & ConfigOptions
     throw new ZonegateError('ERR_CONFIG_INVALID', `invalid gateway config ${opts.file}`, { cause: e, issues });
   }
   const out = new IssueList({ file: opts.file, locate: src.locate });
-  const root = readObject(src.value ?? undefined, [], [...TOP_KEYS, ...RESERVED_BLOCKS], out, 'a mapping of gateway settings');
+  const root = readObject(src.value ?? undefined, [], [...TOP_KEYS, ...PART_BLOCKS], out, 'a mapping of gateway settings');
   const fail = () => new ZonegateError('ERR_CONFIG_INVALID',
     `invalid gateway config ${opts.file}: ${out.count} problem${out.count === 1 ? '' : 's'}`, { issues: out.issues });
   if (!root) throw fail();
@@ -223,15 +222,13 @@ export function parseConfig(text: string, opts: { file: string } & ConfigOptions
       if (limits[key] === 0 && has(rec, key)) out.add(['limits', key], 'must be at least 1');
     }
   }
-  const reserved = readReserved(root, out);
-  const parts = parsePartBlocks(reserved, dir);
-  for (const issue of parts.issues) out.add(issue.path, issue.message);
+  const parts = parsePartBlocks(readBlockMappings(root, out), dir, out);
 
   if (out.count > 0) throw fail();
   return {
     file, dir, device: device!, site: site!, stateDir: resolve(dir, stateDir!),
     ...(policyFile !== undefined ? { policyFile: resolve(dir, policyFile) } : {}),
-    listeners, log, timeouts, limits, reserved, parts: parts.blocks, locate: src.locate,
+    listeners, log, timeouts, limits, parts, locate: src.locate,
   };
 }
 
@@ -277,16 +274,16 @@ function readLog(root: Record<string, unknown>, out: IssueList): GatewayConfig['
   };
 }
 
-// The part blocks (mqtt, audit, access, ...) as raw mappings; parsePartBlocks reads them.
-function readReserved(root: Record<string, unknown>, out: IssueList): Record<string, Record<string, unknown>> {
-  const reserved: Record<string, Record<string, unknown>> = Object.create(null);
-  for (const key of RESERVED_BLOCKS) {
+// The part blocks (mqtt, audit, console, ...) that are mappings, by name, for parsePartBlocks; kept by nothing after it.
+function readBlockMappings(root: Record<string, unknown>, out: IssueList): Record<string, Record<string, unknown>> {
+  const blocks: Record<string, Record<string, unknown>> = Object.create(null);
+  for (const key of PART_BLOCKS) {
     if (!has(root, key)) continue;
     const v = get(root, key);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) out.add([key], `must be a mapping (reserved for the ${key} settings)`);
-    else reserved[key] = v as Record<string, unknown>;
+    else blocks[key] = v as Record<string, unknown>;
   }
-  return reserved;
+  return blocks;
 }
 
 /** Reads (1 MiB at most) and validates a config file; a missing or unreadable file is ERR_CONFIG_INVALID too. */

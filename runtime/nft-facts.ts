@@ -4,17 +4,11 @@
  * input.ts) lets it in. One home for the daemon and `zonegate nft render --config`.
  */
 import type { RenderOptions } from '../drivers/nftables/options';
-import { parseAccessConfig } from './config/access';
 import type { GatewayConfig } from './config';
 
 /** `render` with the console's login page port in management.tcpPorts (unchanged when there is none). */
-export function withLoginPage(render: Omit<RenderOptions, 'doc'>, cfg: GatewayConfig): Omit<RenderOptions, 'doc'> {
-  let port: number | undefined;
-  try {
-    port = parseAccessConfig(cfg.reserved.console as Record<string, unknown> | undefined, { file: cfg.file, dir: cfg.dir }).web?.listen.port;
-  } catch {
-    return render; // an invalid console block was refused at load already
-  }
+export function withLoginPage(render: Omit<RenderOptions, 'doc'>, cfg: Pick<GatewayConfig, 'parts'>): Omit<RenderOptions, 'doc'> {
+  const port = cfg.parts.console.web?.listen.port;
   if (port === undefined || port === 0) return render;
   const m = render.management ?? {};
   const ports = m.tcpPorts ?? [];

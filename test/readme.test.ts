@@ -67,7 +67,7 @@ test("the README's gateway configuration is a valid config", () => {
   const at = readme.indexOf('## Configuration (gateway)');
   const block = /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))![1];
   const c = parseConfig(block, { file: '/etc/zonegate/gateway.yaml' });
-  assert.equal(Object.keys(c.parts).sort(), ['audit', 'mqtt', 'nftables', 'telemetry', 'trustRootFile']);
+  assert.equal(Object.keys(c.parts).sort(), ['audit', 'console', 'mqtt', 'nftables', 'telemetry', 'trustRootFile']);
   assert.is(c.listeners.length, 1);
   // The lines that say "the defaults" show the defaults.
   assert.match(block, /^timeouts: .*# the defaults$/m);

@@ -123,6 +123,46 @@ class GatewayCore {
   event(kind: AuditEvent['kind'], message: string, peer?: { src: string; srcPort: number }): void {
     this.ctx.emit({ kind, at: this.ctx.now(), source: this.ctx.name, src: peer?.src, srcPort: peer?.srcPort, asset: this.o.asset, port: this.o.servicePort, protocol: 'modbus', message });
   }
+
+  /** A TCP client: one connect decision; an allowed client is served while the line is open, any other is closed. */
+  readonly accept = (socket: Socket): void => {
+    const { o, ctx } = this;
+    const src = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+    const srcPort = socket.remotePort ?? 0;
+    const at = o.now();
+    const { scope, decision } = o.decider.connect({ sourceIp: src, asset: o.asset, port: o.servicePort, protocol: 'modbus' }, at);
+    ctx.emit({ kind: 'decision', at, source: ctx.name, decision, policyVersion: scope.policyVersion, src, srcPort, asset: o.asset, port: o.servicePort, protocol: 'modbus', message: 'connect' });
+    if (decision.decision !== 'allow' || this.line === null) {
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return;
+    }
+    this.clients.add(new GatewayClient(this, socket, src, srcPort, scope));
+  };
+
+  /** Opens the serial device (reopened after it is lost: requests are answered 0x0A meanwhile) and the RTU master on it. */
+  async openLine(limited: LimitedLog | null): Promise<void> {
+    const { o } = this;
+    const name = this.ctx.name;
+    const say = (m: string) => { this.event('connection', m); limited?.say(`${name} ${o.line.device}: ${m}`); };
+    const port = await openReopening(o.line, o.open ?? openSerial, {
+      down: (why) => { this.event('driver', `serial device lost: ${why}; requests answered 0x0A until it is back`); o.log?.(`${name} ${o.line.device}: serial device lost (${why}); retrying`); o.onLine?.(false, why); },
+      up: () => { this.event('driver', 'serial device open again'); o.log?.(`${name} ${o.line.device}: serial device open again`); o.onLine?.(true); },
+    }, o.reopenMs);
+    this.port = port;
+    const t = o.timeouts ?? {};
+    this.line = new RtuLine(port, o.line, {
+      responseMs: t.responseMs ?? 1_000, turnaroundMs: t.turnaroundMs ?? 100, maxQueue: o.maxQueue ?? 32,
+      onEvent: say,
+    });
+  }
+
+  /** Releases the line (a retry, or another listener, can open it). */
+  closeLine(): void {
+    this.line?.close();
+    this.line = null;
+    this.port = null;
+  }
 }
 
 /** Creates the gateway (call start(): it opens the line, then listens). */
@@ -138,20 +178,6 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
   let server: Server | null = null;
   let bound: AddressInfo | null = null;
 
-  const accept = (socket: Socket): void => {
-    const src = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
-    const srcPort = socket.remotePort ?? 0;
-    const at = o.now();
-    const { scope, decision } = o.decider.connect({ sourceIp: src, asset: o.asset, port: o.servicePort, protocol: 'modbus' }, at);
-    ctx.emit({ kind: 'decision', at, source: name, decision, policyVersion: scope.policyVersion, src, srcPort, asset: o.asset, port: o.servicePort, protocol: 'modbus', message: 'connect' });
-    if (decision.decision !== 'allow' || core.line === null) {
-      socket.on('error', () => undefined);
-      socket.destroy();
-      return;
-    }
-    core.clients.add(new GatewayClient(core, socket, src, srcPort, scope));
-  };
-
   const stats = (): RtuGateway['stats'] => ({
     ...(core.line?.stats ?? { transactions: 0, responses: 0, timeouts: 0, badCrc: 0, torn: 0, unexpected: 0, queueFull: 0 }),
     clients: core.clients.size, denied: core.denied, malformed: core.malformed,
@@ -166,28 +192,16 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
     },
     async start(signal: AbortSignal): Promise<void> {
       if (server !== null) throw new TypeError(`${name}: start() called twice`);
-      const say = (m: string) => { core.event('connection', m); limited?.say(`${name} ${o.line.device}: ${m}`); };
-      const port = await openReopening(o.line, o.open ?? openSerial, {
-        down: (why) => { core.event('driver', `serial device lost: ${why}; requests answered 0x0A until it is back`); o.log?.(`${name} ${o.line.device}: serial device lost (${why}); retrying`); o.onLine?.(false, why); },
-        up: () => { core.event('driver', 'serial device open again'); o.log?.(`${name} ${o.line.device}: serial device open again`); o.onLine?.(true); },
-      }, o.reopenMs);
-      core.port = port;
-      const t = o.timeouts ?? {};
-      core.line = new RtuLine(port, o.line, {
-        responseMs: t.responseMs ?? 1_000, turnaroundMs: t.turnaroundMs ?? 100, maxQueue: o.maxQueue ?? 32,
-        onEvent: say,
-      });
-      const srv = createServer({ noDelay: true }, accept);
+      await core.openLine(limited);
+      const srv = createServer({ noDelay: true }, core.accept);
       server = srv;
       try {
         await new Promise<void>((resolve, reject) => {
           srv.once('error', reject);
           srv.listen({ host: o.listen.host, port: o.listen.port }, () => { srv.off('error', reject); resolve(); });
         });
-      } catch (e) { // the line is released: a retry (or another listener) can open it
-        core.line.close();
-        core.line = null;
-        core.port = null;
+      } catch (e) {
+        core.closeLine();
         throw e;
       }
       bound = srv.address() as AddressInfo;
@@ -200,9 +214,7 @@ export function createRtuGateway(o: RtuGatewayOptions): RtuGateway {
       server = null;
       const closed = new Promise<void>((r) => srv.close(() => r()));
       for (const c of [...core.clients]) c.close('gateway stopped');
-      core.line?.close();
-      core.line = null;
-      core.port = null;
+      core.closeLine();
       await closed;
       limited?.flush();
       core.event('driver', 'stopped');

@@ -27,12 +27,8 @@ function plainAddress(address: string | undefined): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
-/**
- * Creates the proxy (not yet listening: call start()). Promises: nothing is forwarded that the
- * decider did not allow; every request gets an answer or its connection is closed; a malformed
- * frame closes only its own connection; memory per connection is bounded by the options.
- */
-export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
+/** Programmer misuse of the options throws TypeError, before anything is built. */
+function checkOptions(options: ModbusProxyOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('createModbusProxy: options required');
   const { listen, upstream, decider, audit } = options;
   if (!listen || typeof listen.host !== 'string' || !Number.isInteger(listen.port)) throw new TypeError('createModbusProxy: listen {host, port} required');
@@ -41,171 +37,207 @@ export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
   if (!decider || typeof decider.modbus !== 'function' || typeof decider.connect !== 'function') throw new TypeError('createModbusProxy: decider required');
   if (!audit || typeof audit.record !== 'function') throw new TypeError('createModbusProxy: audit sink required');
   if (typeof options.now !== 'function') throw new TypeError('createModbusProxy: now() required');
+}
+
+/** The context every connection of the proxy shares (connection-lifecycle.ts ProxyContext): limits, timeouts, counters, audit. */
+function proxyContext(options: ModbusProxyOptions, p: { stats: ModbusProxyStats; log: LimitedLog | null; emit: ProxyContext['emit']; closed: ProxyContext['closed'] }): ProxyContext {
   const t = options.timeouts ?? {};
-  const name = options.name ?? 'modbus-tcp';
-  const now = options.now;
-  const timers = options.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
-  const sweepMs = positive('sweepMs', options.sweepMs, 250);
-  const drainMs = positive('timeouts.drainMs', t.drainMs, 1_000);
-  const maxConnections = positive('maxConnections', options.maxConnections, 1_000);
-  const maxPerSource = positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 64);
-
-  const stats: ModbusProxyStats = {
-    connections: 0, accepted: 0, refused: 0, requests: 0, allowed: 0, denied: 0, monitored: 0, rateLimited: 0,
-    malformed: 0, forwarded: 0, responses: 0, unexpectedResponses: 0, upstreamTimeouts: 0, upstreamFailures: 0, upstreamConnects: 0,
-    idleClosed: 0, droppedAudit: 0,
-  };
-  const connections = new Set<ConnectionLifecycle>();
-  const perSource = new Map<string, number>();
-  const shares = new ConduitShares(maxConnections, options.reserveConnections);
-  if (options.log !== undefined && typeof options.log !== 'function') throw new TypeError('createModbusProxy: log must be a function');
-  const log = options.log === undefined ? null : new LimitedLog({ write: options.log, now });
   const rate = new RateLimitStore(positive('maxRateBuckets', options.maxRateBuckets, 10_000));
-
-  const emit = (event: AuditEvent): void => {
-    try {
-      audit.record(event);
-    } catch {
-      stats.droppedAudit++;
-    }
-  };
-
-  const ctx: ProxyContext = {
-    name, asset: options.asset, servicePort: options.servicePort,
-    upstreamHost: upstream.host, upstreamPort: upstream.port,
-    decider, limits: options.limits, writeLimits: options.writeLimits, rate, now,
+  return {
+    name: options.name ?? 'modbus-tcp', asset: options.asset, servicePort: options.servicePort,
+    upstreamHost: options.upstream.host, upstreamPort: options.upstream.port,
+    decider: options.decider, limits: options.limits, writeLimits: options.writeLimits, rate, now: options.now,
     frameMs: positive('timeouts.frameMs', t.frameMs, 5_000),
     idleMs: positive('timeouts.idleMs', t.idleMs, 600_000),
     upstreamMs: positive('timeouts.upstreamMs', t.upstreamMs, 3_000),
     connectMs: positive('timeouts.connectMs', t.connectMs, 3_000),
     upstreamRetryMs: positive('timeouts.upstreamRetryMs', t.upstreamRetryMs, 1_000),
     maxSilentTransactions: Math.floor(positive('maxSilentTransactions', options.maxSilentTransactions, 3)),
-    log,
+    log: p.log,
     maxOutstanding: Math.floor(positive('maxOutstanding', options.maxOutstanding, 16)),
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 64 * 1024),
-    stats,
+    stats: p.stats,
     upstreamDownUntil: 0,
-    emit,
-    closed(conn) {
-      if (!connections.delete(conn)) return;
-      stats.connections = connections.size;
-      if (conn.poolKey !== null) shares.give(conn.poolKey);
-      const left = (perSource.get(conn.src) ?? 1) - 1;
-      if (left <= 0) perSource.delete(conn.src); else perSource.set(conn.src, left);
-    },
+    emit: p.emit,
+    closed: p.closed,
+  };
+}
+
+/**
+ * Creates the proxy (not yet listening: call start()). Promises: nothing is forwarded that the
+ * decider did not allow; every request gets an answer or its connection is closed; a malformed
+ * frame closes only its own connection; memory per connection is bounded by the options.
+ */
+export function createModbusProxy(options: ModbusProxyOptions): ModbusProxy {
+  checkOptions(options);
+  return new ModbusProxyServer(options);
+}
+
+type Timers = NonNullable<ModbusProxyOptions['timers']>;
+
+/** The listener: admits connections (caps, one decision, the conduit's fair share), sweeps their deadlines, drains on stop. */
+class ModbusProxyServer implements ModbusProxy {
+  readonly name: string;
+  readonly stats: ModbusProxyStats = {
+    connections: 0, accepted: 0, refused: 0, requests: 0, allowed: 0, denied: 0, monitored: 0, rateLimited: 0,
+    malformed: 0, forwarded: 0, responses: 0, unexpectedResponses: 0, upstreamTimeouts: 0, upstreamFailures: 0, upstreamConnects: 0,
+    idleClosed: 0, droppedAudit: 0,
+  };
+  private readonly o: ModbusProxyOptions;
+  private readonly now: () => number;
+  private readonly timers: Timers;
+  private readonly sweepMs: number;
+  private readonly drainMs: number;
+  private readonly maxConnections: number;
+  private readonly maxPerSource: number;
+  private readonly connections = new Set<ConnectionLifecycle>();
+  private readonly perSource = new Map<string, number>();
+  private readonly shares: ConduitShares;
+  private readonly log: LimitedLog | null;
+  private readonly ctx: ProxyContext;
+  private server: Server | null = null;
+  private bound: AddressInfo | null = null;
+  private sweepHandle: unknown = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(options: ModbusProxyOptions) {
+    const t = options.timeouts ?? {};
+    this.o = options;
+    this.name = options.name ?? 'modbus-tcp';
+    this.now = options.now;
+    this.timers = options.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
+    this.sweepMs = positive('sweepMs', options.sweepMs, 250);
+    this.drainMs = positive('timeouts.drainMs', t.drainMs, 1_000);
+    this.maxConnections = positive('maxConnections', options.maxConnections, 1_000);
+    this.maxPerSource = positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 64);
+    this.shares = new ConduitShares(this.maxConnections, options.reserveConnections);
+    if (options.log !== undefined && typeof options.log !== 'function') throw new TypeError('createModbusProxy: log must be a function');
+    this.log = options.log === undefined ? null : new LimitedLog({ write: options.log, now: this.now });
+    this.ctx = proxyContext(options, { stats: this.stats, log: this.log, emit: this.emit, closed: (conn) => this.closed(conn) });
+  }
+
+  private readonly emit = (event: AuditEvent): void => {
+    try {
+      this.o.audit.record(event);
+    } catch {
+      this.stats.droppedAudit++;
+    }
   };
 
-  let server: Server | null = null;
-  let bound: AddressInfo | null = null;
-  let sweepHandle: unknown = null;
-  let stopping: Promise<void> | null = null;
+  /** A connection ended (ProxyContext.closed): its slot, its conduit share and its source's count are free again. */
+  private closed(conn: ConnectionLifecycle): void {
+    if (!this.connections.delete(conn)) return;
+    this.stats.connections = this.connections.size;
+    if (conn.poolKey !== null) this.shares.give(conn.poolKey);
+    const left = (this.perSource.get(conn.src) ?? 1) - 1;
+    if (left <= 0) this.perSource.delete(conn.src); else this.perSource.set(conn.src, left);
+  }
 
-  const refuse = (socket: Socket, src: string, srcPort: number, message: string): void => {
-    stats.refused++;
-    emit({ kind: 'connection', at: now(), source: name, src, srcPort, asset: options.asset, port: options.servicePort, protocol: 'modbus', message });
+  private refuse(socket: Socket, src: string, srcPort: number, message: string): void {
+    this.stats.refused++;
+    this.emit({ kind: 'connection', at: this.now(), source: this.name, src, srcPort, asset: this.o.asset, port: this.o.servicePort, protocol: 'modbus', message });
     socket.on('error', () => undefined);
     socket.destroy();
-  };
+  }
 
-  const accept = (socket: Socket): void => {
+  /** The server's connection handler: the caps, then the connect decision, then the conduit's fair share. */
+  private readonly accept = (socket: Socket): void => {
     const src = plainAddress(socket.remoteAddress);
     const srcPort = socket.remotePort ?? 0;
-    if (stopping !== null) return refuse(socket, src, srcPort, 'refused: proxy stopping');
-    if (connections.size >= maxConnections) return refuse(socket, src, srcPort, `refused: ${maxConnections} connections open (maxConnections)`);
-    const fromSource = perSource.get(src) ?? 0;
-    if (fromSource >= maxPerSource) return refuse(socket, src, srcPort, `refused: ${maxPerSource} connections open from ${src} (maxConnectionsPerSource)`);
-    const at = now();
+    if (this.stopping !== null) return this.refuse(socket, src, srcPort, 'refused: proxy stopping');
+    if (this.connections.size >= this.maxConnections) return this.refuse(socket, src, srcPort, `refused: ${this.maxConnections} connections open (maxConnections)`);
+    const fromSource = this.perSource.get(src) ?? 0;
+    if (fromSource >= this.maxPerSource) return this.refuse(socket, src, srcPort, `refused: ${this.maxPerSource} connections open from ${src} (maxConnectionsPerSource)`);
+    const at = this.now();
+    const { asset, servicePort: port } = this.o;
     let resolved;
     try {
-      resolved = decider.connect({
-        sourceIp: src, asset: options.asset, port: options.servicePort, protocol: 'modbus', session: options.session?.(src),
-      }, at);
+      resolved = this.o.decider.connect({ sourceIp: src, asset, port, protocol: 'modbus', session: this.o.session?.(src) }, at);
     } catch (err) {
-      return refuse(socket, src, srcPort, `refused: decider failed (${err instanceof Error ? err.message : String(err)})`);
+      return this.refuse(socket, src, srcPort, `refused: decider failed (${err instanceof Error ? err.message : String(err)})`);
     }
     const { scope, decision } = resolved;
-    emit({
-      kind: 'decision', at, source: name, decision, policyVersion: scope.policyVersion, src, srcPort,
-      asset: options.asset, port: options.servicePort, protocol: 'modbus', message: 'connect',
-    });
+    this.emit({ kind: 'decision', at, source: this.name, decision, policyVersion: scope.policyVersion, src, srcPort, asset, port, protocol: 'modbus', message: 'connect' });
     if (decision.decision !== 'allow') {
-      stats.denied++;
-      return refuse(socket, src, srcPort, `refused: ${decision.reason ?? 'denied'}`);
+      this.stats.denied++;
+      return this.refuse(socket, src, srcPort, `refused: ${decision.reason ?? 'denied'}`);
     }
     const poolKey = decision.conduit ?? `source ${src}`;
-    const unfair = shares.take(poolKey, connections.size);
-    if (unfair !== null) return refuse(socket, src, srcPort, unfair);
-    stats.accepted++;
-    perSource.set(src, fromSource + 1);
-    const conn = new ClientConnection(ctx, socket, src, srcPort, scope);
+    const unfair = this.shares.take(poolKey, this.connections.size);
+    if (unfair !== null) return this.refuse(socket, src, srcPort, unfair);
+    this.stats.accepted++;
+    this.perSource.set(src, fromSource + 1);
+    const conn = new ClientConnection(this.ctx, socket, src, srcPort, scope);
     conn.poolKey = poolKey;
-    connections.add(conn);
-    stats.connections = connections.size;
-    emit({
-      kind: 'connection', at, source: name, policyVersion: scope.policyVersion, src, srcPort,
-      asset: options.asset, port: options.servicePort, protocol: 'modbus', message: 'open',
+    this.connections.add(conn);
+    this.stats.connections = this.connections.size;
+    this.emit({
+      kind: 'connection', at, source: this.name, policyVersion: scope.policyVersion, src, srcPort, asset, port, protocol: 'modbus', message: 'open',
       detail: { conduit: decision.conduit, identity: decision.identity, monitor: decision.monitor === true },
     });
   };
 
-  const sweep = (): void => {
-    const at = now();
-    for (const conn of connections) conn.sweep(at);
-    if (rate.buckets > 0) rate.prune(at);
-    log?.tick();
+  readonly sweep = (): void => {
+    const at = this.now();
+    for (const conn of this.connections) conn.sweep(at);
+    if (this.ctx.rate.buckets > 0) this.ctx.rate.prune(at);
+    this.log?.tick();
   };
 
-  const stop = (): Promise<void> => {
-    if (stopping !== null) return stopping;
-    stopping = (async () => {
-      const srv = server;
-      const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
-      for (const conn of connections) conn.drain();
-      // Let in-flight requests finish (real time: this runs at shutdown, not on the hot path).
-      const deadline = Date.now() + drainMs;
-      while (Date.now() < deadline) {
-        let busy = false;
-        for (const conn of connections) if (conn.inFlight > 0) { busy = true; break; }
-        if (!busy) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      for (const conn of [...connections]) conn.close('proxy stopped');
-      if (sweepHandle !== null) timers.clearInterval(sweepHandle);
-      sweepHandle = null;
-      await closed;
-      emit({ kind: 'driver', at: now(), source: name, asset: options.asset, port: options.servicePort, message: 'stopped', detail: { ...stats } });
-    })();
-    return stopping;
-  };
+  address(): AddressInfo {
+    if (this.bound === null) throw new TypeError(`${this.name}: address() called before start() resolved`);
+    return this.bound;
+  }
 
-  return {
-    name,
-    stats,
-    sweep,
-    address(): AddressInfo {
-      if (bound === null) throw new TypeError(`${name}: address() called before start() resolved`);
-      return bound;
-    },
-    start(signal: AbortSignal): Promise<void> {
-      if (server !== null) return Promise.reject(new TypeError(`${name}: start() called twice`));
-      if (signal.aborted) return Promise.resolve();
-      const srv = createServer({ noDelay: true }, accept);
-      server = srv;
-      return new Promise<void>((resolve, reject) => {
-        const onError = (err: Error): void => { server = null; reject(err); };
-        srv.once('error', onError);
-        srv.listen({ host: listen.host, port: listen.port }, () => {
-          srv.off('error', onError);
-          srv.on('error', (err) => emit({ kind: 'driver', at: now(), source: name, message: `listener error: ${err.message}` }));
-          bound = srv.address() as AddressInfo;
-          sweepHandle = timers.setInterval(sweep, sweepMs);
-          (sweepHandle as { unref?: () => void } | null)?.unref?.();
-          emit({ kind: 'driver', at: now(), source: name, asset: options.asset, port: options.servicePort, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}` });
-          signal.addEventListener('abort', () => { void stop(); }, { once: true });
-          resolve();
-        });
+  start(signal: AbortSignal): Promise<void> {
+    if (this.server !== null) return Promise.reject(new TypeError(`${this.name}: start() called twice`));
+    if (signal.aborted) return Promise.resolve();
+    const srv = createServer({ noDelay: true }, this.accept);
+    this.server = srv;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => { this.server = null; reject(err); };
+      srv.once('error', onError);
+      srv.listen({ host: this.o.listen.host, port: this.o.listen.port }, () => {
+        srv.off('error', onError);
+        this.listening(srv, signal);
+        resolve();
       });
-    },
-    stop,
+    });
+  }
+
+  private listening(srv: Server, signal: AbortSignal): void {
+    const { asset, servicePort: port, upstream } = this.o;
+    srv.on('error', (err) => this.emit({ kind: 'driver', at: this.now(), source: this.name, message: `listener error: ${err.message}` }));
+    const bound = srv.address() as AddressInfo;
+    this.bound = bound;
+    this.sweepHandle = this.timers.setInterval(this.sweep, this.sweepMs);
+    (this.sweepHandle as { unref?: () => void } | null)?.unref?.();
+    this.emit({ kind: 'driver', at: this.now(), source: this.name, asset, port, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}` });
+    signal.addEventListener('abort', () => { void this.stop(); }, { once: true });
+  }
+
+  readonly stop = (): Promise<void> => {
+    if (this.stopping !== null) return this.stopping;
+    this.stopping = this.drain();
+    return this.stopping;
   };
+
+  private async drain(): Promise<void> {
+    const srv = this.server;
+    const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
+    for (const conn of this.connections) conn.drain();
+    // Let in-flight requests finish (real time: this runs at shutdown, not on the hot path).
+    const deadline = Date.now() + this.drainMs;
+    while (Date.now() < deadline) {
+      let busy = false;
+      for (const conn of this.connections) if (conn.inFlight > 0) { busy = true; break; }
+      if (!busy) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const conn of [...this.connections]) conn.close('proxy stopped');
+    if (this.sweepHandle !== null) this.timers.clearInterval(this.sweepHandle);
+    this.sweepHandle = null;
+    await closed;
+    this.emit({ kind: 'driver', at: this.now(), source: this.name, asset: this.o.asset, port: this.o.servicePort, message: 'stopped', detail: { ...this.stats } });
+  }
 }

@@ -48,203 +48,245 @@ export function createTcpConduit(options: TcpConduitOptions): TcpConduit {
   if (!options || typeof options.asset !== 'string' || !options.decider || !options.audit || typeof options.now !== 'function') {
     throw new TypeError('createTcpConduit: listen, upstream, asset, port, decider, audit and now are required');
   }
-  const name = options.name ?? 'tcp-conduit';
-  const { decider, audit, now, asset, port } = options;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
-  const maxConnections = options.maxConnections ?? 1024;
-  const perSourceMax = options.perSourceMax ?? 64;
-  const recheckIntervalMs = options.recheckIntervalMs ?? 60_000;
-  const drainMs = options.drainMs ?? 2_000;
+  return new TcpConduitProxy(options);
+}
 
-  const stats: TcpConduitStats = {
+type Verdict = { scope: Scope; decision: Decision };
+type AuditEvent = Parameters<TcpConduitOptions['audit']['record']>[0];
+
+/** The proxy's state and its steps: admit (caps), decide, splice; recheck; start and stop (drain). */
+class TcpConduitProxy implements TcpConduit {
+  readonly name: string;
+  private readonly o: TcpConduitOptions;
+  private readonly idleTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly maxConnections: number;
+  private readonly perSourceMax: number;
+  private readonly recheckIntervalMs: number;
+  private readonly drainMs: number;
+  private readonly counts: TcpConduitStats = {
     accepted: 0, denied: 0, refused: 0, active: 0, closed: 0, upstreamErrors: 0, idleTimeouts: 0, revoked: 0, bytesUp: 0, bytesDown: 0,
   };
-  const live = new Set<Live>();
+  private readonly live = new Set<Live>();
   /** Every accepted socket not yet closed (deciding, denied-closing or spliced): counted by the caps. */
-  const perSource = new Map<string, number>();
-  let total = 0;
-  const shares = new ConduitShares(maxConnections, options.reserveConnections);
-  let server: Server | undefined;
-  let bound: HostPort | undefined;
-  let recheckTimer: NodeJS.Timeout | undefined;
-  let stopping: Promise<void> | undefined;
+  private readonly perSource = new Map<string, number>();
+  private total = 0;
+  private readonly shares: ConduitShares;
+  private server: Server | undefined;
+  private bound: HostPort | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
 
-  const record = (ev: Parameters<typeof audit.record>[0]) => { try { audit.record(ev); } catch { /* AuditSink promises not to throw */ } };
+  constructor(options: TcpConduitOptions) {
+    this.o = options;
+    this.name = options.name ?? 'tcp-conduit';
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    this.maxConnections = options.maxConnections ?? 1024;
+    this.perSourceMax = options.perSourceMax ?? 64;
+    this.recheckIntervalMs = options.recheckIntervalMs ?? 60_000;
+    this.drainMs = options.drainMs ?? 2_000;
+    this.shares = new ConduitShares(this.maxConnections, options.reserveConnections);
+  }
 
-  const release = (ip: string) => {
-    total -= 1;
-    const n = (perSource.get(ip) ?? 1) - 1;
-    if (n <= 0) perSource.delete(ip); else perSource.set(ip, n);
-  };
+  address(): HostPort {
+    if (!this.bound) throw new TypeError(`${this.name}: not started`);
+    return this.bound;
+  }
 
-  const auditDecision = (c: { query: ConnectQuery; srcPort: number }, decision: Decision, scope: Scope, message?: string) => record({
-    kind: 'decision', at: now(), source: name, decision, policyVersion: scope.policyVersion,
-    src: c.query.sourceIp, srcPort: c.srcPort, asset, port, protocol: 'tcp', ...(message ? { message } : {}),
-  });
+  stats(): TcpConduitStats {
+    return { ...this.counts };
+  }
 
-  function onConnection(client: Socket): void {
+  private record(ev: AuditEvent): void {
+    try { this.o.audit.record(ev); } catch { /* AuditSink promises not to throw */ }
+  }
+
+  private release(ip: string): void {
+    this.total -= 1;
+    const n = (this.perSource.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perSource.delete(ip); else this.perSource.set(ip, n);
+  }
+
+  private auditDecision(c: { query: ConnectQuery; srcPort: number }, decision: Decision, scope: Scope, message?: string): void {
+    const { asset, port } = this.o;
+    this.record({
+      kind: 'decision', at: this.o.now(), source: this.name, decision, policyVersion: scope.policyVersion,
+      src: c.query.sourceIp, srcPort: c.srcPort, asset, port, protocol: 'tcp', ...(message ? { message } : {}),
+    });
+  }
+
+  /** A refused connection (a cap, stopping, the conduit's fair share): audited, then destroyed. */
+  private refuse(client: Socket, ip: string, srcPort: number, message: string, limit: number): void {
+    this.counts.refused += 1;
+    this.record({ kind: 'connection', at: this.o.now(), source: this.name, src: ip, srcPort, asset: this.o.asset, port: this.o.port, protocol: 'tcp', message, detail: { limit } });
+    client.destroy();
+  }
+
+  /** The server's connection handler: caps, then one decision, then the fair share, then the splice. */
+  private readonly onConnection = (client: Socket): void => {
     const ip = plainIp(client.remoteAddress);
     const srcPort = client.remotePort ?? 0;
     // Caps first: a flood is refused before it costs a decision.
-    const fromSource = perSource.get(ip) ?? 0;
-    if (stopping || total >= maxConnections || fromSource >= perSourceMax) {
-      stats.refused += 1;
-      record({
-        kind: 'connection', at: now(), source: name, src: ip, srcPort, asset, port, protocol: 'tcp',
-        message: stopping ? 'refused: stopping' : total >= maxConnections ? 'refused: listener connection cap' : 'refused: per-source connection cap',
-        detail: { limit: total >= maxConnections ? maxConnections : perSourceMax },
-      });
-      client.destroy();
+    const fromSource = this.perSource.get(ip) ?? 0;
+    const full = this.total >= this.maxConnections;
+    if (this.stopping || full || fromSource >= this.perSourceMax) {
+      const why = this.stopping ? 'refused: stopping' : full ? 'refused: listener connection cap' : 'refused: per-source connection cap';
+      this.refuse(client, ip, srcPort, why, full ? this.maxConnections : this.perSourceMax);
       return;
     }
-    total += 1;
-    perSource.set(ip, fromSource + 1);
-    client.once('close', () => release(ip));
+    this.total += 1;
+    this.perSource.set(ip, fromSource + 1);
+    client.once('close', () => this.release(ip));
     client.on('error', () => { /* reset by the peer: counted on close */ });
 
-    const query: ConnectQuery = { sourceIp: ip, asset, port, protocol: 'tcp' };
-    let verdict: { scope: Scope; decision: Decision };
-    try {
-      verdict = decider.connect(query, now());
-    } catch (e) {
-      // The Decider promises not to throw; if it does, fail closed.
-      verdict = { scope: { policyVersion: 'unknown', identity: null }, decision: { decision: 'deny', conduit: null, reason: 'malformed', identity: null } };
-      record({ kind: 'driver', at: now(), source: name, message: `decider failed: ${(e as Error).message}` });
-    }
-    auditDecision({ query, srcPort }, verdict.decision, verdict.scope);
+    const query: ConnectQuery = { sourceIp: ip, asset: this.o.asset, port: this.o.port, protocol: 'tcp' };
+    const verdict = this.decide(query);
+    this.auditDecision({ query, srcPort }, verdict.decision, verdict.scope);
     if (verdict.decision.decision !== 'allow') {
-      stats.denied += 1;
+      this.counts.denied += 1;
       client.destroy();
       return;
     }
     // Fair share of the pool per conduit (conduit-shares.ts); `total` already counts this socket.
     const poolKey = verdict.decision.conduit ?? `source ${ip}`;
-    const unfair = shares.take(poolKey, total - 1);
-    if (unfair !== null) {
-      stats.refused += 1;
-      record({ kind: 'connection', at: now(), source: name, src: ip, srcPort, asset, port, protocol: 'tcp', message: unfair, detail: { limit: maxConnections - shares.reserve } });
-      client.destroy();
-      return;
-    }
-    client.once('close', () => shares.give(poolKey));
-    stats.accepted += 1;
-    stats.active += 1;
-    const c: Live = { client, query, srcPort, scope: verdict.scope, openedAt: now() };
-    live.add(c);
+    const unfair = this.shares.take(poolKey, this.total - 1);
+    if (unfair !== null) { this.refuse(client, ip, srcPort, unfair, this.maxConnections - this.shares.reserve); return; }
+    client.once('close', () => this.shares.give(poolKey));
+    this.counts.accepted += 1;
+    this.counts.active += 1;
+    const c: Live = { client, query, srcPort, scope: verdict.scope, openedAt: this.o.now() };
+    this.live.add(c);
+    this.spliceUpstream(c, verdict.decision.conduit);
+  };
 
+  /** One decision; the Decider promises not to throw, and if it does the connection fails closed. */
+  private decide(query: ConnectQuery): Verdict {
+    try {
+      return this.o.decider.connect(query, this.o.now());
+    } catch (e) {
+      this.record({ kind: 'driver', at: this.o.now(), source: this.name, message: `decider failed: ${(e as Error).message}` });
+      return { scope: { policyVersion: 'unknown', identity: null }, decision: { decision: 'deny', conduit: null, reason: 'malformed', identity: null } };
+    }
+  }
+
+  /** Connects upstream and splices both ways, with the connect and idle timeouts; audits the close. */
+  private spliceUpstream(c: Live, conduit: string | null): void {
+    const { client } = c;
     // Upstream bytes are read into a reused buffer (splice.ts ReusedReadBuffer).
     const reader = new ReusedReadBuffer(client);
-    const upstream = connect({ host: options.upstream.host, port: options.upstream.port, allowHalfOpen: true, onread: reader.onread });
+    const upstream = connect({ host: this.o.upstream.host, port: this.o.upstream.port, allowHalfOpen: true, onread: reader.onread });
     upstream.setNoDelay(true);
     client.setNoDelay(true);
     let connected = false;
     const connectTimer = setTimeout(() => {
-      if (!connected) { c.closeReason = 'upstream connect timeout'; stats.upstreamErrors += 1; upstream.destroy(); client.destroy(); }
-    }, connectTimeoutMs);
+      if (!connected) { c.closeReason = 'upstream connect timeout'; this.counts.upstreamErrors += 1; upstream.destroy(); client.destroy(); }
+    }, this.connectTimeoutMs);
     upstream.once('connect', () => { connected = true; clearTimeout(connectTimer); });
     upstream.once('error', (e: NodeJS.ErrnoException) => {
-      if (!connected && !c.closeReason) { c.closeReason = `upstream unreachable: ${e.code ?? e.message}`; stats.upstreamErrors += 1; }
+      if (!connected && !c.closeReason) { c.closeReason = `upstream unreachable: ${e.code ?? e.message}`; this.counts.upstreamErrors += 1; }
     });
-    if (idleTimeoutMs > 0) {
+    if (this.idleTimeoutMs > 0) {
       // Node resets a socket's timeout on every read and write of it, so the client socket sees
       // the traffic of both directions.
-      client.setTimeout(idleTimeoutMs, () => {
+      client.setTimeout(this.idleTimeoutMs, () => {
         if (!c.closeReason) c.closeReason = 'idle timeout';
-        stats.idleTimeouts += 1;
+        this.counts.idleTimeouts += 1;
         c.handle?.destroy();
       });
     }
     c.handle = splice(client, upstream, { bReader: reader });
     c.handle.done.then(({ error }) => {
       clearTimeout(connectTimer);
-      live.delete(c);
-      stats.active -= 1;
-      stats.closed += 1;
-      const up = client.bytesRead, down = client.bytesWritten;
-      stats.bytesUp += up; stats.bytesDown += down;
-      record({
-        kind: 'connection', at: now(), source: name, policyVersion: c.scope.policyVersion,
-        src: ip, srcPort, asset, port, protocol: 'tcp',
-        message: 'closed',
-        detail: {
-          bytesUp: up, bytesDown: down, durationMs: now() - c.openedAt,
-          reason: c.closeReason ?? (error ? `error: ${(error as NodeJS.ErrnoException).code ?? error.message}` : 'end'),
-          conduit: verdict.decision.conduit,
-        },
-      });
+      this.closed(c, conduit, error);
     });
   }
 
-  function recheck(): number {
+  /** A spliced connection ended: counted and audited (bytes each way, duration, why). */
+  private closed(c: Live, conduit: string | null, error: Error | null | undefined): void {
+    this.live.delete(c);
+    this.counts.active -= 1;
+    this.counts.closed += 1;
+    const up = c.client.bytesRead, down = c.client.bytesWritten;
+    this.counts.bytesUp += up; this.counts.bytesDown += down;
+    this.record({
+      kind: 'connection', at: this.o.now(), source: this.name, policyVersion: c.scope.policyVersion,
+      src: c.query.sourceIp, srcPort: c.srcPort, asset: this.o.asset, port: this.o.port, protocol: 'tcp',
+      message: 'closed',
+      detail: {
+        bytesUp: up, bytesDown: down, durationMs: this.o.now() - c.openedAt,
+        reason: c.closeReason ?? (error ? `error: ${(error as NodeJS.ErrnoException).code ?? error.message}` : 'end'),
+        conduit,
+      },
+    });
+  }
+
+  readonly recheck = (): number => {
     let closed = 0;
-    for (const c of live) {
+    for (const c of this.live) {
       if (c.closeReason) continue;
-      let v: { scope: Scope; decision: Decision };
-      try { v = decider.connect(c.query, now()); } catch { continue; }
+      let v: Verdict;
+      try { v = this.o.decider.connect(c.query, this.o.now()); } catch { continue; }
       c.scope = v.scope;
       if (v.decision.decision === 'allow') continue;
       // A re-decision that closes a connection is a decision: audited like the first one.
-      auditDecision(c, v.decision, v.scope, 'revoked: re-checked against the active policy');
+      this.auditDecision(c, v.decision, v.scope, 'revoked: re-checked against the active policy');
       c.closeReason = `revoked: ${v.decision.reason ?? 'denied'}`;
-      stats.revoked += 1;
+      this.counts.revoked += 1;
       closed += 1;
       c.handle?.destroy();
     }
     return closed;
-  }
-
-  return {
-    name,
-    address(): HostPort {
-      if (!bound) throw new TypeError(`${name}: not started`);
-      return bound;
-    },
-    stats: () => ({ ...stats }),
-    recheck,
-    start(signal: AbortSignal): Promise<void> {
-      if (server) return Promise.reject(new TypeError(`${name}: already started`));
-      if (signal.aborted) return Promise.reject(new Error(`${name}: start aborted`));
-      const srv = createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
-      server = srv;
-      return new Promise<void>((resolve, reject) => {
-        const onError = (e: Error) => { server = undefined; reject(e); };
-        srv.once('error', onError);
-        srv.listen({ host: options.listen.host, port: options.listen.port }, () => {
-          srv.off('error', onError);
-          srv.on('error', (e) => record({ kind: 'driver', at: now(), source: name, message: `listener error: ${e.message}` }));
-          const a = srv.address();
-          bound = a && typeof a === 'object' ? { host: a.address, port: a.port } : { ...options.listen };
-          if (recheckIntervalMs > 0) { recheckTimer = setInterval(recheck, recheckIntervalMs); recheckTimer.unref(); }
-          signal.addEventListener('abort', () => { void stop(); }, { once: true });
-          record({ kind: 'driver', at: now(), source: name, asset, port, message: `listening on ${bound.host}:${bound.port}`, detail: { upstream: `${options.upstream.host}:${options.upstream.port}` } });
-          resolve();
-        });
-      });
-    },
-    stop,
   };
 
-  function stop(): Promise<void> {
-    if (stopping) return stopping;
-    const srv = server;
-    stopping = (async () => {
-      if (recheckTimer) clearInterval(recheckTimer);
-      if (!srv) return;
-      const closedServer = new Promise<void>((r) => srv.close(() => r()));
-      // Drain: let open connections finish for drainMs, then cut what is left.
-      if (live.size > 0) {
-        const all = Promise.all([...live].map((c) => c.handle?.done));
-        let timer: NodeJS.Timeout | undefined;
-        const grace = new Promise<void>((r) => { timer = setTimeout(r, drainMs); });
-        await Promise.race([all, grace]);
-        if (timer) clearTimeout(timer);
-        for (const c of live) { if (!c.closeReason) c.closeReason = 'gateway stopping'; c.handle?.destroy(); }
-        await all;
-      }
-      await closedServer;
-      record({ kind: 'driver', at: now(), source: name, asset, port, message: 'stopped' });
-    })();
-    return stopping;
+  start(signal: AbortSignal): Promise<void> {
+    if (this.server) return Promise.reject(new TypeError(`${this.name}: already started`));
+    if (signal.aborted) return Promise.reject(new Error(`${this.name}: start aborted`));
+    const srv = createServer({ allowHalfOpen: true, pauseOnConnect: false }, this.onConnection);
+    this.server = srv;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (e: Error) => { this.server = undefined; reject(e); };
+      srv.once('error', onError);
+      srv.listen({ host: this.o.listen.host, port: this.o.listen.port }, () => {
+        srv.off('error', onError);
+        this.listening(srv, signal);
+        resolve();
+      });
+    });
+  }
+
+  private listening(srv: Server, signal: AbortSignal): void {
+    const { asset, port, upstream } = this.o;
+    srv.on('error', (e) => this.record({ kind: 'driver', at: this.o.now(), source: this.name, message: `listener error: ${e.message}` }));
+    const a = srv.address();
+    const bound = a && typeof a === 'object' ? { host: a.address, port: a.port } : { ...this.o.listen };
+    this.bound = bound;
+    if (this.recheckIntervalMs > 0) { this.recheckTimer = setInterval(this.recheck, this.recheckIntervalMs); this.recheckTimer.unref(); }
+    signal.addEventListener('abort', () => { void this.stop(); }, { once: true });
+    this.record({ kind: 'driver', at: this.o.now(), source: this.name, asset, port, message: `listening on ${bound.host}:${bound.port}`, detail: { upstream: `${upstream.host}:${upstream.port}` } });
+  }
+
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = this.drainAndClose(this.server);
+    return this.stopping;
+  }
+
+  private async drainAndClose(srv: Server | undefined): Promise<void> {
+    if (this.recheckTimer) clearInterval(this.recheckTimer);
+    if (!srv) return;
+    const closedServer = new Promise<void>((r) => srv.close(() => r()));
+    // Drain: let open connections finish for drainMs, then cut what is left.
+    if (this.live.size > 0) {
+      const all = Promise.all([...this.live].map((c) => c.handle?.done));
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((r) => { timer = setTimeout(r, this.drainMs); });
+      await Promise.race([all, grace]);
+      if (timer) clearTimeout(timer);
+      for (const c of this.live) { if (!c.closeReason) c.closeReason = 'gateway stopping'; c.handle?.destroy(); }
+      await all;
+    }
+    await closedServer;
+    this.record({ kind: 'driver', at: this.o.now(), source: this.name, asset: this.o.asset, port: this.o.port, message: 'stopped' });
   }
 }

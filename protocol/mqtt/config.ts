@@ -1,5 +1,5 @@
 /**
- * The gateway config's `mqtt:` block (runtime/config.ts reserves it and calls
+ * The gateway config's `mqtt:` block (runtime/config/blocks.ts reads it at load with
  * parseMqttConfig). Shape:
  *
  *   mqtt: { url, clientId?, username?, passwordFile?, ca?, cert?, key?, keepalive?, maxPayloadBytes? }

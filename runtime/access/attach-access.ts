@@ -23,7 +23,7 @@ import { createSessionTable, type SessionChange, type SessionTable } from '../au
 import { createSessionDecider, type InnerDecider, type SessionDecider } from '../auth/session-decider';
 import { acceptBundleUsers } from '../auth/bundle-users';
 import { loadOrCreateBoxKey } from '../auth/box-key';
-import { parseAccessConfig, type AccessConfig } from '../config/access';
+import type { AccessConfig } from '../config/access';
 import { GrantStore, type AcceptGrantResult } from '../grants/grant-store';
 import { openLocalQuarantine, type LocalQuarantine } from '../console/local-quarantine';
 import { createBreakGlass, type BreakGlass, type BreakGlassState } from '../console/break-glass';
@@ -39,7 +39,8 @@ export type AccessChange = SessionChange | { kind: 'quarantine' } | { kind: 'bre
 
 /** What attachAccess needs of the gateway ("gateway-like"). */
 export interface AccessDeps {
-  config: { file: string; dir: string; device: string; site: string; stateDir: string; reserved: Record<string, Record<string, unknown>> };
+  /** `console`: the config's console block as read at load (runtime/config/access.ts). */
+  config: { device: string; site: string; stateDir: string; console: AccessConfig };
   now: () => number;
   /** The gateway's audit sink (delegate: gateway.audit may be replaced on reload). */
   audit: AuditSink;
@@ -100,9 +101,65 @@ export interface AccessStatus {
   login: { hashing: number; queued: number; rejected: number };
 }
 
-/** Opens the access parts over the config's stateDir; throws ERR_CONFIG_INVALID / ERR_STORAGE. */
+/** Opens the access parts over the config's stateDir; throws ERR_STORAGE. */
 export async function attachAccess(deps: AccessDeps): Promise<Access> {
-  const cfg = parseAccessConfig(deps.config.reserved.console, { file: deps.config.file, dir: deps.config.dir });
+  const cfg = deps.config.console;
+  const parts = await openParts(deps, cfg);
+  const consoleDeps = consoleDepsOf(deps, parts);
+  const endpoints = new Endpoints(deps, cfg, parts, consoleDeps);
+  const { limiter, users, auth, sessions, grants, quarantine, breakGlass, box, decider } = parts;
+  const { now, audit } = deps;
+  const access: Access = {
+    config: cfg, decider, auth, users, sessions, grants, quarantine, breakGlass, consoleDeps,
+    get webUrl() { return endpoints.webUrl; },
+    sessionFacts: (ip) => sessions.facts(ip),
+    acceptGrant(bytes) {
+      if (!grants) return Promise.reject(new TypeError('grants need a trust root (config trustRoot)'));
+      return grants.accept(bytes, { source: 'mqtt' });
+    },
+    async acceptUsers(list) {
+      const records = acceptBundleUsers({ list, boxSecretKey: box.secretKey, now: now() });
+      const dropped = users.list().filter((u) => u.origin === 'bundle' && !records.some((r) => r.name === u.name)).map((u) => u.name);
+      await users.replaceBundleUsers(records);
+      for (const name of dropped) sessions.endUser(name, 'user-removed');
+      audit.record({ kind: 'auth', at: now(), source: 'bundle', message: 'users from bundle applied', detail: { users: records.map((r) => r.name) } });
+      return records.length;
+    },
+    status() {
+      const st = limiter.stats();
+      return {
+        sessions: sessions.list().map((s) => ({ user: s.user, sourceIp: s.sourceIp, via: s.via, expiresAt: s.expiresAt })),
+        grants: (grants?.list() ?? []).map((g) => ({ id: g.id, identity: g.identity, state: g.state, until: g.until })),
+        breakGlass: breakGlass.active(),
+        web: endpoints.webUrl ?? null,
+        login: { hashing: st.active, queued: st.queued, rejected: st.rejected },
+      };
+    },
+    async reload() {
+      await users.reload();
+      for (const s of sessions.list()) if (auth.roleOf(s.user) === undefined && s.via === 'web') sessions.end(s.id, 'user-removed');
+    },
+    start: (signal) => endpoints.start(signal, () => { void access.stop(); }),
+    stop: () => endpoints.stop(),
+  };
+  return access;
+}
+
+/** The state access keeps (users, sessions, grants, quarantine, break-glass, box key) and what decides with it. */
+interface Parts {
+  limiter: Semaphore;
+  users: UserStore;
+  auth: Authenticator;
+  sessions: SessionTable;
+  grants: GrantStore | null;
+  quarantine: LocalQuarantine;
+  breakGlass: BreakGlass;
+  box: Awaited<ReturnType<typeof loadOrCreateBoxKey>>;
+  decider: SessionDecider;
+}
+
+// Opens the stores over the state folder and wires them: sessions ask grants, grants and the quarantine tell sessions.
+async function openParts(deps: AccessDeps, cfg: AccessConfig): Promise<Parts> {
   const { now, audit } = deps;
   const blobs = await FsBlobStore.open({ dir: deps.config.stateDir });
   const limiter = deps.limiter ?? createSemaphore({ limit: cfg.login.hashConcurrency, maxQueued: 64, cooldownFactor: cfg.login.hashCooldown });
@@ -133,97 +190,83 @@ export async function attachAccess(deps: AccessDeps): Promise<Access> {
     inner: deps.decider, facts: (ip) => sessions.facts(ip), generation: () => sessions.generation + quarantineGen,
     quarantined: (id) => quarantine.has(id),
   });
+  return { limiter, users, auth, sessions, grants, quarantine, breakGlass, box, decider };
+}
 
-  const consoleDeps: ConsoleDeps = {
-    device: deps.config.device, now, audit, auth,
+// What the consoles (serial, socket, `zonegate console`) may see and do.
+function consoleDepsOf(deps: AccessDeps, p: Parts): ConsoleDeps {
+  const { sessions } = p;
+  return {
+    device: deps.config.device, now: deps.now, audit: deps.audit, auth: p.auth,
     status: () => {
       const s = deps.status();
       return { ...s, sessions: sessions.list().map((x) => ({ user: x.user, sourceIp: x.sourceIp, expiresAt: x.expiresAt, via: x.via })) };
     },
     recentAudit: deps.recentAudit,
     policyShow: deps.policyShow, explain: deps.explain, importBundle: deps.importBundle, exportAudit: deps.exportAudit,
-    grants: grants ?? undefined, quarantine, breakGlass, users,
+    grants: p.grants ?? undefined, quarantine: p.quarantine, breakGlass: p.breakGlass, users: p.users,
     endUserSessions: (u) => sessions.endUser(u, 'revoked'),
   };
+}
 
-  let server: LoginServer | null = null;
-  let webUrl: string | undefined;
-  let serial: SerialPort | null = null;
-  let serialConsole: ConsoleHandle | null = null;
-  let socket: ConsoleSocket | null = null;
-  let sweepTimer: NodeJS.Timeout | undefined;
+/** What access binds and runs while started: the login page, the console socket and serial line, the sweep. */
+class Endpoints {
+  webUrl: string | undefined;
+  private server: LoginServer | null = null;
+  private serial: SerialPort | null = null;
+  private serialConsole: ConsoleHandle | null = null;
+  private socket: ConsoleSocket | null = null;
+  private sweepTimer: NodeJS.Timeout | undefined;
 
-  const access: Access = {
-    config: cfg, decider, auth, users, sessions, grants, quarantine, breakGlass, consoleDeps,
-    get webUrl() { return webUrl; },
-    sessionFacts: (ip) => sessions.facts(ip),
-    acceptGrant(bytes) {
-      if (!grants) return Promise.reject(new TypeError('grants need a trust root (config trustRoot)'));
-      return grants.accept(bytes, { source: 'mqtt' });
-    },
-    async acceptUsers(list) {
-      const records = acceptBundleUsers({ list, boxSecretKey: box.secretKey, now: now() });
-      const dropped = users.list().filter((u) => u.origin === 'bundle' && !records.some((r) => r.name === u.name)).map((u) => u.name);
-      await users.replaceBundleUsers(records);
-      for (const name of dropped) sessions.endUser(name, 'user-removed');
-      audit.record({ kind: 'auth', at: now(), source: 'bundle', message: 'users from bundle applied', detail: { users: records.map((r) => r.name) } });
-      return records.length;
-    },
-    status() {
-      const st = limiter.stats();
-      return {
-        sessions: sessions.list().map((s) => ({ user: s.user, sourceIp: s.sourceIp, via: s.via, expiresAt: s.expiresAt })),
-        grants: (grants?.list() ?? []).map((g) => ({ id: g.id, identity: g.identity, state: g.state, until: g.until })),
-        breakGlass: breakGlass.active(),
-        web: webUrl ?? null,
-        login: { hashing: st.active, queued: st.queued, rejected: st.rejected },
-      };
-    },
-    async reload() {
-      await users.reload();
-      for (const s of sessions.list()) if (auth.roleOf(s.user) === undefined && s.via === 'web') sessions.end(s.id, 'user-removed');
-    },
-    async start(signal) {
-      if (cfg.web) {
-        const cert = await ensureCertificate({ stateDir: deps.config.stateDir, device: deps.config.device, host: cfg.web.listen.host, certFile: cfg.web.cert, keyFile: cfg.web.key });
-        if (cert?.created) deps.log.info(`made a self-signed certificate for the login page (SHA-256 ${cert.fingerprint})`);
-        server = createLoginServer({
-          listen: cfg.web.listen, tls: cert ? { cert: cert.cert, key: cert.key } : null, device: deps.config.device, auth, sessions,
-          grantsOf: (identity, ip) => grants?.conduitsFor(identity, ip, now()), log: deps.log,
-        });
-        await server.start();
-        const a = server.address();
-        webUrl = `${server.scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/`;
-        deps.log.info(`login page on ${webUrl}`);
-      }
-      if (cfg.socket) {
-        socket = await listenConsoleSocket({ path: cfg.socket, deps: consoleDeps, idleMs: cfg.idleMs });
-        deps.log.info(`console socket ${cfg.socket}`);
-      }
-      if (cfg.serial) {
-        serial = await openSerial({ path: cfg.serial.device, baud: cfg.serial.baud });
-        serialConsole = runConsole({ input: serial.input, output: serial.output, deps: consoleDeps, where: cfg.serial.device, idleMs: cfg.idleMs, persistent: true });
-        deps.log.info(`console on ${cfg.serial.device} at ${cfg.serial.baud} baud`);
-      }
-      sweepTimer = setInterval(() => {
-        sessions.sweep();
-        breakGlass.tick();
-        void grants?.sweep().catch((e: unknown) => deps.log.error(`grant sweep failed: ${(e as Error).message}`));
-      }, 1_000);
-      sweepTimer.unref();
-      signal.addEventListener('abort', () => { void access.stop(); }, { once: true });
-    },
-    async stop() {
-      if (sweepTimer) clearInterval(sweepTimer);
-      sweepTimer = undefined;
-      serialConsole?.close();
-      serial?.close();
-      serialConsole = null; serial = null;
-      await socket?.close();
-      socket = null;
-      await server?.stop();
-      server = null;
-    },
-  };
-  return access;
+  constructor(private readonly deps: AccessDeps, private readonly cfg: AccessConfig, private readonly parts: Parts, private readonly consoleDeps: ConsoleDeps) {}
+
+  async start(signal: AbortSignal, onAbort: () => void): Promise<void> {
+    const { cfg, deps, consoleDeps } = this;
+    if (cfg.web) await this.startLoginPage(cfg.web);
+    if (cfg.socket) {
+      this.socket = await listenConsoleSocket({ path: cfg.socket, deps: consoleDeps, idleMs: cfg.idleMs });
+      deps.log.info(`console socket ${cfg.socket}`);
+    }
+    if (cfg.serial) {
+      this.serial = await openSerial({ path: cfg.serial.device, baud: cfg.serial.baud });
+      this.serialConsole = runConsole({ input: this.serial.input, output: this.serial.output, deps: consoleDeps, where: cfg.serial.device, idleMs: cfg.idleMs, persistent: true });
+      deps.log.info(`console on ${cfg.serial.device} at ${cfg.serial.baud} baud`);
+    }
+    const { sessions, breakGlass, grants } = this.parts;
+    this.sweepTimer = setInterval(() => {
+      sessions.sweep();
+      breakGlass.tick();
+      void grants?.sweep().catch((e: unknown) => deps.log.error(`grant sweep failed: ${(e as Error).message}`));
+    }, 1_000);
+    this.sweepTimer.unref();
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  private async startLoginPage(web: NonNullable<AccessConfig['web']>): Promise<void> {
+    const { deps } = this;
+    const { auth, sessions, grants } = this.parts;
+    const cert = await ensureCertificate({ stateDir: deps.config.stateDir, device: deps.config.device, host: web.listen.host, certFile: web.cert, keyFile: web.key });
+    if (cert?.created) deps.log.info(`made a self-signed certificate for the login page (SHA-256 ${cert.fingerprint})`);
+    const server = createLoginServer({
+      listen: web.listen, tls: cert ? { cert: cert.cert, key: cert.key } : null, device: deps.config.device, auth, sessions,
+      grantsOf: (identity, ip) => grants?.conduitsFor(identity, ip, deps.now()), log: deps.log,
+    });
+    this.server = server;
+    await server.start();
+    const a = server.address();
+    this.webUrl = `${server.scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/`;
+    deps.log.info(`login page on ${this.webUrl}`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.serialConsole?.close();
+    this.serial?.close();
+    this.serialConsole = null; this.serial = null;
+    await this.socket?.close();
+    this.socket = null;
+    await this.server?.stop();
+    this.server = null;
+  }
 }

@@ -48,72 +48,91 @@ export interface AuthenticatorOptions {
 
 /** Builds the authenticator. login() never throws for bad input; it resolves a LoginResult. */
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
-  const { users, limiter, audit, now } = options;
-  const policy: ThrottlePolicy = { ...DEFAULT_THROTTLE, ...(options.throttle ?? {}) };
-  const usedSteps = new Map<string, number>();
+  return new LoginAuthenticator(options);
+}
+
+type AddressEntry = { failures: number; nextAttemptAt: number; lastFailureAt: number; busy: boolean };
+
+class LoginAuthenticator implements Authenticator {
+  readonly throttlePolicy: ThrottlePolicy;
+  private readonly usedSteps = new Map<string, number>();
   // One attempt per name at a time: parallel guesses at one name are refused, not hashed.
-  const inflight = new Set<string>();
+  private readonly inflight = new Set<string>();
   // Login page source addresses: failures (in memory: a restart forgets them, the per-name
   // counters are the persisted ones) and whether an attempt from there is being hashed.
-  const addresses = new Map<string, { failures: number; nextAttemptAt: number; lastFailureAt: number; busy: boolean }>();
-  let decoy: Promise<string> | undefined;
+  private readonly addresses = new Map<string, AddressEntry>();
+  private decoy: Promise<string> | undefined;
 
-  const record = (attempt: LoginAttempt, message: string, detail: Record<string, unknown>) => {
+  constructor(private readonly o: AuthenticatorOptions) {
+    this.throttlePolicy = { ...DEFAULT_THROTTLE, ...(o.throttle ?? {}) };
+  }
+
+  readonly roleOf = (name: string): Role | undefined => this.o.users.get(name)?.role;
+
+  private record(attempt: LoginAttempt, message: string, detail: Record<string, unknown>): void {
     try {
-      audit.record({
-        kind: 'auth', at: now(), source: attempt.channel.kind, message,
+      this.o.audit.record({
+        kind: 'auth', at: this.o.now(), source: attempt.channel.kind, message,
         ...(attempt.channel.kind === 'web' ? { src: attempt.channel.from } : {}),
         detail: { user: attempt.name.slice(0, 64), via: attempt.channel.kind, from: attempt.channel.from, ...detail },
       });
     } catch { /* AuditSink promises not to throw */ }
-  };
+  }
 
-  async function login(attempt: LoginAttempt): Promise<LoginResult> {
+  readonly login = async (attempt: LoginAttempt): Promise<LoginResult> => {
     const name = typeof attempt.name === 'string' ? attempt.name : '';
     const password = typeof attempt.password === 'string' ? attempt.password : '';
     if (!NAME.test(name) || Buffer.byteLength(password) > MAX_PASSWORD_BYTES || password === '') {
-      record({ ...attempt, name }, 'login failed', { reason: 'invalid', why: 'malformed name or password' });
+      this.record({ ...attempt, name }, 'login failed', { reason: 'invalid', why: 'malformed name or password' });
       return { ok: false, reason: 'invalid' };
     }
-    const t = now();
-    const thr = users.throttleOf(name);
-    if (thr.lockedAt !== null) {
-      record(attempt, 'login refused', { reason: 'locked', failures: thr.failures });
-      return { ok: false, reason: 'locked' };
-    }
-    if (t < thr.nextAttemptAt) {
-      record(attempt, 'login refused', { reason: 'throttled', retryAfterMs: thr.nextAttemptAt - t });
-      return { ok: false, reason: 'throttled', retryAfterMs: thr.nextAttemptAt - t };
-    }
-    if (inflight.has(name)) {
-      record(attempt, 'login refused', { reason: 'throttled', why: 'another attempt for this name is in progress' });
-      return { ok: false, reason: 'throttled', retryAfterMs: policy.baseDelayMs };
-    }
-    const address = attempt.channel.kind === 'web' ? addressEntry(attempt.channel.from, t) : undefined;
-    if (address?.busy) {
-      record(attempt, 'login refused', { reason: 'throttled', why: 'another attempt from this address is in progress' });
-      return { ok: false, reason: 'throttled', retryAfterMs: policy.baseDelayMs };
-    }
-    if (address && t < address.nextAttemptAt) {
-      record(attempt, 'login refused', { reason: 'throttled', why: 'too many failed logins from this address', retryAfterMs: address.nextAttemptAt - t });
-      return { ok: false, reason: 'throttled', retryAfterMs: address.nextAttemptAt - t };
-    }
-    inflight.add(name);
+    const pre = this.checkBeforeHashing(attempt, name, this.o.now());
+    if ('refused' in pre) return pre.refused;
+    const { address } = pre;
+    this.inflight.add(name);
     if (address) address.busy = true;
     try {
-      const result = await attemptOnce(attempt, name, password);
-      if (address && !result.ok && (result.reason === 'invalid' || result.reason === 'locked')) addressFailed(address, now());
+      const result = await this.attemptOnce(attempt, name, password);
+      if (address && !result.ok && (result.reason === 'invalid' || result.reason === 'locked')) this.addressFailed(address, this.o.now());
       return result;
     } finally {
-      inflight.delete(name);
+      this.inflight.delete(name);
       if (address) address.busy = false;
     }
+  };
+
+  /**
+   * The refusals that cost no hashing, in this order: the name locked or inside its delay, or
+   * being tried; then (the login page) the source address busy or inside its delay. Else the
+   * address's entry, looked up only once the name passed.
+   */
+  private checkBeforeHashing(attempt: LoginAttempt, name: string, t: number): { refused: LoginResult } | { address: AddressEntry | undefined } {
+    const refuse = (message: string, detail: Record<string, unknown>, refused: LoginResult) => { this.record(attempt, message, detail); return { refused }; };
+    const policy = this.throttlePolicy;
+    const thr = this.o.users.throttleOf(name);
+    if (thr.lockedAt !== null) return refuse('login refused', { reason: 'locked', failures: thr.failures }, { ok: false, reason: 'locked' });
+    if (t < thr.nextAttemptAt) {
+      return refuse('login refused', { reason: 'throttled', retryAfterMs: thr.nextAttemptAt - t }, { ok: false, reason: 'throttled', retryAfterMs: thr.nextAttemptAt - t });
+    }
+    if (this.inflight.has(name)) {
+      return refuse('login refused', { reason: 'throttled', why: 'another attempt for this name is in progress' }, { ok: false, reason: 'throttled', retryAfterMs: policy.baseDelayMs });
+    }
+    const address = attempt.channel.kind === 'web' ? this.addressEntry(attempt.channel.from, t) : undefined;
+    if (address?.busy) {
+      return refuse('login refused', { reason: 'throttled', why: 'another attempt from this address is in progress' }, { ok: false, reason: 'throttled', retryAfterMs: policy.baseDelayMs });
+    }
+    if (address && t < address.nextAttemptAt) {
+      const retryAfterMs = address.nextAttemptAt - t;
+      return refuse('login refused', { reason: 'throttled', why: 'too many failed logins from this address', retryAfterMs }, { ok: false, reason: 'throttled', retryAfterMs });
+    }
+    return { address };
   }
 
   /** The address's entry (forgotten after addressForgetMs without a failure), newest last. */
-  function addressEntry(from: string, t: number) {
+  private addressEntry(from: string, t: number): AddressEntry {
+    const addresses = this.addresses;
     let e = addresses.get(from);
-    if (e && !e.busy && t - e.lastFailureAt > policy.addressForgetMs) e = undefined;
+    if (e && !e.busy && t - e.lastFailureAt > this.throttlePolicy.addressForgetMs) e = undefined;
     addresses.delete(from);
     e ??= { failures: 0, nextAttemptAt: 0, lastFailureAt: t, busy: false };
     addresses.set(from, e);
@@ -121,50 +140,50 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return e;
   }
 
-  function addressFailed(e: { failures: number; nextAttemptAt: number; lastFailureAt: number }, t: number): void {
+  private addressFailed(e: AddressEntry, t: number): void {
+    const policy = this.throttlePolicy;
     e.failures += 1;
     e.lastFailureAt = t;
     const over = e.failures - policy.addressFreeFailures;
     if (over > 0) e.nextAttemptAt = t + Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(30, over - 1));
   }
 
-  async function attemptOnce(attempt: LoginAttempt, name: string, password: string): Promise<LoginResult> {
+  /** argon2id through the semaphore; a decoy hash for an unknown name, so it takes as long as a wrong password. Throws when the semaphore refuses. */
+  private async passwordGood(hash: string | undefined, password: string): Promise<boolean> {
+    const limiter = this.o.limiter;
+    if (hash !== undefined) return verifyPassword(hash, password, { limiter });
+    this.decoy ??= decoyHash(limiter);
+    await verifyPassword(await this.decoy, password, { limiter });
+    return false;
+  }
+
+  private async attemptOnce(attempt: LoginAttempt, name: string, password: string): Promise<LoginResult> {
+    const { users, now } = this.o;
     const user = users.get(name);
     let good: boolean;
     try {
-      if (user) good = await verifyPassword(user.passwordHash, password, { limiter });
-      else {
-        decoy ??= decoyHash(limiter);
-        await verifyPassword(await decoy, password, { limiter });
-        good = false;
-      }
+      good = await this.passwordGood(user?.passwordHash, password);
     } catch {
-      record(attempt, 'login refused', { reason: 'busy' });
+      this.record(attempt, 'login refused', { reason: 'busy' });
       return { ok: false, reason: 'busy' };
     }
     if (good && user?.totpSecret) {
       if (attempt.totp === undefined || attempt.totp === '') {
-        record(attempt, 'login needs totp', { reason: 'totp-required' });
+        this.record(attempt, 'login needs totp', { reason: 'totp-required' });
         return { ok: false, reason: 'totp-required' };
       }
       const step = verifyTotp(user.totpSecret, attempt.totp, now());
-      if (step === null || (usedSteps.get(name) ?? -1) >= step) good = false;
-      else usedSteps.set(name, step);
+      if (step === null || (this.usedSteps.get(name) ?? -1) >= step) good = false;
+      else this.usedSteps.set(name, step);
     }
     if (!good || !user) {
-      const e = await users.recordFailure(name, policy, now());
+      const e = await users.recordFailure(name, this.throttlePolicy, now());
       const locked = e.lockedAt !== null;
-      record(attempt, locked ? 'account locked' : 'login failed', { reason: 'invalid', failures: e.failures, ...(locked ? { locked: true } : {}) });
+      this.record(attempt, locked ? 'account locked' : 'login failed', { reason: 'invalid', failures: e.failures, ...(locked ? { locked: true } : {}) });
       return locked ? { ok: false, reason: 'locked' } : { ok: false, reason: 'invalid', retryAfterMs: Math.max(0, e.nextAttemptAt - now()) };
     }
     await users.recordSuccess(name);
-    record(attempt, 'login', { role: user.role });
+    this.record(attempt, 'login', { role: user.role });
     return { ok: true, user: { name: user.name, role: user.role } };
   }
-
-  return {
-    login,
-    roleOf: (name) => users.get(name)?.role,
-    throttlePolicy: policy,
-  };
 }

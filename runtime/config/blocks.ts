@@ -7,15 +7,18 @@
  *   mqtt: { url, clientId?, username?, passwordFile?, ca?, cert?, key?, keepalive?, maxPayloadBytes? }
  *   nftables: { enabled?, table?, counters?, keepDir?, zoneInterfaces?, management?, proxies? }
  *   console: { idleMinutes?, serial?, socket?, web?, login?, breakGlass? }   (config/access.ts)
+ *   telemetry: { enabled?, intervalMs? }, update: { healthPeriodMs? }
  *
- * Paths are resolved against the config file's folder (absolute paths stay as they are).
+ * Each block is read here once into its typed value (PartBlocks), which the parts receive; no
+ * part reads a raw block again. Paths are resolved against the config file's folder (absolute
+ * paths stay as they are).
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { Issue } from '../../policy/errors';
+import type { IssueList } from '../../policy/check';
 import { parseMqttConfig, type MqttConfig } from '../../protocol/mqtt/config';
 import { parseNftablesConfig, type NftablesConfig } from '../../drivers/nftables/config';
-import { ZonegateError } from '../../policy/errors';
-import { parseAccessConfig } from './access';
+import { readAccessConfig, type AccessConfig } from './access';
 
 /** The durable audit log's settings (runtime/audit/log.ts defaults when absent). */
 export interface AuditConfig {
@@ -53,6 +56,8 @@ export interface PartBlocks {
   nftables?: GatewayNftablesConfig;
   /** Only when the config has an `update:` block (defaults apply otherwise). */
   update?: UpdateConfig;
+  /** Consoles, login page and login limits (the defaults when there is no `console:` block). */
+  console: AccessConfig;
 }
 
 /** `mqtt.keepalive` / `nftables.proxies[0].listen` → ['mqtt', 'keepalive'] / ['nftables', 'proxies', 0, 'listen']. */
@@ -69,65 +74,53 @@ export function splitIssuePath(path: string): (string | number)[] {
 
 const abs = (dir: string, p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(dir, p));
 
-/** Validates the blocks found in `reserved`; every problem is one issue (path as a list). */
-export function parsePartBlocks(reserved: Record<string, Record<string, unknown>>, dir: string): { blocks: PartBlocks; issues: BlockIssue[] } {
-  const issues: BlockIssue[] = [];
-  const take = (list: readonly Issue[]) => { for (const i of list) issues.push({ path: splitIssuePath(i.path), message: i.message }); };
-  const blocks: PartBlocks = { audit: { enabled: true }, telemetry: { enabled: true, intervalMs: 60_000 } };
+/** Reads the part blocks (raw mappings, by name) into their typed values; every problem is added to `out`. */
+export function parsePartBlocks(raw: Readonly<Record<string, Record<string, unknown>>>, dir: string, out: IssueList): PartBlocks {
+  const take = (list: readonly Issue[]) => { for (const i of list) out.add(splitIssuePath(i.path), i.message); };
+  const blocks: PartBlocks = { audit: { enabled: true }, telemetry: { enabled: true, intervalMs: 60_000 }, console: readAccessConfig(undefined, dir, out) };
 
-  const tr = reserved.trustRoot;
+  const tr = raw.trustRoot;
   if (tr) {
-    for (const k of Object.keys(tr)) if (k !== 'file') issues.push({ path: ['trustRoot', k], message: 'unknown key (expected file)' });
-    if (typeof tr.file !== 'string' || tr.file === '') issues.push({ path: ['trustRoot', 'file'], message: 'must name the provisioned trust root file (root.json or root.cbor)' });
+    for (const k of Object.keys(tr)) if (k !== 'file') out.add(['trustRoot', k], 'unknown key (expected file)');
+    if (typeof tr.file !== 'string' || tr.file === '') out.add(['trustRoot', 'file'], 'must name the provisioned trust root file (root.json or root.cbor)');
     else blocks.trustRootFile = abs(dir, tr.file);
   }
-  if (reserved.audit) readAuditBlock(reserved.audit, blocks.audit, issues);
-  if (reserved.mqtt) {
-    const r = parseMqttConfig(reserved.mqtt, 'mqtt');
+  if (raw.audit) readAuditBlock(raw.audit, blocks.audit, out);
+  if (raw.mqtt) {
+    const r = parseMqttConfig(raw.mqtt, 'mqtt');
     take(r.issues);
     if (r.config) blocks.mqtt = mqttPaths(r.config, dir);
   }
-  const nf = reserved.nftables;
+  const nf = raw.nftables;
   if (nf) {
     const { enabled, ...rest } = nf;
-    if (enabled !== undefined && typeof enabled !== 'boolean') issues.push({ path: ['nftables', 'enabled'], message: 'must be true or false' });
+    if (enabled !== undefined && typeof enabled !== 'boolean') out.add(['nftables', 'enabled'], 'must be true or false');
     const r = parseNftablesConfig(rest, 'nftables');
     take(r.issues);
     if (r.config) blocks.nftables = { ...r.config, keepDir: abs(dir, r.config.keepDir), enabled: enabled === true };
   }
-  if (reserved.telemetry) readTelemetryBlock(reserved.telemetry, blocks.telemetry, issues);
-  if (reserved.update) blocks.update = readUpdateBlock(reserved.update, issues);
-  // The console/login block is read by attachAccess at start; checked here so a mistake is refused
-  // at load (start and SIGHUP) with file:line:col like the rest of the config.
-  if (reserved.console) {
-    try {
-      parseAccessConfig(reserved.console, { file: '', dir });
-    } catch (e) {
-      if (!(e instanceof ZonegateError)) throw e;
-      take(e.issues);
-    }
-  }
-  return { blocks, issues };
+  if (raw.telemetry) readTelemetryBlock(raw.telemetry, blocks.telemetry, out);
+  if (raw.update) blocks.update = readUpdateBlock(raw.update, out);
+  if (raw.console) blocks.console = readAccessConfig(raw.console, dir, out);
+  return blocks;
 }
 
-type BlockIssue = { path: (string | number)[]; message: string };
-
 // `audit`: enabled, and integer sizes and intervals within their ranges; maxBytes at least two segments.
-function readAuditBlock(au: Record<string, unknown>, audit: PartBlocks['audit'], issues: BlockIssue[]): void {
+function readAuditBlock(au: Record<string, unknown>, audit: PartBlocks['audit'], out: IssueList): void {
   const keys: Record<string, [number, number]> = { maxBytes: [64 * 1024, 1024 ** 4], segmentBytes: [4096, 1024 ** 3], flushDelayMs: [0, 60_000], checkpointIntervalMs: [100, 3_600_000] };
   for (const [k, v] of Object.entries(au)) {
     if (k === 'enabled') {
-      if (typeof v !== 'boolean') issues.push({ path: ['audit', k], message: 'must be true or false' });
+      if (typeof v !== 'boolean') out.add(['audit', k], 'must be true or false');
       else audit.enabled = v;
       continue;
     }
     const range = keys[k];
-    if (!range) { issues.push({ path: ['audit', k], message: `unknown key (expected enabled, ${Object.keys(keys).join(', ')})` }); continue; }
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) issues.push({ path: ['audit', k], message: `must be an integer within ${range[0]}..${range[1]}` });
+    if (!range) { out.add(['audit', k], `unknown key (expected enabled, ${Object.keys(keys).join(', ')})`); continue; }
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) out.add(['audit', k], `must be an integer within ${range[0]}..${range[1]}`);
     else (audit as unknown as Record<string, number>)[k] = v;
   }
   if (audit.maxBytes !== undefined && audit.maxBytes < 2 * (audit.segmentBytes ?? 4 * 1024 * 1024)) {
-    issues.push({ path: ['audit', 'maxBytes'], message: 'must be at least twice segmentBytes (default segmentBytes 4 MiB)' });
+    out.add(['audit', 'maxBytes'], 'must be at least twice segmentBytes (default segmentBytes 4 MiB)');
   }
 }
 
@@ -142,23 +135,23 @@ function mqttPaths(config: MqttConfig, dir: string): MqttConfig {
   return c;
 }
 
-function readTelemetryBlock(te: Record<string, unknown>, telemetry: PartBlocks['telemetry'], issues: BlockIssue[]): void {
+function readTelemetryBlock(te: Record<string, unknown>, telemetry: PartBlocks['telemetry'], out: IssueList): void {
   for (const [k, v] of Object.entries(te)) {
     if (k === 'enabled') {
-      if (typeof v !== 'boolean') issues.push({ path: ['telemetry', k], message: 'must be true or false' });
+      if (typeof v !== 'boolean') out.add(['telemetry', k], 'must be true or false');
       else telemetry.enabled = v;
     } else if (k === 'intervalMs') {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 5_000 || v > 86_400_000) issues.push({ path: ['telemetry', k], message: 'must be an integer within 5000..86400000' });
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 5_000 || v > 86_400_000) out.add(['telemetry', k], 'must be an integer within 5000..86400000');
       else telemetry.intervalMs = v;
-    } else issues.push({ path: ['telemetry', k], message: 'unknown key (expected enabled, intervalMs)' });
+    } else out.add(['telemetry', k], 'unknown key (expected enabled, intervalMs)');
   }
 }
 
-function readUpdateBlock(up: Record<string, unknown>, issues: BlockIssue[]): UpdateConfig {
+function readUpdateBlock(up: Record<string, unknown>, out: IssueList): UpdateConfig {
   const u: UpdateConfig = { healthPeriodMs: 300_000 };
   for (const [k, v] of Object.entries(up)) {
-    if (k !== 'healthPeriodMs') { issues.push({ path: ['update', k], message: 'unknown key (expected healthPeriodMs)' }); continue; }
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 100 || v > 86_400_000) issues.push({ path: ['update', k], message: 'must be an integer within 100..86400000' });
+    if (k !== 'healthPeriodMs') { out.add(['update', k], 'unknown key (expected healthPeriodMs)'); continue; }
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 100 || v > 86_400_000) out.add(['update', k], 'must be an integer within 100..86400000');
     else u.healthPeriodMs = v;
   }
   return u;

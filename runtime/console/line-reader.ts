@@ -50,106 +50,144 @@ const BS = 0x08, DEL = 0x7f, ESC = 0x1b, CR = 0x0d, LF = 0x0a, ETX = 0x03, EOT =
 
 /** Builds a reader over `input`; it starts reading at once. */
 export function createLineReader(options: LineReaderOptions): LineReader {
-  const maxLineBytes = options.maxLineBytes ?? 1024;
-  const maxQueued = options.maxQueued ?? 32;
-  const setT = options.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
-  const clearT = options.clearTimeout ?? ((h) => clearTimeout(h as NodeJS.Timeout));
-  const stats: LineReaderStats = { lines: 0, rejected: 0, ignoredControls: 0, escapeSequences: 0, droppedLines: 0 };
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let buf: number[] = [];
-  let overflow = false;
-  let lastCR = false;
-  let esc: 0 | 1 | 2 | 3 = 0; // 0 none, 1 after ESC, 2 in CSI, 3 after ESC O
-  let secret = false;
-  let ended = false;
-  const queue: LineEvent[] = [];
-  let waiter: ((e: LineEvent | null) => void) | null = null;
+  return new ConsoleLineReader(options);
+}
 
-  const echo = (bytes: Uint8Array | string) => {
-    if (!options.echo || secret) return;
-    try { options.echo.write(bytes); } catch { /* the stream is gone */ }
-  };
-  const push = (e: LineEvent) => {
-    if (waiter) { const w = waiter; waiter = null; w(e); return; }
-    if (queue.length >= maxQueued && e.kind !== 'eof') { stats.droppedLines += 1; return; }
-    queue.push(e);
-  };
-  const endLine = () => {
-    if (options.echo && !secret) echo('\r\n');
-    else if (options.echo && secret) { try { options.echo.write('\r\n'); } catch { /* gone */ } }
-    if (overflow) { stats.rejected += 1; push({ kind: 'rejected', why: 'too-long' }); }
+/** The escape state: none, after ESC, inside a CSI (ESC [ ... final), after ESC O. */
+const Esc = { None: 0, AfterEsc: 1, Csi: 2, Ss3: 3 } as const;
+type EscState = (typeof Esc)[keyof typeof Esc];
+
+class ConsoleLineReader implements LineReader {
+  readonly stats: LineReaderStats = { lines: 0, rejected: 0, ignoredControls: 0, escapeSequences: 0, droppedLines: 0 };
+  private readonly maxLineBytes: number;
+  private readonly maxQueued: number;
+  private readonly setT: (fn: () => void, ms: number) => unknown;
+  private readonly clearT: (h: unknown) => void;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private buf: number[] = [];
+  /** Typed bytes of the current chunk not yet echoed (echoed together). */
+  private printable: number[] = [];
+  private overflow = false;
+  private lastCR = false;
+  private esc: EscState = Esc.None;
+  private secret = false;
+  private ended = false;
+  private readonly queue: LineEvent[] = [];
+  private waiter: ((e: LineEvent | null) => void) | null = null;
+
+  constructor(private readonly options: LineReaderOptions) {
+    this.maxLineBytes = options.maxLineBytes ?? 1024;
+    this.maxQueued = options.maxQueued ?? 32;
+    this.setT = options.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
+    this.clearT = options.clearTimeout ?? ((h) => clearTimeout(h as NodeJS.Timeout));
+    options.input.on('data', this.onData);
+    options.input.on('end', this.onEnd);
+    options.input.on('close', this.onEnd);
+    options.input.on('error', this.onEnd);
+  }
+
+  next({ secret = false, timeoutMs }: { secret?: boolean; timeoutMs?: number }): Promise<LineEvent | null> {
+    this.secret = secret;
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.ended) return Promise.resolve({ kind: 'eof' });
+    return new Promise((resolve) => {
+      let timer: unknown;
+      this.waiter = (e) => { if (timer !== undefined) this.clearT(timer); resolve(e); };
+      if (timeoutMs !== undefined && timeoutMs > 0) timer = this.setT(() => { this.waiter = null; resolve(null); }, timeoutMs);
+    });
+  }
+
+  discardPending(): void {
+    const eof = this.queue.some((e) => e.kind === 'eof');
+    this.queue.length = 0;
+    if (eof) this.queue.push({ kind: 'eof' });
+  }
+
+  close(): void {
+    const input = this.options.input;
+    input.off('data', this.onData);
+    input.off('end', this.onEnd);
+    input.off('close', this.onEnd);
+    input.off('error', this.onEnd);
+    if (this.waiter) { const w = this.waiter; this.waiter = null; w({ kind: 'eof' }); }
+  }
+
+  private echo(bytes: Uint8Array | string): void {
+    if (!this.options.echo || this.secret) return;
+    try { this.options.echo.write(bytes); } catch { /* the stream is gone */ }
+  }
+
+  private flushEcho(): void {
+    if (this.printable.length) { this.echo(Uint8Array.from(this.printable)); this.printable = []; }
+  }
+
+  private push(e: LineEvent): void {
+    if (this.waiter) { const w = this.waiter; this.waiter = null; w(e); return; }
+    if (this.queue.length >= this.maxQueued && e.kind !== 'eof') { this.stats.droppedLines += 1; return; }
+    this.queue.push(e);
+  }
+
+  private endLine(): void {
+    const { options, stats } = this;
+    if (options.echo && !this.secret) this.echo('\r\n');
+    else if (options.echo && this.secret) { try { options.echo.write('\r\n'); } catch { /* gone */ } }
+    if (this.overflow) { stats.rejected += 1; this.push({ kind: 'rejected', why: 'too-long' }); }
     else {
       let text: string | undefined;
-      try { text = decoder.decode(Uint8Array.from(buf)); } catch { text = undefined; }
-      if (text === undefined) { stats.rejected += 1; push({ kind: 'rejected', why: 'not-utf8' }); }
-      else { stats.lines += 1; push({ kind: 'line', text }); }
+      try { text = this.decoder.decode(Uint8Array.from(this.buf)); } catch { text = undefined; }
+      if (text === undefined) { stats.rejected += 1; this.push({ kind: 'rejected', why: 'not-utf8' }); }
+      else { stats.lines += 1; this.push({ kind: 'line', text }); }
     }
-    buf = [];
-    overflow = false;
-  };
-  const erase = () => {
-    if (overflow || buf.length === 0) return;
+    this.buf = [];
+    this.overflow = false;
+  }
+
+  private erase(): void {
+    const buf = this.buf;
+    if (this.overflow || buf.length === 0) return;
     // One whole UTF-8 character: continuation bytes (10xxxxxx), then the lead byte.
     while (buf.length > 0 && (buf[buf.length - 1] & 0xc0) === 0x80) buf.pop();
     buf.pop();
-    echo('\b \b');
-  };
+    this.echo('\b \b');
+  }
 
-  const onData = (chunk: Buffer | string) => {
+  private readonly onData = (chunk: Buffer | string): void => {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    let printable: number[] = [];
-    const flushEcho = () => { if (printable.length) { echo(Uint8Array.from(printable)); printable = []; } };
-    for (const b of bytes) {
-      if (esc === 1) { esc = b === 0x5b ? 2 : b === 0x4f ? 3 : 0; if (esc === 0) stats.escapeSequences += 1; continue; }
-      if (esc === 2) { if (b >= 0x40 && b <= 0x7e) { esc = 0; stats.escapeSequences += 1; } continue; }
-      if (esc === 3) { esc = 0; stats.escapeSequences += 1; continue; }
-      const wasCR = lastCR;
-      lastCR = b === CR;
-      if (b === LF && wasCR) continue; // CRLF is one line end
-      if (b === CR || b === LF) { flushEcho(); endLine(); continue; }
-      if (b === ESC) { esc = 1; continue; }
-      if (b === BS || b === DEL) { flushEcho(); erase(); continue; }
-      if (b === ETX) { flushEcho(); buf = []; overflow = false; echo('^C\r\n'); push({ kind: 'interrupt' }); continue; }
-      if (b === EOT) { if (buf.length === 0 && !overflow) { flushEcho(); push({ kind: 'eot' }); } continue; }
-      if ((b < 0x20 && b !== TAB) || b === NUL) { stats.ignoredControls += 1; continue; }
-      const c = b === TAB ? 0x20 : b;
-      if (overflow) continue;
-      if (buf.length >= maxLineBytes) { overflow = true; continue; }
-      buf.push(c);
-      printable.push(c);
-    }
-    flushEcho();
+    this.printable = [];
+    for (const b of bytes) if (!this.escape(b)) this.byte(b);
+    this.flushEcho();
   };
-  const onEnd = () => { if (!ended) { ended = true; push({ kind: 'eof' }); } };
-  options.input.on('data', onData);
-  options.input.on('end', onEnd);
-  options.input.on('close', onEnd);
-  options.input.on('error', onEnd);
 
-  return {
-    next({ secret: s = false, timeoutMs }) {
-      secret = s;
-      const queued = queue.shift();
-      if (queued) return Promise.resolve(queued);
-      if (ended) return Promise.resolve({ kind: 'eof' });
-      return new Promise((resolve) => {
-        let timer: unknown;
-        waiter = (e) => { if (timer !== undefined) clearT(timer); resolve(e); };
-        if (timeoutMs !== undefined && timeoutMs > 0) timer = setT(() => { waiter = null; resolve(null); }, timeoutMs);
-      });
-    },
-    discardPending() {
-      const eof = queue.some((e) => e.kind === 'eof');
-      queue.length = 0;
-      if (eof) queue.push({ kind: 'eof' });
-    },
-    stats,
-    close() {
-      options.input.off('data', onData);
-      options.input.off('end', onEnd);
-      options.input.off('close', onEnd);
-      options.input.off('error', onEnd);
-      if (waiter) { const w = waiter; waiter = null; w({ kind: 'eof' }); }
-    },
+  /** Inside an escape sequence: true when `b` belongs to it (skipped, counted when it ends). */
+  private escape(b: number): boolean {
+    switch (this.esc) {
+      case Esc.None: return false;
+      case Esc.AfterEsc: this.esc = b === 0x5b ? Esc.Csi : b === 0x4f ? Esc.Ss3 : Esc.None; if (this.esc === Esc.None) this.stats.escapeSequences += 1; return true;
+      case Esc.Csi: if (b >= 0x40 && b <= 0x7e) { this.esc = Esc.None; this.stats.escapeSequences += 1; } return true;
+      case Esc.Ss3: this.esc = Esc.None; this.stats.escapeSequences += 1; return true;
+    }
+  }
+
+  /** One byte outside an escape sequence: a line end, an edit key, a control, or a typed character. */
+  private byte(b: number): void {
+    const wasCR = this.lastCR;
+    this.lastCR = b === CR;
+    if (b === LF && wasCR) return; // CRLF is one line end
+    if (b === CR || b === LF) { this.flushEcho(); this.endLine(); return; }
+    if (b === ESC) { this.esc = Esc.AfterEsc; return; }
+    if (b === BS || b === DEL) { this.flushEcho(); this.erase(); return; }
+    if (b === ETX) { this.flushEcho(); this.buf = []; this.overflow = false; this.echo('^C\r\n'); this.push({ kind: 'interrupt' }); return; }
+    if (b === EOT) { if (this.buf.length === 0 && !this.overflow) { this.flushEcho(); this.push({ kind: 'eot' }); } return; }
+    if ((b < 0x20 && b !== TAB) || b === NUL) { this.stats.ignoredControls += 1; return; }
+    const c = b === TAB ? 0x20 : b;
+    if (this.overflow) return;
+    if (this.buf.length >= this.maxLineBytes) { this.overflow = true; return; }
+    this.buf.push(c);
+    this.printable.push(c);
+  }
+
+  private readonly onEnd = (): void => {
+    if (!this.ended) { this.ended = true; this.push({ kind: 'eof' }); }
   };
 }

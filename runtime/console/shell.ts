@@ -42,126 +42,181 @@ export interface ConsoleHandle {
 
 /** Starts a console on the stream. */
 export function runConsole(options: ConsoleOptions): ConsoleHandle {
-  const { deps, output } = options;
-  const idleMs = options.idleMs ?? 600_000;
-  const loginIdleMs = options.loginIdleMs ?? idleMs;
-  const historySize = options.historySize ?? 100;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => { const t = setTimeout(r, ms); t.unref?.(); }));
-  const reader: LineReader = createLineReader({ input: options.input, echo: options.echo === false ? undefined : output, maxLineBytes: options.maxLineBytes });
-  let closed = false;
+  const session = new ConsoleSession(options);
+  return { done: session.done, close: () => session.close() };
+}
 
-  const write = (text: string) => {
-    if (closed) return;
-    try { output.write(text); } catch { /* gone */ }
-  };
-  const print = (line: string) => write(`${line}\r\n`);
+type User = { name: string; role: Role };
+type LoginResult = Awaited<ReturnType<ConsoleDeps['auth']['login']>>;
 
-  async function read(prompt: string, opts: { secret?: boolean; timeoutMs: number }): Promise<LineEvent | null> {
-    write(prompt);
+/** The console's loop: login, shell by role until logout, again (persistent) or the end. */
+class ConsoleSession {
+  readonly done: Promise<void>;
+  private readonly deps: ConsoleDeps;
+  private readonly idleMs: number;
+  private readonly loginIdleMs: number;
+  private readonly historySize: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly reader: LineReader;
+  private closed = false;
+
+  constructor(private readonly options: ConsoleOptions) {
+    this.deps = options.deps;
+    this.idleMs = options.idleMs ?? 600_000;
+    this.loginIdleMs = options.loginIdleMs ?? this.idleMs;
+    this.historySize = options.historySize ?? 100;
+    this.sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => { const t = setTimeout(r, ms); t.unref?.(); }));
+    this.reader = createLineReader({ input: options.input, echo: options.echo === false ? undefined : options.output, maxLineBytes: options.maxLineBytes });
+    this.done = this.run().finally(() => { this.reader.close(); });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.reader.close();
+  }
+
+  private write(text: string): void {
+    if (this.closed) return;
+    try { this.options.output.write(text); } catch { /* gone */ }
+  }
+
+  private readonly print = (line: string): void => this.write(`${line}\r\n`);
+
+  private async run(): Promise<void> {
+    this.print(`zonegate console on ${this.deps.device} (${this.options.where})`);
     for (;;) {
-      const e = await reader.next(opts);
+      if (this.closed) return;
+      const who = await this.login();
+      if (this.closed) return;
+      if (who === 'eof') return;
+      if (who === 'retry') continue;
+      const how = await this.shell(who);
+      if (this.closed) return;
+      if (how === 'eof') { this.recordLogout(who, 'end of input'); return; }
+      if (!this.options.persistent) return;
+    }
+  }
+
+  /** A line at `prompt`; lines the reader rejected are reported and asked for again. null: timed out. */
+  private async read(prompt: string, opts: { secret?: boolean; timeoutMs: number }): Promise<LineEvent | null> {
+    this.write(prompt);
+    for (;;) {
+      const e = await this.reader.next(opts);
       if (e && e.kind === 'rejected') {
-        print(e.why === 'too-long' ? 'line too long (over 1 KiB): discarded' : 'line is not valid UTF-8: discarded');
-        write(prompt);
+        this.print(e.why === 'too-long' ? 'line too long (over 1 KiB): discarded' : 'line is not valid UTF-8: discarded');
+        this.write(prompt);
         continue;
       }
       return e;
     }
   }
 
-  async function login(): Promise<{ name: string; role: Role } | 'eof' | 'retry'> {
-    const u = await read(`\r\n${deps.device} login: `, { timeoutMs: loginIdleMs });
+  private async login(): Promise<User | 'eof' | 'retry'> {
+    const timeoutMs = this.loginIdleMs;
+    const u = await this.read(`\r\n${this.deps.device} login: `, { timeoutMs });
     if (u === null) return 'retry';
     if (u.kind === 'eof') return 'eof';
     if (u.kind !== 'line' || u.text.trim() === '') return 'retry';
     const name = u.text.trim();
-    const p = await read('Password: ', { secret: true, timeoutMs: loginIdleMs });
+    const p = await this.read('Password: ', { secret: true, timeoutMs });
     if (p === null) return 'retry';
     if (p.kind === 'eof') return 'eof';
     if (p.kind !== 'line') return 'retry';
-    const channel = { kind: 'console' as const, from: options.where };
-    let r = await deps.auth.login({ name, password: p.text, channel });
+    const channel = { kind: 'console' as const, from: this.options.where };
+    let r = await this.deps.auth.login({ name, password: p.text, channel });
     if (!r.ok && r.reason === 'totp-required') {
-      const t = await read('TOTP code: ', { timeoutMs: loginIdleMs });
+      const t = await this.read('TOTP code: ', { timeoutMs });
       if (t === null) return 'retry';
       if (t.kind === 'eof') return 'eof';
-      r = await deps.auth.login({ name, password: p.text, totp: t.kind === 'line' ? t.text.trim() : '', channel });
+      r = await this.deps.auth.login({ name, password: p.text, totp: t.kind === 'line' ? t.text.trim() : '', channel });
     }
     if (r.ok) return r.user;
-    const delay = r.retryAfterMs ?? deps.auth.throttlePolicy.baseDelayMs;
-    if (r.reason === 'locked') print('Login refused: the account is locked; an admin must unlock it.');
-    else if (r.reason === 'throttled') print(`Login refused: too many failures; wait ${Math.ceil((r.retryAfterMs ?? 0) / 1000)} s.`);
-    else if (r.reason === 'busy') print('Login refused: the gateway is busy; try again.');
-    else print('Login incorrect.');
-    // Wait out the throttle delay; keys typed meanwhile are dropped (a paste of guesses must not count).
-    await sleep(Math.min(delay, deps.auth.throttlePolicy.maxDelayMs));
-    reader.discardPending();
+    await this.refused(r);
     return 'retry';
   }
 
-  async function shell(user: { name: string; role: Role }): Promise<'logout' | 'eof'> {
+  /** A failed login: why, then the throttle delay waited out; keys typed meanwhile are dropped (a paste of guesses must not count). */
+  private async refused(r: Extract<LoginResult, { ok: false }>): Promise<void> {
+    const policy = this.deps.auth.throttlePolicy;
+    const delay = r.retryAfterMs ?? policy.baseDelayMs;
+    if (r.reason === 'locked') this.print('Login refused: the account is locked; an admin must unlock it.');
+    else if (r.reason === 'throttled') this.print(`Login refused: too many failures; wait ${Math.ceil((r.retryAfterMs ?? 0) / 1000)} s.`);
+    else if (r.reason === 'busy') this.print('Login refused: the gateway is busy; try again.');
+    else this.print('Login incorrect.');
+    await this.sleep(Math.min(delay, policy.maxDelayMs));
+    this.reader.discardPending();
+  }
+
+  private recordLogout(user: User, reason?: string): void {
+    this.deps.audit.record({ kind: 'auth', at: this.deps.now(), source: 'console', message: 'console logout', detail: { user: user.name, via: 'console', from: this.options.where, ...(reason ? { reason } : {}) } });
+  }
+
+  /** Commands until logout (the command, Ctrl-D, idle timeout, the account removed) or the stream's end. */
+  private async shell(user: User): Promise<'logout' | 'eof'> {
+    const { deps } = this;
     const history: string[] = [];
-    print(`Welcome ${user.name} (${user.role}). Type 'help' for commands.`);
+    const state = { loggedOut: false };
+    this.print(`Welcome ${user.name} (${user.role}). Type 'help' for commands.`);
     const bg0 = deps.breakGlass?.active();
-    if (bg0) print(`!!! BREAK-GLASS ACTIVE by ${bg0.user} until ${new Date(bg0.endsAt).toISOString()}`);
-    let loggedOut = false;
+    if (bg0) this.print(`!!! BREAK-GLASS ACTIVE by ${bg0.user} until ${new Date(bg0.endsAt).toISOString()}`);
     for (;;) {
       const role = deps.auth.roleOf(user.name);
-      if (role === undefined) { print('Your account was removed; logging out.'); return 'logout'; }
+      if (role === undefined) { this.print('Your account was removed; logging out.'); return 'logout'; }
       user = { name: user.name, role };
       const bg = deps.breakGlass?.active();
-      const e = await read(`${user.name}@${deps.device}${bg ? ' [BREAK-GLASS]' : ''}> `, { timeoutMs: idleMs });
+      const e = await this.read(`${user.name}@${deps.device}${bg ? ' [BREAK-GLASS]' : ''}> `, { timeoutMs: this.idleMs });
       if (e === null) {
-        print('\r\nIdle timeout: logged out.');
-        deps.audit.record({ kind: 'auth', at: deps.now(), source: 'console', message: 'console logout', detail: { user: user.name, via: 'console', from: options.where, reason: 'idle' } });
+        this.print('\r\nIdle timeout: logged out.');
+        this.recordLogout(user, 'idle');
         return 'logout';
       }
       if (e.kind === 'eof') return 'eof';
-      if (e.kind === 'eot') loggedOut = true;
+      if (e.kind === 'eot') state.loggedOut = true;
       if (e.kind === 'interrupt') continue;
-      if (loggedOut) {
-        deps.audit.record({ kind: 'auth', at: deps.now(), source: 'console', message: 'console logout', detail: { user: user.name, via: 'console', from: options.where } });
-        print('Logged out.');
-        return 'logout';
-      }
-      if (e.kind !== 'line') continue;
-      let line = e.text.trim();
-      if (line === '') continue;
-      const bang = /^!(\d+)$/.exec(line);
-      if (bang) {
-        const h = history[Number(bang[1]) - 1];
-        if (h === undefined) { print(`no history entry ${bang[1]}`); continue; }
-        line = h;
-        print(sanitize(line));
-      }
-      if (history.length >= historySize) history.shift();
-      history.push(line);
-      const found = findCommand(line);
-      if (!found) { print(`unknown command '${sanitize(line.split(/\s+/)[0].slice(0, 40))}'; type 'help'`); continue; }
-      const { cmd, args, rest } = found;
-      if (cmd.words[0] === 'help') { help(user.role, args); continue; }
-      if (!roleAtLeast(user.role, cmd.role)) {
-        print(`${cmd.words.join(' ')}: needs the ${cmd.role} role (you are ${user.role})`);
-        deps.audit.record({ kind: 'auth', at: deps.now(), source: 'console', message: 'console command refused', detail: { user: user.name, command: cmd.words.join(' '), need: cmd.role } });
-        continue;
-      }
-      try {
-        await cmd.run({ args, rest, user, deps, print, history, logout: () => { loggedOut = true; } });
-      } catch (err) {
-        if (err instanceof ZonegateError) {
-          print(sanitize(`error ${err.code}: ${err.message}`));
-          for (const i of err.issues.slice(0, 20)) print(sanitize(`  ${i.path}: ${i.message}`));
-        } else print(sanitize(`error: ${(err as Error)?.message ?? String(err)}`));
-      }
-      if (loggedOut) {
-        deps.audit.record({ kind: 'auth', at: deps.now(), source: 'console', message: 'console logout', detail: { user: user.name, via: 'console', from: options.where } });
-        print('Logged out.');
+      if (!state.loggedOut && e.kind === 'line') await this.execute(user, e.text.trim(), history, state);
+      if (state.loggedOut) {
+        this.recordLogout(user);
+        this.print('Logged out.');
         return 'logout';
       }
     }
   }
 
-  function help(role: Role, args: string[]): void {
+  /** One command line: `!N` from the history, help, the role check, then the command; its errors are printed. */
+  private async execute(user: User, text: string, history: string[], state: { loggedOut: boolean }): Promise<void> {
+    let line = text;
+    if (line === '') return;
+    const bang = /^!(\d+)$/.exec(line);
+    if (bang) {
+      const h = history[Number(bang[1]) - 1];
+      if (h === undefined) { this.print(`no history entry ${bang[1]}`); return; }
+      line = h;
+      this.print(sanitize(line));
+    }
+    if (history.length >= this.historySize) history.shift();
+    history.push(line);
+    const found = findCommand(line);
+    if (!found) { this.print(`unknown command '${sanitize(line.split(/\s+/)[0].slice(0, 40))}'; type 'help'`); return; }
+    const { cmd, args, rest } = found;
+    if (cmd.words[0] === 'help') { this.help(user.role, args); return; }
+    if (!roleAtLeast(user.role, cmd.role)) {
+      this.print(`${cmd.words.join(' ')}: needs the ${cmd.role} role (you are ${user.role})`);
+      this.deps.audit.record({ kind: 'auth', at: this.deps.now(), source: 'console', message: 'console command refused', detail: { user: user.name, command: cmd.words.join(' '), need: cmd.role } });
+      return;
+    }
+    const print = this.print;
+    try {
+      await cmd.run({ args, rest, user, deps: this.deps, print, history, logout: () => { state.loggedOut = true; } });
+    } catch (err) {
+      if (err instanceof ZonegateError) {
+        print(sanitize(`error ${err.code}: ${err.message}`));
+        for (const i of err.issues.slice(0, 20)) print(sanitize(`  ${i.path}: ${i.message}`));
+      } else print(sanitize(`error: ${(err as Error)?.message ?? String(err)}`));
+    }
+  }
+
+  private help(role: Role, args: string[]): void {
+    const print = this.print;
     if (args.length) {
       const f = findCommand(args.join(' '));
       if (!f || f.cmd.words.join(' ') !== args.slice(0, f.cmd.words.length).join(' ')) {
@@ -179,27 +234,4 @@ export function runConsole(options: ConsoleOptions): ConsoleHandle {
     for (const c of COMMANDS) if (roleAtLeast(role, c.role)) print(`  ${c.usage.length > 60 ? `${c.words.join(' ')} ...` : c.usage}`);
     print('  !N  runs history entry N');
   }
-
-  const done = (async () => {
-    print(`zonegate console on ${deps.device} (${options.where})`);
-    for (;;) {
-      if (closed) return;
-      const who = await login();
-      if (closed) return;
-      if (who === 'eof') return;
-      if (who === 'retry') continue;
-      const how = await shell(who);
-      if (closed) return;
-      if (how === 'eof') {
-        deps.audit.record({ kind: 'auth', at: deps.now(), source: 'console', message: 'console logout', detail: { user: who.name, via: 'console', from: options.where, reason: 'end of input' } });
-        return;
-      }
-      if (!options.persistent) return;
-    }
-  })().finally(() => { reader.close(); });
-
-  return {
-    done,
-    close() { closed = true; reader.close(); },
-  };
 }

@@ -39,7 +39,7 @@ function explain(effective: EffectivePolicy, raw: unknown, now: number): string[
 export async function openAccess(core: Core, cfg: GatewayConfig, o: { effective: EffectivePolicy; status: () => GatewayStatus; writeStatus: () => void }): Promise<void> {
   const s = core.store;
   const access = await attachAccess({
-    config: { file: cfg.file, dir: cfg.dir, device: cfg.device, site: cfg.site, stateDir: cfg.stateDir, reserved: cfg.reserved },
+    config: { device: cfg.device, site: cfg.site, stateDir: cfg.stateDir, console: cfg.parts.console },
     now: core.now, log: core.log, decider: core.decider,
     audit: core.audit.sink,
     recentAudit: (n) => core.audit.ring.recent(n),

@@ -29,7 +29,7 @@ function restartOnly(a: GatewayConfig, b: GatewayConfig): string[] {
   if (a.stateDir !== b.stateDir) out.push('stateDir');
   for (const k of ['trustRootFile', 'audit', 'mqtt'] as const) if (JSON.stringify(a.parts[k]) !== JSON.stringify(b.parts[k])) out.push(k === 'trustRootFile' ? 'trustRoot' : k);
   // The login page, consoles and login limits are bound once (attachAccess); users reload on SIGHUP.
-  if (JSON.stringify(a.reserved.console ?? null) !== JSON.stringify(b.reserved.console ?? null)) out.push('console');
+  if (JSON.stringify(a.parts.console) !== JSON.stringify(b.parts.console)) out.push('console');
   return out;
 }
 
@@ -39,8 +39,7 @@ function keepRestartOnly(core: Core, prev: GatewayConfig, cfg: GatewayConfig): {
   if (needRestart.length === 0) { core.alarms.clear('restart-required'); return { cfg, needRestart }; }
   core.alarms.raise('restart-required', 'warning', `changed ${needRestart.join(', ')}: takes effect after a restart`);
   core.log.warn(`reload: ${needRestart.join(', ')} changed; these take effect only after a restart (the running values stay)`);
-  const kept: GatewayConfig = { ...cfg, device: prev.device, site: prev.site, stateDir: prev.stateDir, reserved: { ...cfg.reserved, ...(prev.reserved.console ? { console: prev.reserved.console } : {}) }, parts: { ...cfg.parts, trustRootFile: prev.parts.trustRootFile, audit: prev.parts.audit, mqtt: prev.parts.mqtt } };
-  if (!prev.reserved.console) delete kept.reserved.console;
+  const kept: GatewayConfig = { ...cfg, device: prev.device, site: prev.site, stateDir: prev.stateDir, parts: { ...cfg.parts, trustRootFile: prev.parts.trustRootFile, audit: prev.parts.audit, mqtt: prev.parts.mqtt, console: prev.parts.console } };
   return { cfg: kept, needRestart };
 }
 

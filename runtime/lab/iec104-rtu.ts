@@ -48,24 +48,68 @@ export interface Iec104Rtu {
 const BREAKERS = 1000, SETPOINTS = 2000, SINGLE = 100, MEASURED = 200;
 const ACT = Cause.ACTIVATION, DEACT = Cause.DEACTIVATION;
 
+/** Starts the station listening; tick() (or the timer) changes the measured values. */
 export async function startIec104Rtu(opts: Iec104RtuOptions): Promise<Iec104Rtu> {
-  const ca = opts.ca ?? 1;
-  const now = opts.now ?? Date.now;
-  const selectMs = opts.selectMs ?? 10_000;
-  const breakers = new Uint8Array(8), measured = new Float32Array([230, 231, 49.98, 12.5]), setpoints = new Float64Array(4);
-  const received: string[] = [], operated: string[] = [];
-  const peers = new Set<Side>();
-  let ticks = 0;
+  const sim = new RtuSim(opts);
+  const server: Server = createServer({ noDelay: true }, (socket) => sim.serve(socket));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: opts.host, port: opts.port }, () => { server.off('error', reject); resolve(); });
+  });
+  const tickMs = opts.tickMs ?? 1_000;
+  // The link's own timers (t1/t2/t3) for every master, and the measured values.
+  const timer = setInterval(() => sim.linkTimers(), 250);
+  timer.unref();
+  const ticker = tickMs > 0 ? setInterval(() => sim.tick(), tickMs) : null;
+  ticker?.unref();
+  return {
+    address: () => server.address() as AddressInfo,
+    breakers: sim.breakers, measured: sim.measured, setpoints: sim.setpoints, received: sim.received, operated: sim.operated,
+    tick: () => sim.tick(),
+    close: async () => {
+      clearInterval(timer);
+      if (ticker !== null) clearInterval(ticker);
+      for (const p of sim.peers) p.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
-  const points = (cause: number): Buffer[] => [
-    encodeAsdu({ typeId: TypeId.M_SP_NA_1, cause, ca, objects: Array.from(breakers, (b, i) => ({ ioa: SINGLE + i, element: siq(b as 0 | 1) })) }),
-    encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause, ca, objects: Array.from(measured, (v, i) => ({ ioa: MEASURED + i, element: measuredFloat(v) })) }),
-  ];
+type Selects = Map<number, { type: number; value: number; at: number }>;
+type Reply = (cause: number, negative?: boolean) => void;
 
-  const serve = (socket: Socket): void => {
-    const selects = new Map<number, { type: number; value: number; at: number }>();
+/** The station's points and masters, and its answer to each ASDU. */
+class RtuSim {
+  readonly breakers = new Uint8Array(8);
+  readonly measured = new Float32Array([230, 231, 49.98, 12.5]);
+  readonly setpoints = new Float64Array(4);
+  readonly received: string[] = [];
+  readonly operated: string[] = [];
+  readonly peers = new Set<Side>();
+  private readonly ca: number;
+  private readonly now: () => number;
+  private readonly selectMs: number;
+  private ticks = 0;
+
+  constructor(opts: Iec104RtuOptions) {
+    this.ca = opts.ca ?? 1;
+    this.now = opts.now ?? Date.now;
+    this.selectMs = opts.selectMs ?? 10_000;
+  }
+
+  private points(cause: number): Buffer[] {
+    const ca = this.ca;
+    return [
+      encodeAsdu({ typeId: TypeId.M_SP_NA_1, cause, ca, objects: Array.from(this.breakers, (b, i) => ({ ioa: SINGLE + i, element: siq(b as 0 | 1) })) }),
+      encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause, ca, objects: Array.from(this.measured, (v, i) => ({ ioa: MEASURED + i, element: measuredFloat(v) })) }),
+    ];
+  }
+
+  /** A master connected: U frames answered, S frames acknowledged, ASDUs answered; its selects are its own. */
+  serve(socket: Socket): void {
+    const selects: Selects = new Map();
     const side: Side = new Side(socket, {
-      role: 'controlled', window: {}, maxQueued: 1024, now,
+      role: 'controlled', window: {}, maxQueued: 1024, now: this.now,
       handler: {
         u: (fn) => {
           if (fn === UFunction.STARTDT_ACT) side.sendU(UFunction.STARTDT_CON);
@@ -73,40 +117,46 @@ export async function startIec104Rtu(opts: Iec104RtuOptions): Promise<Iec104Rtu>
           else if (fn === UFunction.TESTFR_ACT) side.sendU(UFunction.TESTFR_CON);
         },
         s: () => side.flush(),
-        asdu: (a, f) => { side.flush(); answer(side, a, f.asdu(), selects); side.ackIfDue(); },
+        asdu: (a, f) => { side.flush(); this.answer(side, a, f.asdu(), selects); side.ackIfDue(); },
         refused: (a, f) => { if (a.fault === 'unknown-type') side.sendAsdu(answerAsdu(f.asdu(), { cause: Cause.UNKNOWN_TYPE, negative: true })); else socket.destroy(); },
         closed: () => socket.destroy(),
       },
     });
-    peers.add(side);
+    this.peers.add(side);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => side.reader.push(chunk));
     socket.on('error', () => undefined);
-    socket.on('close', () => { peers.delete(side); side.close(); });
-  };
+    socket.on('close', () => { this.peers.delete(side); side.close(); });
+  }
 
-  const answer = (side: Side, a: Asdu, raw: Uint8Array, selects: Map<number, { type: number; value: number; at: number }>): void => {
-    received.push(`${typeName(a.typeId)} ${a.cause === ACT ? 'act' : a.cause === DEACT ? 'deact' : `cause ${a.cause}`} ${Array.from(a.ioa.subarray(0, a.count)).join(',')}`);
-    const reply = (cause: number, negative = false): void => { side.sendAsdu(answerAsdu(raw, { cause, negative })); };
-    if (a.ca !== ca && a.ca !== 0xffff) return reply(Cause.UNKNOWN_COMMON_ADDRESS, true);
+  private answer(side: Side, a: Asdu, raw: Uint8Array, selects: Selects): void {
+    this.received.push(`${typeName(a.typeId)} ${a.cause === ACT ? 'act' : a.cause === DEACT ? 'deact' : `cause ${a.cause}`} ${Array.from(a.ioa.subarray(0, a.count)).join(',')}`);
+    const reply: Reply = (cause, negative = false) => { side.sendAsdu(answerAsdu(raw, { cause, negative })); };
+    if (a.ca !== this.ca && a.ca !== 0xffff) return reply(Cause.UNKNOWN_COMMON_ADDRESS, true);
     if (!controlCauseAllowed(a.typeId, a.cause)) return reply(a.typeId >= 45 ? Cause.UNKNOWN_CAUSE : Cause.UNKNOWN_TYPE, true);
     const con = a.cause === DEACT ? Cause.DEACTIVATION_CON : Cause.ACTIVATION_CON;
     switch (a.typeId) {
       case TypeId.C_IC_NA_1:
         if (a.ioa[0] !== 0) return reply(Cause.UNKNOWN_IOA, true);
         reply(con);
-        if (a.cause === ACT) { for (const p of points(Cause.INTERROGATED_STATION)) side.sendAsdu(p); reply(Cause.ACTIVATION_TERM); }
+        if (a.cause === ACT) { for (const p of this.points(Cause.INTERROGATED_STATION)) side.sendAsdu(p); reply(Cause.ACTIVATION_TERM); }
         return;
       case TypeId.C_CS_NA_1: case TypeId.C_TS_TA_1: return reply(con);
-      case TypeId.C_RD_NA_1: {
-        const i = a.ioa[0];
-        if (i >= SINGLE && i < SINGLE + 8) side.sendAsdu(encodeAsdu({ typeId: TypeId.M_SP_NA_1, cause: Cause.REQUEST, ca, objects: [{ ioa: i, element: siq(breakers[i - SINGLE] as 0 | 1) }] }));
-        else if (i >= MEASURED && i < MEASURED + 4) side.sendAsdu(encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause: Cause.REQUEST, ca, objects: [{ ioa: i, element: measuredFloat(measured[i - MEASURED]) }] }));
-        else reply(Cause.UNKNOWN_IOA, true);
-        return;
-      }
-      default: break;
+      case TypeId.C_RD_NA_1: return this.read(side, a.ioa[0], reply);
+      default: return this.command(a, selects, con, reply);
     }
+  }
+
+  // C_RD_NA_1: one single point or measured value, cause 5.
+  private read(side: Side, i: number, reply: Reply): void {
+    const { ca } = this;
+    if (i >= SINGLE && i < SINGLE + 8) side.sendAsdu(encodeAsdu({ typeId: TypeId.M_SP_NA_1, cause: Cause.REQUEST, ca, objects: [{ ioa: i, element: siq(this.breakers[i - SINGLE] as 0 | 1) }] }));
+    else if (i >= MEASURED && i < MEASURED + 4) side.sendAsdu(encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause: Cause.REQUEST, ca, objects: [{ ioa: i, element: measuredFloat(this.measured[i - MEASURED]) }] }));
+    else reply(Cause.UNKNOWN_IOA, true);
+  }
+
+  // Commands on the breakers and set-points: IOAs checked, deactivation drops selects, a select is kept, an execute must match its select.
+  private command(a: Asdu, selects: Selects, con: number, reply: Reply): void {
     const k = a.command;
     const breaker = k === CommandKind.SINGLE || k === CommandKind.DOUBLE;
     const setpoint = k === CommandKind.NORMALIZED || k === CommandKind.SCALED || k === CommandKind.FLOAT;
@@ -114,57 +164,48 @@ export async function startIec104Rtu(opts: Iec104RtuOptions): Promise<Iec104Rtu>
     const base = breaker ? BREAKERS : SETPOINTS, size = breaker ? 8 : 4;
     for (let i = 0; i < a.count; i++) if (a.ioa[i] < base || a.ioa[i] >= base + size) return reply(Cause.UNKNOWN_IOA, true);
     if (a.cause === DEACT) { for (let i = 0; i < a.count; i++) selects.delete(a.ioa[i]); return reply(con); }
-    const t = now();
+    const t = this.now();
     for (let i = 0; i < a.count; i++) {
       const ioa = a.ioa[i], v = a.value[i];
       if (breaker && k === CommandKind.DOUBLE && v !== 1 && v !== 2) return reply(con, true);
       if (a.select[i] === 1) { selects.set(ioa, { type: a.typeId, value: v, at: t }); continue; }
       const sel = selects.get(ioa);
-      if (sel !== undefined && (sel.type !== a.typeId || sel.value !== v || t - sel.at > selectMs)) { selects.delete(ioa); return reply(con, true); }
+      if (sel !== undefined && (sel.type !== a.typeId || sel.value !== v || t - sel.at > this.selectMs)) { selects.delete(ioa); return reply(con, true); }
       selects.delete(ioa);
     }
     reply(con);
+    if (this.execute(a, breaker)) reply(Cause.ACTIVATION_TERM);
+  }
+
+  /** Applies the execute objects of a command (not its selects); true when there was one. */
+  private execute(a: Asdu, breaker: boolean): boolean {
     let executed = false;
     for (let i = 0; i < a.count; i++) {
       if (a.select[i] === 1) continue;
       const ioa = a.ioa[i], v = a.value[i];
-      if (breaker) breakers[ioa - BREAKERS] = k === CommandKind.DOUBLE ? (v === 2 ? 1 : 0) : v;
-      else setpoints[ioa - SETPOINTS] = v;
-      operated.push(`${typeName(a.typeId)} ${ioa} ${Number.isInteger(v) ? v : Number(v.toPrecision(7))}`);
+      if (breaker) this.breakers[ioa - BREAKERS] = a.command === CommandKind.DOUBLE ? (v === 2 ? 1 : 0) : v;
+      else this.setpoints[ioa - SETPOINTS] = v;
+      this.operated.push(`${typeName(a.typeId)} ${ioa} ${Number.isInteger(v) ? v : Number(v.toPrecision(7))}`);
       executed = true;
     }
-    if (executed) reply(Cause.ACTIVATION_TERM);
-  };
+    return executed;
+  }
 
-  const server: Server = createServer({ noDelay: true }, serve);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: opts.host, port: opts.port }, () => { server.off('error', reject); resolve(); });
-  });
-  const tickMs = opts.tickMs ?? 1_000;
-  const tick = (): void => {
-    ticks++;
-    measured[0] = 230 + Math.sin(ticks / 5) * 2;
-    measured[1] = 231 + Math.cos(ticks / 7) * 2;
-    measured[2] = 50 + Math.sin(ticks / 11) * 0.05;
-    measured[3] = 12.5 + (ticks % 10) / 10;
-    const spont = encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause: Cause.SPONTANEOUS, ca, objects: Array.from(measured, (v, i) => ({ ioa: MEASURED + i, element: measuredFloat(v) })) });
-    for (const p of peers) if (p.window.started) p.sendAsdu(spont);
-  };
-  // The link's own timers (t1/t2/t3) for every master, and the measured values.
-  const timer = setInterval(() => { const t = now(); for (const p of peers) if (p.tick(t) !== null) p.socket.destroy(); }, 250);
-  timer.unref();
-  const ticker = tickMs > 0 ? setInterval(tick, tickMs) : null;
-  ticker?.unref();
+  /** The link timers of every master (t1/t2/t3); a master whose link failed is closed. */
+  linkTimers(): void {
+    const t = this.now();
+    for (const p of this.peers) if (p.tick(t) !== null) p.socket.destroy();
+  }
 
-  return {
-    address: () => server.address() as AddressInfo,
-    breakers, measured, setpoints, received, operated, tick,
-    close: async () => {
-      clearInterval(timer);
-      if (ticker !== null) clearInterval(ticker);
-      for (const p of peers) p.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  /** Changes the measured values once (spontaneous, cause 3, to every master that started data transfer). */
+  tick(): void {
+    const m = this.measured;
+    const ticks = ++this.ticks;
+    m[0] = 230 + Math.sin(ticks / 5) * 2;
+    m[1] = 231 + Math.cos(ticks / 7) * 2;
+    m[2] = 50 + Math.sin(ticks / 11) * 0.05;
+    m[3] = 12.5 + (ticks % 10) / 10;
+    const spont = encodeAsdu({ typeId: TypeId.M_ME_NC_1, cause: Cause.SPONTANEOUS, ca: this.ca, objects: Array.from(m, (v, i) => ({ ioa: MEASURED + i, element: measuredFloat(v) })) });
+    for (const p of this.peers) if (p.window.started) p.sendAsdu(spont);
+  }
 }

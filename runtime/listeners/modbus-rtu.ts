@@ -7,6 +7,7 @@
 import { buildRtuDriver, isSerialOpenError } from '../rtu-drivers';
 import { listenLabel } from '../config';
 import { modbusOperationText } from '../../protocol/audit/operation-text';
+import { modbusReportSection } from '../report/sections/modbus';
 import type { BuiltListener, DriverRegistration, ListenerDeps } from './registry';
 
 function build(d: ListenerDeps): BuiltListener {
@@ -26,5 +27,5 @@ function build(d: ListenerDeps): BuiltListener {
 
 const failedField = (e: unknown) => (isSerialOpenError(e) ? ['serial', 'device'] : ['listen']);
 
-export const modbusRtuGateway: DriverRegistration = { service: 'modbus-rtu-gateway', protocol: 'modbus', create: build, failedField, auditOperation: modbusOperationText };
-export const modbusRtu: DriverRegistration = { service: 'modbus-rtu', protocol: 'modbus', network: false, create: build, failedField, auditOperation: modbusOperationText };
+export const modbusRtuGateway: DriverRegistration = { service: 'modbus-rtu-gateway', protocol: 'modbus', create: build, failedField, auditOperation: modbusOperationText, reportSection: modbusReportSection };
+export const modbusRtu: DriverRegistration = { service: 'modbus-rtu', protocol: 'modbus', network: false, create: build, failedField, auditOperation: modbusOperationText, reportSection: modbusReportSection };

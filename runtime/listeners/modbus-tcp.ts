@@ -1,6 +1,7 @@
 /** The `modbus` service: Modbus/TCP clients onto a Modbus/TCP upstream (drivers/modbus-tcp). */
 import { createModbusProxy } from '../../drivers/modbus-tcp';
 import { modbusOperationText } from '../../protocol/audit/operation-text';
+import { modbusReportSection } from '../report/sections/modbus';
 import type { DriverRegistration, ListenerDeps } from './registry';
 
 /** The timeouts of a TCP protocol proxy from the config's `timeouts` block. */
@@ -22,6 +23,7 @@ export const modbusTcp: DriverRegistration = {
   service: 'modbus',
   protocol: 'modbus',
   auditOperation: modbusOperationText,
+  reportSection: modbusReportSection,
   create(d) {
     const proxy = createModbusProxy({
       ...proxyCommon(d),

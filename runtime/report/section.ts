@@ -2,7 +2,8 @@
  * A protocol's part of the compliance report's history, as a driver registration names it
  * (runtime/listeners/registry.ts `reportSection`): what it counts from the period's audit records
  * and the tables it shows. history.ts and both renderers iterate the sections and name no
- * protocol; sections/builtin.ts lists the built-in ones.
+ * protocol (the History type included: a section's fields are its own to read back);
+ * sections/builtin.ts lists the built-in ones.
  */
 import type { AuditRecord } from '../../protocol/audit/record';
 import type { Decision } from '../../policy/types';
@@ -11,6 +12,12 @@ import type { Decision } from '../../policy/types';
 export interface ReportTable { title: string; note?: string; columns: string[]; rows: (string | number)[][] }
 
 export interface ReportSection {
+  /**
+   * The audit record field its driver's decisions on one protocol operation carry (`dnp3`: one DNP3
+   * request). An allowed decision that carries no section's field is connection-level (a Modbus
+   * connection opened, a TCP conduit connection) and is counted apart from requests.
+   */
+  operationField?: keyof AuditRecord;
   /** The history fields it adds, by name (they stay in the report model: `history.dnp3`, ...). */
   collect(records: readonly AuditRecord[]): Record<string, unknown>;
   /** Its tables for a history holding what `collect` added; none: nothing to show. */

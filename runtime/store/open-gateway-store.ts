@@ -1,11 +1,9 @@
 /**
  * Opens the policy store of a gateway from its config: the state folder (`stateDir`), the device
- * and site, and the provisioned trust root. The config's `trustRoot` block is a mapping
- * `{ file: PATH }` (PATH relative to the config file's folder); runtime/config.ts reserves
- * `trustRoot` as a mapping, so the plain `trustRoot: PATH` form is not used.
+ * and site, and the provisioned trust root (the config's `trustRoot: { file }`, read at load into
+ * `parts.trustRootFile`, runtime/config/blocks.ts).
  */
 import { promises as fsp } from 'node:fs';
-import { resolve } from 'node:path';
 import { ZonegateError } from '../../policy/errors';
 import type { PolicyIndex } from '../../policy/compile';
 import type { AuditSink } from '../../drivers/types';
@@ -14,24 +12,13 @@ import { FsBlobStore } from './fs-blob-store';
 import { TrustStore } from './trust-store';
 import { PolicyStore, type StoreEventBus } from './policy-store';
 
-/** The provisioned trust root's absolute path from the config, or null when none is configured. */
-export function trustRootPath(config: Pick<GatewayConfig, 'dir' | 'reserved'>): string | null {
-  const block = config.reserved.trustRoot;
-  if (!block) return null;
-  const file = block.file;
-  if (typeof file !== 'string' || file === '') {
-    throw new ZonegateError('ERR_CONFIG_INVALID', 'trustRoot.file must name the provisioned trust root file (root.json or root.cbor)');
-  }
-  return resolve(config.dir, file);
-}
-
 /**
  * Opens (and boots) the store of this gateway; `activate` receives every index change. `listen`
  * runs before boot, so that what boot finds (a corrupt or rolled-back file: alarms, the activation
  * from disk) reaches the caller's handlers too.
  */
 export async function openGatewayStore(opts: {
-  config: Pick<GatewayConfig, 'dir' | 'reserved' | 'stateDir' | 'device' | 'site'>;
+  config: Pick<GatewayConfig, 'stateDir' | 'device' | 'site'> & { parts: Pick<GatewayConfig['parts'], 'trustRootFile'> };
   now: () => number;
   audit?: AuditSink;
   activate?: (index: PolicyIndex | null) => void;
@@ -40,7 +27,7 @@ export async function openGatewayStore(opts: {
   bus?: StoreEventBus;
 }): Promise<PolicyStore> {
   const { config } = opts;
-  const path = trustRootPath(config);
+  const path = config.parts.trustRootFile;
   let provisioned: Uint8Array | null = null;
   if (path) {
     try { provisioned = new Uint8Array(await fsp.readFile(path)); } catch (e) {

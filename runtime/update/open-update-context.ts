@@ -8,7 +8,6 @@ import type { TrustRoot } from '../../policy/bundle/types';
 import { loadConfig } from '../config';
 import { FsBlobStore } from '../store/fs-blob-store';
 import { TrustStore } from '../store/trust-store';
-import { trustRootPath } from '../store/open-gateway-store';
 
 export interface UpdateContext {
   device: string;
@@ -20,7 +19,7 @@ export interface UpdateContext {
 /** Loads the config and opens the trust root (ERR_CONFIG_INVALID, ERR_TRUST_ROOT). */
 export async function openUpdateContext(configFile: string): Promise<UpdateContext> {
   const config = await loadConfig(configFile);
-  const path = trustRootPath(config);
+  const path = config.parts.trustRootFile;
   let provisioned: Uint8Array | null = null;
   if (path) {
     try { provisioned = new Uint8Array(await fsp.readFile(path)); } catch (e) {

@@ -55,80 +55,9 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 export function createLoginServer(o: LoginServerOptions): LoginServer {
   const secure = o.tls !== null;
   if (!secure && !LOOPBACK.test(o.listen.host)) throw new TypeError(`the login page without a certificate may only listen on loopback, not ${o.listen.host}`);
-  const warning = secure ? undefined : 'WARNING: no TLS certificate (openssl missing): this page is plain HTTP on loopback only.';
-  const flags = cookieFlags(secure);
-  const headers = securityHeaders({ secure, csp: contentSecurityPolicy() });
-
-  const send = (res: ServerResponse, status: number, html: string, extra: Record<string, string | string[]> = {}) => {
-    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...headers, ...extra });
-    res.end(html);
-  };
-  const plain = (res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...extra });
-    res.end(`${text}\n`);
-  };
-  const readBody = (req: IncomingMessage) => readForm(req, MAX_BODY_BYTES);
-  const originOk = (req: IncomingMessage) => sameOrigin(req, secure);
-
-  const loginForm = (res: ServerResponse, status: number, message?: string, user?: string, extra: Record<string, string> = {}) => {
-    const csrf = randomBytes(24).toString('base64url');
-    send(res, status, loginPage({ device: o.device, csrf, message, warning, user }), { 'set-cookie': `${CSRF_COOKIE}=${csrf}; ${flags}; Max-Age=3600`, ...extra });
-  };
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const ip = plainIp(req.socket.remoteAddress);
-    const url = (req.url ?? '/').split('?')[0];
-    const cookies = parseCookies(req.headers.cookie);
-    const sid = cookies.get(SESSION_COOKIE);
-    const session = sid ? o.sessions.get(sid) : undefined;
-    const mine = session && session.sourceIp === ip && session.via === 'web' ? session : undefined;
-
-    if (req.method === 'GET' && url === '/') {
-      if (mine) {
-        send(res, 200, sessionPage({ device: o.device, user: mine.user, role: mine.role, sourceIp: ip, expiresAt: mine.expiresAt, grants: [...(o.grantsOf?.(mine.identity, ip) ?? [])], csrf: mine.csrf, warning }));
-      } else loginForm(res, 200);
-      return;
-    }
-    if (req.method === 'POST' && url === '/login') {
-      const body = await readBody(req);
-      if (!body) return plain(res, 400, 'expected an application/x-www-form-urlencoded body of at most 4 KiB');
-      if (!originOk(req) || !sameToken(body.get('csrf') ?? undefined, cookies.get(CSRF_COOKIE))) return plain(res, 403, 'CSRF check failed: reload the login page');
-      const user = (body.get('user') ?? '').trim();
-      const r = await o.auth.login({ name: user, password: body.get('password') ?? '', totp: (body.get('totp') ?? '').trim() || undefined, channel: { kind: 'web', from: ip } });
-      if (r.ok) {
-        const s = o.sessions.open({ sourceIp: ip, user: r.user.name, role: r.user.role, via: 'web' });
-        const maxAge = Math.max(1, Math.floor((s.expiresAt - s.createdAt) / 1000));
-        res.writeHead(303, {
-          location: '/', 'cache-control': 'no-store',
-          'set-cookie': [`${SESSION_COOKIE}=${s.id}; ${flags}; Max-Age=${maxAge}`, `${CSRF_COOKIE}=; ${flags}; Max-Age=0`],
-        });
-        res.end();
-        return;
-      }
-      switch (r.reason) {
-        case 'throttled': return loginForm(res, 429, `Too many failed logins: wait ${Math.ceil((r.retryAfterMs ?? 1000) / 1000)} s.`, user, { 'retry-after': String(Math.ceil((r.retryAfterMs ?? 1000) / 1000)) });
-        case 'locked': return loginForm(res, 423, 'This account is locked: ask an administrator (console: user unlock).', user);
-        case 'busy': return loginForm(res, 503, 'The gateway is busy: try again shortly.', user, { 'retry-after': '1' });
-        case 'totp-required': return loginForm(res, 401, 'Enter your TOTP code too.', user);
-        default: return loginForm(res, 401, 'Login incorrect.', user);
-      }
-    }
-    if (req.method === 'POST' && url === '/logout') {
-      const body = await readBody(req);
-      if (!body) return plain(res, 400, 'expected an application/x-www-form-urlencoded body of at most 4 KiB');
-      if (!mine) return plain(res, 401, 'not logged in from this address');
-      if (!originOk(req) || !sameToken(body.get('csrf') ?? undefined, mine.csrf)) return plain(res, 403, 'CSRF check failed');
-      o.sessions.end(mine.id, 'logout');
-      res.writeHead(303, { location: '/', 'cache-control': 'no-store', 'set-cookie': `${SESSION_COOKIE}=; ${flags}; Max-Age=0` });
-      res.end();
-      return;
-    }
-    if (url === '/' || url === '/login' || url === '/logout') return plain(res, 405, 'method not allowed', { allow: url === '/' ? 'GET' : 'POST' });
-    plain(res, 404, 'not found');
-  }
-
+  const pages = new LoginPages(o, secure);
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch(() => { if (!res.headersSent) plain(res, 500, 'internal error'); else res.destroy(); });
+    pages.handle(req, res).catch(() => { if (!res.headersSent) pages.plain(res, 500, 'internal error'); else res.destroy(); });
   };
   const server: Server = secure
     ? createHttpsServer({ cert: o.tls!.cert, key: o.tls!.key, minVersion: 'TLSv1.2' }, onRequest)
@@ -141,7 +70,7 @@ export function createLoginServer(o: LoginServerOptions): LoginServer {
   return {
     scheme: secure ? 'https' : 'http',
     start() {
-      if (warning) o.log?.warn(warning);
+      if (pages.warning) o.log?.warn(pages.warning);
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(o.listen.port, o.listen.host, () => { server.off('error', reject); resolve(); });
@@ -159,4 +88,94 @@ export function createLoginServer(o: LoginServerOptions): LoginServer {
       return a;
     },
   };
+}
+
+type WebSession = NonNullable<ReturnType<SessionTable['get']>>;
+
+/** The three routes and their answers (pages, plain-text errors, cookies). */
+class LoginPages {
+  /** Shown on every page and logged at start when the page is plain HTTP. */
+  readonly warning: string | undefined;
+  private readonly flags: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly o: LoginServerOptions, private readonly secure: boolean) {
+    this.warning = secure ? undefined : 'WARNING: no TLS certificate (openssl missing): this page is plain HTTP on loopback only.';
+    this.flags = cookieFlags(secure);
+    this.headers = securityHeaders({ secure, csp: contentSecurityPolicy() });
+  }
+
+  private send(res: ServerResponse, status: number, html: string, extra: Record<string, string | string[]> = {}): void {
+    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...this.headers, ...extra });
+    res.end(html);
+  }
+
+  plain(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...extra });
+    res.end(`${text}\n`);
+  }
+
+  private loginForm(res: ServerResponse, status: number, message?: string, user?: string, extra: Record<string, string> = {}): void {
+    const csrf = randomBytes(24).toString('base64url');
+    this.send(res, status, loginPage({ device: this.o.device, csrf, message, warning: this.warning, user }), { 'set-cookie': `${CSRF_COOKIE}=${csrf}; ${this.flags}; Max-Age=3600`, ...extra });
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { o } = this;
+    const ip = plainIp(req.socket.remoteAddress);
+    const url = (req.url ?? '/').split('?')[0];
+    const cookies = parseCookies(req.headers.cookie);
+    const sid = cookies.get(SESSION_COOKIE);
+    const session = sid ? o.sessions.get(sid) : undefined;
+    const mine = session && session.sourceIp === ip && session.via === 'web' ? session : undefined;
+
+    if (req.method === 'GET' && url === '/') {
+      if (mine) {
+        this.send(res, 200, sessionPage({ device: o.device, user: mine.user, role: mine.role, sourceIp: ip, expiresAt: mine.expiresAt, grants: [...(o.grantsOf?.(mine.identity, ip) ?? [])], csrf: mine.csrf, warning: this.warning }));
+      } else this.loginForm(res, 200);
+      return;
+    }
+    if (req.method === 'POST' && url === '/login') return this.login(req, res, ip, cookies);
+    if (req.method === 'POST' && url === '/logout') return this.logout(req, res, mine);
+    if (url === '/' || url === '/login' || url === '/logout') return this.plain(res, 405, 'method not allowed', { allow: url === '/' ? 'GET' : 'POST' });
+    this.plain(res, 404, 'not found');
+  }
+
+  // POST /login: body, origin and the form's CSRF token, then the authenticator; a session cookie, or the form again saying why.
+  private async login(req: IncomingMessage, res: ServerResponse, ip: string, cookies: Map<string, string>): Promise<void> {
+    const { o, flags } = this;
+    const body = await readForm(req, MAX_BODY_BYTES);
+    if (!body) return this.plain(res, 400, 'expected an application/x-www-form-urlencoded body of at most 4 KiB');
+    if (!sameOrigin(req, this.secure) || !sameToken(body.get('csrf') ?? undefined, cookies.get(CSRF_COOKIE))) return this.plain(res, 403, 'CSRF check failed: reload the login page');
+    const user = (body.get('user') ?? '').trim();
+    const r = await o.auth.login({ name: user, password: body.get('password') ?? '', totp: (body.get('totp') ?? '').trim() || undefined, channel: { kind: 'web', from: ip } });
+    if (r.ok) {
+      const s = o.sessions.open({ sourceIp: ip, user: r.user.name, role: r.user.role, via: 'web' });
+      const maxAge = Math.max(1, Math.floor((s.expiresAt - s.createdAt) / 1000));
+      res.writeHead(303, {
+        location: '/', 'cache-control': 'no-store',
+        'set-cookie': [`${SESSION_COOKIE}=${s.id}; ${flags}; Max-Age=${maxAge}`, `${CSRF_COOKIE}=; ${flags}; Max-Age=0`],
+      });
+      res.end();
+      return;
+    }
+    switch (r.reason) {
+      case 'throttled': return this.loginForm(res, 429, `Too many failed logins: wait ${Math.ceil((r.retryAfterMs ?? 1000) / 1000)} s.`, user, { 'retry-after': String(Math.ceil((r.retryAfterMs ?? 1000) / 1000)) });
+      case 'locked': return this.loginForm(res, 423, 'This account is locked: ask an administrator (console: user unlock).', user);
+      case 'busy': return this.loginForm(res, 503, 'The gateway is busy: try again shortly.', user, { 'retry-after': '1' });
+      case 'totp-required': return this.loginForm(res, 401, 'Enter your TOTP code too.', user);
+      default: return this.loginForm(res, 401, 'Login incorrect.', user);
+    }
+  }
+
+  // POST /logout: only this address's own session, with the session's own CSRF token.
+  private async logout(req: IncomingMessage, res: ServerResponse, mine: WebSession | undefined): Promise<void> {
+    const body = await readForm(req, MAX_BODY_BYTES);
+    if (!body) return this.plain(res, 400, 'expected an application/x-www-form-urlencoded body of at most 4 KiB');
+    if (!mine) return this.plain(res, 401, 'not logged in from this address');
+    if (!sameOrigin(req, this.secure) || !sameToken(body.get('csrf') ?? undefined, mine.csrf)) return this.plain(res, 403, 'CSRF check failed');
+    this.o.sessions.end(mine.id, 'logout');
+    res.writeHead(303, { location: '/', 'cache-control': 'no-store', 'set-cookie': `${SESSION_COOKIE}=; ${this.flags}; Max-Age=0` });
+    res.end();
+  }
 }

@@ -10,6 +10,7 @@ import { AuditLog } from '../../runtime/audit/log';
 import { buildComplianceReport } from '../../runtime/report/build';
 import { renderMarkdown } from '../../runtime/report/render-md';
 import { renderHtml } from '../../runtime/report/render-html';
+import { dnp3HistoryOf } from '../../runtime/report/sections/dnp3';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
@@ -71,11 +72,11 @@ test('history: DNP3 requests per function; every control and restart with source
   assert.ok(h.verify!.ok, h.verify!.error ?? '');
   assert.is(h.decisions.allow, 4, 'two integrity polls, a SELECT and an OPERATE are requests');
   assert.is(h.allowedConnections, 2);
-  assert.equal(h.dnp3!.perFunction, [
+  assert.equal(dnp3HistoryOf(h)!.perFunction, [
     { function: 'read', allow: 2, deny: 0 }, { function: 'cold-restart', allow: 0, deny: 1 }, { function: 'direct-operate', allow: 0, deny: 1 },
     { function: 'operate', allow: 1, deny: 0 }, { function: 'select', allow: 1, deny: 0 },
   ]);
-  assert.equal(h.dnp3!.operations.map((e) => [e.source, e.identity, e.function, e.links, e.points, e.values, e.decision, e.detail]), [
+  assert.equal(dnp3HistoryOf(h)!.operations.map((e) => [e.source, e.identity, e.function, e.links, e.points, e.values, e.decision, e.detail]), [
     [SCADA, 'scada-1', 'select', '1 → 10', [3], [0x81], 'allow', 'scada-polls-and-operates'],
     [SCADA, 'scada-1', 'operate', '1 → 10', [3], [0x81], 'allow', 'scada-polls-and-operates'],
     [HMI, 'hmi-1', 'direct-operate', '1 → 10', [3], [0x81], 'deny', 'function-not-allowed'],

@@ -11,6 +11,7 @@ import { AuditLog } from '../../runtime/audit/log';
 import { buildComplianceReport } from '../../runtime/report/build';
 import { renderMarkdown } from '../../runtime/report/render-md';
 import { renderHtml } from '../../runtime/report/render-html';
+import { iec104HistoryOf } from '../../runtime/report/sections/iec104';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
@@ -69,8 +70,8 @@ test('history: IEC 104 ASDUs per type; every command with source, identity, CA, 
   assert.ok(h.verify!.ok, h.verify!.error ?? '');
   assert.is(h.decisions.allow, 4, 'two interrogations, a select and an execute are requests');
   assert.is(h.allowedConnections, 2);
-  assert.equal(h.iec104!.perType, [{ type: 'C_SC_NA_1', allow: 2, deny: 1 }, { type: 'C_IC_NA_1', allow: 2, deny: 0 }]);
-  assert.equal(h.iec104!.operations.map((e) => [e.source, e.identity, e.type, e.cause, e.ca, e.ioa, e.values, e.se, e.decision, e.detail]), [
+  assert.equal(iec104HistoryOf(h).asdus!.perType, [{ type: 'C_SC_NA_1', allow: 2, deny: 1 }, { type: 'C_IC_NA_1', allow: 2, deny: 0 }]);
+  assert.equal(iec104HistoryOf(h).asdus!.operations.map((e) => [e.source, e.identity, e.type, e.cause, e.ca, e.ioa, e.values, e.se, e.decision, e.detail]), [
     [SCADA, 'scada-1', 'C_SC_NA_1', '6', 1, '1003', '1', 'select', 'allow', 'scada-switches'],
     [SCADA, 'scada-1', 'C_SC_NA_1', '6', 1, '1003', '1', 'execute', 'allow', 'scada-switches'],
     [HMI, 'hmi-1', 'C_SC_NA_1', '6', 1, '1003', '0', 'execute', 'deny', 'function-not-allowed'],
@@ -85,7 +86,7 @@ test('history: IEC 104 ASDUs per type; every command with source, identity, CA, 
 
 test('IEC 104 links: each listener start with the k, w and t1/t2/t3 it kept (from its audit record)', async () => {
   const r = await buildComplianceReport({ policyFile: POLICY, auditDir });
-  const links = r.history!.iec104Links!;
+  const links = iec104HistoryOf(r.history!).links!;
   assert.equal(links.map((l) => [l.asset, l.port, l.k, l.w, l.t1Ms, l.t2Ms, l.t3Ms]), [['rtu-104', 2404, 24, 16, 30_000, 10_000, 60_000]]);
   assert.match(links[0].listener, /^127\.0\.0\.1:\d+$/);
   assert.match(renderMarkdown(r), /### IEC 104 links\n\n\| Started \| Seq \| Listener \| Asset \| Service port \| Link \(k, w, t1, t2, t3\) \|\n[^\n]+\n\| \S+ \| \d+ \| 127\.0\.0\.1:\d+ \| rtu-104 \| 2404 \| k 24, w 16, t1 30 s, t2 10 s, t3 60 s \|/);

@@ -74,9 +74,11 @@ test('unknown keys are refused with did-you-mean, at their line and column', () 
   assert.ok(lines(e2).includes("gw.yaml:8:5: listeners[0].servce: unknown field 'servce' (did you mean 'service'?)"), lines(e2).join('\n'));
 });
 
-test('reserved blocks are accepted as mappings for later; anything else is not', () => {
+test('part blocks are mappings read into typed values at load; anything else is refused', () => {
   const c = parseConfig(`${GOOD}mqtt: { url: mqtt://127.0.0.1:1883 }\ntelemetry: {}\n`, { file: 'gw.yaml' });
-  assert.equal({ ...c.reserved.mqtt }, { url: 'mqtt://127.0.0.1:1883' });
+  assert.equal(c.parts.mqtt, { url: 'mqtt://127.0.0.1:1883', keepalive: 30, maxPayloadBytes: 4 * 1024 * 1024 });
+  assert.equal(c.parts.telemetry, { enabled: true, intervalMs: 60_000 });
+  assert.not.ok('reserved' in c, 'no raw block is kept for a part to read again');
   const e = errorOf(() => parseConfig(`${GOOD}audit: yes\n`, { file: 'gw.yaml' }));
   assert.equal(lines(e), ['gw.yaml:11:1: audit: must be a mapping (reserved for the audit settings)']);
 });
@@ -207,7 +209,9 @@ nftables: { enabled: true, table: zg, keepDir: nft }
   assert.is(c.parts.nftables!.render.table, 'zg');
   assert.is(c.parts.nftables!.keepDir, '/etc/zonegate/nft');
   const bare = parseConfig(GOOD, { file: '/etc/zonegate/gw.yaml' });
-  assert.equal(bare.parts, { audit: { enabled: true }, telemetry: { enabled: true, intervalMs: 60_000 } }, 'audit and telemetry on by default; no trust root, mqtt or nftables');
+  const { console: consoleDefaults, ...others } = bare.parts;
+  assert.equal(others, { audit: { enabled: true }, telemetry: { enabled: true, intervalMs: 60_000 } }, 'audit and telemetry on by default; no trust root, mqtt or nftables');
+  assert.is(consoleDefaults.web, undefined, 'no login page without a console block');
   const abs = parseConfig(`${GOOD}trustRoot: { file: /tmp/demo-keys/root.json }\n`, { file: '/etc/zonegate/gw.yaml' });
   assert.is(abs.parts.trustRootFile, '/tmp/demo-keys/root.json');
 });
@@ -243,7 +247,11 @@ test('the telemetry block: interval and switch, mistakes located', () => {
 
 test('the console block (login page, consoles) is checked at load with file:line:col', () => {
   const good = parseConfig(`${GOOD}console:\n  web: { listen: "127.0.0.1:8443" }\n  socket: console.sock\n`, { file: '/etc/zonegate/gw.yaml' });
-  assert.is(JSON.stringify(good.reserved.console), JSON.stringify({ web: { listen: '127.0.0.1:8443' }, socket: 'console.sock' }));
+  assert.equal(good.parts.console, {
+    idleMs: 600_000, login: { lockAfter: 10, delayMs: 1_000, maxDelayMs: 60_000, hashConcurrency: 1, hashCooldown: 3 }, breakGlass: { maxMinutes: 240 },
+    socket: '/etc/zonegate/console.sock', web: { listen: { host: '127.0.0.1', port: 8443 }, sessionMs: 480 * 60_000 },
+  });
+  assert.equal(parseConfig(GOOD, { file: 'gw.yaml' }).parts.console, { idleMs: 600_000, login: { lockAfter: 10, delayMs: 1_000, maxDelayMs: 60_000, hashConcurrency: 1, hashCooldown: 3 }, breakGlass: { maxMinutes: 240 } }, 'no block: the defaults, no consoles or login page');
   const e = errorOf(() => parseConfig(`${GOOD}console:
   web: { listen: "nowhere", sessionMinutes: 0 }
   idleMinutes: 99999

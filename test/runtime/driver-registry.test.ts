@@ -198,8 +198,8 @@ test('a registered service\'s report section is counted and rendered in both for
   assert.is(renderMarkdown(plain), renderMarkdown(plain, builtinDrivers().reportSections()), 'the renderers\' default is the built-in registrations\' sections');
 });
 
-test('the daemon names no service: gateway.ts and runtime/daemon/ hold no service names, the registrations do', () => {
-  const files = ['runtime/gateway.ts', ...readdirSync('runtime/daemon').map((f) => join('runtime/daemon', f))];
+test('the daemon names no service: gateway.ts, runtime/daemon/ and the report history hold no service names, the registrations do', () => {
+  const files = ['runtime/gateway.ts', ...readdirSync('runtime/daemon').map((f) => join('runtime/daemon', f)), 'runtime/report/history.ts', 'runtime/report/section.ts'];
   for (const f of files) {
     const text = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
     const names = text.match(/\b(modbus|dnp3|iec104|rtu|tcp-conduit)\b|'tcp'/gi);

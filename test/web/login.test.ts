@@ -25,12 +25,22 @@ import { adu, pdus, RawClient, startNodeModbusServer, type NodeModbusServer } fr
 import { accessDecider, tempDir, usersIn } from '../auth/helpers';
 import type { GatewayStatus } from '../../runtime/gateway';
 import type { ConsoleStatus } from '../../runtime/console/deps';
+import { readAccessConfig, type AccessConfig } from '../../runtime/config/access';
+import { IssueList } from '../../policy/check';
 
 // The wiring promise: gateway.status() can be handed to attachAccess as the console's status as is.
 export const statusFitsConsole = (s: GatewayStatus): ConsoleStatus => s;
 
 const opensslMissing = spawnSync('openssl', ['version']).error ? 'openssl not installed' : null;
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+
+/** A `console:` block read as the config loader reads it (paths against `dir`); it must be valid. */
+function consoleBlock(dir: string, block: Record<string, unknown>): AccessConfig {
+  const out = new IssueList();
+  const cfg = readAccessConfig(block, dir, out);
+  assert.equal(out.issues, []);
+  return cfg;
+}
 
 interface Res { status: number; headers: IncomingHttpHeaders; body: string }
 
@@ -88,9 +98,9 @@ test.before(async () => {
   const changes: string[] = [];
   const socketPath = join(tmp.dir, 'console.sock');
   const access = await attachAccess({
-    config: { file: join(tmp.dir, 'gateway.yaml'), dir: tmp.dir, device: 'gw-01', site: 's1', stateDir, reserved: { console: {
+    config: { device: 'gw-01', site: 's1', stateDir, console: consoleBlock(tmp.dir, {
       web: { listen: '127.0.0.1:0', sessionMinutes: 60 }, socket: 'console.sock', login: { lockAfter: 3, delayMs: 1000, maxDelayMs: 4000 },
-    } } },
+    }) },
     now: () => clock.t, audit, recentAudit: (n) => audit.recent(n), decider: accessDecider(),
     status: () => ({ device: 'gw-01', policy: { version: 'v1' }, listeners: [], alarms: [] }),
     onSessionChange: (c) => changes.push(c.kind === 'ended' ? `ended:${c.reason}` : c.kind),

@@ -13,10 +13,14 @@ export interface Dnp3OperationEvent {
  */
 export type Dnp3History = { perFunction: { function: string; allow: number; deny: number }[]; operations: Dnp3OperationEvent[]; operationCount: number } | null;
 
+/** The DNP3 section's field of a report history (undefined: the section did not run). */
+export const dnp3HistoryOf = (history: Readonly<Record<string, unknown>>): Dnp3History | undefined => history.dnp3 as Dnp3History | undefined;
+
 /** DNP3 function codes that act on the outstation (IEEE 1815 table 4-1): SELECT..DIRECT_OPERATE_NO_ACK, restarts, application and configuration, files. */
 const isDnp3Operation = (fn: number): boolean => (fn >= 3 && fn <= 6) || (fn >= 13 && fn <= 19) || (fn >= 25 && fn <= 31);
 
 export const dnp3ReportSection: ReportSection = {
+  operationField: 'dnp3',
   collect(records) {
     const t = tallyDecisions(records, {
       fields: (r) => r.dnp3, name: (q) => q.name, isOperation: (q) => isDnp3Operation(q.function),
@@ -29,7 +33,7 @@ export const dnp3ReportSection: ReportSection = {
     return { dnp3 };
   },
   tables(history) {
-    const h = history.dnp3 as Dnp3History | undefined;
+    const h = dnp3HistoryOf(history);
     if (!h) return [];
     return [
       { title: 'DNP3 requests per function', columns: ['Function', 'Allowed', 'Denied'], rows: h.perFunction.map((f) => [f.function, f.allow, f.deny]) },

@@ -15,6 +15,11 @@ export interface Iec104OperationEvent {
  */
 export type Iec104History = { perType: { type: string; allow: number; deny: number }[]; operations: Iec104OperationEvent[]; operationCount: number } | null;
 
+/** The IEC 104 section's fields of a report history: the ASDU counts and the link starts (undefined: the section did not run). */
+export function iec104HistoryOf(history: Readonly<Record<string, unknown>>): { asdus: Iec104History | undefined; links: Iec104LinkEvent[] | undefined } {
+  return { asdus: history.iec104 as Iec104History | undefined, links: history.iec104Links as Iec104LinkEvent[] | undefined };
+}
+
 /** IEC 104 classes that act on the station: commands, set-points, bitstrings, reset, parameters, file transfer. */
 const IEC104_OPERATIONS = new Set(['command', 'setpoint', 'bitstring', 'reset-process', 'parameter', 'file-transfer']);
 
@@ -24,6 +29,7 @@ const IEC104_LINK_COLUMNS = ['Started', 'Seq', 'Listener', 'Asset', 'Service por
 const iec104LinkRow = (e: Iec104LinkEvent): (string | number)[] => [isoTime(e.at), e.seq, e.listener, e.asset, e.port, formatIec104Link(e)];
 
 export const iec104ReportSection: ReportSection = {
+  operationField: 'iec104',
   collect(records) {
     const t = tallyDecisions(records, {
       fields: (r) => r.iec104, name: (q) => q.name, isOperation: (q) => q.class !== undefined && IEC104_OPERATIONS.has(q.class),
@@ -37,8 +43,7 @@ export const iec104ReportSection: ReportSection = {
     return { iec104, iec104Links: iec104LinksOf(records) };
   },
   tables(history) {
-    const h = history.iec104 as Iec104History | undefined;
-    const links = history.iec104Links as Iec104LinkEvent[] | undefined;
+    const { asdus: h, links } = iec104HistoryOf(history);
     const out: ReportTable[] = h ? [
       { title: 'IEC 104 ASDUs per type', columns: ['Type', 'Allowed', 'Denied'], rows: h.perType.map((t) => [t.type, t.allow, t.deny]) },
       { title: 'IEC 104 commands, set-points, resets, parameters and file operations', note: cappedNote(h.operations.length, h.operationCount), columns: IEC104_COLUMNS, rows: h.operations.map(iec104Row) },
