@@ -13,7 +13,7 @@ import type { Command, CommandContext } from './framework';
 import { usageError } from './framework';
 import { ZonegateError } from '../policy/errors';
 import { compile } from '../policy/compile';
-import { diffPolicies, TestChanges } from '../policy/diff';
+import { diffChanges, diffPolicies, TestChanges, type PolicyChange, type PolicyDiff } from '../policy/diff';
 import { renderDiffMarkdown } from '../policy/diff-render';
 import { PolicyLearner, type LearnResult } from '../policy/learn/learn';
 import { emitPolicyText } from '../policy/learn/emit';
@@ -27,7 +27,7 @@ import { forEachAuditRecord } from './replay-audit';
 import { parseTimeOption } from '../protocol/parse-time';
 import { readPcapModbus } from './pcap-modbus';
 import { readPcapDnp3 } from './pcap-dnp3';
-import { printJsonPieces } from './json-pieces';
+import { JsonStream, printJsonPieces } from './json-pieces';
 import { readPcapIec104 } from './pcap-iec104';
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
@@ -159,6 +159,16 @@ async function learnAndWrite(ctx: CommandContext, lo: LearnSources, out: string,
   return { stats: r.stats, doc, dropped, kept };
 }
 
+/** diffPolicies(a, b) to print as JSON (printJsonPieces): its changes made as they are printed, then counted. */
+function streamedDiff(a: PolicyDocument, b: PolicyDocument, tests: TestChanges | undefined): unknown {
+  const counts: PolicyDiff['counts'] = { widens: 0, narrows: 0, changes: 0 };
+  const changes = function* (): Generator<PolicyChange, void, void> {
+    for (const c of diffChanges(a, b, tests)) { counts[c.effect]++; yield c; }
+  };
+  // printJsonPieces writes `counts` after the last change (as its keys come).
+  return { site: { old: a.site, new: b.site }, changes: new JsonStream(changes()), counts };
+}
+
 async function learnCommand(ctx: CommandContext): Promise<number> {
   const o = ctx.options;
   const audits = strings(o.audit), pcaps = strings(o.pcap);
@@ -182,10 +192,11 @@ async function learnCommand(ctx: CommandContext): Promise<number> {
   if (from) from.doc = undefined as unknown as PolicyDocument; // sources.base is now the only reference
   const { stats, doc, dropped, kept } = await learnAndWrite(ctx, sources, o.out, testChanges);
   const base = fromText === undefined ? undefined : parsePolicy(inflateRawSync(fromText).toString('utf8'), { file: String(o.from) });
+  const summary = { ok: true, out: o.out, site, ...stats, conduits: doc.conduits.length, tests: kept, droppedTests: dropped };
+  // The summary carries the diff (tens of thousands of changes at a large site): printed in
+  // pieces, each change as it is made.
+  if (ctx.json) { printJsonPieces(base ? { ...summary, diff: streamedDiff(base, doc, testChanges) } : summary, ctx.out); return 0; }
   const diff = base ? diffPolicies(base, doc, testChanges) : undefined;
-  const summary = { ok: true, out: o.out, site, ...stats, conduits: doc.conduits.length, tests: kept, droppedTests: dropped, ...(diff ? { diff } : {}) };
-  // The summary carries the whole diff (tens of thousands of changes at a large site): printed in pieces.
-  if (ctx.json) { printJsonPieces(summary, ctx.out); return 0; }
   ctx.out(`learnt ${doc.conduits.length} conduit(s) (${stats.added} added${base ? `, ${stats.narrowed} narrowed, ${stats.unchanged} kept` : ''}) and ${kept} test(s) from ${stats.learnt} request(s) → ${o.out}`);
   const skipped = Object.entries(stats.skipped);
   if (skipped.length) ctx.out(`not learnt: ${skipped.map(([k, n]) => `${n} ${k}`).join(', ')}`);
