@@ -50,6 +50,13 @@ function addAny(lists: (number[] | undefined)[], key: number, c: number): void {
   if (!l) lists[key] = [c]; else pushLast(l, c);
 }
 
+/** How many address ranges the conduits list: ConduitTablesBuilder's room for their merged ranges. */
+export function rangeCapacity(conduits: readonly Conduit[]): number {
+  let n = 0;
+  for (const c of conduits) n += c.allow?.addresses?.length ?? 0;
+  return n;
+}
+
 /** Builds the conduit tables and candidate lists; add() every conduit in document order. */
 export class ConduitTablesBuilder {
   private readonly cProto: Uint8Array;
@@ -67,8 +74,16 @@ export class ConduitTablesBuilder {
   private readonly cAnyAddress: Uint8Array;
   private readonly cRangeOff: Int32Array;
   private readonly valueTables: ValueTablesBuilder;
-  private readonly starts: number[] = [];
-  private readonly ends: number[] = [];
+  /**
+   * Merged register ranges of every conduit, rangeStart/End's data: written in place up to
+   * `nRanges`, sized once for the conduits' listed ranges (merging only ever removes some). Arrays
+   * grown by push held 300,000 ranges of a 10,000-conduit learn as doubles, and each growth past
+   * 128 KiB went to V8's large-object space: 16 MiB of garbage per compile, only freed by a full
+   * collection (policy learn's peak RSS).
+   */
+  private readonly starts: Int32Array;
+  private readonly ends: Int32Array;
+  private nRanges = 0;
   private readonly fromIdentities = new CsrBuilder();
   private readonly fromRoles = new CsrBuilder();
   private readonly fromZones = new CsrBuilder();
@@ -80,7 +95,8 @@ export class ConduitTablesBuilder {
   /** The schedules' time zones, numbered in order of first use (cSchedTz). */
   readonly tzs: string[] = [];
 
-  constructor(nC: number, nA: number, nZ: number, private readonly ctx: ConduitContext) {
+  /** `maxRanges`: at least the number of address ranges the conduits list (rangeCapacity). */
+  constructor(nC: number, nA: number, nZ: number, private readonly ctx: ConduitContext, maxRanges: number) {
     this.cProto = new Uint8Array(nC);
     this.cMonitor = new Uint8Array(nC);
     this.cEdgeAuth = new Uint8Array(nC);
@@ -93,6 +109,8 @@ export class ConduitTablesBuilder {
     this.cFunctions = new Uint32Array(nC * 8);
     this.cAnyAddress = new Uint8Array(nC);
     this.cRangeOff = new Int32Array(nC + 1);
+    this.starts = new Int32Array(maxRanges);
+    this.ends = new Int32Array(maxRanges);
     this.valueTables = new ValueTablesBuilder(nC);
     this.byAssetMaps = new Array(nA * N_PROTO);
     this.byAssetAnyLists = new Array(nA * N_PROTO);
@@ -139,7 +157,7 @@ export class ConduitTablesBuilder {
       this.cUnits.push(null);
       this.cAnyAddress[c] = 1;
     }
-    this.cRangeOff[c + 1] = this.starts.length;
+    this.cRangeOff[c + 1] = this.nRanges;
     this.valueTables.add(allow);
   }
 
@@ -163,12 +181,13 @@ export class ConduitTablesBuilder {
     let sorted = true;
     for (let i = 1; i < rs.length; i++) if (rs[i].start <= rs[i - 1].end + 1) { sorted = false; break; }
     if (!sorted) rs = rs.slice().sort((a, b) => a.start - b.start);
-    const first = starts.length;
+    const first = this.nRanges;
+    let n = first;
     for (const r of rs) {
-      const last = starts.length - 1;
-      if (last >= first && r.start <= ends[last] + 1) ends[last] = Math.max(ends[last], r.end);
-      else { starts.push(r.start); ends.push(r.end); }
+      if (n > first && r.start <= ends[n - 1] + 1) ends[n - 1] = Math.max(ends[n - 1], r.end);
+      else { starts[n] = r.start; ends[n] = r.end; n++; }
     }
+    this.nRanges = n;
   }
 
   // Destinations: assets named, plus every asset of the zones named; the zones themselves too.
@@ -198,8 +217,13 @@ export class ConduitTablesBuilder {
       cSchedTz: this.cSchedTz, cSchedDays: this.cSchedDays, cSchedFrom: this.cSchedFrom, cSchedTo: this.cSchedTo,
       cAllowAll: this.cAllowAll, cFunctions: this.cFunctions, cUnits: this.cUnits, cAnyAddress: this.cAnyAddress,
       cRangeOff: this.cRangeOff, values: this.valueTables.build(),
-      rangeStart: Int32Array.from(this.starts), rangeEnd: Int32Array.from(this.ends),
+      rangeStart: this.exact(this.starts), rangeEnd: this.exact(this.ends),
     };
+  }
+
+  // The ranges written (a copy only when merging left some room).
+  private exact(a: Int32Array): Int32Array {
+    return a.length === this.nRanges ? a : a.slice(0, this.nRanges);
   }
 
   /** The candidate lists as typed arrays; yields after every `slice` asset lists. */

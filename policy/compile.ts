@@ -73,7 +73,7 @@ import { cidrInterval, mostSpecific, type LabelledInterval } from './address-set
 import { compileDnp3Rules } from './dnp3-decide';
 import { compileIec104Rules } from './iec104-decide';
 import { CsrBuilder, PROTOCOLS, type CompileOptions, type IndexTables, type PolicyIndex } from './index-tables';
-import { ConduitTablesBuilder } from './compile-conduits';
+import { ConduitTablesBuilder, rangeCapacity } from './compile-conduits';
 
 export * from './index-tables';
 export { decisionCache, allowDecision, denyDecision, monitorDecision } from './decision-cache';
@@ -225,7 +225,7 @@ export function* compileSteps(doc: PolicyDocument, opts: CompileOptions = {}): G
 
   // Conduits, then their candidate lists.
   const nC = doc.conduits.length;
-  const conduits = new ConduitTablesBuilder(nC, nA, doc.zones.length, { identityIndex, assetIndex, zoneIndex, role, assetsInZone, assetPorts: assets.assetPorts });
+  const conduits = new ConduitTablesBuilder(nC, nA, doc.zones.length, { identityIndex, assetIndex, zoneIndex, role, assetsInZone, assetPorts: assets.assetPorts }, rangeCapacity(doc.conduits));
   for (let c = 0; c < nC; c++) {
     conduits.add(c, doc.conduits[c]);
     if (++work >= COMPILE_SLICE) { work = 0; yield; }

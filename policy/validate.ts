@@ -99,6 +99,7 @@ export function validatePolicyTestsApart(raw: unknown, opts: ValidateOptions = {
   while (!r.done) r = steps.next();
   const doc = r.value;
   if (out.count > 0 || !doc) throw invalid(sortedIssues(out, opts), opts);
+  checker.documentRead();
   return {
     doc,
     test: (v, i) => checker.test(v, ['tests', i]),
@@ -117,6 +118,9 @@ function sortedIssues(out: IssueList, opts: ValidateOptions): { issues: Issue[];
   return { issues, total: Math.max(1, out.count) };
 }
 export { mergeRanges, parseAddressRange, parseClock } from './validate-fields';
+
+/** A conduit's entry once the document is read (PolicyChecker.documentRead). */
+const READ: { path: Path } = Object.freeze({ path: Object.freeze(['conduits']) as unknown as Path });
 
 /** The whole document: the top-level lists in order, then quarantine, settings and tests. */
 class PolicyChecker extends ConduitChecker {
@@ -140,6 +144,15 @@ class PolicyChecker extends ConduitChecker {
     const tests = yield* this.list(top, 'tests', (v, p) => this.test(v, p));
     if (out.count > 0 || site === undefined || !settings) return undefined;
     return { site, zones, assets, identities, conduits, quarantine, settings, tests };
+  }
+
+  /**
+   * The document is read, its tests are to come (validatePolicyTestsApart): they only ask which
+   * conduit ids exist, so each conduit's entry (where it was defined, for a duplicate id) is let
+   * go: 3.4 MiB held through the tests of a 26,000-conduit learnt policy.
+   */
+  documentRead(): void {
+    for (const id of this.conduits.keys()) this.conduits.set(id, READ);
   }
 
   // Checks the entries of a top-level list, yielding after every VALIDATE_SLICE of them.

@@ -58,9 +58,10 @@ export interface LearnResult {
   /**
    * The learnt policy's tests, made one at a time as they are read (the base policy's, then per
    * narrowed and new conduit an allow from real traffic and its boundary denies): a large site's
-   * tens of thousands of tests are never held as one list. Each call starts over.
+   * tens of thousands of tests are never held as one list. Each call starts over, unless
+   * `release`: then the tests can be read once, what each group's come from let go as they are made.
    */
-  tests: () => Generator<PolicyTest, void, void>;
+  tests: (release?: boolean) => Generator<PolicyTest, void, void>;
   /** Comment lines per conduit id (count, first and last seen). */
   comments: ConduitComments;
   stats: { observed: number; learnt: number; skipped: Record<string, number>; added: number; narrowed: number; unchanged: number };
@@ -262,9 +263,9 @@ export class PolicyLearner {
       testsOf.add(blocks, seen);
     }
     const baseTests = base?.tests ?? [];
-    const tests = function* (): Generator<PolicyTest, void, void> {
+    const tests = function* (release = false): Generator<PolicyTest, void, void> {
       yield* baseTests;
-      yield* testsOf.tests();
+      yield* testsOf.tests(release);
     };
     const doc: PolicyDocument = {
       site: this.o.site, zones, assets, identities, conduits,

@@ -57,9 +57,17 @@ export class LearntTests {
     this.groups.push(jsonOf(g) ?? g);
   }
 
-  /** Every group's tests in the order added, made one at a time. */
-  *tests(): Generator<PolicyTest, void, void> {
-    for (const held of this.groups) {
+  /**
+   * Every group's tests in the order added, made one at a time. `release`: each group's source is
+   * let go once its tests are made (read once: policy learn writes them as they come, and held
+   * whole they were 13 MiB of a 10,000-conduit learn's peak); otherwise each call starts over.
+   */
+  *tests(release = false): Generator<PolicyTest, void, void> {
+    const groups = this.groups as (string | GroupTests | undefined)[];
+    for (let i = 0; i < groups.length; i++) {
+      const held = groups[i];
+      if (held === undefined) throw new TypeError('LearntTests: tests read after they were released');
+      if (release) groups[i] = undefined;
       const [src, to, at, parts] = typeof held === 'string' ? JSON.parse(held) as GroupTests : held;
       const from = { ip: src };
       for (const [example, probes] of parts) {
@@ -92,6 +100,9 @@ export class ConduitComments {
 
   /** A learnt conduit: `blockCount` of the group's requests fell in it. */
   learnt(id: string, seen: Seen, blockCount: number): void { this.m.set(id, blockCount === seen.count ? { seen } : { seen, block: blockCount }); }
+
+  /** Lets go of every conduit's comment source (policy learn, once the conduits are written). */
+  release(): void { this.m.clear(); }
 
   get(id: string): string[] | undefined {
     const c = this.m.get(id);

@@ -35,6 +35,9 @@ test('learnt tests come back exactly as the blocks gave them, in order, values J
   assert.ok(Object.is((all[3].request.dnp3 as unknown as typeof odd.dnp3).objects[0].values[0], -0), '-0 kept');
   assert.equal(all[all.length - 1].request, { from: { ip: '10.1.7.207' }, to: 'a-1999', modbus: { function: 3, unit: 1, address: 1999, count: 1 }, at: 1999 });
   assert.equal([...t.tests()], all, 'each call starts over');
+  // Read once (policy learn): the same tests, each group's source let go as its tests are made.
+  assert.equal([...t.tests(true)], all);
+  assert.throws(() => [...t.tests()], (e: Error) => e instanceof TypeError && /released/.test(e.message));
 });
 
 test('conduit comments are made when read: no traffic, narrowed or kept, a block of a group', () => {
@@ -45,6 +48,8 @@ test('conduit comments are made when read: no traffic, narrowed or kept, a block
   assert.equal(['a', 'b', 'c', 'd', 'e', 'f'].map((id) => c.get(id)), [
     ['no traffic seen: kept as it was (review)'], [`${says}: narrowed to what was seen`], [says], [says], [`1,000 of ${says}`], undefined,
   ]);
+  c.release(); // once the conduits are written
+  assert.is(c.get('b'), undefined);
 });
 
 const DOC = {
@@ -72,6 +77,11 @@ test('tests apart: the document validated without its tests, each test as valida
     assert.equal((e as ZonegateError).issues, (err as ZonegateError).issues, 'the same issues as validating the whole document');
   }
   assert.throws(() => validatePolicyTestsApart({ ...DOC, conduits: [{ ...DOC.conduits[0], to: { assets: ['nope'] } }] }), (e: ZonegateError) => e.code === 'ERR_POLICY_INVALID');
+  // The conduits' entries are let go once the document is read: a test naming one still checks.
+  const again = validatePolicyTestsApart(DOC);
+  assert.ok(again.test(TESTS[0], 0));
+  assert.is(again.test(TESTS[1], 1), undefined);
+  assert.throws(() => again.finish(), (e: ZonegateError) => /unknown conduit 'c9'.*did you mean|unknown conduit 'c9'/.test(JSON.stringify(e.issues)));
 });
 
 test('the audit reader lets go of the last buffer decoded (cbor-x keeps a view of its last input)', async () => {

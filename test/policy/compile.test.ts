@@ -55,6 +55,8 @@ test('function bitsets, unit sets and merged ranges', () => {
   for (let i = t.cRangeOff[0]; i < t.cRangeOff[1]; i++) ranges.push([t.rangeStart[i], t.rangeEnd[i]]);
   assert.equal(ranges, [[0, 20], [50, 70]]);
   assert.is(t.cRangeOff[2] - t.cRangeOff[1], 0);
+  // Room was made for the 4 ranges listed; the tables hold the 2 merged ones, no more.
+  assert.equal([t.rangeStart.length, t.rangeEnd.length], [2, 2]);
 });
 
 test('zone networks: nested prefixes give disjoint intervals with the most specific zone', () => {
