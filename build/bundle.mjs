@@ -12,4 +12,4 @@ await build({
   entryPoints: ['examples/demo/demo.ts'], outfile: 'dist/demo.js', bundle: true, platform: 'node', format: 'cjs',
   target: 'node18', sourcemap: 'linked', logLevel: 'warning',
 });
-console.log(`dist/zonegate.js + dist/chunks/  ${(cli.bytes / 1024).toFixed(1)} KiB in ${cli.files.filter((f) => f.endsWith('.mjs')).length} chunks, ${cli.commands} commands${minify ? ' (minified)' : ''}`);
+console.log(`dist/zonegate.js + dist/chunks/  ${(cli.bytes / 1024).toFixed(1)} KiB in ${cli.chunks} chunks, ${cli.commands} commands${minify ? ' (minified)' : ''}`);

@@ -7,7 +7,7 @@ set -euo pipefail
 prefix=${1:?usage: install-prefix.sh PREFIX [DESTDIR]}
 destdir=${2:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ -f "$root/dist/zonegate.js" ] && [ -f "$root/dist/chunks/main.mjs" ] || { echo "install: dist/zonegate.js is not built (make build)" >&2; exit 1; }
+[ -f "$root/dist/zonegate.js" ] && [ -f "$root/dist/chunks/main.js" ] || { echo "install: dist/zonegate.js is not built (make build)" >&2; exit 1; }
 case "$prefix" in /*) ;; *) echo "install: PREFIX must be absolute, got '$prefix'" >&2; exit 2 ;; esac
 lib="$destdir$prefix/lib/zonegate"
 bin="$destdir$prefix/bin"

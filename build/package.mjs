@@ -2,8 +2,8 @@
 // (or `make package ARCH=...`) → dist/zonegate-<version>-linux-<arch>.tar.gz, and prints its size
 // (budget: under 5 MiB compressed). Layout inside the tarball (what runtime/update unpacks into a
 // slot, and what build/install.sh lays out on a device):
-//   zonegate.js, chunks/           the CLI and daemon, minified, target node18: zonegate.js loads
-//                                  chunks/main.mjs, which loads a command's chunks when it runs
+//   zonegate.js, chunks/           the CLI and daemon, minified, target node18, CommonJS: zonegate.js
+//                                  loads chunks/main.js, which loads a command's chunks when it runs
 //                                  (build/cli-build.mjs); a source map beside each chunk
 //   bin/zonegate                   sh wrapper: runs zonegate.js with the device's node (Debian nodejs 18)
 //   node_modules/@node-rs/argon2 + the prebuilt argon2 binary package of the architecture
@@ -110,6 +110,6 @@ execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner',
 const size = statSync(out).size;
 const sha = createHash('sha256').update(readFileSync(out)).digest('hex');
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
-console.log(`${relative(process.cwd(), out)}  ${kib(size)} compressed (budget ${kib(BUDGET)}), bundle ${kib(cli.bytes)} in ${cli.files.filter((f) => f.endsWith('.mjs')).length} chunks, ${binName}@${binVersion}`);
+console.log(`${relative(process.cwd(), out)}  ${kib(size)} compressed (budget ${kib(BUDGET)}), bundle ${kib(cli.bytes)} in ${cli.chunks} chunks, ${binName}@${binVersion}`);
 console.log(`sha256 ${sha}`);
 if (size >= BUDGET) { console.error(`package: ${out} is over the 5 MiB budget`); process.exit(1); }

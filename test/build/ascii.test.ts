@@ -32,7 +32,7 @@ test('asciiOnly leaves code that means the same, in pure ASCII', () => {
 
 test('the built CLI is pure ASCII (zonegate.js and every chunk)', () => {
   if (!existsSync('dist/zonegate.js')) { console.log('SKIP: dist/zonegate.js is not built (make test builds it first)'); return; }
-  const files = ['dist/zonegate.js', ...readdirSync('dist/chunks').filter((f) => f.endsWith('.mjs')).map((f) => `dist/chunks/${f}`)];
+  const files = ['dist/zonegate.js', ...readdirSync('dist/chunks').filter((f) => f.endsWith('.js')).map((f) => `dist/chunks/${f}`)];
   assert.ok(files.length > 2, files.join(', '));
   for (const f of files) {
     const text = readFileSync(f, 'utf8');

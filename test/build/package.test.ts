@@ -40,7 +40,7 @@ test('package.mjs builds the x64 tarball under 5 MiB with the bundle, argon2 for
   assert.match(out, new RegExp(`zonegate-${VERSION.replace(/\./g, '\\.')}-linux-x64\\.tar\\.gz\\s+[\\d.]+ KiB compressed \\(budget 5120\\.0 KiB\\)`));
   assert.match(out, /@node-rs\/argon2-linux-x64-gnu@\d+\.\d+\.\d+/);
   const list = spawnSync('tar', ['-tzf', file], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.replace(/^\.\//, '')).filter(Boolean);
-  for (const f of ['zonegate.js', 'chunks/main.mjs', 'chunks/main.mjs.map', 'bin/zonegate', 'install.sh', 'boot-check.sh', 'VERSION', 'MANIFEST',
+  for (const f of ['zonegate.js', 'chunks/main.js', 'chunks/main.js.map', 'bin/zonegate', 'install.sh', 'boot-check.sh', 'VERSION', 'MANIFEST',
     'share/zonegate.service', 'share/gateway.example.yaml', 'share/policy.example.yaml',
     'node_modules/@node-rs/argon2/index.js', 'node_modules/@node-rs/argon2-linux-x64-gnu/argon2.linux-x64-gnu.node']) {
     assert.ok(list.includes(f), `${f} in the package`);
@@ -48,9 +48,9 @@ test('package.mjs builds the x64 tarball under 5 MiB with the bundle, argon2 for
   assert.not.ok(list.some((f) => f.includes('cbor-extract')), 'cbor-x runs on its pure JS decoder; no cbor-extract');
   // Every chunk a chunk imports is in the package (zonegate.js loads chunks/ a command at a time).
   const shipped = new Set(list);
-  for (const f of list.filter((n) => /^chunks\/[^/]+\.mjs$/.test(n))) {
+  for (const f of list.filter((n) => /^chunks\/[^/]+\.js$/.test(n))) {
     const text = spawnSync('tar', ['-xzOf', file, `./${f}`], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
-    for (const m of text.matchAll(/["']\.\/([\w.-]+\.mjs)["']/g)) assert.ok(shipped.has(`chunks/${m[1]}`), `${f} imports chunks/${m[1]}, not in the package`);
+    for (const m of text.matchAll(/require\(["']\.\/([\w.-]+\.js)["']\)/g)) assert.ok(shipped.has(`chunks/${m[1]}`), `${f} imports chunks/${m[1]}, not in the package`);
   }
   assert.not.ok(list.some((f) => /arm64|gnueabihf/.test(f)), 'no other architecture\'s binary');
 });
