@@ -53,7 +53,8 @@ function loaded(args: string[]): { status: number | null; stdout: string; stderr
     const mapName = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(text)?.[1];
     if (!mapName) { sources.add(relative(REPO, file)); continue; }
     const map = JSON.parse(readFileSync(resolve(dirname(file), mapName), 'utf8')) as { sources: string[] };
-    for (const s of map.sources) sources.add(relative(REPO, resolve(dirname(file), decodeURIComponent(s))));
+    // A chunk of esbuild's own helpers maps to the build's intermediate folder (cli-build.mjs).
+    for (const s of map.sources) if (!s.includes('.chunks-esm/')) sources.add(relative(REPO, resolve(dirname(file), decodeURIComponent(s))));
   }
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, sources: [...sources].sort() };
 }
