@@ -1,23 +1,15 @@
-// Bundles the zonegate CLI and daemon into dist/zonegate.js for Node 18 and prints its size.
+// Bundles the zonegate CLI and daemon for Node 18 (build/cli-build.mjs: dist/zonegate.js, the
+// executable, and dist/chunks/, its code, loaded a command at a time) and prints the size.
 // Native modules (@node-rs/argon2, cbor-extract) stay outside the bundle.
 import { build } from 'esbuild';
-import { statSync, chmodSync, readFileSync } from 'node:fs';
-import { asciiOnly } from './ascii.mjs';
+import { readFileSync } from 'node:fs';
+import { buildCli } from './cli-build.mjs';
 
 const minify = process.argv.includes('--minify');
-const outfile = 'dist/zonegate.js';
-await build({
-  entryPoints: ['cli/main.ts'],
-  outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
-  external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'],
-  banner: { js: '#!/usr/bin/env node' },
-  define: { ZONEGATE_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
-  minify, sourcemap: 'linked', legalComments: 'none', logLevel: 'warning',
-});
-asciiOnly(outfile);
-chmodSync(outfile, 0o755);
+const version = JSON.parse(readFileSync('package.json', 'utf8')).version;
+const cli = await buildCli({ outdir: 'dist', version, minify });
 await build({
   entryPoints: ['examples/demo/demo.ts'], outfile: 'dist/demo.js', bundle: true, platform: 'node', format: 'cjs',
   target: 'node18', sourcemap: 'linked', logLevel: 'warning',
 });
-console.log(`${outfile}  ${(statSync(outfile).size / 1024).toFixed(1)} KiB${minify ? ' (minified)' : ''}`);
+console.log(`dist/zonegate.js + dist/chunks/  ${(cli.bytes / 1024).toFixed(1)} KiB in ${cli.chunks} chunks, ${cli.commands} commands${minify ? ' (minified)' : ''}`);

@@ -3,7 +3,8 @@
 // → DIR/zonegate_<version>_<arch>.deb (default dist/), and prints its size and sha256.
 // It reuses build/package.mjs's staged tree (the minified bundle and the prebuilt @node-rs/argon2
 // binary of the architecture) and lays it out the Debian way:
-//   /usr/lib/zonegate/           zonegate.js (+ map), node_modules/@node-rs/argon2 + the binary, VERSION
+//   /usr/lib/zonegate/           zonegate.js, chunks/ (its code, build/cli-build.mjs), node_modules/@node-rs/argon2
+//                                + the binary, VERSION
 //   /usr/bin/zonegate            sh wrapper: Debian's node with the gateway's flags (build/node-flags)
 //   /lib/systemd/system/zonegate.service   build/zonegate.service without the A/B slot steps
 //   /etc/zonegate/gateway.yaml, policy.yaml   conffiles (an example to edit)
@@ -45,7 +46,7 @@ const put = (rel, text, mode = 0o644) => {
 };
 const lib = join(tree, 'usr/lib/zonegate');
 mkdirSync(lib, { recursive: true });
-for (const f of ['zonegate.js', 'zonegate.js.map', 'VERSION']) cpSync(join(stage, f), join(lib, f));
+for (const f of ['zonegate.js', 'chunks', 'VERSION']) cpSync(join(stage, f), join(lib, f), { recursive: true });
 cpSync(join(stage, 'node_modules'), join(lib, 'node_modules'), { recursive: true });
 // The bundle is run by the wrapper, not executed itself.
 writeFileSync(join(lib, 'zonegate.js'), readFileSync(join(lib, 'zonegate.js'), 'utf8').replace(/^#!.*\n/, ''));

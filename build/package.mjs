@@ -2,14 +2,16 @@
 // (or `make package ARCH=...`) → dist/zonegate-<version>-linux-<arch>.tar.gz, and prints its size
 // (budget: under 5 MiB compressed). Layout inside the tarball (what runtime/update unpacks into a
 // slot, and what build/install.sh lays out on a device):
-//   zonegate.js, zonegate.js.map   the CLI and daemon, minified, target node18, CommonJS
+//   zonegate.js, chunks/           the CLI and daemon, minified, target node18, CommonJS: zonegate.js
+//                                  loads chunks/main.js, which loads a command's chunks when it runs
+//                                  (build/cli-build.mjs); a source map beside each chunk
 //   bin/zonegate                   sh wrapper: runs zonegate.js with the device's node (Debian nodejs 18)
 //   node_modules/@node-rs/argon2 + the prebuilt argon2 binary package of the architecture
 //   share/                          zonegate.service, gateway.example.yaml, policy.example.yaml
 //   install.sh, boot-check.sh, VERSION, MANIFEST (sha256 of every file)
 // cbor-x needs no native part: cbor-extract stays out and cbor-x uses its pure JS decoder (its
 // node-index.js wraps require('cbor-extract') in try/catch).
-import { build } from 'esbuild';
+import { buildCli } from './cli-build.mjs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -38,15 +40,8 @@ rmSync(stage, { recursive: true, force: true });
 mkdirSync(join(stage, 'bin'), { recursive: true });
 mkdirSync(join(stage, 'share'), { recursive: true });
 
-// 1. The bundle (same entry and externals as build/bundle.mjs, minified).
-await build({
-  entryPoints: [join(root, 'cli/main.ts')],
-  outfile: join(stage, 'zonegate.js'), bundle: true, platform: 'node', format: 'cjs', target: 'node18',
-  external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'],
-  banner: { js: '#!/usr/bin/env node' },
-  define: { ZONEGATE_VERSION: JSON.stringify(version) },
-  minify: true, sourcemap: 'linked', legalComments: 'none', logLevel: 'warning',
-});
+// 1. The bundle (build/cli-build.mjs, as build/bundle.mjs builds it, minified).
+const cli = await buildCli({ outdir: stage, version, minify: true });
 
 // 2. argon2: the JS loader from node_modules, the binary package for the target from the npm
 // registry (npm pack NAME@VERSION-from-package-lock), cached under dist/.cache.
@@ -103,7 +98,6 @@ listeners:
 log: { level: info, decisions: stdout }
 `);
 writeFileSync(join(stage, 'VERSION'), `${version}\n`);
-chmodSync(join(stage, 'zonegate.js'), 0o755);
 
 // 4. MANIFEST, then the tarball (sorted, root-owned, fixed mtime: the same tree gives the same bytes).
 const files = [];
@@ -116,6 +110,6 @@ execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner',
 const size = statSync(out).size;
 const sha = createHash('sha256').update(readFileSync(out)).digest('hex');
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
-console.log(`${relative(process.cwd(), out)}  ${kib(size)} compressed (budget ${kib(BUDGET)}), bundle ${kib(statSync(join(stage, 'zonegate.js')).size)}, ${binName}@${binVersion}`);
+console.log(`${relative(process.cwd(), out)}  ${kib(size)} compressed (budget ${kib(BUDGET)}), bundle ${kib(cli.bytes)} in ${cli.chunks} chunks, ${binName}@${binVersion}`);
 console.log(`sha256 ${sha}`);
 if (size >= BUDGET) { console.error(`package: ${out} is over the 5 MiB budget`); process.exit(1); }

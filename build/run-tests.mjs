@@ -85,7 +85,7 @@ function runOne(file) {
 const SLOW_FIRST = [
   'test/demo.test.ts', 'test/fleet/console/console-browser.test.ts', 'test/build/deb.test.ts', 'test/build/deb-lintian.test.ts',
   'test/drivers/nftables-netns.test.ts', 'test/update/ab-hang.test.ts', 'test/update/ab-refused.test.ts', 'test/update/ab.test.ts',
-  'test/update/ab-rollback.test.ts', 'test/readme.test.ts', 'test/drivers/libmodbus-suite.test.ts', 'test/drivers/modbus-discover.test.ts',
+  'test/update/ab-rollback.test.ts', 'test/readme.test.ts', 'test/build/cli-start.test.ts', 'test/drivers/libmodbus-suite.test.ts', 'test/drivers/modbus-discover.test.ts',
   'test/e2e/gateway-lifecycle.test.ts', 'test/runtime/gateway.test.ts',
 ];
 const rank = (f) => { const i = SLOW_FIRST.indexOf(f); return i < 0 ? SLOW_FIRST.length : i; };

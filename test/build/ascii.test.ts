@@ -2,7 +2,7 @@
 // 3.5 MB script source as a two-byte string, 6.9 MiB of heap in every command and the gateway).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
@@ -30,11 +30,15 @@ test('asciiOnly leaves code that means the same, in pure ASCII', () => {
   }
 });
 
-test('the built CLI is pure ASCII', () => {
+test('the built CLI is pure ASCII (zonegate.js and every chunk)', () => {
   if (!existsSync('dist/zonegate.js')) { console.log('SKIP: dist/zonegate.js is not built (make test builds it first)'); return; }
-  const text = readFileSync('dist/zonegate.js', 'utf8');
-  const at = text.search(NON_ASCII);
-  assert.ok(at < 0, `non-ASCII at ${at}: ${text.slice(Math.max(0, at - 60), at + 20)}`);
+  const files = ['dist/zonegate.js', ...readdirSync('dist/chunks').filter((f) => f.endsWith('.js')).map((f) => `dist/chunks/${f}`)];
+  assert.ok(files.length > 2, files.join(', '));
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8');
+    const at = text.search(NON_ASCII);
+    assert.ok(at < 0, `${f}: non-ASCII at ${at}: ${text.slice(Math.max(0, at - 60), at + 20)}`);
+  }
 });
 
 test.run();

@@ -10,7 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -58,7 +58,7 @@ test('contents: wrapper on PATH, bundle and argon2 for amd64, unit, conffiles, s
   build();
   const lines = sh('dpkg-deb', ['--contents', deb]).trim().split('\n');
   const entry = (path: string) => lines.find((l) => l.endsWith(` ./${path}`) || l.endsWith(` ./${path}/`));
-  for (const p of ['usr/lib/zonegate/zonegate.js', 'usr/lib/zonegate/node_modules/@node-rs/argon2/index.js',
+  for (const p of ['usr/lib/zonegate/zonegate.js', 'usr/lib/zonegate/chunks/main.js', 'usr/lib/zonegate/node_modules/@node-rs/argon2/index.js',
     'usr/lib/zonegate/node_modules/@node-rs/argon2-linux-x64-gnu/argon2.linux-x64-gnu.node', 'lib/systemd/system/zonegate.service',
     'etc/zonegate/gateway.yaml', 'usr/share/doc/zonegate/copyright', 'usr/share/doc/zonegate/changelog.gz']) assert.ok(entry(p), `${p} in the package`);
   assert.match(entry('usr/bin/zonegate')!, /^-rwxr-xr-x root\/root /);
@@ -85,6 +85,14 @@ test('the extracted package: the unit runs the wrapper, the wrapper the bundle w
   const v = spawnSync(process.execPath, [join(x, 'usr/lib/zonegate/zonegate.js'), 'version'], { cwd: dir, encoding: 'utf8' });
   assert.is(v.status, 0, v.stderr);
   assert.match(v.stdout, new RegExp(`^zonegate ${VERSION.replace(/\./g, '\\.')} `));
+  // Every chunk of the build is in the package, and a command with chunks of its own runs.
+  const chunks = readdirSync(join(x, 'usr/lib/zonegate/chunks'));
+  for (const f of chunks.filter((n) => n.endsWith('.js'))) {
+    for (const m of readFileSync(join(x, 'usr/lib/zonegate/chunks', f), 'utf8').matchAll(/require\(["']\.\/([\w.-]+\.js)["']\)/g)) assert.ok(chunks.includes(m[1]), `${f} imports ${m[1]}, not in the package`);
+  }
+  const c = spawnSync(process.execPath, [join(x, 'usr/lib/zonegate/zonegate.js'), 'policy', 'check', join(x, 'etc/zonegate/policy.yaml')], { cwd: dir, encoding: 'utf8' });
+  assert.is(c.status, 0, c.stderr);
+  assert.match(c.stdout, /^ok: site /);
 });
 
 test('make package and make deb pass VERSION on', () => {

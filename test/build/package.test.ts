@@ -40,12 +40,18 @@ test('package.mjs builds the x64 tarball under 5 MiB with the bundle, argon2 for
   assert.match(out, new RegExp(`zonegate-${VERSION.replace(/\./g, '\\.')}-linux-x64\\.tar\\.gz\\s+[\\d.]+ KiB compressed \\(budget 5120\\.0 KiB\\)`));
   assert.match(out, /@node-rs\/argon2-linux-x64-gnu@\d+\.\d+\.\d+/);
   const list = spawnSync('tar', ['-tzf', file], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.replace(/^\.\//, '')).filter(Boolean);
-  for (const f of ['zonegate.js', 'zonegate.js.map', 'bin/zonegate', 'install.sh', 'boot-check.sh', 'VERSION', 'MANIFEST',
+  for (const f of ['zonegate.js', 'chunks/main.js', 'chunks/main.js.map', 'bin/zonegate', 'install.sh', 'boot-check.sh', 'VERSION', 'MANIFEST',
     'share/zonegate.service', 'share/gateway.example.yaml', 'share/policy.example.yaml',
     'node_modules/@node-rs/argon2/index.js', 'node_modules/@node-rs/argon2-linux-x64-gnu/argon2.linux-x64-gnu.node']) {
     assert.ok(list.includes(f), `${f} in the package`);
   }
   assert.not.ok(list.some((f) => f.includes('cbor-extract')), 'cbor-x runs on its pure JS decoder; no cbor-extract');
+  // Every chunk a chunk imports is in the package (zonegate.js loads chunks/ a command at a time).
+  const shipped = new Set(list);
+  for (const f of list.filter((n) => /^chunks\/[^/]+\.js$/.test(n))) {
+    const text = spawnSync('tar', ['-xzOf', file, `./${f}`], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
+    for (const m of text.matchAll(/require\(["']\.\/([\w.-]+\.js)["']\)/g)) assert.ok(shipped.has(`chunks/${m[1]}`), `${f} imports chunks/${m[1]}, not in the package`);
+  }
   assert.not.ok(list.some((f) => /arm64|gnueabihf/.test(f)), 'no other architecture\'s binary');
 });
 
@@ -71,6 +77,10 @@ test('install.sh lays out slots, current, boot-check, unit and config; a second 
   const v = spawnSync(join(root, 'current/bin/zonegate'), ['version'], { env: { ...process.env, ZONEGATE_NODE: process.execPath }, encoding: 'utf8' });
   assert.is(v.status, 0, v.stderr);
   assert.match(v.stdout, new RegExp(`zonegate ${VERSION.replace(/\./g, '\\.')} \\(node`));
+  // A command whose code is in chunks of its own runs from the slot too.
+  const c = spawnSync(join(root, 'current/bin/zonegate'), ['policy', 'check', join(dest, 'etc/zonegate/policy.yaml')], { env: { ...process.env, ZONEGATE_NODE: process.execPath }, encoding: 'utf8' });
+  assert.is(c.status, 0, c.stderr);
+  assert.match(c.stdout, /^ok: site /);
   const a = spawnSync(process.execPath, ['-e', 'const a=require("@node-rs/argon2");process.stdout.write(String(a.verifySync(a.hashSync("x",{memoryCost:1024,timeCost:1}),"x")))'], { cwd: slot, encoding: 'utf8' });
   assert.is(a.stdout, 'true', a.stderr);
   const r2 = spawnSync('sh', [join(REPO, 'build/install.sh'), file], { env: { ...process.env, DESTDIR: dest }, encoding: 'utf8' });

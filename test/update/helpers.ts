@@ -9,12 +9,12 @@
  * (Restart=always).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { buildSync } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { publicKeyOfSeed } from '../../policy/bundle/ed25519';
 import { signBundle } from '../../policy/bundle/sign';
 import type { SigningKey, TrustRoot } from '../../policy/bundle/types';
@@ -28,21 +28,35 @@ const BASE_VERSION = '0.0.0-update-test';
 let bundleFile: string | undefined;
 
 /**
- * The real CLI and daemon, bundled from the current sources exactly as build/bundle.mjs does (so
- * the test never runs a stale dist/zonegate.js), once per test process, into a temp folder.
+ * The real CLI and daemon, built from the current sources exactly as build/bundle.mjs does
+ * (build/cli-build.mjs: zonegate.js and chunks/, so the test never runs a stale dist/), once per
+ * test process, into a temp folder. Returns the path of zonegate.js.
  */
 export function bundle(): string {
   if (bundleFile) return bundleFile;
   const dir = mkdtempSync(join(tmpdir(), 'zg-update-bundle-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const outfile = join(dir, 'zonegate.js');
-  buildSync({
-    entryPoints: [join(REPO, 'cli/main.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node18',
-    external: ['@node-rs/argon2', 'cbor-extract', 'playwright-core'], define: { ZONEGATE_VERSION: JSON.stringify(BASE_VERSION) },
-    logLevel: 'error',
-  });
-  bundleFile = outfile;
-  return outfile;
+  const script = `import { buildCli } from ${JSON.stringify(pathToFileURL(join(REPO, 'build/cli-build.mjs')).href)};
+await buildCli({ outdir: ${JSON.stringify(dir)}, version: ${JSON.stringify(BASE_VERSION)}, sourcemap: false });`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the CLI failed: ${r.stderr}`);
+  bundleFile = join(dir, 'zonegate.js');
+  return bundleFile;
+}
+
+/** Copies the built CLI (zonegate.js as `name`, and chunks/) into `stage` with `version` patched in. */
+function copyCli(stage: string, version: string, name: string): void {
+  const from = dirname(bundle());
+  const marker = JSON.stringify(BASE_VERSION);
+  mkdirSync(join(stage, 'chunks'));
+  let patched = 0;
+  for (const f of readdirSync(join(from, 'chunks'))) {
+    const text = readFileSync(join(from, 'chunks', f), 'utf8');
+    if (text.includes(marker)) patched += 1;
+    writeFileSync(join(stage, 'chunks', f), text.replace(marker, JSON.stringify(version)));
+  }
+  if (patched !== 1) throw new Error(`${patched} chunks hold ${marker} (want 1) to patch`);
+  copyFileSync(bundle(), join(stage, name));
 }
 const DAY = 86_400_000;
 
@@ -95,14 +109,9 @@ export type Flavour = 'good' | 'crash' | 'hang';
  */
 export function makePackage(o: { dir: string; version: string; flavour?: Flavour }): { file: string; bytes: Uint8Array } {
   const stage = mkdtempSync(join(o.dir, 'pkg-'));
-  const real = readFileSync(bundle(), 'utf8');
-  const marker = JSON.stringify(BASE_VERSION);
-  if (!real.includes(marker)) throw new Error(`the bundle holds no ${marker} to patch`);
-  const patched = real.replace(marker, JSON.stringify(o.version));
   const flavour = o.flavour ?? 'good';
-  if (flavour === 'good') writeFileSync(join(stage, 'zonegate.js'), patched);
-  else {
-    writeFileSync(join(stage, 'real.js'), patched);
+  copyCli(stage, o.version, flavour === 'good' ? 'zonegate.js' : 'real.js');
+  if (flavour !== 'good') {
     writeFileSync(join(stage, 'zonegate.js'), flavour === 'crash'
       ? "if (process.argv[2] === 'run') { process.stderr.write('zonegate: simulated crash at start\\n'); process.exit(1); }\nrequire('./real.js');\n"
       : "if (process.argv[2] === 'run') { process.stderr.write('zonegate: simulated hang before READY\\n'); setInterval(() => {}, 1 << 30); } else require('./real.js');\n");
