@@ -132,7 +132,10 @@ class Dnp3Group {
   }
 }
 
-const rangesOf = (set: ReadonlySet<number>): Dnp3Range[] => [...set].map((k) => ({ start: Math.floor(k / 4294967296), end: k % 4294967296 }));
+// `>>> 0`: the remainder of a division past 2^31 is a boxed double even when small, and one boxed
+// double in a `{ start, end }` literal boxes the fields of every range in the process (see
+// test/policy/validate-memory.test.ts); the unsigned shift gives back a small integer.
+const rangesOf = (set: ReadonlySet<number>): Dnp3Range[] => [...set].map((k) => ({ start: Math.floor(k / 4294967296), end: (k % 4294967296) >>> 0 }));
 
 const CROB_NAMES = new Map(Object.entries(CROB_OPERATIONS).map(([k, v]) => [v, k]));
 

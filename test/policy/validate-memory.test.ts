@@ -7,6 +7,8 @@ import { runInNewContext } from 'node:vm';
 import { parsePolicy } from '../../policy/parse';
 import { emitPolicyYaml } from '../../policy/learn/emit';
 import { generateSite } from '../helpers/learn-site';
+import { diffPolicies } from '../../policy/diff';
+import { narrowConduit } from '../../policy/learn/narrow';
 
 test('a validated policy holds its lists at their length (no more than 1.55 times a plain copy of the same data)', () => {
   setFlagsFromString('--expose-gc');
@@ -25,5 +27,38 @@ test('a validated policy holds its lists at their length (no more than 1.55 time
   assert.equal(plain.value, validated.value);
   assert.ok(validated.bytes < plain.bytes * 1.55, `validated ${validated.bytes} bytes, a plain copy ${plain.bytes}`);
 });
+
+// V8 gives every `{ start, end }` object literal in the process one shape: a single one holding a
+// number past the small-integer range (the DNP3 diff's "every index", 0xffffffff, made when its
+// module loaded) turns both fields into boxed doubles for all of them, 16 bytes more per field
+// in each of a large policy's hundreds of thousands of ranges (learn --from held 72 bytes a range
+// instead of 40). Loaded here: the policy code, the diff and learning included.
+test('after the policy modules are loaded, address ranges hold small integers, not boxed doubles', () => {
+  assert.type(diffPolicies, 'function');
+  assert.type(narrowConduit, 'function');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  setFlagsFromString('--no-expose-gc');
+  const N = 100_000;
+  const perObject = (make: (i: number) => unknown): number => {
+    const keep: unknown[] = new Array(N).fill(undefined);
+    gc(); gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < N; i++) keep[i] = make(i);
+    gc(); gc();
+    const bytes = (process.memoryUsage().heapUsed - before) / N;
+    assert.is(keep.length, N);
+    return bytes;
+  };
+  // A shape nothing else uses, with two small-integer fields, as the yardstick.
+  const yardstick = perObject((i) => ({ zgFirst: i, zgLast: i + 7 }));
+  const ranges = perObject((i) => parseRange(i));
+  assert.ok(ranges < yardstick + 8, `a range takes ${ranges.toFixed(1)} bytes, an object of two small integers ${yardstick.toFixed(1)}`);
+});
+
+/** A range as the validator makes it (a literal of two small integers). */
+function parseRange(i: number): { start: number; end: number } {
+  return { start: i & 0xffff, end: (i & 0xffff) + 9 };
+}
 
 test.run();
