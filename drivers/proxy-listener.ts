@@ -8,6 +8,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Decider, Decision, Protocol, Scope, SessionFacts } from '../policy/types';
 import type { AuditEvent, AuditSink } from './types';
+import { drainConnections } from './drain-connections';
 
 /** Timers the proxy uses for its periodic sweep (injected so tests can drive time). */
 export interface SweepTimers {
@@ -242,16 +243,9 @@ class ListenerServer<C extends ProxiedConnection> implements ProxyListener<C> {
   };
 
   private async drain(): Promise<void> {
-    const { connections } = this;
-    const srv = this.server;
-    const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
-    for (const conn of connections) conn.drain();
-    const deadline = Date.now() + this.drainMs; // shutdown, not the hot path: real time
-    while (Date.now() < deadline && [...connections].some((c) => c.inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
-    for (const conn of [...connections]) conn.close('proxy stopped');
+    await drainConnections(this.server, this.connections, this.drainMs);
     if (this.sweepHandle !== null) this.timers.clearInterval(this.sweepHandle);
     this.sweepHandle = null;
-    await closed;
     this.emit({ kind: 'driver', at: this.o.options.now(), ...this.base, message: 'stopped', detail: { ...this.o.stats } });
   }
 }

@@ -12,6 +12,7 @@ import { RateLimitStore } from './rate-limit';
 import { LimitedLog } from '../log-limit';
 import { ConduitShares } from '../conduit-shares';
 import type { ModbusProxy, ModbusProxyOptions, ModbusProxyStats } from './types';
+import { drainConnections } from '../drain-connections';
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -223,21 +224,9 @@ class ModbusProxyServer implements ModbusProxy {
   };
 
   private async drain(): Promise<void> {
-    const srv = this.server;
-    const closed = srv === null ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
-    for (const conn of this.connections) conn.drain();
-    // Let in-flight requests finish (real time: this runs at shutdown, not on the hot path).
-    const deadline = Date.now() + this.drainMs;
-    while (Date.now() < deadline) {
-      let busy = false;
-      for (const conn of this.connections) if (conn.inFlight > 0) { busy = true; break; }
-      if (!busy) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    for (const conn of [...this.connections]) conn.close('proxy stopped');
+    await drainConnections(this.server, this.connections, this.drainMs);
     if (this.sweepHandle !== null) this.timers.clearInterval(this.sweepHandle);
     this.sweepHandle = null;
-    await closed;
     this.emit({ kind: 'driver', at: this.now(), source: this.name, asset: this.o.asset, port: this.o.servicePort, message: 'stopped', detail: { ...this.stats } });
   }
 }
