@@ -79,6 +79,12 @@ export interface LaggingGateway {
   lastError: string | null;
 }
 
+export interface RefusingGateway {
+  device: string;
+  /** `CODE: message` (the message when the gateway's lastError is that refusal), or the code alone. */
+  error: string;
+}
+
 export interface PublishResult {
   topic: string;
   kind: InboundKind;
@@ -91,6 +97,8 @@ export interface PublishResult {
     wanted: number;
     matched: string[];
     lagging: LaggingGateway[];
+    /** The gateways whose status says they refused these very bytes, with the error. */
+    refused: RefusingGateway[];
     done: boolean;
     elapsedMs: number;
   };
@@ -118,6 +126,14 @@ export function topicKindFor(label: BundleLabel, kind?: string): InboundKind {
 /** Does this status show the bundle with this hash as applied? */
 export function statusHas(doc: StatusDocument, kind: InboundKind, hash: string): boolean {
   return doc.applied[kind] === hash || (kind === 'policy' && doc.policyHash === hash);
+}
+
+/** The refusal this status reports for the bundle with this hash, if it refused it. */
+export function statusRefused(doc: StatusDocument, kind: InboundKind, hash: string): RefusingGateway | undefined {
+  const r = doc.refused?.[kind];
+  if (!r || r.hash !== hash) return undefined;
+  const e = doc.lastError;
+  return { device: doc.device, error: e && e.code === r.code && e.at === r.at ? `${e.code}: ${e.message}` : r.code };
 }
 
 /** `[#####.....] 512/1000 gateways on v7, 1.8 s` */
@@ -181,6 +197,7 @@ export async function publishBundle(options: PublishBundleOptions): Promise<Publ
     const display = label.version !== undefined ? `v${label.version}` : hash.slice(0, 12);
     const timeoutMs = options.timeoutMs ?? 30_000;
     const count = () => [...docs.values()].filter((d) => statusHas(d, kind, hash)).length;
+    const refusals = () => [...docs.values()].filter((d) => !statusHas(d, kind, hash) && statusRefused(d, kind, hash));
     const progress = () => options.onProgress?.({ matched: count(), wanted, seen: docs.size, elapsedMs: now() - started, label: display });
     let done = false;
     await new Promise<void>((resolve) => {
@@ -188,14 +205,23 @@ export async function publishBundle(options: PublishBundleOptions): Promise<Publ
       const timer = setTimeout(finish, timeoutMs);
       const ticker = setInterval(progress, 250);
       options.signal?.addEventListener('abort', finish, { once: true });
-      wake = () => { if (count() >= wanted) { done = true; finish(); } };
+      // Done when enough gateways report the bundle. Over, not done, once some gateway refused
+      // these bytes and every online gateway seen has answered one way or the other: waiting
+      // cannot change a refusal (a refused bundle is retried only under a new trust root).
+      wake = () => {
+        if (count() >= wanted) { done = true; finish(); return; }
+        const docsNow = [...docs.values()];
+        const refused = docsNow.some((d) => statusRefused(d, kind, hash));
+        if (refused && !docsNow.some((d) => d.online && !statusHas(d, kind, hash) && !statusRefused(d, kind, hash))) finish();
+      };
       wake();
     });
     progress();
     const matched = [...docs.values()].filter((d) => statusHas(d, kind, hash)).map((d) => d.device).sort();
     const lagging = [...docs.values()].filter((d) => !statusHas(d, kind, hash)).sort((a, b) => (a.device < b.device ? -1 : 1))
       .map((d) => ({ device: d.device, online: d.online, policyVersion: d.policyVersion, lastError: d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : null }));
-    result.rollout = { wanted, matched, lagging, done, elapsedMs: now() - started };
+    const refused = refusals().map((d) => statusRefused(d, kind, hash)!).sort((a, b) => (a.device < b.device ? -1 : 1));
+    result.rollout = { wanted, matched, lagging, refused, done, elapsedMs: now() - started };
     return result;
   } finally {
     if (onMessage) {

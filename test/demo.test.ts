@@ -99,6 +99,7 @@ it('the demo runs end to end against a given broker and leaves it clean', async 
     assert.match(r.out, 'cleared 1 retained message(s) a previous run left under zonegate/v1/substation-12/');
     assert.match(r.out, '✔ broker down, the HMI still reads');
     assert.match(r.out, '✔ gw-01 reconnected and activated v2');
+    assert.match(r.out, /refused after \d+\.\d s: 1 gateway\(s\) refused it, 0\/1 report it\n.* gw-01: ERR_BUNDLE_SIGNATURE: /);
     assert.ok((r.out.match(/✔/g) ?? []).length >= 40, 'every chapter ran');
     await checkFleetSide(r.out);
     assert.equal(await retainedUnder(broker.url, 'zonegate/v1/substation-12/'), []);

@@ -17,7 +17,9 @@ export const fleetPublishCommand: Command = {
 Publishes the exact bundle bytes retained with QoS 1 on zonegate/v1/<site>/<device|all>/<kind>,
 the kind being the bundle's type (policy, trust, grant, command) unless --topic-kind says.
 With --wait N, watches the retained status topics until N gateways report the bundle (their
-status carries its sha256), showing progress on stderr; exit 1 on timeout, naming the laggards.`,
+status carries its sha256), showing progress on stderr; exit 1 on timeout, naming the laggards,
+and exit 1 as soon as a gateway refused these bytes (its status names the hash and the error)
+and every other online gateway seen has answered, naming the refusals.`,
   options: {
     ...brokerOptionSpecs,
     site: { type: 'string', value: 'S', description: 'site id' },
@@ -79,7 +81,10 @@ status carries its sha256), showing progress on stderr; exit 1 on timeout, namin
         if (r.rollout) {
           const secs = (r.rollout.elapsedMs / 1000).toFixed(1);
           if (r.rollout.done) ctx.out(`${r.rollout.matched.length}/${r.rollout.wanted} gateways report it after ${secs} s`);
-          else {
+          else if (r.rollout.refused.length) {
+            const shown = r.rollout.refused.slice(0, 20).map((x) => `  ${x.device}: ${x.error}`);
+            ctx.err(`refused after ${secs} s: ${r.rollout.refused.length} gateway(s) refused it, ${r.rollout.matched.length}/${r.rollout.wanted} report it\n${shown.join('\n')}${r.rollout.refused.length > 20 ? `\n  … and ${r.rollout.refused.length - 20} more` : ''}`);
+          } else {
             ctx.err(`timed out after ${secs} s: ${r.rollout.matched.length}/${r.rollout.wanted} gateways report it`);
             if (r.rollout.lagging.length) {
               const shown = r.rollout.lagging.slice(0, 20).map((l) => `  ${l.device}: ${l.online ? 'online' : 'OFFLINE'}, policy ${l.policyVersion === null ? '-' : `v${l.policyVersion}`}${l.lastError ? `, ${l.lastError}` : ''}`);

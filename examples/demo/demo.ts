@@ -415,12 +415,13 @@ async function main(): Promise<void> {
   const tampered = Buffer.from(bytes);
   const at = tampered.indexOf(Buffer.from('hmi-writes-setpoint-50'));
   tampered[at >= 0 ? at + 4 : tampered.length - 80] ^= 0x01;
-  const v3file = join(fleet, 'policy-v3-tampered.zgb');
-  writeFileSync(v3file, tampered);
-  r = zonegate(['bundle', 'verify', v3file, '--trust', join(fleet, 'root.json'), '--device', 'gw-01'], { show: true });
+  const tamperedFile = join(fleet, 'policy-v2-tampered.zgb');
+  writeFileSync(tamperedFile, tampered);
+  r = zonegate(['bundle', 'verify', tamperedFile, '--trust', join(fleet, 'root.json'), '--device', 'gw-01'], { show: true });
   check(r.code === 1, 'bundle verify refuses it (exit 1, the reason named)');
-  r = zonegate(['fleet', 'publish', v3file, '--broker', brokerUrl, '--site', 'substation-12', '--device', 'gw-01', '--wait', '1', '--timeout', '5s'], { show: false });
-  check(r.code !== 0, 'published anyway: the gateway refuses it and never reports it');
+  // No --timeout: gw-01's status names the bytes it refused, which ends the wait at once.
+  r = zonegate(['fleet', 'publish', tamperedFile, '--broker', brokerUrl, '--site', 'substation-12', '--device', 'gw-01', '--wait', '1'], { show: true });
+  check(r.code === 1 && /gw-01: ERR_BUNDLE_SIGNATURE/.test(r.err), 'published anyway: gw-01 refuses it and its status says so, which ends the wait (exit 1)');
   zonegate(['fleet', 'status', '--broker', brokerUrl, '--site', 'substation-12'], { show: true });
 
   // The gateway has uploaded its hash-chained audit log over MQTT all along; the fleet has

@@ -5,7 +5,9 @@
  *
  * `policyHash` is the lower-case hex sha256 of the exact signed bundle bytes that are active;
  * `applied` holds the same hash for the last payload of each inbound kind a handler accepted,
- * which is what `fleet publish --wait` matches.
+ * which is what `fleet publish --wait` matches; `refused` the hash and error code of the last
+ * payload of each kind a handler refused (absent when none), so that a publisher stops waiting
+ * for a gateway that said no.
  */
 import type { InboundKind } from './topics';
 
@@ -43,6 +45,15 @@ export interface StatusDocument {
    */
   slot?: 'a' | 'b' | null;
   listeners?: StatusListener[];
+  /** The last payload of each kind a handler refused, while no later one of that kind was accepted. */
+  refused?: Partial<Record<InboundKind, StatusRefusal>>;
+}
+
+/** A refused payload: the hex sha256 of its bytes, the error code, when (epoch ms). */
+export interface StatusRefusal {
+  hash: string;
+  code: string;
+  at: number;
 }
 
 /** One listener as the status document carries it (at most MAX_STATUS_LISTENERS). */
@@ -146,5 +157,17 @@ export function parseStatus(payload: Uint8Array | string, maxBytes = 64 * 1024):
     lastSeen: isNum(o.lastSeen) ? o.lastSeen : 0,
     ...(o.slot === 'a' || o.slot === 'b' || o.slot === null ? { slot: o.slot } : {}),
     ...(Array.isArray(o.listeners) ? { listeners: parseListeners(o.listeners) } : {}),
+    ...parseRefused(o.refused),
   };
+}
+
+function parseRefused(x: unknown): Pick<StatusDocument, 'refused'> {
+  if (!x || typeof x !== 'object' || Array.isArray(x)) return {};
+  const refused: Partial<Record<InboundKind, StatusRefusal>> = {};
+  for (const k of ['policy', 'trust', 'grant', 'command'] as const) {
+    const r = (x as Record<string, unknown>)[k] as Record<string, unknown> | undefined;
+    if (!r || typeof r !== 'object' || typeof r.hash !== 'string' || !HASH.test(r.hash) || !isNum(r.at)) continue;
+    refused[k] = { hash: r.hash, code: optStr(r.code, 64) ?? 'ERR_UNKNOWN', at: r.at };
+  }
+  return Object.keys(refused).length ? { refused } : {};
 }

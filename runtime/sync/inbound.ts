@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { AuditSink } from '../../drivers/types';
 import { INBOUND_KINDS, parseTopic, TOPIC_KINDS, type InboundKind } from '../../protocol/mqtt/topics';
 import { decodeAuditResync, type AuditResync } from '../../protocol/audit/upload-batch';
+import type { StatusRefusal } from '../../protocol/mqtt/status';
 import { KindQueue, SeenCache } from './kind-queue';
 import { errorOf, type InboundLimits } from './sync-helpers';
 import type { MqttSyncOptions, PayloadMeta, SyncHandlers, SyncStatus } from './sync-types';
@@ -35,6 +36,8 @@ export interface InboundOptions {
 export class Inbound {
   /** The hash of the last payload each kind's handler accepted (the status document's `applied`). */
   readonly applied: Partial<Record<InboundKind, string>> = {};
+  /** The last payload each kind's handler refused, until one of that kind is accepted (the status document's `refused`). */
+  readonly refused: Partial<Record<InboundKind, StatusRefusal>> = {};
   private readonly queues = {} as Record<InboundKind, KindQueue<Pending>>;
   private readonly running = {} as Record<InboundKind, string | undefined>;
   private readonly failed = {} as Record<InboundKind, Map<string, Pending>>;
@@ -172,12 +175,14 @@ export class Inbound {
       await o.handlers[kind](e.value.bytes, e.value.meta);
       o.st.handled += 1;
       this.applied[kind] = e.value.meta.hash;
+      delete this.refused[kind];
       this.seen.add(e.key);
       this.failed[kind].delete(e.topic);
       if (kind === 'trust') this.retryFailed();
     } catch (err) {
       o.st.handlerErrors += 1;
       o.st.lastError = errorOf(err, o.now());
+      this.refused[kind] = { hash: e.value.meta.hash, code: o.st.lastError.code, at: o.st.lastError.at };
       this.failed[kind].set(e.topic, e.value);
       o.log('warn', `${kind} from ${e.topic} refused: ${(err as Error)?.message ?? err}`);
     }

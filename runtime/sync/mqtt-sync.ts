@@ -56,7 +56,7 @@ export function createMqttSync(options: MqttSyncOptions): MqttSync {
   });
   const status: StatusPublisher = new StatusPublisher({
     site, device, runtimeVersion: options.runtimeVersion, startedAt: options.startedAt ?? now(), topic: statusTopic,
-    intervalMs: options.statusIntervalMs ?? 60_000, state: options.state, st, applied: inbound.applied,
+    intervalMs: options.statusIntervalMs ?? 60_000, state: options.state, st, applied: inbound.applied, refused: inbound.refused,
     client: () => link.client, now, timers, log,
   });
   const link: BrokerLink = new BrokerLink({

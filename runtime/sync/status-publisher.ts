@@ -4,7 +4,7 @@
  * `intervalMs`, and soon after refresh() (asks in one turn of the event loop make one document).
  */
 import type { MqttClient } from 'mqtt';
-import { encodeStatus, statusExtras, STATUS_SCHEMA, type GatewayState, type StatusDocument } from '../../protocol/mqtt/status';
+import { encodeStatus, statusExtras, STATUS_SCHEMA, type GatewayState, type StatusDocument, type StatusRefusal } from '../../protocol/mqtt/status';
 import type { InboundKind } from '../../protocol/mqtt/topics';
 import type { SyncStatus, SyncTimers } from './sync-types';
 
@@ -20,6 +20,8 @@ export interface StatusPublisherOptions {
   st: SyncStatus;
   /** The hashes the handlers accepted last, by kind. */
   applied: Partial<Record<InboundKind, string>>;
+  /** The payloads the handlers refused last, by kind (none: the document leaves `refused` out). */
+  refused?: Partial<Record<InboundKind, StatusRefusal>>;
   /** The client to publish on, while there is one. */
   client: () => MqttClient | undefined;
   now: () => number;
@@ -55,6 +57,7 @@ export class StatusPublisher {
       runtimeVersion: o.runtimeVersion,
       lastSeen: t,
       ...statusExtras(s),
+      ...(o.refused && Object.keys(o.refused).length ? { refused: { ...o.refused } } : {}),
     };
   }
 

@@ -98,8 +98,9 @@ test('signed bundles over MQTT: activate, flip a decision on an open connection,
   const at = tampered.indexOf('hmi-reads-plc-three');
   assert.ok(at > 0, 'the conduit id is in the bundle bytes');
   tampered[at] = 'H'.charCodeAt(0);
-  const rt = await publishBundle({ client: fleet, site: 'lab', device: 'gw-e2e', bytes: tampered, wait: 1, timeoutMs: 1500 });
+  const rt = await publishBundle({ client: fleet, site: 'lab', device: 'gw-e2e', bytes: tampered, wait: 1, timeoutMs: 600_000 });
   assert.is(rt.rollout!.done, false);
+  assert.match(rt.rollout!.refused[0]?.error ?? '', /^ERR_BUNDLE_SIGNATURE: /, 'the gateway\'s refusal ends the wait');
   assert.match(String(rt.rollout!.lagging[0].lastError), /^ERR_BUNDLE_SIGNATURE: /);
   st = gw.status();
   assert.is(st.policy.store!.active!.version, 2);

@@ -30,7 +30,8 @@ const skip = skipReason();
 let broker: Mosquitto;
 let fleet: MqttClient;
 let dir: string;
-const gateways: { device: string; sync: MqttSync; state: GatewayState; fail?: boolean }[] = [];
+interface Gw { device: string; sync: MqttSync; state: GatewayState; fail?: boolean; hold?: boolean; held?: () => void }
+const gateways: Gw[] = [];
 const key = generateSigningKey();
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -44,9 +45,14 @@ function bundle(version: number, type: 'policy' | 'grant' | 'runtime' = 'policy'
 
 async function gateway(device: string, fail = false): Promise<void> {
   const state: GatewayState = { policyVersion: null, policyHash: null };
-  const g = { device, state, fail, sync: undefined as unknown as MqttSync };
-  // a stand-in store: "activates" by remembering the label and hash of the bytes, or refuses
+  const g: Gw = { device, state, fail, sync: undefined as unknown as MqttSync };
+  // a stand-in store: "activates" by remembering the label and hash of the bytes, or refuses;
+  // with `hold` set it keeps the next bundle until the test calls held()
   const policy = async (bytes: Uint8Array) => {
+    if (g.hold) {
+      await new Promise<void>((r) => { g.held = r; });
+      g.hold = false; g.held = undefined;
+    }
     if (g.fail) throw new ZonegateError('ERR_BUNDLE_TARGET', `bundle does not target ${device}`);
     state.policyVersion = readBundleLabel(bytes).version ?? null;
     state.policyHash = sha(bytes);
@@ -114,11 +120,37 @@ test('publish --all --wait 2: done when two gateways report the hash; the refusi
   assert.is(progress[progress.length - 1].matched, 2);
   assert.is(progress[progress.length - 1].label, 'v7');
 
-  // wanting all three times out and names gw-c with its error
-  const r2 = await publishBundle({ client: fleet, site: 'plant-1', all: true, bytes: b, wait: 3, timeoutMs: 1500 });
+  // wanting all three: gw-c's status says it refused these bytes and the others answered, so the
+  // wait ends there (not at the 10-minute timeout) and names gw-c with its error
+  const r2 = await publishBundle({ client: fleet, site: 'plant-1', all: true, bytes: b, wait: 3, timeoutMs: 600_000 });
   assert.is(r2.rollout!.done, false);
   assert.equal(r2.rollout!.matched, ['gw-a', 'gw-b']);
+  assert.equal(r2.rollout!.refused, [{ device: 'gw-c', error: 'ERR_BUNDLE_TARGET: bundle does not target gw-c' }]);
   assert.equal(r2.rollout!.lagging, [{ device: 'gw-c', online: true, policyVersion: null, lastError: 'ERR_BUNDLE_TARGET: bundle does not target gw-c' }]);
+
+  // a refusal while another online gateway has not answered yet does not end the wait
+  gateways[0].hold = true;
+  const b2 = bundle(7); // v7 again, other bytes (gw-a stays on v7 for the next test)
+  const pending = publishBundle({ client: fleet, site: 'plant-1', all: true, bytes: b2, wait: 3, timeoutMs: 600_000 });
+  await waitFor(() => gateways[0].held !== undefined, 'gw-a got the bundle');
+  // (a client of its own: collectFleetStatus unsubscribes from the status topics when it is done)
+  const watcher = await connectBroker({ url: broker.url });
+  try {
+    for (let i = 0; !(await collectFleetStatus({ client: watcher, site: 'plant-1', quietMs: 100 })).some((d) => d.device === 'gw-c' && d.refused?.policy?.hash === sha(b2)); i++) {
+      if (i > 100) throw new Error('gave up waiting for gw-c\'s status to name the refused bundle');
+    }
+  } finally {
+    await closeBroker(watcher);
+  }
+  let over = false;
+  void pending.then(() => { over = true; });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(over, false, 'still waiting for gw-a');
+  gateways[0].held!();
+  const r3 = await pending;
+  assert.is(r3.rollout!.done, false);
+  assert.equal(r3.rollout!.matched, ['gw-a', 'gw-b']);
+  assert.equal(r3.rollout!.refused.map((x) => x.device), ['gw-c']);
 });
 
 test('publish --device: only that device counts', async () => {
@@ -147,14 +179,13 @@ test('CLI: fleet publish --wait exits 0 with JSON, 1 on timeout naming the lagga
   gateways[1].fail = true;
   writeFileSync(file, bundle(10));
   r = io();
-  code = await runCli(['fleet', 'publish', file, '--broker', broker.url, '--site', 'plant-1', '--all', '--wait', '3', '--timeout', '1s'], cmds, r.io, sig);
+  code = await runCli(['fleet', 'publish', file, '--broker', broker.url, '--site', 'plant-1', '--all', '--wait', '3', '--timeout', '10m'], cmds, r.io, sig);
   assert.is(code, 1);
   assert.match(r.out.join('\n'), /published policy v10 \(\d+ bytes, sha256 [0-9a-f]{16}…\) to zonegate\/v1\/plant-1\/all\/policy/);
   const err = r.err.join('\n');
-  assert.match(err, 'timed out after');
-  assert.match(err, '2/3 gateways report it');
-  assert.match(err, 'gw-b: online, policy v9, ERR_BUNDLE_TARGET: bundle does not target gw-b');
+  assert.match(err, /refused after \d+\.\d s: 1 gateway\(s\) refused it, 2\/3 report it\n {2}gw-b: ERR_BUNDLE_TARGET: bundle does not target gw-b/);
   assert.match(err, /\[#+\.+\] 2\/3 gateways on v10/);
+
 
   r = io();
   code = await runCli(['fleet', 'status', '--broker', broker.url, '--site', 'plant-1', '--json'], cmds, r.io, sig);
@@ -172,6 +203,20 @@ test('CLI: fleet publish --wait exits 0 with JSON, 1 on timeout naming the lagga
   assert.match(table, /^DEVICE\s+ONLINE\s+POLICY\s+EXPIRES\s+ALARMS\s+LAST SEEN\s+RUNTIME/);
   assert.match(table, /gw-b\s+yes\s+v9\s+/);
   assert.match(table, '3 gateway(s), 3 online');
+
+  // gw-b holds v11 without answering: only the timeout ends the wait, and gw-b is named lagging
+  gateways[1].fail = false;
+  gateways[1].hold = true;
+  writeFileSync(file, bundle(11));
+  r = io();
+  code = await runCli(['fleet', 'publish', file, '--broker', broker.url, '--site', 'plant-1', '--all', '--wait', '3', '--timeout', '1s'], cmds, r.io, sig);
+  assert.is(code, 1);
+  const late = r.err.join('\n');
+  assert.match(late, 'timed out after');
+  assert.match(late, '2/3 gateways report it');
+  assert.match(late, 'gw-b: online, policy v9, ERR_BUNDLE_TARGET: bundle does not target gw-b');
+  gateways[1].held!();
+  await waitFor(() => gateways[1].state.policyVersion === 11, 'gw-b takes v11 once let go');
 });
 
 test('CLI: fleet publish root.json goes to the trust topic without --topic-kind, as the signed envelope', async () => {

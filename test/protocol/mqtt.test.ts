@@ -89,6 +89,16 @@ test('status: the optional slot and listeners round trip; absent stays absent; h
   assert.equal(parseStatus(JSON.stringify({ ...base, slot: null, listeners: [1, { listen: 3 }] }))!.listeners, []);
 });
 
+test('status: `refused` (the bytes a gateway said no to) round trips; malformed entries are dropped', () => {
+  const base = { schema: 1, device: 'gw', site: 's', online: true, policyVersion: null, policyHash: null, policyExpiresAt: null, applied: {}, lastError: null, uptimeSeconds: 0, alarms: [], runtimeVersion: '1', lastSeen: 7 };
+  const doc: StatusDocument = { ...base, refused: { policy: { hash: 'b'.repeat(64), code: 'ERR_BUNDLE_SIGNATURE', at: 5 } } };
+  assert.equal(parseStatus(encodeStatus(doc)), doc);
+  assert.not.ok('refused' in parseStatus(encodeStatus(base))!, 'absent stays absent');
+  const hostile = parseStatus(JSON.stringify({ ...base, refused: { policy: { hash: 'nothex', code: 'X', at: 1 }, grant: { hash: 'c'.repeat(64), code: 'Y'.repeat(500), at: 2 }, trust: { hash: 'd'.repeat(64) }, firmware: { hash: 'e'.repeat(64), code: 'Z', at: 3 } } }))!;
+  assert.equal(hostile.refused, { grant: { hash: 'c'.repeat(64), code: 'Y'.repeat(64), at: 2 } });
+  assert.not.ok('refused' in parseStatus(JSON.stringify({ ...base, refused: [1] }))!);
+});
+
 test('parseMqttConfig: defaults, and every problem reported with its path', () => {
   const ok = parseMqttConfig({ url: 'mqtts://broker.example:8883', username: 'gw-1', ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' });
   assert.equal(ok.issues, []);

@@ -75,8 +75,10 @@ test('a forged bundle and a rollback are refused by the store; the active policy
   assert.is(gw.store.status().active?.version, 2);
 
   const forged = policyBundle({ version: 3, keys: [testKey('intruder-1'), testKey('intruder-2')] });
-  const r2 = await publishBundle({ client: fleet, site: 'substation-12', device: 'gw-01', bytes: forged, wait: 1, timeoutMs: 1000 });
+  const r2 = await publishBundle({ client: fleet, site: 'substation-12', device: 'gw-01', bytes: forged, wait: 1, timeoutMs: 600_000 });
   assert.is(r2.rollout!.done, false);
+  assert.equal(r2.rollout!.refused.map((x) => x.device), ['gw-01'], 'the refusal ends the wait');
+  assert.match(r2.rollout!.refused[0].error, /^ERR_BUNDLE_SIGNATURE: /);
   assert.is(r2.rollout!.lagging[0].device, 'gw-01');
   assert.match(String(r2.rollout!.lagging[0].lastError), /^ERR_BUNDLE_SIGNATURE: /);
   assert.is(gw.store.status().active?.version, 2);
