@@ -22,9 +22,15 @@ test('a validated policy holds its lists at their length (no more than 1.55 time
     gc(); gc();
     return { bytes: process.memoryUsage().heapUsed - before, value };
   };
-  const validated = held(() => parsePolicy(text));
-  const plain = held(() => JSON.parse(JSON.stringify(validated.value)));
+  // The first parses also leave the parser's compiled code and type feedback on the heap, and
+  // V8's background compiler installs optimized code whenever it finishes (later under load):
+  // up to 1.5 MB more in one measurement of three. Warmed up, the least of three is the data.
+  parsePolicy(text); parsePolicy(text);
+  const least = (make: () => unknown) => [held(make), held(make), held(make)].reduce((a, b) => (b.bytes < a.bytes ? b : a));
+  const validated = least(() => parsePolicy(text));
+  const plain = least(() => JSON.parse(JSON.stringify(validated.value)));
   assert.equal(plain.value, validated.value);
+  console.log(`validated ${validated.bytes} plain ${plain.bytes}`);
   assert.ok(validated.bytes < plain.bytes * 1.55, `validated ${validated.bytes} bytes, a plain copy ${plain.bytes}`);
 });
 
