@@ -136,6 +136,23 @@ export function statusRefused(doc: StatusDocument, kind: InboundKind, hash: stri
   return { device: doc.device, error: e && e.code === r.code && e.at === r.at ? `${e.code}: ${e.message}` : r.code };
 }
 
+/**
+ * What the statuses say of the bundle: the gateways that report it, those that do not (with
+ * their last error), those whose status names it refused, and how many online ones have not
+ * answered either way.
+ */
+export function rolloutState(docs: Iterable<StatusDocument>, kind: InboundKind, hash: string): { matched: string[]; lagging: LaggingGateway[]; refused: RefusingGateway[]; unanswered: number } {
+  const matched: string[] = [], lagging: LaggingGateway[] = [], refused: RefusingGateway[] = [];
+  let unanswered = 0;
+  for (const d of [...docs].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0))) {
+    if (statusHas(d, kind, hash)) { matched.push(d.device); continue; }
+    lagging.push({ device: d.device, online: d.online, policyVersion: d.policyVersion, lastError: d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : null });
+    const no = statusRefused(d, kind, hash);
+    if (no) refused.push(no); else if (d.online) unanswered += 1;
+  }
+  return { matched, lagging, refused, unanswered };
+}
+
 /** `[#####.....] 512/1000 gateways on v7, 1.8 s` */
 export function formatProgress(p: RolloutProgress, width = 20): string {
   const frac = p.wanted > 0 ? Math.min(1, p.matched / p.wanted) : 1;
@@ -197,7 +214,6 @@ export async function publishBundle(options: PublishBundleOptions): Promise<Publ
     const display = label.version !== undefined ? `v${label.version}` : hash.slice(0, 12);
     const timeoutMs = options.timeoutMs ?? 30_000;
     const count = () => [...docs.values()].filter((d) => statusHas(d, kind, hash)).length;
-    const refusals = () => [...docs.values()].filter((d) => !statusHas(d, kind, hash) && statusRefused(d, kind, hash));
     const progress = () => options.onProgress?.({ matched: count(), wanted, seen: docs.size, elapsedMs: now() - started, label: display });
     let done = false;
     await new Promise<void>((resolve) => {
@@ -209,18 +225,13 @@ export async function publishBundle(options: PublishBundleOptions): Promise<Publ
       // these bytes and every online gateway seen has answered one way or the other: waiting
       // cannot change a refusal (a refused bundle is retried only under a new trust root).
       wake = () => {
-        if (count() >= wanted) { done = true; finish(); return; }
-        const docsNow = [...docs.values()];
-        const refused = docsNow.some((d) => statusRefused(d, kind, hash));
-        if (refused && !docsNow.some((d) => d.online && !statusHas(d, kind, hash) && !statusRefused(d, kind, hash))) finish();
+        const r = rolloutState(docs.values(), kind, hash);
+        if (r.matched.length >= wanted) { done = true; finish(); } else if (r.refused.length > 0 && r.unanswered === 0) finish();
       };
       wake();
     });
     progress();
-    const matched = [...docs.values()].filter((d) => statusHas(d, kind, hash)).map((d) => d.device).sort();
-    const lagging = [...docs.values()].filter((d) => !statusHas(d, kind, hash)).sort((a, b) => (a.device < b.device ? -1 : 1))
-      .map((d) => ({ device: d.device, online: d.online, policyVersion: d.policyVersion, lastError: d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : null }));
-    const refused = refusals().map((d) => statusRefused(d, kind, hash)!).sort((a, b) => (a.device < b.device ? -1 : 1));
+    const { matched, lagging, refused } = rolloutState(docs.values(), kind, hash);
     result.rollout = { wanted, matched, lagging, refused, done, elapsedMs: now() - started };
     return result;
   } finally {

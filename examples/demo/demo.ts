@@ -13,7 +13,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DemoModbusClient, type ModbusReply } from './modbus-client';
@@ -21,6 +20,7 @@ import { applyRuleset } from '../../drivers/nftables/apply';
 import { readCounters } from '../../drivers/nftables/counters';
 import { DemoWebClient } from './web-login';
 import { connectMaster } from '../../runtime/lab/dnp3-master';
+import { freePort } from '../../runtime/lab/free-port';
 import { FC, Iin2 } from '../../drivers/dnp3';
 import { canConnect, parseBrokerUrl, startMosquitto, useExternalBroker, type ChildControl, type DemoBroker } from './broker';
 import { fleetConsoleChapter, startFleetDatabase, type DemoKit, type FleetDatabaseStart } from './fleet-side';
@@ -83,20 +83,6 @@ function zonegateAsync(args: string[], opts: ZgOptions = {}): Promise<ZgResult> 
   });
 }
 
-/** Ports handed out so far: the kernel may offer a port again once its probe closed, before its user bound it. */
-const handedOut = new Set<number>();
-
-/** A free loopback port that this demo has not handed out before. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((res, rej) => {
-      const s = createServer();
-      s.once('error', rej);
-      s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
-    });
-    if (!handedOut.has(port)) { handedOut.add(port); return port; }
-  }
-}
 
 function startChild(name: string, cmd: string, args: string[], onLine?: (line: string) => void): ChildProcess {
   const child = spawn(cmd, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,4 +1,4 @@
-// The free-port helper every peer and listener of the suite takes its port from. The README walk
+// The free-port picker every peer and listener of the suite, and make demo, take their port from. The README walk
 // once failed because two bind(0) calls in one test gave the same port to two listeners of one
 // config (CI, 2026-12-03: "duplicate listen address 127.0.0.1:40643"), and ports from the
 // ephemeral range can be taken by any client socket of a second suite before the test binds them.
@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { freePort } from './ports';
+import { freePort } from '../../../runtime/lab/free-port';
 
 const ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
 
