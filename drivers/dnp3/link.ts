@@ -73,7 +73,7 @@ export class LinkFrame {
 export interface LinkFrameHandler {
   /** One checked frame. Return false to stop splitting (the rest of the chunk is left unread). */
   onLinkFrame(frame: LinkFrame): boolean;
-  /** The stream can never become a frame again (bad start, length or CRC). */
+  /** The stream can never become a frame again (bad start, length or CRC): as soon as the bytes received show it. */
   onLinkMalformed(message: string): void;
 }
 
@@ -119,7 +119,15 @@ export class LinkSplitter {
       else raw.set(chunk.subarray(i, i + take), this.have);
       this.have += take;
       i += take;
-      if (this.have < this.need) break;
+      if (this.have < this.need) {
+        // A header still short: refused now if what there is of it can start no frame (else
+        // garbage shorter than a header would wait for the frame timeout).
+        if (this.need === LINK_HEADER_BYTES) {
+          const problem = startProblem(raw, 0, this.have);
+          if (problem !== null) this.fail(problem);
+        }
+        break;
+      }
       if (this.need === LINK_HEADER_BYTES) {
         const problem = this.header(raw, 0);
         if (problem !== null) { this.fail(problem); break; }
@@ -148,11 +156,10 @@ export class LinkSplitter {
 
   /** Checks the header at src[at .. at + 10) and sets `need` to the whole frame's size. */
   private header(src: Uint8Array, at: number): string | null {
-    if (src[at] !== LINK_START_0 || src[at + 1] !== LINK_START_1) return `link frame does not start with 05 64 (got ${hex(src[at])} ${hex(src[at + 1])})`;
-    const len = src[at + 2];
-    if (len < 5) return `link length ${len} is below 5`;
+    const problem = startProblem(src, at, 3);
+    if (problem !== null) return problem;
     if (!crcOk(src, at, at + 8)) return 'link header CRC mismatch';
-    this.need = frameBytes(len - 5);
+    this.need = frameBytes(src[at + 2] - 5);
     return null;
   }
 
@@ -177,6 +184,18 @@ export class LinkSplitter {
     f.dataLength = n;
     return null;
   }
+}
+
+/**
+ * Why the first `n` bytes of a header at src[at ..) can start no frame (null while they can):
+ * the start octets 05 64, then a length of at least 5 (the header's own CTRL, DEST and SRC).
+ */
+function startProblem(src: Uint8Array, at: number, n: number): string | null {
+  if (src[at] !== LINK_START_0 || (n >= 2 && src[at + 1] !== LINK_START_1)) {
+    return `link frame does not start with 05 64 (got ${n >= 2 ? `${hex(src[at])} ${hex(src[at + 1])}` : hex(src[at])})`;
+  }
+  if (n >= 3 && src[at + 2] < 5) return `link length ${src[at + 2]} is below 5`;
+  return null;
 }
 
 function hex(b: number): string {

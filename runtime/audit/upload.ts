@@ -19,7 +19,8 @@
  * from the acked point, if batches sent before the announcement are still unacked, after a random
  * delay in [0, spreadMs) that the collector sized for the site (a thousand gateways must not all
  * answer in the same second), instead of waiting out ackTimeoutMs. Announcements that arrive
- * while one is pending are merged: one resend at most per pending delay. Nothing here
+ * while one is pending are merged: one resend at most per pending delay, covering what was sent
+ * before the last of them. Nothing here
  * is awaited by enforcement: the log's record() never waits for upload, and a slow or absent
  * fleet only lets records accumulate on disk (the log's own disk bound and eviction apply).
  */
@@ -230,19 +231,27 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
     })();
   }
 
-  /** A collector announced itself: resend what it may have missed, after a random share of its spread. */
+  /**
+   * A collector announced itself: resend what it may have missed, after a random share of its
+   * spread. One merged into a pending resend moves the point the resend covers to itself: a batch
+   * sent between two announcements reached the first collector's subscription, not necessarily the
+   * second's (kept at the first, the batch waited out ackTimeoutMs).
+   */
+  let resyncHeardAt = 0;
+  let resyncCollector = '';
   function onResync(r: AuditResync): void {
     if (!st.running) return;
     st.resyncs++;
+    resyncHeardAt = now();
+    resyncCollector = r.collector;
     if (resyncTimer !== null) return; // merged into the resend already pending
-    const heardAt = now();
     resyncTimer = timers.setTimeout(() => {
       resyncTimer = null;
       if (!st.running) return;
-      // Batches sent after the announcement went to the collector's new subscription.
-      if (inFlight.length > 0 && inFlight[0].sentAt <= heardAt) {
+      // Batches sent after the (last) announcement went to the collector's new subscription.
+      if (inFlight.length > 0 && inFlight[0].sentAt <= resyncHeardAt) {
         st.resyncResends++;
-        rewind('resync', `collector ${JSON.stringify(r.collector)} (re)connected without a session at the broker`);
+        rewind('resync', `collector ${JSON.stringify(resyncCollector)} (re)connected without a session at the broker`);
       }
       kick();
     }, Math.floor(random() * r.spreadMs));

@@ -39,8 +39,31 @@ let sync: MqttSync;
 let uploader: AuditUploader;
 let coll: CollectorConnection | null = null;
 const announced: number[] = [];
+/** What each side saw, printed when a wait gives up (a flake must say why). */
+const seen: string[] = [];
+const mark = (what: string) => { seen.push(`${new Date().toISOString().slice(11, 23)} ${what}`); };
 let published = 0;
 let n = 0;
+
+/** waitFor, and on giving up: the announcements both sides saw, the uploader's, the sync's and the collector's state, the broker's log. */
+async function waitOrExplain(cond: () => boolean, what: string, limitMs: number): Promise<void> {
+  try {
+    await waitFor(cond, what, limitMs);
+  } catch (e) {
+    const sy = sync.status();
+    const lines = [
+      (e as Error).message,
+      `log: last seq ${lastSeq()}, uploaded mark ${log.status().uploadedThrough}; publishes resolved ${published}`,
+      `uploader: ${JSON.stringify(uploader.status())}`,
+      `gateway sync: connected ${sy.connected}, last connect ${sy.lastConnectAt}, last disconnect ${sy.lastDisconnectAt}, attempts ${sy.reconnectAttempts}, received ${sy.messagesReceived}, refused ${sy.messagesRefused}, last error ${JSON.stringify(sy.lastError)}, last connect error ${JSON.stringify(sy.lastConnectError)}`,
+      `collector: ${coll === null ? 'not running' : JSON.stringify(coll.collector.status())}`,
+      `announcements the collector had acknowledged by the broker: ${JSON.stringify(announced)}`,
+      'events:', ...seen.map((l) => `  ${l}`),
+      'broker log (tail):', broker.log().split('\n').slice(-25).join('\n'),
+    ];
+    throw new Error(lines.join('\n'));
+  }
+}
 
 async function writeRecords(count: number): Promise<void> {
   for (let i = 0; i < count; i++, n++) log.record(decisionEvent(n, { decision: n % 5 === 0 ? 'deny' : 'allow', at: 1_767_000_000_000 + n * 1000 }));
@@ -49,7 +72,14 @@ async function writeRecords(count: number): Promise<void> {
 }
 
 const lastSeq = () => log.status().nextSeq - 1;
-const collect = () => startCollector({ broker: { url: broker.url }, site: SITE, out, onResync: (ms) => announced.push(ms) });
+const collect = () => startCollector({
+  broker: { url: broker.url }, site: SITE, out,
+  onResync: (ms) => { announced.push(ms); mark(`collector: announcement (spread ${ms} ms) acknowledged by the broker`); },
+  onBatch: (r) => mark(`collector: batch ${r.outcome}${r.through !== undefined ? ` through ${r.through}` : ''}${r.stored ? `, ${r.stored} stored` : ''}${r.reason ? ` (${r.reason})` : ''}`),
+  onError: (m) => mark(`collector: error ${m}`),
+});
+const brief = () => { const u = uploader.status(); return `acked ${u.ackedThrough}, sent ${u.sentThrough}, in flight ${u.inFlight}, resyncs ${u.resyncs}, resync resends ${u.resyncResends}, rewinds ${u.rewinds}, batches ${u.batchesSent}`; };
+
 
 function storedSeqs(): number[] {
   const dir = join(out, DEVICE);
@@ -65,7 +95,9 @@ test.before(async () => {
   sync = createMqttSync({
     site: SITE, device: DEVICE, url: broker.url, handlers: fakeHandlers().handlers, runtimeVersion: 'test', audit: log,
     backoff: { initialMs: 50, maxMs: 300 }, clientOptions: { connectTimeout: 2000 },
+    log: (level, m) => mark(`gateway sync ${level}: ${m}`),
   });
+  sync.onAuditResync((r) => mark(`gateway: heard announcement of ${r.collector} (spread ${r.spreadMs} ms); uploader ${uploader === undefined ? 'not built' : brief()}`));
   await sync.start();
   uploader = createAuditUploader({
     log, device: DEVICE, site: SITE,
@@ -74,6 +106,7 @@ test.before(async () => {
     maxRecords: 32, window: 3, pollMs: 50, backoff: { initialMs: 50, maxMs: 300 },
     // Only a resync can make it send again: the test is over long before this.
     ackTimeoutMs: 10 * 60_000,
+    onLog: (level, m) => mark(`uploader ${level}: ${m}`),
   });
   coll = await collect();
   await waitFor(() => sync.status().connected, 'the gateway connected');
@@ -93,23 +126,27 @@ test.after(async () => {
 test('a collector back without a session gets, through its announcement, what went to nobody while it was away', async () => {
   if (skip) { console.log(`SKIP: ${skip}`); return; }
   await writeRecords(100);
-  await waitFor(() => uploader.status().ackedThrough === lastSeq(), 'the first records acked', 20_000);
+  await waitOrExplain(() => uploader.status().ackedThrough === lastSeq(), 'the first records acked', 20_000);
+  mark(`test: first records acked (${brief()}); collector closing`);
   await coll!.close();
   coll = null;
+  mark('test: broker restarting');
   // The broker restarts without persistence: the collector's persistent session is gone with it.
   await broker.stop();
   await broker.start();
-  await waitFor(() => sync.status().connected, 'the gateway reconnected', 20_000);
+  await waitOrExplain(() => sync.status().connected, 'the gateway reconnected', 20_000);
   const acked = uploader.status().ackedThrough;
   await writeRecords(50); // fewer than the window holds (3 batches of 32): all of them sent
   // Every batch sent and acknowledged by the broker, to nobody: no subscriber, no ack.
-  await waitFor(() => { const s = uploader.status(); return s.sentThrough === lastSeq() && published === s.batchesSent; }, 'the new records published', 20_000);
+  await waitOrExplain(() => { const s = uploader.status(); return s.sentThrough === lastSeq() && published === s.batchesSent; }, 'the new records published', 20_000);
   assert.is(uploader.status().ackedThrough, acked, 'nothing acked while no collector runs');
   assert.ok(uploader.status().inFlight > 0);
   const before = uploader.status();
+  mark(`test: new records published to nobody (${brief()}); collector starting`);
   coll = await collect();
+  mark('test: collector subscribed');
   // 10 minutes of ack timeout: only the resync can deliver them.
-  await waitFor(() => uploader.status().ackedThrough === lastSeq(), 'every record acked after the collector came back', 20_000);
+  await waitOrExplain(() => uploader.status().ackedThrough === lastSeq(), 'every record acked after the collector came back', 20_000);
   const s = uploader.status();
   assert.ok(announced.length >= 2, `the collector announced itself at each start (${announced.join(', ')} ms)`);
   assert.ok(announced.every((ms) => ms === 500), 'one device known: the smallest spread');

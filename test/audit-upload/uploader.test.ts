@@ -234,4 +234,37 @@ test('a collector\'s resync: one resend of what was sent before it, after a rand
   assert.not.ok(h.hasResync());
 });
 
+test('an announcement merged into a pending resend still covers what was sent before it (a second collector subscribing after a batch went out)', async () => {
+  const h = harness({ window: 3, random: 0.5 });
+  h.u.start();
+  await settle();
+  h.ack(log.status().nextSeq - 1); // nothing unacked
+  await settle();
+  const acked = h.u.status().ackedThrough;
+  // Collector A announces: a resend is due in 2 s, nothing was sent before A.
+  h.advance(10);
+  h.resync(4000);
+  // New records go out after A's announcement (A gets them) ...
+  h.advance(10);
+  for (let i = 0; i < 5; i++) log.record(decisionEvent(i));
+  await log.flush();
+  h.u.kick();
+  await settle();
+  const n = h.sent.length;
+  assert.is(h.sent[n - 1].fromSeq, acked + 1);
+  for (const p of h.pending.splice(0)) p.resolve();
+  // ... then collector B connects without a session (its batches went to nobody before its
+  // subscription) and announces while A's resend is pending: merged, but it must count.
+  h.advance(10);
+  h.resync(4000);
+  assert.equal(h.timers.pending.filter((p) => p.ms === 2000).length, 1, 'merged into the pending resend');
+  h.advance(2000);
+  h.timers.fire(2000);
+  await settle();
+  assert.is(h.u.status().resyncResends, 1, `the batch sent between the announcements is sent again: ${JSON.stringify(h.u.status())}`);
+  assert.is(h.sent.length, n + 1);
+  assert.is(h.sent[n].fromSeq, acked + 1);
+  h.u.stop();
+});
+
 test.run();

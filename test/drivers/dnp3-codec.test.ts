@@ -114,6 +114,32 @@ test('link: wrong start, short length, header CRC and block CRC are each malform
   }
 });
 
+test('link: a header prefix that can start no frame is malformed on the byte that shows it', () => {
+  const cases: [number[], number, RegExp][] = [
+    [[0x00], 1, /does not start with 05 64 \(got 00\)/],
+    [[0x05, 0x00], 2, /does not start with 05 64 \(got 05 00\)/],
+    [[0x05, 0x64, 0x04], 3, /length 4 is below 5/],
+  ];
+  for (const [bytes, at, re] of cases) {
+    const c = new Frames();
+    const s = new LinkSplitter(c);
+    for (let i = 0; i < bytes.length; i++) {
+      s.push(Buffer.from([bytes[i]]));
+      assert.is(c.errors.length, i + 1 >= at ? 1 : 0, `after ${i + 1} of ${Buffer.from(bytes).toString('hex')}`);
+    }
+    assert.match(c.errors[0], re);
+  }
+  // A good prefix waits for the rest; a good frame then garbage in one push: the frame, then the error.
+  const good = encodeLinkFrame({ control: 0xc4, dest: 10, src: 1, data: Buffer.alloc(3, 1) });
+  const c = new Frames();
+  const s = new LinkSplitter(c);
+  s.push(good, 0, 3);
+  assert.equal([c.errors, s.partialBytes], [[], 3]);
+  s.push(Buffer.concat([good.subarray(3), Buffer.from([0x05, 0x64, 0x00])]));
+  assert.is(c.frames.length, 1);
+  assert.equal(c.errors, ['link length 0 is below 5']);
+});
+
 test('transport: segments reassemble in sequence; out of sequence, no FIR and past the cap are malformed', () => {
   const frag = Buffer.from(Array.from({ length: 600 }, (_, i) => i & 0xff));
   const segs = segmentFragment(frag, 62);

@@ -11,7 +11,7 @@ import { runInNewContext } from 'node:vm';
 import { parsePolicy } from '../../policy/parse';
 import { compile } from '../../policy/compile';
 import { IndexDecider } from '../../policy/decider';
-import { AppControl, createDnp3Proxy, encodeFrames, encodeFragment, crob, FC, Iin2, type Dnp3Proxy } from '../../drivers/dnp3';
+import { AppControl, createDnp3Proxy, encodeFrames, encodeFragment, crob, FC, Iin2, type Dnp3Proxy, type Dnp3ProxyOptions } from '../../drivers/dnp3';
 import type { AuditEvent } from '../../drivers/types';
 import { startOutstation, type Outstation } from '../../runtime/lab/dnp3-outstation';
 import { connectMaster } from '../../runtime/lab/dnp3-master';
@@ -21,7 +21,7 @@ const FILE = 'test/fixtures/policy/dnp3-substation.yaml';
 const text = readFileSync(FILE, 'utf8');
 const SCADA = '127.10.0.2', HMI = '127.10.0.5', ENG = '127.10.0.7';
 
-async function setup(policyText = text, extra: { maxConnectionsPerSource?: number } = {}, maxFragment?: number): Promise<{ rtu: Outstation; proxy: Dnp3Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
+async function setup(policyText = text, extra: Pick<Dnp3ProxyOptions, 'maxConnectionsPerSource' | 'timeouts'> = {}, maxFragment?: number): Promise<{ rtu: Outstation; proxy: Dnp3Proxy; events: AuditEvent[]; port: number; done: () => Promise<void> }> {
   const rtu = await startOutstation({ host: '127.0.0.1', port: 0, tickMs: 0, ...(maxFragment !== undefined ? { maxFragment } : {}) });
   const events: AuditEvent[] = [];
   const proxy = createDnp3Proxy({
@@ -159,6 +159,50 @@ test('a bad CRC closes only its own connection, audited as malformed; a bad frag
   assert.equal(s.rtu.received, [FC.READ]);
   good.close();
   await s.done();
+});
+
+test('bytes that can start no link frame are refused at once, not when the frame timeout fires (10 minutes here)', async () => {
+  // Each stream is sent and then left open: the proxy must close the connection and audit it
+  // from the bytes alone. Before the fix a stream shorter than the 10-byte header (the 5 bytes
+  // of fuzz seed 1034736283) waited for the frame timeout.
+  const s = await setup(text, { timeouts: { frameMs: 600_000, idleMs: 600_000 } });
+  const poll = (seq: number): Buffer => encodeFrames({ fragment: encodeFragment({ seq, fn: FC.READ, headers: [{ group: 60, variation: 1, qualifier: 6 }] }), src: 1, dest: 10, fromMaster: true });
+  const cases: [string, Buffer[], RegExp][] = [
+    ['one bad start byte', [Buffer.from([0x00])], /does not start with 05 64 \(got 00\)$/],
+    ['two polls, then the 5 garbage bytes of fuzz seed 1034736283', [poll(0), poll(1), Buffer.from('000646fcda', 'hex')], /does not start with 05 64 \(got 00 06\)$/],
+    ['05, then a wrong second start byte in a later write', [Buffer.from([0x05]), Buffer.from([0x63])], /does not start with 05 64 \(got 05 63\)$/],
+    ['05 64 and a length below 5', [Buffer.from([0x05, 0x64, 0x04])], /link length 4 is below 5$/],
+    ['a poll and one bad byte in the same write', [Buffer.concat([poll(2), Buffer.from([0x64])])], /does not start with 05 64 \(got 64\)$/],
+  ];
+  try {
+    for (const [what, writes, re] of cases) {
+      const from = s.events.length; // this connection's records come after (a source port can come round again)
+      const c = connect({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+      c.on('error', () => undefined);
+      c.on('data', () => undefined);
+      const closed = new Promise<void>((r) => c.on('close', () => r()));
+      await new Promise((r) => c.once('connect', r));
+      const port = c.localPort;
+      for (const w of writes) { c.write(w); await new Promise((r) => setTimeout(r, 20)); } // separate reads, most likely
+      const mine = (): AuditEvent[] => s.events.slice(from).filter((e) => e.srcPort === port);
+      const audited = (): AuditEvent | undefined => mine().find((e) => e.kind === 'malformed');
+      const deadline = new Promise<string>((r) => setTimeout(() => r('timeout'), 20_000).unref());
+      const outcome = await Promise.race([closed.then(() => until(() => audited() !== undefined, `the malformed record of ${what}`)).then(() => 'refused'), deadline]);
+      if (outcome !== 'refused') {
+        c.destroy();
+        assert.unreachable(`${what}: connection still open, no malformed record after 20 s (the proxy waits for a full header or the frame timeout?); its records: ${JSON.stringify(mine().map((e) => e.message))}`);
+      }
+      assert.match(audited()!.message!, re, what);
+      const closing = mine().find((e) => e.kind === 'connection' && /^closed:/.test(e.message ?? ''));
+      assert.is(closing?.message, 'closed: malformed input', what);
+    }
+    assert.is(s.proxy.stats.malformed, cases.length);
+    // The polls before the garbage were decided and forwarded (the last one may die with its
+    // connection's upstream socket, which is still connecting when the bad byte closes both).
+    assert.equal([s.proxy.stats.allowed, s.proxy.stats.forwarded], [3, 3], 'the good polls before the garbage were forwarded');
+  } finally {
+    await s.done();
+  }
 });
 
 test('idle connections are cheap: no per-connection parse record (500 connections, a few KiB each)', async () => {

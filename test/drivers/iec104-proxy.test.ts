@@ -174,6 +174,45 @@ test('a sequence gap closes only its own connection; monitor mode forwards what 
   await s.done();
 });
 
+test('bytes that can start no APDU are refused at once, not when the frame timeout fires (10 minutes here)', async () => {
+  // Each stream is sent and then left open: the proxy must close the connection and audit it
+  // from the bytes alone (a bad start byte, a length outside 4..253), never on a timer.
+  const s = await setup(text, { timeouts: { frameMs: 600_000 } });
+  const startdt = encodeUFrame(UFunction.STARTDT_ACT);
+  const cases: [string, Buffer[], RegExp][] = [
+    ['one bad start byte', [Buffer.from([0x00])], /^APDU does not start with 68 \(got 00\)$/],
+    ['STARTDT act, then 5 garbage bytes', [startdt, Buffer.from('000646fcda', 'hex')], /^APDU does not start with 68 \(got 00\)$/],
+    ['68 and a length below 4', [Buffer.from([0x68, 0x03])], /^APDU length 3 is outside 4\.\.253$/],
+    ['68, then a length above 253 in a later write', [Buffer.from([0x68]), Buffer.from([0xfe])], /^APDU length 254 is outside 4\.\.253$/],
+    ['STARTDT act and one bad byte in the same write', [Buffer.concat([startdt, Buffer.from([0x05])])], /^APDU does not start with 68 \(got 05\)$/],
+  ];
+  try {
+    for (const [what, writes, re] of cases) {
+      const from = s.events.length; // this connection's records come after (a source port can come round again)
+      const c = connect({ host: '127.0.0.1', port: s.port, localAddress: SCADA });
+      c.on('error', () => undefined);
+      c.on('data', () => undefined);
+      const closed = new Promise<void>((r) => c.on('close', () => r()));
+      await new Promise((r) => c.once('connect', r));
+      const port = c.localPort;
+      for (const w of writes) { c.write(w); await new Promise((r) => setTimeout(r, 20)); } // separate reads, most likely
+      const mine = (): AuditEvent[] => s.events.slice(from).filter((e) => e.srcPort === port);
+      const audited = (): AuditEvent | undefined => mine().find((e) => e.kind === 'malformed');
+      const deadline = new Promise<string>((r) => setTimeout(() => r('timeout'), 20_000).unref());
+      const outcome = await Promise.race([closed.then(() => until(() => audited() !== undefined, `the malformed record of ${what}`)).then(() => 'refused'), deadline]);
+      if (outcome !== 'refused') {
+        c.destroy();
+        assert.unreachable(`${what}: connection still open, no malformed record after 20 s (the proxy waits for a full APCI or the frame timeout?); its records: ${JSON.stringify(mine().map((e) => e.message))}`);
+      }
+      assert.match(audited()!.message!, re, what);
+      assert.ok(mine().some((e) => e.kind === 'connection' && /^closed/.test(e.message ?? '')), `${what}: the close is recorded: ${JSON.stringify(mine().map((e) => e.message))}`);
+    }
+    assert.is(s.proxy.stats.malformed, cases.length);
+  } finally {
+    await s.done();
+  }
+});
+
 test('the timers on a clock the test turns: t3 idle sends the master TESTFR act, t1 closes a master that never answers', async () => {
   let clock = 1_000_000;
   const rtu = await startIec104Rtu({ host: '127.0.0.1', port: 0, tickMs: 0 });
