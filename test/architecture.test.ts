@@ -22,7 +22,6 @@ const ALLOW: AllowList = {
   files: {},
   functions: {
     'policy/bundle/decode-cbor.ts#decodeCborSteps': 'the one CBOR profile decoder: one loop over an explicit, bounded container stack, a state machine that reads better whole',
-    'runtime/audit/upload.ts#createAuditUploader': CLOSURE,
     'fleet/audit-collect.ts#createAuditCollector': CLOSURE,
     'drivers/dnp3/app.ts#parseFragment': `${PARSER}: a DNP3 application fragment, header by header`,
   },
