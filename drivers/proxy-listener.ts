@@ -1,26 +1,26 @@
 /**
- * The listening half the protocol proxies share (DNP3 drivers/dnp3/proxy.ts, IEC 104
- * drivers/iec104/proxy.ts): accept a client, cap connections (in all and per source address),
- * decide the connection, audit it, hand the socket to the protocol's connection, sweep every
- * connection's deadlines on a timer, and stop by draining. Promises: a connection the decider
- * refused is closed before one byte is read; an audit sink that throws is counted, not fatal.
+ * The listening half the protocol proxies share (Modbus drivers/modbus-tcp/proxy.ts, DNP3
+ * drivers/dnp3/proxy.ts, IEC 104 drivers/iec104/proxy.ts): accept a client, cap connections (in
+ * all and per source address), decide the connection, take the conduit's fair share (Modbus),
+ * audit it, hand the socket to the protocol's connection, sweep every connection's deadlines on a
+ * timer (the listen step: listening-server.ts), and stop by draining (drain-connections.ts).
+ * Promises: a connection the decider refused is closed before one byte is read; an audit sink
+ * that throws is counted, not fatal.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Decider, Decision, Protocol, Scope, SessionFacts } from '../policy/types';
 import type { AuditEvent, AuditSink } from './types';
 import { drainConnections } from './drain-connections';
+import { ConduitShares } from './conduit-shares';
+import { globalTimers, ListeningServer, plainAddress, type SweepTimers } from './listening-server';
 
-/** Timers the proxy uses for its periodic sweep (injected so tests can drive time). */
-export interface SweepTimers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
+export { plainAddress, type SweepTimers };
 
-/** The options every protocol proxy takes (DNP3 and IEC 104 add their timeouts and limits). */
+/** The options every protocol proxy takes (Modbus, DNP3 and IEC 104 add their timeouts and limits). */
 export interface ProxyBaseOptions<D extends Decider> {
-  /** Where masters connect. Port 0 picks a free port (see address()). */
+  /** Where clients (masters) connect. Port 0 picks a free port (see address()). */
   listen: { host: string; port: number };
-  /** The outstation or station (RTU, relay, IED) behind the proxy. */
+  /** The server, outstation or station (PLC, RTU, relay, IED) behind the proxy. */
   upstream: { host: string; port: number };
   /** The asset id of the station and its service port: the decisions' destination. */
   asset: string;
@@ -88,6 +88,18 @@ export interface ProxyListenerOptions<C extends ProxiedConnection> {
   sweepShared?(now: number): void;
   /** Settings the `listening on` audit record carries (an IEC 104 listener's link: k, w, t1/t2/t3). */
   startDetail?: Record<string, unknown>;
+  /**
+   * Fair shares of the pool per conduit (drivers/conduit-shares.ts: the last `reserve` slots of
+   * maxConnections, default a quarter, for conduits holding few connections). The Modbus proxy's.
+   */
+  fairShares?: { reserve: number | undefined };
+  /**
+   * Where the records put asset, port and protocol, kept per driver so the stored records (and
+   * `audit show --json`) stay as they were: 'where-first' (DNP3, IEC 104; the default) before the
+   * client's address, 'client-first' (Modbus) after it, and its driver records (listening,
+   * stopped) carry no protocol.
+   */
+  layout?: 'where-first' | 'client-first';
 }
 
 export interface ProxyListener<C extends ProxiedConnection> {
@@ -98,12 +110,6 @@ export interface ProxyListener<C extends ProxiedConnection> {
   address(): AddressInfo;
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) as the IPv4 address the policy names. */
-export function plainAddress(address: string | undefined): string {
-  if (address === undefined) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /** A positive finite number option, or the fallback when undefined; TypeError otherwise. */
@@ -118,52 +124,79 @@ export function createProxyListener<C extends ProxiedConnection>(o: ProxyListene
   return new ListenerServer(o);
 }
 
-/** Admits connections (caps, one decision), sweeps their deadlines, drains on stop. */
+const NOTHING = Object.freeze({});
+
+/** Admits connections (caps, one decision, the conduit's fair share), sweeps their deadlines, drains on stop. */
 class ListenerServer<C extends ProxiedConnection> implements ProxyListener<C> {
-  private readonly sweepMs: number;
   private readonly drainMs: number;
   private readonly maxConnections: number;
   private readonly maxPerSource: number;
-  private readonly timers: SweepTimers;
+  private readonly audit: AuditSink;
   private readonly connections = new Set<C>();
   private readonly perSource = new Map<string, number>();
-  private readonly base: { source: string; asset: string; port: number; protocol: Protocol };
-  private server: Server | null = null;
-  private bound: AddressInfo | null = null;
-  private sweepHandle: unknown = null;
+  private readonly shares: ConduitShares | null;
+  /** The conduit whose share each connection holds (with fairShares). */
+  private readonly poolKeys = new Map<C, string>();
+  /** asset, port and protocol: before or after the client's fields (layout). */
+  private readonly before: { asset?: string; port?: number; protocol?: Protocol };
+  private readonly after: { asset?: string; port?: number; protocol?: Protocol };
+  /** What a driver record (listening, stopped) names. */
+  private readonly driver: { source: string; asset: string; port: number; protocol?: Protocol };
+  private readonly net: ListeningServer;
   private stopping: Promise<void> | null = null;
 
   constructor(private readonly o: ProxyListenerOptions<C>) {
     const opts = o.options;
-    this.sweepMs = positiveOption(o.who, 'sweepMs', opts.sweepMs, 250);
+    const sweepMs = positiveOption(o.who, 'sweepMs', opts.sweepMs, 250);
     this.drainMs = positiveOption(o.who, 'timeouts.drainMs', o.drainMs, 1_000);
     this.maxConnections = positiveOption(o.who, 'maxConnections', opts.maxConnections, 1_000);
     this.maxPerSource = positiveOption(o.who, 'maxConnectionsPerSource', opts.maxConnectionsPerSource, 64);
-    this.timers = opts.timers ?? { setInterval: (fn: () => void, ms: number) => setInterval(fn, ms), clearInterval: (h: unknown) => clearInterval(h as NodeJS.Timeout) };
-    this.base = { source: o.name, asset: opts.asset, port: opts.servicePort, protocol: o.protocol };
+    this.shares = o.fairShares ? new ConduitShares(this.maxConnections, o.fairShares.reserve) : null;
+    this.audit = opts.audit;
+    const where = { asset: opts.asset, port: opts.servicePort, protocol: o.protocol };
+    const clientFirst = o.layout === 'client-first';
+    this.before = clientFirst ? NOTHING : where;
+    this.after = clientFirst ? where : NOTHING;
+    this.driver = clientFirst ? { source: o.name, asset: opts.asset, port: opts.servicePort } : { source: o.name, ...where };
+    this.net = new ListeningServer({
+      listen: opts.listen,
+      server: { noDelay: true },
+      accept: this.accept,
+      sweep: { run: this.sweep, everyMs: sweepMs, timers: opts.timers ?? globalTimers },
+      failed: (err) => this.emit({ kind: 'driver', at: opts.now(), source: o.name, message: `listener error: ${err.message}` }),
+      listening: (bound) => this.emit({
+        kind: 'driver', at: opts.now(), ...this.driver,
+        message: `listening on ${bound.address}:${bound.port}, upstream ${opts.upstream.host}:${opts.upstream.port}`, ...(o.startDetail ? { detail: o.startDetail } : {}),
+      }),
+      stop: () => { void this.stop(); },
+    });
   }
 
   readonly emit = (event: AuditEvent): void => {
-    try { this.o.options.audit.record(event); } catch { this.o.stats.droppedAudit++; }
+    try { this.audit.record(event); } catch { this.o.stats.droppedAudit++; }
   };
 
   readonly closed = (conn: C): void => {
     if (!this.connections.delete(conn)) return;
     this.o.stats.connections = this.connections.size;
+    if (this.shares !== null) {
+      const poolKey = this.poolKeys.get(conn);
+      if (poolKey !== undefined) { this.poolKeys.delete(conn); this.shares.give(poolKey); }
+    }
     const left = (this.perSource.get(conn.src) ?? 1) - 1;
     if (left <= 0) this.perSource.delete(conn.src); else this.perSource.set(conn.src, left);
   };
 
   private refuse(socket: Socket, src: string, srcPort: number, message: string): void {
     this.o.stats.refused++;
-    this.emit({ kind: 'connection', at: this.o.options.now(), ...this.base, src, srcPort, message });
+    this.emit({ kind: 'connection', at: this.o.options.now(), source: this.o.name, ...this.before, src, srcPort, ...this.after, message });
     socket.on('error', () => undefined);
     socket.destroy();
   }
 
-  /** The server's connection handler: the caps, then the connect decision, then the protocol's connection. */
+  /** The server's connection handler: the caps, then the connect decision, then the fair share, then the protocol's connection. */
   private readonly accept = (socket: Socket): void => {
-    const { stats, options } = this.o;
+    const { stats, options, name: source } = this.o;
     const { asset, servicePort } = options;
     const src = plainAddress(socket.remoteAddress);
     const srcPort = socket.remotePort ?? 0;
@@ -179,18 +212,23 @@ class ListenerServer<C extends ProxiedConnection> implements ProxyListener<C> {
       return this.refuse(socket, src, srcPort, `refused: decider failed (${err instanceof Error ? err.message : String(err)})`);
     }
     const { scope, decision } = resolved;
-    this.emit({ kind: 'decision', at, ...this.base, decision, policyVersion: scope.policyVersion, src, srcPort, message: 'connect' });
+    const { policyVersion } = scope;
+    this.emit({ kind: 'decision', at, source, ...this.before, decision, policyVersion, src, srcPort, ...this.after, message: 'connect' });
     if (decision.decision !== 'allow') {
       stats.denied++;
       return this.refuse(socket, src, srcPort, `refused: ${decision.reason ?? 'denied'}`);
     }
+    const poolKey = decision.conduit ?? `source ${src}`;
+    const unfair = this.shares === null ? null : this.shares.take(poolKey, this.connections.size);
+    if (unfair !== null) return this.refuse(socket, src, srcPort, unfair);
     stats.accepted++;
     this.perSource.set(src, fromSource + 1);
     const conn = this.o.open(socket, src, srcPort, scope, decision);
+    if (this.shares !== null) this.poolKeys.set(conn, poolKey);
     this.connections.add(conn);
     stats.connections = this.connections.size;
     this.emit({
-      kind: 'connection', at, ...this.base, policyVersion: scope.policyVersion, src, srcPort, message: 'open',
+      kind: 'connection', at, source, ...this.before, policyVersion, src, srcPort, ...this.after, message: 'open',
       detail: { conduit: decision.conduit, identity: decision.identity, monitor: decision.monitor === true },
     });
   };
@@ -203,38 +241,16 @@ class ListenerServer<C extends ProxiedConnection> implements ProxyListener<C> {
 
   // address, start, stop, sweep and emit are arrow properties: the proxies hand them on unbound.
   readonly address = (): AddressInfo => {
-    if (this.bound === null) throw new TypeError(`${this.o.name}: address() called before start() resolved`);
-    return this.bound;
+    const bound = this.net.bound;
+    if (bound === null) throw new TypeError(`${this.o.name}: address() called before start() resolved`);
+    return bound;
   };
 
   readonly start = (signal: AbortSignal): Promise<void> => {
-    if (this.server !== null) return Promise.reject(new TypeError(`${this.o.name}: start() called twice`));
+    if (this.net.server !== null) return Promise.reject(new TypeError(`${this.o.name}: start() called twice`));
     if (signal.aborted) return Promise.resolve();
-    const srv = createServer({ noDelay: true }, this.accept);
-    this.server = srv;
-    const { listen } = this.o.options;
-    return new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => { this.server = null; reject(err); };
-      srv.once('error', onError);
-      srv.listen({ host: listen.host, port: listen.port }, () => {
-        srv.off('error', onError);
-        this.listening(srv, signal);
-        resolve();
-      });
-    });
+    return this.net.listen(signal);
   };
-
-  private listening(srv: Server, signal: AbortSignal): void {
-    const { name, options, startDetail } = this.o;
-    const { now, upstream } = options;
-    srv.on('error', (err) => this.emit({ kind: 'driver', at: now(), source: name, message: `listener error: ${err.message}` }));
-    const bound = srv.address() as AddressInfo;
-    this.bound = bound;
-    this.sweepHandle = this.timers.setInterval(this.sweep, this.sweepMs);
-    (this.sweepHandle as { unref?: () => void } | null)?.unref?.();
-    this.emit({ kind: 'driver', at: now(), ...this.base, message: `listening on ${bound.address}:${bound.port}, upstream ${upstream.host}:${upstream.port}`, ...(startDetail ? { detail: startDetail } : {}) });
-    signal.addEventListener('abort', () => { void this.stop(); }, { once: true });
-  }
 
   readonly stop = (): Promise<void> => {
     if (this.stopping !== null) return this.stopping;
@@ -243,9 +259,8 @@ class ListenerServer<C extends ProxiedConnection> implements ProxyListener<C> {
   };
 
   private async drain(): Promise<void> {
-    await drainConnections(this.server, this.connections, this.drainMs);
-    if (this.sweepHandle !== null) this.timers.clearInterval(this.sweepHandle);
-    this.sweepHandle = null;
-    this.emit({ kind: 'driver', at: this.o.options.now(), ...this.base, message: 'stopped', detail: { ...this.o.stats } });
+    await drainConnections(this.net.server, this.connections, this.drainMs);
+    this.net.stopSweep();
+    this.emit({ kind: 'driver', at: this.o.options.now(), ...this.driver, message: 'stopped', detail: { ...this.o.stats } });
   }
 }

@@ -29,8 +29,9 @@ import { toHex, type AuditRecord } from '../protocol/audit/record';
 import { decodeAuditBatch, type AuditBatch } from '../protocol/audit/upload-batch';
 import { parseTopic } from '../protocol/mqtt/topics';
 import { readKeyDirKey } from './audit-device-store';
-import { fileCollectorStore, type AppendOutcome, type CollectorDeviceStore, type CollectorStore } from './audit-store';
+import { fileCollectorStore, type AppendOutcome, type CollectorDeviceStore, type CollectorStore, type VerifiedRun } from './audit-store';
 import { verifyAhead, verifyBatch } from './audit-collect-verify';
+import { KeyedQueue } from './keyed-queue';
 
 /** One stored record as it is forwarded: its place in the chain and the exact payload. */
 export interface ForwardedRecord {
@@ -147,120 +148,175 @@ interface DeviceState {
 
 /** Builds a collector over `out`; device folders are opened on their first batch. */
 export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
-  const now = o.now ?? Date.now;
-  const sinks = o.sinks ?? [];
-  const maxPending = o.maxPending ?? 64;
-  const devices = new Map<string, DeviceState>();
   if (!o.store && !o.out) throw new TypeError('createAuditCollector: `out` or `store` is required');
-  const chains: CollectorStore = o.store ?? fileCollectorStore(o.out as string);
-  // Park runs that arrive ahead in the store, unless records are forwarded (a parked run is moved
-  // in by whichever collector fills the hole, which could not forward what it never decoded).
-  const parks = chains.parks === true && sinks.length === 0;
-  const totals = { batches: 0, ignored: 0, stored: 0, duplicates: 0, refused: 0, parked: 0, held: 0, conflicts: 0 };
-  const queues = new Map<string, Promise<void>>();
-  const idle = async (): Promise<void> => { while (queues.size > 0) await Promise.all(queues.values()); };
+  return new Collector(o, o.store ?? fileCollectorStore(o.out as string));
+}
 
-  function alert(a: CollectorAlert): void {
-    for (const s of sinks) { try { s.alert(a); } catch { /* a sink must not stop collection */ } }
-    try { o.onAlert?.(a); } catch { /* nor an alert handler */ }
+type Applied = { stored: number } | { refused: BatchResult } | { conflict: true } | { parked: AppendOutcome };
+
+/** The collector's state (devices, totals) and its steps: check, decide, apply, hold and drain, retry. */
+class Collector implements AuditCollector {
+  private readonly now: () => number;
+  private readonly sinks: RecordSink[];
+  private readonly maxPending: number;
+  private readonly devices = new Map<string, DeviceState>();
+  /** Park runs that arrive ahead in the store, unless records are forwarded (a parked run is moved in by whichever collector fills the hole, which could not forward what it never decoded). */
+  private readonly parks: boolean;
+  private readonly totals = { batches: 0, ignored: 0, stored: 0, duplicates: 0, refused: 0, parked: 0, held: 0, conflicts: 0 };
+  private readonly queues = new KeyedQueue();
+
+  constructor(private readonly o: AuditCollectorOptions, private readonly chains: CollectorStore) {
+    this.now = o.now ?? Date.now;
+    this.sinks = o.sinks ?? [];
+    this.maxPending = o.maxPending ?? 64;
+    this.parks = chains.parks === true && this.sinks.length === 0;
   }
 
-  async function device(id: string): Promise<DeviceState> {
-    let d = devices.get(id);
+  handle(topic: string, payload: Uint8Array): Promise<BatchResult> {
+    return this.queues.run(parseTopic(topic)?.device ?? topic, () => this.handleOne(topic, payload));
+  }
+
+  async retryPending(device?: string): Promise<void> {
+    const ids = device === undefined ? [...this.devices.keys()] : [device];
+    await Promise.all(ids.filter((id) => (this.devices.get(id)?.pending.size ?? 0) > 0).map((id) => this.queues.run(id, () => this.retryOne(id))));
+  }
+
+  idle(): Promise<void> {
+    return this.queues.idle();
+  }
+
+  async deviceCount(): Promise<number> {
+    const stored = await (this.chains.countDevices?.() ?? Promise.resolve(0)).catch(() => 0);
+    return Math.max(this.devices.size, stored);
+  }
+
+  status(): CollectorStatus {
+    return {
+      ...this.totals,
+      devices: [...this.devices.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([id, d]) => ({
+        device: id, firstSeq: d.store.state.firstSeq, through: d.store.state.lastSeq, ...d.counts,
+        pending: d.pending.size, key: d.keySource, lastAt: d.lastAt,
+      })),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+    for (const d of this.devices.values()) await d.store.close();
+    await this.chains.close();
+  }
+
+  private alert(a: CollectorAlert): void {
+    for (const s of this.sinks) { try { s.alert(a); } catch { /* a sink must not stop collection */ } }
+    try { this.o.onAlert?.(a); } catch { /* nor an alert handler */ }
+  }
+
+  private async device(id: string): Promise<DeviceState> {
+    let d = this.devices.get(id);
     if (d) return d;
-    const store = await chains.open(id);
+    const { keyDir } = this.o;
+    const store = await this.chains.open(id);
     let keySource: DeviceCollectStatus['key'] = store.state.key ? 'pinned' : 'none';
-    if (o.keyDir) {
-      const k = await readKeyDirKey(o.keyDir, id);
+    if (keyDir) {
+      const k = await readKeyDirKey(keyDir, id);
       if (k) {
         if (store.state.key && !store.state.key.equals(k)) {
-          throw new Error(`device ${id}: key in ${o.keyDir} differs from the key pinned in ${store.where}`);
+          throw new Error(`device ${id}: key in ${keyDir} differs from the key pinned in ${store.where}`);
         }
         if (!store.state.key) await store.pinKey(k);
         keySource = 'key-dir';
       }
     }
     d = { store, keySource, pending: new Map(), counts: { stored: 0, duplicates: 0, refused: 0, pendingDropped: 0 }, lastAt: null };
-    devices.set(id, d);
+    this.devices.set(id, d);
     return d;
   }
 
-  async function refuse(d: DeviceState | null, deviceId: string, bytes: Uint8Array, fromSeq: number | null, code: CollectorAlert['code'], message: string): Promise<BatchResult> {
-    totals.refused++;
+  private async refuse(d: DeviceState | null, deviceId: string, bytes: Uint8Array, fromSeq: number | null, code: CollectorAlert['code'], message: string): Promise<BatchResult> {
+    const site = this.o.site;
+    this.totals.refused++;
     let evidence: string | undefined;
     if (d) {
       d.counts.refused++;
-      try { evidence = await d.store.keepRefused({ bytes, fromSeq, at: now(), reason: { code, message, device: deviceId, site: o.site, fromSeq } }); } catch { /* reported below anyway */ }
+      try { evidence = await d.store.keepRefused({ bytes, fromSeq, at: this.now(), reason: { code, message, device: deviceId, site, fromSeq } }); } catch { /* reported below anyway */ }
     }
-    alert({ at: now(), device: deviceId, site: o.site, code, message, fromSeq, evidence });
+    this.alert({ at: this.now(), device: deviceId, site, code, message, fromSeq, evidence });
     return { outcome: 'refused', device: deviceId, reason: message };
   }
 
   /** Verifies and stores the part of `batch` after the stored end (a store that parks may also park it). */
-  async function apply(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array, park = false): Promise<{ stored: number } | { refused: BatchResult } | { conflict: true } | { parked: AppendOutcome }> {
+  private async apply(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array, park = false): Promise<Applied> {
     const st = d.store.state;
     const skip = st.lastSeq >= 0 ? Math.max(0, st.lastSeq + 1 - batch.fromSeq) : 0;
     const verdict = park
       ? verifyAhead({ deviceId, batch, key: st.key })
       : verifyBatch({ deviceId, batch, skip, key: st.key, after: st.lastSeq >= 0 && st.lastHash ? { seq: st.lastSeq, hash: st.lastHash } : undefined });
     if (verdict === null) return { parked: 'full' };
-    if ('error' in verdict) return { refused: await refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', verdict.error) };
+    if ('error' in verdict) return { refused: await this.refuse(d, deviceId, bytes, batch.fromSeq, 'verify-failed', verdict.error) };
     const run = verdict.run;
     if (!run) return { stored: 0 };
     if (verdict.pinnedFromCheckpoint) {
       await d.store.pinKey(Buffer.from(verdict.pinnedFromCheckpoint, 'hex'));
       d.keySource = 'first-checkpoint';
     }
-    const put = await d.store.append(run, { park, start: run.firstSeq === 0 || o.allowMidChainStart === true, maxParked: maxPending });
+    const put = await d.store.append(run, { park, start: run.firstSeq === 0 || this.o.allowMidChainStart === true, maxParked: this.maxPending });
     if (put === 'conflict') return { conflict: true };
     if (put !== 'stored') return { parked: put };
     // The store may have moved in parked runs after this one: those count as stored here too.
     const stored = d.store.state.lastSeq - (run.firstSeq - 1);
     d.counts.stored += stored;
-    totals.stored += stored;
-    d.lastAt = now();
-    for (let i = 0; i < run.payloads.length; i++) {
-      const fr: ForwardedRecord = {
-        device: deviceId, site: o.site, seq: run.firstSeq + i, hash: run.hashes[i].toString('hex'), prev: toHex(run.records[i].prev),
-        payload: run.payloads[i].toString('base64'), record: run.records[i],
-      };
-      for (const s of sinks) { try { s.forward(fr); } catch { /* counted by the sink */ } }
-    }
+    this.totals.stored += stored;
+    d.lastAt = this.now();
+    this.forward(deviceId, run);
     return { stored };
   }
 
-  async function handleOne(topic: string, bytes: Uint8Array): Promise<BatchResult> {
+  /** Each record of a stored run to every sink, with its place in the chain. */
+  private forward(deviceId: string, run: VerifiedRun): void {
+    for (let i = 0; i < run.payloads.length; i++) {
+      const fr: ForwardedRecord = {
+        device: deviceId, site: this.o.site, seq: run.firstSeq + i, hash: run.hashes[i].toString('hex'), prev: toHex(run.records[i].prev),
+        payload: run.payloads[i].toString('base64'), record: run.records[i],
+      };
+      for (const s of this.sinks) { try { s.forward(fr); } catch { /* counted by the sink */ } }
+    }
+  }
+
+  private async handleOne(topic: string, bytes: Uint8Array): Promise<BatchResult> {
+    const { site } = this.o;
+    const totals = this.totals;
     totals.batches++;
     const t = parseTopic(topic);
-    if (!t || t.site !== o.site || t.kind !== 'audit' || t.siteWide) { totals.ignored++; return { outcome: 'ignored', reason: `not an audit topic of site ${o.site}: ${topic}` }; }
+    if (!t || t.site !== site || t.kind !== 'audit' || t.siteWide) { totals.ignored++; return { outcome: 'ignored', reason: `not an audit topic of site ${site}: ${topic}` }; }
     const deviceId = t.device;
     // The device id names a folder under `out`: never `.`, `..` or anything with a separator.
     if (deviceId === '.' || deviceId === '..' || deviceId.includes('\\') || deviceId.startsWith('.')) {
       totals.ignored++;
-      alert({ at: now(), device: deviceId, site: o.site, code: 'batch-invalid', message: `batch on ${topic}: device id ${JSON.stringify(deviceId)} cannot name a folder`, fromSeq: null });
+      this.alert({ at: this.now(), device: deviceId, site, code: 'batch-invalid', message: `batch on ${topic}: device id ${JSON.stringify(deviceId)} cannot name a folder`, fromSeq: null });
       return { outcome: 'ignored', reason: `device id ${JSON.stringify(deviceId)} cannot name a folder` };
     }
     const { batch, error } = decodeAuditBatch(bytes);
     if (!batch) {
-      const d = await device(deviceId).catch(() => null);
-      return refuse(d, deviceId, bytes, null, 'batch-invalid', `batch from ${deviceId} is not an audit batch: ${error}`);
+      const d = await this.device(deviceId).catch(() => null);
+      return this.refuse(d, deviceId, bytes, null, 'batch-invalid', `batch from ${deviceId} is not an audit batch: ${error}`);
     }
-    const d = await device(deviceId);
-    if (batch.device !== deviceId || batch.site !== o.site) {
-      return refuse(d, deviceId, bytes, batch.fromSeq, 'batch-invalid', `batch on ${topic} says device ${batch.device}, site ${batch.site}`);
+    const d = await this.device(deviceId);
+    if (batch.device !== deviceId || batch.site !== site) {
+      return this.refuse(d, deviceId, bytes, batch.fromSeq, 'batch-invalid', `batch on ${topic} says device ${batch.device}, site ${batch.site}`);
     }
     // Another collector of the group may move the stored end at any time: decide again on a conflict.
     for (let attempt = 0; ; attempt++) {
-      const r = await decide(deviceId, d, batch, bytes);
+      const r = await this.decide(deviceId, d, batch, bytes);
       if (r !== 'conflict') return r;
       if (attempt >= 20) throw new Error(`${deviceId}: the stored end kept moving under batch from seq ${batch.fromSeq}; the device sends it again`);
     }
   }
 
   /** Steps 3 to 6 for one decoded batch, against the stored end as it is now. */
-  async function decide(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): Promise<BatchResult | 'conflict'> {
+  private async decide(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): Promise<BatchResult | 'conflict'> {
+    const { o, totals } = this;
     // A store that parks answers every append with its end as it is: no read before each batch.
-    if (chains.shared && !parks) await d.store.refresh();
+    if (this.chains.shared && !this.parks) await d.store.refresh();
     const st = d.store.state;
     const batchTo = batch.fromSeq + batch.records.length - 1;
     if (st.lastSeq >= 0 && batchTo <= st.lastSeq) {
@@ -273,39 +329,40 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
     // hole too (its first batch may still come), unless mid-chain starts are allowed (a device
     // whose early records were evicted before it was ever collected).
     const hole = st.lastSeq >= 0 ? batch.fromSeq > st.lastSeq + 1 : batch.fromSeq > 0 && !o.allowMidChainStart;
-    const r = hole && !parks ? { parked: 'full' as const } : await apply(deviceId, d, batch, bytes, hole);
+    const r = hole && !this.parks ? { parked: 'full' as const } : await this.apply(deviceId, d, batch, bytes, hole);
     if ('conflict' in r) { totals.conflicts++; return 'conflict'; }
     if ('refused' in r) return r.refused;
     if ('parked' in r) {
       if (r.parked !== 'full') totals.parked++;
-      else if (hold(deviceId, d, batch, bytes) && chains.shared) {
+      else if (this.hold(deviceId, d, batch, bytes) && this.chains.shared) {
         // Held on the end this collector last saw: the hole may be filled already (and its NOTIFY
         // gone by), so look once now; every later move of the end wakes retryPending.
-        await retryOne(deviceId);
+        await this.retryOne(deviceId);
       }
       if (d.store.state.lastSeq >= 0) o.ack(deviceId, d.store.state.lastSeq);
       return { outcome: 'pending', device: deviceId, through: d.store.state.lastSeq, reason: `waiting for seq ${d.store.state.lastSeq + 1}..${batch.fromSeq - 1}` };
     }
-    const stored = r.stored + await drainPending(deviceId, d);
+    const stored = r.stored + await this.drainPending(deviceId, d);
     o.ack(deviceId, d.store.state.lastSeq);
     return { outcome: 'stored', device: deviceId, stored, through: d.store.state.lastSeq };
   }
 
   /** Keeps a batch that waits for a hole in memory (bounded; the device sends a dropped one again); true when kept. */
-  function hold(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): boolean {
+  private hold(deviceId: string, d: DeviceState, batch: AuditBatch, bytes: Uint8Array): boolean {
     if (d.pending.has(batch.fromSeq)) return false;
+    const maxPending = this.maxPending;
     if (d.pending.size >= maxPending) {
       d.counts.pendingDropped++;
-      alert({ at: now(), device: deviceId, site: o.site, code: 'pending-dropped', message: `more than ${maxPending} batches of ${deviceId} wait for seq ${d.store.state.lastSeq + 1}: dropped the one from seq ${batch.fromSeq} (the device sends it again)`, fromSeq: batch.fromSeq });
+      this.alert({ at: this.now(), device: deviceId, site: this.o.site, code: 'pending-dropped', message: `more than ${maxPending} batches of ${deviceId} wait for seq ${d.store.state.lastSeq + 1}: dropped the one from seq ${batch.fromSeq} (the device sends it again)`, fromSeq: batch.fromSeq });
       return false;
     }
     d.pending.set(batch.fromSeq, { batch, bytes });
-    totals.held++;
+    this.totals.held++;
     return true;
   }
 
   /** Stores the pending batches that now continue the stored end; returns how many records. */
-  async function drainPending(deviceId: string, d: DeviceState): Promise<number> {
+  private async drainPending(deviceId: string, d: DeviceState): Promise<number> {
     let stored = 0;
     for (;;) {
       const end = d.store.state.lastSeq;
@@ -316,7 +373,7 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
         if (from <= end + 1) { next = p; d.pending.delete(from); break; }
       }
       if (!next) return stored;
-      const pr = await apply(deviceId, d, next.batch, next.bytes);
+      const pr = await this.apply(deviceId, d, next.batch, next.bytes);
       if ('conflict' in pr) { await d.store.refresh(); continue; }
       if (!('stored' in pr)) return stored;
       stored += pr.stored;
@@ -324,52 +381,12 @@ export function createAuditCollector(o: AuditCollectorOptions): AuditCollector {
   }
 
   /** Looks at the stored end of one device again and stores the held batches that now follow it. */
-  async function retryOne(id: string): Promise<void> {
-    const d = devices.get(id);
-    if (!chains.shared || !d || d.pending.size === 0) return;
+  private async retryOne(id: string): Promise<void> {
+    const d = this.devices.get(id);
+    if (!this.chains.shared || !d || d.pending.size === 0) return;
     await d.store.refresh();
     const before = d.store.state.lastSeq;
-    await drainPending(id, d);
-    if (d.store.state.lastSeq >= 0 && d.store.state.lastSeq !== before) o.ack(id, d.store.state.lastSeq);
+    await this.drainPending(id, d);
+    if (d.store.state.lastSeq >= 0 && d.store.state.lastSeq !== before) this.o.ack(id, d.store.state.lastSeq);
   }
-
-  /**
-   * Runs `fn` after everything queued for the same device: one device's batches are handled one
-   * at a time in arrival order, different devices side by side (their writes and fsyncs or
-   * COMMITs overlap).
-   */
-  function queued<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const p = (queues.get(key) ?? Promise.resolve()).then(fn);
-    const tail = p.then(() => undefined, () => undefined);
-    queues.set(key, tail);
-    void tail.then(() => { if (queues.get(key) === tail) queues.delete(key); });
-    return p;
-  }
-
-  return {
-    handle: (topic, payload) => queued(parseTopic(topic)?.device ?? topic, () => handleOne(topic, payload)),
-    async retryPending(device) {
-      const ids = device === undefined ? [...devices.keys()] : [device];
-      await Promise.all(ids.filter((id) => (devices.get(id)?.pending.size ?? 0) > 0).map((id) => queued(id, () => retryOne(id))));
-    },
-    idle,
-    async deviceCount() {
-      const stored = await (chains.countDevices?.() ?? Promise.resolve(0)).catch(() => 0);
-      return Math.max(devices.size, stored);
-    },
-    status() {
-      return {
-        ...totals,
-        devices: [...devices.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([id, d]) => ({
-          device: id, firstSeq: d.store.state.firstSeq, through: d.store.state.lastSeq, ...d.counts,
-          pending: d.pending.size, key: d.keySource, lastAt: d.lastAt,
-        })),
-      };
-    },
-    async close() {
-      await idle();
-      for (const d of devices.values()) await d.store.close();
-      await chains.close();
-    },
-  };
 }

@@ -76,8 +76,6 @@ export abstract class ConnectionLifecycle implements MbapFrameHandler, UpstreamO
   protected requests = 0;
   private upConnectAt = 0;
   closedFlag = false;
-  /** The conduit whose share of the listener's pool this connection holds (proxy.ts). */
-  poolKey: string | null = null;
 
   constructor(
     protected readonly ctx: ProxyContext,

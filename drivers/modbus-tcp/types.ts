@@ -2,31 +2,16 @@
  * The options and live statistics of the Modbus/TCP proxy driver.
  */
 import type { AddressInfo } from 'node:net';
-import type { Decider, SessionFacts } from '../../policy/types';
-import type { AuditSink, Driver } from '../types';
+import type { Decider } from '../../policy/types';
+import type { Driver } from '../types';
+import type { ProxyBaseOptions, SweepTimers } from '../proxy-listener';
 
-/** Timers the proxy uses for its periodic sweep (injected so tests can drive time). */
-export interface SweepTimers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
+export type { SweepTimers };
 
-export interface ModbusProxyOptions {
-  /** Where clients connect. Port 0 picks a free port (see address()). */
-  listen: { host: string; port: number };
-  /** The PLC (or Modbus gateway) behind the proxy. */
-  upstream: { host: string; port: number };
-  /** The asset id of the upstream, and its Modbus service port: the decisions' destination. */
-  asset: string;
-  servicePort: number;
-  decider: Decider;
-  audit: AuditSink;
-  /** Per-conduit request rate limit, applied per client source address. Undefined = unlimited. */
-  limits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
+/** The options of the Modbus proxy: those every protocol proxy takes (drivers/proxy-listener.ts), and Modbus's own. */
+export interface ModbusProxyOptions extends ProxyBaseOptions<Decider> {
   /** Per-conduit write rate limit (FC 5, 6, 15, 16, 21, 22, 23), per client source, on top of `limits`. */
   writeLimits?: (conduitId: string) => { perSecond: number; burst: number } | undefined;
-  /** What the runtime knows about the person behind a source (edge authentication, grants). */
-  session?: (sourceIp: string) => SessionFacts | undefined;
   timeouts?: {
     /** A started frame must be complete within this (slowloris). Default 5,000 ms. */
     frameMs?: number;
@@ -44,9 +29,6 @@ export interface ModbusProxyOptions {
     /** stop(): how long in-flight requests may still finish. Default 1,000 ms. */
     drainMs?: number;
   };
-  /** Open client connections at most (default 1,000), and per source address (default 64). */
-  maxConnections?: number;
-  maxConnectionsPerSource?: number;
   /**
    * The last slots of maxConnections kept for conduits that hold few connections (default a
    * quarter), so the hosts of one conduit cannot lock another identity out (drivers/conduit-shares.ts).
@@ -61,15 +43,6 @@ export interface ModbusProxyOptions {
   log?: (line: string) => void;
   /** Requests outstanding upstream per connection before reading pauses (default 16). */
   maxOutstanding?: number;
-  /** Bytes queued toward a slow client or upstream before reading pauses (default 64 KiB). */
-  maxBufferedBytes?: number;
-  /** Rate-limit buckets kept at most (default 10,000). */
-  maxRateBuckets?: number;
-  /** Epoch milliseconds. */
-  now: () => number;
-  /** How often deadlines are checked (default 250 ms), and the timers used (default global). */
-  sweepMs?: number;
-  timers?: SweepTimers;
   /** Driver name in audit records and the runtime's bus. Default `modbus-tcp`. */
   name?: string;
 }

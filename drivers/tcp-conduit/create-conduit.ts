@@ -12,12 +12,13 @@
  * Audit: one `decision` event per accepted connection (allow or deny), one `connection` event
  * when it closes (bytes each way, duration, why), one when a cap refuses a connection.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, type Server, type Socket } from 'node:net';
 import type { Driver } from '../types';
 import type { ConnectQuery, Decision, Scope } from '../../policy/types';
 import type { HostPort, TcpConduitOptions, TcpConduitStats } from './options';
 import { ReusedReadBuffer, splice, type SpliceHandle } from './splice';
 import { ConduitShares } from '../conduit-shares';
+import { globalTimers, ListeningServer, plainAddress } from '../listening-server';
 
 export interface TcpConduit extends Driver {
   /** The bound address once started (the real port when listen.port was 0). */
@@ -35,12 +36,6 @@ interface Live {
   openedAt: number;
   handle?: SpliceHandle;
   closeReason?: string;
-}
-
-/** Strips the IPv4-mapped prefix a dual-stack socket reports (RFC 4291 section 2.5.5.2). */
-function plainIp(addr: string | undefined): string {
-  if (!addr) return '';
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }
 
 /** Builds a TCP conduit proxy; nothing listens until start(). */
@@ -72,9 +67,8 @@ class TcpConduitProxy implements TcpConduit {
   private readonly perSource = new Map<string, number>();
   private total = 0;
   private readonly shares: ConduitShares;
-  private server: Server | undefined;
+  private readonly net: ListeningServer;
   private bound: HostPort | undefined;
-  private recheckTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(options: TcpConduitOptions) {
@@ -87,6 +81,21 @@ class TcpConduitProxy implements TcpConduit {
     this.recheckIntervalMs = options.recheckIntervalMs ?? 60_000;
     this.drainMs = options.drainMs ?? 2_000;
     this.shares = new ConduitShares(this.maxConnections, options.reserveConnections);
+    // The re-check runs on the listen step's sweep timer (recheckIntervalMs 0: no timer).
+    this.net = new ListeningServer({
+      listen: options.listen,
+      server: { allowHalfOpen: true, pauseOnConnect: false },
+      accept: this.onConnection,
+      sweep: this.recheckIntervalMs > 0 ? { run: this.recheck, everyMs: this.recheckIntervalMs, timers: globalTimers } : null,
+      failed: (e) => this.record({ kind: 'driver', at: this.o.now(), source: this.name, message: `listener error: ${e.message}` }),
+      listening: (a) => {
+        const bound = { host: a.address, port: a.port };
+        this.bound = bound;
+        const { asset, port, upstream } = this.o;
+        this.record({ kind: 'driver', at: this.o.now(), source: this.name, asset, port, message: `listening on ${bound.host}:${bound.port}`, detail: { upstream: `${upstream.host}:${upstream.port}` } });
+      },
+      stop: () => { void this.stop(); },
+    });
   }
 
   address(): HostPort {
@@ -125,7 +134,7 @@ class TcpConduitProxy implements TcpConduit {
 
   /** The server's connection handler: caps, then one decision, then the fair share, then the splice. */
   private readonly onConnection = (client: Socket): void => {
-    const ip = plainIp(client.remoteAddress);
+    const ip = plainAddress(client.remoteAddress);
     const srcPort = client.remotePort ?? 0;
     // Caps first: a flood is refused before it costs a decision.
     const fromSource = this.perSource.get(ip) ?? 0;
@@ -240,40 +249,19 @@ class TcpConduitProxy implements TcpConduit {
   };
 
   start(signal: AbortSignal): Promise<void> {
-    if (this.server) return Promise.reject(new TypeError(`${this.name}: already started`));
+    if (this.net.server) return Promise.reject(new TypeError(`${this.name}: already started`));
     if (signal.aborted) return Promise.reject(new Error(`${this.name}: start aborted`));
-    const srv = createServer({ allowHalfOpen: true, pauseOnConnect: false }, this.onConnection);
-    this.server = srv;
-    return new Promise<void>((resolve, reject) => {
-      const onError = (e: Error) => { this.server = undefined; reject(e); };
-      srv.once('error', onError);
-      srv.listen({ host: this.o.listen.host, port: this.o.listen.port }, () => {
-        srv.off('error', onError);
-        this.listening(srv, signal);
-        resolve();
-      });
-    });
-  }
-
-  private listening(srv: Server, signal: AbortSignal): void {
-    const { asset, port, upstream } = this.o;
-    srv.on('error', (e) => this.record({ kind: 'driver', at: this.o.now(), source: this.name, message: `listener error: ${e.message}` }));
-    const a = srv.address();
-    const bound = a && typeof a === 'object' ? { host: a.address, port: a.port } : { ...this.o.listen };
-    this.bound = bound;
-    if (this.recheckIntervalMs > 0) { this.recheckTimer = setInterval(this.recheck, this.recheckIntervalMs); this.recheckTimer.unref(); }
-    signal.addEventListener('abort', () => { void this.stop(); }, { once: true });
-    this.record({ kind: 'driver', at: this.o.now(), source: this.name, asset, port, message: `listening on ${bound.host}:${bound.port}`, detail: { upstream: `${upstream.host}:${upstream.port}` } });
+    return this.net.listen(signal);
   }
 
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
-    this.stopping = this.drainAndClose(this.server);
+    this.stopping = this.drainAndClose(this.net.server);
     return this.stopping;
   }
 
-  private async drainAndClose(srv: Server | undefined): Promise<void> {
-    if (this.recheckTimer) clearInterval(this.recheckTimer);
+  private async drainAndClose(srv: Server | null): Promise<void> {
+    this.net.stopSweep();
     if (!srv) return;
     const closedServer = new Promise<void>((r) => srv.close(() => r()));
     // Drain: let open connections finish for drainMs, then cut what is left.

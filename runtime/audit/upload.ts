@@ -108,127 +108,175 @@ const realTimers: UploadTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms), c
 
 /** Builds the uploader; nothing is read or sent until start(). */
 export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
-  const now = o.now ?? Date.now;
-  const random = o.random ?? Math.random;
-  const timers = o.timers ?? realTimers;
-  const backoff: Backoff = o.backoff && 'delay' in o.backoff ? o.backoff : createBackoff({ initialMs: 1000, maxMs: 60_000, ...(o.backoff as BackoffOptions | undefined) });
-  const maxRecords = o.maxRecords ?? 256;
-  const maxBytes = o.maxBytes ?? 256 * 1024;
-  const window = o.window ?? 4;
-  const pollMs = o.pollMs ?? 2000;
-  const ackTimeoutMs = o.ackTimeoutMs ?? 30_000;
-  const say = o.onLog ?? (() => undefined);
-  if (!(maxRecords >= 1) || !(maxBytes >= 1024) || !(window >= 1)) throw new TypeError('uploader: maxRecords and window must be ≥ 1, maxBytes ≥ 1024');
+  return new UploadLoop(o, uploadSettings(o));
+}
 
-  const st: UploadStatus = {
+interface UploadSettings {
+  now: () => number;
+  random: () => number;
+  timers: UploadTimers;
+  backoff: Backoff;
+  maxRecords: number;
+  maxBytes: number;
+  window: number;
+  pollMs: number;
+  ackTimeoutMs: number;
+  say: NonNullable<AuditUploaderOptions['onLog']>;
+}
+
+/** The options with their defaults; TypeError on a batch or window below its minimum. */
+function uploadSettings(o: AuditUploaderOptions): UploadSettings {
+  const backoff: Backoff = o.backoff && 'delay' in o.backoff ? o.backoff : createBackoff({ initialMs: 1000, maxMs: 60_000, ...(o.backoff as BackoffOptions | undefined) });
+  const set: UploadSettings = {
+    now: o.now ?? Date.now, random: o.random ?? Math.random, timers: o.timers ?? realTimers, backoff,
+    maxRecords: o.maxRecords ?? 256, maxBytes: o.maxBytes ?? 256 * 1024, window: o.window ?? 4,
+    pollMs: o.pollMs ?? 2000, ackTimeoutMs: o.ackTimeoutMs ?? 30_000, say: o.onLog ?? (() => undefined),
+  };
+  if (!(set.maxRecords >= 1) || !(set.maxBytes >= 1024) || !(set.window >= 1)) throw new TypeError('uploader: maxRecords and window must be ≥ 1, maxBytes ≥ 1024');
+  return set;
+}
+
+/** One batch from the records read: contiguous seqs (the cursor may jump over evicted records), within maxBytes (a larger first record goes alone). */
+function takeBatch(records: readonly { seq: number; payload: Uint8Array }[], maxBytes: number): { fromSeq: number; payloads: Uint8Array[] } {
+  const payloads: Uint8Array[] = [];
+  let bytes = 0;
+  const fromSeq = records[0].seq;
+  for (const r of records) {
+    if (r.seq !== fromSeq + payloads.length) break;
+    if (payloads.length > 0 && bytes + r.payload.length > maxBytes) break;
+    payloads.push(r.payload);
+    bytes += r.payload.length;
+  }
+  return { fromSeq, payloads };
+}
+
+type RewindCause = 'no-ack' | 'publish-failed' | 'resync';
+
+const REWIND_HINT: Record<RewindCause, string> = {
+  'no-ack': 'is `zonegate fleet audit collect` running for this site?',
+  resync: 'batches sent before it subscribed reached nobody.',
+  'publish-failed': 'the broker is unreachable.',
+};
+
+/** The uploader's state and its steps: read and send (go-back-N window), acks, rewinds, retries, resyncs. */
+class UploadLoop implements AuditUploader {
+  private readonly st: UploadStatus = {
     running: false, ackedThrough: -1, sentThrough: -1, inFlight: 0, backlog: 0, batchesSent: 0, recordsSent: 0, rewinds: 0,
     resyncs: 0, resyncResends: 0, acks: 0, acksIgnored: 0, publishFailures: 0, lastAckAt: null, lastError: null, nextAttemptAt: null,
   };
-  let inFlight: InFlight[] = [];
-  let failures = 0;
+  private inFlight: InFlight[] = [];
+  private failures = 0;
   /** Bumped on every rewind: publish outcomes of an older generation are ignored. */
-  let generation = 0;
-  let pumping = false;
-  let idleWaiters: Array<() => void> = [];
-  let again = false;
-  let retryTimer: unknown = null;
-  let pollTimer: unknown = null;
-  let ackTimer: unknown = null;
-  let resyncTimer: unknown = null;
-  let unsubscribe: (() => void) | null = null;
-  let unsubscribeResync: (() => void) | null = null;
-
-  const clear = (h: unknown): null => { if (h !== null) timers.clearTimeout(h); return null; };
-
+  private generation = 0;
+  private pumping = false;
+  private idleWaiters: Array<() => void> = [];
+  private again = false;
+  private retryTimer: unknown = null;
+  private pollTimer: unknown = null;
+  private ackTimer: unknown = null;
+  private resyncTimer: unknown = null;
+  /** When the last announcement was heard, and from which collector (what a pending resend covers). */
+  private resyncHeardAt = 0;
+  private resyncCollector = '';
+  private unsubscribe: (() => void) | null = null;
+  private unsubscribeResync: (() => void) | null = null;
   /**
    * Resends since the last acknowledgement. Said once per streak (and again when the cause
    * changes), not at every ack timeout: with no collector running that would be every 30 s forever.
    */
-  let streak = 0;
-  let streakCause = '';
-  function rewind(cause: 'no-ack' | 'publish-failed' | 'resync', why: string): void {
-    generation++;
-    inFlight = [];
-    st.sentThrough = st.ackedThrough;
-    st.rewinds++;
-    ackTimer = clear(ackTimer);
-    streak++;
-    if (streak > 1 && cause === streakCause) return;
-    streakCause = cause;
-    const hint = cause === 'no-ack' ? 'is `zonegate fleet audit collect` running for this site?' : cause === 'resync' ? 'batches sent before it subscribed reached nobody.' : 'the broker is unreachable.';
-    say('info', `${why}; ${hint} Records from seq ${st.ackedThrough + 1} stay on disk and are resent until acknowledged (said once; status shows progress)`);
+  private streak = 0;
+  private streakCause = '';
+
+  constructor(private readonly o: AuditUploaderOptions, private readonly set: UploadSettings) {}
+
+  private clear(h: unknown): null {
+    if (h !== null) this.set.timers.clearTimeout(h);
+    return null;
   }
 
-  function armAckTimer(): void {
-    if (ackTimer !== null || inFlight.length === 0 || !st.running) return;
-    const due = inFlight[0].sentAt + ackTimeoutMs - now();
-    ackTimer = timers.setTimeout(() => {
-      ackTimer = null;
-      if (!st.running || inFlight.length === 0) return;
-      if (now() - inFlight[0].sentAt >= ackTimeoutMs) { rewind('no-ack', `no acknowledgement within ${ackTimeoutMs} ms`); kick(); } else armAckTimer();
+  private rewind(cause: RewindCause, why: string): void {
+    const st = this.st;
+    this.generation++;
+    this.inFlight = [];
+    st.sentThrough = st.ackedThrough;
+    st.rewinds++;
+    this.ackTimer = this.clear(this.ackTimer);
+    this.streak++;
+    if (this.streak > 1 && cause === this.streakCause) return;
+    this.streakCause = cause;
+    this.set.say('info', `${why}; ${REWIND_HINT[cause]} Records from seq ${st.ackedThrough + 1} stay on disk and are resent until acknowledged (said once; status shows progress)`);
+  }
+
+  private armAckTimer(): void {
+    if (this.ackTimer !== null || this.inFlight.length === 0 || !this.st.running) return;
+    const { now, ackTimeoutMs, timers } = this.set;
+    const due = this.inFlight[0].sentAt + ackTimeoutMs - now();
+    this.ackTimer = timers.setTimeout(() => {
+      this.ackTimer = null;
+      if (!this.st.running || this.inFlight.length === 0) return;
+      if (now() - this.inFlight[0].sentAt >= ackTimeoutMs) { this.rewind('no-ack', `no acknowledgement within ${ackTimeoutMs} ms`); this.kick(); } else this.armAckTimer();
     }, Math.max(0, due));
   }
 
-  function onFailure(gen: number, e: unknown): void {
-    if (gen !== generation || !st.running) return;
-    failures++;
+  private onFailure(gen: number, e: unknown): void {
+    const st = this.st;
+    if (gen !== this.generation || !st.running) return;
+    const { now, backoff, random, timers } = this.set;
+    this.failures++;
     st.publishFailures++;
     st.lastError = { at: now(), message: (e as Error)?.message ?? String(e) };
-    rewind('publish-failed', `publish failed: ${st.lastError.message}`);
-    const d = backoff.delay(failures, random);
+    this.rewind('publish-failed', `publish failed: ${st.lastError.message}`);
+    const d = backoff.delay(this.failures, random);
     st.nextAttemptAt = now() + d;
-    retryTimer = clear(retryTimer);
-    retryTimer = timers.setTimeout(() => { retryTimer = null; st.nextAttemptAt = null; kick(); }, d);
+    this.retryTimer = this.clear(this.retryTimer);
+    this.retryTimer = timers.setTimeout(() => { this.retryTimer = null; st.nextAttemptAt = null; this.kick(); }, d);
   }
 
-  async function sendSome(): Promise<void> {
-    while (st.running && retryTimer === null && inFlight.length < window) {
-      const gen0 = generation;
-      const { records } = await o.log.readFrom(st.sentThrough + 1, maxRecords);
+  private async sendSome(): Promise<void> {
+    const st = this.st;
+    const { maxRecords, maxBytes, window, now } = this.set;
+    while (st.running && this.retryTimer === null && this.inFlight.length < window) {
+      const gen0 = this.generation;
+      const { records } = await this.o.log.readFrom(st.sentThrough + 1, maxRecords);
       if (!st.running) break;
-      if (gen0 !== generation) continue; // rewound while reading: read again from the acked point
+      if (gen0 !== this.generation) continue; // rewound while reading: read again from the acked point
       if (records.length === 0) break;
-      // One batch: contiguous seqs (the cursor may jump over evicted records), within maxBytes.
-      const take: Uint8Array[] = [];
-      let bytes = 0;
-      const fromSeq = records[0].seq;
-      for (const r of records) {
-        if (r.seq !== fromSeq + take.length) break;
-        if (take.length > 0 && bytes + r.payload.length > maxBytes) break;
-        take.push(r.payload);
-        bytes += r.payload.length;
-      }
-      const toSeq = fromSeq + take.length - 1;
-      const payload = encodeAuditBatch({ device: o.device, site: o.site, fromSeq, records: take });
-      const gen = generation;
-      inFlight.push({ fromSeq, toSeq, sentAt: now() });
+      const { fromSeq, payloads } = takeBatch(records, maxBytes);
+      const toSeq = fromSeq + payloads.length - 1;
+      const payload = encodeAuditBatch({ device: this.o.device, site: this.o.site, fromSeq, records: payloads });
+      const gen = this.generation;
+      this.inFlight.push({ fromSeq, toSeq, sentAt: now() });
       st.sentThrough = toSeq;
       st.batchesSent++;
-      st.recordsSent += take.length;
-      armAckTimer();
-      Promise.resolve().then(() => o.publish(payload)).then(() => { if (gen === generation) failures = 0; }, (e) => onFailure(gen, e));
+      st.recordsSent += payloads.length;
+      this.armAckTimer();
+      Promise.resolve().then(() => this.o.publish(payload)).then(() => { if (gen === this.generation) this.failures = 0; }, (e) => this.onFailure(gen, e));
     }
   }
 
-  function kick(): void {
-    if (!st.running) return;
-    if (pumping) { again = true; return; }
-    pumping = true;
-    pollTimer = clear(pollTimer);
-    void (async () => {
-      try {
-        do { again = false; await sendSome(); } while (again && st.running);
-      } catch (e) {
-        st.lastError = { at: now(), message: `reading the audit log: ${(e as Error)?.message ?? String(e)}` };
-        say('error', st.lastError.message);
-      } finally {
-        pumping = false;
-        if (st.running && pollTimer === null) pollTimer = timers.setTimeout(() => { pollTimer = null; kick(); }, pollMs);
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const w of waiters) w();
-      }
-    })();
+  readonly kick = (): void => {
+    if (!this.st.running) return;
+    if (this.pumping) { this.again = true; return; }
+    this.pumping = true;
+    this.pollTimer = this.clear(this.pollTimer);
+    void this.pump();
+  };
+
+  /** Sends until the window is full or nothing is left (again while kick() was called meanwhile), then polls. */
+  private async pump(): Promise<void> {
+    const st = this.st;
+    try {
+      do { this.again = false; await this.sendSome(); } while (this.again && st.running);
+    } catch (e) {
+      st.lastError = { at: this.set.now(), message: `reading the audit log: ${(e as Error)?.message ?? String(e)}` };
+      this.set.say('error', st.lastError.message);
+    } finally {
+      this.pumping = false;
+      if (st.running && this.pollTimer === null) this.pollTimer = this.set.timers.setTimeout(() => { this.pollTimer = null; this.kick(); }, this.set.pollMs);
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
   }
 
   /**
@@ -237,87 +285,93 @@ export function createAuditUploader(o: AuditUploaderOptions): AuditUploader {
    * sent between two announcements reached the first collector's subscription, not necessarily the
    * second's (kept at the first, the batch waited out ackTimeoutMs).
    */
-  let resyncHeardAt = 0;
-  let resyncCollector = '';
-  function onResync(r: AuditResync): void {
+  private readonly onResync = (r: AuditResync): void => {
+    const st = this.st;
     if (!st.running) return;
     st.resyncs++;
-    resyncHeardAt = now();
-    resyncCollector = r.collector;
-    if (resyncTimer !== null) return; // merged into the resend already pending
-    resyncTimer = timers.setTimeout(() => {
-      resyncTimer = null;
+    this.resyncHeardAt = this.set.now();
+    this.resyncCollector = r.collector;
+    if (this.resyncTimer !== null) return; // merged into the resend already pending
+    this.resyncTimer = this.set.timers.setTimeout(() => {
+      this.resyncTimer = null;
       if (!st.running) return;
       // Batches sent after the (last) announcement went to the collector's new subscription.
-      if (inFlight.length > 0 && inFlight[0].sentAt <= resyncHeardAt) {
+      if (this.inFlight.length > 0 && this.inFlight[0].sentAt <= this.resyncHeardAt) {
         st.resyncResends++;
-        rewind('resync', `collector ${JSON.stringify(resyncCollector)} (re)connected without a session at the broker`);
+        this.rewind('resync', `collector ${JSON.stringify(this.resyncCollector)} (re)connected without a session at the broker`);
       }
-      kick();
-    }, Math.floor(random() * r.spreadMs));
-  }
+      this.kick();
+    }, Math.floor(this.set.random() * r.spreadMs));
+  };
 
-  function onAck(bytes: Uint8Array): void {
+  private readonly onAck = (bytes: Uint8Array): void => {
+    const st = this.st;
     const ack = decodeAuditAck(bytes);
-    if (!ack || ack.device !== o.device) { st.acksIgnored++; return; }
+    if (!ack || ack.device !== this.o.device) { st.acksIgnored++; return; }
     st.acks++;
-    st.lastAckAt = now();
+    st.lastAckAt = this.set.now();
     // Never believe an ack beyond what the log holds (a confused or hostile fleet would make
     // the uploader skip records that were never sent).
-    const through = Math.min(ack.through, o.log.status().nextSeq - 1);
+    const through = Math.min(ack.through, this.o.log.status().nextSeq - 1);
     if (through <= st.ackedThrough) return;
-    if (streak > 1) say('info', `acknowledged through seq ${through} again after ${streak} resend(s)`);
-    streak = 0;
-    streakCause = '';
+    if (this.streak > 1) this.set.say('info', `acknowledged through seq ${through} again after ${this.streak} resend(s)`);
+    this.streak = 0;
+    this.streakCause = '';
     st.ackedThrough = through;
-    try { o.log.uploadedThrough(through); } catch (e) { st.lastError = { at: now(), message: (e as Error).message }; }
-    inFlight = inFlight.filter((b) => b.toSeq > through);
+    try { this.o.log.uploadedThrough(through); } catch (e) { st.lastError = { at: this.set.now(), message: (e as Error).message }; }
+    this.inFlight = this.inFlight.filter((b) => b.toSeq > through);
     // The fleet may already hold more than this run sent (a restart before `uploaded` was written).
     if (st.sentThrough < through) st.sentThrough = through;
-    ackTimer = clear(ackTimer);
-    armAckTimer();
-    kick();
+    this.ackTimer = this.clear(this.ackTimer);
+    this.armAckTimer();
+    this.kick();
+  };
+
+  start(): void {
+    const st = this.st;
+    if (st.running) return;
+    st.running = true;
+    const acked = this.o.log.status().uploadedThrough;
+    st.ackedThrough = acked;
+    st.sentThrough = acked;
+    this.inFlight = [];
+    this.unsubscribe = this.o.onAck(this.onAck);
+    this.unsubscribeResync = this.o.onResync?.(this.onResync) ?? null;
+    this.kick();
   }
 
-  return {
-    start() {
-      if (st.running) return;
-      st.running = true;
-      const acked = o.log.status().uploadedThrough;
-      st.ackedThrough = acked;
-      st.sentThrough = acked;
-      inFlight = [];
-      unsubscribe = o.onAck(onAck);
-      unsubscribeResync = o.onResync?.(onResync) ?? null;
-      kick();
-    },
-    stop() {
-      if (!st.running) return;
-      st.running = false;
-      generation++;
-      inFlight = [];
-      retryTimer = clear(retryTimer);
-      pollTimer = clear(pollTimer);
-      ackTimer = clear(ackTimer);
-      resyncTimer = clear(resyncTimer);
-      st.nextAttemptAt = null;
-      unsubscribe?.();
-      unsubscribeResync?.();
-      unsubscribe = null;
-      unsubscribeResync = null;
-    },
-    kick,
-    linkUp() {
-      if (!st.running || retryTimer === null) return;
-      retryTimer = clear(retryTimer);
-      st.nextAttemptAt = null;
-      failures = 0;
-      kick();
-    },
-    idle: () => (pumping ? new Promise<void>((resolve) => { idleWaiters.push(resolve); }) : Promise.resolve()),
-    status() {
-      const next = o.log.status().nextSeq;
-      return { ...st, inFlight: inFlight.length, backlog: Math.max(0, next - 1 - st.ackedThrough), lastError: st.lastError && { ...st.lastError } };
-    },
-  };
+  stop(): void {
+    const st = this.st;
+    if (!st.running) return;
+    st.running = false;
+    this.generation++;
+    this.inFlight = [];
+    this.retryTimer = this.clear(this.retryTimer);
+    this.pollTimer = this.clear(this.pollTimer);
+    this.ackTimer = this.clear(this.ackTimer);
+    this.resyncTimer = this.clear(this.resyncTimer);
+    st.nextAttemptAt = null;
+    this.unsubscribe?.();
+    this.unsubscribeResync?.();
+    this.unsubscribe = null;
+    this.unsubscribeResync = null;
+  }
+
+  linkUp(): void {
+    if (!this.st.running || this.retryTimer === null) return;
+    this.retryTimer = this.clear(this.retryTimer);
+    this.st.nextAttemptAt = null;
+    this.failures = 0;
+    this.kick();
+  }
+
+  idle(): Promise<void> {
+    return this.pumping ? new Promise<void>((resolve) => { this.idleWaiters.push(resolve); }) : Promise.resolve();
+  }
+
+  status(): UploadStatus {
+    const st = this.st;
+    const next = this.o.log.status().nextSeq;
+    return { ...st, inFlight: this.inFlight.length, backlog: Math.max(0, next - 1 - st.ackedThrough), lastError: st.lastError && { ...st.lastError } };
+  }
 }

@@ -69,97 +69,143 @@ function plain(a: Asdu): ReceivedAsdu {
 
 const CONFIRMATIONS = new Set<number>([Cause.ACTIVATION_CON, Cause.DEACTIVATION_CON, Cause.UNKNOWN_TYPE, Cause.UNKNOWN_CAUSE, Cause.UNKNOWN_COMMON_ADDRESS, Cause.UNKNOWN_IOA]);
 
-export async function connectIec104Master(opts: { host: string; port: number; localAddress?: string; timeoutMs?: number; now?: () => number }): Promise<Iec104Master> {
-  const now = opts.now ?? Date.now;
-  const timeoutMs = opts.timeoutMs ?? 5_000;
-  const socket: Socket = connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress });
-  socket.setNoDelay(true);
-  const received: ReceivedAsdu[] = [];
-  const waiters: { pred: (r: ReceivedAsdu) => boolean; resolve: (r: ReceivedAsdu) => void }[] = [];
-  let started: (() => void) | null = null;
-  let stopped: (() => void) | null = null;
-  let broken: Error | null = null;
-  const failAll = (err: Error): void => { broken = err; };
-  const take = (r: ReceivedAsdu): void => {
-    side.flush();
-    received.push(r);
-    side.ackIfDue();
-    const i = waiters.findIndex((w) => w.pred(r));
-    if (i >= 0) waiters.splice(i, 1)[0].resolve(r);
-  };
-  const side: Side = new Side(socket, {
-    role: 'controlling', window: {}, maxQueued: 1024, now,
-    handler: {
-      u: (fn) => {
-        if (fn === UFunction.TESTFR_ACT) side.sendU(UFunction.TESTFR_CON);
-        else if (fn === UFunction.STARTDT_CON) { side.flush(); started?.(); }
-        else if (fn === UFunction.STOPDT_CON) stopped?.();
+type UAct = typeof UFunction.STARTDT_ACT | typeof UFunction.STOPDT_ACT;
+
+export interface Iec104MasterOptions { host: string; port: number; localAddress?: string; timeoutMs?: number; now?: () => number }
+
+/** Connects and starts the link (STARTDT act/con); rejects when the connection fails or the link does not start within timeoutMs. */
+export async function connectIec104Master(opts: Iec104MasterOptions): Promise<Iec104Master> {
+  const master = new LabMaster(opts);
+  await master.open();
+  return master;
+}
+
+/** One link over one socket: the controlling side (side.ts), the ASDUs received and the requests waiting for theirs. */
+class LabMaster implements Iec104Master {
+  readonly received: ReceivedAsdu[] = [];
+  private readonly waiters: { pred: (r: ReceivedAsdu) => boolean; resolve: (r: ReceivedAsdu) => void }[] = [];
+  private readonly timeoutMs: number;
+  private readonly socket: Socket;
+  private readonly side: Side;
+  private readonly timer: NodeJS.Timeout;
+  private started: (() => void) | null = null;
+  private stopped: (() => void) | null = null;
+  private broken: Error | null = null;
+
+  /** Opens the connection (open() waits for it) and the link's t1/t2/t3 tick. */
+  constructor(opts: Iec104MasterOptions) {
+    const now = opts.now ?? Date.now;
+    this.timeoutMs = opts.timeoutMs ?? 5_000;
+    const socket = connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    this.side = new Side(socket, {
+      role: 'controlling', window: {}, maxQueued: 1024, now,
+      handler: {
+        u: (fn) => this.onU(fn),
+        s: () => this.side.flush(),
+        asdu: (a) => this.take(plain(a)),
+        // an ASDU this codec cannot parse (a station's answer to an unknown type carries that type)
+        refused: (a) => this.take({ type: a.typeId, name: typeName(a.typeId), cause: a.cause, negative: a.negative, ca: a.ca, ioa: [] }),
+        closed: (msg) => { this.broken = new Error(`lab master: link broken: ${msg}`); socket.destroy(); },
       },
-      s: () => side.flush(),
-      asdu: (a) => take(plain(a)),
-      // an ASDU this codec cannot parse (a station's answer to an unknown type carries that type)
-      refused: (a) => take({ type: a.typeId, name: typeName(a.typeId), cause: a.cause, negative: a.negative, ca: a.ca, ioa: [] }),
-      closed: (msg) => { failAll(new Error(`lab master: link broken: ${msg}`)); socket.destroy(); },
-    },
-  });
-  socket.on('data', (chunk: Buffer) => side.reader.push(chunk));
-  socket.on('close', () => failAll(broken ?? new Error('lab master: connection closed')));
-  const timer = setInterval(() => { if (side.tick(now()) !== null) socket.destroy(); }, 250);
-  timer.unref();
-  socket.on('close', () => clearInterval(timer));
+    });
+    socket.on('data', (chunk: Buffer) => this.side.reader.push(chunk));
+    socket.on('close', () => { this.broken = this.broken ?? new Error('lab master: connection closed'); });
+    this.timer = setInterval(() => { if (this.side.tick(now()) !== null) socket.destroy(); }, 250);
+    this.timer.unref();
+    socket.on('close', () => clearInterval(this.timer));
+  }
 
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.once('connect', () => { socket.off('error', reject); resolve(); });
-  });
-  socket.on('error', () => undefined);
-  const u = (act: typeof UFunction.STARTDT_ACT | typeof UFunction.STOPDT_ACT): Promise<void> => new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`lab master: no ${act === UFunction.STARTDT_ACT ? 'STARTDT' : 'STOPDT'} con`)), timeoutMs);
-    const done = (): void => { clearTimeout(t); resolve(); };
-    if (act === UFunction.STARTDT_ACT) started = done; else stopped = done;
-    side.sendU(act);
-  });
-  await u(UFunction.STARTDT_ACT);
+  /** Waits for the connection, then starts the link. */
+  async open(): Promise<void> {
+    const socket = this.socket;
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.once('connect', () => { socket.off('error', reject); resolve(); });
+    });
+    socket.on('error', () => undefined);
+    await this.u(UFunction.STARTDT_ACT);
+  }
 
-  const next = (pred: (r: ReceivedAsdu) => boolean, what: string): Promise<ReceivedAsdu> => new Promise((resolve, reject) => {
-    if (broken) { reject(broken); return; }
-    const t = setTimeout(() => { const i = waiters.indexOf(w); if (i >= 0) waiters.splice(i, 1); reject(broken ?? new Error(`lab master: no ${what} within ${timeoutMs} ms`)); }, timeoutMs);
-    const w = { pred, resolve: (r: ReceivedAsdu) => { clearTimeout(t); resolve(r); } };
-    waiters.push(w);
-  });
-  const answerTo = (type: number, ioa: number) => (r: ReceivedAsdu): boolean => r.type === type && CONFIRMATIONS.has(r.cause) && (r.ioa[0] ?? 0) === ioa;
+  private onU(fn: number): void {
+    if (fn === UFunction.TESTFR_ACT) this.side.sendU(UFunction.TESTFR_CON);
+    else if (fn === UFunction.STARTDT_CON) { this.side.flush(); this.started?.(); }
+    else if (fn === UFunction.STOPDT_CON) this.stopped?.();
+  }
 
-  const command = (spec: CommandSpec): Promise<ReceivedAsdu> => {
+  private take(r: ReceivedAsdu): void {
+    this.side.flush();
+    this.received.push(r);
+    this.side.ackIfDue();
+    const i = this.waiters.findIndex((w) => w.pred(r));
+    if (i >= 0) this.waiters.splice(i, 1)[0].resolve(r);
+  }
+
+  /** STARTDT or STOPDT act; resolves on its con. */
+  private u(act: UAct): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`lab master: no ${act === UFunction.STARTDT_ACT ? 'STARTDT' : 'STOPDT'} con`)), this.timeoutMs);
+      const done = (): void => { clearTimeout(t); resolve(); };
+      if (act === UFunction.STARTDT_ACT) this.started = done; else this.stopped = done;
+      this.side.sendU(act);
+    });
+  }
+
+  /** The next ASDU `pred` accepts, within timeoutMs. */
+  private next(pred: (r: ReceivedAsdu) => boolean, what: string): Promise<ReceivedAsdu> {
+    return new Promise((resolve, reject) => {
+      if (this.broken) { reject(this.broken); return; }
+      const waiters = this.waiters;
+      const t = setTimeout(() => {
+        const i = waiters.indexOf(w);
+        if (i >= 0) waiters.splice(i, 1);
+        reject(this.broken ?? new Error(`lab master: no ${what} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      const w = { pred, resolve: (r: ReceivedAsdu) => { clearTimeout(t); resolve(r); } };
+      waiters.push(w);
+    });
+  }
+
+  async interrogate(ca = 1): Promise<ReceivedAsdu[]> {
+    const from = this.received.length;
+    const p = this.next((r) => r.type === TypeId.C_IC_NA_1 && (r.cause === Cause.ACTIVATION_TERM || (r.negative && CONFIRMATIONS.has(r.cause))), 'end of interrogation');
+    this.side.sendAsdu(encodeAsdu({ typeId: TypeId.C_IC_NA_1, cause: Cause.ACTIVATION, ca, objects: [{ ioa: 0, element: qoi(20) }] }));
+    await p;
+    return this.received.slice(from);
+  }
+
+  command(spec: CommandSpec): Promise<ReceivedAsdu> {
     const type = spec.type ?? TypeId.C_SC_NA_1;
-    const p = next(answerTo(type, spec.ioa), `confirmation of ${typeName(type)} ${spec.ioa}`);
-    side.sendAsdu(encodeAsdu({ typeId: type, cause: spec.deactivate ? Cause.DEACTIVATION : Cause.ACTIVATION, ca: spec.ca ?? 1, objects: [{ ioa: spec.ioa, element: element(type, spec.value, spec.select === true) }] }));
+    const p = this.next(answerTo(type, spec.ioa), `confirmation of ${typeName(type)} ${spec.ioa}`);
+    this.side.sendAsdu(encodeAsdu({ typeId: type, cause: spec.deactivate ? Cause.DEACTIVATION : Cause.ACTIVATION, ca: spec.ca ?? 1, objects: [{ ioa: spec.ioa, element: element(type, spec.value, spec.select === true) }] }));
     return p;
-  };
+  }
 
-  return {
-    received,
-    async interrogate(ca = 1) {
-      const from = received.length;
-      const p = next((r) => r.type === TypeId.C_IC_NA_1 && (r.cause === Cause.ACTIVATION_TERM || (r.negative && CONFIRMATIONS.has(r.cause))), 'end of interrogation');
-      side.sendAsdu(encodeAsdu({ typeId: TypeId.C_IC_NA_1, cause: Cause.ACTIVATION, ca, objects: [{ ioa: 0, element: qoi(20) }] }));
-      await p;
-      return received.slice(from);
-    },
-    command,
-    async restart() {
-      await u(UFunction.STOPDT_ACT);
-      await u(UFunction.STARTDT_ACT);
-    },
-    async selectExecute(spec) {
-      const sel = await command({ ...spec, select: true });
-      if (sel.negative) return [sel];
-      return [sel, await command({ ...spec, select: false })];
-    },
-    send(asdu) {
-      const p = next((r) => r.type === asdu[0] && CONFIRMATIONS.has(r.cause), `answer to type ${asdu[0]}`);
-      side.sendAsdu(asdu);
-      return p;
-    },
-    close() { clearInterval(timer); side.close(); },
-  };
+  async restart(): Promise<void> {
+    await this.u(UFunction.STOPDT_ACT);
+    await this.u(UFunction.STARTDT_ACT);
+  }
+
+  async selectExecute(spec: Omit<CommandSpec, 'select'>): Promise<ReceivedAsdu[]> {
+    const sel = await this.command({ ...spec, select: true });
+    if (sel.negative) return [sel];
+    return [sel, await this.command({ ...spec, select: false })];
+  }
+
+  send(asdu: Uint8Array): Promise<ReceivedAsdu> {
+    const p = this.next((r) => r.type === asdu[0] && CONFIRMATIONS.has(r.cause), `answer to type ${asdu[0]}`);
+    this.side.sendAsdu(asdu);
+    return p;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.side.close();
+  }
+}
+
+/** An ASDU confirming (or refusing) a command of `type` to `ioa`. */
+function answerTo(type: number, ioa: number): (r: ReceivedAsdu) => boolean {
+  return (r) => r.type === type && CONFIRMATIONS.has(r.cause) && (r.ioa[0] ?? 0) === ioa;
 }
